@@ -112,3 +112,32 @@ export interface BuildFailure {
   problems: InputProblem[];
   toolOutput?: string;
 }
+
+/** Everything one build needs: the (possibly edited) tree, the closure, the options. */
+export interface BuildRequest {
+  entries: TreeEntry[];
+  closure: StorePathInfo[];
+  options: BuildOptions;
+}
+
+/**
+ * The surface `workers/build-worker.ts` exposes through comlink (`api satisfies EngineApi`).
+ * Callbacks cross as `Comlink.proxy`. Cancellation: the page's client terminates the worker
+ * (the only way to stop a wasm program mid-run) and starts a fresh one; in Node the same
+ * pipeline takes an AbortSignal. A failed call rejects with a `BuildFailure`.
+ */
+export interface EngineApi {
+  /** Parses inputs (headers, manifests, NAR hashes) into the image tree and closure. */
+  resolveInputs(inputs: BuildInput[]): Promise<ResolvedInputs>;
+  /** Estimates the image size for the tree and options (cheap, no tools run). */
+  estimate(request: BuildRequest): Promise<SizeEstimate>;
+  /**
+   * Builds, checks, shrinks, checks and optionally compresses the image. Output goes to
+   * `sink` chunk by chunk as it is produced; awaiting each call gives back-pressure.
+   */
+  build(
+    request: BuildRequest,
+    onEvent: (event: BuildEvent) => void,
+    sink: (chunk: Uint8Array) => Promise<void> | void,
+  ): Promise<BuildResult>;
+}
