@@ -1,0 +1,32 @@
+/** Defaults and validation of `BuildOptions`, shared by the page, the worker and the CLI. */
+import type { BuildOptions } from './build-api.ts';
+
+/** The defaults of nixpkgs' `make-ext4-fs.nix`. */
+export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
+  label: 'nixos',
+  uuid: '44444444-4444-4444-8888-888888888888',
+  fsType: 'ext4',
+  blockSize: 'auto',
+  inodeSize: 'auto',
+  epoch: 1,
+  headroomMiB: 0,
+  compress: false,
+  compressionLevel: 3,
+});
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Returns what is wrong with the options, in one sentence with the fix, or `undefined`. */
+export function validateBuildOptions(o: BuildOptions): string | undefined {
+  // ext2/3/4 labels are at most 16 bytes (s_volume_name); mke2fs would truncate with a warning.
+  if (new TextEncoder().encode(o.label).length > 16) return `label "${o.label}" is longer than 16 bytes; ext filesystems keep at most 16.`;
+  if (!UUID_RE.test(o.uuid)) return `UUID "${o.uuid}" is not of the form 01234567-89ab-cdef-0123-456789abcdef (or use "random").`;
+  if (!['ext2', 'ext3', 'ext4'].includes(o.fsType)) return `filesystem type "${o.fsType}" is not one of ext2, ext3, ext4.`;
+  if (o.blockSize !== 'auto' && ![1024, 2048, 4096].includes(o.blockSize)) return `block size ${o.blockSize} is not one of 1024, 2048, 4096 or auto.`;
+  if (o.inodeSize !== 'auto' && ![128, 256, 512, 1024].includes(o.inodeSize)) return `inode size ${o.inodeSize} is not one of 128, 256, 512, 1024 or auto.`;
+  // 32-bit ext inode times (without extra fields) end in 2038; past 2^32 nothing stores them.
+  if (!Number.isInteger(o.epoch) || o.epoch < 0 || o.epoch > 0xffffffff) return `epoch ${o.epoch} is not a whole number of seconds between 0 and 4294967295.`;
+  if (!Number.isInteger(o.headroomMiB) || o.headroomMiB < 0 || o.headroomMiB > 1 << 20) return `headroom ${o.headroomMiB} MiB is not a whole number between 0 and 1048576.`;
+  if (!Number.isInteger(o.compressionLevel) || o.compressionLevel < 1 || o.compressionLevel > 19) return `compression level ${o.compressionLevel} is not between 1 and 19.`;
+  return undefined;
+}
