@@ -5,7 +5,7 @@ import { NarError } from './errors.ts';
 import type { ByteSource, TreeEntry } from './image-tree.ts';
 import { RandomAccessCursor } from './io/cursor.ts';
 import { openHostFile } from './io/host-file-reader.ts';
-import { BlobReader, BytesReader } from './io/random-access-reader.ts';
+import { BlobReader, BytesReader, sourceSize } from './io/random-access-reader.ts';
 import { hashNarTree, narEofError, narTreeFromEntries, parseNar, parseNarFile, serializeNar, sourceChunks } from './nar.ts';
 import { concat, fileNar, run, runText, tempDir, wire } from './test-support/nar-bytes.ts';
 
@@ -42,7 +42,7 @@ async function bytesOf(s: ByteSource | undefined): Promise<string> {
     if (src.kind !== 'host-file') throw new Error('unexpected');
     return openHostFile(src.path, 'x', src.offset, src.size);
   };
-  for await (const c of sourceChunks(open)(s, s.size)) chunks.push(c.slice());
+  for await (const c of sourceChunks(open)(s, sourceSize(s))) chunks.push(c.slice());
   return new TextDecoder().decode(concat(chunks));
 }
 

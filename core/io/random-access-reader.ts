@@ -113,3 +113,8 @@ export function readerToStream(reader: RandomAccessReader, chunk = READ_CHUNK): 
     },
   });
 }
+
+/** Bytes a source names. */
+export function sourceSize(source: ByteSource): number {
+  return source.kind === 'bytes' ? source.bytes.length : source.size;
+}
