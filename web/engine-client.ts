@@ -1,0 +1,226 @@
+/**
+ * The page's only door to the engine: a Web Worker (`workers/build-worker.ts`) reached
+ * through comlink. The worker is started when first needed, so the WebAssembly tools are
+ * fetched only then.
+ *
+ * Cancellation: a running wasm program cannot be interrupted from outside, so aborting a
+ * call terminates the worker; every call still in flight rejects with an `aborted`
+ * `EngineError`, and the next call lazily starts a fresh worker.
+ *
+ * Failures cross the worker boundary as plain `BuildFailure` objects; they are rethrown
+ * here as `EngineError`s.
+ */
+import * as Comlink from 'comlink';
+import type { Remote } from 'comlink';
+import type {
+  BuildEvent,
+  BuildFailure,
+  BuildInput,
+  BuildRequest,
+  BuildResult,
+  EngineApi,
+  ResolvedInputs,
+  SizeEstimate,
+} from '../workers/build-api.ts';
+import type { InputProblem } from '../core/image-tree.ts';
+
+/** What the worker exposes (until `workers/build-worker.ts` lands, typed by the contract). */
+type WorkerApi = EngineApi;
+
+export type EngineRemote = Remote<WorkerApi>;
+
+/** A failure of the engine, with everything `BuildFailure` carries. */
+export class EngineError extends Error implements BuildFailure {
+  readonly code: BuildFailure['code'];
+  readonly hint: string;
+  readonly problems: InputProblem[];
+  readonly toolOutput: string | undefined;
+
+  constructor(failure: BuildFailure) {
+    super(failure.message);
+    this.name = 'EngineError';
+    this.code = failure.code;
+    this.hint = failure.hint;
+    this.problems = failure.problems ?? [];
+    this.toolOutput = failure.toolOutput;
+  }
+
+  static aborted(): EngineError {
+    return new EngineError({ code: 'aborted', message: 'Cancelled.', hint: '', problems: [] });
+  }
+
+  get aborted(): boolean {
+    return this.code === 'aborted';
+  }
+
+  /** The plain form, e.g. to keep in the store. */
+  toFailure(): BuildFailure {
+    const f: BuildFailure = { code: this.code, message: this.message, hint: this.hint, problems: this.problems };
+    if (this.toolOutput !== undefined) f.toolOutput = this.toolOutput;
+    return f;
+  }
+}
+
+const FAILURE_CODES = new Set(['bad-input', 'tool-failed', 'check-failed', 'aborted', 'too-large', 'internal']);
+
+export function isBuildFailure(value: unknown): value is BuildFailure {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.code === 'string' && FAILURE_CODES.has(v.code) && typeof v.message === 'string';
+}
+
+/** Anything a call rejected with, as an `EngineError`. */
+export function toEngineError(err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  if (isBuildFailure(err)) {
+    return new EngineError({ ...err, hint: err.hint ?? '', problems: Array.isArray(err.problems) ? err.problems : [] });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new EngineError({
+    code: 'internal',
+    message: `The build engine failed: ${message}`,
+    hint: 'Reload the page and try again; if it keeps happening, please report it.',
+    problems: [],
+  });
+}
+
+/** A started engine: the comlink remote and a way to stop it. */
+export interface EngineConnection {
+  remote: EngineRemote;
+  terminate(): void;
+  /** Called by the connection when the engine dies on its own (e.g. the module failed to load). */
+  onCrash?: (err: EngineError) => void;
+}
+
+/** Starts the real engine in a module worker. */
+export function connectWorker(): EngineConnection {
+  const worker = new Worker(new URL('../workers/build-worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'disk-image-studio-engine',
+  });
+  const conn: EngineConnection = {
+    remote: Comlink.wrap<WorkerApi>(worker),
+    terminate: () => worker.terminate(),
+  };
+  worker.addEventListener('error', (event) => {
+    event.preventDefault();
+    conn.onCrash?.(new EngineError({
+      code: 'internal',
+      message: `The build engine stopped: ${event.message || 'it could not be started'}.`,
+      hint: 'Reload the page and try again; if it keeps happening, please report it.',
+      problems: [],
+    }));
+  });
+  worker.addEventListener('messageerror', () => {
+    conn.onCrash?.(new EngineError({
+      code: 'internal',
+      message: 'The build engine sent a message the page could not read.',
+      hint: 'Reload the page and try again.',
+      problems: [],
+    }));
+  });
+  return conn;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export class EngineClient {
+  private conn: EngineConnection | null = null;
+  private readonly pending = new Set<(err: EngineError) => void>();
+
+  constructor(private readonly connect: () => EngineConnection = connectWorker) {}
+
+  /** True while a worker is running. */
+  get started(): boolean {
+    return this.conn !== null;
+  }
+
+  resolveInputs(inputs: BuildInput[], opts: CallOptions = {}): Promise<ResolvedInputs> {
+    return this.call((r) => r.resolveInputs(inputs), opts.signal);
+  }
+
+  estimate(request: BuildRequest, opts: CallOptions = {}): Promise<SizeEstimate> {
+    return this.call((r) => r.estimate(request), opts.signal);
+  }
+
+  /**
+   * Builds an image. `onEvent` and `sink` run on the page; the worker awaits each `sink`
+   * call, so a slow disk slows the build instead of filling memory.
+   */
+  build(
+    request: BuildRequest,
+    onEvent: (event: BuildEvent) => void,
+    sink: (chunk: Uint8Array) => Promise<void> | void,
+    opts: CallOptions = {},
+  ): Promise<BuildResult> {
+    return this.call((r) => r.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink)), opts.signal);
+  }
+
+  /** Stops the worker; calls in flight reject with `reason` (default: aborted). */
+  restart(reason: EngineError = EngineError.aborted()): void {
+    const conn = this.conn;
+    this.conn = null;
+    if (conn) {
+      conn.onCrash = undefined;
+      try { conn.remote[Comlink.releaseProxy](); } catch { /* already gone */ }
+      conn.terminate();
+    }
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const fail of pending) fail(reason);
+  }
+
+  private ensure(): EngineConnection {
+    if (!this.conn) {
+      const conn = this.connect();
+      conn.onCrash = (err) => { if (this.conn === conn) this.restart(err); };
+      this.conn = conn;
+    }
+    return this.conn;
+  }
+
+  private call<T>(run: (remote: EngineRemote) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(EngineError.aborted());
+    const conn = this.ensure();
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const settle = () => {
+        settled = true;
+        this.pending.delete(fail);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: EngineError) => {
+        if (settled) return;
+        settle();
+        reject(err);
+      };
+      const onAbort = () => {
+        // The only way to stop a running wasm program: end the worker (and with it every call).
+        if (this.conn === conn) this.restart(EngineError.aborted());
+        else fail(EngineError.aborted());
+      };
+      this.pending.add(fail);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      run(conn.remote).then(
+        (value) => { if (!settled) { settle(); resolve(value); } },
+        (err: unknown) => fail(toEngineError(err)),
+      );
+    });
+  }
+}
+
+let shared: EngineClient | null = null;
+
+/** The page's engine client (the worker itself starts on the first call). */
+export function engine(): EngineClient {
+  shared ??= new EngineClient();
+  return shared;
+}
+
+/** Replaces the shared client (development previews and tests). */
+export function setEngine(client: EngineClient): void {
+  shared?.restart();
+  shared = client;
+}

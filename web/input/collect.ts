@@ -1,0 +1,193 @@
+/**
+ * Turns what a person gives the page (files from a picker, a folder picker, a drop) into
+ * engine inputs. Browsers expose neither modes nor symlinks, so every file gets 0644 and
+ * every folder 0755; empty folders are kept where the browser shows them (drops do, folder
+ * pickers do not).
+ */
+import type { TreeEntry } from '../../core/image-tree.ts';
+import type { BuildInput } from '../../workers/build-api.ts';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, joinPath } from '../state/file-tree.ts';
+
+/** Names that look like tar archives (extracted or kept, the person decides). */
+export const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst)$/i;
+
+export function isArchiveName(name: string): boolean {
+  return ARCHIVE_RE.test(name);
+}
+
+function mtimeOf(file: File): number {
+  return Math.max(0, Math.floor((file.lastModified || 0) / 1000));
+}
+
+export function fileEntry(path: string, file: File, origin: string): TreeEntry {
+  return {
+    path,
+    type: 'file',
+    mode: DEFAULT_FILE_MODE,
+    uid: 0,
+    gid: 0,
+    mtime: mtimeOf(file),
+    size: file.size,
+    source: { kind: 'blob', blob: file, offset: 0, size: file.size },
+    origin,
+  };
+}
+
+export function dirEntry(path: string, origin: string, mtime = 0): TreeEntry {
+  return { path, type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime, size: 0, origin };
+}
+
+/** Loose files placed directly in `at`. Entry paths are absolute, so the input sits at `/`. */
+export function looseFilesInput(files: readonly File[], at: string): BuildInput {
+  return {
+    kind: 'tree',
+    at: '/',
+    entries: files.map((f) => fileEntry(joinPath(at, f.name), f, f.name)),
+  };
+}
+
+/** Files from an `<input webkitdirectory>`: their `webkitRelativePath` names the folders. */
+export function folderPickerInputs(files: readonly File[], at: string): BuildInput[] {
+  const byTop = new Map<string, TreeEntry[]>();
+  for (const f of files) {
+    const rel = (f.webkitRelativePath || f.name).split('/').filter((p) => p.length > 0);
+    const top = rel[0] ?? f.name;
+    let list = byTop.get(top);
+    if (!list) { list = []; byTop.set(top, list); }
+    let dir = at;
+    for (let i = 0; i < rel.length - 1; i++) {
+      dir = joinPath(dir, rel[i]);
+      list.push(dirEntry(dir, top));
+    }
+    list.push(fileEntry(joinPath(dir, rel[rel.length - 1] ?? f.name), f, top));
+  }
+  return [...byTop.values()].map((entries) => ({ kind: 'tree', at: '/', entries: dedupe(entries) }));
+}
+
+function dedupe(entries: TreeEntry[]): TreeEntry[] {
+  const seen = new Map<string, TreeEntry>();
+  for (const e of entries) seen.set(e.path, e);
+  return [...seen.values()];
+}
+
+// ---- drops --------------------------------------------------------------------------
+
+/** A top-level thing that was dropped. */
+export type DroppedItem =
+  | { kind: 'file'; file: File }
+  | { kind: 'folder'; name: string; entries: TreeEntry[] };
+
+interface Walker {
+  name: string;
+  walk(at: string, origin: string, out: TreeEntry[]): Promise<void>;
+  file?: () => Promise<File>;
+}
+
+/* Minimal shapes of the two directory APIs (not all of them are in TypeScript's DOM lib). */
+interface LegacyEntry {
+  isFile: boolean;
+  isDirectory: boolean;
+  name: string;
+  file?(ok: (f: File) => void, err: (e: unknown) => void): void;
+  createReader?(): { readEntries(ok: (entries: LegacyEntry[]) => void, err: (e: unknown) => void): void };
+}
+interface HandleLike {
+  kind: 'file' | 'directory';
+  name: string;
+  getFile?(): Promise<File>;
+  values?(): AsyncIterable<HandleLike>;
+}
+
+function legacyWalker(entry: LegacyEntry): Walker {
+  const file = () => new Promise<File>((ok, err) => entry.file!(ok, err));
+  return {
+    name: entry.name,
+    file: entry.isFile ? file : undefined,
+    async walk(at, origin, out) {
+      const path = joinPath(at, entry.name);
+      if (entry.isFile) {
+        out.push(fileEntry(path, await file(), origin));
+        return;
+      }
+      out.push(dirEntry(path, origin));
+      const reader = entry.createReader!();
+      // readEntries hands out batches (100 in Chromium) until it returns an empty one.
+      for (;;) {
+        const batch = await new Promise<LegacyEntry[]>((ok, err) => reader.readEntries(ok, err));
+        if (batch.length === 0) break;
+        for (const child of batch) await legacyWalker(child).walk(path, origin, out);
+      }
+    },
+  };
+}
+
+function handleWalker(handle: HandleLike): Walker {
+  return {
+    name: handle.name,
+    file: handle.kind === 'file' ? () => handle.getFile!() : undefined,
+    async walk(at, origin, out) {
+      const path = joinPath(at, handle.name);
+      if (handle.kind === 'file') {
+        out.push(fileEntry(path, await handle.getFile!(), origin));
+        return;
+      }
+      out.push(dirEntry(path, origin));
+      for await (const child of handle.values!()) await handleWalker(child).walk(path, origin, out);
+    },
+  };
+}
+
+/**
+ * Reads a drop. Must be called synchronously inside the `drop` handler: the items are only
+ * readable during the event, so their entries/handles are taken before the first await.
+ */
+export function readDrop(dt: DataTransfer): Promise<DroppedItem[]> {
+  type Grab = { handle?: Promise<HandleLike | null>; entry: LegacyEntry | null; file: File | null };
+  const grabs: Grab[] = [];
+  const items = dt.items ? [...dt.items] : [];
+  if (items.length > 0) {
+    for (const item of items) {
+      if (item.kind !== 'file') continue;
+      const withHandle = item as DataTransferItem & { getAsFileSystemHandle?: () => Promise<HandleLike | null> };
+      grabs.push({
+        handle: typeof withHandle.getAsFileSystemHandle === 'function' ? withHandle.getAsFileSystemHandle().catch(() => null) : undefined,
+        entry: (item.webkitGetAsEntry?.() as LegacyEntry | null) ?? null,
+        file: item.getAsFile(),
+      });
+    }
+  } else {
+    for (const file of dt.files ? [...dt.files] : []) grabs.push({ entry: null, file });
+  }
+
+  return (async () => {
+    const out: DroppedItem[] = [];
+    for (const g of grabs) {
+      let walker: Walker | null = null;
+      const handle = g.handle ? await g.handle : null;
+      if (handle && (handle.kind === 'file' || typeof handle.values === 'function')) walker = handleWalker(handle);
+      else if (g.entry) walker = legacyWalker(g.entry);
+
+      if (walker && !walker.file) {
+        const entries: TreeEntry[] = [];
+        await walker.walk('/', walker.name, entries);
+        out.push({ kind: 'folder', name: walker.name, entries });
+      } else if (g.file) {
+        out.push({ kind: 'file', file: g.file });
+      } else if (walker?.file) {
+        out.push({ kind: 'file', file: await walker.file() });
+      }
+    }
+    return out;
+  })();
+}
+
+/** Moves a dropped folder's entries (rooted at `/<name>`) under `at`. */
+export function placeEntries(entries: readonly TreeEntry[], at: string): TreeEntry[] {
+  if (at === '/') return [...entries];
+  return entries.map((e) => ({ ...e, path: at + e.path }));
+}
+
+/** True when a drag carries files from outside the page. */
+export function dragHasFiles(dt: DataTransfer | null): boolean {
+  return !!dt && [...dt.types].includes('Files');
+}

@@ -1,0 +1,28 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './app.tsx';
+import { ErrorBoundary } from './components/error-boundary.tsx';
+import { startEstimates } from './state/store.ts';
+import './styles.css';
+
+// A file dropped anywhere else must not make the browser navigate away from the work.
+for (const type of ['dragover', 'drop'] as const) {
+  window.addEventListener(type, (e) => {
+    if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();
+  });
+}
+
+startEstimates();
+
+if (import.meta.env.DEV) {
+  // Development and browser tests reach the store through this handle.
+  void import('./dev-hooks.ts').then((m) => m.install());
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <ErrorBoundary>
+      <App />
+    </ErrorBoundary>
+  </StrictMode>,
+);

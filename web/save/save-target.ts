@@ -1,0 +1,133 @@
+/**
+ * Where a build's output goes, chunk by chunk, as the engine produces it.
+ *
+ * - `pickFileTarget`: the File System Access API. The person picks a file first (this must
+ *   run inside the click that started the build), then every chunk is written to it as it
+ *   arrives, so even a large image never sits in memory.
+ * - `memoryTarget`: everywhere else, or when the person chose "Download". Chunks are kept
+ *   as Blob parts (no concatenation into one big buffer) and handed to the browser's
+ *   download machinery through an object URL when the build is done.
+ */
+
+export interface SavedOutput {
+  kind: 'file' | 'download';
+  fileName: string;
+  /** Set for downloads: the finished Blob and its object URL (revoke with `release`). */
+  blob?: Blob;
+  url?: string;
+}
+
+export interface SaveTarget {
+  readonly kind: 'file' | 'download';
+  readonly fileName: string;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Closes the file, or assembles the Blob. */
+  finish(fileName: string): Promise<SavedOutput>;
+  /** Drops whatever was written (a cancelled or failed build leaves nothing behind). */
+  abort(): Promise<void>;
+}
+
+interface WritableLike {
+  write(data: BufferSource | Blob): Promise<void>;
+  close(): Promise<void>;
+  abort(reason?: unknown): Promise<void>;
+}
+interface FileHandleLike {
+  name: string;
+  createWritable(options?: { keepExistingData?: boolean }): Promise<WritableLike>;
+}
+type SaveFilePicker = (options?: {
+  suggestedName?: string;
+  types?: Array<{ description: string; accept: Record<string, string[]> }>;
+  id?: string;
+}) => Promise<FileHandleLike>;
+
+function picker(): SaveFilePicker | undefined {
+  const w = globalThis as unknown as { showSaveFilePicker?: SaveFilePicker };
+  return typeof w.showSaveFilePicker === 'function' ? w.showSaveFilePicker.bind(globalThis) : undefined;
+}
+
+/** True when this browser can stream straight into a file the person picks. */
+export function canPickFile(): boolean {
+  return picker() !== undefined && globalThis.isSecureContext !== false;
+}
+
+/**
+ * Asks where to save (call it directly from a click handler). Resolves to null when the
+ * person closes the picker.
+ */
+export async function pickFileTarget(suggestedName: string): Promise<SaveTarget | null> {
+  const show = picker();
+  if (!show) throw new Error('This browser cannot save straight to a file.');
+  const compressed = suggestedName.endsWith('.zst');
+  let handle: FileHandleLike;
+  try {
+    handle = await show({
+      suggestedName,
+      id: 'disk-image',
+      types: [compressed
+        ? { description: 'zstd-compressed disk image', accept: { 'application/zstd': ['.zst'] } }
+        : { description: 'Raw disk image', accept: { 'application/octet-stream': ['.img'] } }],
+    });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') return null;
+    throw err;
+  }
+  const writable = await handle.createWritable({ keepExistingData: false });
+  let closed = false;
+  return {
+    kind: 'file',
+    fileName: handle.name,
+    async write(chunk) {
+      await writable.write(chunk as Uint8Array<ArrayBuffer>);
+    },
+    async finish() {
+      closed = true;
+      await writable.close();
+      return { kind: 'file', fileName: handle.name };
+    },
+    async abort() {
+      if (closed) return;
+      closed = true;
+      try { await writable.abort(); } catch { /* the stream may already be errored */ }
+    },
+  };
+}
+
+/** Collects chunks as Blob parts for a download when the build is done. */
+export function memoryTarget(fileName: string): SaveTarget {
+  let parts: BlobPart[] = [];
+  return {
+    kind: 'download',
+    fileName,
+    async write(chunk) {
+      // The chunk arrived by structured clone, so it is ours to keep as-is.
+      parts.push(chunk as Uint8Array<ArrayBuffer>);
+    },
+    async finish(name) {
+      const blob = new Blob(parts, { type: name.endsWith('.zst') ? 'application/zstd' : 'application/octet-stream' });
+      parts = [];
+      return { kind: 'download', fileName: name, blob, url: URL.createObjectURL(blob) };
+    },
+    async abort() {
+      parts = [];
+    },
+  };
+}
+
+/** Starts a browser download of a finished output. */
+export function startDownload(saved: SavedOutput): void {
+  if (!saved.url) return;
+  const a = document.createElement('a');
+  a.href = saved.url;
+  a.download = saved.fileName;
+  a.rel = 'noopener';
+  a.style.display = 'none';
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+export function release(saved: SavedOutput | null | undefined): void {
+  if (saved?.url) URL.revokeObjectURL(saved.url);
+}

@@ -1,0 +1,444 @@
+/**
+ * The page's editable model of the image tree: a mutable tree of nodes (name + parent, so a
+ * rename or move touches one node, not every descendant's path), with the edit operations
+ * the tree view offers and a merge that reports conflicts instead of silently overwriting.
+ *
+ * It converts from and to the engine's flat `TreeEntry[]` (core/image-tree.ts). Mutations
+ * bump `version`; the store mirrors that number so React re-renders.
+ */
+import type { TreeEntry } from '../../core/image-tree.ts';
+
+export interface FileNode {
+  readonly id: number;
+  name: string;
+  parent: FileNode | null;
+  /** Metadata and byte source; `path` lives in the tree structure, not here. */
+  entry: Omit<TreeEntry, 'path'>;
+  /** A hard link's target node (resolved at merge time, so renames keep it valid). */
+  linkTo?: FileNode;
+  /** The input that added this node; 0 for nodes made in the page (new folder, parents). */
+  inputId: number;
+  /** Directories only. */
+  children: Map<string, FileNode> | null;
+  /** Sorted children cache (directories first, then by name), rebuilt after changes. */
+  sorted: FileNode[] | null;
+}
+
+export type ConflictChoice = 'replace' | 'keep-both' | 'skip';
+
+/** Two inputs claim one path. */
+export interface Conflict {
+  path: string;
+  existing: { type: TreeEntry['type']; size: number; origin: string };
+  incoming: { type: TreeEntry['type']; size: number; origin: string };
+}
+
+/** A merge that has been checked but not applied yet. */
+export interface MergePlan {
+  conflicts: Conflict[];
+  /** Entries after normalisation (sorted, missing parents added). */
+  entries: TreeEntry[];
+  inputId: number;
+}
+
+export interface VisibleRow {
+  node: FileNode;
+  depth: number;
+  /** 1-based position among its siblings, and their count (for aria-posinset/setsize). */
+  pos: number;
+  siblings: number;
+}
+
+const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
+const encoder = new TextEncoder();
+
+export const DEFAULT_DIR_MODE = 0o755;
+export const DEFAULT_FILE_MODE = 0o644;
+
+/** Why `name` cannot be a file name in an ext filesystem, or undefined when it can. */
+export function nameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'A name cannot be empty.';
+  if (name === '.' || name === '..') return `"${name}" is reserved.`;
+  if (name.includes('/')) return 'A name cannot contain "/".';
+  if (name.includes('\0')) return 'A name cannot contain a NUL character.';
+  if (encoder.encode(name).length > 255) return 'A name can be at most 255 bytes long.';
+  return undefined;
+}
+
+/** Splits an absolute image path into its names; `/` gives `[]`. */
+export function splitPath(path: string): string[] {
+  return path.split('/').filter((p) => p.length > 0);
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+export function parentPath(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/** `name (2).txt` style alternatives for a taken name. */
+export function alternativeName(name: string, n: number): string {
+  const dot = name.lastIndexOf('.');
+  if (dot > 0 && dot < name.length - 1 && name.length - dot <= 8) {
+    return `${name.slice(0, dot)} (${n})${name.slice(dot)}`;
+  }
+  return `${name} (${n})`;
+}
+
+function compareNodes(a: FileNode, b: FileNode): number {
+  const ad = a.entry.type === 'directory' ? 0 : 1;
+  const bd = b.entry.type === 'directory' ? 0 : 1;
+  if (ad !== bd) return ad - bd;
+  return collator.compare(a.name, b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+export class FileTree {
+  readonly root: FileNode;
+  private readonly byId = new Map<number, FileNode>();
+  private nextId = 1;
+  /** Bumped on every change. */
+  version = 0;
+  private stats: { files: number; directories: number; others: number; bytes: number } | null = null;
+
+  constructor() {
+    this.root = this.makeNode('', null, {
+      type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin: '',
+    }, 0);
+  }
+
+  private makeNode(name: string, parent: FileNode | null, entry: Omit<TreeEntry, 'path'>, inputId: number): FileNode {
+    const node: FileNode = {
+      id: this.nextId++,
+      name,
+      parent,
+      entry,
+      inputId,
+      children: entry.type === 'directory' ? new Map() : null,
+      sorted: null,
+    };
+    this.byId.set(node.id, node);
+    if (parent) {
+      parent.children!.set(name, node);
+      parent.sorted = null;
+    }
+    return node;
+  }
+
+  private changed(): void {
+    this.version++;
+    this.stats = null;
+  }
+
+  byIdOrUndefined(id: number): FileNode | undefined {
+    return this.byId.get(id);
+  }
+
+  get isEmpty(): boolean {
+    return this.root.children!.size === 0;
+  }
+
+  /** Counts of what is in the tree (cached until the next change). */
+  get totals(): { files: number; directories: number; others: number; bytes: number } {
+    if (!this.stats) {
+      const s = { files: 0, directories: 0, others: 0, bytes: 0 };
+      for (const n of this.byId.values()) {
+        if (n === this.root) continue;
+        if (n.entry.type === 'file') { s.files++; s.bytes += n.entry.size; }
+        else if (n.entry.type === 'directory') s.directories++;
+        else s.others++;
+      }
+      this.stats = s;
+    }
+    return this.stats;
+  }
+
+  get(path: string): FileNode | undefined {
+    let node: FileNode | undefined = this.root;
+    for (const name of splitPath(path)) {
+      node = node.children?.get(name);
+      if (!node) return undefined;
+    }
+    return node;
+  }
+
+  pathOf(node: FileNode): string {
+    if (node === this.root) return '/';
+    const parts: string[] = [];
+    for (let n: FileNode | null = node; n && n !== this.root; n = n.parent) parts.push(n.name);
+    return '/' + parts.reverse().join('/');
+  }
+
+  /** True when `node` is `ancestor` or lies below it. */
+  isWithin(node: FileNode, ancestor: FileNode): boolean {
+    for (let n: FileNode | null = node; n; n = n.parent) if (n === ancestor) return true;
+    return false;
+  }
+
+  sortedChildren(dir: FileNode): FileNode[] {
+    if (!dir.children) return [];
+    if (!dir.sorted) dir.sorted = [...dir.children.values()].sort(compareNodes);
+    return dir.sorted;
+  }
+
+  /** The rows a tree view shows: depth-first over expanded directories. */
+  visibleRows(expanded: ReadonlySet<number>): VisibleRow[] {
+    const rows: VisibleRow[] = [];
+    const stack: VisibleRow[] = [];
+    const top = this.sortedChildren(this.root);
+    for (let i = top.length - 1; i >= 0; i--) stack.push({ node: top[i], depth: 0, pos: i + 1, siblings: top.length });
+    while (stack.length > 0) {
+      const row = stack.pop()!;
+      rows.push(row);
+      if (row.node.children && expanded.has(row.node.id)) {
+        const kids = this.sortedChildren(row.node);
+        for (let i = kids.length - 1; i >= 0; i--) stack.push({ node: kids[i], depth: row.depth + 1, pos: i + 1, siblings: kids.length });
+      }
+    }
+    return rows;
+  }
+
+  /** A name not yet used in `dir`, starting from `name`. */
+  freeName(dir: FileNode, name: string): string {
+    if (!dir.children!.has(name)) return name;
+    for (let n = 2; ; n++) {
+      const alt = alternativeName(name, n);
+      if (!dir.children!.has(alt)) return alt;
+    }
+  }
+
+  // ---- edits ------------------------------------------------------------------------
+
+  /** Renames a node; returns what is wrong instead when it cannot. */
+  rename(node: FileNode, name: string): string | undefined {
+    if (node === this.root) return 'The root cannot be renamed.';
+    if (name === node.name) return undefined;
+    const why = nameProblem(name);
+    if (why) return why;
+    const parent = node.parent!;
+    if (parent.children!.has(name)) return `"${name}" already exists in this folder.`;
+    parent.children!.delete(node.name);
+    node.name = name;
+    parent.children!.set(name, node);
+    parent.sorted = null;
+    this.changed();
+    return undefined;
+  }
+
+  /** Moves a node into the directory `into`; returns what is wrong instead when it cannot. */
+  move(node: FileNode, into: FileNode): string | undefined {
+    if (node === this.root) return 'The root cannot be moved.';
+    if (into.entry.type !== 'directory') return 'Items can only be moved into folders.';
+    if (node.parent === into) return undefined;
+    if (this.isWithin(into, node)) return 'A folder cannot be moved into itself.';
+    if (into.children!.has(node.name)) return `"${node.name}" already exists in ${this.pathOf(into)}.`;
+    const from = node.parent!;
+    from.children!.delete(node.name);
+    from.sorted = null;
+    node.parent = into;
+    into.children!.set(node.name, node);
+    into.sorted = null;
+    this.changed();
+    return undefined;
+  }
+
+  /** Deletes a node and everything below it. */
+  remove(node: FileNode): void {
+    if (node === this.root) {
+      for (const child of [...node.children!.values()]) this.detach(child);
+    } else {
+      this.detach(node);
+    }
+    this.changed();
+  }
+
+  private detach(node: FileNode): void {
+    const parent = node.parent;
+    if (parent) {
+      parent.children!.delete(node.name);
+      parent.sorted = null;
+    }
+    const stack = [node];
+    while (stack.length) {
+      const n = stack.pop()!;
+      this.byId.delete(n.id);
+      if (n.children) for (const c of n.children.values()) stack.push(c);
+    }
+    node.parent = null;
+  }
+
+  /** Creates a folder in `dir` with a free name based on `name`. */
+  createFolder(dir: FileNode, name = 'New folder'): FileNode {
+    const node = this.makeNode(this.freeName(dir, name), dir, {
+      type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin: 'new folder',
+    }, 0);
+    this.changed();
+    return node;
+  }
+
+  setMode(node: FileNode, mode: number): void {
+    node.entry = { ...node.entry, mode: mode & 0o7777 };
+    this.changed();
+  }
+
+  /** Removes every node an input added (folders only when nothing else is left in them). */
+  removeInput(inputId: number): void {
+    const doomed: FileNode[] = [];
+    for (const n of this.byId.values()) if (n.inputId === inputId && n !== this.root) doomed.push(n);
+    // Deepest first, so a folder is looked at after its contents.
+    const depth = (n: FileNode) => { let d = 0; for (let p = n.parent; p; p = p.parent) d++; return d; };
+    doomed.sort((a, b) => depth(b) - depth(a));
+    for (const n of doomed) {
+      if (!this.byId.has(n.id)) continue;
+      if (n.children && n.children.size > 0) continue;
+      this.detach(n);
+    }
+    this.changed();
+  }
+
+  // ---- merge ------------------------------------------------------------------------
+
+  /**
+   * Checks how `entries` would merge: directories merge with directories, anything else
+   * that meets an existing path is a conflict for the person to decide.
+   */
+  planMerge(entries: readonly TreeEntry[], inputId: number): MergePlan {
+    const normalized = normalizeEntries(entries);
+    const conflicts: Conflict[] = [];
+    for (const e of normalized) {
+      if (e.path === '/') continue;
+      const existing = this.get(e.path);
+      if (!existing) continue;
+      if (existing.entry.type === 'directory' && e.type === 'directory') continue;
+      conflicts.push({
+        path: e.path,
+        existing: { type: existing.entry.type, size: existing.entry.size, origin: existing.entry.origin },
+        incoming: { type: e.type, size: e.size, origin: e.origin },
+      });
+    }
+    return { conflicts, entries: normalized, inputId };
+  }
+
+  /** Applies a plan; `choices` decides each conflict (by path), `fallback` the rest. */
+  applyMerge(plan: MergePlan, choices: ReadonlyMap<string, ConflictChoice>, fallback: ConflictChoice = 'replace'): number {
+    const conflictPaths = new Set(plan.conflicts.map((c) => c.path));
+    const skipped = new Set<string>();
+    const renamed = new Map<string, string>();
+    const links: Array<[FileNode, string]> = [];
+    let added = 0;
+    /** The nearest ancestor-or-self of `path` in `set`, if any. */
+    const nearest = (set: { has(p: string): boolean }, path: string): string | undefined => {
+      if (set === skipped ? skipped.size === 0 : renamed.size === 0) return undefined;
+      for (let p = path; p !== '/'; p = parentPath(p)) if (set.has(p)) return p;
+      return undefined;
+    };
+    const rewrite = (path: string): string => {
+      const from = nearest(renamed, path);
+      return from === undefined ? path : renamed.get(from)! + path.slice(from.length);
+    };
+
+    for (const e of plan.entries) {
+      if (e.path === '/') continue;
+      if (nearest(skipped, e.path) !== undefined) continue;
+      let path = rewrite(e.path);
+      if (conflictPaths.has(e.path)) {
+        const choice = choices.get(e.path) ?? fallback;
+        if (choice === 'skip') { skipped.add(e.path); continue; }
+        const existing = this.get(path);
+        if (existing) {
+          if (choice === 'replace') {
+            this.detach(existing);
+          } else {
+            const dir = existing.parent!;
+            const alt = joinPath(this.pathOf(dir), this.freeName(dir, existing.name));
+            renamed.set(e.path, alt);
+            path = alt;
+          }
+        }
+      }
+      const parent = this.ensureDirectory(parentPath(path), plan.inputId, e.origin);
+      const name = baseName(path);
+      const existing = parent.children!.get(name);
+      if (existing) {
+        if (existing.entry.type === 'directory' && e.type === 'directory') continue;
+        // Later entries of one input win over earlier ones (a tar may repeat a member).
+        this.detach(existing);
+      }
+      const { path: _path, ...meta } = e;
+      const node = this.makeNode(name, parent, meta, plan.inputId);
+      if (e.type === 'hardlink' && e.target) links.push([node, e.target]);
+      added++;
+    }
+    for (const [node, target] of links) {
+      const to = this.get(rewrite(target));
+      if (to && to.entry.type === 'file') node.linkTo = to;
+    }
+    this.changed();
+    return added;
+  }
+
+  private ensureDirectory(path: string, inputId: number, origin: string): FileNode {
+    let node = this.root;
+    for (const name of splitPath(path)) {
+      let next = node.children!.get(name);
+      if (!next) {
+        next = this.makeNode(name, node, {
+          type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin,
+        }, inputId);
+      } else if (!next.children) {
+        // A file where a folder is needed: keep the file under a free name.
+        this.rename(next, this.freeName(node, name));
+        next = this.makeNode(name, node, {
+          type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin,
+        }, inputId);
+      }
+      node = next;
+    }
+    return node;
+  }
+
+  /** The whole tree as the engine wants it: parents before children, paths absolute. */
+  toEntries(): TreeEntry[] {
+    const out: TreeEntry[] = [];
+    const live = (n: FileNode) => this.byId.has(n.id);
+    const walk = (dir: FileNode, dirPath: string) => {
+      for (const child of dir.children!.values()) {
+        const path = joinPath(dirPath, child.name);
+        const e: TreeEntry = { path, ...child.entry };
+        if (child.entry.type === 'hardlink') {
+          if (child.linkTo && live(child.linkTo)) {
+            e.target = this.pathOf(child.linkTo);
+          } else if (child.linkTo) {
+            // The file it shared an inode with is gone: keep the bytes as a file of its own.
+            e.type = 'file';
+            e.size = child.linkTo.entry.size;
+            e.source = child.linkTo.entry.source;
+            delete e.target;
+          }
+        }
+        out.push(e);
+        if (child.children) walk(child, path);
+      }
+    };
+    walk(this.root, '/');
+    return out;
+  }
+}
+
+/** Sorts entries parents-first and adds any missing parent directories. */
+export function normalizeEntries(entries: readonly TreeEntry[]): TreeEntry[] {
+  const byPath = new Map<string, TreeEntry>();
+  for (const e of entries) byPath.set(e.path, e);
+  for (const e of entries) {
+    for (let p = parentPath(e.path); p !== '/' && !byPath.has(p); p = parentPath(p)) {
+      byPath.set(p, { path: p, type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: e.mtime, size: 0, origin: e.origin });
+    }
+  }
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
