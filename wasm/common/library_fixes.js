@@ -1,0 +1,221 @@
+/**
+ * JS-side syscall fixes for emscripten 3.1.6, linked into every module with
+ * --js-library. Each entry replaces the library function of the same name.
+ *
+ * - fd_pread / fd_pwrite / __syscall_ftruncate64 / __syscall_truncate64 /
+ *   __syscall_fallocate: full 64-bit offsets (low + high * 2^32). 3.1.6 keeps
+ *   only the low 32 bits, so I/O at 4 GiB and above wraps around silently.
+ *   preadv/pwritev also advance the offset per iovec (3.1.6 reuses it).
+ *   A JS RangeError (an in-memory file that cannot grow) becomes EFBIG.
+ * - MEMFS: a file size above 4 GiB (which 3.1.6 MEMFS silently truncates to
+ *   32 bits) or one the engine cannot allocate fails with EFBIG.
+ * - __syscall_fallocate with a mode other than 0 (punch hole, zero range,
+ *   keep size) returns EOPNOTSUPP instead of pretending to have done it.
+ * - __syscall_ioctl: requests other than the terminal ones are passed to the
+ *   filesystem's stream_ops.ioctl when it has one, else fail with ENOTTY
+ *   (3.1.6 aborts the program on them: BLKSSZGET, BLKGETSIZE64, BLKROGET,
+ *   FS_IOC_FIEMAP, FS_IOC_GETFLAGS, ...).
+ * - __syscall_readlink / __syscall_readlinkat: return the link's raw target
+ *   (node_ops.readlink), not a path resolved against its directory.
+ *
+ * Functions overridden here are not wrapped by emscripten's syscall wrapper,
+ * so each one catches FS.ErrnoError itself: WASI functions (fd_*) return a
+ * positive errno, __syscall_* functions a negative one.
+ */
+mergeInto(LibraryManager.library, {
+  $wasmFixes__deps: ['$FS', '$MEMFS'],
+  $wasmFixes__postset: 'wasmFixes.limitMemfs();',
+  $wasmFixes: {
+    // MEMFS keeps a file in one typed array and truncates sizes to 32 bits
+    // (a 6 GiB ftruncate gives a 1.7 GiB file). Refuse what it cannot hold
+    // with EFBIG instead, also when the engine cannot allocate the array.
+    limitMemfs: function() {
+      ['expandFileStorage', 'resizeFileStorage'].forEach(function(name) {
+        var orig = MEMFS[name];
+        MEMFS[name] = function(node, size) {
+          if (size > 0xFFFFFFFF) throw new FS.ErrnoError({{{ cDefine('EFBIG') }}});
+          try {
+            return orig(node, size);
+          } catch (e) {
+            if (e instanceof RangeError) throw new FS.ErrnoError({{{ cDefine('EFBIG') }}});
+            throw e;
+          }
+        };
+      });
+    },
+    // Offset from the two 32-bit halves of a legalized i64 parameter.
+    i64: function(low, high) {
+      return high * 0x100000000 + (low >>> 0);
+    },
+    errno: function(e) {
+      if (typeof FS != 'undefined' && e instanceof FS.ErrnoError) return e.errno;
+      if (e instanceof RangeError) return {{{ cDefine('EFBIG') }}};
+      throw e;
+    },
+    readv: function(stream, iov, iovcnt, offset) {
+      var ret = 0;
+      for (var i = 0; i < iovcnt; i++) {
+        var ptr = {{{ makeGetValue('iov', C_STRUCTS.iovec.iov_base, 'i32') }}};
+        var len = {{{ makeGetValue('iov', C_STRUCTS.iovec.iov_len, 'i32') }}};
+        iov += {{{ C_STRUCTS.iovec.__size__ }}};
+        var curr = FS.read(stream, HEAP8, ptr, len, offset);
+        if (curr < 0) return -1;
+        ret += curr;
+        if (curr < len) break;
+        if (typeof offset !== 'undefined') offset += curr;
+      }
+      return ret;
+    },
+    writev: function(stream, iov, iovcnt, offset) {
+      var ret = 0;
+      for (var i = 0; i < iovcnt; i++) {
+        var ptr = {{{ makeGetValue('iov', C_STRUCTS.iovec.iov_base, 'i32') }}};
+        var len = {{{ makeGetValue('iov', C_STRUCTS.iovec.iov_len, 'i32') }}};
+        iov += {{{ C_STRUCTS.iovec.__size__ }}};
+        var curr = FS.write(stream, HEAP8, ptr, len, offset);
+        if (curr < 0) return -1;
+        ret += curr;
+        if (typeof offset !== 'undefined') offset += curr;
+      }
+      return ret;
+    },
+    readlink: function(path, buf, bufsize) {
+      if (bufsize <= 0) return -{{{ cDefine('EINVAL') }}};
+      var node = FS.lookupPath(path, { follow: false }).node;
+      if (!node) return -{{{ cDefine('ENOENT') }}};
+      if (!node.node_ops.readlink) return -{{{ cDefine('EINVAL') }}};
+      var target = node.node_ops.readlink(node);
+      var bytes = new Uint8Array(lengthBytesUTF8(target) + 1);
+      stringToUTF8Array(target, bytes, 0, bytes.length);
+      var len = Math.min(bufsize, bytes.length - 1);
+      // readlink never writes a terminating NUL.
+      HEAPU8.set(bytes.subarray(0, len), buf >>> 0);
+      return len;
+    },
+  },
+
+  fd_pread__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  fd_pread: function(fd, iov, iovcnt, {{{ defineI64Param('offset') }}}, pnum) {
+    try {
+      {{{ receiveI64ParamAsI32s('offset') }}}
+      var offset = wasmFixes.i64(offset_low, offset_high);
+      var stream = SYSCALLS.getStreamFromFD(fd);
+      var num = wasmFixes.readv(stream, iov, iovcnt, offset);
+      {{{ makeSetValue('pnum', 0, 'num', 'i32') }}};
+      return 0;
+    } catch (e) {
+      return wasmFixes.errno(e);
+    }
+  },
+
+  fd_pwrite__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  fd_pwrite: function(fd, iov, iovcnt, {{{ defineI64Param('offset') }}}, pnum) {
+    try {
+      {{{ receiveI64ParamAsI32s('offset') }}}
+      var offset = wasmFixes.i64(offset_low, offset_high);
+      var stream = SYSCALLS.getStreamFromFD(fd);
+      var num = wasmFixes.writev(stream, iov, iovcnt, offset);
+      {{{ makeSetValue('pnum', 0, 'num', 'i32') }}};
+      return 0;
+    } catch (e) {
+      return wasmFixes.errno(e);
+    }
+  },
+
+  __syscall_ftruncate64__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  __syscall_ftruncate64: function(fd, low, high) {
+    try {
+      FS.ftruncate(fd, wasmFixes.i64(low, high));
+      return 0;
+    } catch (e) {
+      return -wasmFixes.errno(e);
+    }
+  },
+
+  __syscall_truncate64__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  __syscall_truncate64: function(path, low, high) {
+    try {
+      path = SYSCALLS.getStr(path);
+      FS.truncate(path, wasmFixes.i64(low, high));
+      return 0;
+    } catch (e) {
+      return -wasmFixes.errno(e);
+    }
+  },
+
+  __syscall_fallocate__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  __syscall_fallocate: function(fd, mode, off_low, off_high, len_low, len_high) {
+    try {
+      var stream = SYSCALLS.getStreamFromFD(fd);
+      if (mode !== 0) return -{{{ cDefine('EOPNOTSUPP') }}};
+      FS.allocate(stream, wasmFixes.i64(off_low, off_high), wasmFixes.i64(len_low, len_high));
+      return 0;
+    } catch (e) {
+      return -wasmFixes.errno(e);
+    }
+  },
+
+  __syscall_ioctl__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  __syscall_ioctl: function(fd, op, varargs) {
+    SYSCALLS.varargs = varargs;
+    try {
+      var stream = SYSCALLS.getStreamFromFD(fd);
+      switch (op) {
+        case {{{ cDefine('TCGETA') }}}:
+        case {{{ cDefine('TCGETS') }}}:
+        case {{{ cDefine('TCSETA') }}}:
+        case {{{ cDefine('TCSETAW') }}}:
+        case {{{ cDefine('TCSETAF') }}}:
+        case {{{ cDefine('TCSETS') }}}:
+        case {{{ cDefine('TCSETSW') }}}:
+        case {{{ cDefine('TCSETSF') }}}:
+        case {{{ cDefine('TIOCGWINSZ') }}}:
+        case {{{ cDefine('TIOCSWINSZ') }}}: {
+          if (!stream.tty) return -{{{ cDefine('ENOTTY') }}};
+          return 0;
+        }
+        case {{{ cDefine('TIOCGPGRP') }}}: {
+          if (!stream.tty) return -{{{ cDefine('ENOTTY') }}};
+          var argp = SYSCALLS.get();
+          {{{ makeSetValue('argp', 0, 0, 'i32') }}};
+          return 0;
+        }
+        case {{{ cDefine('TIOCSPGRP') }}}: {
+          if (!stream.tty) return -{{{ cDefine('ENOTTY') }}};
+          return -{{{ cDefine('EINVAL') }}};
+        }
+        default: {
+          // FIONREAD, block-device and filesystem requests: a filesystem
+          // mounted from JS may answer them; anything else is "not a tty".
+          if (stream.stream_ops && stream.stream_ops.ioctl) {
+            return FS.ioctl(stream, op, SYSCALLS.get());
+          }
+          return -{{{ cDefine('ENOTTY') }}};
+        }
+      }
+    } catch (e) {
+      return -wasmFixes.errno(e);
+    } finally {
+      SYSCALLS.varargs = undefined;
+    }
+  },
+
+  __syscall_readlink__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  __syscall_readlink: function(path, buf, bufsize) {
+    try {
+      return wasmFixes.readlink(SYSCALLS.getStr(path), buf, bufsize);
+    } catch (e) {
+      return -wasmFixes.errno(e);
+    }
+  },
+
+  __syscall_readlinkat__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
+  __syscall_readlinkat: function(dirfd, path, buf, bufsize) {
+    try {
+      path = SYSCALLS.calculateAt(dirfd, SYSCALLS.getStr(path));
+      return wasmFixes.readlink(path, buf, bufsize);
+    } catch (e) {
+      return -wasmFixes.errno(e);
+    }
+  },
+});
