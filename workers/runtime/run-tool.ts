@@ -1,0 +1,271 @@
+/**
+ * Runs one e2fsprogs program (wasm) to completion on mounted filesystems.
+ *
+ * Every run gets a FRESH module instance (a program's `main` cannot be called twice:
+ * its globals survive) made from the tool's cached compiled module, so a run costs an
+ * instantiation (tens of ms), not a compilation. Before `main`:
+ *  - the environment is set (it is read once, by a C constructor): `MKE2FS_CONFIG`
+ *    pointing at the shipped mke2fs.conf (written into the instance's MEMFS),
+ *    `SS_READLINE_PATH=none` (debugfs), `E2FSPROGS_LIBMAGIC_SUPPRESS=1`, and with an
+ *    epoch `E2FSPROGS_FAKE_TIME`, `SOURCE_DATE_EPOCH` and `E2FSCK_TIME`; caller's
+ *    variables last;
+ *  - `/etc/mtab` exists and is empty (resize2fs refuses to run without it);
+ *  - the mounts are attached: an {@link ImageStore} as a file (IMAGEFS), a
+ *    `TreeEntry[]` as a read-only directory (TREEFS), small MEMFS files.
+ * stdin is always at EOF. `exit()` ends the program, not the host process; the exit
+ * code, stdout and stderr reach the caller.
+ */
+import type { TreeEntry } from '../../core/image-tree.ts';
+import type { EmFS, EmModule, EmModuleConfig } from './emscripten-types.ts';
+import { mountImageFs, newImageFsStats, splitPath, type ImageFsStats } from './image-fs.ts';
+import type { ImageStore } from './image-store.ts';
+import { mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
+import { compileTool, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
+
+/** Where mke2fs.conf is written inside every instance. */
+export const MKE2FS_CONF_PATH = '/etc/mke2fs.conf';
+
+/** Something made visible to the program at a path. */
+export type ToolMount =
+  /** An image store as the regular file `path` (its directory shows only image files). */
+  | { type: 'image'; path: string; store: ImageStore }
+  /** A tree as the read-only directory `path` (for `mke2fs -d path`). */
+  | {
+      type: 'tree';
+      path: string;
+      entries: readonly TreeEntry[];
+      /** Times reported for every entry; default: the run's `epoch`, else 1. */
+      epoch?: number;
+      /** Report each entry's own mtime instead. Default false. */
+      keepTimes?: boolean;
+      /** Synchronous Blob reader; default FileReaderSync (dedicated workers only). */
+      readBlobSync?: ReadBlobSync;
+    }
+  /** A small file written into the instance's memory filesystem (e.g. a debugfs command file). */
+  | { type: 'file'; path: string; data: string | Uint8Array };
+
+/** Options of {@link runTool}. */
+export interface RunToolOptions {
+  /** Extra environment variables (applied last, so they override the defaults). */
+  env?: Record<string, string>;
+  /**
+   * Seconds since 1970: sets `E2FSPROGS_FAKE_TIME`, `SOURCE_DATE_EPOCH` and `E2FSCK_TIME`,
+   * so the program's "now" is fixed. Default: unset (the wall clock).
+   */
+  epoch?: number;
+  /** Mounts, applied in order. Default none. */
+  mounts?: readonly ToolMount[];
+  /** Each line the program writes to stdout, without its newline, as it is written. */
+  onStdout?: (line: string) => void;
+  /** Each line the program writes to stderr, without its newline, as it is written. */
+  onStderr?: (line: string) => void;
+  /**
+   * Checked before the start and on every image/tree read or write; when aborted the
+   * program is stopped there and the promise rejects with the signal's reason. (A wasm
+   * program runs synchronously: the abort must come from a callback during the run, or
+   * the run must live in a worker that can be terminated.)
+   */
+  signal?: AbortSignal;
+  /** Working directory of the program. Default `/`. */
+  cwd?: string;
+}
+
+/** What a finished program left. */
+export interface ToolResult {
+  tool: E2fsTool;
+  args: string[];
+  exitCode: number;
+  /** Everything written to stdout, lines joined with `\n` (with a final `\n` when non-empty). */
+  stdout: string;
+  stderr: string;
+  /** Wall time of `main` (instantiation excluded). */
+  durationMs: number;
+  /** Wall time of instantiation and setup. */
+  setupMs: number;
+  /** I/O counters of each image mount, by path. */
+  imageStats: Record<string, ImageFsStats>;
+  /** Read counters of each tree mount, by path. */
+  treeStats: Record<string, TreeFsStats>;
+}
+
+/** The program crashed (a wasm trap, an emscripten abort) instead of exiting. */
+export class ToolCrashError extends Error {
+  override name = 'ToolCrashError';
+  constructor(
+    readonly tool: E2fsTool,
+    readonly args: string[],
+    message: string,
+    readonly stdout: string,
+    readonly stderr: string,
+    override readonly cause?: unknown,
+  ) {
+    super(`${tool} crashed: ${message}`);
+  }
+}
+
+/** Thrown through the wasm stack to stop a program; never escapes runTool. */
+class StopRun {
+  constructor(readonly reason: unknown) {}
+}
+
+/** Default environment of every run. */
+function baseEnv(epoch: number | undefined): Record<string, string> {
+  const env: Record<string, string> = {
+    MKE2FS_CONFIG: MKE2FS_CONF_PATH,
+    SS_READLINE_PATH: 'none',
+    E2FSPROGS_LIBMAGIC_SUPPRESS: '1',
+    LANG: 'C',
+    TZ: 'UTC',
+  };
+  if (epoch !== undefined) {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`epoch must be a non-negative integer, got ${epoch}`);
+    env.E2FSPROGS_FAKE_TIME = String(epoch);
+    env.SOURCE_DATE_EPOCH = String(epoch);
+    env.E2FSCK_TIME = String(epoch);
+  }
+  return env;
+}
+
+/** Returns an abort error for the signal (its reason, or an AbortError DOMException). */
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
+}
+
+/**
+ * Runs `tool` with `args` (argv without the program name) in a fresh instance.
+ * Resolves with the exit code and output, also for a non-zero exit; rejects with the
+ * signal's reason when aborted and with {@link ToolCrashError} when the program crashes.
+ */
+export async function runTool(tool: E2fsTool, args: readonly string[], options: RunToolOptions = {}): Promise<ToolResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const setupStart = performance.now();
+  const env = { ...baseEnv(options.epoch), ...options.env };
+  const [factory, wasmModule, conf] = await Promise.all([loadToolFactory(tool), compileTool(tool), loadMke2fsConf()]);
+  signal?.throwIfAborted();
+
+  const stdoutLines: string[] = [];
+  const stderrLines: string[] = [];
+  let callbackError: { error: unknown } | undefined;
+  const deliver = (lines: string[], cb: ((line: string) => void) | undefined) => (line: string) => {
+    lines.push(line);
+    if (cb && !callbackError) {
+      try {
+        cb(line);
+      } catch (error) {
+        // Output callbacks run inside the program's write(); remember and stop at the next check.
+        callbackError = { error };
+      }
+    }
+  };
+  const check = (): void => {
+    if (callbackError) throw new StopRun(callbackError.error);
+    if (signal?.aborted) throw new StopRun(abortReason(signal));
+  };
+
+  let instantiateFailed: (e: unknown) => void = () => {};
+  const instantiateFailure = new Promise<never>((_, reject) => (instantiateFailed = reject));
+  const config: EmModuleConfig = {
+    noInitialRun: true,
+    thisProgram: tool,
+    env,
+    stdin: () => null,
+    print: deliver(stdoutLines, options.onStdout),
+    printErr: deliver(stderrLines, options.onStderr),
+    quit: (_status: number, toThrow: unknown): never => {
+      throw toThrow;
+    },
+    instantiateWasm: (imports, receive) => {
+      WebAssembly.instantiate(wasmModule, imports).then(
+        (instance) => receive(instance, wasmModule),
+        (e) => instantiateFailed(e),
+      );
+      return {};
+    },
+  };
+  const mod: EmModule = await Promise.race([factory(config), instantiateFailure]);
+  const FS = mod.FS;
+  if (!FS || typeof mod.callMain !== 'function') throw new Error(`${tool}.mjs does not export FS and callMain`);
+
+  const imageStats: Record<string, ImageFsStats> = {};
+  const treeStats: Record<string, TreeFsStats> = {};
+  const trees: TreeFs[] = [];
+  const text = (): { stdout: string; stderr: string } => ({
+    stdout: stdoutLines.length ? stdoutLines.join('\n') + '\n' : '',
+    stderr: stderrLines.length ? stderrLines.join('\n') + '\n' : '',
+  });
+  try {
+    // Root runs the tools: no permission checks on MEMFS either.
+    FS.ignorePermissions = true;
+    FS.mkdirTree('/etc');
+    FS.writeFile(MKE2FS_CONF_PATH, conf);
+    FS.writeFile('/etc/mtab', '');
+    setupMounts(FS, options, env, check, imageStats, treeStats, trees);
+    if (options.cwd) FS.chdir(options.cwd);
+  } catch (e) {
+    for (const t of trees) t.dispose();
+    throw e;
+  }
+
+  const setupMs = performance.now() - setupStart;
+  const start = performance.now();
+  let exitCode: number;
+  try {
+    check();
+    exitCode = mod.callMain([...args]);
+  } catch (e) {
+    const reason = e instanceof StopRun ? e.reason : undefined;
+    if (e instanceof StopRun) throw reason;
+    const { stdout, stderr } = text();
+    throw new ToolCrashError(tool, [...args], e instanceof Error ? e.message : String(e), stdout, stderr, e);
+  } finally {
+    for (const t of trees) t.dispose();
+  }
+  const durationMs = performance.now() - start;
+  return { tool, args: [...args], exitCode, ...text(), durationMs, setupMs, imageStats, treeStats };
+}
+
+function setupMounts(
+  FS: EmFS,
+  options: RunToolOptions,
+  env: Record<string, string>,
+  check: () => void,
+  imageStats: Record<string, ImageFsStats>,
+  treeStats: Record<string, TreeFsStats>,
+  trees: TreeFs[],
+): void {
+  // Image files sharing a directory share one IMAGEFS mount.
+  const imageDirs = new Map<string, Record<string, ImageStore>>();
+  const mtime = options.epoch ?? 0;
+  for (const m of options.mounts ?? []) {
+    if (m.type === 'image') {
+      const { dir, base } = splitPath(m.path);
+      let files = imageDirs.get(dir);
+      if (!files) imageDirs.set(dir, (files = {}));
+      if (files[base]) throw new Error(`two images mounted at ${m.path}`);
+      files[base] = m.store;
+    }
+  }
+  for (const [dir, files] of imageDirs) {
+    const stats = newImageFsStats();
+    for (const base of Object.keys(files)) imageStats[dir === '/' ? `/${base}` : `${dir}/${base}`] = stats;
+    mountImageFs(FS, dir, { files, check, mtime, stats });
+  }
+  for (const m of options.mounts ?? []) {
+    if (m.type === 'tree') {
+      const epochText = env.E2FSPROGS_FAKE_TIME;
+      const tree = mountTreeFs(FS, m.path, m.entries, {
+        epoch: m.epoch ?? options.epoch ?? (epochText !== undefined ? Number(epochText) : 1),
+        keepTimes: m.keepTimes,
+        readBlobSync: m.readBlobSync,
+        check,
+      });
+      trees.push(tree);
+      treeStats[m.path] = tree.stats;
+    } else if (m.type === 'file') {
+      const { dir } = splitPath(m.path);
+      FS.mkdirTree(dir);
+      FS.writeFile(m.path, m.data);
+    }
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * TREEFS: a read-only emscripten filesystem that shows a `TreeEntry[]` to `mke2fs -d`.
+ *
+ * Every `stat` answer comes from the tree, not from a host: type, permission bits
+ * (setuid/setgid/sticky included), uid/gid, size, link count and inode number (hard
+ * links share one inode number and report `st_nlink` > 1, which is what makes mke2fs
+ * create one inode for them), and times: atime = mtime = ctime = the epoch (default 1),
+ * or the entry's own mtime when `keepTimes` is set. `readlink` gives the raw target.
+ *
+ * File bytes are read lazily and synchronously, only when the program reads them:
+ * `bytes` sources directly, `blob` sources through `FileReaderSync` (dedicated workers)
+ * in pieces of `blobPieceSize`, `host-file` sources (Node) with `fs.readSync` on a
+ * descriptor opened at the first read and closed when the program closes the file (or
+ * at {@link TreeFs.dispose}). Nothing is copied ahead of time.
+ *
+ * Permission checks: emscripten checks a node's own `mode` on lookup/open although the
+ * tools run as root. Nodes therefore carry `type | 0o777` internally while `stat`
+ * reports the tree's real bits, so a directory of mode 0o000 can still be walked.
+ */
+import type { ByteSource, TreeEntry } from '../../core/image-tree.ts';
+import {
+  ERRNO,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFREG,
+  SEEK_CUR,
+  SEEK_END,
+  SEEK_SET,
+  type EmFS,
+  type EmFilesystemType,
+  type EmMount,
+  type EmNode,
+  type EmStat,
+  type EmStream,
+} from './emscripten-types.ts';
+
+/** Device number reported for every tree entry. */
+export const TREEFS_DEV = 0x7472; // 'tr'
+
+/** Maximum bytes of one name in ext4. */
+const NAME_MAX = 255;
+/** Maximum bytes of a symlink target (PATH_MAX - 1). */
+const SYMLINK_MAX = 4095;
+
+/** A tree that cannot be shown to mke2fs as given. */
+export class TreeError extends Error {
+  override name = 'TreeError';
+  constructor(
+    message: string,
+    /** The entry's image path. */
+    readonly path: string,
+  ) {
+    super(`${path}: ${message}`);
+  }
+}
+
+/** One inode of the tree: a directory, a symlink, or a file with all its names. */
+export interface TreeInode {
+  ino: number;
+  type: 'file' | 'directory' | 'symlink';
+  /** The entry holding the metadata (for hard links, the 'file' entry). */
+  entry: TreeEntry;
+  /** Names sharing this inode (files; 1 unless hard-linked). */
+  nlink: number;
+  /** Symlink target as UTF-8. */
+  targetBytes?: Uint8Array;
+  /** Byte length reported by stat. */
+  size: number;
+}
+
+/** A directory of the tree: child names (in tree order) to their nodes. */
+export interface TreeDir {
+  inode: TreeInode;
+  children: Map<string, TreeDir | TreeInode>;
+  subdirs: number;
+}
+
+/** A validated, indexed tree. */
+export interface TreeModel {
+  root: TreeDir;
+  /** Distinct inodes (directories included, the root counted). */
+  inodeCount: number;
+  /** Names (entries) including implicit directories and the root. */
+  entryCount: number;
+  /** Whether some file reads from a Blob / a host file. */
+  usesBlobs: boolean;
+  usesHostFiles: boolean;
+}
+
+const encoder = new TextEncoder();
+
+function isDir(node: TreeDir | TreeInode): node is TreeDir {
+  return (node as TreeDir).children !== undefined;
+}
+
+function sourceSize(source: ByteSource): number {
+  return source.kind === 'bytes' ? source.bytes.length : source.size;
+}
+
+/**
+ * Validates and indexes `entries`. Directories that are only implied by deeper paths
+ * are created with mode 0o755, owner 0:0, mtime 0. Throws {@link TreeError} on a
+ * malformed path, a duplicate, a non-directory parent, a name over 255 bytes, a
+ * symlink without target, a hard link not leading to a file, or a size mismatch.
+ */
+export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
+  let nextIno = 2;
+  let entryCount = 1;
+  let usesBlobs = false;
+  let usesHostFiles = false;
+  const implicitDir = (path: string): TreeEntry => ({ path, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, origin: '(implied)' });
+  const rootEntry = entries.find((e) => e.path === '/');
+  if (rootEntry && rootEntry.type !== 'directory') throw new TreeError('the root must be a directory', '/');
+  const root: TreeDir = {
+    inode: { ino: 1, type: 'directory', entry: rootEntry ?? implicitDir('/'), nlink: 2, size: 4096 },
+    children: new Map(),
+    subdirs: 0,
+  };
+  const dirs = new Map<string, TreeDir>([['/', root]]);
+  const seen = new Set<string>(['/']);
+
+  const ensureDir = (path: string): TreeDir => {
+    const existing = dirs.get(path);
+    if (existing) return existing;
+    if (seen.has(path)) throw new TreeError('is not a directory but has entries below it', path);
+    const i = path.lastIndexOf('/');
+    const parent = ensureDir(i === 0 ? '/' : path.slice(0, i));
+    const dir: TreeDir = { inode: { ino: nextIno++, type: 'directory', entry: implicitDir(path), nlink: 2, size: 4096 }, children: new Map(), subdirs: 0 };
+    parent.children.set(path.slice(i + 1), dir);
+    parent.subdirs++;
+    dirs.set(path, dir);
+    seen.add(path);
+    entryCount++;
+    return dir;
+  };
+
+  const checkPath = (path: string): void => {
+    if (typeof path !== 'string' || !path.startsWith('/') || path.length < 2 || path.endsWith('/')) throw new TreeError('not an absolute path', String(path));
+    for (const part of path.slice(1).split('/')) {
+      if (part === '' || part === '.' || part === '..') throw new TreeError('empty, "." or ".." path component', path);
+      if (part.includes('\0')) throw new TreeError('NUL in name', path);
+      if (encoder.encode(part).length > NAME_MAX) throw new TreeError(`name longer than ${NAME_MAX} bytes`, path);
+    }
+  };
+
+  // Sort so that parents come before children; hard links after everything.
+  const ordered = entries.filter((e) => e.path !== '/').slice().sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const hardlinks: TreeEntry[] = [];
+  const files = new Map<string, TreeInode>();
+
+  for (const entry of ordered) {
+    checkPath(entry.path);
+    if (seen.has(entry.path)) {
+      // An implied directory met later as a real entry: adopt its metadata.
+      const implied = dirs.get(entry.path);
+      if (implied && implied.inode.entry.origin === '(implied)' && entry.type === 'directory') {
+        implied.inode.entry = entry;
+        continue;
+      }
+      throw new TreeError('duplicate path', entry.path);
+    }
+    const i = entry.path.lastIndexOf('/');
+    const parent = ensureDir(i === 0 ? '/' : entry.path.slice(0, i));
+    const name = entry.path.slice(i + 1);
+    switch (entry.type) {
+      case 'directory': {
+        const dir: TreeDir = { inode: { ino: nextIno++, type: 'directory', entry, nlink: 2, size: 4096 }, children: new Map(), subdirs: 0 };
+        parent.children.set(name, dir);
+        parent.subdirs++;
+        dirs.set(entry.path, dir);
+        break;
+      }
+      case 'symlink': {
+        if (typeof entry.target !== 'string' || entry.target === '') throw new TreeError('symlink without target', entry.path);
+        if (entry.target.includes('\0')) throw new TreeError('NUL in symlink target', entry.path);
+        const targetBytes = encoder.encode(entry.target);
+        if (targetBytes.length > SYMLINK_MAX) throw new TreeError(`symlink target longer than ${SYMLINK_MAX} bytes`, entry.path);
+        parent.children.set(name, { ino: nextIno++, type: 'symlink', entry, nlink: 1, targetBytes, size: targetBytes.length });
+        break;
+      }
+      case 'file': {
+        if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new TreeError(`bad size ${entry.size}`, entry.path);
+        if (entry.source) {
+          const n = sourceSize(entry.source);
+          if (n !== entry.size) throw new TreeError(`size ${entry.size} but its source holds ${n} bytes`, entry.path);
+          if (entry.source.kind === 'blob') usesBlobs = true;
+          if (entry.source.kind === 'host-file') usesHostFiles = true;
+        } else if (entry.size !== 0) {
+          throw new TreeError(`size ${entry.size} but no source`, entry.path);
+        }
+        const inode: TreeInode = { ino: nextIno++, type: 'file', entry, nlink: 1, size: entry.size };
+        parent.children.set(name, inode);
+        files.set(entry.path, inode);
+        break;
+      }
+      case 'hardlink':
+        hardlinks.push(entry);
+        parent.children.set(name, root.inode); // placeholder, replaced below
+        break;
+      default:
+        throw new TreeError(`unknown entry type ${String((entry as TreeEntry).type)}`, entry.path);
+    }
+    seen.add(entry.path);
+    entryCount++;
+  }
+
+  const byPath = new Map(ordered.map((e) => [e.path, e]));
+  for (const link of hardlinks) {
+    let target = link.target;
+    let hops = 0;
+    let inode: TreeInode | undefined;
+    while (typeof target === 'string') {
+      inode = files.get(target);
+      if (inode) break;
+      const next = byPath.get(target);
+      if (!next || next.type !== 'hardlink' || ++hops > 64) break;
+      target = next.target;
+    }
+    if (!inode) throw new TreeError(`hard link to ${JSON.stringify(link.target)}, which is not a regular file of the tree`, link.path);
+    inode.nlink++;
+    const i = link.path.lastIndexOf('/');
+    dirs.get(i === 0 ? '/' : link.path.slice(0, i))!.children.set(link.path.slice(i + 1), inode);
+  }
+  for (const dir of dirs.values()) dir.inode.nlink = 2 + dir.subdirs;
+
+  return { root, inodeCount: nextIno - 1, entryCount, usesBlobs, usesHostFiles };
+}
+
+/** Reads `[start, end)` of a Blob synchronously. */
+export type ReadBlobSync = (blob: Blob, start: number, end: number) => Uint8Array;
+
+/** Options of TREEFS. */
+export interface TreeFsOptions {
+  /** Seconds reported as atime/mtime/ctime of every entry unless `keepTimes`. Default 1. */
+  epoch?: number;
+  /** Report each entry's own `mtime` (as atime, mtime and ctime) instead of the epoch. Default false. */
+  keepTimes?: boolean;
+  /** Synchronous Blob reader. Default: `FileReaderSync` (only in dedicated workers). */
+  readBlobSync?: ReadBlobSync;
+  /** Bytes fetched from a Blob per read (read-ahead). Default 1 MiB. */
+  blobPieceSize?: number;
+  /** Called before every file read; throw (anything but an ErrnoError) to abort the program. */
+  check?: () => void;
+}
+
+/** Counters of a TREEFS instance, for tests and diagnostics. */
+export interface TreeFsStats {
+  /** read() calls on files. */
+  reads: number;
+  bytesRead: number;
+  /** Blob pieces fetched. */
+  blobReads: number;
+  hostOpens: number;
+  hostCloses: number;
+}
+
+/** A TREEFS instance bound to one module instance's `FS`. */
+export interface TreeFs {
+  type: EmFilesystemType;
+  model: TreeModel;
+  stats: TreeFsStats;
+  /** Host descriptors open right now. */
+  openHostFiles(): number;
+  /** Closes any host descriptor still open (after the program ended or crashed). */
+  dispose(): void;
+}
+
+type NodeFs = typeof import('node:fs');
+
+/** `node:fs`, loaded without a static import (so browser bundles need no polyfill). */
+export function nodeFs(): NodeFs | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return proc?.getBuiltinModule?.('node:fs') as NodeFs | undefined;
+}
+
+interface TreeFsNode extends EmNode {
+  tree?: TreeDir | TreeInode;
+}
+
+interface StreamState {
+  /** Blob read-ahead window. */
+  winStart?: number;
+  win?: Uint8Array;
+  fd?: number;
+}
+
+function defaultBlobReader(): ReadBlobSync | undefined {
+  const FRS = (globalThis as { FileReaderSync?: new () => { readAsArrayBuffer(blob: Blob): ArrayBuffer } }).FileReaderSync;
+  if (!FRS) return undefined;
+  const reader = new FRS();
+  return (blob, start, end) => new Uint8Array(reader.readAsArrayBuffer(blob.slice(start, end)));
+}
+
+/**
+ * Creates TREEFS for `FS` over `entries` (validated with {@link buildTreeModel}).
+ * Mount it with `FS.mount(treeFs.type, {}, '/tree')`, or use {@link mountTreeFs}.
+ * Throws {@link TreeError}, or an Error when the tree needs a Blob/host reader this
+ * environment lacks.
+ */
+export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel, options: TreeFsOptions = {}): TreeFs {
+  const model = Array.isArray(entries) ? buildTreeModel(entries as TreeEntry[]) : (entries as TreeModel);
+  const readBlob = options.readBlobSync ?? defaultBlobReader();
+  if (model.usesBlobs && !readBlob) {
+    throw new Error('the tree has Blob sources, which need FileReaderSync (a dedicated Web Worker) or a readBlobSync option');
+  }
+  const fs = model.usesHostFiles ? nodeFs() : undefined;
+  if (model.usesHostFiles && !fs) throw new Error('the tree has host-file sources, which need Node (node:fs)');
+  const epoch = options.epoch ?? 1;
+  const keepTimes = options.keepTimes ?? false;
+  const pieceSize = options.blobPieceSize ?? 1 << 20;
+  const check = options.check;
+  const stats: TreeFsStats = { reads: 0, bytesRead: 0, blobReads: 0, hostOpens: 0, hostCloses: 0 };
+  const openFds = new Set<number>();
+  const states = new WeakMap<EmStream, StreamState>();
+
+  const fail = (code: number): never => {
+    throw new FS.ErrnoError(code);
+  };
+  const inodeOf = (node: EmNode): TreeInode => {
+    const t = (node as TreeFsNode).tree!;
+    return isDir(t) ? t.inode : t;
+  };
+  const typeBits = (inode: TreeInode): number => (inode.type === 'directory' ? S_IFDIR : inode.type === 'symlink' ? S_IFLNK : S_IFREG);
+
+  const getattr = (node: EmNode): EmStat => {
+    const inode = inodeOf(node);
+    const seconds = keepTimes ? inode.entry.mtime : epoch;
+    const t = new Date(seconds * 1000);
+    return {
+      dev: TREEFS_DEV,
+      ino: inode.ino,
+      mode: typeBits(inode) | (inode.entry.mode & 0o7777),
+      nlink: inode.nlink,
+      uid: inode.entry.uid ?? 0,
+      gid: inode.entry.gid ?? 0,
+      rdev: 0,
+      size: inode.size,
+      atime: t,
+      mtime: t,
+      ctime: t,
+      blksize: 4096,
+      blocks: Math.min(0x7fffffff, Math.ceil(inode.size / 512)),
+    };
+  };
+
+  const makeNode = (parent: EmNode | null, name: string, tree: TreeDir | TreeInode): EmNode => {
+    const inode = isDir(tree) ? tree.inode : tree;
+    const node = FS.createNode(parent, name, typeBits(inode) | 0o777, 0) as TreeFsNode;
+    node.tree = tree;
+    if (isDir(tree)) {
+      node.node_ops = dirOps;
+      node.stream_ops = {};
+    } else if (inode.type === 'symlink') {
+      node.node_ops = linkOps;
+      node.stream_ops = {};
+    } else {
+      node.node_ops = fileOps;
+      node.stream_ops = fileStreamOps;
+    }
+    return node;
+  };
+
+  const readOnly = () => fail(ERRNO.EROFS);
+  const common = { getattr, setattr: readOnly };
+  const dirOps = {
+    ...common,
+    lookup: (parent: EmNode, name: string): EmNode => {
+      const child = ((parent as TreeFsNode).tree as TreeDir).children.get(name);
+      if (!child) return fail(ERRNO.ENOENT);
+      return makeNode(parent, name, child);
+    },
+    readdir: (node: EmNode): string[] => ['.', '..', ...((node as TreeFsNode).tree as TreeDir).children.keys()],
+    mknod: readOnly,
+    rename: readOnly,
+    unlink: readOnly,
+    rmdir: readOnly,
+    symlink: readOnly,
+  };
+  const linkOps = {
+    ...common,
+    // The raw target. Emscripten's FS.readlink resolves it against the link's directory;
+    // run-tool.ts replaces FS.readlink so that readlink(2) returns this unchanged.
+    readlink: (node: EmNode): string => inodeOf(node).entry.target!,
+  };
+  const fileOps = { ...common };
+
+  const closeState = (state: StreamState | undefined): void => {
+    if (state?.fd !== undefined && fs) {
+      openFds.delete(state.fd);
+      try {
+        fs.closeSync(state.fd);
+      } finally {
+        stats.hostCloses++;
+        state.fd = undefined;
+      }
+    }
+    if (state) state.win = undefined;
+  };
+
+  const fileStreamOps = {
+    open: (stream: EmStream): void => {
+      if ((stream.flags & 3) !== 0) fail(ERRNO.EROFS); // O_WRONLY / O_RDWR
+      states.set(stream, {});
+    },
+    close: (stream: EmStream): void => {
+      closeState(states.get(stream));
+      states.delete(stream);
+    },
+    llseek: (stream: EmStream, offset: number, whence: number): number => {
+      let position = offset;
+      if (whence === SEEK_CUR) position += stream.position;
+      else if (whence === SEEK_END) position += inodeOf(stream.node).size;
+      else if (whence !== SEEK_SET) fail(ERRNO.EINVAL); // SEEK_DATA/SEEK_HOLE: mke2fs falls back to plain reads
+      if (position < 0) fail(ERRNO.EINVAL);
+      return position;
+    },
+    write: readOnly,
+    read: (stream: EmStream, buffer: Int8Array | Uint8Array, offset: number, length: number, position: number): number => {
+      check?.();
+      const inode = inodeOf(stream.node);
+      const size = inode.size;
+      if (position >= size || length <= 0) return 0;
+      const n = Math.min(length, size - position);
+      const out = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, n);
+      const source = inode.entry.source!;
+      let state = states.get(stream);
+      if (!state) states.set(stream, (state = {}));
+      stats.reads++;
+      switch (source.kind) {
+        case 'bytes':
+          out.set(source.bytes.subarray(position, position + n));
+          break;
+        case 'blob': {
+          let done = 0;
+          while (done < n) {
+            const pos = position + done;
+            if (!state.win || state.winStart === undefined || pos < state.winStart || pos >= state.winStart + state.win.length) {
+              const want = Math.min(Math.max(pieceSize, n - done), size - pos);
+              const bytes = readBlob!(source.blob, source.offset + pos, source.offset + pos + want);
+              stats.blobReads++;
+              if (bytes.length !== want) fail(ERRNO.EIO); // the Blob is shorter than the tree says
+              state.win = bytes;
+              state.winStart = pos;
+            }
+            const from = pos - state.winStart!;
+            const take = Math.min(n - done, state.win.length - from);
+            out.set(state.win.subarray(from, from + take), done);
+            done += take;
+          }
+          break;
+        }
+        case 'host-file': {
+          if (state.fd === undefined) {
+            state.fd = fs!.openSync(source.path, 'r');
+            openFds.add(state.fd);
+            stats.hostOpens++;
+          }
+          let done = 0;
+          while (done < n) {
+            const got = fs!.readSync(state.fd, out, done, n - done, source.offset + position + done);
+            if (got <= 0) fail(ERRNO.EIO); // the host file is shorter than the tree says
+            done += got;
+          }
+          break;
+        }
+      }
+      stats.bytesRead += n;
+      return n;
+    },
+  };
+
+  const type: EmFilesystemType = {
+    mount(_mount: EmMount): EmNode {
+      return makeNode(null, '/', model.root);
+    },
+  };
+
+  return {
+    type,
+    model,
+    stats,
+    openHostFiles: () => openFds.size,
+    dispose(): void {
+      if (!fs) return;
+      for (const fd of openFds) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // already closed
+        }
+        stats.hostCloses++;
+      }
+      openFds.clear();
+    },
+  };
+}
+
+/** Creates TREEFS and mounts it on `dir` (created if missing). */
+export function mountTreeFs(FS: EmFS, dir: string, entries: readonly TreeEntry[] | TreeModel, options: TreeFsOptions = {}): TreeFs {
+  if (dir === '/' || !dir.startsWith('/')) throw new Error(`TREEFS needs an absolute directory other than /, got ${JSON.stringify(dir)}`);
+  const treeFs = createTreeFs(FS, entries, options);
+  FS.mkdirTree(dir);
+  FS.mount(treeFs.type, {}, dir);
+  return treeFs;
+}

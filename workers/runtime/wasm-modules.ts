@@ -1,0 +1,135 @@
+/**
+ * Typed loader of the wasm tools built in `wasm/`: locates each tool's `.wasm` and `.mjs`
+ * next to this file's source (`new URL('../../wasm/...', import.meta.url)`, which Vite
+ * turns into emitted assets and Node reads from disk), compiles each `.wasm` once and
+ * keeps the `WebAssembly.Module` (a promise cache), and imports the emscripten factory
+ * lazily. A tool run then instantiates the cached module (see `run-tool.ts`).
+ */
+import type { EmFactory } from './emscripten-types.ts';
+
+/** The e2fsprogs programs. */
+export type E2fsTool = 'mke2fs' | 'e2fsck' | 'resize2fs' | 'dumpe2fs' | 'debugfs' | 'tune2fs';
+/** Every wasm program. */
+export type WasmTool = E2fsTool | 'zstd';
+
+/** The e2fsprogs programs, in pipeline order. */
+export const E2FS_TOOLS: readonly E2fsTool[] = ['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'debugfs', 'tune2fs'];
+
+// Literal URLs and import specifiers: bundlers only follow static strings.
+const WASM_URLS: Record<WasmTool, () => URL> = {
+  mke2fs: () => new URL('../../wasm/e2fsprogs/dist/mke2fs.wasm', import.meta.url),
+  e2fsck: () => new URL('../../wasm/e2fsprogs/dist/e2fsck.wasm', import.meta.url),
+  resize2fs: () => new URL('../../wasm/e2fsprogs/dist/resize2fs.wasm', import.meta.url),
+  dumpe2fs: () => new URL('../../wasm/e2fsprogs/dist/dumpe2fs.wasm', import.meta.url),
+  debugfs: () => new URL('../../wasm/e2fsprogs/dist/debugfs.wasm', import.meta.url),
+  tune2fs: () => new URL('../../wasm/e2fsprogs/dist/tune2fs.wasm', import.meta.url),
+  zstd: () => new URL('../../wasm/zstd/dist/zstd.wasm', import.meta.url),
+};
+
+type FactoryModule = { default: EmFactory };
+const FACTORIES: Record<WasmTool, () => Promise<FactoryModule>> = {
+  // @ts-ignore generated JS without type declarations
+  mke2fs: () => import('../../wasm/e2fsprogs/dist/mke2fs.mjs'),
+  // @ts-ignore generated JS without type declarations
+  e2fsck: () => import('../../wasm/e2fsprogs/dist/e2fsck.mjs'),
+  // @ts-ignore generated JS without type declarations
+  resize2fs: () => import('../../wasm/e2fsprogs/dist/resize2fs.mjs'),
+  // @ts-ignore generated JS without type declarations
+  dumpe2fs: () => import('../../wasm/e2fsprogs/dist/dumpe2fs.mjs'),
+  // @ts-ignore generated JS without type declarations
+  debugfs: () => import('../../wasm/e2fsprogs/dist/debugfs.mjs'),
+  // @ts-ignore generated JS without type declarations
+  tune2fs: () => import('../../wasm/e2fsprogs/dist/tune2fs.mjs'),
+  // @ts-ignore generated JS without type declarations
+  zstd: () => import('../../wasm/zstd/dist/zstd.mjs'),
+};
+
+const MKE2FS_CONF_URL = (): URL => new URL('../../wasm/e2fsprogs/dist/mke2fs.conf', import.meta.url);
+
+/** URL of a tool's `.wasm`. */
+export function toolWasmUrl(tool: WasmTool): URL {
+  const make = WASM_URLS[tool];
+  if (!make) throw new Error(`unknown wasm tool ${JSON.stringify(tool)}`);
+  return make();
+}
+
+type NodeFsPromises = typeof import('node:fs/promises');
+
+function nodeFsPromises(): NodeFsPromises | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return proc?.getBuiltinModule?.('node:fs/promises') as NodeFsPromises | undefined;
+}
+
+/** Reads a file URL (Node) or fetches an http(s)/blob URL (browser, worker). */
+async function fetchBytes(url: URL): Promise<Uint8Array> {
+  if (url.protocol === 'file:') {
+    const fsp = nodeFsPromises();
+    if (!fsp) throw new Error(`cannot read ${url.href}: no node:fs here`);
+    const buf = await fsp.readFile(url);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`fetching ${url.href} failed: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function compile(url: URL): Promise<WebAssembly.Module> {
+  if (url.protocol !== 'file:' && typeof WebAssembly.compileStreaming === 'function') {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`fetching ${url.href} failed: HTTP ${response.status}`);
+    try {
+      return await WebAssembly.compileStreaming(response.clone());
+    } catch (e) {
+      // A server without the application/wasm MIME type: compile from bytes instead.
+      if (!(e instanceof TypeError)) throw e;
+      return WebAssembly.compile(await response.arrayBuffer());
+    }
+  }
+  const bytes = await fetchBytes(url);
+  return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+}
+
+const compiled = new Map<WasmTool, Promise<WebAssembly.Module>>();
+const factories = new Map<WasmTool, Promise<EmFactory>>();
+let confPromise: Promise<Uint8Array> | undefined;
+
+/** The tool's compiled `WebAssembly.Module`, compiled once per tool (promise cache; a failure is not cached). */
+export function compileTool(tool: WasmTool): Promise<WebAssembly.Module> {
+  let p = compiled.get(tool);
+  if (!p) {
+    p = compile(toolWasmUrl(tool));
+    compiled.set(tool, p);
+    p.catch(() => compiled.delete(tool));
+  }
+  return p;
+}
+
+/** The tool's emscripten factory (the `.mjs` default export), imported once. */
+export function loadToolFactory(tool: WasmTool): Promise<EmFactory> {
+  let p = factories.get(tool);
+  if (!p) {
+    const load = FACTORIES[tool];
+    if (!load) return Promise.reject(new Error(`unknown wasm tool ${JSON.stringify(tool)}`));
+    p = load().then((m) => {
+      if (typeof m.default !== 'function') throw new Error(`${tool}.mjs has no default export factory`);
+      return m.default;
+    });
+    factories.set(tool, p);
+    p.catch(() => factories.delete(tool));
+  }
+  return p;
+}
+
+/** The shipped `mke2fs.conf` (upstream's, as native mkfs.ext4 uses), read once. */
+export function loadMke2fsConf(): Promise<Uint8Array> {
+  if (!confPromise) {
+    confPromise = fetchBytes(MKE2FS_CONF_URL());
+    confPromise.catch(() => (confPromise = undefined));
+  }
+  return confPromise;
+}
+
+/** Compiles and imports the given tools ahead of use (default: every e2fsprogs tool). */
+export async function preloadTools(tools: readonly WasmTool[] = E2FS_TOOLS): Promise<void> {
+  await Promise.all([...tools.map((t) => compileTool(t)), ...tools.map((t) => loadToolFactory(t)), loadMke2fsConf()]);
+}
