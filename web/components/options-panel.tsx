@@ -99,13 +99,13 @@ export function OptionsPanel() {
           </select>
         </div>
         <div className="field field-wide">
-          <label htmlFor="opt-uuid">UUID</label>
-          <div className="input-with-button">
-            <input id="opt-uuid" value={o.uuid} spellCheck={false} className={`mono ${uuidOk ? '' : 'is-invalid'}`}
-              aria-invalid={uuidOk ? undefined : true} aria-describedby="opt-uuid-help"
-              onChange={(e) => setOption('uuid', e.target.value.trim().toLowerCase())} />
-            <button type="button" className="btn btn-small" onClick={randomUuid}><DiceIcon /><span>Random</span></button>
+          <div className="label-row">
+            <label htmlFor="opt-uuid">UUID</label>
+            <button type="button" className="btn btn-small btn-quiet" onClick={randomUuid}><DiceIcon /><span>Random</span></button>
           </div>
+          <input id="opt-uuid" value={o.uuid} spellCheck={false} className={`mono ${uuidOk ? '' : 'is-invalid'}`}
+            aria-invalid={uuidOk ? undefined : true} aria-describedby="opt-uuid-help"
+            onChange={(e) => setOption('uuid', e.target.value.trim().toLowerCase())} />
           <p id="opt-uuid-help" className={uuidOk ? 'field-help' : 'field-error'}>
             {uuidOk ? 'Also seeds directory hashes, so the same inputs give the same image.' : 'Use the form 01234567-89ab-cdef-0123-456789abcdef.'}
           </p>
