@@ -15,7 +15,7 @@ type Rng = () => number;
 const int = (r: Rng, n: number) => Math.floor(r() * n);
 
 function mutate(r: Rng, input: Uint8Array): Uint8Array {
-  let b = input.slice();
+  let b: Uint8Array = input.slice();
   const ops = 1 + int(r, 4);
   for (let k = 0; k < ops; k++) {
     const op = int(r, 8);
