@@ -144,6 +144,15 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
     },
   };
 
+  // getdents keeps its place in the directory through llseek(fd, 0, SEEK_CUR).
+  const dirStreamOps = {
+    llseek: (stream: EmStream, offset: number, whence: number): number => {
+      const position = whence === SEEK_CUR ? stream.position + offset : whence === SEEK_SET ? offset : fail(ERRNO.EINVAL);
+      if (position < 0) fail(ERRNO.EINVAL);
+      return position;
+    },
+  };
+
   const dirNodeOps = {
     getattr: (node: EmNode) => dirStat(node),
     setattr: () => {},
@@ -173,7 +182,7 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
       }
       const root = FS.createNode(null, '/', S_IFDIR | 0o755, 0);
       root.node_ops = dirNodeOps;
-      root.stream_ops = {};
+      root.stream_ops = dirStreamOps;
       return root;
     },
   };

@@ -349,7 +349,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
     node.tree = tree;
     if (isDir(tree)) {
       node.node_ops = dirOps;
-      node.stream_ops = {};
+      node.stream_ops = dirStreamOps;
     } else if (inode.type === 'symlink') {
       node.node_ops = linkOps;
       node.stream_ops = {};
@@ -361,6 +361,14 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
   };
 
   const readOnly = () => fail(ERRNO.EROFS);
+  // getdents keeps its place in the directory through llseek(fd, 0, SEEK_CUR).
+  const dirStreamOps = {
+    llseek: (stream: EmStream, offset: number, whence: number): number => {
+      const position = whence === SEEK_CUR ? stream.position + offset : whence === SEEK_SET ? offset : fail(ERRNO.EINVAL);
+      if (position < 0) fail(ERRNO.EINVAL);
+      return position;
+    },
+  };
   const common = { getattr, setattr: readOnly };
   const dirOps = {
     ...common,

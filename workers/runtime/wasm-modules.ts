@@ -46,8 +46,35 @@ const FACTORIES: Record<WasmTool, () => Promise<FactoryModule>> = {
 
 const MKE2FS_CONF_URL = (): URL => new URL('../../wasm/e2fsprogs/dist/mke2fs.conf', import.meta.url);
 
+/** Folders overriding where the outputs are looked up (see {@link setWasmDirs}). */
+let overrideDirs: { e2fsprogs?: URL; zstd?: URL } = {};
+
+/**
+ * Looks the tools up in other folders (each holding `<tool>.wasm`, `<tool>.mjs` and, for
+ * e2fsprogs, `mke2fs.conf`), e.g. a fresh build or a CDN; `{}` restores the defaults.
+ * Clears the caches.
+ */
+export function setWasmDirs(dirs: { e2fsprogs?: URL | string; zstd?: URL | string }): void {
+  const asDir = (u: URL | string | undefined): URL | undefined => {
+    if (u === undefined) return undefined;
+    const url = new URL(String(u));
+    if (!url.pathname.endsWith('/')) url.pathname += '/';
+    return url;
+  };
+  overrideDirs = { e2fsprogs: asDir(dirs.e2fsprogs), zstd: asDir(dirs.zstd) };
+  compiled.clear();
+  factories.clear();
+  confPromise = undefined;
+}
+
+function overrideDir(tool: WasmTool): URL | undefined {
+  return tool === 'zstd' ? overrideDirs.zstd : overrideDirs.e2fsprogs;
+}
+
 /** URL of a tool's `.wasm`. */
 export function toolWasmUrl(tool: WasmTool): URL {
+  const dir = overrideDir(tool);
+  if (dir) return new URL(`${tool}.wasm`, dir);
   const make = WASM_URLS[tool];
   if (!make) throw new Error(`unknown wasm tool ${JSON.stringify(tool)}`);
   return make();
@@ -108,7 +135,10 @@ export function compileTool(tool: WasmTool): Promise<WebAssembly.Module> {
 export function loadToolFactory(tool: WasmTool): Promise<EmFactory> {
   let p = factories.get(tool);
   if (!p) {
-    const load = FACTORIES[tool];
+    const dir = overrideDir(tool);
+    const load: (() => Promise<FactoryModule>) | undefined = dir
+      ? () => import(/* @vite-ignore */ new URL(`${tool}.mjs`, dir).href) as Promise<FactoryModule>
+      : FACTORIES[tool];
     if (!load) return Promise.reject(new Error(`unknown wasm tool ${JSON.stringify(tool)}`));
     p = load().then((m) => {
       if (typeof m.default !== 'function') throw new Error(`${tool}.mjs has no default export factory`);
@@ -123,7 +153,7 @@ export function loadToolFactory(tool: WasmTool): Promise<EmFactory> {
 /** The shipped `mke2fs.conf` (upstream's, as native mkfs.ext4 uses), read once. */
 export function loadMke2fsConf(): Promise<Uint8Array> {
   if (!confPromise) {
-    confPromise = fetchBytes(MKE2FS_CONF_URL());
+    confPromise = fetchBytes(overrideDirs.e2fsprogs ? new URL('mke2fs.conf', overrideDirs.e2fsprogs) : MKE2FS_CONF_URL());
     confPromise.catch(() => (confPromise = undefined));
   }
   return confPromise;
