@@ -126,6 +126,13 @@ export class ImageStore {
     return store;
   }
 
+  /** An independent copy (same size, same chunk size, its own chunks). */
+  clone(): ImageStore {
+    const copy = new ImageStore(this.#size, { chunkSize: this.chunkSize });
+    for (const [index, chunk] of this.#chunks) copy.#chunks.set(index, chunk.slice());
+    return copy;
+  }
+
   /** Logical size of the image in bytes. */
   get size(): number {
     return this.#size;
