@@ -392,7 +392,7 @@ export class TreeModel {
   }
 
   /** Creates a directory (and missing parents). An existing directory is left alone. */
-  mkdir(path: string, mode = DEFAULT_MODES.directory, origin = 'edit'): void {
+  mkdir(path: string, mode: number = DEFAULT_MODES.directory, origin = 'edit'): void {
     const p = normalizeImagePath(path);
     const c = this.add({ path: p, type: 'directory', mode: mode & 0o7777, uid: 0, gid: 0, mtime: 0, size: 0, origin });
     if (c) throw new TreeEditError({ code: 'path-conflict', input: 'edit', path: c.path, message: `${c.path} exists and is not a directory.`, hint: 'Rename or remove it first.' });
