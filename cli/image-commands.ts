@@ -1,0 +1,47 @@
+/** `disk-image-studio inspect IMG` and `ls IMG [PATH]`. */
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import { checkImage, listImageDir, loadImage, summarizeImage } from '../workers/pipeline/image-inspect.ts';
+import type { CliIo } from './main.ts';
+
+async function open(path: string) {
+  return loadImage(basename(path), createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>);
+}
+
+/** Prints the summary and the fsck verdict; exit 0 only for a clean filesystem. */
+export async function inspectCommand(path: string, io: CliIo): Promise<number> {
+  const store = await open(path);
+  const s = await summarizeImage(basename(path), store);
+  const v = await checkImage(store);
+  io.stdout([
+    `image:        ${path} (${store.size} bytes)`,
+    `type:         ${s.fsType}`,
+    `label:        ${s.label || '(none)'}`,
+    `uuid:         ${s.uuid}`,
+    `block size:   ${s.blockSize}`,
+    `blocks:       ${s.blockCount} (${s.blockCount - s.freeBlocks} used, ${s.freeBlocks} free)`,
+    `inodes:       ${s.inodeCount} (${s.inodeCount - s.freeInodes} used, ${s.freeInodes} free)`,
+    `features:     ${s.features.join(' ')}`,
+    `fsck:         ${v.clean ? 'clean' : `NOT clean (e2fsck exit ${v.exitCode})`}`,
+    '',
+  ].join('\n'));
+  if (!v.clean) io.stdout(v.output);
+  return v.clean ? 0 : 1;
+}
+
+const TYPE: Record<number, string> = { 0o040000: 'd', 0o120000: 'l', 0o100000: '-', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p', 0o140000: 's' };
+
+function modeString(mode: number): string {
+  const rwx = (b: number) => `${b & 4 ? 'r' : '-'}${b & 2 ? 'w' : '-'}${b & 1 ? 'x' : '-'}`;
+  return (TYPE[mode & 0o170000] ?? '?') + rwx(mode >> 6) + rwx(mode >> 3) + rwx(mode);
+}
+
+/** Lists a directory of the image like `ls -l`: mode, owner, size, name. */
+export async function lsCommand(path: string, dir: string, io: CliIo): Promise<number> {
+  const store = await open(path);
+  await summarizeImage(basename(path), store);
+  for (const e of await listImageDir(store, dir)) {
+    io.stdout(`${modeString(e.mode)} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${String(e.size).padStart(12)} ${e.name}\n`);
+  }
+  return 0;
+}

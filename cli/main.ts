@@ -1,0 +1,123 @@
+/**
+ * `disk-image-studio`: the studio's engine from a command line, on the same code as the
+ * page's worker. Inputs are read in place (host files are sliced, not copied); the output
+ * is written to `OUT.partial` and renamed only once every check has passed, so a failed
+ * build leaves no output file.
+ */
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { TreeEntry } from '../core/image-tree.ts';
+import { walkHostDir } from '../core/io/host-tree.ts';
+import { resolveInputs } from '../core/resolve-inputs.ts';
+import type { BuildEvent, BuildInput, BuildResult } from '../workers/build-api.ts';
+import { buildImage } from '../workers/pipeline/build-image.ts';
+import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
+import { createDecompressionStream } from '../workers/runtime/zstd-stream.ts';
+import { parseArgs, USAGE, UsageError, type BuildCommand } from './args.ts';
+import { inspectCommand, lsCommand } from './image-commands.ts';
+
+const decompressors = {
+  zstd: (input: ReadableStream<Uint8Array>) => input.pipeThrough(createDecompressionStream()),
+};
+
+/** Streams for output, so tests can capture them. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Whether stderr is a terminal (progress is shown only then). */
+  interactive: boolean;
+}
+
+const processIo: CliIo = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  interactive: Boolean(process.stderr.isTTY),
+};
+
+/** Runs the CLI; resolves with the process exit code. */
+export async function main(argv: string[], io: CliIo = processIo, signal?: AbortSignal): Promise<number> {
+  let command;
+  try {
+    command = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`disk-image-studio: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  try {
+    switch (command.command) {
+      case 'help': io.stdout(USAGE); return 0;
+      case 'build': return await build(command, io, signal);
+      case 'inspect': return await inspectCommand(command.image, io);
+      case 'ls': return await lsCommand(command.image, command.path, io);
+    }
+  } catch (err) {
+    const f = toBuildFailure(err);
+    io.stderr(`disk-image-studio: ${f.message}\n  ${f.hint}\n`);
+    return f.code === 'aborted' ? 130 : 1;
+  }
+}
+
+/** Everything below `/` of a host folder, owned by root as make-ext4-fs.nix's fakeroot has it. */
+async function hostFolder(dir: string): Promise<TreeEntry[]> {
+  const entries = await walkHostDir(dir, basename(dir) || dir);
+  return entries.map((e) => ({ ...e, uid: 0, gid: 0 }));
+}
+
+async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promise<number> {
+  const inputs: BuildInput[] = [];
+  for (const f of cmd.files) inputs.push({ kind: 'tree', at: '/', entries: await hostFolder(f) });
+  for (const t of cmd.tars) inputs.push({ kind: 'archive', at: '/', file: { name: basename(t), hostPath: t } });
+  for (const s of cmd.stores) inputs.push({ kind: 'store-dir', hostPath: s });
+  for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars]) inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
+
+  const resolved = await resolveInputs(inputs, { decompressors });
+  for (const p of resolved.problems) {
+    io.stderr(`${p.severity}: ${p.input}${p.path ? `: ${p.path}` : ''}: ${p.message}\n  ${p.hint}\n`);
+  }
+  if (resolved.problems.some((p) => p.severity === 'error')) {
+    io.stderr('disk-image-studio: the inputs have errors; no image was written.\n');
+    return 1;
+  }
+
+  const partial = `${cmd.output}.partial`;
+  const fd = openSync(partial, 'w');
+  let result: BuildResult;
+  try {
+    result = await buildImage(
+      { entries: resolved.entries, closure: resolved.closure, options: cmd.options },
+      { signal, sink: (chunk) => void writeAll(fd, chunk), onEvent: cmd.quiet ? undefined : progressPrinter(io) },
+    );
+    closeSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(partial, { force: true });
+    if (err instanceof EngineFailure && err.failure.toolOutput) io.stderr(err.failure.toolOutput.trimEnd() + '\n');
+    throw err;
+  }
+  renameSync(partial, cmd.output);
+  const s = result.summary;
+  io.stdout(`${cmd.output}: ${result.size} bytes${result.compressed ? ` (image ${result.imageSize} bytes)` : ''}, sha256 ${result.sha256}\n`);
+  io.stdout(`${s.fsType} "${s.label}" ${s.uuid}: ${s.blockCount} blocks of ${s.blockSize} bytes, ${s.freeBlocks} free; ${s.inodeCount} inodes, ${s.freeInodes} free\n`);
+  return 0;
+}
+
+function writeAll(fd: number, chunk: Uint8Array): void {
+  for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+}
+
+/** Stage lines on stderr; on a terminal, also a live percentage. */
+function progressPrinter(io: CliIo): (e: BuildEvent) => void {
+  let lastPct = -1;
+  return (e) => {
+    if (e.type === 'stage' && e.state === 'done') io.stderr(`${e.stage.padEnd(8)} done at ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
+    else if (e.type === 'problem') io.stderr(`${e.problem.severity}: ${e.problem.input}: ${e.problem.message}\n`);
+    else if (e.type === 'log' && e.stream === 'stderr' && io.interactive) io.stderr(`  ${e.tool}: ${e.text}\n`);
+    else if (e.type === 'progress' && io.interactive && e.total > 0) {
+      const pct = Math.floor((e.done / e.total) * 100);
+      if (pct !== lastPct) { lastPct = pct; io.stderr(`\r${e.stage} ${pct}%`); if (pct === 100) io.stderr('\n'); }
+    }
+  };
+}

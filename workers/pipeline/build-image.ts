@@ -1,0 +1,287 @@
+/**
+ * The make-ext4-fs pipeline: plan, `mke2fs -d`, `e2fsck -n -f`, `resize2fs -M` (plus
+ * headroom), `e2fsck -n -f` again, optional zstd, streamed out. The same code runs in the
+ * Web Worker and in the Node CLI; only the sink and the Blob reader differ.
+ */
+import type { InputProblem, StorePathInfo, TreeEntry } from '../../core/image-tree.ts';
+import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
+import { registrationBytes } from '../../core/registration.ts';
+import { grow, planSize, type SizePlan } from '../../core/size-plan.ts';
+import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } from '../build-api.ts';
+import { validateBuildOptions } from '../build-options.ts';
+import { createSha256, ImageStore } from '../runtime/image-store.ts';
+import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
+import { buildTreeModel, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
+import type { E2fsTool } from '../runtime/wasm-modules.ts';
+import { compressStream } from '../runtime/zstd-stream.ts';
+import { badInput, EngineFailure } from './engine-failure.ts';
+
+/** Where the image and the tree appear inside every tool instance. */
+const IMAGE = '/image/disk.img';
+const TREE = '/tree';
+const MiB = 1024 * 1024;
+/** mkfs attempts before giving up; each grows the image (or the inode count) by a quarter to a half. */
+const MAX_MKFS_ATTEMPTS = 8;
+/** Path of the closure's registration inside the image, read by `nix-store --load-db`. */
+export const REGISTRATION_PATH = '/nix-path-registration';
+
+export interface BuildContext {
+  /** Stops the build between and during tool runs; the promise rejects with an `aborted` failure. */
+  signal?: AbortSignal;
+  /** Stage changes, progress, tool output and input warnings, in order. */
+  onEvent?: (event: BuildEvent) => void;
+  /** Receives the output chunk by chunk; awaited, so a slow sink slows the build instead of filling memory. */
+  sink: (chunk: Uint8Array) => Promise<void> | void;
+  /** Synchronous Blob reader for file contents. Default: FileReaderSync (dedicated workers). */
+  readBlobSync?: ReadBlobSync;
+}
+
+/**
+ * Adds (or replaces) `/nix-path-registration` for a non-empty closure and checks that the
+ * tree holds every store path the closure lists and that references stay inside it.
+ */
+export function withRegistration(entries: readonly TreeEntry[], closure: readonly StorePathInfo[], epoch: number): { entries: TreeEntry[]; problems: InputProblem[] } {
+  const problems: InputProblem[] = [];
+  const rest = entries.filter((e) => e.path !== REGISTRATION_PATH);
+  if (closure.length === 0) return { entries: [...entries], problems };
+  const paths = new Set(rest.map((e) => e.path));
+  const inClosure = new Set(closure.map((c) => c.path));
+  for (const info of closure) {
+    if (!paths.has(info.path)) {
+      problems.push({
+        severity: 'error', code: 'closure-missing-contents', input: 'closure', path: info.path,
+        message: `the closure lists ${info.path} but the image has no contents for it`,
+        hint: 'Add its contents (an export stream, a .nar, a store folder) or remove it from the closure.',
+      });
+    }
+    if (!info.narHash) {
+      problems.push({
+        severity: 'error', code: 'closure-missing-hash', input: 'closure', path: info.path,
+        message: `no NAR hash is known for ${info.path}`,
+        hint: 'Give a manifest with hashes (closureInfo registration, nix path-info --json) or the path as a NAR or export stream.',
+      });
+    }
+    for (const ref of info.references) {
+      if (!inClosure.has(ref)) {
+        problems.push({
+          severity: 'error', code: 'closure-reference-outside', input: 'closure', path: info.path,
+          message: `${info.path} references ${ref}, which is not in the closure`,
+          hint: 'Add the referenced path (the closure must be complete for nix-store --load-db).',
+        });
+      }
+    }
+  }
+  if (problems.some((p) => p.severity === 'error')) return { entries: rest, problems };
+  const bytes = registrationBytes(closure);
+  rest.push({
+    path: REGISTRATION_PATH, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch,
+    size: bytes.length, source: { kind: 'bytes', bytes }, origin: 'closure registration',
+  });
+  return { entries: rest, problems };
+}
+
+/** Plans the image for a request (the page's live estimate). Throws an EngineFailure on bad options. */
+export function estimateImage(request: BuildRequest): SizeEstimate {
+  const optionProblem = validateBuildOptions(request.options);
+  if (optionProblem) throw badInput([optionProblemOf(optionProblem)]);
+  const { entries } = withRegistration(request.entries, request.closure.filter((c) => c.narHash), request.options.epoch);
+  const { inodes, dataBytes, initialImageBytes, finalImageBytes } = planSize(entries, request.options);
+  return { inodes, dataBytes, initialImageBytes, finalImageBytes };
+}
+
+function optionProblemOf(message: string): InputProblem {
+  return { severity: 'error', code: 'bad-option', input: 'options', message, hint: 'Change the option and build again.' };
+}
+
+/** Recognises mke2fs running out of room while populating, so the pipeline can grow and retry. */
+export function classifyMkfsFailure(stderr: string): 'inodes' | 'blocks' | 'other' {
+  if (/Could not allocate inode|No free inodes|inode table/i.test(stderr)) return 'inodes';
+  if (/Could not allocate block|No space left on device|Not enough space|Could not allocate .*block|too big to create a filesystem/i.test(stderr)) return 'blocks';
+  return 'other';
+}
+
+/**
+ * Builds the image for `request` and streams it to `ctx.sink`. Every image that leaves has
+ * passed `e2fsck -n -f` after mkfs and again after the resize. Rejects with an
+ * {@link EngineFailure} naming the input or the tool at fault.
+ */
+export async function buildImage(request: BuildRequest, ctx: BuildContext): Promise<BuildResult> {
+  const { options } = request;
+  const { signal } = ctx;
+  const emit = (e: BuildEvent) => ctx.onEvent?.(e);
+  const t0 = now();
+  let current: StageName = 'plan';
+
+  const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {
+    signal?.throwIfAborted();
+    current = name;
+    emit({ type: 'stage', stage: name, state: 'start', elapsedMs: now() - t0 });
+    const value = await work();
+    emit({ type: 'stage', stage: name, state: 'done', elapsedMs: now() - t0 });
+    return value;
+  };
+  const skip = (name: StageName) => emit({ type: 'stage', stage: name, state: 'skipped', elapsedMs: now() - t0 });
+
+  const run = async (tool: E2fsTool, args: string[], mounts: ToolMount[]): Promise<ToolResult> => {
+    emit({ type: 'log', stage: current, tool, stream: 'stdout', text: `$ ${tool} ${args.join(' ')}` });
+    return runTool(tool, args, {
+      epoch: options.epoch,
+      mounts,
+      signal,
+      onStdout: (text) => emit({ type: 'log', stage: current, tool, stream: 'stdout', text }),
+      onStderr: (text) => emit({ type: 'log', stage: current, tool, stream: 'stderr', text }),
+    });
+  };
+
+  // 1. Plan: options, closure, tree; then the sizes mkfs starts from.
+  const { entries, plan } = await stage('plan', () => {
+    const optionProblem = validateBuildOptions(options);
+    if (optionProblem) throw badInput([optionProblemOf(optionProblem)]);
+    const reg = withRegistration(request.entries, request.closure, options.epoch);
+    for (const p of reg.problems) emit({ type: 'problem', problem: p });
+    if (reg.problems.some((p) => p.severity === 'error')) throw badInput(reg.problems);
+    try {
+      buildTreeModel(reg.entries);
+    } catch (err) {
+      if (err instanceof TreeError) {
+        throw badInput([{ severity: 'error', code: 'bad-tree', input: 'tree', path: (err as TreeError & { path?: string }).path, message: err.message, hint: 'Fix or remove that entry and build again.' }]);
+      }
+      throw err;
+    }
+    const p = planSize(reg.entries, options);
+    emit({ type: 'log', stage: 'plan', tool: 'plan', stream: 'stdout', text: `${reg.entries.length} entries, ${p.inodes} inodes, ${p.dataBytes} bytes of content; starting at ${p.initialImageBytes / MiB} MiB` });
+    return { entries: reg.entries, plan: p };
+  });
+
+  // 2. mkfs, growing the image (or the inode count) when the estimate was too small,
+  // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
+  const store = await stage('mkfs', async () => {
+    let size: SizeEstimate = plan;
+    let inodes: number | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const candidate = new ImageStore(size.initialImageBytes);
+      const args = mkfsArgs(options, plan, size.initialImageBytes, inodes);
+      const r = await run('mke2fs', args, [
+        { type: 'image', path: IMAGE, store: candidate },
+        { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync },
+      ]);
+      if (r.exitCode === 0) return candidate;
+      const kind = classifyMkfsFailure(r.stderr + r.stdout);
+      if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS) throw toolFailed('mke2fs', r, kind === 'other'
+        ? 'mke2fs could not create the filesystem.'
+        : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`);
+      if (kind === 'inodes') inodes = Math.ceil((inodes ?? plan.inodes) * 1.25) + 16;
+      else size = grow(size);
+      emit({ type: 'log', stage: 'mkfs', tool: 'plan', stream: 'stdout', text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB${inodes ? ` and ${inodes} inodes` : ''}` });
+    }
+  });
+
+  const imageMount: ToolMount[] = [{ type: 'image', path: IMAGE, store }];
+  const check = async () => {
+    const r = await run('e2fsck', ['-n', '-f', IMAGE], imageMount);
+    if (r.exitCode !== 0) {
+      throw new EngineFailure({
+        code: 'check-failed', message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
+        hint: 'This is a defect: the image was not written. The log holds e2fsck\'s report; please report it with the inputs.',
+        problems: [], toolOutput: r.stdout + r.stderr,
+      });
+    }
+  };
+
+  // 3. Check.
+  await stage('check', check);
+
+  // 4. Shrink to the minimum, then add the headroom (#125121: a full filesystem cannot boot).
+  await stage('shrink', async () => {
+    const r = await run('resize2fs', ['-M', IMAGE], imageMount);
+    if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
+    if (options.headroomMiB > 0) {
+      const { blockCount, blockSize } = await summary();
+      const blocks = blockCount + Math.ceil((options.headroomMiB * MiB) / blockSize);
+      const g = await run('resize2fs', [IMAGE, String(blocks)], imageMount);
+      if (g.exitCode !== 0) throw toolFailed('resize2fs', g, 'resize2fs could not add the headroom.');
+    }
+  });
+
+  // 5. Check again, because of the resize.
+  await stage('recheck', check);
+
+  const fs = await summary();
+  // The image is exactly the filesystem: no trailing bytes whatever the resize left.
+  store.truncate(fs.blockCount * fs.blockSize);
+
+  // 6-7. Compress (optional) and save, streamed: the image's bytes are never held twice.
+  const imageSize = store.size;
+  const hash = await createSha256();
+  let produced = 0;
+  let consumed = 0;
+  const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
+  if (!options.compress) skip('compress');
+  for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
+  current = streaming[0];
+  const counted = async function* (): AsyncIterableIterator<Uint8Array> {
+    for await (const piece of store.chunks({ signal, pieceSize: 4 * MiB })) {
+      consumed += piece.length;
+      yield piece;
+    }
+  };
+  const output = options.compress
+    ? compressStream(counted(), { level: options.compressionLevel, contentSize: imageSize, signal })
+    : counted();
+  for await (const chunk of output) {
+    hash.update(chunk);
+    produced += chunk.length;
+    await ctx.sink(chunk);
+    for (const s of streaming) emit({ type: 'progress', stage: s, done: consumed, total: imageSize });
+  }
+  for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
+
+  return {
+    fileName: `${options.label || 'image'}.img${options.compress ? '.zst' : ''}`,
+    size: produced,
+    imageSize,
+    sha256: hash.digestHex(),
+    compressed: options.compress,
+    summary: fs,
+  };
+
+  async function summary() {
+    const r = await run('dumpe2fs', ['-h', IMAGE], imageMount);
+    if (r.exitCode !== 0) throw toolFailed('dumpe2fs', r, 'dumpe2fs could not read the filesystem.');
+    return parseDumpe2fsHeader(r.stdout);
+  }
+}
+
+/** mke2fs's arguments: the seed's label/UUID, plus the determinism make-ext4-fs gets from faketime. */
+export function mkfsArgs(options: BuildRequest['options'], plan: SizePlan, bytes: number, inodes?: number): string[] {
+  const ext = [`hash_seed=${options.uuid}`, 'root_owner=0:0'];
+  return [
+    '-t', options.fsType,
+    '-F',
+    '-L', options.label,
+    '-U', options.uuid,
+    '-E', ext.join(','),
+    ...(options.blockSize !== 'auto' ? ['-b', String(options.blockSize)] : []),
+    ...(options.inodeSize !== 'auto' ? ['-I', String(options.inodeSize)] : []),
+    ...(inodes !== undefined ? ['-N', String(Math.max(inodes, plan.inodes))] : []),
+    '-d', TREE,
+    IMAGE,
+    // The size in KiB: without working size ioctls mke2fs's own probe can round down.
+    `${Math.floor(bytes / 1024)}k`,
+  ];
+}
+
+function toolFailed(tool: string, r: ToolResult, message: string): EngineFailure {
+  const last = (r.stderr.trim().split('\n').pop() ?? '').trim();
+  return new EngineFailure({
+    code: 'tool-failed',
+    message: `${message}${last ? ` ${tool} said: ${last}` : ''}`,
+    hint: 'The log holds the tool\'s full output. If an input is named there, fix or remove it and build again.',
+    problems: [],
+    toolOutput: r.stdout + r.stderr,
+  });
+}
+
+function now(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}

@@ -1,0 +1,43 @@
+/**
+ * The engine's one error type. It carries a `BuildFailure` (plain data), so it survives the
+ * worker boundary: the worker throws `failure`, the page's client rethrows it as its own class.
+ */
+import type { InputProblem } from '../../core/image-tree.ts';
+import type { BuildFailure } from '../build-api.ts';
+
+export class EngineFailure extends Error {
+  override name = 'EngineFailure';
+  constructor(readonly failure: BuildFailure) {
+    super(failure.message);
+  }
+}
+
+/** A build stopped by bad input; `problems` name each input and what to do. */
+export function badInput(problems: InputProblem[]): EngineFailure {
+  const errors = problems.filter((p) => p.severity === 'error');
+  const first = errors[0] ?? problems[0];
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''})` : '';
+  return new EngineFailure({
+    code: 'bad-input',
+    message: first ? `${first.input}${first.path ? `: ${first.path}` : ''}: ${first.message}${more}` : 'the inputs cannot be built',
+    hint: first?.hint ?? 'Fix the inputs listed and build again.',
+    problems,
+  });
+}
+
+/** Turns anything thrown into a `BuildFailure`, keeping an `EngineFailure`'s own and naming aborts. */
+export function toBuildFailure(err: unknown): BuildFailure {
+  if (err instanceof EngineFailure) return err.failure;
+  if (isAbort(err)) return { code: 'aborted', message: 'The build was cancelled.', hint: 'Start it again when ready.', problems: [] };
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    code: 'internal',
+    message: `Unexpected error: ${message}`,
+    hint: 'This is a defect of the studio; the log holds the details. Please report it with the inputs that caused it.',
+    problems: [],
+  };
+}
+
+export function isAbort(err: unknown): boolean {
+  return (err instanceof DOMException || err instanceof Error) && (err.name === 'AbortError' || err.name === 'TimeoutError');
+}
