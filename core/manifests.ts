@@ -90,7 +90,8 @@ export function parseRegistration(text: string, input: string): Manifest {
     let narHash = '';
     let narSize = 0;
     const peek = lines[i]?.replace(/\r$/, '');
-    if (peek !== undefined && peek !== '' && parseSha256(peek)) {
+    // Deriver lines are empty or a store path; anything else is the hash line.
+    if (peek !== undefined && peek !== '' && !peek.startsWith('/')) {
       narHash = hash(next('the NAR hash', path), input, path);
       narSize = size(next('the NAR size', path), input, path, 'NAR size');
     }

@@ -198,7 +198,13 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
       break;
     }
     const headerAt = cursor.position;
-    const h = (await cursor.read(BLOCK)).slice();
+    let h: Uint8Array;
+    try {
+      h = (await cursor.read(BLOCK)).slice();
+    } catch (err) {
+      if (first && err instanceof TarError && err.code === 'tar-truncated') throw fail('tar-not-tar', `${input} is too short to be a tar archive.`, undefined, 'Give a tar archive (.tar, .tar.gz, .tar.zst).');
+      throw err;
+    }
     let zero = true;
     for (let i = 0; i < BLOCK; i++) if (h[i] !== 0) { zero = false; break; }
     if (zero) {

@@ -3,7 +3,7 @@
  * array, or (Node, see `host-file-reader.ts`) a host file. Parsers hand out `ByteSource`
  * slices of the input through `sourceAt`, so file contents are never copied.
  */
-import type { ByteSource } from '../image-tree.ts';
+import type { ByteSource, TreeEntry } from '../image-tree.ts';
 
 export interface RandomAccessReader {
   /** The input's name, for messages. */
@@ -118,3 +118,13 @@ export function readerToStream(reader: RandomAccessReader, chunk = READ_CHUNK): 
 export function sourceSize(source: ByteSource): number {
   return source.kind === 'bytes' ? source.bytes.length : source.size;
 }
+
+/** Host access `resolveInputs` needs for `host-file` sources and `store-dir` inputs. */
+export interface HostAccess {
+  openFile: HostFileOpener;
+  /** Entries of a folder: `/` is the folder itself, children below it; names sorted. */
+  walk(path: string, origin: string): Promise<TreeEntry[]>;
+  /** Names in a folder, sorted. */
+  list(path: string): Promise<string[]>;
+}
+

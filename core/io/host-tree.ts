@@ -1,0 +1,51 @@
+/**
+ * Node only: walks host folders into tree entries with their real metadata (lstat): modes,
+ * owners, times, raw symlink targets (readlink), hard links by inode.
+ */
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TreeEntry } from '../image-tree.ts';
+import { openHostFile } from './host-file-reader.ts';
+import type { HostAccess } from './random-access-reader.ts';
+
+export type { HostAccess };
+
+const byteOrder = (a: string, b: string) => (Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
+/**
+ * Walks `root` depth first (names in byte order). The first name of a multiply-linked file
+ * is its file entry; later names become hard links to it. Sockets, devices and FIFOs are skipped.
+ */
+export async function walkHostDir(root: string, origin: string): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const seen = new Map<string, string>();
+  const visit = async (host: string, path: string): Promise<void> => {
+    const st = await lstat(host);
+    const base = { path, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), origin };
+    if (st.isDirectory()) {
+      out.push({ ...base, type: 'directory', size: 0 });
+      const names = (await readdir(host)).sort(byteOrder);
+      for (const n of names) await visit(join(host, n), path === '/' ? '/' + n : `${path}/${n}`);
+    } else if (st.isSymbolicLink()) {
+      const target = await readlink(host);
+      out.push({ ...base, type: 'symlink', size: Buffer.byteLength(target), target });
+    } else if (st.isFile()) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? seen.get(key) : undefined;
+      if (first) out.push({ ...base, type: 'hardlink', size: 0, target: first });
+      else {
+        if (st.nlink > 1) seen.set(key, path);
+        out.push({ ...base, type: 'file', size: st.size, source: { kind: 'host-file', path: host, offset: 0, size: st.size } });
+      }
+    }
+  };
+  await visit(root, '/');
+  return out;
+}
+
+/** Host access through Node's fs. */
+export const nodeHost: HostAccess = {
+  openFile: openHostFile,
+  walk: walkHostDir,
+  list: async (path) => (await readdir(path)).sort(byteOrder),
+};
