@@ -233,7 +233,11 @@ export type ReadBlobSync = (blob: Blob, start: number, end: number) => Uint8Arra
 export interface TreeFsOptions {
   /** Seconds reported as atime/mtime/ctime of every entry unless `keepTimes`. Default 1. */
   epoch?: number;
-  /** Report each entry's own `mtime` (as atime, mtime and ctime) instead of the epoch. Default false. */
+  /**
+   * Report each entry's own `mtime` (as atime, mtime and ctime) instead of the epoch.
+   * Default false. Note: mke2fs 1.47.4 clamps times later than its fake "now"
+   * (`E2FSPROGS_FAKE_TIME`) to that "now", so run it with an epoch no older than the tree.
+   */
   keepTimes?: boolean;
   /** Synchronous Blob reader. Default: `FileReaderSync` (only in dedicated workers). */
   readBlobSync?: ReadBlobSync;
