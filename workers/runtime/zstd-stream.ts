@@ -211,14 +211,14 @@ export class ZstdDecompressor {
     return new ZstdDecompressor(z, s);
   }
 
-  #step(src: number, n: number, out: Uint8Array[]): { consumed: number; full: boolean } {
+  #step(src: number, n: number, out: Uint8Array[]): { consumed: number; full: boolean; frameDone: boolean } {
     const z = this.#z;
     const r = z._zs_decompress(this.#s, src, n, this.#out, this.#outCap);
     if (z._zs_is_error(r)) throw new ZstdError(`zstd: ${errorText(z, r)}`);
     this.#last = r >>> 0;
     const produced = z._zs_out_pos(this.#s) >>> 0;
     if (produced) out.push(z.HEAPU8.slice(this.#out, this.#out + produced));
-    return { consumed: z._zs_in_pos(this.#s) >>> 0, full: produced === this.#outCap };
+    return { consumed: z._zs_in_pos(this.#s) >>> 0, full: produced === this.#outCap, frameDone: this.#last === 0 };
   }
 
   /** Decompresses `data`; returns the output it completes. */
@@ -233,9 +233,11 @@ export class ZstdDecompressor {
       z.HEAPU8.set(data.subarray(off, off + n), this.#in);
       let pos = 0;
       for (;;) {
-        const { consumed, full } = this.#step(this.#in + pos, n - pos, out);
+        const { consumed, full, frameDone } = this.#step(this.#in + pos, n - pos, out);
         pos += consumed;
-        if (pos >= n && !full) break;
+        // A full output buffer may hide more output: call again, unless the frame is
+        // complete (another call without input would start waiting for a next frame).
+        if (pos >= n && (!full || frameDone)) break;
       }
       off += n;
     }
@@ -247,10 +249,8 @@ export class ZstdDecompressor {
     if (this.#done) return [];
     const out: Uint8Array[] = [];
     try {
-      // Drain output still held inside zstd.
-      while (this.#sawInput && this.#step(0, 0, out).full) {
-        // keep draining
-      }
+      // push() drains zstd's output before it returns, so nothing is pending here (and a
+      // call without input now would start expecting a next frame).
       if (!this.#sawInput) throw new ZstdError('zstd: empty input (no frame)');
       if (this.#last !== 0) throw new ZstdError('zstd: input ends inside a frame (truncated)');
     } finally {

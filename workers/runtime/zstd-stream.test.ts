@@ -1,0 +1,121 @@
+/** zstd streams against the native zstd command line. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageStore } from './image-store.ts';
+import { pseudoRandom, runNative, sameBytes, sha256Hex, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
+import { compressStream, createCompressionStream, createDecompressionStream, decompressStream, ZstdError } from './zstd-stream.ts';
+
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const p of it) parts.push(p.slice());
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Compressible but not trivial: text-like lines with random numbers, and zero runs. */
+function sample(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  const rnd = pseudoRandom(n, 3);
+  const words = ['ext4 ', 'inode ', 'block ', 'nix/store/ ', 'zstd ', '\n', '0000', 'abcdef '];
+  let i = 0;
+  while (i < n) {
+    if (rnd[i] < 8) {
+      i += Math.min(n - i, 4096); // a zero run
+      continue;
+    }
+    const w = words[rnd[i] & 7];
+    for (let k = 0; k < w.length && i < n; k++) out[i++] = w.charCodeAt(k);
+    if (i < n) out[i++] = 48 + (rnd[i - 1] % 10);
+  }
+  return out;
+}
+
+function* pieces(data: Uint8Array, size: number): Iterable<Uint8Array> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+describe('zstd streams', () => {
+  const tmp = tempDir('rt-zstd-');
+  const data = sample(24 << 20);
+  beforeAll(() => useWasmDirFromEnv());
+  afterAll(() => tmp.cleanup());
+
+  it('our frame passes native zstd -t, records the content size, and decompresses natively to the same bytes', async () => {
+    const t = performance.now();
+    const z = await collect(compressStream(pieces(data, 1_000_003), { level: 3, contentSize: data.length }));
+    const ms = performance.now() - t;
+    const path = join(tmp.dir, 'ours.zst');
+    writeFileSync(path, z);
+    expect(z.length).toBeLessThan(data.length / 3);
+    const test = runNative('zstd', ['-t', '-q', path]);
+    expect(test.status, test.stderr).toBe(0);
+    const list = runNative('zstd', ['-lv', path]);
+    expect(list.stdout).toMatch(/Check:\s+XXH64/);
+    expect(list.stdout).toMatch(new RegExp(`Decompressed Size:.*\\(${data.length} B\\)`));
+    const out = join(tmp.dir, 'ours.out');
+    expect(runNative('zstd', ['-d', '-q', '-f', path, '-o', out]).status).toBe(0);
+    expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
+    // For the report: native on the same input.
+    const raw = join(tmp.dir, 'raw');
+    writeFileSync(raw, data);
+    const n0 = performance.now();
+    runNative('zstd', ['-3', '-T1', '-q', '-f', raw, '-o', join(tmp.dir, 'native.zst')]);
+    console.log(`zstd -3, ${data.length >> 20} MiB: wasm ${ms.toFixed(0)} ms, native ${(performance.now() - n0).toFixed(0)} ms (process); sizes ${z.length} vs ${readFileSync(join(tmp.dir, 'native.zst')).length}`);
+  });
+
+  it('without a content size the header has none, and native zstd still accepts it', async () => {
+    const small = data.subarray(0, 100_000);
+    const z = await collect(compressStream(pieces(small, 7777), { level: 1 }));
+    const path = join(tmp.dir, 'nosize.zst');
+    writeFileSync(path, z);
+    expect(runNative('zstd', ['-t', '-q', path]).status).toBe(0);
+    expect(runNative('zstd', ['-lv', path]).stdout).not.toMatch(/Decompressed Size:.*\(100000 B\)/);
+    expect(sameBytes(await collect(decompressStream(pieces(z, 1000))), small)).toBe(true);
+  });
+
+  it('a wrong content size fails instead of writing a bad frame', async () => {
+    await expect(collect(compressStream([data.subarray(0, 1000)], { contentSize: 999 }))).rejects.toThrow(ZstdError);
+  });
+
+  it('decompresses native zstd -3 output (and concatenated frames), in odd-sized pieces', async () => {
+    const raw = join(tmp.dir, 'raw2');
+    writeFileSync(raw, data);
+    const path = join(tmp.dir, 'native2.zst');
+    expect(runNative('zstd', ['-3', '-q', '-f', raw, '-o', path]).status).toBe(0);
+    const z = new Uint8Array(readFileSync(path));
+    const t = performance.now();
+    const back = await collect(decompressStream(pieces(z, 65_537)));
+    console.log(`zstd -d, ${data.length >> 20} MiB: wasm ${(performance.now() - t).toFixed(0)} ms`);
+    expect(back.length).toBe(data.length);
+    expect(sha256Hex(back)).toBe(sha256Hex(data));
+    const two = new Uint8Array([...z.subarray(0, z.length), ...(await collect(compressStream([Uint8Array.of(1, 2, 3)])))]);
+    const both = await collect(decompressStream([two]));
+    expect(both.length).toBe(data.length + 3);
+    expect([...both.subarray(-3)]).toEqual([1, 2, 3]);
+  });
+
+  it('rejects truncated and corrupt input', async () => {
+    const z = await collect(compressStream([data.subarray(0, 200_000)], { contentSize: 200_000 }));
+    await expect(collect(decompressStream([z.subarray(0, z.length - 5)]))).rejects.toThrow(/truncated/);
+    const bad = z.slice();
+    bad[bad.length >> 1] ^= 0xff;
+    await expect(collect(decompressStream([bad]))).rejects.toThrow(ZstdError);
+    await expect(collect(decompressStream([]))).rejects.toThrow(/empty/);
+  });
+
+  it('works as TransformStreams and straight from an ImageStore', async () => {
+    const store = new ImageStore(10 << 20);
+    store.write(3 << 20, data.subarray(0, 2 << 20));
+    const compressed = await collect(
+      (ReadableStream.from(store.chunks()) as ReadableStream<Uint8Array>).pipeThrough(createCompressionStream({ level: 3, contentSize: store.size })),
+    );
+    const path = join(tmp.dir, 'store.zst');
+    writeFileSync(path, compressed);
+    expect(runNative('zstd', ['-t', '-q', path]).status).toBe(0);
+    const back = await collect((ReadableStream.from([compressed]) as ReadableStream<Uint8Array>).pipeThrough(createDecompressionStream()));
+    expect(sha256Hex(back)).toBe(await store.sha256());
+    // ReadableStream input to decompressStream as well.
+    const again = await collect(decompressStream(ReadableStream.from([compressed.subarray(0, 100), compressed.subarray(100)]) as ReadableStream<Uint8Array>));
+    expect(sameBytes(again, back)).toBe(true);
+  });
+});
