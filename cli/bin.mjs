@@ -5,5 +5,9 @@ import { register } from 'tsx/esm/api';
 register();
 const { main } = await import('./main.ts');
 const controller = new AbortController();
-process.once('SIGINT', () => controller.abort());
+// First Ctrl-C cancels at the next safe point (no partial output is left); a second one exits at once.
+process.once('SIGINT', () => {
+  controller.abort();
+  process.once('SIGINT', () => process.exit(130));
+});
 process.exitCode = await main(process.argv.slice(2), undefined, controller.signal);

@@ -7,7 +7,7 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TreeEntry } from '../core/image-tree.ts';
-import { walkHostDir } from '../core/io/host-tree.ts';
+import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
 import { resolveInputs } from '../core/resolve-inputs.ts';
 import type { BuildEvent, BuildInput, BuildResult } from '../workers/build-api.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
@@ -73,7 +73,7 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
   for (const s of cmd.stores) inputs.push({ kind: 'store-dir', hostPath: s });
   for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars]) inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
 
-  const resolved = await resolveInputs(inputs, { decompressors });
+  const resolved = await resolveInputs(inputs, { decompressors, host: nodeHost });
   for (const p of resolved.problems) {
     io.stderr(`${p.severity}: ${p.input}${p.path ? `: ${p.path}` : ''}: ${p.message}\n  ${p.hint}\n`);
   }

@@ -6,7 +6,8 @@
 import type { InputProblem, StorePathInfo, TreeEntry } from '../../core/image-tree.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
 import { registrationBytes } from '../../core/registration.ts';
-import { grow, planSize, type SizePlan } from '../../core/size-plan.ts';
+import { REGISTRATION_PATH } from '../../core/resolve-inputs.ts';
+import { grow, planSize } from '../../core/size-plan.ts';
 import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } from '../build-api.ts';
 import { validateBuildOptions } from '../build-options.ts';
 import { createSha256, ImageStore } from '../runtime/image-store.ts';
@@ -22,8 +23,6 @@ const TREE = '/tree';
 const MiB = 1024 * 1024;
 /** mkfs attempts before giving up; each grows the image (or the inode count) by a quarter to a half. */
 const MAX_MKFS_ATTEMPTS = 8;
-/** Path of the closure's registration inside the image, read by `nix-store --load-db`. */
-export const REGISTRATION_PATH = '/nix-path-registration';
 
 export interface BuildContext {
   /** Stops the build between and during tool runs; the promise rejects with an `aborted` failure. */
@@ -157,10 +156,9 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
   // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
   const store = await stage('mkfs', async () => {
     let size: SizeEstimate = plan;
-    let inodes: number | undefined;
     for (let attempt = 1; ; attempt++) {
       const candidate = new ImageStore(size.initialImageBytes);
-      const args = mkfsArgs(options, plan, size.initialImageBytes, inodes);
+      const args = mkfsArgs(options, size.initialImageBytes);
       const r = await run('mke2fs', args, [
         { type: 'image', path: IMAGE, store: candidate },
         { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync },
@@ -170,9 +168,10 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
       if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS) throw toolFailed('mke2fs', r, kind === 'other'
         ? 'mke2fs could not create the filesystem.'
         : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`);
-      if (kind === 'inodes') inodes = Math.ceil((inodes ?? plan.inodes) * 1.25) + 16;
-      else size = grow(size);
-      emit({ type: 'log', stage: 'mkfs', tool: 'plan', stream: 'stdout', text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB${inodes ? ` and ${inodes} inodes` : ''}` });
+      // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
+      // with -d even where there is room, so the size is what grows.
+      size = grow(size);
+      emit({ type: 'log', stage: 'mkfs', tool: 'plan', stream: 'stdout', text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB` });
     }
   });
 
@@ -253,7 +252,7 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
 }
 
 /** mke2fs's arguments: the seed's label/UUID, plus the determinism make-ext4-fs gets from faketime. */
-export function mkfsArgs(options: BuildRequest['options'], plan: SizePlan, bytes: number, inodes?: number): string[] {
+export function mkfsArgs(options: BuildRequest['options'], bytes: number): string[] {
   const ext = [`hash_seed=${options.uuid}`, 'root_owner=0:0'];
   return [
     '-t', options.fsType,
@@ -263,7 +262,6 @@ export function mkfsArgs(options: BuildRequest['options'], plan: SizePlan, bytes
     '-E', ext.join(','),
     ...(options.blockSize !== 'auto' ? ['-b', String(options.blockSize)] : []),
     ...(options.inodeSize !== 'auto' ? ['-I', String(options.inodeSize)] : []),
-    ...(inodes !== undefined ? ['-N', String(Math.max(inodes, plan.inodes))] : []),
     '-d', TREE,
     IMAGE,
     // The size in KiB: without working size ioctls mke2fs's own probe can round down.
