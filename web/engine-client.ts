@@ -18,14 +18,14 @@ import type {
   BuildInput,
   BuildRequest,
   BuildResult,
-  EngineApi,
   ResolvedInputs,
   SizeEstimate,
 } from '../workers/build-api.ts';
 import type { InputProblem } from '../core/image-tree.ts';
+import type { api } from '../workers/build-worker.ts';
 
-/** What the worker exposes (until `workers/build-worker.ts` lands, typed by the contract). */
-type WorkerApi = EngineApi;
+/** What the worker exposes (`api satisfies EngineApi`). */
+type WorkerApi = typeof api;
 
 export type EngineRemote = Remote<WorkerApi>;
 

@@ -28,11 +28,11 @@ export function ConflictDialog() {
     <Modal title={n === 1 ? 'This path is already in the image' : `${formatCount(n)} paths are already in the image`}
       labelId="conflict-title" onCancel={() => done('skip', false)}>
       <p><strong>{pending.label}</strong> brings {n === 1 ? 'an entry' : 'entries'} whose {n === 1 ? 'path is' : 'paths are'} already taken. Choose what to do.</p>
-      <div className="conflict-list" role="list">
+      <ul className="conflict-list">
         {shown.map((c) => {
           const current = choices.get(c.path);
           return (
-            <fieldset key={c.path} className="conflict" role="listitem">
+            <li key={c.path}><fieldset className="conflict">
               <legend><code>{c.path}</code></legend>
               <p className="muted conflict-sides">
                 In the image: {describe(c.existing)}<br />New: {describe(c.incoming)}
@@ -45,11 +45,11 @@ export function ConflictDialog() {
                   </label>
                 ))}
               </div>
-            </fieldset>
+            </fieldset></li>
           );
         })}
-        {n > SHOWN ? <p className="muted">…and {formatCount(n - SHOWN)} more; the buttons below decide those.</p> : null}
-      </div>
+        {n > SHOWN ? <li className="muted">…and {formatCount(n - SHOWN)} more; the buttons below decide those.</li> : null}
+      </ul>
       <div className="modal-actions">
         {choices.size > 0 ? (
           <button type="button" className="btn btn-primary" onClick={() => done('skip', true)}>
