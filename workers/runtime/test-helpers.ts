@@ -97,7 +97,7 @@ export function tempDir(prefix = 'rt-'): { dir: string; cleanup(): void } {
 }
 
 /** Deterministic pseudo-random bytes. */
-export function pseudoRandom(n: number, seed = 1): Uint8Array {
+export function pseudoRandom(n: number, seed = 1): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < n; i++) {

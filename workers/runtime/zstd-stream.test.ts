@@ -6,10 +6,27 @@ import { ImageStore } from './image-store.ts';
 import { pseudoRandom, runNative, sameBytes, sha256Hex, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
 import { compressStream, createCompressionStream, createDecompressionStream, decompressStream, ZstdError } from './zstd-stream.ts';
 
-async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+async function collect(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  for await (const p of it) parts.push(p.slice());
+  if ('getReader' in source) {
+    const reader = source.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value.slice());
+  } else {
+    for await (const p of source) parts.push(p.slice());
+  }
   return new Uint8Array(Buffer.concat(parts));
+}
+
+/** A ReadableStream over an (async) iterable (ReadableStream.from is not in every lib typing). */
+function readable(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (source as Iterable<Uint8Array>)[Symbol.iterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const r = await it.next();
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+  });
 }
 
 /** Compressible but not trivial: text-like lines with random numbers, and zero runs. */
@@ -107,15 +124,15 @@ describe('zstd streams', () => {
     const store = new ImageStore(10 << 20);
     store.write(3 << 20, data.subarray(0, 2 << 20));
     const compressed = await collect(
-      (ReadableStream.from(store.chunks()) as ReadableStream<Uint8Array>).pipeThrough(createCompressionStream({ level: 3, contentSize: store.size })),
+      readable(store.chunks()).pipeThrough(createCompressionStream({ level: 3, contentSize: store.size })),
     );
     const path = join(tmp.dir, 'store.zst');
     writeFileSync(path, compressed);
     expect(runNative('zstd', ['-t', '-q', path]).status).toBe(0);
-    const back = await collect((ReadableStream.from([compressed]) as ReadableStream<Uint8Array>).pipeThrough(createDecompressionStream()));
+    const back = await collect(readable([compressed]).pipeThrough(createDecompressionStream()));
     expect(sha256Hex(back)).toBe(await store.sha256());
     // ReadableStream input to decompressStream as well.
-    const again = await collect(decompressStream(ReadableStream.from([compressed.subarray(0, 100), compressed.subarray(100)]) as ReadableStream<Uint8Array>));
+    const again = await collect(decompressStream(readable([compressed.subarray(0, 100), compressed.subarray(100)])));
     expect(sameBytes(again, back)).toBe(true);
   });
 });
