@@ -115,7 +115,6 @@ function baseEnv(epoch: number | undefined): Record<string, string> {
     SS_READLINE_PATH: 'none',
     E2FSPROGS_LIBMAGIC_SUPPRESS: '1',
     LANG: 'C',
-    TZ: 'UTC',
   };
   if (epoch !== undefined) {
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`epoch must be a non-negative integer, got ${epoch}`);

@@ -1,0 +1,25 @@
+/**
+ * The runtime: the wasm e2fsprogs and zstd, run on a sparse in-memory image and a
+ * TreeEntry tree, in a Web Worker or in Node. See README.md in this folder.
+ * (`node-image-file.ts` is Node only and not re-exported here.)
+ */
+export { ImageStore, DEFAULT_CHUNK_SIZE, isAllZero, createSha256 } from './image-store.ts';
+export type { ImageStoreOptions, StoreExtent, ChunkStreamOptions, Sha256 } from './image-store.ts';
+export { runTool, ToolCrashError, MKE2FS_CONF_PATH } from './run-tool.ts';
+export type { RunToolOptions, ToolMount, ToolResult } from './run-tool.ts';
+export { compileTool, loadToolFactory, loadMke2fsConf, preloadTools, setWasmDirs, toolWasmUrl, E2FS_TOOLS } from './wasm-modules.ts';
+export type { E2fsTool, WasmTool } from './wasm-modules.ts';
+export { createImageFs, mountImageFs, newImageFsStats, IMAGEFS_DEV } from './image-fs.ts';
+export type { ImageFsMountOptions, ImageFsStats } from './image-fs.ts';
+export { buildTreeModel, createTreeFs, mountTreeFs, TreeError, TREEFS_DEV } from './tree-fs.ts';
+export type { ReadBlobSync, TreeFs, TreeFsOptions, TreeFsStats, TreeModel } from './tree-fs.ts';
+export {
+  compressStream,
+  decompressStream,
+  createCompressionStream,
+  createDecompressionStream,
+  ZstdCompressor,
+  ZstdDecompressor,
+  ZstdError,
+} from './zstd-stream.ts';
+export type { CompressOptions, DecompressOptions } from './zstd-stream.ts';
