@@ -17,6 +17,9 @@
  *   FS_IOC_FIEMAP, FS_IOC_GETFLAGS, ...).
  * - __syscall_readlink / __syscall_readlinkat: return the link's raw target
  *   (node_ops.readlink), not a path resolved against its directory.
+ * - system(): there is no shell (3.1.6 runs the command on the host under Node).
+ * - alarm(): does nothing (3.1.6 sets a timer that raises SIGALRM later, possibly
+ *   into an instance whose main has long returned).
  *
  * Functions overridden here are not wrapped by emscripten's syscall wrapper,
  * so each one catches FS.ErrnoError itself: WASI functions (fd_*) return a
@@ -217,5 +220,16 @@ mergeInto(LibraryManager.library, {
     } catch (e) {
       return -wasmFixes.errno(e);
     }
+  },
+
+  system__deps: ['$setErrNo'],
+  system: function(command) {
+    if (!command) return 0; // system(NULL): no shell is available
+    setErrNo({{{ cDefine('ENOSYS') }}});
+    return -1;
+  },
+
+  alarm: function(seconds) {
+    return 0;
   },
 });
