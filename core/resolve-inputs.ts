@@ -52,9 +52,45 @@ function inputName(i: BuildInput): string {
   }
 }
 
+/**
+ * The canonical order of inputs: kind, place, name, then what tells apart inputs that share
+ * a name (two folders both called `root`): the host path, or a digest of a tree's entries.
+ * Without the last part such inputs kept the order given, and the first one's directory
+ * metadata won where they overlap.
+ */
 function inputKey(i: BuildInput): string {
   const at = i.kind === 'tree' || i.kind === 'archive' ? i.at : '';
-  return `${i.kind}\0${at}\0${inputName(i)}`;
+  return `${i.kind}\0${at}\0${inputName(i)}\0${inputIdentity(i)}`;
+}
+
+function inputIdentity(i: BuildInput): string {
+  switch (i.kind) {
+    case 'tree':
+      return treeDigest(i.entries);
+    case 'archive':
+    case 'closure':
+      return 'hostPath' in i.file ? i.file.hostPath : `${i.file.blob.size}`;
+    case 'store-dir':
+      return i.hostPath;
+  }
+}
+
+/** A 2x32-bit FNV-1a digest of a tree's entries (paths, metadata, where contents come from). */
+function treeDigest(entries: readonly TreeEntry[]): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ entries.length;
+  const mix = (s: string) => {
+    for (let k = 0; k < s.length; k++) {
+      const c = s.charCodeAt(k);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+  };
+  for (const e of entries) {
+    const src = e.source ? (e.source.kind === 'host-file' ? `${e.source.path}:${e.source.offset}` : e.source.kind) : '';
+    mix(`${e.path}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.target ?? ''}\0${src}\n`);
+  }
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
 
 async function readerFor(file: InputFile, host?: HostAccess): Promise<RandomAccessReader> {
@@ -148,7 +184,7 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
   const plain: TreeEntry[][] = [];
   const manifests: { manifest: Manifest; origin: string }[] = [];
   const contents: Contents[] = [];
-  const sorted = [...inputs].sort((a, b) => byteOrder(inputKey(a), inputKey(b)));
+  const sorted = inputs.map((input) => ({ input, key: inputKey(input) })).sort((a, b) => byteOrder(a.key, b.key)).map((x) => x.input);
 
   const addStoreTree = (origin: string, rel: TreeEntry[], base: string) => {
     // `rel` is rooted at `/` = the store path itself.
