@@ -4,6 +4,7 @@
  * nix-hash, zstd, and a fresh Nix store loaded from the image's /nix-path-registration
  * and verified with `nix-store --verify --check-contents`.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -159,6 +160,43 @@ describe('build from a real Nix closure', () => {
     expect(d.status, d.stderr).toBe(0);
     expect(sha256(img)).toBe(exportImageSha);
     expectClosureImage(img, { references: true });
+  });
+});
+
+describe('compressed inputs', () => {
+  it('a folder as .tar, .tar.gz and .tar.zst (native tar, gzip, zstd) gives the image --files gives', async () => {
+    const d = join(work, 'compressed');
+    mkdirSync(join(d, 'tree/etc/app'), { recursive: true });
+    mkdirSync(join(d, 'tree/bin'), { recursive: true });
+    writeFileSync(join(d, 'tree/etc/app/config'), 'key = value\n'.repeat(2000));
+    writeFileSync(join(d, 'tree/bin/run'), '#!/bin/sh\nexit 0\n');
+    chmodSync(join(d, 'tree/bin/run'), 0o755);
+    writeFileSync(join(d, 'tree/empty'), '');
+    symlinkSync('etc/app/config', join(d, 'tree/config-link'));
+    const tar = ['-C', join(d, 'tree'), '--owner=0', '--group=0', '--numeric-owner', '--sort=name', '-cf'];
+    execFileSync('tar', [...tar, join(d, 'a.tar'), '.']);
+    execFileSync('tar', ['-z', ...tar, join(d, 'a.tar.gz'), '.']);
+    execFileSync('tar', ['--zstd', ...tar, join(d, 'a.tar.zst'), '.']);
+    const shas: Record<string, string> = {};
+    for (const [name, input] of [['files', ['--files', join(d, 'tree')]], ['tar', ['--tar', join(d, 'a.tar')]], ['gz', ['--tar', join(d, 'a.tar.gz')]], ['zst', ['--tar', join(d, 'a.tar.zst')]]] as const) {
+      const out = join(d, `${name}.img`);
+      const r = await runCli('build', '-q', ...input, '-o', out);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      expect(fsck(out).status).toBe(0);
+      shas[name] = sha256(out);
+    }
+    expect(shas).toEqual({ files: shas.files, tar: shas.files, gz: shas.files, zst: shas.files });
+  });
+
+  it('a zstd-compressed export stream gives the same image as the plain one', async () => {
+    const zst = join(work, 'closure.export.zst');
+    execFileSync('zstd', ['-q', '-o', zst, c.files.export]);
+    const a = join(work, 'export-plain.img');
+    const b = join(work, 'export-zst.img');
+    expect((await runCli('build', '-q', '--export', c.files.export, '-o', a)).code).toBe(0);
+    const r = await runCli('build', '-q', '--export', zst, '-o', b);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha256(b)).toBe(sha256(a));
   });
 });
 

@@ -4,8 +4,8 @@
  * is written to `OUT.partial` and renamed only once every check has passed, so a failed
  * build leaves no output file.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { TreeEntry } from '../core/image-tree.ts';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
 import { resolveInputs } from '../core/resolve-inputs.ts';
@@ -66,7 +66,44 @@ async function hostFolder(dir: string): Promise<TreeEntry[]> {
   return entries.map((e) => ({ ...e, uid: 0, gid: 0 }));
 }
 
+/** The flags whose value is a folder; every other input flag takes a file. */
+const FOLDER_INPUTS: ReadonlyArray<[string, keyof BuildCommand]> = [['--files', 'files'], ['--store', 'stores']];
+const FILE_INPUTS: ReadonlyArray<[string, keyof BuildCommand]> = [['--tar', 'tars'], ['--closure', 'closures'], ['--export', 'exports'], ['--nar', 'nars']];
+
+/**
+ * What is wrong with the host paths of the command line before anything is read: inputs
+ * that do not exist or are of the wrong kind, an output whose folder does not exist. Each
+ * line names the flag and the path.
+ */
+function hostPathProblems(cmd: BuildCommand): string[] {
+  const problems: string[] = [];
+  const check = (flag: string, path: string, want: 'file' | 'folder') => {
+    let st;
+    try {
+      st = statSync(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(`${flag} ${path}: ${code === 'ENOENT' ? 'no such file or folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message}.`);
+      return;
+    }
+    if (want === 'folder' && !st.isDirectory()) problems.push(`${flag} ${path}: not a folder; ${flag} takes a folder${flag === '--files' ? ' (use --tar for an archive)' : ''}.`);
+    if (want === 'file' && st.isDirectory()) problems.push(`${flag} ${path}: a folder, not a file${flag === '--closure' ? ' (use --store for a folder of store paths)' : flag === '--tar' ? ' (use --files for a folder)' : ''}.`);
+  };
+  for (const [flag, key] of FOLDER_INPUTS) for (const p of cmd[key] as string[]) check(flag, p, 'folder');
+  for (const [flag, key] of FILE_INPUTS) for (const p of cmd[key] as string[]) check(flag, p, 'file');
+  const outDir = dirname(resolve(cmd.output));
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) problems.push(`-o ${cmd.output}: the folder ${outDir} does not exist.`);
+  else if (existsSync(cmd.output) && statSync(cmd.output).isDirectory()) problems.push(`-o ${cmd.output}: a folder; give a file name such as ${join(cmd.output, 'nixos.img')}.`);
+  return problems;
+}
+
 async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promise<number> {
+  const pathProblems = hostPathProblems(cmd);
+  if (pathProblems.length) {
+    for (const p of pathProblems) io.stderr(`error: ${p}\n`);
+    io.stderr('disk-image-studio: the command line names paths that cannot be used; no image was written.\n');
+    return 1;
+  }
   const inputs: BuildInput[] = [];
   for (const f of cmd.files) inputs.push({ kind: 'tree', at: '/', entries: await hostFolder(f) });
   for (const t of cmd.tars) inputs.push({ kind: 'archive', at: '/', file: { name: basename(t), hostPath: t } });
@@ -81,6 +118,8 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
     io.stderr('disk-image-studio: the inputs have errors; no image was written.\n');
     return 1;
   }
+
+  await blobsToBytes(resolved.entries);
 
   const partial = `${cmd.output}.partial`;
   const fd = openSync(partial, 'w');
@@ -102,6 +141,21 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
   io.stdout(`${cmd.output}: ${result.size} bytes${result.compressed ? ` (image ${result.imageSize} bytes)` : ''}, sha256 ${result.sha256}\n`);
   io.stdout(`${s.fsType} "${s.label}" ${s.uuid}: ${s.blockCount} blocks of ${s.blockSize} bytes, ${s.freeBlocks} free; ${s.inodeCount} inodes, ${s.freeInodes} free\n`);
   return 0;
+}
+
+/**
+ * Contents a decompressor produced (members of a .tar.gz/.tar.zst, a compressed export)
+ * are Blobs, which the tools can only read synchronously through FileReaderSync, which
+ * only Web Workers have. In Node they become bytes before the tools run, one at a time, so
+ * each Blob can be freed once copied.
+ */
+async function blobsToBytes(entries: TreeEntry[]): Promise<void> {
+  for (let i = 0; i < entries.length; i++) {
+    const s = entries[i].source;
+    if (s?.kind !== 'blob') continue;
+    const bytes = new Uint8Array(await s.blob.slice(s.offset, s.offset + s.size).arrayBuffer());
+    entries[i] = { ...entries[i], source: { kind: 'bytes', bytes } };
+  }
 }
 
 function writeAll(fd: number, chunk: Uint8Array): void {

@@ -406,7 +406,8 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
   for (const info of closure.values()) {
     for (const r of info.references) {
       if (!closure.has(r)) {
-        problems.push(problem('error', 'closure-reference-missing', 'closure', `${info.path} references ${r}, which is not in the closure.`, 'Give the whole closure (nix-store -qR / closureInfo), not a subset of it.', info.path));
+        const from = listed.get(info.path)?.origin ?? have.get(info.path)?.origin ?? 'closure';
+        problems.push(problem('error', 'closure-reference-missing', from, `${info.path} references ${r}, which is not in the closure.`, 'Give the whole closure (nix-store -qR / closureInfo), not a subset of it.', info.path));
       }
     }
   }
