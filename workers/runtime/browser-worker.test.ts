@@ -1,0 +1,147 @@
+/**
+ * The runtime bundled by Vite and run in a module Web Worker in Debian's Chromium: the
+ * browser paths (compileStreaming of emitted .wasm assets, FileReaderSync reads of a
+ * File, no node: modules) give the same image, byte for byte, as Node does.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TreeEntry } from '../../core/image-tree.ts';
+import { ImageStore } from './image-store.ts';
+import { writeStoreToFile } from './node-image-file.ts';
+import { runTool } from './run-tool.ts';
+import { runNative, tempDir } from './test-helpers.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const RUNTIME = fileURLToPath(new URL('./index.ts', import.meta.url));
+const UUID = '44444444-4444-4444-8888-888888888888';
+const MKFS = ['-t', 'ext4', '-F', '-U', UUID, '-E', `hash_seed=${UUID}`, '-d', '/tree', '/image/disk.img', '16384'];
+
+/** The bytes both sides use: the page puts them in a File after a 100-byte prefix. */
+const BIG_SNIPPET = 'const big = new Uint8Array(3 << 20); for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;';
+function bigBytes(): Uint8Array {
+  const big = new Uint8Array(3 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+  return big;
+}
+/** The same tree as the worker's (kept in step with WORKER below). */
+function tree(source: TreeEntry['source']): TreeEntry[] {
+  const base = { uid: 0, gid: 0, mtime: 1, origin: 'test' };
+  return [
+    { ...base, path: '/', type: 'directory', mode: 0o755, size: 0 },
+    { ...base, path: '/big.bin', type: 'file', mode: 0o644, size: 3 << 20, source },
+    { ...base, path: '/l', type: 'symlink', mode: 0o777, size: 7, target: 'big.bin' },
+    { ...base, path: '/h', type: 'hardlink', mode: 0o644, size: 0, target: '/big.bin' },
+  ];
+}
+
+const WORKER = `
+import { runTool, ImageStore, compressStream, decompressStream } from ${JSON.stringify(RUNTIME)};
+function tree(source) {
+  const base = { uid: 0, gid: 0, mtime: 1, origin: 'test' };
+  return [
+    { ...base, path: '/', type: 'directory', mode: 0o755, size: 0 },
+    { ...base, path: '/big.bin', type: 'file', mode: 0o644, size: 3 << 20, source },
+    { ...base, path: '/l', type: 'symlink', mode: 0o777, size: 7, target: 'big.bin' },
+    { ...base, path: '/h', type: 'hardlink', mode: 0o644, size: 0, target: '/big.bin' },
+  ];
+}
+self.onmessage = async (e) => {
+  try {
+    const entries = tree({ kind: 'blob', blob: e.data.file, offset: 100, size: 3 << 20 });
+    const store = new ImageStore(64 << 20);
+    const img = { type: 'image', path: '/image/disk.img', store };
+    const mk = await runTool('mke2fs', ${JSON.stringify(MKFS)}, { epoch: 1, mounts: [img, { type: 'tree', path: '/tree', entries }] });
+    const ck = await runTool('e2fsck', ['-fn', '/image/disk.img'], { epoch: 1, mounts: [img] });
+    const rs = await runTool('resize2fs', ['-M', '/image/disk.img'], { epoch: 1, mounts: [img] });
+    const parts = [];
+    for await (const p of compressStream(store.chunks(), { contentSize: store.size })) parts.push(p);
+    let back = 0;
+    for await (const p of decompressStream(parts)) back += p.length;
+    self.postMessage({ exits: [mk.exitCode, ck.exitCode, rs.exitCode], blobReads: mk.treeStats['/tree'].blobReads, sha: await store.sha256(), size: store.size, zstBytes: parts.reduce((n, p) => n + p.length, 0), back });
+  } catch (err) {
+    self.postMessage({ error: String(err && err.stack || err) });
+  }
+};
+`;
+const MAIN = `
+${BIG_SNIPPET}
+const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+window.result = new Promise((resolve) => {
+  w.onmessage = (e) => resolve(e.data);
+  w.onerror = (e) => resolve({ error: String(e.message) });
+});
+w.postMessage({ file: new File([new Uint8Array(100), big], 'input.bin') });
+`;
+
+describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runtime in a browser worker', () => {
+  const tmp = tempDir('rt-browser-');
+  let server: Server;
+  let port = 0;
+
+  beforeAll(async () => {
+    const src = join(tmp.dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>');
+    writeFileSync(join(src, 'main.js'), MAIN);
+    writeFileSync(join(src, 'worker.js'), WORKER);
+    const { build } = await import('vite');
+    await build({
+      root: src,
+      configFile: false,
+      logLevel: 'error',
+      worker: { format: 'es' },
+      build: { outDir: join(tmp.dir, 'out'), emptyOutDir: true, target: 'es2022', minify: false, assetsInlineLimit: 0 },
+    });
+    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+    server = createServer((req, res) => {
+      const rel = decodeURIComponent((req.url ?? '/').split('?')[0]);
+      const file = join(tmp.dir, 'out', rel === '/' ? 'index.html' : rel);
+      if (!file.startsWith(join(tmp.dir, 'out')) || !existsSync(file)) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const addr = server.address();
+    port = typeof addr === 'object' && addr ? addr.port : 0;
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    tmp.cleanup();
+  });
+
+  it('makes, checks, shrinks and compresses an image; the same bytes as in Node', async () => {
+    const bundle = readFileSync(join(tmp.dir, 'out', 'index.html'), 'utf8');
+    expect(bundle).toMatch(/<script/);
+    const { chromium } = await import('@playwright/test');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    let result: { error?: string; exits: number[]; blobReads: number; sha: string; size: number; zstBytes: number; back: number };
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/`);
+      result = await page.evaluate(() => (window as unknown as { result: Promise<never> }).result);
+    } finally {
+      await browser.close();
+    }
+    expect(result.error).toBeUndefined();
+    expect(result.exits).toEqual([0, 0, 0]);
+    expect(result.blobReads).toBeGreaterThanOrEqual(3);
+    expect(result.back).toBe(result.size);
+    expect(result.zstBytes).toBeGreaterThan(0);
+
+    // Node, same tree from bytes instead of a File.
+    const store = new ImageStore(64 << 20);
+    const img = { type: 'image' as const, path: '/image/disk.img', store };
+    const big = bigBytes();
+    expect((await runTool('mke2fs', MKFS, { epoch: 1, mounts: [img, { type: 'tree', path: '/tree', entries: tree({ kind: 'bytes', bytes: big }) }] })).exitCode).toBe(0);
+    expect((await runTool('resize2fs', ['-M', '/image/disk.img'], { epoch: 1, mounts: [img] })).exitCode).toBe(0);
+    expect(store.size).toBe(result.size);
+    expect(await store.sha256()).toBe(result.sha);
+    // ... so the browser's image is this one, which native e2fsck accepts.
+    const path = join(tmp.dir, 'node.img');
+    writeStoreToFile(store, path);
+    const fsck = runNative('e2fsck', ['-fn', path]);
+    expect(fsck.status, fsck.stdout).toBe(0);
+  }, 120_000);
+});
