@@ -31,6 +31,10 @@ Options:
   --compress[=LEVEL] zstd-compress the output (level 1-19, default 3); implied by .zst
   -o, --output OUT   where to write the image
   -q, --quiet        no progress output
+  --max-expanded-bytes N
+                     most bytes the members of compressed inputs (.tar.gz, .tar.zst,
+                     compressed exports) may expand to; they are held in memory.
+                     Bytes, or with a K, M or G suffix (KiB, MiB, GiB); default 8G
 `;
 
 /** A command line that cannot be followed; the message names the argument and the fix. */
@@ -49,6 +53,8 @@ export interface BuildCommand {
   output: string;
   options: BuildOptions;
   quiet: boolean;
+  /** `--max-expanded-bytes`; undefined: the readers' default (8 GiB). */
+  maxExpandedBytes?: number;
 }
 
 export type Command =
@@ -113,6 +119,7 @@ export function parseArgs(argv: string[]): Command {
       case '--headroom': cmd.options.headroomMiB = integer(flag, value()); break;
       case '--compress': compressFlag = inline === undefined ? DEFAULT_BUILD_OPTIONS.compressionLevel : integer(flag, inline); break;
       case '-q': case '--quiet': cmd.quiet = true; break;
+      case '--max-expanded-bytes': cmd.maxExpandedBytes = byteCount(flag, value()); break;
       default:
         throw new UsageError(arg.startsWith('-') ? `unknown option ${flag} (see --help).` : `unexpected argument "${arg}"; inputs need a flag such as --files or --closure.`);
     }
@@ -136,4 +143,14 @@ export function parseArgs(argv: string[]): Command {
 function integer(flag: string, v: string): number {
   if (!/^\d+$/.test(v)) throw new UsageError(`${flag} takes a whole number, got "${v}".`);
   return Number(v);
+}
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** `123`, `64K`, `512M`, `8G` (binary units); at least 1. */
+function byteCount(flag: string, v: string): number {
+  const m = /^(\d+)([KMG]?)(?:i?B)?$/i.exec(v);
+  const n = m ? Number(m[1]) * UNITS[m[2].toUpperCase()] : NaN;
+  if (!m || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} takes a number of bytes such as 1048576, 512M or 8G, got "${v}".`);
+  return n;
 }

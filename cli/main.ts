@@ -110,7 +110,7 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
   for (const s of cmd.stores) inputs.push({ kind: 'store-dir', hostPath: s });
   for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars]) inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
 
-  const resolved = await resolveInputs(inputs, { decompressors, host: nodeHost });
+  const resolved = await resolveInputs(inputs, { decompressors, host: nodeHost, maxExpandedBytes: cmd.maxExpandedBytes, limitOptionName: '--max-expanded-bytes' });
   for (const p of resolved.problems) {
     io.stderr(`${p.severity}: ${p.input}${p.path ? `: ${p.path}` : ''}: ${p.message}\n  ${p.hint}\n`);
   }

@@ -19,6 +19,8 @@ export interface OpenCursorOptions {
   decompressors?: Decompressors;
   /** Most bytes of a compressed input's members held in memory. Default 8 GiB. */
   maxExpandedBytes?: number;
+  /** How people raise that limit where they are (a CLI flag, a setting), for the message. Default `maxExpandedBytes`. */
+  limitOptionName?: string;
 }
 
 /** Which compression the first bytes announce. */
@@ -54,6 +56,6 @@ export async function openCursor(
     });
   }
   const stream = decompress(readerToStream(reader));
-  const cursor = new StreamCursor(stream, reader.name, eof, { maxExpandedBytes: options.maxExpandedBytes });
+  const cursor = new StreamCursor(stream, reader.name, eof, { maxExpandedBytes: options.maxExpandedBytes, limitOptionName: options.limitOptionName });
   return { cursor, compression };
 }
