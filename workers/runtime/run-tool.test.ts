@@ -97,6 +97,7 @@ describe('runTool', () => {
   });
 
   it('aborts: before the start, and from a callback during the run; the next run is fine', async () => {
+    await expect(runTool('e2fsck', ['-V'], { epoch: 2 ** 31 })).rejects.toThrow(RangeError);
     const pre = new AbortController();
     pre.abort(new Error('stop early'));
     await expect(runTool('e2fsck', ['-V'], { signal: pre.signal })).rejects.toThrow('stop early');

@@ -22,6 +22,12 @@ import type { ImageStore } from './image-store.ts';
 import { mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
 import { compileTool, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
 
+/**
+ * Latest time the wasm tools can handle: emscripten 3.1.6's `time_t` is 32 bits, so
+ * e2fsprogs stores later inode times wrongly (3e9 comes out as 1928 in native tools).
+ */
+export const MAX_TIME = 0x7fffffff;
+
 /** Where mke2fs.conf is written inside every instance. */
 export const MKE2FS_CONF_PATH = '/etc/mke2fs.conf';
 
@@ -117,7 +123,9 @@ function baseEnv(epoch: number | undefined): Record<string, string> {
     LANG: 'C',
   };
   if (epoch !== undefined) {
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`epoch must be a non-negative integer, got ${epoch}`);
+    if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_TIME) {
+      throw new RangeError(`epoch must be an integer from 0 to ${MAX_TIME} (2038-01-19, the 32-bit time_t of this wasm build), got ${epoch}`);
+    }
     env.E2FSPROGS_FAKE_TIME = String(epoch);
     env.SOURCE_DATE_EPOCH = String(epoch);
     env.E2FSCK_TIME = String(epoch);

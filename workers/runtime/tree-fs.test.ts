@@ -137,6 +137,9 @@ describe('TREEFS under wasm mke2fs', () => {
     const st2 = nativeStat(clamped.path, ['/d', '/d/f']);
     expect(st2.get('/d')!.mtime).toBe(1_500_000_000);
     expect(st2.get('/d/f')!.mtime).toBe(1_234_567_890);
+    // Past 2038-01-19 the 32-bit time_t of the wasm build would store a wrong time: refused.
+    const late = [dir('/'), file('/late', 'x', { mtime: 3_000_000_000 })];
+    await expect(mkfs([{ type: 'tree', path: '/tree', entries: late, keepTimes: true }], { epoch: 2_000_000_000 })).rejects.toThrow(TreeError);
     const a = await mkfs([{ type: 'tree', path: '/tree', entries }]);
     const b = await mkfs([{ type: 'tree', path: '/tree', entries: [...entries].reverse() }]);
     expect(await a.store.sha256()).toBe(await b.store.sha256());

@@ -236,7 +236,9 @@ export interface TreeFsOptions {
   /**
    * Report each entry's own `mtime` (as atime, mtime and ctime) instead of the epoch.
    * Default false. Note: mke2fs 1.47.4 clamps times later than its fake "now"
-   * (`E2FSPROGS_FAKE_TIME`) to that "now", so run it with an epoch no older than the tree.
+   * (`E2FSPROGS_FAKE_TIME`) to that "now", so run it with an epoch no older than the tree;
+   * and times past 2038-01-19 (or before 1901-12-13) are refused with a {@link TreeError}:
+   * the wasm tools' `time_t` is 32 bits.
    */
   keepTimes?: boolean;
   /** Synchronous Blob reader. Default: `FileReaderSync` (only in dedicated workers). */
@@ -267,6 +269,25 @@ export interface TreeFs {
   openHostFiles(): number;
   /** Closes any host descriptor still open (after the program ended or crashed). */
   dispose(): void;
+}
+
+/** Times the wasm tools store correctly: emscripten 3.1.6's `time_t` is a signed 32-bit `long`. */
+const TIME_MIN = -0x80000000;
+const TIME_MAX = 0x7fffffff;
+
+/** Throws {@link TreeError} for an entry time outside the 32-bit time_t range (used with keepTimes). */
+function checkTimes(dir: TreeDir): void {
+  const check = (inode: TreeInode): void => {
+    const t = inode.entry.mtime;
+    if (!Number.isSafeInteger(t) || t < TIME_MIN || t > TIME_MAX) {
+      throw new TreeError(`mtime ${t} is outside 1901-12-13..2038-01-19, which the wasm tools (32-bit time_t) cannot store`, inode.entry.path);
+    }
+  };
+  check(dir.inode);
+  for (const child of dir.children.values()) {
+    if (isDir(child)) checkTimes(child);
+    else check(child);
+  }
 }
 
 type NodeFs = typeof import('node:fs');
@@ -303,6 +324,9 @@ function defaultBlobReader(): ReadBlobSync | undefined {
  */
 export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel, options: TreeFsOptions = {}): TreeFs {
   const model = Array.isArray(entries) ? buildTreeModel(entries as TreeEntry[]) : (entries as TreeModel);
+  const epochCheck = options.epoch ?? 1;
+  if (!Number.isSafeInteger(epochCheck) || epochCheck < TIME_MIN || epochCheck > TIME_MAX) throw new RangeError(`epoch ${epochCheck} is outside the 32-bit time_t range of the wasm tools`);
+  if (options.keepTimes) checkTimes(model.root);
   const readBlob = options.readBlobSync ?? defaultBlobReader();
   if (model.usesBlobs && !readBlob) {
     throw new Error('the tree has Blob sources, which need FileReaderSync (a dedicated Web Worker) or a readBlobSync option');
