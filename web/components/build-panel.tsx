@@ -16,7 +16,7 @@ const STAGE_TEXT: Record<StageName, { title: string; tool: string }> = {
   shrink: { title: 'Shrink', tool: 'resize2fs -M' },
   recheck: { title: 'Check again', tool: 'e2fsck -fn' },
   compress: { title: 'Compress', tool: 'zstd' },
-  save: { title: 'Save', tool: 'to your disk' },
+  save: { title: 'Save', tool: '' },
 };
 
 /** Re-renders every `ms` while `on`. */
@@ -29,7 +29,7 @@ function useTick(on: boolean, ms = 200): void {
   }, [on, ms]);
 }
 
-function StageRow({ name, s }: { name: StageName; s: StageState }) {
+function StageRow({ name, s, note }: { name: StageName; s: StageState; note?: string }) {
   useTick(s.state === 'running');
   const elapsed = s.elapsedMs ?? (s.state === 'running' && s.startedAt !== null ? performance.now() - s.startedAt : null);
   const pct = s.progress === null ? null : Math.round(s.progress * 100);
@@ -39,7 +39,7 @@ function StageRow({ name, s }: { name: StageName; s: StageState }) {
       <span className="stage-icon" aria-hidden="true">
         {s.state === 'running' ? <SpinnerIcon /> : s.state === 'done' ? <CheckIcon /> : s.state === 'failed' ? <AlertIcon /> : <span className="dot" />}
       </span>
-      <span className="stage-name">{text.title} <span className="muted stage-tool">{text.tool}</span></span>
+      <span className="stage-name">{text.title} <span className="muted stage-tool">{note ?? text.tool}</span></span>
       <div
         className={`bar ${s.state === 'running' && pct === null ? 'is-indeterminate' : ''}`}
         role="progressbar"
@@ -108,6 +108,7 @@ export function BuildPanel() {
   const blocker = useStudio((s) => buildBlocker(s));
   const fileName = useStudio((s) => outputFileName(s.options.label, s.options.compress));
   const compress = useStudio((s) => s.options.compress);
+  const saveMode = useStudio((s) => (canPickFile() ? s.saveMode : 'download'));
   const running = build.status === 'running';
   useTick(running, 500);
   const total = build.startedAt !== null ? (build.finishedAt ?? performance.now()) - build.startedAt : null;
@@ -135,7 +136,8 @@ export function BuildPanel() {
       <ol className="stages" aria-label="Build stages">
         {STAGES.map((name) => (name === 'compress' && !compress && build.stages.compress.state === 'pending'
           ? null
-          : <StageRow key={name} name={name} s={build.stages[name]} />))}
+          : <StageRow key={name} name={name} s={build.stages[name]}
+            note={name === 'save' ? (build.saveKind ?? saveMode) === 'file' ? 'to the file you pick' : 'for download' : undefined} />))}
       </ol>
       <div role="status" aria-live="polite" className="build-status">
         {build.status === 'cancelled' ? <p className="note">Build cancelled. Nothing was saved.</p> : null}

@@ -140,12 +140,12 @@ export function OptionsPanel() {
             <input type="checkbox" checked={o.compress} onChange={(e) => setOption('compress', e.target.checked)} />
             <span>Compress with zstd (<code>.img.zst</code>)</span>
           </label>
-          <label className={`level ${o.compress ? '' : 'is-off'}`}>
-            <span>Level <output htmlFor="opt-level">{o.compressionLevel}</output></span>
+          <div className={`level ${o.compress ? '' : 'is-off'}`}>
+            <label htmlFor="opt-level">Level</label>
             <input id="opt-level" type="range" min={1} max={19} step={1} value={o.compressionLevel} disabled={!o.compress}
-              aria-valuetext={`level ${o.compressionLevel}`}
               onChange={(e) => setOption('compressionLevel', Number(e.target.value))} />
-          </label>
+            <output htmlFor="opt-level" className="level-value">{o.compressionLevel}</output>
+          </div>
         </div>
       </fieldset>
       <EstimateLine />

@@ -22,6 +22,8 @@ import { useRootDrop } from './input-panel.tsx';
 export const ROW_HEIGHT = 30;
 const NODE_MIME = 'application/x-disk-image-studio-node';
 
+const TYPE_WORD = { file: 'file', directory: 'folder', symlink: 'symbolic link', hardlink: 'hard link' } as const;
+
 function rowDomId(id: number): string {
   return `tree-row-${id}`;
 }
@@ -105,6 +107,8 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
     <div
       id={rowDomId(node.id)}
       role="treeitem"
+      aria-label={node.name}
+      aria-describedby={`tree-meta-${node.id}`}
       aria-level={p.depth + 1}
       aria-selected={p.selected}
       aria-expanded={isDir ? p.open : undefined}
@@ -138,7 +142,10 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
         )}
         {e.type === 'symlink' && e.target !== undefined ? <span className="link-target muted"> → {e.target}</span> : null}
       </span>
-      <span className="cell-size">
+      <span className="visually-hidden" id={`tree-meta-${node.id}`}>
+        {TYPE_WORD[e.type]}, {isDir ? `${childCount} items` : e.type === 'file' ? formatBytes(e.size) : e.target ?? ''}, {modeString(e.type, e.mode)}
+      </span>
+      <span className="cell-size" aria-hidden="true">
         {isDir ? `${formatCount(childCount)} ${childCount === 1 ? 'item' : 'items'}` : e.type === 'file' ? formatBytes(e.size) : ''}
       </span>
       <span className="cell-mode">

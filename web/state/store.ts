@@ -532,8 +532,10 @@ export function buildBlocker(s: StudioState = get()): string | undefined {
   if (s.tree.isEmpty && s.closure.length === 0) return 'Add files, a folder, an archive or a closure first.';
   if (s.inputs.some((i) => i.status === 'resolving')) return 'Still reading the inputs…';
   if (s.pendingMerges.length > 0) return 'Decide the conflicts first.';
-  const bad = validateBuildOptions(s.options);
-  if (bad) return bad.charAt(0).toUpperCase() + bad.slice(1);
+  const bad = s.inputs.find((i) => i.status === 'failed' || i.problems.some((p) => p.severity === 'error'));
+  if (bad) return `Fix or remove ${bad.label} first (see its problems above).`;
+  const invalid = validateBuildOptions(s.options);
+  if (invalid) return invalid.charAt(0).toUpperCase() + invalid.slice(1);
   return undefined;
 }
 
