@@ -121,6 +121,15 @@ describe('runTool', () => {
     expect(again.exitCode).toBe(0);
   });
 
+  it('an output callback that throws stops the run with its error', async () => {
+    const run = runTool('e2fsck', ['-V'], {
+      onStderr: () => {
+        throw new Error('callback failed');
+      },
+    });
+    await expect(run).rejects.toThrow('callback failed');
+  });
+
   it('an exception inside a filesystem callback ends the run as a ToolCrashError', async () => {
     const store = new ImageStore(16 << 20);
     const blob = new Blob(['x'.repeat(10000)]);

@@ -221,14 +221,16 @@ export async function runTool(tool: E2fsTool, args: readonly string[], options: 
     check();
     exitCode = mod.callMain([...args]);
   } catch (e) {
-    const reason = e instanceof StopRun ? e.reason : undefined;
-    if (e instanceof StopRun) throw reason;
+    if (e instanceof StopRun) throw e.reason;
     const { stdout, stderr } = text();
     throw new ToolCrashError(tool, [...args], e instanceof Error ? e.message : String(e), stdout, stderr, e);
   } finally {
     for (const t of trees) t.dispose();
   }
   const durationMs = performance.now() - start;
+  // Aborted (or a callback failed) after the program's last I/O: still reported.
+  if (callbackError) throw callbackError.error;
+  if (signal?.aborted) throw abortReason(signal);
   return { tool, args: [...args], exitCode, ...text(), durationMs, setupMs, imageStats, treeStats };
 }
 
