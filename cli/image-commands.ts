@@ -1,10 +1,19 @@
 /** `disk-image-studio inspect IMG` and `ls IMG [PATH]`. */
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { checkImage, listImageDir, loadImage, summarizeImage } from '../workers/pipeline/image-inspect.ts';
+import { EngineFailure } from '../workers/pipeline/engine-failure.ts';
 import type { CliIo } from './main.ts';
 
 async function open(path: string) {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new EngineFailure({ code: 'bad-input', message: `${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}.`, hint: 'Give the path of an .img or .img.zst file.', problems: [] });
+  }
+  if (st.isDirectory()) throw new EngineFailure({ code: 'bad-input', message: `${path}: a folder, not an image file.`, hint: 'Give the path of an .img or .img.zst file.', problems: [] });
   return loadImage(basename(path), createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>);
 }
 

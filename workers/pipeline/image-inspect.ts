@@ -66,7 +66,14 @@ export async function summarizeImage(name: string, store: ImageStore): Promise<F
     const said = r.stderr.trim().split('\n').filter(Boolean).pop() ?? '';
     throw notExt(name, `no ext2/3/4 superblock was found${said ? ` (dumpe2fs: ${said})` : ''}`);
   }
-  return parseDumpe2fsHeader(r.stdout);
+  const summary = parseDumpe2fsHeader(r.stdout);
+  // A superblock is found in a truncated file too, and e2fsck -n only warns about a device
+  // smaller than the filesystem (the tools read the missing end as zeros): say it here.
+  const fsBytes = summary.blockCount * summary.blockSize;
+  if (fsBytes > store.size) {
+    throw notExt(name, `it is truncated: its ${summary.fsType} filesystem is ${summary.blockCount} blocks of ${summary.blockSize} bytes (${fsBytes} bytes) but the file holds only ${store.size} bytes`);
+  }
+  return summary;
 }
 
 /** Runs `e2fsck -fn`: reports, changes nothing. */
@@ -86,7 +93,8 @@ export async function listImageDir(store: ImageStore, path: string): Promise<Ima
     entries.push({ inode: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), name: m[5], size: Number(m[6] || 0) });
   }
   if (entries.length === 0 && /not found|File not found|Ext2 inode is not a directory/i.test(r.stderr)) {
-    throw new EngineFailure({ code: 'bad-input', message: `${path}: ${r.stderr.trim().split('\n').pop()}`, hint: 'Give a directory that exists in the image, e.g. /.', problems: [] });
+    const why = /not a directory/i.test(r.stderr) ? 'not a directory' : 'no such directory';
+    throw new EngineFailure({ code: 'bad-input', message: `${path}: ${why} in the image.`, hint: 'Give a directory that exists in the image, e.g. /.', problems: [] });
   }
   return entries;
 }
