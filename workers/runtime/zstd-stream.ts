@@ -259,6 +259,7 @@ export class ZstdDecompressor {
     return out;
   }
 
+  /** Releases the wasm memory (also after an error). */
   free(): void {
     if (this.#done) return;
     this.#done = true;
