@@ -2,7 +2,8 @@
  * Bad inputs end the build with a message naming the input (file or folder) and the path at
  * fault, a non-zero exit code, and no output: neither OUT nor OUT.partial.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -203,6 +204,20 @@ describe('the command line', () => {
     [['--frobnicate'], /unknown option --frobnicate/],
   ])('a bad option %j exits 2 with its message', async (args, message) => {
     await expectRefused(['--export', c.files.export, ...(args as string[])], [message as RegExp], 2);
+  });
+
+  it('the installed command (cli/bin.mjs) exits 0 for --help and 2 for a bad command line', () => {
+    const bin = fileURLToPath(new URL('./bin.mjs', import.meta.url));
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--max-expanded-bytes N');
+    const bad = spawnSync(process.execPath, [bin, 'build', '--files', work], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('disk-image-studio: no output file: add -o OUT.img or -o OUT.img.zst.');
+    const missing = spawnSync(process.execPath, [bin, 'build', '--tar', join(work, 'absent.tar'), '-o', join(work, 'absent.img')], { encoding: 'utf8' });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain(`error: --tar ${join(work, 'absent.tar')}: no such file or folder.`);
+    expect(existsSync(join(work, 'absent.img'))).toBe(false);
   });
 
   it('a cancelled build leaves neither OUT nor OUT.partial', async () => {
