@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeStat, tempDir } from '../workers/runtime/test-helpers.ts';
+import { nativeStat, runNative, tempDir } from '../workers/runtime/test-helpers.ts';
 import { runCli } from './test-support/cli.ts';
 import { debugfsCat, diffStoreCopies, fsck, loadIntoFreshStore, narHashOf, rdump, referencesIn, zstd } from './test-support/native.ts';
 import { buildNixClosure, type NixClosure } from './test-support/nix-closure.ts';
@@ -160,6 +160,35 @@ describe('build from a real Nix closure', () => {
     expect(d.status, d.stderr).toBe(0);
     expect(sha256(img)).toBe(exportImageSha);
     expectClosureImage(img, { references: true });
+  });
+});
+
+describe('options reach the filesystem', () => {
+  it('--label, --uuid, --epoch, --block-size, --inode-size, --fs-type and --headroom, read back natively', async () => {
+    const d = join(work, 'opts-tree');
+    mkdirSync(join(d, 'etc'), { recursive: true });
+    writeFileSync(join(d, 'etc/motd'), 'options\n');
+    const header = (img: string) => runNative('dumpe2fs', ['-h', img]).stdout;
+    const field = (h: string, name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(h)?.[1];
+    for (const fsType of ['ext2', 'ext4'] as const) {
+      const out = join(work, `opts-${fsType}.img`);
+      const uuid = fsType === 'ext2' ? '01234567-89ab-4def-8123-456789abcdef' : 'fedcba98-7654-4321-8fed-cba987654321';
+      const r = await runCli('build', '-q', '--files', d, '--fs-type', fsType, '--label', `lbl-${fsType}`, '--uuid', uuid.toUpperCase(),
+        '--epoch', '1234567890', '--block-size', '4096', '--inode-size', '512', '--headroom', '3', '-o', out);
+      expect(r.code, r.stderr).toBe(0);
+      expect(fsck(out).status).toBe(0);
+      const h = header(out);
+      expect(field(h, 'Filesystem volume name')).toBe(`lbl-${fsType}`);
+      expect(field(h, 'Filesystem UUID')).toBe(uuid);
+      expect(field(h, 'Block size')).toBe('4096');
+      expect(field(h, 'Inode size')).toBe('512');
+      expect(field(h, 'Filesystem features')!.split(' ').includes('extent')).toBe(fsType === 'ext4');
+      // At least the headroom is free after resize2fs -M.
+      expect(Number(field(h, 'Free blocks')) * 4096).toBeGreaterThanOrEqual(3 << 20);
+      expect(readFileSync(out).length).toBe(Number(field(h, 'Block count')) * 4096);
+      const st = nativeStat(out, ['/etc', '/etc/motd']);
+      for (const s of st.values()) expect([s.mtime, s.atime, s.ctime]).toEqual([1234567890, 1234567890, 1234567890]);
+    }
   });
 });
 
