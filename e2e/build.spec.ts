@@ -97,9 +97,12 @@ test('a folder and a closure become exactly that tree in a checked .img', async 
   await expect(page.getByTestId('result-size')).toContainText(`${statSync(file).size.toLocaleString('en-US')} bytes`);
 
   // The README's picture: the studio right after a build.
+  await page.setViewportSize({ width: 1440, height: 1000 });
   await page.getByRole('treeitem', { name: 'site', exact: true }).click();
+  await page.getByRole('treeitem', { name: 'assets', exact: true }).click();
+  await page.keyboard.press('ArrowRight');
   await page.evaluate(() => window.scrollTo(0, 0));
-  const shot = await page.screenshot({ fullPage: false });
+  const shot = await page.screenshot({ fullPage: true });
   mkdirSync('test-results', { recursive: true });
   writeFileSync('test-results/screenshot.png', shot);
   if (process.env.UPDATE_SCREENSHOT || !existsSync('public/screenshot.png')) copyFileSync('test-results/screenshot.png', 'public/screenshot.png');

@@ -21,17 +21,21 @@ export function EntryInspector() {
   const e = node.entry;
   const path = tree.pathOf(node);
   const parsed = parseOctalMode(draft);
-  const canExec = e.type !== 'symlink';
+  const canMode = e.type !== 'symlink';
+  const canExec = e.type === 'file' || e.type === 'hardlink';
   return (
     <div className="inspector" aria-label="Selected entry">
       <div className="inspector-main">
         <span className="inspector-type">{TYPE_NAMES[e.type]}</span>
         <code className="inspector-path" title={path}>{path}</code>
         <span className="muted">
-          {e.type === 'file' ? formatBytes(e.size) : null}
-          {e.type === 'symlink' ? <>→ <code>{e.target}</code></> : null}
-          {e.type === 'hardlink' && node.linkTo ? <>shares its inode with <code>{tree.pathOf(node.linkTo)}</code></> : null}
-          {e.origin ? <> · from {e.origin}</> : null}
+          {[
+            e.type === 'file' ? formatBytes(e.size) : null,
+            e.type === 'directory' ? `${node.children!.size} ${node.children!.size === 1 ? 'item' : 'items'}` : null,
+            e.type === 'symlink' ? <>→ <code>{e.target}</code></> : null,
+            e.type === 'hardlink' && node.linkTo ? <>shares its inode with <code>{tree.pathOf(node.linkTo)}</code></> : null,
+            e.origin ? `from ${e.origin}` : null,
+          ].filter(Boolean).map((part, i) => <span key={i}>{i > 0 ? ' · ' : ''}{part}</span>)}
         </span>
       </div>
       <div className="inspector-controls">
@@ -43,7 +47,7 @@ export function EntryInspector() {
             inputMode="numeric"
             aria-invalid={parsed === undefined ? true : undefined}
             aria-describedby="mode-help"
-            disabled={!canExec}
+            disabled={!canMode}
             maxLength={4}
             onChange={(ev) => {
               setDraft(ev.target.value);

@@ -149,7 +149,7 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
         {isDir ? `${formatCount(childCount)} ${childCount === 1 ? 'item' : 'items'}` : e.type === 'file' ? formatBytes(e.size) : ''}
       </span>
       <span className="cell-mode">
-        {e.type === 'symlink' ? <code>{modeString(e.type, e.mode)}</code> : (
+        {e.type === 'symlink' || e.type === 'directory' ? <code className="mode-text">{modeString(e.type, e.mode)}</code> : (
           <button type="button" tabIndex={-1} className="mode-btn"
             title={e.mode & 0o111 ? 'Executable — click to clear the x bits' : 'Click to make executable'}
             aria-label={`Toggle executable for ${node.name}`}
@@ -302,8 +302,8 @@ export function TreeView() {
       <div className="panel-head">
         <h2 id="tree-heading">Image contents</h2>
         <p className="muted tree-totals" aria-live="polite">
-          {formatCount(totals.files)} files · {formatCount(totals.directories)} folders
-          {totals.others ? ` · ${formatCount(totals.others)} links` : ''} · {formatBytes(totals.bytes)}
+          {formatCount(totals.files)} {totals.files === 1 ? 'file' : 'files'} · {formatCount(totals.directories)} {totals.directories === 1 ? 'folder' : 'folders'}
+          {totals.others ? ` · ${formatCount(totals.others)} ${totals.others === 1 ? 'link' : 'links'}` : ''} · {formatBytes(totals.bytes)}
         </p>
         <div className="toolbar">
           <button type="button" className="btn btn-small" onClick={() => newFolder()}>
@@ -320,6 +320,7 @@ export function TreeView() {
       <div
         ref={scrollRef}
         className={`tree-scroll ${dropTargetId === 'root' || root.over ? 'is-drop-root' : ''}`}
+        style={{ height: rows.length * ROW_HEIGHT + 8 }}
         onDragOver={(e) => {
           const internal = [...e.dataTransfer.types].includes(NODE_MIME);
           if (internal) { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; setDropTargetId('root'); clearHover(); return; }

@@ -686,12 +686,14 @@ export function applyEvents(build: BuildState, events: readonly BuildEvent[]): B
         break;
       }
       case 'log': {
+        // Tools print line by line; a chunk without a line end is one line.
+        const text = ev.text.endsWith('\n') ? ev.text : `${ev.text}\n`;
         if (log === build.log) log = [...log];
         const last = log[log.length - 1];
         if (last && last.stage === ev.stage && last.tool === ev.tool && last.stream === ev.stream) {
-          log[log.length - 1] = { ...last, text: last.text + ev.text };
+          log[log.length - 1] = { ...last, text: last.text + text };
         } else {
-          log.push({ stage: ev.stage, tool: ev.tool, stream: ev.stream, text: ev.text });
+          log.push({ stage: ev.stage, tool: ev.tool, stream: ev.stream, text });
         }
         break;
       }
