@@ -129,6 +129,24 @@ describe('build from a real Nix closure', () => {
     expect(sha256(out)).toBe(exportImageSha);
   });
 
+  it('--store DIR of an optimised store (hard links within and across store paths)', async () => {
+    const store = join(work, 'optimised-store');
+    execFileSync('cp', ['-a', c.storeDir, store]);
+    const lib = join(store, base(c.named.lib));
+    const tool = join(store, base(c.named.tool));
+    execFileSync('chmod', ['u+w', join(lib, 'share/doc'), join(tool, 'libexec')]);
+    execFileSync('ln', ['-f', join(lib, 'share/doc/README'), join(lib, 'share/doc/README.copy')]);
+    execFileSync('ln', ['-f', join(lib, 'share/doc/LICENSE'), join(tool, 'libexec/LICENSE')]);
+    execFileSync('chmod', ['a-w', join(lib, 'share/doc'), join(tool, 'libexec')]);
+    const out = join(work, 'optimised.img');
+    const r = await runCli('build', '-q', '--store', store, '--closure', c.files.registration, '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    expectClosureImage(out, { references: true });
+    // Within a store path the hard link stays one inode (as cp -a of the path would keep it).
+    const st = nativeStat(out, [`${c.named.lib}/share/doc/README`, `${c.named.lib}/share/doc/README.copy`]);
+    expect(st.get(`${c.named.lib}/share/doc/README.copy`)!.inode).toBe(st.get(`${c.named.lib}/share/doc/README`)!.inode);
+  });
+
   it('--closure registration with one --nar per path: the same image again', async () => {
     const out = join(work, 'nars.img');
     const nars = readdirSync(c.files.narDir).flatMap((f) => ['--nar', join(c.files.narDir, f)]);

@@ -99,6 +99,9 @@ export function buildNixClosure(dir: string): NixClosure {
   writeFileSync(join(src, 'lib/lib/libdemo.so'), pseudoRandom(20_000, 21));
   symlinkSync('libdemo.so', join(src, 'lib/lib/libdemo.so.1'));
   writeFileSync(join(src, 'lib/share/doc/README'), 'libdemo: a library for tests\n');
+  // Identical files, which an optimised store (auto-optimise-store) hard-links together.
+  writeFileSync(join(src, 'lib/share/doc/README.copy'), 'libdemo: a library for tests\n');
+  writeFileSync(join(src, 'lib/share/doc/LICENSE'), 'Permission is granted.\n'.repeat(50));
   symlinkSync('/etc/hostname', join(src, 'lib/etc/hostname'));
   symlinkSync('../nowhere/at/all', join(src, 'lib/etc/dangling'));
   mkdirSync(join(src, 'tool/bin'), { recursive: true });
@@ -110,6 +113,7 @@ export function buildNixClosure(dir: string): NixClosure {
   symlinkSync('tool', join(src, 'tool/bin/tool-alias'));
   writeFileSync(join(src, 'tool/libexec/deep/a/b/c/file'), 'deep\n');
   writeFileSync(join(src, 'tool/libexec/empty-file'), '');
+  writeFileSync(join(src, 'tool/libexec/LICENSE'), 'Permission is granted.\n'.repeat(50));
   writeFileSync(join(src, 'single.txt'), 'a store path that is one file\n');
   symlinkSync('../libdemo/whatever', join(src, 'alink'));
 
