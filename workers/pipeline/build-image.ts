@@ -33,6 +33,8 @@ export interface BuildContext {
   sink: (chunk: Uint8Array) => Promise<void> | void;
   /** Synchronous Blob reader for file contents. Default: FileReaderSync (dedicated workers). */
   readBlobSync?: ReadBlobSync;
+  /** Size of mkfs's first attempt instead of the plan's, bytes (to exercise the retry). Default: the plan. */
+  startBytes?: number;
 }
 
 /**
@@ -155,10 +157,10 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
   // 2. mkfs, growing the image (or the inode count) when the estimate was too small,
   // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
   const store = await stage('mkfs', async () => {
-    let size: SizeEstimate = plan;
+    let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
     for (let attempt = 1; ; attempt++) {
       const candidate = new ImageStore(size.initialImageBytes);
-      const args = mkfsArgs(options, size.initialImageBytes);
+      const args = mkfsArgs(options, size.initialImageBytes, entries.find((e) => e.path === '/'));
       const r = await run('mke2fs', args, [
         { type: 'image', path: IMAGE, store: candidate },
         { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync },
@@ -252,8 +254,10 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
 }
 
 /** mke2fs's arguments: the seed's label/UUID, plus the determinism make-ext4-fs gets from faketime. */
-export function mkfsArgs(options: BuildRequest['options'], bytes: number): string[] {
-  const ext = [`hash_seed=${options.uuid}`, 'root_owner=0:0'];
+export function mkfsArgs(options: BuildRequest['options'], bytes: number, root?: TreeEntry): string[] {
+  // mke2fs -d does not copy the root directory's own mode and owner: pass them.
+  const ext = [`hash_seed=${options.uuid}`, `root_owner=${root?.uid ?? 0}:${root?.gid ?? 0}`];
+  if (root) ext.push(`root_perms=${(root.mode & 0o7777).toString(8)}`);
   return [
     '-t', options.fsType,
     '-F',

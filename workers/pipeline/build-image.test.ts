@@ -1,0 +1,129 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { TreeEntry } from '../../core/image-tree.ts';
+import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
+import type { BuildEvent, BuildOptions, BuildResult } from '../build-api.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../build-options.ts';
+import { dir, file, nativeStat, nativeTool, pseudoRandom, runNative, sha256Hex, symlink, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import { buildImage, classifyMkfsFailure } from './build-image.ts';
+import { EngineFailure } from './engine-failure.ts';
+
+useWasmDirFromEnv();
+const tmp = tempDir('pipeline-');
+afterAll(() => tmp.cleanup());
+
+const tree: TreeEntry[] = [
+  dir('/', { mode: 0o711 }),
+  dir('/etc'),
+  file('/etc/motd', 'hello\n'),
+  file('/bin/tool', '#!/bin/sh\necho hi\n', { mode: 0o755 }),
+  symlink('/bin/motd', '../etc/motd'),
+  file('/data/blob.bin', pseudoRandom(3 << 20, 7)),
+  dir('/empty'),
+];
+
+async function build(entries: TreeEntry[], options: Partial<BuildOptions> = {}, extra: { startBytes?: number; signal?: AbortSignal } = {}) {
+  const chunks: Uint8Array[] = [];
+  const events: BuildEvent[] = [];
+  const result: BuildResult = await buildImage(
+    { entries, closure: [], options: { ...DEFAULT_BUILD_OPTIONS, ...options } },
+    { sink: (c) => void chunks.push(c.slice()), onEvent: (e) => events.push(e), ...extra },
+  );
+  const bytes = Buffer.concat(chunks);
+  const path = join(tmp.dir, `${result.sha256}${result.compressed ? '.img.zst' : '.img'}`);
+  writeFileSync(path, bytes);
+  return { result, bytes, path, events };
+}
+
+function fsckClean(img: string) {
+  const r = runNative('e2fsck', ['-fn', img]);
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+}
+
+describe('buildImage', () => {
+  it('builds, checks, shrinks and reports a filesystem native tools accept, with the root directory as given', async () => {
+    const { result, bytes, path, events } = await build(tree);
+    fsckClean(path);
+    expect(result.size).toBe(bytes.length);
+    expect(result.sha256).toBe(sha256Hex(bytes));
+    expect(result.fileName).toBe('nixos.img');
+    const native = parseDumpe2fsHeader(runNative('dumpe2fs', ['-h', path]).stdout);
+    expect(result.summary).toEqual(native);
+    expect(result.imageSize).toBe(native.blockCount * native.blockSize);
+    // resize2fs -M leaves (almost) no free blocks, as make-ext4-fs.nix without headroom.
+    expect(native.freeBlocks / native.blockCount).toBeLessThan(0.05);
+    const stats = nativeStat(path, ['/', '/bin/tool', '/etc/motd']);
+    expect(stats.get('/')!.mode & 0o7777).toBe(0o711);
+    expect(stats.get('/bin/tool')!.mode & 0o7777).toBe(0o755);
+    expect(stats.get('/etc/motd')!.mtime).toBe(1);
+    const stages = events.filter((e) => e.type === 'stage' && e.state === 'done').map((e) => (e as { stage: string }).stage);
+    expect(stages).toEqual(['plan', 'mkfs', 'check', 'shrink', 'recheck', 'save']);
+    expect(events.some((e) => e.type === 'log' && e.tool === 'e2fsck' && /Pass 5/.test(e.text))).toBe(true);
+  });
+
+  it('is byte-identical for the same inputs in another order', async () => {
+    const a = await build(tree);
+    const b = await build([...tree].reverse());
+    expect(b.result.sha256).toBe(a.result.sha256);
+  });
+
+  it('adds the headroom after shrinking (#125121)', async () => {
+    const plain = await build(tree, { blockSize: 4096 });
+    const roomy = await build(tree, { blockSize: 4096, headroomMiB: 16 });
+    fsckClean(roomy.path);
+    expect(roomy.result.summary.blockCount - plain.result.summary.blockCount).toBe((16 << 20) / 4096);
+    expect(roomy.result.summary.freeBlocks).toBeGreaterThanOrEqual((16 << 20) / 4096);
+  });
+
+  it.each(['ext2', 'ext3'] as const)('makes %s', async (fsType) => {
+    const { result, path } = await build(tree, { fsType, blockSize: 1024, label: 'small' });
+    fsckClean(path);
+    expect(result.summary.fsType).toBe(fsType);
+    expect(result.summary.blockSize).toBe(1024);
+    expect(result.summary.label).toBe('small');
+  });
+
+  it('compresses with zstd so native zstd restores the same image', async () => {
+    const raw = await build(tree);
+    const z = await build(tree, { compress: true, compressionLevel: 5 });
+    expect(z.result.fileName).toBe('nixos.img.zst');
+    expect(z.result.imageSize).toBe(raw.result.imageSize);
+    expect(z.result.size).toBeLessThan(raw.result.size);
+    const out = execFileSync(nativeTool('zstd'), ['-dc', z.path], { maxBuffer: 1 << 30 });
+    expect(sha256Hex(out)).toBe(raw.result.sha256);
+  });
+
+  it('grows and retries when the first size is too small', async () => {
+    const { result, path, events } = await build(tree, {}, { startBytes: 1 << 20 });
+    fsckClean(path);
+    expect(events.some((e) => e.type === 'log' && /retrying with/.test(e.text))).toBe(true);
+    expect(result.summary.blockCount).toBeGreaterThan(0);
+  });
+
+  it('refuses bad options and closures with a message naming what is wrong', async () => {
+    await expect(build(tree, { label: 'x'.repeat(17) })).rejects.toThrow(/longer than 16 bytes/);
+    const missing = buildImage(
+      { entries: tree, closure: [{ path: '/nix/store/00000000000000000000000000000000-x', narHash: 'sha256:0', narSize: 8, references: [], deriver: '', contents: 'missing', hashChecked: false }], options: DEFAULT_BUILD_OPTIONS },
+      { sink: () => {} },
+    );
+    await expect(missing).rejects.toBeInstanceOf(EngineFailure);
+    await expect(missing).rejects.toMatchObject({ failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'closure-missing-contents' })] } });
+  });
+
+  it('stops when aborted and reports it', async () => {
+    const controller = new AbortController();
+    const p = build(tree, {}, { signal: controller.signal });
+    controller.abort();
+    await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+describe('classifyMkfsFailure', () => {
+  it('tells running out of inodes or blocks from other failures', () => {
+    expect(classifyMkfsFailure('__populate_fs: Could not allocate inode in ext2 filesystem while writing file "x"')).toBe('inodes');
+    expect(classifyMkfsFailure('__populate_fs: Could not allocate block in ext2 filesystem while writing file "x"')).toBe('blocks');
+    expect(classifyMkfsFailure('mke2fs: Bad magic number in super-block')).toBe('other');
+  });
+});
