@@ -194,11 +194,26 @@ function addInputItem(kind: InputKind, label: string, names: string[], at: strin
   return item;
 }
 
+/**
+ * Cancelling a build ends the worker, and with it any input still being read: those are
+ * read again on the fresh worker rather than failing.
+ */
+async function resolveWithRetry(inputs: BuildInput[]): Promise<ResolvedInputs> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await engine().resolveInputs(inputs);
+    } catch (err) {
+      if (attempt < 2 && toEngineError(err).aborted) continue;
+      throw err;
+    }
+  }
+}
+
 /** Resolves one input through the engine and merges what it yields into the tree. */
 async function resolveAndMerge(item: InputItem, input: BuildInput): Promise<void> {
   let resolved: ResolvedInputs;
   try {
-    resolved = await engine().resolveInputs([input]);
+    resolved = await resolveWithRetry([input]);
   } catch (err) {
     const e = toEngineError(err);
     patchInput(item.id, {
@@ -300,7 +315,7 @@ async function resolveClosure(): Promise<void> {
   for (const c of all) patchInput(c.item.id, { status: 'resolving' });
   let resolved: ResolvedInputs;
   try {
-    resolved = await engine().resolveInputs(all.map((c) => ({ kind: 'closure', file: { name: c.file.name, blob: c.file } })));
+    resolved = await resolveWithRetry(all.map((c) => ({ kind: 'closure', file: { name: c.file.name, blob: c.file } })));
   } catch (err) {
     if (run !== closureRun) return;
     const e = toEngineError(err);
