@@ -160,6 +160,28 @@ describe('ls', () => {
     expect(b.stderr).toContain('/etc/motd: not a directory in the image.');
   });
 
+  it('lists /nix/store of an image the studio built, and inspect calls it clean', async () => {
+    const store = join(work, 'store');
+    const names = ['0c4pq2f6nkcz4cld0q4v2m7n9wl2k3ps-hello-2.12', '1b9cxmi2y6m3yq4k8dbz0ipkxj2dxz51-glibc-2.39'];
+    for (const name of names) {
+      mkdirSync(join(store, name, 'bin'), { recursive: true });
+      writeFileSync(join(store, name, 'bin/x'), name);
+    }
+    const out = join(work, 'studio.img.zst');
+    const b = await runCli('build', '-q', '--store', store, '-o', out);
+    expect(b.code, b.stderr).toBe(0);
+    const i = await runCli('inspect', out);
+    expect(i.code, i.stdout).toBe(0);
+    expect(i.stdout).toContain('label:        nixos');
+    expect(i.stdout).toContain('uuid:         44444444-4444-4444-8888-888888888888');
+    expect(i.stdout).toMatch(/^fsck: +clean$/m);
+    const r = await runCli('ls', out, '/nix/store');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => l.replace(/ +/g, ' ')).sort()).toEqual(names.map((n) => `dr-xr-xr-x 0 0 0 ${n}`).sort());
+    const root = await runCli('ls', out);
+    expect(root.stdout).toMatch(/^-rw-r--r-- +0 +0 +\d+ nix-path-registration$/m);
+  });
+
   it('refuses a random file', async () => {
     const r = await runCli('ls', copy('random-ls.img', pseudoRandom(1 << 20, 7)), '/');
     expect(r.code).toBe(1);
