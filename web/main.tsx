@@ -2,7 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app.tsx';
 import { ErrorBoundary } from './components/error-boundary.tsx';
-import { startEstimates } from './state/store.ts';
+import { startEstimates, useStudio } from './state/store.ts';
 import './styles.css';
 
 // A file dropped anywhere else must not make the browser navigate away from the work.
@@ -11,6 +11,11 @@ for (const type of ['dragover', 'drop'] as const) {
     if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();
   });
 }
+
+// Leaving mid-build loses the build (and a download's bytes): ask first.
+window.addEventListener('beforeunload', (e) => {
+  if (useStudio.getState().build.status === 'running') e.preventDefault();
+});
 
 startEstimates();
 

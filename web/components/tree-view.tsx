@@ -7,7 +7,7 @@
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import {
-  addDropped, cancelRename, collapseAll, commitRename, deleteNode, moveNode, newFolder, select,
+  addDropped, cancelRename, clearAll, collapseAll, commitRename, deleteNode, moveNode, newFolder, select,
   setExpanded, startRename, toggleExec, toggleExpanded, useStudio,
 } from '../state/store.ts';
 import type { FileNode } from '../state/file-tree.ts';
@@ -179,6 +179,7 @@ export function TreeView() {
   const selectedId = useStudio((s) => s.selectedId);
   const renamingId = useStudio((s) => s.renamingId);
   const message = useStudio((s) => s.treeMessage);
+  const building = useStudio((s) => s.build.status === 'running');
   const scrollRef = useRef<HTMLDivElement>(null);
   const [dropTargetId, setDropTargetId] = useState<number | 'root' | null>(null);
   const hoverTimer = useRef<{ id: number; timer: ReturnType<typeof setTimeout> } | null>(null);
@@ -311,6 +312,10 @@ export function TreeView() {
           </button>
           <button type="button" className="btn btn-small btn-quiet" onClick={() => collapseAll()} disabled={expanded.size === 0}>
             <CollapseIcon /><span>Collapse all</span>
+          </button>
+          <button type="button" className="btn btn-small btn-quiet" disabled={rows.length === 0 || building}
+            onClick={() => { if (window.confirm('Remove every input and start with an empty image?')) clearAll(); }}>
+            <TrashIcon /><span>Clear all</span>
           </button>
         </div>
       </div>
