@@ -145,7 +145,7 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
 
   // Layout overhead for a filesystem of `blocks` blocks holding `inodes` inodes.
   const blocksPerGroup = B * 8;
-  const overhead = (blocks: number) => {
+  const overhead = (blocks: number, journalOf = blocks) => {
     const groups = Math.max(1, Math.ceil(blocks / blocksPerGroup));
     const inodesPerGroup = Math.ceil(inodes / groups / (B / inodeSize)) * (B / inodeSize);
     const inodeTables = groups * ((inodesPerGroup * inodeSize) / B);
@@ -153,7 +153,7 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
     const gdt = Math.ceil(groups / descPerBlock);
     const reservedGdt = Math.min(1024, Math.ceil((groups * 1024) / descPerBlock)); // resize_inode room
     const backups = Math.min(groups, 2 + Math.ceil(Math.log(Math.max(groups, 1)) / Math.log(3)) * 3);
-    const journal = fsType === 'ext2' ? 0 : defaultJournalBlocks(blocks);
+    const journal = fsType === 'ext2' ? 0 : defaultJournalBlocks(journalOf);
     return inodeTables + groups * 2 + backups * (1 + gdt + reservedGdt) + journal + (B === 1024 ? 1 : 0);
   };
   let blocks = contentBlocks;
@@ -171,7 +171,10 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
   const inodesPerGroup = Math.max(perBlock, Math.ceil(Math.floor(initialImageBytes / inodeRatio) / groupsInitial / perBlock) * perBlock);
   const groupsForInodes = Math.ceil(inodes / inodesPerGroup);
   const inodeBound = (groupsForInodes - 1) * blocksPerGroup + (inodesPerGroup * inodeSize) / B + 64;
-  const finalBlocks = Math.max(blocks, inodeBound);
+  // The journal is sized for the filesystem mkfs makes, and resize2fs -M keeps it.
+  let shrunk = contentBlocks;
+  for (let i = 0; i < 8; i++) shrunk = contentBlocks + overhead(shrunk, initialBlocks);
+  const finalBlocks = Math.max(shrunk, inodeBound);
   const headroom = (options.headroomMiB ?? 0) * MiB;
   const finalImageBytes = Math.ceil((finalBlocks * B + headroom) / B) * B;
   return {

@@ -7,7 +7,7 @@ import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
 import type { BuildEvent, BuildOptions, BuildResult } from '../build-api.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../build-options.ts';
 import { dir, file, nativeStat, nativeTool, pseudoRandom, runNative, sha256Hex, symlink, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
-import { buildImage, classifyMkfsFailure } from './build-image.ts';
+import { buildImage, classifyMkfsFailure, estimateImage } from './build-image.ts';
 import { EngineFailure } from './engine-failure.ts';
 
 useWasmDirFromEnv();
@@ -61,6 +61,16 @@ describe('buildImage', () => {
     const stages = events.filter((e) => e.type === 'stage' && e.state === 'done').map((e) => (e as { stage: string }).stage);
     expect(stages).toEqual(['plan', 'mkfs', 'check', 'shrink', 'recheck', 'save']);
     expect(events.some((e) => e.type === 'log' && e.tool === 'e2fsck' && /Pass 5/.test(e.text))).toBe(true);
+  });
+
+  it.each([
+    ['small, 1 KiB blocks', {}],
+    ['4 KiB blocks with headroom', { blockSize: 4096, headroomMiB: 8 }],
+  ] as const)('estimates the final size closely (%s)', async (_name, options) => {
+    const estimate = estimateImage({ entries: tree, closure: [], options: { ...DEFAULT_BUILD_OPTIONS, ...options } });
+    const { result } = await build(tree, options);
+    expect(estimate.finalImageBytes / result.imageSize).toBeGreaterThan(0.75);
+    expect(estimate.finalImageBytes / result.imageSize).toBeLessThan(1.34);
   });
 
   it('is byte-identical for the same inputs in another order', async () => {
