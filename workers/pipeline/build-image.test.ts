@@ -137,3 +137,11 @@ describe('classifyMkfsFailure', () => {
     expect(classifyMkfsFailure('mke2fs: Bad magic number in super-block')).toBe('other');
   });
 });
+
+describe('toBuildFailure', () => {
+  it('names running out of memory as too large, with what to do', async () => {
+    const { toBuildFailure } = await import('./engine-failure.ts');
+    expect(toBuildFailure(new RangeError('Array buffer allocation failed'))).toMatchObject({ code: 'too-large', hint: expect.stringMatching(/smaller image/) });
+    expect(toBuildFailure(new Error('boom'))).toMatchObject({ code: 'internal' });
+  });
+});

@@ -30,6 +30,15 @@ export function toBuildFailure(err: unknown): BuildFailure {
   if (err instanceof EngineFailure) return err.failure;
   if (isAbort(err)) return { code: 'aborted', message: 'The build was cancelled.', hint: 'Start it again when ready.', problems: [] };
   const message = err instanceof Error ? err.message : String(err);
+  // The image and decompressed inputs live in memory; running out shows as a failed allocation.
+  if (err instanceof RangeError && /allocation failed|Array buffer|out of memory|Invalid typed array length/i.test(message)) {
+    return {
+      code: 'too-large',
+      message: `The image does not fit in this tab's memory (${message}).`,
+      hint: 'Build a smaller image, close other tabs, or use the command line (`disk-image-studio build`), which has more memory to work with.',
+      problems: [],
+    };
+  }
   return {
     code: 'internal',
     message: `Unexpected error: ${message}`,
