@@ -143,6 +143,7 @@ export interface EmFS {
   chdir(path: string): void;
   cwd(): string;
   close(stream: EmStream): void;
+  open(path: string, flags: string | number, mode?: number): EmStream;
   lookupPath(path: string, opts?: { follow?: boolean; parent?: boolean }): { path: string; node: EmNode };
   getPath(node: EmNode): string;
   isDir(mode: number): boolean;

@@ -39,6 +39,14 @@ export interface ImageFsMountOptions {
   mtime?: number;
   /** Counts calls and bytes, for tests and diagnostics. */
   stats?: ImageFsStats;
+  /**
+   * Largest size, bytes, a file may be written to, by file name. A write reaching past it
+   * keeps the bytes below the limit and then calls `onLimit` (which should throw to stop
+   * the program); without `onLimit` the write fails with EFBIG. Default: no limits.
+   */
+  limits?: Record<string, number>;
+  /** Called when a write reaches past the file's entry in `limits`. */
+  onLimit?: (name: string) => void;
 }
 
 /** I/O counters of an IMAGEFS mount. */
@@ -124,6 +132,13 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
         opts.check?.();
         if (!Number.isSafeInteger(position + length)) fail(ERRNO.EFBIG);
         const store = (stream.node as ImageNode).imageStore!;
+        const limit = opts.limits?.[stream.node.name];
+        if (limit !== undefined && position + length > limit) {
+          // Keep what fits, then stop the program (e.g. a preview needs only the head of a file).
+          if (position < limit) store.write(position, heapView(buffer, offset, limit - position));
+          opts.onLimit?.(stream.node.name);
+          fail(ERRNO.EFBIG);
+        }
         store.write(position, heapView(buffer, offset, length));
         if (opts.stats) {
           opts.stats.writes++;

@@ -153,6 +153,28 @@ describe('ImageStore', () => {
     }
   });
 
+  it('snapshot: shares chunks until either side writes, then each keeps its own bytes', () => {
+    const a = new ImageStore(0);
+    a.write(0, pattern(3 * MiB, 4));
+    const before = a.read(0, 3 * MiB);
+    const b = a.snapshot();
+    expect(b.size).toBe(a.size);
+    expect(b.allocatedChunks).toBe(a.allocatedChunks);
+    a.write(MiB + 10, Uint8Array.of(1, 2, 3));
+    a.truncate(2 * MiB + 5);
+    b.write(5, Uint8Array.of(9));
+    expect(same(b.read(MiB, MiB), before.subarray(MiB, 2 * MiB))).toBe(true);
+    expect(b.size).toBe(3 * MiB);
+    expect(same(b.read(2 * MiB, MiB), before.subarray(2 * MiB))).toBe(true);
+    expect(b.read(5, 1)[0]).toBe(9);
+    expect(a.read(5, 1)[0]).toBe(before[5]);
+    expect([...a.read(MiB + 10, 3)]).toEqual([1, 2, 3]);
+    // a's truncation zeroed its own copy of the last chunk, not b's.
+    a.truncate(3 * MiB);
+    expect(isAllZero(a.read(2 * MiB + 5, MiB - 5))).toBe(true);
+    expect(same(b.read(2 * MiB + 5, MiB - 5), before.subarray(2 * MiB + 5))).toBe(true);
+  });
+
   it('rejects bad arguments', () => {
     expect(() => new ImageStore(0, { chunkSize: 1000 })).toThrow(RangeError);
     const s = new ImageStore(10);

@@ -85,6 +85,8 @@ export class ImageStore {
   readonly chunkSize: number;
   readonly #shift: number;
   readonly #chunks = new Map<number, Uint8Array>();
+  /** Chunks shared with a snapshot: copied before their first write (copy-on-write). */
+  readonly #shared = new Set<number>();
   #size: number;
 
   /**
@@ -131,6 +133,31 @@ export class ImageStore {
     const copy = new ImageStore(this.#size, { chunkSize: this.chunkSize });
     for (const [index, chunk] of this.#chunks) copy.#chunks.set(index, chunk.slice());
     return copy;
+  }
+
+  /**
+   * A copy that costs no bytes until one side is written: both stores share their chunks
+   * and copy a chunk only before writing to it. Keeps an image's state before a change
+   * (to roll back a failed edit) for the price of the chunks the change touches.
+   */
+  snapshot(): ImageStore {
+    const copy = new ImageStore(this.#size, { chunkSize: this.chunkSize });
+    for (const [index, chunk] of this.#chunks) {
+      copy.#chunks.set(index, chunk);
+      copy.#shared.add(index);
+      this.#shared.add(index);
+    }
+    return copy;
+  }
+
+  /** The chunk at `index`, made private to this store first when it is shared. */
+  #writable(index: number): Uint8Array | undefined {
+    const chunk = this.#chunks.get(index);
+    if (!chunk || !this.#shared.has(index)) return chunk;
+    const own = chunk.slice();
+    this.#chunks.set(index, own);
+    this.#shared.delete(index);
+    return own;
   }
 
   /** Logical size of the image in bytes. */
@@ -201,7 +228,7 @@ export class ImageStore {
       const inChunk = pos - index * cs;
       const n = Math.min(cs - inChunk, end - pos);
       const piece = data.subarray(src, src + n);
-      let chunk = this.#chunks.get(index);
+      let chunk = this.#writable(index);
       if (!chunk) {
         if (!isAllZero(piece)) {
           chunk = new Uint8Array(cs);
@@ -227,9 +254,12 @@ export class ImageStore {
       const cs = this.chunkSize;
       const lastIndex = Math.floor(newSize / cs);
       for (const index of [...this.#chunks.keys()]) {
-        if (index > lastIndex || (index === lastIndex && newSize === index * cs)) this.#chunks.delete(index);
+        if (index > lastIndex || (index === lastIndex && newSize === index * cs)) {
+          this.#chunks.delete(index);
+          this.#shared.delete(index);
+        }
       }
-      const last = this.#chunks.get(lastIndex);
+      const last = this.#writable(lastIndex);
       if (last) last.fill(0, newSize - lastIndex * cs);
     }
     this.#size = newSize;
@@ -244,6 +274,7 @@ export class ImageStore {
     for (const [index, chunk] of this.#chunks) {
       if (isAllZero(chunk)) {
         this.#chunks.delete(index);
+        this.#shared.delete(index);
         freed += this.chunkSize;
       }
     }

@@ -169,4 +169,34 @@ describe('runTool', () => {
     expect(dbg.exitCode).toBe(0);
     expect(dbg.stdout).toMatch(/Fast link dest: "\.\.\/a\.txt"/);
   });
+
+  it('captures stdout as bytes when asked, and stops at an output limit without failing', async () => {
+    const store = new ImageStore(8 << 20);
+    const big = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
+    const mk = await runTool('mke2fs', ['-t', 'ext4', '-F', '-d', '/tree', IMG, '2048'], {
+      epoch: 1, mounts: [image(store), { type: 'tree', path: '/tree', entries: [dir('/'), file('/big', big)] }],
+    });
+    expect(mk.exitCode, mk.stderr).toBe(0);
+    const lines: string[] = [];
+    const cat = await runTool('debugfs', ['-R', 'cat /big', IMG], { mounts: [image(store)], captureStdout: true, onStdout: (l) => lines.push(l) });
+    expect(cat.exitCode).toBe(0);
+    expect(lines).toEqual([]);
+    expect(Buffer.from(cat.stdoutBytes!).equals(Buffer.from(big))).toBe(true);
+
+    const head = new ImageStore(0);
+    const dump = await runTool('debugfs', ['-R', 'dump /big /out/head', IMG], {
+      mounts: [image(store), { type: 'image', path: '/out/head', store: head, maxBytes: 5000 }],
+    });
+    expect(dump.stoppedAt).toBe('/out/head');
+    expect(head.size).toBe(5000);
+    expect(Buffer.from(head.read(0, 5000)).equals(Buffer.from(big.subarray(0, 5000)))).toBe(true);
+    // Under the limit the run ends normally.
+    const whole = new ImageStore(0);
+    const all = await runTool('debugfs', ['-R', 'dump /big /out/all', IMG], {
+      mounts: [image(store), { type: 'image', path: '/out/all', store: whole, maxBytes: big.length }],
+    });
+    expect(all.stoppedAt).toBeUndefined();
+    expect(all.exitCode).toBe(0);
+    expect(whole.size).toBe(big.length);
+  });
 });

@@ -18,7 +18,7 @@
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { EmFS, EmModule, EmModuleConfig } from './emscripten-types.ts';
 import { mountImageFs, newImageFsStats, splitPath, type ImageFsStats } from './image-fs.ts';
-import type { ImageStore } from './image-store.ts';
+import { ImageStore } from './image-store.ts';
 import { mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
 import { compileTool, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
 
@@ -34,7 +34,17 @@ export const MKE2FS_CONF_PATH = '/etc/mke2fs.conf';
 /** Something made visible to the program at a path. */
 export type ToolMount =
   /** An image store as the regular file `path` (its directory shows only image files). */
-  | { type: 'image'; path: string; store: ImageStore }
+  | {
+      type: 'image';
+      path: string;
+      store: ImageStore;
+      /**
+       * Writes past this many bytes end the program early: the store keeps the first
+       * `maxBytes` bytes and the run resolves with `stoppedAt` set to `path` (e.g. a
+       * preview dumps only the head of a large file). Default: no limit.
+       */
+      maxBytes?: number;
+    }
   /** A tree as the read-only directory `path` (for `mke2fs -d path`). */
   | {
       type: 'tree';
@@ -74,6 +84,13 @@ export interface RunToolOptions {
   signal?: AbortSignal;
   /** Working directory of the program. Default `/`. */
   cwd?: string;
+  /**
+   * Collect stdout in memory instead of line by line. Much faster for large outputs
+   * (emscripten's terminal handles one character at a time: a 5 MB listing takes seconds
+   * as lines, milliseconds this way) and byte-exact (`stdoutBytes`, e.g. debugfs `cat`).
+   * `onStdout` is not called. Default false.
+   */
+  captureStdout?: boolean;
 }
 
 /** What a finished program left. */
@@ -83,6 +100,10 @@ export interface ToolResult {
   exitCode: number;
   /** Everything written to stdout, lines joined with `\n` (with a final `\n` when non-empty). */
   stdout: string;
+  /** With `captureStdout`: stdout's raw bytes (`stdout` is their UTF-8 decoding). */
+  stdoutBytes?: Uint8Array;
+  /** Set when the program was ended early because it wrote past an image mount's `maxBytes`: that mount's path. */
+  stoppedAt?: string;
   stderr: string;
   /** Wall time of `main` (instantiation excluded). */
   durationMs: number;
@@ -113,6 +134,14 @@ export class ToolCrashError extends Error {
 class StopRun {
   constructor(readonly reason: unknown) {}
 }
+
+/** The reason of a StopRun when an image mount's `maxBytes` was reached: not a failure. */
+class LimitReached {
+  constructor(readonly path: string) {}
+}
+
+/** Where captured stdout is written inside the instance (an IMAGEFS file, so it can exceed MEMFS's limits). */
+const STDOUT_DIR = '/.captured';
 
 /** Default environment of every run. */
 function baseEnv(epoch: number | undefined): Record<string, string> {
@@ -201,6 +230,7 @@ export async function runTool(tool: E2fsTool, args: readonly string[], options: 
     stdout: stdoutLines.length ? stdoutLines.join('\n') + '\n' : '',
     stderr: stderrLines.length ? stderrLines.join('\n') + '\n' : '',
   });
+  const captured = options.captureStdout ? new ImageStore(0) : null;
   try {
     // Root runs the tools: no permission checks on MEMFS either.
     FS.ignorePermissions = true;
@@ -208,6 +238,13 @@ export async function runTool(tool: E2fsTool, args: readonly string[], options: 
     FS.writeFile(MKE2FS_CONF_PATH, conf);
     FS.writeFile('/etc/mtab', '');
     setupMounts(FS, options, env, check, imageStats, treeStats, trees);
+    if (captured) {
+      // fd 1 becomes a file: libc then buffers stdout in blocks instead of per line.
+      mountImageFs(FS, STDOUT_DIR, { files: { stdout: captured }, check });
+      FS.close(FS.streams[1]!);
+      const stream = FS.open(`${STDOUT_DIR}/stdout`, 'w');
+      if (stream.fd !== 1) throw new Error(`captured stdout opened as fd ${stream.fd}, not 1`);
+    }
     if (options.cwd) FS.chdir(options.cwd);
   } catch (e) {
     for (const t of trees) t.dispose();
@@ -217,13 +254,20 @@ export async function runTool(tool: E2fsTool, args: readonly string[], options: 
   const setupMs = performance.now() - setupStart;
   const start = performance.now();
   let exitCode: number;
+  let stoppedAt: string | undefined;
   try {
     check();
     exitCode = mod.callMain([...args]);
   } catch (e) {
-    if (e instanceof StopRun) throw e.reason;
-    const { stdout, stderr } = text();
-    throw new ToolCrashError(tool, [...args], e instanceof Error ? e.message : String(e), stdout, stderr, e);
+    if (e instanceof StopRun && e.reason instanceof LimitReached) {
+      exitCode = -1;
+      stoppedAt = e.reason.path;
+    } else if (e instanceof StopRun) {
+      throw e.reason;
+    } else {
+      const { stdout, stderr } = text();
+      throw new ToolCrashError(tool, [...args], e instanceof Error ? e.message : String(e), stdout, stderr, e);
+    }
   } finally {
     for (const t of trees) t.dispose();
   }
@@ -231,8 +275,16 @@ export async function runTool(tool: E2fsTool, args: readonly string[], options: 
   // Aborted (or a callback failed) after the program's last I/O: still reported.
   if (callbackError) throw callbackError.error;
   if (signal?.aborted) throw abortReason(signal);
-  return { tool, args: [...args], exitCode, ...text(), durationMs, setupMs, imageStats, treeStats };
+  const result: ToolResult = { tool, args: [...args], exitCode, ...text(), durationMs, setupMs, imageStats, treeStats };
+  if (captured) {
+    result.stdoutBytes = captured.read(0, captured.size);
+    result.stdout = utf8.decode(result.stdoutBytes);
+  }
+  if (stoppedAt !== undefined) result.stoppedAt = stoppedAt;
+  return result;
 }
+
+const utf8 = new TextDecoder();
 
 function setupMounts(
   FS: EmFS,
@@ -244,21 +296,26 @@ function setupMounts(
   trees: TreeFs[],
 ): void {
   // Image files sharing a directory share one IMAGEFS mount.
-  const imageDirs = new Map<string, Record<string, ImageStore>>();
+  const imageDirs = new Map<string, { files: Record<string, ImageStore>; limits: Record<string, number> }>();
   const mtime = options.epoch ?? 0;
   for (const m of options.mounts ?? []) {
     if (m.type === 'image') {
       const { dir, base } = splitPath(m.path);
-      let files = imageDirs.get(dir);
-      if (!files) imageDirs.set(dir, (files = {}));
-      if (files[base]) throw new Error(`two images mounted at ${m.path}`);
-      files[base] = m.store;
+      let group = imageDirs.get(dir);
+      if (!group) imageDirs.set(dir, (group = { files: {}, limits: {} }));
+      if (group.files[base]) throw new Error(`two images mounted at ${m.path}`);
+      group.files[base] = m.store;
+      if (m.maxBytes !== undefined) group.limits[base] = m.maxBytes;
     }
   }
-  for (const [dir, files] of imageDirs) {
+  for (const [dir, { files, limits }] of imageDirs) {
     const stats = newImageFsStats();
-    for (const base of Object.keys(files)) imageStats[dir === '/' ? `/${base}` : `${dir}/${base}`] = stats;
-    mountImageFs(FS, dir, { files, check, mtime, stats });
+    const pathOf = (base: string) => (dir === '/' ? `/${base}` : `${dir}/${base}`);
+    for (const base of Object.keys(files)) imageStats[pathOf(base)] = stats;
+    const onLimit = (base: string) => {
+      throw new StopRun(new LimitReached(pathOf(base)));
+    };
+    mountImageFs(FS, dir, { files, check, mtime, stats, limits, onLimit });
   }
   for (const m of options.mounts ?? []) {
     if (m.type === 'tree') {
