@@ -211,7 +211,7 @@ describe('options reach the filesystem', () => {
 });
 
 describe('compressed inputs', () => {
-  it('a folder as .tar, .tar.gz and .tar.zst (native tar, gzip, zstd) gives the image --files gives', async () => {
+  it('a folder as .tar, .tar.gz and .tar.zst (native tar, gzip, zstd) or through a symlink gives the image --files gives', async () => {
     const d = join(work, 'compressed');
     mkdirSync(join(d, 'tree/etc/app'), { recursive: true });
     mkdirSync(join(d, 'tree/bin'), { recursive: true });
@@ -224,15 +224,17 @@ describe('compressed inputs', () => {
     execFileSync('tar', [...tar, join(d, 'a.tar'), '.']);
     execFileSync('tar', ['-z', ...tar, join(d, 'a.tar.gz'), '.']);
     execFileSync('tar', ['--zstd', ...tar, join(d, 'a.tar.zst'), '.']);
+    // A folder named through a symlink, as `--files ./result` does.
+    symlinkSync(join(d, 'tree'), join(d, 'result'));
     const shas: Record<string, string> = {};
-    for (const [name, input] of [['files', ['--files', join(d, 'tree')]], ['tar', ['--tar', join(d, 'a.tar')]], ['gz', ['--tar', join(d, 'a.tar.gz')]], ['zst', ['--tar', join(d, 'a.tar.zst')]]] as const) {
+    for (const [name, input] of [['files', ['--files', join(d, 'tree')]], ['link', ['--files', join(d, 'result')]], ['tar', ['--tar', join(d, 'a.tar')]], ['gz', ['--tar', join(d, 'a.tar.gz')]], ['zst', ['--tar', join(d, 'a.tar.zst')]]] as const) {
       const out = join(d, `${name}.img`);
       const r = await runCli('build', '-q', ...input, '-o', out);
       expect(r.code, `${name}: ${r.stderr}`).toBe(0);
       expect(fsck(out).status).toBe(0);
       shas[name] = sha256(out);
     }
-    expect(shas).toEqual({ files: shas.files, tar: shas.files, gz: shas.files, zst: shas.files });
+    expect(shas).toEqual({ files: shas.files, link: shas.files, tar: shas.files, gz: shas.files, zst: shas.files });
   });
 
   it('a zstd-compressed export stream gives the same image as the plain one', async () => {

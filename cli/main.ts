@@ -4,7 +4,7 @@
  * is written to `OUT.partial` and renamed only once every check has passed, so a failed
  * build leaves no output file.
  */
-import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { TreeEntry } from '../core/image-tree.ts';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
@@ -60,9 +60,12 @@ export async function main(argv: string[], io: CliIo = processIo, signal?: Abort
   }
 }
 
-/** Everything below `/` of a host folder, owned by root as make-ext4-fs.nix's fakeroot has it. */
+/**
+ * Everything below `/` of a host folder, owned by root as make-ext4-fs.nix's fakeroot has it.
+ * The folder itself may be a symlink (`--files ./result`): it is followed; links inside are not.
+ */
 async function hostFolder(dir: string): Promise<TreeEntry[]> {
-  const entries = await walkHostDir(dir, basename(dir) || dir);
+  const entries = await walkHostDir(realpathSync(dir), basename(dir) || dir);
   return entries.map((e) => ({ ...e, uid: 0, gid: 0 }));
 }
 
