@@ -163,7 +163,9 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
   const nix = nixpkgsInitialBytes(entries);
   // mkfs -d places files less tightly than a count of blocks: a 10% margin plus a MiB; and
   // mke2fs makes one inode per `inodeRatio` bytes, so enough bytes for the inodes (+10%).
-  const initialImageBytes = roundUpMiB(Math.max(nix.bytes, Math.ceil(minimumBytes * 1.1) + MiB, Math.ceil(inodes * 1.1) * inodeRatio));
+  // mke2fs adds no journal below 2048 blocks: an ext3/ext4 image starts at least that large.
+  const journalFloor = fsType === 'ext2' ? 0 : 2048 * B;
+  const initialImageBytes = roundUpMiB(Math.max(nix.bytes, Math.ceil(minimumBytes * 1.1) + MiB, Math.ceil(inodes * 1.1) * inodeRatio, journalFloor));
   // resize2fs -M keeps the inodes per group, so it needs as many groups as hold the inodes.
   const initialBlocks = initialImageBytes / B;
   const groupsInitial = Math.ceil(initialBlocks / blocksPerGroup);

@@ -122,6 +122,18 @@ describe('buildImage', () => {
     await expect(missing).rejects.toMatchObject({ failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'closure-missing-contents' })] } });
   });
 
+  it('refuses trees nested deeper than it can build in reasonable time', async () => {
+    const deep = '/d'.repeat(300);
+    await expect(build([...tree, file(`${deep}/x`, 'x')])).rejects.toMatchObject({ failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'path-too-deep' })] } });
+  });
+
+  it('gives ext3 its journal even for a tiny tree', async () => {
+    const { result, path } = await build([file('/a', 'a')], { fsType: 'ext3' });
+    fsckClean(path);
+    expect(result.summary.features).toContain('has_journal');
+    expect(result.summary.fsType).toBe('ext3');
+  });
+
   it('stops when aborted and reports it', async () => {
     const controller = new AbortController();
     const p = build(tree, {}, { signal: controller.signal });

@@ -21,6 +21,8 @@ import { badInput, EngineFailure } from './engine-failure.ts';
 const IMAGE = '/image/disk.img';
 const TREE = '/tree';
 const MiB = 1024 * 1024;
+/** Deepest nesting accepted (Linux's PATH_MAX allows about 2000 one-letter levels; real trees stay far below). */
+export const MAX_DEPTH = 256;
 /** mkfs attempts before giving up; each grows the image (or the inode count) by a quarter to a half. */
 const MAX_MKFS_ATTEMPTS = 8;
 
@@ -148,6 +150,14 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
         throw badInput([{ severity: 'error', code: 'bad-tree', input: 'tree', path: (err as TreeError & { path?: string }).path, message: err.message, hint: 'Fix or remove that entry and build again.' }]);
       }
       throw err;
+    }
+    const deep = reg.entries.find((e) => pathDepth(e.path) > MAX_DEPTH);
+    if (deep) {
+      // mkfs's time grows steeply with nesting (emscripten resolves every path from the
+      // root): a hostile archive nested thousands deep would stall the build.
+      throw badInput([{ severity: 'error', code: 'path-too-deep', input: deep.origin, path: deep.path,
+        message: `${deep.path.slice(0, 120)}… nests ${pathDepth(deep.path)} directories deep; the studio takes at most ${MAX_DEPTH}.`,
+        hint: 'Flatten that part of the input, or leave it out.' }]);
     }
     const p = planSize(reg.entries, options);
     emit({ type: 'log', stage: 'plan', tool: 'plan', stream: 'stdout', text: `${reg.entries.length} entries, ${p.inodes} inodes, ${p.dataBytes} bytes of content; starting at ${p.initialImageBytes / MiB} MiB` });
@@ -282,6 +292,12 @@ function toolFailed(tool: string, r: ToolResult, message: string): EngineFailure
     problems: [],
     toolOutput: r.stdout + r.stderr,
   });
+}
+
+function pathDepth(path: string): number {
+  let n = 0;
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n++;
+  return path === '/' ? 0 : n;
 }
 
 function now(): number {
