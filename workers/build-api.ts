@@ -141,3 +141,153 @@ export interface EngineApi {
     sink: (chunk: Uint8Array) => Promise<void> | void,
   ): Promise<BuildResult>;
 }
+
+// ---- existing images ----------------------------------------------------------------
+
+/** What `e2fsck -fn` said: it reports and changes nothing. */
+export interface FsckVerdict {
+  clean: boolean;
+  /** e2fsck's exit code: 0 clean, 4 errors left uncorrected (with -n), 8 operational error. */
+  exitCode: number;
+  output: string;
+}
+
+/** An image opened in the engine, as the page sees it after each step. */
+export interface ImageState {
+  /** The engine's handle for the image (valid until `close`, or until the engine restarts). */
+  id: string;
+  /** The file name it was opened from. */
+  name: string;
+  /** Bytes of the (uncompressed) image as it is now. */
+  size: number;
+  summary: FilesystemSummary;
+  /** The verdict of the last check (every change is followed by one). */
+  fsck: FsckVerdict;
+  /** Smallest size `resize2fs -M` would give, bytes (`resize2fs -P`); absent when it cannot tell. */
+  minimumBytes?: number;
+  /** Counts the changes made since opening (0: as opened). */
+  revision: number;
+}
+
+export type ImageEntryType = 'file' | 'directory' | 'symlink' | 'char-device' | 'block-device' | 'fifo' | 'socket';
+
+/** One entry of a directory inside an image. */
+export interface ImageEntry {
+  name: string;
+  /** Absolute path in the image. */
+  path: string;
+  inode: number;
+  type: ImageEntryType;
+  /** Permission bits (0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes (a symlink: its target's length). */
+  size: number;
+  /** Seconds since 1970. */
+  mtime: number;
+  /** Names sharing the inode. */
+  links: number;
+  /** A symlink's target. */
+  target?: string;
+}
+
+/** One directory of an image, without `.` and `..`, sorted by name. */
+export interface ImageListing {
+  path: string;
+  inode: number;
+  entries: ImageEntry[];
+}
+
+/** The head of a file, for a preview. */
+export interface FileHead {
+  path: string;
+  /** The file's full size, bytes. */
+  size: number;
+  /** Its first bytes (up to the limit asked for). */
+  bytes: Uint8Array;
+  truncated: boolean;
+}
+
+/** What `exportPath` streamed. */
+export interface ExportResult {
+  /** Suggested download name: the file's own name, or `<folder>.tar`. */
+  fileName: string;
+  kind: 'file' | 'tar';
+  /** Bytes streamed. */
+  size: number;
+  /** Entries in the archive (1 for a file). */
+  entries: number;
+  /** Device files, fifos and sockets left out of an archive. */
+  skipped: number;
+}
+
+/**
+ * One change to an image. Every change is made by e2fsprogs (debugfs); the paths are
+ * absolute image paths. A list of edits applies as one: if any fails, none is kept.
+ */
+export type ImageEdit =
+  /**
+   * Adds entries (files, folders, symlinks, hard links; e.g. from `resolveInputs`) at their
+   * paths. Folders merge with existing folders (keeping the existing folder's metadata);
+   * any other existing path is a conflict: refused, unless `replace` (then it is deleted first).
+   */
+  | { kind: 'add'; entries: TreeEntry[]; replace?: boolean }
+  /** Deletes a file, link or special file, or a folder with everything in it. */
+  | { kind: 'delete'; path: string }
+  /** Renames and/or moves an entry; `to` must not exist and its folder must. */
+  | { kind: 'move'; from: string; to: string }
+  /** Sets the permission bits (0o7777); symlinks keep 0777. */
+  | { kind: 'chmod'; path: string; mode: number }
+  /** Sets the owner (0..2^32-1). */
+  | { kind: 'chown'; path: string; uid: number; gid: number };
+
+/** How to save an opened image. */
+export interface ImageSaveOptions {
+  /** zstd-compress. Default false. */
+  compress: boolean;
+  /** zstd level 1..19. Default 3. */
+  level: number;
+  /** Output file name. Default: the opened file's name (or the label) with `.img` / `.img.zst`. */
+  fileName?: string;
+}
+
+/** What `repair` did: `e2fsck -fy`'s report, then the state after a fresh check. */
+export interface RepairResult {
+  state: ImageState;
+  exitCode: number;
+  output: string;
+}
+
+/**
+ * Working on existing images (`workers/pipeline/image-session.ts`): the worker keeps each
+ * opened image in memory by id; nothing is written anywhere until `save`. A failed call
+ * rejects with a `BuildFailure`; a failed `apply` leaves the image as it was.
+ */
+export interface ImageApi {
+  /** Reads an `.img` or `.img.zst` (zstd is decompressed as a stream), summarizes and checks it. */
+  openImage(file: InputFile, onProgress?: (done: number, total: number) => void): Promise<ImageState>;
+  /** One directory (two debugfs runs however many entries it has). */
+  listDir(id: string, path: string): Promise<ImageListing>;
+  /** The first `limit` bytes of a file (default 64 KiB). */
+  readFile(id: string, path: string, limit?: number): Promise<FileHead>;
+  /** Streams a file's bytes, or a folder as a tar archive, to `sink`. */
+  exportPath(id: string, path: string, sink: (chunk: Uint8Array) => Promise<void> | void): Promise<ExportResult>;
+  /** Applies edits (all or nothing), then summarizes and checks. */
+  apply(id: string, edits: ImageEdit[]): Promise<ImageState>;
+  /** Runs `e2fsck -fy` on the in-memory image (only when asked), then checks again. */
+  repair(id: string): Promise<RepairResult>;
+  /** Grows or shrinks the filesystem to `size` bytes (rounded down to blocks) or to its minimum. */
+  resize(id: string, size: 'min' | number): Promise<ImageState>;
+  /** Sets the filesystem label (`tune2fs -L`, at most 16 bytes). */
+  setLabel(id: string, label: string): Promise<ImageState>;
+  /** Checks (`e2fsck -fn` must be clean), then streams the image out like a build. */
+  save(
+    id: string,
+    options: ImageSaveOptions,
+    onEvent: (event: BuildEvent) => void,
+    sink: (chunk: Uint8Array) => Promise<void> | void,
+  ): Promise<BuildResult>;
+  /** Forgets the image. */
+  close(id: string): Promise<void>;
+}

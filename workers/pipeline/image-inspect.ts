@@ -1,18 +1,32 @@
 /**
  * Looking into an existing image with e2fsprogs: its summary (dumpe2fs), an fsck verdict
- * (`e2fsck -fn`, never changing it), and directory listings (debugfs `ls -p`).
+ * (`e2fsck -fn`, never changing it), directory listings (debugfs `ls -p`, then one `stat`
+ * run for the whole directory), file heads and file dumps, and command files for debugfs.
+ *
+ * Listings go through debugfs's captured stdout (see `runTool`'s `captureStdout`): a
+ * directory of 10,000 entries is two tool runs and well under a second.
  */
+import {
+  parseLsP, parseStat, quoteArg, sectionAt, splitCommandOutput, type LsRecord, type StatRecord,
+} from '../../core/debugfs-output.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
-import type { FilesystemSummary } from '../build-api.ts';
+import type { FilesystemSummary, FsckVerdict, ImageEntry, ImageEntryType, ImageListing } from '../build-api.ts';
 import { ImageStore } from '../runtime/image-store.ts';
-import { runTool, type ToolMount } from '../runtime/run-tool.ts';
+import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { decompressStream } from '../runtime/zstd-stream.ts';
 import { EngineFailure } from './engine-failure.ts';
 
+export type { FsckVerdict } from '../build-api.ts';
+
 const IMAGE = '/image/disk.img';
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+/** ext4's root directory. */
+export const ROOT_INODE = 2;
+/** Symlink targets shorter than this live in the inode (`stat` prints them); longer ones are dumped. */
+const FAST_LINK_MAX = 60;
+const decoder = new TextDecoder();
 
-/** An entry of a directory inside an image. */
+/** An entry of a directory inside an image (`ls -p` only). */
 export interface ImageDirEntry {
   name: string;
   inode: number;
@@ -21,12 +35,6 @@ export interface ImageDirEntry {
   uid: number;
   gid: number;
   size: number;
-}
-
-export interface FsckVerdict {
-  clean: boolean;
-  exitCode: number;
-  output: string;
 }
 
 /** Loads an image (raw or zstd, sniffed by magic) into a sparse store, decompressing as a stream. */
@@ -59,11 +67,17 @@ function notExt(name: string, why: string): EngineFailure {
 
 const mounts = (store: ImageStore): ToolMount[] => [{ type: 'image', path: IMAGE, store }];
 
+/** The tool's last stderr line (not its version banner), with our mount path replaced by `name`. */
+function lastError(r: ToolResult, name = 'the image'): string {
+  const lines = r.stderr.trim().split('\n').filter((l) => l && !/^\S+ \d+\.\d+\.\d+ \(/.test(l));
+  return (lines.pop() ?? '').split(IMAGE).join(name).trim();
+}
+
 /** The superblock summary; an EngineFailure when the bytes are not an ext filesystem. */
 export async function summarizeImage(name: string, store: ImageStore): Promise<FilesystemSummary> {
   const r = await runTool('dumpe2fs', ['-h', IMAGE], { mounts: mounts(store) });
   if (r.exitCode !== 0) {
-    const said = r.stderr.trim().split('\n').filter(Boolean).pop() ?? '';
+    const said = lastError(r, name);
     throw notExt(name, `no ext2/3/4 superblock was found${said ? ` (dumpe2fs: ${said})` : ''}`);
   }
   const summary = parseDumpe2fsHeader(r.stdout);
@@ -84,17 +98,169 @@ export async function checkImage(store: ImageStore): Promise<FsckVerdict> {
 
 /** Lists one directory of the image (debugfs `ls -p`), without `.` and `..`. */
 export async function listImageDir(store: ImageStore, path: string): Promise<ImageDirEntry[]> {
-  const r = await runTool('debugfs', ['-R', `ls -p "${path.replace(/"/g, '\\"')}"`, IMAGE], { mounts: mounts(store) });
-  const entries: ImageDirEntry[] = [];
-  for (const line of r.stdout.split('\n')) {
-    // /inode/mode(octal)/uid/gid/name/size/ ; names cannot hold '/', so splitting is safe.
-    const m = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line);
-    if (!m || m[5] === '.' || m[5] === '..') continue;
-    entries.push({ inode: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), name: m[5], size: Number(m[6] || 0) });
-  }
-  if (entries.length === 0 && /not found|File not found|Ext2 inode is not a directory/i.test(r.stderr)) {
+  const { records } = await lsPath(store, path);
+  return records;
+}
+
+/** Real entries: not `.`/`..`, and not the empty slots (inode 0) `ls` also prints. */
+const realEntry = (e: LsRecord) => e.inode !== 0 && e.name !== '.' && e.name !== '..';
+
+/** `ls -p PATH` in one run: the directory's own inode and its records (without `.` and `..`). */
+export async function lsPath(store: ImageStore, path: string): Promise<{ inode: number; records: LsRecord[] }> {
+  // -R takes the command as one argument: no command-file line limit for long paths.
+  const r = await runTool('debugfs', ['-R', `ls -p ${quoteArg(path)}`, IMAGE], { mounts: mounts(store), captureStdout: true });
+  const all = parseLsP(r.stdoutBytes!);
+  const self = all.find((e) => e.name === '.');
+  if (!self) {
     const why = /not a directory/i.test(r.stderr) ? 'not a directory' : 'no such directory';
     throw new EngineFailure({ code: 'bad-input', message: `${path}: ${why} in the image.`, hint: 'Give a directory that exists in the image, e.g. /.', problems: [] });
   }
-  return entries;
+  return { inode: self.inode, records: all.filter(realEntry) };
+}
+
+/** A debugfs error line and the command (index into the sections) that printed it; -1 before the first. */
+export interface CommandError {
+  line: string;
+  section: number;
+}
+
+/**
+ * Runs a debugfs command file and returns stdout split per command (captured, so long
+ * outputs are fast) and the error lines with the command each belongs to. `write` opens
+ * the image read-write; `extra` mounts go alongside.
+ */
+export async function runCommands(store: ImageStore, commands: readonly string[], opts: { write?: boolean; extra?: ToolMount[] } = {}) {
+  const out = new ImageStore(0);
+  const errors: Array<CommandError & { at: number }> = [];
+  const r = await runTool('debugfs', [...(opts.write ? ['-w'] : []), '-f', '/commands', IMAGE], {
+    mounts: [...mounts(store), { type: 'file', path: '/commands', data: commands.join('\n') + '\n' }, ...(opts.extra ?? [])],
+    captureStdout: out,
+    // stdout is unbuffered in command-file mode: its size here says which command printed the line.
+    onStderr: (line) => errors.push({ line, section: -1, at: out.size }),
+  });
+  const sections = splitCommandOutput(r.stdoutBytes ?? new Uint8Array(0));
+  for (const e of errors) e.section = sectionAt(sections, e.at);
+  return {
+    result: r,
+    sections,
+    errors: errors.filter((e) => !(e.section < 0 && /^debugfs \d/.test(e.line))).map(({ line, section }): CommandError => ({ line, section })),
+  };
+}
+
+/** `ls -p <ino>` for each directory inode, in one run: records by inode (without `.` and `..`). */
+export async function listInodes(store: ImageStore, inodes: readonly number[]): Promise<Map<number, LsRecord[]>> {
+  const out = new Map<number, LsRecord[]>();
+  if (inodes.length === 0) return out;
+  const { sections } = await runCommands(store, inodes.map((i) => `ls -p <${i}>`));
+  if (sections.length !== inodes.length) throw new Error(`debugfs listed ${sections.length} of ${inodes.length} directories`);
+  inodes.forEach((ino, i) => out.set(ino, parseLsP(sections[i].body).filter(realEntry)));
+  return out;
+}
+
+/** `stat` for each inode in one run, plus the targets of slow symlinks (dumped in the same run). */
+export async function statInodes(store: ImageStore, records: readonly Pick<LsRecord, 'inode' | 'mode' | 'size'>[]): Promise<Map<number, StatRecord & { target?: string }>> {
+  const result = new Map<number, StatRecord & { target?: string }>();
+  const unique = [...new Map(records.map((r) => [r.inode, r])).values()];
+  if (unique.length === 0) return result;
+  const slow = unique.filter((r) => (r.mode & 0o170000) === 0o120000 && r.size >= FAST_LINK_MAX);
+  const linkStores = new Map(slow.map((r) => [r.inode, new ImageStore(0)]));
+  const commands = [
+    ...unique.map((r) => `stat <${r.inode}>`),
+    ...slow.map((r) => `dump <${r.inode}> /links/${r.inode}`),
+  ];
+  const extra: ToolMount[] = slow.map((r) => ({ type: 'image', path: `/links/${r.inode}`, store: linkStores.get(r.inode)! }));
+  const { sections } = await runCommands(store, commands, { extra });
+  if (sections.length !== commands.length) throw new Error(`debugfs answered ${sections.length} of ${commands.length} commands`);
+  unique.forEach((r, i) => result.set(r.inode, parseStat(sections[i].body)));
+  for (const [ino, s] of linkStores) {
+    const rec = result.get(ino)!;
+    rec.target = decoder.decode(s.read(0, s.size));
+  }
+  for (const rec of result.values()) if (rec.target === undefined && rec.fastLinkTarget !== undefined) rec.target = rec.fastLinkTarget;
+  return result;
+}
+
+const TYPE_OF: Record<number, ImageEntryType> = {
+  0o100000: 'file', 0o040000: 'directory', 0o120000: 'symlink', 0o020000: 'char-device',
+  0o060000: 'block-device', 0o010000: 'fifo', 0o140000: 'socket',
+};
+
+/** The entry type of a full `i_mode`. */
+export function entryTypeOf(mode: number): ImageEntryType {
+  return TYPE_OF[mode & 0o170000] ?? 'file';
+}
+
+export function joinImagePath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** Listing records and their stats as `ImageEntry`s, sorted by name. */
+export function toImageEntries(dir: string, records: readonly LsRecord[], stats: ReadonlyMap<number, StatRecord & { target?: string }>): ImageEntry[] {
+  return records.map((r) => {
+    const s = stats.get(r.inode);
+    const type = entryTypeOf(r.mode);
+    const e: ImageEntry = {
+      name: r.name, path: joinImagePath(dir, r.name), inode: r.inode, type, mode: r.mode & 0o7777,
+      uid: r.uid, gid: r.gid, size: s?.size ?? r.size, mtime: s?.mtime ?? 0, links: s?.links ?? 1,
+    };
+    if (type === 'symlink' && s?.target !== undefined) e.target = s.target;
+    return e;
+  }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** One directory with every entry's type, mode, owner, size, mtime, links and symlink target: two debugfs runs. */
+export async function listDirectory(store: ImageStore, path: string): Promise<ImageListing> {
+  const { inode, records } = await lsPath(store, path);
+  const stats = await statInodes(store, records);
+  return { path, inode, entries: toImageEntries(path, records, stats) };
+}
+
+/** Looks a path up: its record and its parent directory's inode (one debugfs run); null record when it does not exist. */
+export async function resolvePath(store: ImageStore, path: string): Promise<{ parent: number; name: string; record: LsRecord | null }> {
+  const norm = normalizeImagePath(path);
+  if (norm === '/') return { parent: ROOT_INODE, name: '', record: { inode: ROOT_INODE, mode: 0o40755, uid: 0, gid: 0, name: '', size: 0 } };
+  const i = norm.lastIndexOf('/');
+  const dir = i === 0 ? '/' : norm.slice(0, i);
+  const name = norm.slice(i + 1);
+  const { inode, records } = await lsPath(store, dir);
+  return { parent: inode, name, record: records.find((r) => r.name === name) ?? null };
+}
+
+/** `/a//b/` → `/a/b`; throws on relative paths and `.`/`..` parts. */
+export function normalizeImagePath(path: string): string {
+  if (!path.startsWith('/')) throw badPath(path, 'paths in the image start with /');
+  const parts = path.split('/').filter(Boolean);
+  if (parts.some((p) => p === '.' || p === '..')) throw badPath(path, '"." and ".." are not allowed');
+  return '/' + parts.join('/');
+}
+
+function badPath(path: string, why: string): EngineFailure {
+  return new EngineFailure({ code: 'bad-input', message: `${path}: ${why}.`, hint: 'Give an absolute path inside the image.', problems: [] });
+}
+
+/**
+ * Dumps a file's bytes into a store (debugfs `dump`); with `limit`, stops once that many
+ * bytes are out, without reading the rest of the file.
+ */
+export async function dumpInode(store: ImageStore, inode: number, limit?: number): Promise<ImageStore> {
+  const out = new ImageStore(0);
+  const r = await runTool('debugfs', ['-R', `dump <${inode}> /out/file`, IMAGE], {
+    mounts: [...mounts(store), { type: 'image', path: '/out/file', store: out, maxBytes: limit }],
+  });
+  if (r.stoppedAt === undefined && /while (reading|opening)/.test(r.stderr)) {
+    throw new EngineFailure({ code: 'tool-failed', message: `debugfs could not read inode ${inode}: ${lastError(r)}`, hint: 'Check the image (e2fsck); it may need a repair.', problems: [], toolOutput: r.stderr });
+  }
+  return out;
+}
+
+/** Dumps several files in one run, each into its own store. */
+export async function dumpInodes(store: ImageStore, inodes: readonly number[]): Promise<Map<number, ImageStore>> {
+  const stores = new Map(inodes.map((i) => [i, new ImageStore(0)]));
+  if (inodes.length === 0) return stores;
+  const extra: ToolMount[] = [...stores].map(([i, s]) => ({ type: 'image', path: `/out/${i}`, store: s }));
+  const { errors } = await runCommands(store, [...stores.keys()].map((i) => `dump <${i}> /out/${i}`), { extra });
+  if (errors.length > 0) {
+    throw new EngineFailure({ code: 'tool-failed', message: `debugfs could not read a file: ${errors[0].line}`, hint: 'Check the image (e2fsck); it may need a repair.', problems: [], toolOutput: errors.map((e) => e.line).join('\n') });
+  }
+  return stores;
 }

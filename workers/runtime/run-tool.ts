@@ -88,9 +88,11 @@ export interface RunToolOptions {
    * Collect stdout in memory instead of line by line. Much faster for large outputs
    * (emscripten's terminal handles one character at a time: a 5 MB listing takes seconds
    * as lines, milliseconds this way) and byte-exact (`stdoutBytes`, e.g. debugfs `cat`).
-   * `onStdout` is not called. Default false.
+   * `onStdout` is not called. Pass a store to have stdout written there as it comes (its
+   * size then tells, from inside `onStderr`, how much stdout preceded an error line).
+   * Default false.
    */
-  captureStdout?: boolean;
+  captureStdout?: boolean | ImageStore;
 }
 
 /** What a finished program left. */
@@ -230,7 +232,7 @@ export async function runTool(tool: E2fsTool, args: readonly string[], options: 
     stdout: stdoutLines.length ? stdoutLines.join('\n') + '\n' : '',
     stderr: stderrLines.length ? stderrLines.join('\n') + '\n' : '',
   });
-  const captured = options.captureStdout ? new ImageStore(0) : null;
+  const captured = options.captureStdout instanceof ImageStore ? options.captureStdout : options.captureStdout ? new ImageStore(0) : null;
   try {
     // Root runs the tools: no permission checks on MEMFS either.
     FS.ignorePermissions = true;
