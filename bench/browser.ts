@@ -1,0 +1,197 @@
+/**
+ * The studio's pipeline in headless Chromium: serves `bench/browser/` with Vite, opens it in
+ * Debian's Chromium through Playwright, picks the workload's files into the page's
+ * `<input type=file multiple>` and builds with the studio's Web Worker.
+ *
+ * Memory: the renderer process that runs the page and its worker (found with CDP
+ * `SystemInfo.getProcessInfo`: the renderer with the most CPU time after a warm-up build)
+ * is read from /proc: its VmHWM is read and reset at every stage change the page reports,
+ * so each stage gets its own peak. The RSS summed over all Chromium processes (browser,
+ * GPU, utility, renderers) is sampled every 50 ms as a second, coarser figure.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import type { PagePrepared, PageRun } from './browser/main.ts';
+import { PeakTracker, procMemory } from './measure.ts';
+import type { StageSpan } from './node-child.ts';
+import { REPO_ROOT } from './wasm-dirs.ts';
+import type { DiskWorkload } from './workload-disk.ts';
+
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+
+export interface BrowserRun {
+  ok: boolean;
+  error?: string;
+  /** Page clock from the build call to its result. */
+  totalMs: number;
+  spans: StageSpan[];
+  /** Renderer RSS when the build starts (page, worker with its modules). */
+  baseline: number;
+  /** Renderer peak RSS during the build. */
+  peak: number;
+  /** Peak of the RSS summed over every Chromium process (sampled every 50 ms). */
+  allProcessesPeak: number;
+  mkfsAttempts: number;
+  initialBytes: number;
+  imageBytes: number;
+  outBytes: number;
+  /** Output chunks sent from the worker to the page. */
+  sinkCalls: number;
+  blockCount: number;
+  blockSize: number;
+  freeBlocks: number;
+  inodeCount: number;
+  freeInodes: number;
+}
+
+export class BrowserBench {
+  private tracker: PeakTracker | null = null;
+  private rendererPid = 0;
+  private constructor(
+    private readonly server: ViteDevServer,
+    private readonly browser: Browser,
+    private readonly page: Page,
+    private readonly cdp: CDPSession,
+    readonly version: string,
+  ) {}
+
+  static async start(log: (s: string) => void): Promise<BrowserBench> {
+    const server = await createServer({ configFile: join(REPO_ROOT, 'bench/browser/vite.config.ts') });
+    await server.listen();
+    const url = server.resolvedUrls?.local[0];
+    if (!url) throw new Error('vite did not report a URL');
+    let browser: Browser | undefined;
+    try {
+      browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+      const page = await browser.newPage();
+      page.setDefaultTimeout(0);
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      const bench = new BrowserBench(server, browser, page, await browser.newBrowserCDPSession(), browser.version());
+      await page.exposeFunction('benchMark', (label: string) => bench.mark(label));
+      // A first visit can race Vite's dependency optimizer (a 504 for a stale module): one reload.
+      for (let attempt = 1; ; attempt++) {
+        await page.goto(new URL('bench/browser/index.html', url).href);
+        const loaded = await page.waitForFunction(() => (window as { bench?: unknown }).bench !== undefined, undefined, { timeout: 30_000 }).then(() => true, () => false);
+        if (loaded) break;
+        if (attempt >= 2) throw new Error(`the bench page did not load: ${errors.join(' | ') || 'timeout'}`);
+        errors.length = 0;
+      }
+      // Warm up: load the worker's modules and wasm once, then find our renderer.
+      log(`chromium ${bench.version}: warming up`);
+      await page.evaluate(() => window.bench.prepareTiny());
+      await page.evaluate(() => window.bench.build());
+      await bench.findRenderer();
+      return bench;
+    } catch (e) {
+      await browser?.close().catch(() => {});
+      await server.close();
+      throw e;
+    }
+  }
+
+  private async processes(): Promise<{ id: number; type: string; cpuTime: number }[]> {
+    const info = (await this.cdp.send('SystemInfo.getProcessInfo')) as { processInfo: { id: number; type: string; cpuTime: number }[] };
+    return info.processInfo;
+  }
+
+  /**
+   * The renderer of our tab: not headless Chromium's own WebUI renderer (`--top-chrome-webui`)
+   * nor an extension's; of the others, the one that has worked the most (the warm-up build).
+   */
+  private async findRenderer(): Promise<void> {
+    const cmdline = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
+    const renderers = (await this.processes())
+      .filter((p) => p.type === 'renderer' && !/--top-chrome-webui|--extension-process/.test(cmdline(p.id)))
+      .sort((a, b) => b.cpuTime - a.cpuTime);
+    if (!renderers.length || !procMemory(renderers[0].id)) throw new Error('cannot find the page\'s renderer process');
+    this.rendererPid = renderers[0].id;
+  }
+
+  private mark(label: string): void {
+    if (!this.tracker) return;
+    const [stage, state] = label.split(':');
+    if (stage === 'save') return; // streamed together with compress
+    let next: string;
+    if (stage === 'build') next = state === 'start' ? 'build' : 'after';
+    else if (state === 'start') next = stage;
+    else next = stage === 'recheck' ? 'summary' : `after-${stage}`;
+    this.tracker.mark(next);
+  }
+
+  /**
+   * Builds the workload's tree in the page: with `disk`, from its files picked into the
+   * page's file input; with `memory`, from bytes generated in the page.
+   */
+  async load(w: DiskWorkload, input: 'disk' | 'memory'): Promise<PagePrepared> {
+    const files = w.workload.entries.filter((e) => e.type === 'file').map((e) => join(w.dir, e.path));
+    await this.page.setInputFiles('#tree', input === 'disk' ? files : []);
+    const { name, seed, scale } = w.workload;
+    return this.page.evaluate(([n, s, x, i]) => window.bench.prepare(n, s, x, i), [name, seed, scale, input] as const);
+  }
+
+  async run(): Promise<BrowserRun> {
+    const pids = (await this.processes()).map((p) => p.id);
+    let allPeak = 0;
+    const sample = setInterval(() => {
+      let sum = 0;
+      for (const pid of pids) sum += procMemory(pid)?.rss ?? 0;
+      allPeak = Math.max(allPeak, sum);
+    }, 50);
+    const baseline = procMemory(this.rendererPid)?.rss ?? 0;
+    this.tracker = new PeakTracker(this.rendererPid);
+    let run: PageRun;
+    try {
+      run = await this.page.evaluate(() => window.bench.build());
+    } catch (e) {
+      return { ok: false, error: String(e) } as BrowserRun;
+    } finally {
+      clearInterval(sample);
+    }
+    const tracker = this.tracker;
+    this.tracker = null;
+    tracker.mark('gone');
+
+    // Stage spans on the worker's clock; the page's clock started just before the worker's.
+    const spans: StageSpan[] = [];
+    const starts = new Map<string, number>();
+    let recheckDone = 0;
+    for (const s of run.stages) {
+      if (s.stage === 'save') continue;
+      if (s.state === 'start') {
+        starts.set(s.stage, s.elapsedMs);
+        if (s.stage === 'compress') spans.push({ stage: 'summary', start: recheckDone, end: s.elapsedMs, peak: tracker.peakOf('summary') });
+      } else {
+        spans.push({ stage: s.stage as StageSpan['stage'], start: starts.get(s.stage) ?? s.elapsedMs, end: s.elapsedMs, peak: tracker.peakOf(s.stage) });
+        if (s.stage === 'recheck') recheckDone = s.elapsedMs;
+      }
+    }
+    const r = run.result;
+    return {
+      ok: true,
+      totalMs: run.totalMs,
+      spans,
+      baseline,
+      peak: tracker.overall,
+      allProcessesPeak: allPeak,
+      mkfsAttempts: run.mkfsAttempts,
+      initialBytes: run.initialBytes,
+      imageBytes: r.imageSize,
+      outBytes: run.outBytes,
+      sinkCalls: run.sinkCalls,
+      blockCount: r.summary.blockCount,
+      blockSize: r.summary.blockSize,
+      freeBlocks: r.summary.freeBlocks,
+      inodeCount: r.summary.inodeCount,
+      freeInodes: r.summary.freeInodes,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.browser.close().catch(() => {});
+    await this.server.close();
+  }
+}

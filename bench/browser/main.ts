@@ -1,0 +1,160 @@
+/**
+ * The bench page: builds images with the studio's own Web Worker (`workers/build-worker.ts`
+ * through comlink, as the studio's page does). The tree's file bytes are the workload's
+ * files on disk, picked into `<input type=file multiple>` by Playwright (`setInputFiles`
+ * with one path per file, in the workload's order), so they are disk-backed Files as after
+ * "Add files"; paths, modes and symlinks, which browsers do not expose, come from the
+ * workload's description (`bench/workload.ts`, same seed). Not a folder picked into
+ * `<input webkitdirectory>`: Chromium's folder listing follows symlinks and drops the
+ * files of a directory that a symlink listed earlier also reaches.
+ *
+ * `prepare(..., 'memory')` instead generates the bytes in the page from the same seed into
+ * in-memory Blobs (no disk reads; the bytes then live in the browser's blob storage).
+ *
+ * Every stage change is reported to the driver through `window.benchMark` (a Playwright
+ * binding), which reads and resets the renderer's peak RSS there.
+ */
+import * as Comlink from 'comlink';
+import type { TreeEntry } from '../../core/image-tree.ts';
+import type { BuildEvent, BuildRequest, BuildResult } from '../../workers/build-api.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../../workers/build-options.ts';
+import type { api } from '../../workers/build-worker.ts';
+import { fillContent, makeWorkload, type WorkloadName } from '../workload.ts';
+
+type WorkerApi = typeof api;
+
+export interface PageStage {
+  stage: string;
+  state: 'start' | 'done';
+  /** The worker's clock: ms since buildImage started. */
+  elapsedMs: number;
+}
+
+export interface PageRun {
+  /** Page clock, from the build call to its result (the worker already started). */
+  totalMs: number;
+  stages: PageStage[];
+  result: BuildResult;
+  outBytes: number;
+  /** Output chunks the worker handed to the page (each one a comlink round trip). */
+  sinkCalls: number;
+  mkfsAttempts: number;
+  initialBytes: number;
+}
+
+export interface PagePrepared {
+  entries: number;
+  files: number;
+  bytes: number;
+  /** Workload files the picked files did not match (name or size). */
+  mismatched: string[];
+}
+
+declare global {
+  interface Window {
+    bench: {
+      prepare(name: WorkloadName, seed: number, scale: number, input: 'disk' | 'memory'): PagePrepared;
+      prepareTiny(): PagePrepared;
+      build(): Promise<PageRun>;
+    };
+    benchMark?: (label: string) => Promise<void>;
+  }
+}
+
+const status = document.getElementById('status')!;
+const input = document.getElementById('tree') as HTMLInputElement;
+let entries: TreeEntry[] = [];
+
+const PIECE = 1 << 20;
+
+/** A file's bytes generated here, as a Blob of 1 MiB parts. */
+function generated(file: Parameters<typeof fillContent>[0]): Blob {
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  for (let off = 0; off < file.size; off += PIECE) {
+    const piece = new Uint8Array(Math.min(PIECE, file.size - off));
+    fillContent(file, off, piece);
+    parts.push(piece);
+  }
+  return new Blob(parts);
+}
+
+function prepare(name: WorkloadName, seed: number, scale: number, source: 'disk' | 'memory'): PagePrepared {
+  const w = makeWorkload(name, seed, scale);
+  // The picked files come in the workload's order (Playwright passes one path per file).
+  const picked = source === 'disk' ? [...(input.files ?? [])] : [];
+  let next = 0;
+  const mismatched: string[] = [];
+  entries = [];
+  for (const e of w.entries) {
+    const base = { path: e.path, uid: 0, gid: 0, mtime: 1, origin: name };
+    if (e.type === 'directory') entries.push({ ...base, type: 'directory', mode: e.mode, size: 0 });
+    else if (e.type === 'symlink') entries.push({ ...base, type: 'symlink', mode: 0o777, size: new TextEncoder().encode(e.target).length, target: e.target });
+    else {
+      const file: Blob | undefined = source === 'memory' ? generated(e) : picked[next++];
+      const name = e.path.slice(e.path.lastIndexOf('/') + 1);
+      if (!file || file.size !== e.size || (file instanceof File && source === 'disk' && file.name !== name)) {
+        mismatched.push(e.path);
+        continue;
+      }
+      entries.push({ ...base, type: 'file', mode: e.mode, size: e.size, source: { kind: 'blob', blob: file, offset: 0, size: e.size } });
+    }
+  }
+  status.textContent = `${name}: ${entries.length} entries`;
+  return { entries: entries.length, files: w.files, bytes: w.bytes, mismatched: mismatched.slice(0, 20) };
+}
+
+/** A few in-memory files, to load the worker's modules and wasm once before measuring. */
+function prepareTiny(): PagePrepared {
+  const blob = new Blob([new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff)]);
+  entries = [
+    { path: '/a', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'tiny' },
+    { path: '/a/b.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: blob.size, source: { kind: 'blob', blob, offset: 0, size: blob.size }, origin: 'tiny' },
+    { path: '/a/c', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 1, size: 5, target: 'b.bin', origin: 'tiny' },
+  ];
+  return { entries: entries.length, files: 1, bytes: blob.size, mismatched: [] };
+}
+
+async function build(): Promise<PageRun> {
+  const request: BuildRequest = { entries, closure: [], options: { ...DEFAULT_BUILD_OPTIONS, compress: true } };
+  // A fresh worker per build, as after a cancel; started (and its modules loaded) before
+  // the clock starts, as the studio's page starts it when the first input is added.
+  const worker = new Worker(new URL('../../workers/build-worker.ts', import.meta.url), { type: 'module', name: 'bench-engine' });
+  const remote = Comlink.wrap<WorkerApi>(worker);
+  try {
+    await remote.estimate(request);
+    const stages: PageStage[] = [];
+    let outBytes = 0;
+    let sinkCalls = 0;
+    let mkfsAttempts = 0;
+    let initialBytes = 0;
+    const onEvent = (e: BuildEvent) => {
+      if (e.type === 'log' && e.tool === 'mke2fs' && e.text.startsWith('$ mke2fs')) {
+        mkfsAttempts++;
+        const m = / (\d+)k$/.exec(e.text);
+        if (m && mkfsAttempts === 1) initialBytes = Number(m[1]) * 1024;
+      }
+      if (e.type !== 'stage' || e.state === 'skipped') return;
+      stages.push({ stage: e.stage, state: e.state, elapsedMs: e.elapsedMs });
+      void window.benchMark?.(`${e.stage}:${e.state}`);
+    };
+    // The output is counted and dropped: saving costs here are the worker-to-page transfer.
+    const sink = (chunk: Uint8Array) => {
+      outBytes += chunk.length;
+      sinkCalls++;
+    };
+    await window.benchMark?.('build:start');
+    status.textContent = 'building';
+    const t0 = performance.now();
+    const result = await remote.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink));
+    const totalMs = performance.now() - t0;
+    await window.benchMark?.('build:done');
+    status.textContent = `built ${result.fileName}: ${result.size} bytes in ${(totalMs / 1000).toFixed(2)} s`;
+    return { totalMs, stages, result, outBytes, sinkCalls, mkfsAttempts, initialBytes };
+  } finally {
+    remote[Comlink.releaseProxy]();
+    worker.terminate();
+  }
+}
+
+window.bench = { prepare, prepareTiny, build };
+status.textContent = 'ready';

@@ -1,0 +1,150 @@
+/**
+ * One Node build, in its own process so its memory is its own: walks the tree as the CLI's
+ * `--files DIR` does, runs `buildImage` (compressed, default options) writing the output to
+ * a file, and prints one JSON line with per-stage wall times (from the pipeline's
+ * BuildEvents) and per-stage peak RSS (this process's VmHWM, read and reset at every stage
+ * boundary).
+ *
+ *   node --import tsx bench/node-child.ts '{"dir": "...", "out": "...", "e2fsprogs": "...", "zstd": "..."}'
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
+import { resolveInputs } from '../core/resolve-inputs.ts';
+import type { BuildEvent, StageName } from '../workers/build-api.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../workers/build-options.ts';
+import { buildImage } from '../workers/pipeline/build-image.ts';
+import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
+import { createDecompressionStream } from '../workers/runtime/zstd-stream.ts';
+import { PeakTracker, procMemory } from './measure.ts';
+
+export interface NodeChildRequest {
+  dir: string;
+  out: string;
+  /** Scratch wasm folders (absolute paths); omitted: the committed outputs. */
+  e2fsprogs?: string;
+  zstd?: string;
+}
+
+export interface StageSpan {
+  stage: StageName | 'input' | 'summary';
+  /** ms since the child's start of work. */
+  start: number;
+  end: number;
+  peak: number;
+}
+
+export interface NodeChildResult {
+  ok: boolean;
+  error?: string;
+  /** From the start of work (before the tree walk) to the output file's close. */
+  totalMs: number;
+  spans: StageSpan[];
+  /** RSS just before buildImage (node, tsx, the walked tree). */
+  baseline: number;
+  peak: number;
+  mkfsAttempts: number;
+  initialBytes: number;
+  imageBytes: number;
+  outBytes: number;
+  blockCount: number;
+  blockSize: number;
+  freeBlocks: number;
+  inodeCount: number;
+  freeInodes: number;
+}
+
+async function main(): Promise<NodeChildResult> {
+  const req = JSON.parse(process.argv[2]) as NodeChildRequest;
+  if (req.e2fsprogs || req.zstd) {
+    setWasmDirs({
+      e2fsprogs: req.e2fsprogs ? pathToFileURL(req.e2fsprogs + '/') : undefined,
+      zstd: req.zstd ? pathToFileURL(req.zstd + '/') : undefined,
+    });
+  }
+  const peaks = new PeakTracker('self');
+  const t0 = performance.now();
+  const spans: StageSpan[] = [];
+  const open = new Map<string, number>();
+  const begin = (stage: StageSpan['stage'], at: number) => {
+    peaks.mark(stage);
+    open.set(stage, at);
+  };
+  const end = (stage: StageSpan['stage'], at: number) => {
+    peaks.mark(`after-${stage}`);
+    spans.push({ stage, start: open.get(stage) ?? at, end: at, peak: peaks.peakOf(stage) });
+  };
+
+  // The CLI's `--files DIR`: the host folder at /, owned by root.
+  begin('input', 0);
+  const walked = (await walkHostDir(req.dir, 'bench')).map((e) => ({ ...e, uid: 0, gid: 0 }));
+  const decompressors = { zstd: (input: ReadableStream<Uint8Array>) => input.pipeThrough(createDecompressionStream()) };
+  const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], { decompressors, host: nodeHost });
+  if (resolved.problems.some((p) => p.severity === 'error')) throw new Error(`input problems: ${resolved.problems.map((p) => p.message).join('; ')}`);
+  const tBuild = performance.now() - t0;
+  end('input', tBuild);
+  const baseline = procMemory('self')?.rss ?? 0;
+
+  let mkfsAttempts = 0;
+  let initialBytes = 0;
+  const onEvent = (e: BuildEvent) => {
+    if (e.type === 'log' && e.tool === 'mke2fs' && e.text.startsWith('$ mke2fs')) {
+      mkfsAttempts++;
+      const m = / (\d+)k$/.exec(e.text);
+      if (m && mkfsAttempts === 1) initialBytes = Number(m[1]) * 1024;
+    }
+    if (e.type !== 'stage' || e.state === 'skipped') return;
+    const at = tBuild + e.elapsedMs;
+    // 'save' runs together with 'compress' (streamed): one span for both.
+    if (e.stage === 'save') return;
+    if (e.state === 'start') {
+      if (e.stage === 'compress') end('summary', at);
+      begin(e.stage, at);
+    } else {
+      end(e.stage, at);
+      if (e.stage === 'recheck') begin('summary', at);
+    }
+  };
+
+  const fd = openSync(req.out, 'w');
+  let outBytes = 0;
+  const result = await buildImage(
+    { entries: resolved.entries, closure: resolved.closure, options: { ...DEFAULT_BUILD_OPTIONS, compress: true } },
+    {
+      onEvent,
+      sink: (chunk) => {
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+        outBytes += chunk.length;
+      },
+    },
+  );
+  closeSync(fd);
+  const totalMs = performance.now() - t0;
+  peaks.mark('done');
+  return {
+    ok: true,
+    totalMs,
+    spans,
+    baseline,
+    peak: peaks.overall,
+    mkfsAttempts,
+    initialBytes,
+    imageBytes: result.imageSize,
+    outBytes,
+    blockCount: result.summary.blockCount,
+    blockSize: result.summary.blockSize,
+    freeBlocks: result.summary.freeBlocks,
+    inodeCount: result.summary.inodeCount,
+    freeInodes: result.summary.freeInodes,
+  };
+}
+
+main().then(
+  (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+  (err: unknown) => {
+    const f = err as { failure?: { message?: string; toolOutput?: string }; message?: string };
+    const message = f.failure ? `${f.failure.message}\n${f.failure.toolOutput ?? ''}` : String(f.message ?? err);
+    process.stdout.write(JSON.stringify({ ok: false, error: message }) + '\n');
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,246 @@
+/**
+ * Turns the runs of one workload into medians, ratios to native and target verdicts, and
+ * prints them as a table. Every ratio is taken run by run (ours / native of the same run)
+ * and the median of those is reported.
+ */
+import type { BrowserRun } from './browser.ts';
+import { median } from './measure.ts';
+import type { NativeRun } from './native.ts';
+import type { NodeChildResult, StageSpan } from './node-child.ts';
+import type { Workload } from './workload.ts';
+
+const MiB = 1024 * 1024;
+
+export type NodeRun = NodeChildResult & { processMs: number };
+
+export interface RunRecord {
+  native?: NativeRun;
+  nativeError?: string;
+  node?: NodeRun;
+  chromium?: BrowserRun;
+}
+
+/** Rows of the stage table; `total` is the end-to-end figure. */
+export const ROWS = ['input', 'plan', 'mkfs', 'check', 'shrink', 'recheck', 'summary', 'compress', 'total'] as const;
+export type Row = (typeof ROWS)[number];
+export type Contender = 'node' | 'chromium';
+
+export interface Cell {
+  ms: number;
+  peak: number;
+  /** Median of per-run ratios to native (time). */
+  timeRatio?: number;
+}
+
+export interface Target {
+  name: string;
+  contender: Contender;
+  pass: boolean;
+  detail: string;
+}
+
+export interface WorkloadSummary {
+  rows: Record<Row, { native?: Cell; node?: Cell; chromium?: Cell }>;
+  native: { totalT0Ms: number; compressT0Ms: number; compressSTMs: number; zstdT1Bytes: number; zstdT0Bytes: number; zstdSTBytes: number; imageBytes: number; blockCount: number; blockSize: number; freeBlocks: number; initialBytes: number; mkfsAttempts: number };
+  ours: Partial<Record<Contender, { imageBytes: number; outBytes: number; blockCount: number; blockSize: number; freeBlocks: number; baseline: number; peak: number; mkfsAttempts: number; initialBytes: number; processMs?: number; allProcessesPeak?: number; compressedRatio: number; totalT0Ratio: number }>>;
+  targets: Target[];
+  problems: string[];
+}
+
+function spanOf(spans: StageSpan[], row: Row): StageSpan | undefined {
+  return spans.find((s) => s.stage === row);
+}
+
+function oursCell(runs: RunRecord[], who: Contender, row: Row): Cell | undefined {
+  const ok = runs.filter((r) => r[who]?.ok);
+  if (ok.length === 0) return undefined;
+  const get = (r: RunRecord): { ms: number; peak: number } | undefined => {
+    const o = r[who]!;
+    if (row === 'total') return { ms: o.totalMs, peak: o.peak };
+    const s = spanOf(o.spans, row);
+    return s ? { ms: s.end - s.start, peak: s.peak } : undefined;
+  };
+  const vals = ok.map(get).filter((v): v is { ms: number; peak: number } => v !== undefined);
+  if (vals.length === 0) return undefined;
+  const ratios = ok
+    .map((r) => {
+      const n = nativeFigure(r.native, row);
+      const o = get(r);
+      return n && o && n.ms > 0 ? o.ms / n.ms : NaN;
+    })
+    .filter(Number.isFinite);
+  return { ms: median(vals.map((v) => v.ms)), peak: median(vals.map((v) => v.peak)), timeRatio: ratios.length ? median(ratios) : undefined };
+}
+
+function nativeFigure(n: NativeRun | undefined, row: Row): { ms: number; peak: number } | undefined {
+  if (!n) return undefined;
+  if (row === 'total') return { ms: n.totalMs, peak: n.peak };
+  if (row === 'input' || row === 'plan') return undefined;
+  return n.stages[row];
+}
+
+export function summarize(w: Workload, runs: RunRecord[]): WorkloadSummary {
+  const natives = runs.map((r) => r.native).filter((n): n is NativeRun => n !== undefined);
+  const rows = {} as WorkloadSummary['rows'];
+  for (const row of ROWS) {
+    const nv = natives.map((n) => nativeFigure(n, row)).filter((v): v is { ms: number; peak: number } => v !== undefined);
+    rows[row] = {
+      native: nv.length ? { ms: median(nv.map((v) => v.ms)), peak: median(nv.map((v) => v.peak)) } : undefined,
+      node: oursCell(runs, 'node', row),
+      chromium: oursCell(runs, 'chromium', row),
+    };
+  }
+  const m = (f: (n: NativeRun) => number) => median(natives.map(f));
+  const native = {
+    totalT0Ms: m((n) => n.totalT0Ms),
+    compressT0Ms: m((n) => n.stages.compressT0.ms),
+    compressSTMs: m((n) => n.stages.compressST.ms),
+    zstdT1Bytes: m((n) => n.zstdT1Bytes),
+    zstdT0Bytes: m((n) => n.zstdT0Bytes),
+    zstdSTBytes: m((n) => n.zstdSTBytes),
+    imageBytes: m((n) => n.imageBytes),
+    blockCount: m((n) => n.fs.blockCount),
+    blockSize: m((n) => n.fs.blockSize),
+    freeBlocks: m((n) => n.fs.freeBlocks),
+    initialBytes: m((n) => n.initialBytes),
+    mkfsAttempts: m((n) => n.mkfsAttempts),
+  };
+  const ours: WorkloadSummary['ours'] = {};
+  const targets: Target[] = [];
+  const problems = [...new Set(natives.flatMap((n) => n.problems))];
+  for (const r of runs) if (r.nativeError) problems.push(`native: ${r.nativeError}`);
+  for (const who of ['node', 'chromium'] as const) {
+    const ok = runs.filter((r) => r[who]?.ok);
+    for (const r of runs) if (r[who] && !r[who]!.ok) problems.push(`${who}: ${r[who]!.error}`);
+    if (ok.length === 0) continue;
+    const o = (f: (x: NodeRun | BrowserRun) => number) => median(ok.map((r) => f(r[who]!)));
+    const perRun = (f: (x: NodeRun | BrowserRun, n: NativeRun) => number) => median(ok.filter((r) => r.native).map((r) => f(r[who]!, r.native!)));
+    const s = {
+      imageBytes: o((x) => x.imageBytes),
+      outBytes: o((x) => x.outBytes),
+      blockCount: o((x) => x.blockCount),
+      blockSize: o((x) => x.blockSize),
+      freeBlocks: o((x) => x.freeBlocks),
+      baseline: o((x) => x.baseline),
+      peak: o((x) => x.peak),
+      mkfsAttempts: o((x) => x.mkfsAttempts),
+      initialBytes: o((x) => x.initialBytes),
+      processMs: who === 'node' ? o((x) => (x as NodeRun).processMs) : undefined,
+      allProcessesPeak: who === 'chromium' ? o((x) => (x as BrowserRun).allProcessesPeak) : undefined,
+      compressedRatio: perRun((x, n) => x.outBytes / n.zstdT1Bytes),
+      totalT0Ratio: perRun((x, n) => x.totalMs / n.totalT0Ms),
+    };
+    ours[who] = s;
+    const timeRatio = rows.total[who]?.timeRatio ?? NaN;
+    targets.push({
+      name: 'total time <= 1.3x native (zstd -T1)',
+      contender: who,
+      pass: timeRatio <= 1.3,
+      detail: `${fmtRatio(timeRatio)} (${fmtMs(rows.total[who]!.ms)} vs ${fmtMs(rows.total.native?.ms ?? NaN)})`,
+    });
+    const budget = w.bytes + s.imageBytes + 64 * MiB;
+    targets.push({
+      name: 'peak memory <= input + final image + 64 MiB',
+      contender: who,
+      pass: s.peak <= budget,
+      detail: `${fmtMiB(s.peak)} of ${fmtMiB(budget)} MiB (${fmtMiB(s.peak - s.baseline)} above the ${fmtMiB(s.baseline)} before the build)`,
+    });
+    targets.push({
+      name: 'compressed size <= native zstd -3 (-T1)',
+      contender: who,
+      pass: s.outBytes <= native.zstdT1Bytes,
+      detail: `${fmtBytes(s.outBytes)} vs ${fmtBytes(native.zstdT1Bytes)} (${fmtPct(s.compressedRatio)})`,
+    });
+    const sameBlocks = ok.every((r) => !r.native || (r[who]!.blockCount === r.native.fs.blockCount && r[who]!.blockSize === r.native.fs.blockSize));
+    targets.push({
+      name: 'block count = native after resize2fs -M',
+      contender: who,
+      pass: sameBlocks,
+      detail: sameBlocks ? `${s.blockCount} x ${s.blockSize} B in every run` : `ours ${s.blockCount} vs native ${native.blockCount} blocks (${s.blockCount - native.blockCount >= 0 ? '+' : ''}${s.blockCount - native.blockCount}), free ${s.freeBlocks} vs ${native.freeBlocks}`,
+    });
+  }
+  return { rows, native, ours, targets, problems };
+}
+
+// ---- formatting -----------------------------------------------------------------------
+
+export function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  return ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+export function fmtRatio(r: number | undefined): string {
+  return r === undefined || !Number.isFinite(r) ? '' : `${r.toFixed(2)}x`;
+}
+export function fmtMiB(b: number): string {
+  return Number.isFinite(b) && b > 0 ? (b / MiB).toFixed(0) : '-';
+}
+export function fmtBytes(b: number): string {
+  return Number.isFinite(b) ? `${(b / MiB).toFixed(2)} MiB` : '-';
+}
+function fmtPct(r: number): string {
+  if (!Number.isFinite(r)) return '-';
+  const d = (r - 1) * 100;
+  return `${d >= 0 ? '+' : ''}${d.toFixed(2)}%`;
+}
+
+function table(header: string[], rows: string[][], alignLeft = 1): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < alignLeft ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function describeWorkload(w: Workload): string {
+  const k = (n: number) => (n / MiB).toFixed(0);
+  return `${w.files.toLocaleString('en')} files, ${w.directories.toLocaleString('en')} directories, ${w.symlinks.toLocaleString('en')} symlinks, ${(w.bytes / MiB).toFixed(1)} MiB (text ${k(w.kinds.text)}, binary ${k(w.kinds.binary)}, random ${k(w.kinds.random)} MiB)`;
+}
+
+export function formatSummary(w: Workload, runs: number, s: WorkloadSummary, contenders: Contender[]): string {
+  const out: string[] = [];
+  out.push(`== ${w.name}${w.scale !== 1 ? ` (scale ${w.scale})` : ''}: ${describeWorkload(w)}; medians of ${runs} run${runs === 1 ? '' : 's'}`);
+  const header = ['stage', 'native'];
+  for (const c of contenders) header.push(c, 'x');
+  header.push('| peak MiB: native');
+  for (const c of contenders) header.push(c);
+  const rows: string[][] = [];
+  for (const row of ROWS) {
+    const r = s.rows[row];
+    const label = row === 'compress' ? 'compress (T1)' : row === 'total' ? 'total' : row;
+    const cells = [label, fmtMs(r.native?.ms ?? NaN)];
+    for (const c of contenders) cells.push(fmtMs(r[c]?.ms ?? NaN), fmtRatio(r[c]?.timeRatio));
+    cells.push(fmtMiB(r.native?.peak ?? NaN));
+    for (const c of contenders) cells.push(fmtMiB(r[c]?.peak ?? NaN));
+    rows.push(cells);
+  }
+  const extra = (label: string, nativeMs: number, ratio: (c: Contender) => number | undefined) => {
+    const cells = [label, fmtMs(nativeMs)];
+    for (const c of contenders) cells.push('', fmtRatio(ratio(c)));
+    rows.push(cells);
+  };
+  extra('zstd -T0', s.native.compressT0Ms, () => undefined);
+  extra('total, zstd -T0', s.native.totalT0Ms, (c) => s.ours[c]?.totalT0Ratio);
+  extra('zstd --single-thread', s.native.compressSTMs, () => undefined);
+  out.push(table(header, rows));
+  out.push('  input: Node walks the folder (as the CLI\'s --files); the page builds its tree from the picked Files. plan: the studio\'s size plan.');
+  out.push('  summary: dumpe2fs -h and truncate to the filesystem size. compress: ours streams zstd -3 and the output together.');
+
+  const n = s.native;
+  const sizeRows: string[][] = [['native', fmtBytes(n.initialBytes), String(n.mkfsAttempts), fmtBytes(n.imageBytes), `${n.blockCount} x ${n.blockSize}`, String(n.freeBlocks), fmtBytes(n.zstdT1Bytes), '']];
+  for (const c of contenders) {
+    const o = s.ours[c];
+    if (!o) continue;
+    sizeRows.push([c, fmtBytes(o.initialBytes), String(o.mkfsAttempts), fmtBytes(o.imageBytes), `${o.blockCount} x ${o.blockSize}`, String(o.freeBlocks), fmtBytes(o.outBytes), fmtPct(o.compressedRatio)]);
+  }
+  out.push('');
+  out.push(table(['sizes', 'mkfs size', 'tries', 'image', 'blocks', 'free', 'zstd -3', 'vs native'], sizeRows));
+  out.push(`  native zstd -3 -T0: ${fmtBytes(n.zstdT0Bytes)}; --single-thread: ${fmtBytes(n.zstdSTBytes)} (${fmtPct(n.zstdSTBytes / n.zstdT1Bytes)} vs -T1)`);
+  for (const c of contenders) {
+    const o = s.ours[c];
+    if (!o) continue;
+    if (c === 'node') out.push(`  node: RSS before the build ${fmtMiB(o.baseline)} MiB; the child process's wall time incl. Node/tsx startup ${fmtMs(o.processMs ?? NaN)}`);
+    else out.push(`  chromium: renderer RSS before the build ${fmtMiB(o.baseline)} MiB; all Chromium processes together peaked at ${fmtMiB(o.allProcessesPeak ?? NaN)} MiB (sampled)`);
+  }
+  out.push('');
+  out.push(table(['target', 'contender', 'verdict', 'figure'], s.targets.map((t) => [t.name, t.contender, t.pass ? 'PASS' : 'MISS', t.detail]), 2));
+  for (const p of s.problems) out.push(`  problem: ${p}`);
+  return out.join('\n');
+}

@@ -1,0 +1,257 @@
+/**
+ * `npm run bench`: the studio's pipeline against native e2fsprogs and zstd, side by side,
+ * in Node and in headless Chromium. See bench/README.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { walkHostDir } from '../core/io/host-tree.ts';
+import { planSize } from '../core/size-plan.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../workers/build-options.ts';
+import { BrowserBench } from './browser.ts';
+import { canResetPeak, ensureGnuTime, runTimed } from './measure.ts';
+import { nativeTools, runNative } from './native.ts';
+import type { NodeChildRequest, NodeChildResult } from './node-child.ts';
+import { formatSummary, summarize, type Contender, type RunRecord, type WorkloadSummary } from './report.ts';
+import { missingWasm, REPO_ROOT, wasmDirs } from './wasm-dirs.ts';
+import { ensureWorkload, warmPageCache, type DiskWorkload } from './workload-disk.ts';
+import { DEFAULT_SEED, WORKLOAD_NAMES, type WorkloadName } from './workload.ts';
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --workloads LIST   comma-separated: small, closure, large (default small,closure)
+  --all              every workload, large included (slow: 2 GiB)
+  --runs N           runs per workload; figures are medians (default 3)
+  --quick            smoke run: scaled-down workloads, 1 run
+  --no-node          skip the Node contender
+  --no-browser       skip the Chromium contender
+  --browser-input M  disk (default): the page gets the workload's files as Files;
+                     memory: the page generates the same bytes into in-memory Blobs
+  --seed N           workload seed (default ${DEFAULT_SEED})
+  --cache-dir DIR    where workloads are generated and kept
+                     (default $BENCH_CACHE_DIR or ${join(tmpdir(), 'disk-image-studio-bench')})
+  --out FILE         JSON results (default bench/results/<timestamp>.json)
+
+Env: RUNTIME_WASM_DIR runs a scratch wasm build (wasm/.build/{w1,z1}/dist) instead of
+wasm/*/dist; CHROMIUM_PATH (default /usr/bin/chromium).
+`;
+
+const QUICK_SCALE: Record<WorkloadName, number> = { small: 0.1, closure: 0.05, large: 0.01 };
+
+interface Options {
+  workloads: WorkloadName[];
+  runs: number;
+  quick: boolean;
+  node: boolean;
+  browser: boolean;
+  browserInput: 'disk' | 'memory';
+  seed: number;
+  cacheDir: string;
+  out?: string;
+}
+
+function parse(argv: string[]): Options {
+  const o: Options = {
+    workloads: ['small', 'closure'],
+    runs: 3,
+    quick: false,
+    node: true,
+    browser: true,
+    browserInput: 'disk',
+    seed: DEFAULT_SEED,
+    cacheDir: process.env.BENCH_CACHE_DIR || join(tmpdir(), 'disk-image-studio-bench'),
+  };
+  let runsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].includes('=') ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)] : [argv[i], undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--workloads': {
+        const list = value().split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = list.filter((n) => !WORKLOAD_NAMES.includes(n as WorkloadName));
+        if (bad.length) throw new Error(`unknown workload ${bad.join(', ')}; use ${WORKLOAD_NAMES.join(', ')}`);
+        o.workloads = list as WorkloadName[];
+        break;
+      }
+      case '--all': o.workloads = [...WORKLOAD_NAMES]; break;
+      case '--runs': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1) throw new Error('--runs needs a whole number >= 1');
+        o.runs = n;
+        runsGiven = true;
+        break;
+      }
+      case '--quick': o.quick = true; break;
+      case '--no-node': o.node = false; break;
+      case '--no-browser': o.browser = false; break;
+      case '--browser-input': {
+        const v = value();
+        if (v !== 'disk' && v !== 'memory') throw new Error('--browser-input is disk or memory');
+        o.browserInput = v;
+        break;
+      }
+      case '--seed': o.seed = Number(value()) >>> 0; break;
+      case '--cache-dir': o.cacheDir = value(); break;
+      case '--out': o.out = value(); break;
+      case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
+      // falls through (exit)
+      default: throw new Error(`unknown option ${argv[i]} (see --help)`);
+    }
+  }
+  if (o.quick && !runsGiven) o.runs = 1;
+  return o;
+}
+
+function version(cmd: string | undefined, args: string[], re: RegExp): string {
+  if (!cmd) return 'missing';
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return re.exec(`${r.stdout}\n${r.stderr}`)?.[1] ?? 'unknown';
+}
+
+function log(s: string): void {
+  process.stderr.write(`bench: ${s}\n`);
+}
+
+async function runNode(dirs: ReturnType<typeof wasmDirs>, w: DiskWorkload, workDir: string): Promise<RunRecord['node']> {
+  const out = join(workDir, 'node.img.zst');
+  const req: NodeChildRequest = { dir: w.dir, out, ...(dirs.committed ? {} : { e2fsprogs: dirs.e2fsprogs, zstd: dirs.zstd }) };
+  const r = await runTimed(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/node-child.ts'), JSON.stringify(req)], { cwd: REPO_ROOT, pollPeak: false });
+  rmSync(out, { force: true });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  let result: NodeChildResult;
+  try {
+    result = JSON.parse(line) as NodeChildResult;
+  } catch {
+    result = { ok: false, error: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}` } as NodeChildResult;
+  }
+  return { ...result, processMs: r.ms };
+}
+
+async function main(): Promise<void> {
+  let opts: Options;
+  try {
+    opts = parse(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const dirs = wasmDirs();
+  const missing = missingWasm(dirs);
+  if (missing.length) {
+    log(`the ${dirs.committed ? 'committed' : 'scratch'} wasm build is incomplete; missing:\n  ${missing.join('\n  ')}`);
+    log(dirs.committed ? 'build it (npm run build:wasm), or set RUNTIME_WASM_DIR to use a scratch build in wasm/.build' : 'check RUNTIME_WASM_DIR');
+    process.exit(1);
+  }
+  const tools = nativeTools();
+  if ('missing' in tools) {
+    log(`native tools missing: ${tools.missing.join(', ')} (Debian: apt-get install e2fsprogs zstd)`);
+    process.exit(1);
+  }
+  if (!canResetPeak()) log('this kernel does not let us reset peak RSS (/proc/PID/clear_refs): per-stage peaks are cumulative');
+  const gnuTime = ensureGnuTime(log);
+  const contenders: Contender[] = [...(opts.node ? ['node' as const] : []), ...(opts.browser ? ['chromium' as const] : [])];
+
+  const meta = {
+    date: new Date().toISOString(),
+    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryBytes: totalmem(), kernel: release() },
+    versions: {
+      node: process.version,
+      nativeE2fsprogs: version(tools.mke2fs, ['-V'], /mke2fs ([\d.]+)/),
+      nativeZstd: version(tools.zstd, ['--version'], /v([\d.]+)/),
+      chromium: '',
+    },
+    wasm: { ...dirs },
+    options: { ...opts, quick: opts.quick },
+    measuring: {
+      time: 'wall clock; native: spawn to exit of each tool; ours: BuildEvent stage times, total from before the tree walk (Node) / the build call (page) to the last output byte',
+      memoryNative: gnuTime ? 'GNU time %M (peak RSS) per tool' : 'VmHWM polled from /proc every 2 ms per tool',
+      memoryNode: 'the child process\'s own VmHWM, read and reset (clear_refs) at every stage boundary',
+      memoryChromium: 'VmHWM of the page\'s renderer process (found via CDP SystemInfo.getProcessInfo), read and reset at every stage event the page reports; plus the RSS of all Chromium processes summed, sampled every 50 ms',
+      browserInput: opts.browserInput === 'disk' ? 'the workload\'s files picked into <input type=file multiple> with Playwright setInputFiles, one path per file (disk-backed Files); paths, modes and symlinks from the workload description' : 'bytes generated in the page from the same seed into in-memory Blobs',
+    },
+  };
+
+  mkdirSync(opts.cacheDir, { recursive: true });
+  const workDir = join(opts.cacheDir, 'work');
+  mkdirSync(workDir, { recursive: true });
+
+  const workloads: DiskWorkload[] = [];
+  for (const name of opts.workloads) {
+    const w = ensureWorkload(name, opts.seed, opts.quick ? QUICK_SCALE[name] : 1, opts.cacheDir, log);
+    if (!w.generated) log(`reusing ${name} in ${w.dir}`);
+    workloads.push(w);
+  }
+
+  let browser: BrowserBench | undefined;
+  if (opts.browser) {
+    try {
+      browser = await BrowserBench.start(log);
+      meta.versions.chromium = browser.version;
+    } catch (e) {
+      log(`Chromium could not be started; continuing without it: ${(e as Error).message}`);
+      contenders.splice(contenders.indexOf('chromium'), 1);
+    }
+  }
+
+  const results: { workload: Omit<DiskWorkload['workload'], 'entries'> & { dir: string; planInitialBytes: number; planFinalBytes: number }; runs: RunRecord[]; summary: WorkloadSummary }[] = [];
+  try {
+    for (const w of workloads) {
+      const { entries: _entries, ...wl } = w.workload;
+      log(`${w.workload.name}: warming the page cache`);
+      warmPageCache(w);
+      const walked = (await walkHostDir(w.dir, 'bench')).map((e) => ({ ...e, uid: 0, gid: 0 }));
+      const plan = planSize(walked, DEFAULT_BUILD_OPTIONS);
+      if (browser) {
+        const p = await browser.load(w, opts.browserInput);
+        if (p.mismatched.length) throw new Error(`the page's tree does not match the workload: ${p.mismatched.join(', ')}`);
+      }
+      const runs: RunRecord[] = [];
+      for (let i = 1; i <= opts.runs; i++) {
+        const rec: RunRecord = {};
+        log(`${w.workload.name} run ${i}/${opts.runs}: native`);
+        try {
+          rec.native = await runNative({ tools, treeDir: w.dir, workDir, plan, mke2fsConf: join(dirs.e2fsprogs, 'mke2fs.conf'), gnuTime });
+        } catch (e) {
+          rec.nativeError = (e as Error).message;
+        }
+        if (opts.node) {
+          log(`${w.workload.name} run ${i}/${opts.runs}: node`);
+          rec.node = await runNode(dirs, w, workDir);
+        }
+        if (browser) {
+          log(`${w.workload.name} run ${i}/${opts.runs}: chromium`);
+          rec.chromium = await browser.run();
+        }
+        runs.push(rec);
+        const t = (x?: { ok?: boolean; totalMs: number }) => (x?.ok === false ? 'failed' : x ? `${(x.totalMs / 1000).toFixed(2)} s` : '-');
+        log(`  native ${rec.native ? `${(rec.native.totalMs / 1000).toFixed(2)} s` : 'failed'}, node ${t(rec.node)}, chromium ${t(rec.chromium)}`);
+      }
+      const summary = summarize(w.workload, runs);
+      const text = formatSummary(w.workload, opts.runs, summary, contenders);
+      process.stdout.write(`\n${text}\n`);
+      results.push({ workload: { ...wl, dir: w.dir, planInitialBytes: plan.initialImageBytes, planFinalBytes: plan.finalImageBytes }, runs, summary });
+    }
+  } finally {
+    await browser?.close();
+  }
+
+  const stamp = meta.date.replace(/[:.]/g, '-');
+  const outFile = opts.out ?? join(REPO_ROOT, 'bench/results', `${stamp}.json`);
+  mkdirSync(join(outFile, '..'), { recursive: true });
+  writeFileSync(outFile, JSON.stringify({ meta, results }, null, 2) + '\n');
+  const verdicts = results.flatMap((r) => r.summary.targets.map((t) => `${r.workload.name}/${t.contender}: ${t.pass ? 'PASS' : 'MISS'} ${t.name}`));
+  process.stdout.write(`\n${verdicts.join('\n')}\n\nbench: figures written to ${outFile}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
