@@ -237,7 +237,7 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
     }
   };
   const output = options.compress
-    ? compressStream(counted(), { level: options.compressionLevel, contentSize: imageSize, signal })
+    ? coalesce(compressStream(counted(), { level: options.compressionLevel, contentSize: imageSize, signal }), OUTPUT_PIECE)
     : counted();
   for await (const chunk of output) {
     hash.update(chunk);
@@ -292,6 +292,29 @@ function toolFailed(tool: string, r: ToolResult, message: string): EngineFailure
     problems: [],
     toolOutput: r.stdout + r.stderr,
   });
+}
+
+/** Output goes to the sink in pieces of about this size: each piece may cross a worker boundary. */
+const OUTPUT_PIECE = 4 * MiB;
+
+/** Joins small pieces (zstd emits ~128 KiB at a time) into pieces of at least `size` bytes. */
+async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncIterableIterator<Uint8Array> {
+  let buf = new Uint8Array(size);
+  let used = 0;
+  for await (const piece of source) {
+    if (used === 0 && piece.length >= size) {
+      yield piece;
+      continue;
+    }
+    if (used + piece.length > size) {
+      yield buf.subarray(0, used);
+      buf = new Uint8Array(Math.max(size, piece.length));
+      used = 0;
+    }
+    buf.set(piece, used);
+    used += piece.length;
+  }
+  if (used > 0) yield buf.subarray(0, used);
 }
 
 function pathDepth(path: string): number {
