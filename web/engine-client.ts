@@ -18,6 +18,13 @@ import type {
   BuildInput,
   BuildRequest,
   BuildResult,
+  ExportResult,
+  FileHead,
+  ImageEdit,
+  ImageListing,
+  ImageSaveOptions,
+  ImageState,
+  RepairResult,
   ResolvedInputs,
   SizeEstimate,
 } from '../workers/build-api.ts';
@@ -156,6 +163,56 @@ export class EngineClient {
     opts: CallOptions = {},
   ): Promise<BuildResult> {
     return this.call((r) => r.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink)), opts.signal);
+  }
+
+  // ---- opened images ----------------------------------------------------------------
+  // No AbortSignal here: stopping means ending the worker, and opened images live in it.
+  // A save or an export is stopped by its sink rejecting instead.
+
+  /** Opens an `.img` / `.img.zst` in the engine; `onProgress` gets bytes read of the file. */
+  openImage(file: File, onProgress?: (done: number, total: number) => void): Promise<ImageState> {
+    return this.call((r) => r.openImage({ name: file.name, blob: file }, onProgress ? Comlink.proxy(onProgress) : undefined));
+  }
+
+  listDir(id: string, path: string): Promise<ImageListing> {
+    return this.call((r) => r.listDir(id, path));
+  }
+
+  readFile(id: string, path: string, limit?: number): Promise<FileHead> {
+    return this.call((r) => r.readFile(id, path, limit));
+  }
+
+  exportPath(id: string, path: string, sink: (chunk: Uint8Array) => Promise<void> | void): Promise<ExportResult> {
+    return this.call((r) => r.exportPath(id, path, Comlink.proxy(sink)));
+  }
+
+  apply(id: string, edits: ImageEdit[]): Promise<ImageState> {
+    return this.call((r) => r.apply(id, edits));
+  }
+
+  repair(id: string): Promise<RepairResult> {
+    return this.call((r) => r.repair(id));
+  }
+
+  resize(id: string, size: 'min' | number): Promise<ImageState> {
+    return this.call((r) => r.resize(id, size));
+  }
+
+  setLabel(id: string, label: string): Promise<ImageState> {
+    return this.call((r) => r.setLabel(id, label));
+  }
+
+  saveImage(
+    id: string,
+    options: ImageSaveOptions,
+    onEvent: (event: BuildEvent) => void,
+    sink: (chunk: Uint8Array) => Promise<void> | void,
+  ): Promise<BuildResult> {
+    return this.call((r) => r.save(id, options, Comlink.proxy(onEvent), Comlink.proxy(sink)));
+  }
+
+  closeImage(id: string): Promise<void> {
+    return this.call((r) => r.close(id));
   }
 
   /** Stops the worker; calls in flight reject with `reason` (default: aborted). */

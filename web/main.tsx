@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app.tsx';
 import { ErrorBoundary } from './components/error-boundary.tsx';
+import { useImage } from './state/image-session.ts';
 import { startEstimates, useStudio } from './state/store.ts';
 import './styles.css';
 
@@ -12,9 +13,12 @@ for (const type of ['dragover', 'drop'] as const) {
   });
 }
 
-// Leaving mid-build loses the build (and a download's bytes): ask first.
+// Leaving mid-build loses the build (and a download's bytes), and leaving an opened image
+// loses its unsaved changes: ask first.
 window.addEventListener('beforeunload', (e) => {
   if (useStudio.getState().build.status === 'running') e.preventDefault();
+  const img = useImage.getState();
+  if (img.busy !== null || (img.image && img.image.revision !== img.savedRevision)) e.preventDefault();
 });
 
 startEstimates();

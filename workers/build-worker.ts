@@ -6,9 +6,10 @@
  */
 import * as Comlink from 'comlink';
 import { resolveInputs } from '../core/resolve-inputs.ts';
-import type { BuildEvent, BuildInput, BuildRequest, EngineApi } from './build-api.ts';
+import type { BuildEvent, BuildInput, BuildRequest, EngineApi, ImageApi, ImageEdit, ImageSaveOptions, InputFile } from './build-api.ts';
 import { buildImage, estimateImage } from './pipeline/build-image.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
+import { ImageSessions } from './pipeline/image-session.ts';
 import { createDecompressionStream } from './runtime/zstd-stream.ts';
 
 /** zstd for `.tar.zst` and compressed closure inputs comes from our own wasm build. */
@@ -38,21 +39,39 @@ function throttledEvents(onEvent: (e: BuildEvent) => void, intervalMs = 50): (e:
   };
 }
 
+/** Opened images live here until closed or until this worker ends. */
+const images = new ImageSessions();
+
+type Sink = (chunk: Uint8Array) => Promise<void> | void;
+
+/** Chunks may be views into an image store: hand over a copy, transferred, not cloned again. */
+function transferring(sink: Sink): Sink {
+  return (chunk) => {
+    const copy = chunk.slice();
+    return sink(Comlink.transfer(copy, [copy.buffer]));
+  };
+}
+
 export const api = {
   resolveInputs: (inputs: BuildInput[]) => guarded(() => resolveInputs(inputs, { decompressors })),
 
   estimate: (request: BuildRequest) => guarded(() => estimateImage(request)),
 
   build: (request: BuildRequest, onEvent: (e: BuildEvent) => void, sink: (chunk: Uint8Array) => Promise<void> | void) =>
-    guarded(() => buildImage(request, {
-      onEvent: throttledEvents(onEvent),
-      // Chunks may be views into the image store: hand over a copy, transferred, not cloned again.
-      sink: (chunk) => {
-        const copy = chunk.slice();
-        return sink(Comlink.transfer(copy, [copy.buffer]));
-      },
-    })),
-} satisfies EngineApi;
+    guarded(() => buildImage(request, { onEvent: throttledEvents(onEvent), sink: transferring(sink) })),
+
+  openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) => guarded(() => images.openImage(file, onProgress)),
+  listDir: (id: string, path: string) => guarded(() => images.listDir(id, path)),
+  readFile: (id: string, path: string, limit?: number) => guarded(() => images.readFile(id, path, limit)),
+  exportPath: (id: string, path: string, sink: Sink) => guarded(() => images.exportPath(id, path, transferring(sink))),
+  apply: (id: string, edits: ImageEdit[]) => guarded(() => images.apply(id, edits)),
+  repair: (id: string) => guarded(() => images.repair(id)),
+  resize: (id: string, size: 'min' | number) => guarded(() => images.resize(id, size)),
+  setLabel: (id: string, label: string) => guarded(() => images.setLabel(id, label)),
+  save: (id: string, options: ImageSaveOptions, onEvent: (e: BuildEvent) => void, sink: Sink) =>
+    guarded(() => images.save(id, options, throttledEvents(onEvent), transferring(sink))),
+  close: (id: string) => guarded(() => images.close(id)),
+} satisfies EngineApi & ImageApi;
 
 const scope = globalThis as unknown as { WorkerGlobalScope?: unknown; postMessage?: unknown };
 if (scope.WorkerGlobalScope !== undefined) Comlink.expose(api);

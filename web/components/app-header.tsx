@@ -1,4 +1,5 @@
 import { DiskIcon, ShieldIcon } from './icons.tsx';
+import { OpenImageButton } from './open-image.tsx';
 
 export function AppHeader() {
   return (
@@ -7,8 +8,11 @@ export function AppHeader() {
         <span className="brand-mark"><DiskIcon size={22} /></span>
         <div>
           <h1>Disk Image Studio</h1>
-          <p className="tagline">Linux ext4 disk images, built in your browser.</p>
+          <p className="tagline">Linux ext4 disk images, built, checked and edited in your browser.</p>
         </div>
+      </div>
+      <div className="header-actions">
+        <OpenImageButton />
       </div>
       <p className="privacy-badge">
         <ShieldIcon size={18} />

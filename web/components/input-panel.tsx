@@ -9,6 +9,7 @@ import {
 } from '../state/store.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
+import { isImageFileName, openImageFile } from '../state/image-session.ts';
 import { ProblemList } from './problem-list.tsx';
 import {
   ArchiveIcon, CloseIcon, FilesIcon, FolderIcon, SnowflakeIcon, SpinnerIcon, AlertIcon, CheckIcon,
@@ -18,13 +19,23 @@ const ARCHIVE_ACCEPT = '.tar,.tar.gz,.tgz,.tar.zst,.tar.zstd,.tzst';
 
 type PickerKind = 'files' | 'folder' | 'archive' | 'closure';
 
+/** What each "Add …" button does with the files picked. */
+export type AddHandlers = Record<'files' | 'folder' | 'archive', (files: File[]) => void> & { closure?: (files: File[]) => void };
+
+const buildHandlers: AddHandlers = {
+  files: (f) => void addFiles(f),
+  folder: (f) => void addFolderFiles(f),
+  archive: (f) => void addArchives(f),
+  closure: (f) => void addClosureFiles(f),
+};
+
 function take(input: HTMLInputElement): File[] {
   const files = input.files ? [...input.files] : [];
   input.value = ''; // so picking the same file again fires change again
   return files;
 }
 
-export function AddButtons({ compact = false }: { compact?: boolean }) {
+export function AddButtons({ compact = false, handlers = buildHandlers, disabled = false }: { compact?: boolean; handlers?: AddHandlers; disabled?: boolean }) {
   const refs = {
     files: useRef<HTMLInputElement>(null),
     folder: useRef<HTMLInputElement>(null),
@@ -33,7 +44,7 @@ export function AddButtons({ compact = false }: { compact?: boolean }) {
   };
   const open = (k: PickerKind) => refs[k].current?.click();
   const button = (k: PickerKind, label: string, icon: ReactNode, title: string) => (
-    <button type="button" className={`btn ${compact ? 'btn-small' : ''}`} onClick={() => open(k)} title={title}>
+    <button type="button" className={`btn ${compact ? 'btn-small' : ''}`} onClick={() => open(k)} title={title} disabled={disabled}>
       {icon}<span>{label}</span>
     </button>
   );
@@ -42,17 +53,19 @@ export function AddButtons({ compact = false }: { compact?: boolean }) {
       {button('files', 'Add files', <FilesIcon />, 'Add files to the selected folder')}
       {button('folder', 'Add folder', <FolderIcon />, 'Add a folder and everything in it')}
       {button('archive', 'Add archive', <ArchiveIcon />, 'Extract a .tar, .tar.gz or .tar.zst archive')}
-      {button('closure', 'Add closure', <SnowflakeIcon />, 'A Nix closure: registration or store-paths file, path-info JSON, nix-store --export stream, .nar files')}
+      {handlers.closure ? button('closure', 'Add closure', <SnowflakeIcon />, 'A Nix closure: registration or store-paths file, path-info JSON, nix-store --export stream, .nar files') : null}
       <input ref={refs.files} type="file" multiple hidden tabIndex={-1} data-input="files"
-        onChange={(e) => void addFiles(take(e.currentTarget))} />
+        onChange={(e) => handlers.files(take(e.currentTarget))} />
       <input ref={refs.folder} type="file" multiple hidden tabIndex={-1} data-input="folder"
         {...{ webkitdirectory: '', directory: '' }}
-        onChange={(e) => void addFolderFiles(take(e.currentTarget))} />
+        onChange={(e) => handlers.folder(take(e.currentTarget))} />
       <input ref={refs.archive} type="file" multiple hidden tabIndex={-1} data-input="archive" accept={ARCHIVE_ACCEPT}
-        onChange={(e) => void addArchives(take(e.currentTarget))} />
+        onChange={(e) => handlers.archive(take(e.currentTarget))} />
       {/* No accept filter: closure manifests are usually named `registration` or `store-paths`, without an extension. */}
-      <input ref={refs.closure} type="file" multiple hidden tabIndex={-1} data-input="closure"
-        onChange={(e) => void addClosureFiles(take(e.currentTarget))} />
+      {handlers.closure ? (
+        <input ref={refs.closure} type="file" multiple hidden tabIndex={-1} data-input="closure"
+          onChange={(e) => handlers.closure!(take(e.currentTarget))} />
+      ) : null}
     </div>
   );
 }
@@ -78,7 +91,12 @@ export function useRootDrop() {
         if (!dragHasFiles(e.dataTransfer)) return;
         e.preventDefault();
         const items = readDrop(e.dataTransfer);
-        void items.then((list) => addDropped(list, '/'));
+        void items.then((list) => {
+          // One .img or .img.zst dropped on its own is opened, not put into the new image.
+          const only = list.length === 1 && list[0].kind === 'file' ? list[0].file : null;
+          if (only && isImageFileName(only.name)) void openImageFile(only);
+          else void addDropped(list, '/');
+        });
       },
     },
   };
@@ -90,7 +108,7 @@ export function DropZone() {
     <div className={`drop-zone ${over ? 'is-over' : ''}`} {...handlers}>
       <div className="drop-zone-art" aria-hidden="true"><FolderIcon size={40} /></div>
       <p className="drop-zone-title">Drop files, folders or archives here</p>
-      <p className="muted">They go to the root of the image. Folders keep their structure, empty ones too.</p>
+      <p className="muted">They go to the root of the image. Folders keep their structure, empty ones too. Drop an <code>.img</code> or <code>.img.zst</code> on its own to open it.</p>
       <AddButtons />
     </div>
   );

@@ -4,20 +4,24 @@
  * Delete deletes, Enter opens a folder. Rows can be dragged onto folders; files from the
  * desktop can be dropped onto any folder.
  */
-import { memo, useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
+import { createContext, memo, useCallback, useContext, useEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import {
-  addDropped, cancelRename, clearAll, collapseAll, commitRename, deleteNode, moveNode, newFolder, select,
-  setExpanded, startRename, toggleExec, toggleExpanded, useStudio,
-} from '../state/store.ts';
 import type { FileNode } from '../state/file-tree.ts';
+import type { TreeController } from '../state/tree-controller.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
-import { formatBytes, formatCount, modeString } from '../lib/format.ts';
+import { formatBytes, formatCount, formatTime, modeString } from '../lib/format.ts';
 import {
   ChevronIcon, CollapseIcon, ExecIcon, FileIcon, FolderIcon, FolderOpenIcon, HardlinkIcon, PencilIcon,
   PlusFolderIcon, SymlinkIcon, TrashIcon,
 } from './icons.tsx';
-import { useRootDrop } from './input-panel.tsx';
+
+/** The controller of the tree being shown, for the rows (memoized, so not passed as a prop). */
+const ControllerContext = createContext<TreeController | null>(null);
+function useController(): TreeController {
+  const c = useContext(ControllerContext);
+  if (!c) throw new Error('tree rows need a TreeView');
+  return c;
+}
 
 export const ROW_HEIGHT = 30;
 const NODE_MIME = 'application/x-disk-image-studio-node';
@@ -38,6 +42,7 @@ function TypeIcon({ node, open }: { node: FileNode; open: boolean }) {
 }
 
 function RenameField({ node }: { node: FileNode }) {
+  const { commitRename, cancelRename } = useController();
   const [value, setValue] = useState(node.name);
   const [error, setError] = useState<string | undefined>();
   const ref = useRef<HTMLInputElement>(null);
@@ -99,10 +104,13 @@ interface RowProps {
 }
 
 const TreeRow = memo(function TreeRow(p: RowProps) {
+  const { select, toggleExpanded, startRename, deleteNode, toggleExec, folderNote, showOwnerAndTime } = useController();
   const { node } = p;
   const isDir = node.entry.type === 'directory';
   const e = node.entry;
   const childCount = isDir ? node.children!.size : 0;
+  const note = isDir ? folderNote?.(node) : undefined;
+  const special = node.image && node.image.kind !== 'file' && node.image.kind !== 'directory' && node.image.kind !== 'symlink' ? node.image.kind : undefined;
   return (
     <div
       id={rowDomId(node.id)}
@@ -143,10 +151,11 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
         {e.type === 'symlink' && e.target !== undefined ? <span className="link-target muted"> → {e.target}</span> : null}
       </span>
       <span className="visually-hidden" id={`tree-meta-${node.id}`}>
-        {TYPE_WORD[e.type]}, {isDir ? `${childCount} items` : e.type === 'file' ? formatBytes(e.size) : e.target ?? ''}, {modeString(e.type, e.mode)}
+        {special ?? TYPE_WORD[e.type]}, {isDir ? note ?? `${childCount} items` : e.type === 'file' ? formatBytes(e.size) : e.target ?? ''}, {modeString(e.type, e.mode)}
+        {showOwnerAndTime ? `, owner ${e.uid}:${e.gid}, modified ${formatTime(e.mtime)}` : ''}
       </span>
       <span className="cell-size" aria-hidden="true">
-        {isDir ? `${formatCount(childCount)} ${childCount === 1 ? 'item' : 'items'}` : e.type === 'file' ? formatBytes(e.size) : ''}
+        {isDir ? note ?? `${formatCount(childCount)} ${childCount === 1 ? 'item' : 'items'}` : e.type === 'file' && !special ? formatBytes(e.size) : special ?? ''}
       </span>
       <span className="cell-mode">
         {e.type === 'symlink' || e.type === 'directory' ? <code className="mode-text">{modeString(e.type, e.mode)}</code> : (
@@ -158,6 +167,12 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
           </button>
         )}
       </span>
+      {showOwnerAndTime ? (
+        <>
+          <span className="cell-owner" aria-hidden="true">{e.uid}:{e.gid}</span>
+          <span className="cell-time" aria-hidden="true">{formatTime(e.mtime)}</span>
+        </>
+      ) : null}
       <span className="cell-actions">
         <button type="button" tabIndex={-1} className="icon-btn" aria-label={`Rename ${node.name}`} title="Rename (F2)"
           onClick={(ev) => { ev.stopPropagation(); startRename(node.id); }}>
@@ -172,18 +187,17 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
   );
 });
 
-export function TreeView() {
-  const tree = useStudio((s) => s.tree);
-  const version = useStudio((s) => s.treeVersion);
-  const expanded = useStudio((s) => s.expanded);
-  const selectedId = useStudio((s) => s.selectedId);
-  const renamingId = useStudio((s) => s.renamingId);
-  const message = useStudio((s) => s.treeMessage);
-  const building = useStudio((s) => s.build.status === 'running');
+export function TreeView({ controller }: { controller: TreeController }) {
+  const { tree, version, expanded, selectedId, renamingId, message, busy } = controller.useModel();
+  const {
+    select, setExpanded, toggleExpanded, collapseAll, startRename, deleteNode, moveNode, newFolder, drop, clearAll,
+  } = controller;
   const scrollRef = useRef<HTMLDivElement>(null);
   const [dropTargetId, setDropTargetId] = useState<number | 'root' | null>(null);
+  const [rootOver, setRootOver] = useState(false);
   const hoverTimer = useRef<{ id: number; timer: ReturnType<typeof setTimeout> } | null>(null);
-  const root = useRootDrop();
+  const expandedRef = useRef(expanded);
+  expandedRef.current = expanded;
 
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const rows = useMemo(() => tree.visibleRows(expanded), [tree, version, expanded]);
@@ -267,7 +281,7 @@ export function TreeView() {
     e.dataTransfer.dropEffect = internal ? 'move' : 'copy';
     setDropTargetId(targetId);
     // Hovering over a closed folder opens it after a moment.
-    if (node.children && !useStudio.getState().expanded.has(node.id)) {
+    if (node.children && !expandedRef.current.has(node.id)) {
       if (hoverTimer.current?.id !== node.id) {
         clearHover();
         hoverTimer.current = { id: node.id, timer: setTimeout(() => setExpanded(node.id, true), 700) };
@@ -275,7 +289,7 @@ export function TreeView() {
     } else if (hoverTimer.current?.id !== node.id) {
       clearHover();
     }
-  }, [tree]);
+  }, [tree, setExpanded]);
 
   const onDropRow = useCallback((e: DragEvent, node: FileNode) => {
     e.preventDefault();
@@ -292,68 +306,80 @@ export function TreeView() {
     const at = tree.pathOf(folder);
     const items = readDrop(e.dataTransfer);
     if (folder !== tree.root) setExpanded(folder.id, true);
-    void items.then((list) => addDropped(list, at));
-  }, [tree]);
+    void items.then((list) => drop(list, at));
+  }, [tree, moveNode, setExpanded, drop]);
 
   const totals = tree.totals;
   const items = virtualizer.getVirtualItems();
 
   return (
-    <section className="panel tree-panel" aria-labelledby="tree-heading">
+    <ControllerContext.Provider value={controller}>
+    <section className={`panel tree-panel ${controller.showOwnerAndTime ? 'has-owner-time' : ''}`} aria-labelledby="tree-heading">
       <div className="panel-head">
-        <h2 id="tree-heading">Image contents</h2>
+        <h2 id="tree-heading">{controller.title}</h2>
         <p className="muted tree-totals" aria-live="polite">
           {formatCount(totals.files)} {totals.files === 1 ? 'file' : 'files'} · {formatCount(totals.directories)} {totals.directories === 1 ? 'folder' : 'folders'}
           {totals.others ? ` · ${formatCount(totals.others)} ${totals.others === 1 ? 'link' : 'links'}` : ''} · {formatBytes(totals.bytes)}
         </p>
         <div className="toolbar">
-          <button type="button" className="btn btn-small" onClick={() => newFolder()}>
+          <button type="button" className="btn btn-small" onClick={() => newFolder()} disabled={busy && !clearAll}>
             <PlusFolderIcon /><span>New folder</span>
           </button>
           <button type="button" className="btn btn-small btn-quiet" onClick={() => collapseAll()} disabled={expanded.size === 0}>
             <CollapseIcon /><span>Collapse all</span>
           </button>
-          <button type="button" className="btn btn-small btn-quiet" disabled={rows.length === 0 || building}
-            onClick={() => { if (window.confirm('Remove every input and start with an empty image?')) clearAll(); }}>
-            <TrashIcon /><span>Clear all</span>
-          </button>
+          {clearAll ? (
+            <button type="button" className="btn btn-small btn-quiet" disabled={rows.length === 0 || busy}
+              onClick={() => { if (window.confirm('Remove every input and start with an empty image?')) clearAll(); }}>
+              <TrashIcon /><span>Clear all</span>
+            </button>
+          ) : null}
         </div>
       </div>
       <div className="tree-columns" aria-hidden="true">
-        <span>Name</span><span>Size</span><span>Mode</span><span />
+        <span>Name</span><span>Size</span><span>Mode</span>
+        {controller.showOwnerAndTime ? <><span>Owner</span><span>Modified</span></> : null}
+        <span />
       </div>
       <div
         ref={scrollRef}
-        className={`tree-scroll ${dropTargetId === 'root' || root.over ? 'is-drop-root' : ''}`}
+        className={`tree-scroll ${dropTargetId === 'root' || rootOver ? 'is-drop-root' : ''}`}
         style={{ height: rows.length * ROW_HEIGHT + 8 }}
         onDragOver={(e) => {
           const internal = [...e.dataTransfer.types].includes(NODE_MIME);
           if (internal) { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; setDropTargetId('root'); clearHover(); return; }
-          root.handlers.onDragOver(e);
-          if (dragHasFiles(e.dataTransfer)) setDropTargetId('root');
+          if (!dragHasFiles(e.dataTransfer)) return;
+          e.preventDefault();
+          e.dataTransfer.dropEffect = 'copy';
+          setRootOver(true);
+          setDropTargetId('root');
         }}
         onDragLeave={(e) => {
           if (e.currentTarget.contains(e.relatedTarget as Node | null)) return;
           setDropTargetId(null);
           clearHover();
-          root.handlers.onDragLeave(e);
+          setRootOver(false);
         }}
         onDrop={(e) => {
           setDropTargetId(null);
           clearHover();
           const raw = e.dataTransfer.getData(NODE_MIME);
           if (raw) { e.preventDefault(); moveNode(Number(raw), 'root'); return; }
-          root.handlers.onDrop(e);
+          setRootOver(false);
+          if (!dragHasFiles(e.dataTransfer)) return;
+          e.preventDefault();
+          const items = readDrop(e.dataTransfer);
+          void items.then((list) => drop(list, '/'));
         }}
         onDragEnd={() => { setDropTargetId(null); clearHover(); }}
       >
         {rows.length === 0 ? (
-          <p className="tree-empty muted">The image is empty. Add files, a folder, an archive or a closure, or drop them here.</p>
+          <p className="tree-empty muted">{controller.emptyText}</p>
         ) : null}
         <div
           id="image-tree"
           role="tree"
-          aria-label="Image contents"
+          aria-label={controller.title}
           aria-multiselectable="false"
           tabIndex={0}
           aria-activedescendant={selectedId !== null && selectedIndex >= 0 ? rowDomId(selectedId) : undefined}
@@ -388,5 +414,6 @@ export function TreeView() {
       </div>
       <p className="tree-status muted" role="status">{message ?? '\u00a0'}</p>
     </section>
+    </ControllerContext.Provider>
   );
 }

@@ -75,3 +75,11 @@ export function fileStem(label: string): string {
 export function outputFileName(label: string, compress: boolean): string {
   return `${fileStem(label)}.img${compress ? '.zst' : ''}`;
 }
+
+/** Seconds since 1970 as "2024-05-01 13:45" in UTC (the same on every machine, like the image). */
+export function formatTime(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '–';
+  const d = new Date(seconds * 1000);
+  if (Number.isNaN(d.getTime())) return '–';
+  return d.toISOString().slice(0, 16).replace('T', ' ');
+}

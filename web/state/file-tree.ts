@@ -7,6 +7,25 @@
  * bump `version`; the store mirrors that number so React re-renders.
  */
 import type { TreeEntry } from '../../core/image-tree.ts';
+import type { ImageEntryType } from '../../workers/build-api.ts';
+
+/** What a node shown from an opened image knows beyond its tree entry. */
+export interface ImageNodeInfo {
+  inode: number;
+  /** Names sharing the inode. */
+  links: number;
+  /** The entry's real type (device files, fifos and sockets show as files in the tree). */
+  kind: ImageEntryType;
+  /** Folders: whether their entries have been listed. */
+  loaded: boolean;
+}
+
+/** One child for {@link FileTree.syncChildren}. */
+export interface SyncItem {
+  name: string;
+  entry: Omit<TreeEntry, 'path'>;
+  image?: ImageNodeInfo;
+}
 
 export interface FileNode {
   readonly id: number;
@@ -22,6 +41,8 @@ export interface FileNode {
   children: Map<string, FileNode> | null;
   /** Sorted children cache (directories first, then by name), rebuilt after changes. */
   sorted: FileNode[] | null;
+  /** Set for nodes shown from an opened image. */
+  image?: ImageNodeInfo;
 }
 
 export type ConflictChoice = 'replace' | 'keep-both' | 'skip';
@@ -284,6 +305,30 @@ export class FileTree {
 
   setMode(node: FileNode, mode: number): void {
     node.entry = { ...node.entry, mode: mode & 0o7777 };
+    this.changed();
+  }
+
+  /**
+   * Makes `dir`'s children exactly `items` (a folder listing of an opened image). Nodes
+   * whose name and kind stay keep their id (and so their open/selected state) and, for
+   * folders, their loaded children; the rest are replaced.
+   */
+  syncChildren(dir: FileNode, items: readonly SyncItem[]): void {
+    const keep = new Set(items.map((i) => i.name));
+    for (const child of [...dir.children!.values()]) if (!keep.has(child.name)) this.detach(child);
+    for (const item of items) {
+      const existing = dir.children!.get(item.name);
+      const isDir = item.entry.type === 'directory';
+      if (existing && (existing.children !== null) === isDir && existing.image?.inode === item.image?.inode) {
+        existing.entry = item.entry;
+        existing.image = item.image && existing.image ? { ...item.image, loaded: existing.image.loaded } : item.image;
+        continue;
+      }
+      if (existing) this.detach(existing);
+      const node = this.makeNode(item.name, dir, item.entry, 0);
+      if (item.image) node.image = item.image;
+    }
+    dir.sorted = null;
     this.changed();
   }
 

@@ -35,6 +35,7 @@ import {
   startDownload,
 } from '../save/save-target.ts';
 import { type ConflictChoice, FileTree, type MergePlan } from './file-tree.ts';
+import type { TreeController, TreeViewModel } from './tree-controller.ts';
 
 // ---- types ----------------------------------------------------------------------------
 
@@ -520,6 +521,26 @@ export function toggleExec(id: number): void {
   if (!node || node.entry.type === 'symlink') return;
   setMode(id, toggleExecutable(node.entry.mode));
 }
+
+/** The new build's tree, for the tree view. */
+export const buildTreeController: TreeController = {
+  useModel(): TreeViewModel {
+    return {
+      tree: useStudio((s) => s.tree),
+      version: useStudio((s) => s.treeVersion),
+      expanded: useStudio((s) => s.expanded),
+      selectedId: useStudio((s) => s.selectedId),
+      renamingId: useStudio((s) => s.renamingId),
+      message: useStudio((s) => s.treeMessage),
+      busy: useStudio((s) => s.build.status === 'running'),
+    };
+  },
+  title: 'Image contents',
+  emptyText: 'The image is empty. Add files, a folder, an archive or a closure, or drop them here.',
+  select, setExpanded, toggleExpanded, collapseAll, startRename, cancelRename, commitRename, deleteNode, moveNode,
+  toggleExec, newFolder, clearAll,
+  drop: (items, at) => void addDropped(items, at),
+};
 
 // ---- options --------------------------------------------------------------------------
 
