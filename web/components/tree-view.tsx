@@ -319,7 +319,7 @@ export function TreeView({ controller }: { controller: TreeController }) {
         <h2 id="tree-heading">{controller.title}</h2>
         <p className="muted tree-totals" aria-live="polite">
           {formatCount(totals.files)} {totals.files === 1 ? 'file' : 'files'} · {formatCount(totals.directories)} {totals.directories === 1 ? 'folder' : 'folders'}
-          {totals.others ? ` · ${formatCount(totals.others)} ${totals.others === 1 ? 'link' : 'links'}` : ''} · {formatBytes(totals.bytes)}
+          {totals.others ? ` · ${formatCount(totals.others)} ${totals.others === 1 ? 'link' : 'links'}` : ''} · {formatBytes(totals.bytes)}{controller.totalsNote ? ` ${controller.totalsNote}` : ''}
         </p>
         <div className="toolbar">
           <button type="button" className="btn btn-small" onClick={() => newFolder()} disabled={busy && !clearAll}>

@@ -544,6 +544,7 @@ export const imageTreeController: TreeController = {
   title: 'Image contents',
   emptyText: 'This folder of the image is empty. Add files, a folder or an archive, or drop them here.',
   showOwnerAndTime: true,
+  totalsNote: 'in the folders opened so far',
   select: (id) => { if (get().selectedId !== id) set({ selectedId: id }); },
   setExpanded,
   toggleExpanded: (id) => setExpanded(id, !get().expanded.has(id)),

@@ -27,6 +27,8 @@ export interface TreeController {
   title: string;
   /** Shown when the tree has no rows. */
   emptyText: string;
+  /** Said after the totals line, e.g. that only opened folders are counted. Default none. */
+  totalsNote?: string;
   /** Extra columns: owner (uid:gid) and modification time. Default off. */
   showOwnerAndTime?: boolean;
   select(id: number | null): void;

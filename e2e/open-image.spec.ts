@@ -1,0 +1,161 @@
+/**
+ * Opening existing images in the page with the real engine: images made by native
+ * `mkfs.ext4 -d` go in through "Open image", the tree shows exactly what they hold, a file
+ * added through the page comes back out in the saved download (checked with native
+ * debugfs and e2fsck), a random file is refused by name, and a damaged image is reported
+ * not clean until the person asks for a repair.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from '@playwright/test';
+import { test, expect, openStudio } from './support/studio.ts';
+import { removeDir, run, tempDir, tool } from './support/host.ts';
+
+let work: string;
+let image: string;
+
+
+test.beforeAll(() => {
+  work = tempDir('open');
+  const tree = join(work, 'tree');
+  mkdirSync(join(tree, 'etc/ssh'), { recursive: true });
+  mkdirSync(join(tree, 'bin'));
+  mkdirSync(join(tree, 'empty'));
+  writeFileSync(join(tree, 'etc/hostname'), 'studio-test\n');
+  writeFileSync(join(tree, 'etc/ssh/sshd_config'), 'PermitRootLogin no\n');
+  chmodSync(join(tree, 'etc/ssh/sshd_config'), 0o600);
+  writeFileSync(join(tree, 'bin/hello'), '#!/bin/sh\necho hello\n');
+  chmodSync(join(tree, 'bin/hello'), 0o755);
+  symlinkSync('hello', join(tree, 'bin/hi'));
+  writeFileSync(join(tree, 'readme.txt'), 'Read me.\n');
+  utimesSync(join(tree, 'readme.txt'), 1_000_000_000, 1_000_000_000);
+  image = join(work, 'native.img');
+  run('mkfs.ext4', ['-q', '-F', '-L', 'known', '-d', tree, image, '16M']);
+});
+
+test.afterAll(() => removeDir(work));
+
+async function openImage(page: Page, file: string): Promise<void> {
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Open image', exact: true }).click();
+  await (await chooser).setFiles(file);
+}
+
+async function treeNames(page: Page): Promise<string[]> {
+  return (await page.getByRole('treeitem').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('aria-level')}:${r.getAttribute('aria-label')}`)));
+}
+
+test('open a native image, see exactly its tree, add a file, save: native tools find it', async ({ page }) => {
+  await openStudio(page);
+  await openImage(page, image);
+  await expect(page.getByTestId('fsck-verdict')).toContainText('Clean', { timeout: 60_000 });
+  await expect(page.getByTestId('image-label')).toHaveText('known');
+  await expect(page.getByTestId('image-file-name')).toHaveText('native.img');
+  await expect(page.getByRole('treeitem', { name: 'readme.txt', exact: true })).toBeVisible();
+  // Folders first, then files, as for a new build; `level:name`.
+  expect(await treeNames(page)).toEqual(['1:bin', '1:empty', '1:etc', '1:lost+found', '1:readme.txt']);
+
+  // Metadata comes from the image: type, size, mode, owner, time.
+  const readme = page.getByRole('treeitem', { name: 'readme.txt', exact: true });
+  await expect(readme).toHaveAccessibleDescription(/file, 9 B, -rw-r--r--, owner 0:0, modified 2001-09-09 01:46/);
+
+  // Folders load when opened.
+  await page.getByRole('treeitem', { name: 'bin', exact: true }).click();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('treeitem', { name: 'hi', exact: true })).toBeVisible();
+  await expect(page.getByRole('treeitem', { name: 'hi', exact: true })).toHaveAccessibleDescription(/symbolic link, hello, lrwxrwxrwx/);
+  await expect(page.getByRole('treeitem', { name: 'hello', exact: true })).toHaveAccessibleDescription(/-rwxr-xr-x/);
+  await page.getByRole('treeitem', { name: 'etc', exact: true }).click();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('treeitem', { name: 'hostname', exact: true })).toBeVisible();
+  await page.getByRole('treeitem', { name: 'empty', exact: true }).click();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('treeitem', { name: 'empty', exact: true })).toHaveAccessibleDescription(/folder, 0 items/);
+  await page.getByRole('treeitem', { name: 'ssh', exact: true }).click();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('treeitem', { name: 'sshd_config', exact: true })).toHaveAccessibleDescription(/-rw-------/);
+  expect(await treeNames(page)).toEqual([
+    '1:bin', '2:hello', '2:hi', '1:empty', '1:etc', '2:ssh', '3:sshd_config', '2:hostname', '1:lost+found', '1:readme.txt',
+  ]);
+
+  // Preview a file as text.
+  await page.getByRole('treeitem', { name: 'hostname', exact: true }).click();
+  await page.getByRole('button', { name: 'Preview', exact: true }).click();
+  await expect(page.getByTestId('preview-text')).toHaveText('studio-test\n');
+
+  // Add a file into /etc (the selected file's folder), then make it 0640.
+  const added = join(work, 'added.conf');
+  writeFileSync(added, 'added through the page\n');
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Add files', exact: true }).click();
+  await (await chooser).setFiles(added);
+  const row = page.getByRole('treeitem', { name: 'added.conf', exact: true });
+  await expect(row).toBeVisible({ timeout: 60_000 });
+  await expect(row).toHaveAttribute('aria-level', '2');
+  await row.click();
+  await page.getByRole('textbox', { name: 'Mode' }).fill('0640');
+  await page.getByRole('button', { name: 'Set mode', exact: true }).click();
+  await expect(row).toHaveAccessibleDescription(/-rw-r-----/, { timeout: 30_000 });
+  await expect(page.getByTestId('fsck-verdict')).toContainText('Clean');
+
+  // Save as a download.
+  const downloadChoice = page.getByRole('radio', { name: /^Download/ });
+  if (await downloadChoice.count()) await downloadChoice.check();
+  const download = page.waitForEvent('download', { timeout: 120_000 });
+  await page.getByRole('button', { name: 'Save image', exact: true }).click();
+  const d = await download;
+  expect(d.suggestedFilename()).toBe('native.img');
+  const out = join(work, 'saved.img');
+  await d.saveAs(out);
+  await expect(page.getByTestId('saved-file-name')).toHaveText('native.img');
+
+  const fsck = spawnSync(tool('e2fsck'), ['-fn', out], { encoding: 'utf8' });
+  expect(fsck.status, fsck.stdout + fsck.stderr).toBe(0);
+  expect(run('debugfs', ['-R', 'cat /etc/added.conf', out])).toBe('added through the page\n');
+  expect(run('debugfs', ['-R', 'stat /etc/added.conf', out])).toMatch(/Type: regular\s+Mode:\s+0640/);
+  // The rest is as it was.
+  expect(run('debugfs', ['-R', 'cat /etc/hostname', out])).toBe('studio-test\n');
+  expect(readFileSync(out).length).toBe(16 << 20);
+});
+
+test('a file that is not an ext filesystem is refused with its name, what is wrong and what to do', async ({ page }) => {
+  const random = join(work, 'random.img');
+  const bytes = new Uint8Array(1 << 20);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+  writeFileSync(random, bytes);
+  await openStudio(page);
+  await openImage(page, random);
+  const alert = page.getByRole('alert').filter({ hasText: 'random.img' });
+  await expect(alert).toContainText('random.img is not a usable disk image: no ext2/3/4 superblock was found', { timeout: 60_000 });
+  await expect(alert).toContainText('Open an ext2, ext3 or ext4 image');
+  // The new-build page is still there.
+  await expect(page.getByRole('button', { name: 'Build image' })).toBeVisible();
+});
+
+test('a damaged image is reported not clean, cannot be saved, and is clean after a repair on request', async ({ page }) => {
+  const bad = join(work, 'damaged.img');
+  writeFileSync(bad, readFileSync(image));
+  const ino = /Inode: (\d+)/.exec(run('debugfs', ['-R', 'stat /etc/ssh', bad]))![1];
+  run('debugfs', ['-w', '-R', `clri <${ino}>`, bad]);
+  expect(spawnSync(tool('e2fsck'), ['-fn', bad]).status).not.toBe(0);
+
+  await openStudio(page);
+  await openImage(page, bad);
+  const verdict = page.getByTestId('fsck-verdict');
+  await expect(verdict).toContainText('Not clean', { timeout: 60_000 });
+  await expect(verdict).toContainText('dirty');
+  await expect(page.getByLabel('e2fsck output')).toContainText(/ssh/);
+  await expect(page.getByRole('button', { name: 'Save image' })).toBeDisabled();
+  await expect(page.getByText('e2fsck found problems: repair the image before saving it.')).toBeVisible();
+
+  // Nothing is repaired until asked; the repair asks once more.
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.getByRole('button', { name: 'Repair with e2fsck -fy' }).click();
+  await expect(verdict).toContainText('Clean', { timeout: 60_000 });
+  await expect(verdict).not.toContainText('Not clean');
+  await expect(page.getByText(/Repair report \(e2fsck -fy, exit 1\)/)).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Save image' })).toBeEnabled();
+  // The file on disk is untouched.
+  expect(spawnSync(tool('e2fsck'), ['-fn', bad]).status).not.toBe(0);
+});
