@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
-import { test, expect, openStudio } from './support/studio.ts';
+import { dropFiles, test, expect, openStudio } from './support/studio.ts';
 import { removeDir, run, tempDir, tool } from './support/host.ts';
 
 let work: string;
@@ -158,4 +158,58 @@ test('a damaged image is reported not clean, cannot be saved, and is clean after
   await expect(page.getByRole('button', { name: 'Save image' })).toBeEnabled();
   // The file on disk is untouched.
   expect(spawnSync(tool('e2fsck'), ['-fn', bad]).status).not.toBe(0);
+});
+
+test('a dropped .img.zst opens; rename, delete, export a folder as .tar, save compressed, close', async ({ page }) => {
+  const zst = join(work, 'dropped.img.zst');
+  run('zstd', ['-q', '-f', image, '-o', zst]);
+  await openStudio(page);
+  await dropFiles(page, '.drop-zone', [{ path: zst, name: 'dropped.img.zst' }]);
+  await expect(page.getByTestId('fsck-verdict')).toContainText('Clean', { timeout: 60_000 });
+  await expect(page.getByTestId('image-size')).toContainText(`${(16 << 20).toLocaleString('en-US')} bytes`);
+
+  // Rename with F2.
+  await page.getByRole('treeitem', { name: 'readme.txt', exact: true }).click();
+  await page.keyboard.press('F2');
+  const box = page.getByRole('textbox', { name: 'New name for readme.txt' });
+  await box.fill('notes.txt');
+  await box.press('Enter');
+  await expect(page.getByRole('treeitem', { name: 'notes.txt', exact: true })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('treeitem', { name: 'readme.txt', exact: true })).toHaveCount(0);
+
+  // Delete a folder (asks first).
+  await page.getByRole('treeitem', { name: 'empty', exact: true }).click();
+  page.once('dialog', (d) => void d.accept());
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(page.getByRole('treeitem', { name: 'empty', exact: true })).toHaveCount(0, { timeout: 30_000 });
+
+  // A folder downloads as a tar that native tar reads.
+  await page.getByRole('treeitem', { name: 'etc', exact: true }).click();
+  await page.evaluate(() => { delete (window as unknown as { showSaveFilePicker?: unknown }).showSaveFilePicker; });
+  const tarDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download as .tar' }).click();
+  const t = await tarDownload;
+  expect(t.suggestedFilename()).toBe('etc.tar');
+  const tarFile = join(work, 'etc.tar');
+  await t.saveAs(tarFile);
+  expect(run('tar', ['-tf', tarFile]).split('\n').filter(Boolean)).toEqual(['etc/', 'etc/hostname', 'etc/ssh/', 'etc/ssh/sshd_config']);
+
+  // Save compressed; the name comes from the opened file.
+  await page.getByRole('checkbox', { name: 'Compress with zstd' }).check();
+  const download = page.waitForEvent('download', { timeout: 120_000 });
+  await page.getByRole('button', { name: 'Save image', exact: true }).click();
+  const d = await download;
+  expect(d.suggestedFilename()).toBe('dropped.img.zst');
+  const out = join(work, 'dropped-saved.img.zst');
+  await d.saveAs(out);
+  const raw = join(work, 'dropped-saved.img');
+  run('zstd', ['-d', '-q', '-f', out, '-o', raw]);
+  expect(spawnSync(tool('e2fsck'), ['-fn', raw]).status).toBe(0);
+  const root = run('debugfs', ['-R', 'ls -p /', raw]);
+  expect(root).toMatch(/\/notes\.txt\/9\//);
+  expect(root).not.toMatch(/readme\.txt|\/empty\//);
+
+  // Closing goes back to the new build.
+  await page.getByRole('button', { name: 'Close image' }).click();
+  await expect(page.getByRole('button', { name: 'Build image' })).toBeVisible();
 });

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
-import { test, expect, openStudio } from './support/studio.ts';
+import { dropFiles, test, expect, openStudio } from './support/studio.ts';
 import { makeFolder, removeDir, run, tempDir } from './support/host.ts';
 
 let work: string;
@@ -85,22 +85,6 @@ test('a cancelled build discards the picked file', async ({ page }) => {
   expect(rec).toEqual({ closed: false, aborted: true });
   removeDir(big);
 });
-
-/** Drops host files on `target` the way a drag from the desktop delivers them. */
-async function dropFiles(page: Page, target: string, files: Array<{ path: string; name: string; type?: string }>): Promise<void> {
-  const payload = files.map((f) => ({ name: f.name, type: f.type ?? '', data: readFileSync(f.path).toString('base64') }));
-  const dt = await page.evaluateHandle((list) => {
-    const dt = new DataTransfer();
-    for (const f of list) {
-      const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
-      dt.items.add(new File([bytes], f.name, { type: f.type }));
-    }
-    return dt;
-  }, payload);
-  await page.dispatchEvent(target, 'dragenter', { dataTransfer: dt });
-  await page.dispatchEvent(target, 'dragover', { dataTransfer: dt });
-  await page.dispatchEvent(target, 'drop', { dataTransfer: dt });
-}
 
 test('dropping an archive asks: extract here, or keep it as one file', async ({ page }) => {
   const src = join(work, 'tar-src');

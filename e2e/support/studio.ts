@@ -3,6 +3,7 @@
  * page's own origin (the studio promises that nothing is uploaded or fetched from
  * elsewhere), for Content-Security-Policy violations and for uncaught errors.
  */
+import { readFileSync } from 'node:fs';
 import { test as base, expect, type Page } from '@playwright/test';
 
 export { expect };
@@ -42,4 +43,20 @@ export const test = base.extend<{ watch: Watch }>({
 export async function openStudio(page: Page): Promise<void> {
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Disk Image Studio' })).toBeVisible();
+}
+
+/** Drops host files on `target` the way a drag from the desktop delivers them. */
+export async function dropFiles(page: Page, target: string, files: Array<{ path: string; name: string; type?: string }>): Promise<void> {
+  const payload = files.map((f) => ({ name: f.name, type: f.type ?? '', data: readFileSync(f.path).toString('base64') }));
+  const dt = await page.evaluateHandle((list) => {
+    const dt = new DataTransfer();
+    for (const f of list) {
+      const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+      dt.items.add(new File([bytes], f.name, { type: f.type }));
+    }
+    return dt;
+  }, payload);
+  await page.dispatchEvent(target, 'dragenter', { dataTransfer: dt });
+  await page.dispatchEvent(target, 'dragover', { dataTransfer: dt });
+  await page.dispatchEvent(target, 'drop', { dataTransfer: dt });
 }
