@@ -124,4 +124,36 @@ describe('names', () => {
   it('normalizes entry lists', () => {
     expect(normalizeEntries([file('/z/y'), file('/a')]).map((e) => e.path)).toEqual(['/a', '/z', '/z/y']);
   });
+
+  it('syncs a folder listing: keeps nodes (ids, loaded children) whose name and inode stay, replaces the rest', () => {
+    const t = new FileTree();
+    const meta = (type: 'file' | 'directory', size = 0) => ({ type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: 1, size, origin: 'image' });
+    const info = (inode: number, kind: 'file' | 'directory') => ({ inode, links: 1, kind, loaded: false });
+    t.syncChildren(t.root, [
+      { name: 'etc', entry: meta('directory'), image: info(12, 'directory') },
+      { name: 'a.txt', entry: meta('file', 3), image: info(13, 'file') },
+      { name: 'gone', entry: meta('file'), image: info(14, 'file') },
+    ]);
+    const etc = t.get('/etc')!;
+    etc.image!.loaded = true;
+    t.syncChildren(etc, [{ name: 'hosts', entry: meta('file', 9), image: info(20, 'file') }]);
+    const a = t.get('/a.txt')!;
+    const v = t.version;
+    t.syncChildren(t.root, [
+      { name: 'etc', entry: { ...meta('directory'), mode: 0o700 }, image: info(12, 'directory') },
+      { name: 'a.txt', entry: meta('file', 5), image: info(99, 'file') },
+      { name: 'new', entry: meta('directory'), image: info(30, 'directory') },
+    ]);
+    expect(t.version).toBeGreaterThan(v);
+    expect(t.get('/etc')).toBe(etc);
+    expect(etc.entry.mode).toBe(0o700);
+    expect(etc.image!.loaded).toBe(true);
+    expect(t.get('/etc/hosts')!.entry.size).toBe(9);
+    // Another inode under the same name is another entry.
+    expect(t.get('/a.txt')).not.toBe(a);
+    expect(t.get('/a.txt')!.entry.size).toBe(5);
+    expect(t.byIdOrUndefined(a.id)).toBeUndefined();
+    expect(t.get('/gone')).toBeUndefined();
+    expect(t.sortedChildren(t.root).map((n) => n.name)).toEqual(['etc', 'new', 'a.txt']);
+  });
 });
