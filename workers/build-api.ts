@@ -271,7 +271,7 @@ export interface ImageApi {
   listDir(id: string, path: string): Promise<ImageListing>;
   /** The first `limit` bytes of a file (default 64 KiB). */
   readFile(id: string, path: string, limit?: number): Promise<FileHead>;
-  /** Streams a file's bytes, or a folder as a tar archive, to `sink`. */
+  /** Streams a file's bytes, or a folder as a tar archive, to `sink` (awaited; chunks may be views: copy to keep). */
   exportPath(id: string, path: string, sink: (chunk: Uint8Array) => Promise<void> | void): Promise<ExportResult>;
   /** Applies edits (all or nothing), then summarizes and checks. */
   apply(id: string, edits: ImageEdit[]): Promise<ImageState>;

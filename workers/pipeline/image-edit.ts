@@ -31,13 +31,19 @@ const S_IFLNK = 0o120000;
 const encoder = new TextEncoder();
 const isDir = (mode: number) => (mode & S_IFMT) === S_IFDIR;
 
+/** Options of {@link applyEdits}. */
+export interface EditOptions {
+  /** The filesystem's block size (sizes folders made for a move). Default 4096. */
+  blockSize?: number;
+}
+
 /** Applies edits in order. Rejects with an EngineFailure naming the edit and debugfs's words. */
-export async function applyEdits(store: ImageStore, edits: readonly ImageEdit[]): Promise<void> {
+export async function applyEdits(store: ImageStore, edits: readonly ImageEdit[], options: EditOptions = {}): Promise<void> {
   for (const edit of edits) {
     switch (edit.kind) {
       case 'add': await addEntries(store, edit.entries, edit.replace ?? false); break;
       case 'delete': await deletePath(store, edit.path); break;
-      case 'move': await movePath(store, edit.from, edit.to); break;
+      case 'move': await movePath(store, edit.from, edit.to, options.blockSize ?? 4096); break;
       case 'chmod': await chmodPath(store, edit.path, edit.mode); break;
       case 'chown': await chownPath(store, edit.path, edit.uid, edit.gid); break;
       default: throw refuse('', `unknown edit ${JSON.stringify((edit as { kind: unknown }).kind)}`);
@@ -197,7 +203,7 @@ async function deletePath(store: ImageStore, path: string): Promise<void> {
   await runScript(store, script, `Deleting ${r.path}`);
 }
 
-async function movePath(store: ImageStore, fromPath: string, toPath: string): Promise<void> {
+async function movePath(store: ImageStore, fromPath: string, toPath: string, blockSize: number): Promise<void> {
   const from = await mustResolve(store, fromPath);
   const to = normalizeImagePath(toPath);
   if (from.path === to) return;
@@ -219,13 +225,51 @@ async function movePath(store: ImageStore, fromPath: string, toPath: string): Pr
     script.cd([`<${from.parent}>`]);
     script.push(`unlink ${quoteArg(from.name)}`);
   } else {
-    await moveFolderLines(store, script, from.parent, from.name, from.record, [`<${target.parent}>`], toName);
+    const dirs = [from.record, { inode: from.parent, mode: S_IFDIR, size: 0 }, { inode: target.parent, mode: S_IFDIR, size: 0 }];
+    const stats = await statInodes(store, dirs);
+    const flags = stats.get(from.record.inode)?.flags ?? -1;
+    if (flags >= 0 && (flags & (INDEX_FL | INLINE_DATA_FL)) === 0) {
+      // A plain (linear) folder: link it under its new parent and point its '..' there.
+      // With '..' unlinked, '.' absorbs its room, and the new '..' lands right after '.'
+      // again: the layout e2fsck expects.
+      script.cd([`<${target.parent}>`]);
+      script.room(toName);
+      script.push(`ln <${from.record.inode}> ${quoteArg(toName)}`);
+      script.cd([`<${from.parent}>`]);
+      script.push(`unlink ${quoteArg(from.name)}`);
+      script.cd([`<${from.record.inode}>`]);
+      script.push('unlink ..');
+      script.push(`ln <${target.parent}> ..`);
+      script.sif(`<${from.parent}>`, 'links_count', String(stats.get(from.parent)!.links - 1));
+      script.sif(`<${target.parent}>`, 'links_count', String(stats.get(target.parent)!.links + 1));
+    } else {
+      // Hash-indexed or inline folders are remade under the new parent instead.
+      await moveFolderLines(store, script, from.parent, from.name, from.record, [`<${target.parent}>`], toName, blockSize);
+    }
   }
   await runScript(store, script, `Moving ${from.path} to ${to}`);
 }
 
+/** ext4 inode flags: a hash-indexed directory, data kept in the inode. */
+const INDEX_FL = 0x1000;
+const INLINE_DATA_FL = 0x10000000;
+
+/** `expand` runs that give a new folder room for `names` without `ln` ever finding it full. */
+function blocksFor(names: readonly string[], blockSize: number): number {
+  // Per block: the metadata_csum tail (12 bytes); '.' and '..' (24) in the first one.
+  const usable = blockSize - 12;
+  let blocks = 1;
+  let used = 24;
+  for (const n of names) {
+    const rec = 8 + ((encoder.encode(n).length + 3) & ~3);
+    if (used + rec > usable) { blocks++; used = 0; }
+    used += rec;
+  }
+  return blocks;
+}
+
 /** A folder moving to another parent: made anew there, its entries linked over, the old one removed. */
-async function moveFolderLines(store: ImageStore, script: Script, oldParent: number, oldName: string, record: LsRecord, newParentSteps: string[], newName: string): Promise<void> {
+async function moveFolderLines(store: ImageStore, script: Script, oldParent: number, oldName: string, record: LsRecord, newParentSteps: string[], newName: string, blockSize: number): Promise<void> {
   const tree = new Map(await listSubtree(store, record.inode));
   const dirRecords: LsRecord[] = [record];
   for (const records of tree.values()) for (const r of records) if (isDir(r.mode)) dirRecords.push(r);
@@ -237,12 +281,14 @@ async function moveFolderLines(store: ImageStore, script: Script, oldParent: num
     script.sif(rel(name), 'mode', `0${(rec.mode & 0o177777).toString(8)}`);
     script.sif(rel(name), 'uid', String(rec.uid));
     script.sif(rel(name), 'gid', String(rec.gid));
-    for (const child of tree.get(rec.inode) ?? []) {
+    // Room for every entry up front: then no `ln` below can meet a full folder.
+    const children = tree.get(rec.inode) ?? [];
+    for (let i = blocksFor(children.map((c) => c.name), blockSize); i > 1; i--) script.push(`expand ${rel(name)}`);
+    for (const child of children) {
       if (isDir(child.mode)) {
         walk(child, steps, child.name, rec.inode, child.name);
       } else {
         script.cd(steps);
-        script.room(child.name);
         script.push(`ln <${child.inode}> ${quoteArg(child.name)}`);
         script.cd([`<${rec.inode}>`]);
         script.push(`unlink ${quoteArg(child.name)}`);

@@ -163,7 +163,7 @@ export async function statInodes(store: ImageStore, records: readonly Pick<LsRec
   const unique = [...new Map(records.map((r) => [r.inode, r])).values()];
   if (unique.length === 0) return result;
   const slow = unique.filter((r) => (r.mode & 0o170000) === 0o120000 && r.size >= FAST_LINK_MAX);
-  const linkStores = new Map(slow.map((r) => [r.inode, new ImageStore(0)]));
+  const linkStores = new Map(slow.map((r) => [r.inode, storeFor(r.size)]));
   const commands = [
     ...unique.map((r) => `stat <${r.inode}>`),
     ...slow.map((r) => `dump <${r.inode}> /links/${r.inode}`),
@@ -238,12 +238,19 @@ function badPath(path: string, why: string): EngineFailure {
   return new EngineFailure({ code: 'bad-input', message: `${path}: ${why}.`, hint: 'Give an absolute path inside the image.', problems: [] });
 }
 
+/** A store for `size` bytes: small files get small chunks (a 1 MiB chunk per 10-byte file adds up). */
+export function storeFor(size: number): ImageStore {
+  let chunk = 4096;
+  while (chunk < size && chunk < 1 << 20) chunk *= 2;
+  return new ImageStore(0, { chunkSize: chunk });
+}
+
 /**
  * Dumps a file's bytes into a store (debugfs `dump`); with `limit`, stops once that many
- * bytes are out, without reading the rest of the file.
+ * bytes are out, without reading the rest of the file. `size`, when known, sizes the store's chunks.
  */
-export async function dumpInode(store: ImageStore, inode: number, limit?: number): Promise<ImageStore> {
-  const out = new ImageStore(0);
+export async function dumpInode(store: ImageStore, inode: number, limit?: number, size = limit ?? 1 << 20): Promise<ImageStore> {
+  const out = storeFor(Math.min(size, limit ?? size));
   const r = await runTool('debugfs', ['-R', `dump <${inode}> /out/file`, IMAGE], {
     mounts: [...mounts(store), { type: 'image', path: '/out/file', store: out, maxBytes: limit }],
   });
@@ -253,12 +260,13 @@ export async function dumpInode(store: ImageStore, inode: number, limit?: number
   return out;
 }
 
-/** Dumps several files in one run, each into its own store. */
-export async function dumpInodes(store: ImageStore, inodes: readonly number[]): Promise<Map<number, ImageStore>> {
-  const stores = new Map(inodes.map((i) => [i, new ImageStore(0)]));
+/** Dumps several files (inode and size) in one run, each into its own store. */
+export async function dumpInodes(store: ImageStore, files: ReadonlyArray<{ inode: number; size: number }>): Promise<Map<number, ImageStore>> {
+  const stores = new Map(files.map((f) => [f.inode, storeFor(f.size)]));
+  const inodes = [...stores.keys()];
   if (inodes.length === 0) return stores;
   const extra: ToolMount[] = [...stores].map(([i, s]) => ({ type: 'image', path: `/out/${i}`, store: s }));
-  const { errors } = await runCommands(store, [...stores.keys()].map((i) => `dump <${i}> /out/${i}`), { extra });
+  const { errors } = await runCommands(store, inodes.map((i) => `dump <${i}> /out/${i}`), { extra });
   if (errors.length > 0) {
     throw new EngineFailure({ code: 'tool-failed', message: `debugfs could not read a file: ${errors[0].line}`, hint: 'Check the image (e2fsck); it may need a repair.', problems: [], toolOutput: errors.map((e) => e.line).join('\n') });
   }

@@ -332,6 +332,45 @@ describe('changing and saving', () => {
   });
 });
 
+describe('moving folders', () => {
+  it('moves plain and hash-indexed folders to another parent: links, ".." and contents stay right', async () => {
+    const src = join(work, 'move-tree');
+    mkdirSync(join(src, 'a/b/c'), { recursive: true });
+    mkdirSync(join(src, 'other'));
+    mkdirSync(join(src, 'big'));
+    writeFileSync(join(src, 'a/b/c/leaf'), 'leaf\n');
+    writeFileSync(join(src, 'a/top'), 'top\n');
+    for (let i = 0; i < 400; i++) writeFileSync(join(src, 'big', `entry-with-a-longish-name-${i}`), String(i));
+    const moved = join(work, 'move.img');
+    execFileSync(nativeTool('mkfs.ext4'), ['-q', '-F', '-b', '1024', '-d', src, moved, '16M'], { stdio: 'ignore' });
+    // e2fsck -D turns the big folder into a hash-indexed one.
+    runNative('e2fsck', ['-fyD', moved]);
+    expect(nativeStats(moved, ['/big']).get('/big')!.flags & 0x1000).toBe(0x1000);
+
+    const s = new ImageSessions();
+    const st = await open(s, moved);
+    const after = await s.apply(st.id, [
+      { kind: 'move', from: '/a', to: '/other/a' },
+      { kind: 'move', from: '/big', to: '/other/a/b/big' },
+    ]);
+    expect(after.fsck.clean).toBe(true);
+    const out = join(work, 'moved.img');
+    await save(s, st.id, out);
+    const fsck = runNative('e2fsck', ['-fn', out]);
+    expect(fsck.status, fsck.stdout).toBe(0);
+    const stat = nativeStats(out, ['/other', '/other/a', '/other/a/b', '/other/a/b/big']);
+    expect(stat.get('/other')!.links).toBe(3);
+    expect(stat.get('/other/a/b')!.links).toBe(4);
+    const dots = nativeDebugfs(out, ['ls -p /other/a']);
+    expect(dots).toContain(`/${stat.get('/other')!.inode}/040755/0/0/../`);
+    expect(nativeDebugfs(out, ['cat /other/a/b/c/leaf']).replace(/^debugfs: .*\n/, '')).toBe('leaf\n');
+    const big = (await s.listDir(st.id, '/other/a/b/big')).entries;
+    expect(big).toHaveLength(400);
+    expect(nativeDebugfs(out, ['cat /other/a/b/big/entry-with-a-longish-name-399']).replace(/^debugfs: .*\n/, '')).toBe('399');
+    expect(nativeDebugfs(out, ['ls -p /'])).not.toMatch(/\/(a|big)\/\/$/m);
+  });
+});
+
 describe('damaged images', () => {
   it('reports a cleared inode as not clean, blocks changes and saving, and is clean after a repair on request', async () => {
     const bad = join(work, 'cleared.img');

@@ -28,7 +28,7 @@ export const DEFAULT_PREVIEW_BYTES = 64 * 1024;
 /** Files dumped per debugfs run while writing a tar: at most this many bytes... */
 const EXPORT_BATCH_BYTES = 64 * MiB;
 /** ...and this many files. */
-const EXPORT_BATCH_FILES = 512;
+const EXPORT_BATCH_FILES = 4096;
 
 interface Session {
   id: string;
@@ -110,7 +110,7 @@ export class ImageSessions implements ImageApi {
   }
 
   apply(id: string, edits: ImageEdit[]): Promise<ImageState> {
-    return this.#change(id, 'change', (s) => applyEdits(s.store, edits));
+    return this.#change(id, 'change', (s) => applyEdits(s.store, edits, { blockSize: s.state.summary.blockSize }));
   }
 
   repair(id: string): Promise<RepairResult> {
@@ -317,8 +317,8 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
   const type = entryTypeOf(r.record.mode);
   const baseName = path === '/' ? (s.state.summary.label || 'image') : r.name;
   if (type === 'file') {
-    const data = await dumpInode(s.store, r.record.inode);
-    for await (const piece of data.chunks({ pieceSize: 4 * MiB })) await sink(piece.slice());
+    const data = await dumpInode(s.store, r.record.inode, undefined, r.record.size);
+    for await (const piece of data.chunks({ pieceSize: 4 * MiB })) await sink(piece);
     return { fileName: baseName, kind: 'file', size: data.size, entries: 1, skipped: 0 };
   }
 
@@ -373,13 +373,13 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
   let batchBytes = 0;
   let batchFiles = 0;
   const flush = async () => {
-    const data = await dumpInodes(s.store, batch.filter((i) => i.inode !== undefined).map((i) => i.inode!));
+    const data = await dumpInodes(s.store, batch.filter((i) => i.inode !== undefined).map((i) => ({ inode: i.inode!, size: i.entry.size })));
     for (const item of batch) {
       await out(tarHeader(item.entry));
       if (item.inode === undefined || item.entry.size === 0) continue;
       const store = data.get(item.inode)!;
       if (store.size !== item.entry.size) throw new Error(`${item.entry.path}: debugfs gave ${store.size} bytes, the inode says ${item.entry.size}`);
-      for await (const piece of store.chunks({ pieceSize: 4 * MiB })) await out(piece.slice());
+      for await (const piece of store.chunks({ pieceSize: 4 * MiB })) await out(piece);
       await out(tarPadding(item.entry.size));
     }
     batch = [];
