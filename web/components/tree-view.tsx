@@ -322,6 +322,7 @@ export function TreeView({ controller }: { controller: TreeController }) {
           {totals.others ? ` · ${formatCount(totals.others)} ${totals.others === 1 ? 'link' : 'links'}` : ''} · {formatBytes(totals.bytes)}{controller.totalsNote ? ` ${controller.totalsNote}` : ''}
         </p>
         <div className="toolbar">
+          {/* A new build's tree stays editable while a build runs (the build has its own copy); an image's does not. */}
           <button type="button" className="btn btn-small" onClick={() => newFolder()} disabled={busy && !clearAll}>
             <PlusFolderIcon /><span>New folder</span>
           </button>
