@@ -42,6 +42,11 @@ async function openImage(page: Page, file: string): Promise<void> {
   await (await chooser).setFiles(file);
 }
 
+/** Clicks a row on its name (the middle of a row can be its mode button, which toggles the x bits). */
+async function selectRow(page: Page, name: string): Promise<void> {
+  await page.getByRole('treeitem', { name, exact: true }).locator('.name').click();
+}
+
 async function treeNames(page: Page): Promise<string[]> {
   return (await page.getByRole('treeitem').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('aria-level')}:${r.getAttribute('aria-label')}`)));
 }
@@ -61,18 +66,18 @@ test('open a native image, see exactly its tree, add a file, save: native tools 
   await expect(readme).toHaveAccessibleDescription(/file, 9 B, -rw-r--r--, owner 0:0, modified 2001-09-09 01:46/);
 
   // Folders load when opened.
-  await page.getByRole('treeitem', { name: 'bin', exact: true }).click();
+  await selectRow(page, 'bin');
   await page.keyboard.press('ArrowRight');
   await expect(page.getByRole('treeitem', { name: 'hi', exact: true })).toBeVisible();
   await expect(page.getByRole('treeitem', { name: 'hi', exact: true })).toHaveAccessibleDescription(/symbolic link, hello, lrwxrwxrwx/);
   await expect(page.getByRole('treeitem', { name: 'hello', exact: true })).toHaveAccessibleDescription(/-rwxr-xr-x/);
-  await page.getByRole('treeitem', { name: 'etc', exact: true }).click();
+  await selectRow(page, 'etc');
   await page.keyboard.press('ArrowRight');
   await expect(page.getByRole('treeitem', { name: 'hostname', exact: true })).toBeVisible();
-  await page.getByRole('treeitem', { name: 'empty', exact: true }).click();
+  await selectRow(page, 'empty');
   await page.keyboard.press('ArrowRight');
   await expect(page.getByRole('treeitem', { name: 'empty', exact: true })).toHaveAccessibleDescription(/folder, 0 items/);
-  await page.getByRole('treeitem', { name: 'ssh', exact: true }).click();
+  await selectRow(page, 'ssh');
   await page.keyboard.press('ArrowRight');
   await expect(page.getByRole('treeitem', { name: 'sshd_config', exact: true })).toHaveAccessibleDescription(/-rw-------/);
   expect(await treeNames(page)).toEqual([
@@ -80,7 +85,7 @@ test('open a native image, see exactly its tree, add a file, save: native tools 
   ]);
 
   // Preview a file as text.
-  await page.getByRole('treeitem', { name: 'hostname', exact: true }).click();
+  await selectRow(page, 'hostname');
   await page.getByRole('button', { name: 'Preview', exact: true }).click();
   await expect(page.getByTestId('preview-text')).toHaveText('studio-test\n');
 
@@ -93,7 +98,7 @@ test('open a native image, see exactly its tree, add a file, save: native tools 
   const row = page.getByRole('treeitem', { name: 'added.conf', exact: true });
   await expect(row).toBeVisible({ timeout: 60_000 });
   await expect(row).toHaveAttribute('aria-level', '2');
-  await row.click();
+  await row.locator('.name').click();
   await page.getByRole('textbox', { name: 'Mode' }).fill('0640');
   await page.getByRole('button', { name: 'Set mode', exact: true }).click();
   await expect(row).toHaveAccessibleDescription(/-rw-r-----/, { timeout: 30_000 });
@@ -169,7 +174,7 @@ test('a dropped .img.zst opens; rename, delete, export a folder as .tar, save co
   await expect(page.getByTestId('image-size')).toContainText(`${(16 << 20).toLocaleString('en-US')} bytes`);
 
   // Rename with F2.
-  await page.getByRole('treeitem', { name: 'readme.txt', exact: true }).click();
+  await selectRow(page, 'readme.txt');
   await page.keyboard.press('F2');
   const box = page.getByRole('textbox', { name: 'New name for readme.txt' });
   await box.fill('notes.txt');
@@ -178,13 +183,13 @@ test('a dropped .img.zst opens; rename, delete, export a folder as .tar, save co
   await expect(page.getByRole('treeitem', { name: 'readme.txt', exact: true })).toHaveCount(0);
 
   // Delete a folder (asks first).
-  await page.getByRole('treeitem', { name: 'empty', exact: true }).click();
+  await selectRow(page, 'empty');
   page.once('dialog', (d) => void d.accept());
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   await expect(page.getByRole('treeitem', { name: 'empty', exact: true })).toHaveCount(0, { timeout: 30_000 });
 
   // A folder downloads as a tar that native tar reads.
-  await page.getByRole('treeitem', { name: 'etc', exact: true }).click();
+  await selectRow(page, 'etc');
   await page.evaluate(() => { delete (window as unknown as { showSaveFilePicker?: unknown }).showSaveFilePicker; });
   const tarDownload = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Download as .tar' }).click();
@@ -212,4 +217,55 @@ test('a dropped .img.zst opens; rename, delete, export a folder as .tar, save co
   // Closing goes back to the new build.
   await page.getByRole('button', { name: 'Close image' }).click();
   await expect(page.getByRole('button', { name: 'Build image' })).toBeVisible();
+});
+
+test('label, size, new folder, owner, replacing an existing file: native tools see each change', async ({ page }) => {
+  await openStudio(page);
+  await openImage(page, image);
+  const verdict = page.getByTestId('fsck-verdict');
+  await expect(verdict).toContainText('Clean', { timeout: 60_000 });
+
+  await page.getByRole('textbox', { name: 'Label' }).fill('relabelled');
+  await page.getByRole('button', { name: 'Set label' }).click();
+  await expect(page.getByTestId('image-label')).toHaveText('relabelled', { timeout: 30_000 });
+
+  await page.getByRole('spinbutton', { name: 'Size (MiB)' }).fill('24');
+  await page.getByRole('button', { name: 'Resize', exact: true }).click();
+  await expect(page.getByTestId('image-size')).toContainText(`${(24 << 20).toLocaleString('en-US')} bytes`, { timeout: 30_000 });
+
+  // New folder, named on the spot.
+  await page.getByRole('button', { name: 'New folder' }).click();
+  const box = page.getByRole('textbox', { name: 'New name for New folder' });
+  await expect(box).toBeFocused({ timeout: 30_000 });
+  await box.fill('srv');
+  await box.press('Enter');
+  const srv = page.getByRole('treeitem', { name: 'srv', exact: true });
+  await expect(srv).toBeVisible({ timeout: 30_000 });
+  await srv.locator('.name').click();
+  await page.getByRole('textbox', { name: 'Owner' }).fill('1000:100');
+  await page.getByRole('button', { name: 'Set owner' }).click();
+  await expect(srv).toHaveAccessibleDescription(/owner 1000:100/, { timeout: 30_000 });
+
+  // A file that is there already: the page asks before replacing it.
+  await selectRow(page, 'readme.txt');
+  const replacement = join(work, 'readme.txt');
+  writeFileSync(replacement, 'Replaced.\n');
+  page.once('dialog', (d) => { expect(d.message()).toContain('/readme.txt'); void d.accept(); });
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Add files', exact: true }).click();
+  await (await chooser).setFiles(replacement);
+  await expect(page.getByRole('treeitem', { name: 'readme.txt', exact: true })).toHaveAccessibleDescription(/file, 10 B/, { timeout: 30_000 });
+  await expect(verdict).toContainText('Clean');
+
+  const download = page.waitForEvent('download', { timeout: 120_000 });
+  const radio = page.getByRole('radio', { name: /^Download/ });
+  if (await radio.count()) await radio.check();
+  await page.getByRole('button', { name: 'Save image', exact: true }).click();
+  const out = join(work, 'relabelled.img');
+  await (await download).saveAs(out);
+  expect(spawnSync(tool('e2fsck'), ['-fn', out]).status).toBe(0);
+  expect(readFileSync(out).length).toBe(24 << 20);
+  expect(run('dumpe2fs', ['-h', out])).toMatch(/Filesystem volume name:\s+relabelled/);
+  expect(run('debugfs', ['-R', 'stat /srv', out])).toMatch(/User:\s+1000\s+Group:\s+100/);
+  expect(run('debugfs', ['-R', 'cat /readme.txt', out])).toBe('Replaced.\n');
 });
