@@ -60,7 +60,8 @@ async function waitForServer(url: string, child: ChildProcess): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const folder = makeFolder();
+  const given = argv.indexOf('--folder');
+  const folder = given >= 0 ? argv[given + 1] : makeFolder();
   const vite = join(REPO_ROOT, 'node_modules', '.bin', 'vite');
   const build = spawnSync(vite, ['build', '--logLevel', 'error'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('vite build failed');
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
 
     const longest = tasks.length ? Math.max(...tasks) : 0;
     const row = (name: string, value: string, verdict?: boolean) => console.log(`${name.padEnd(44)} ${value.padEnd(22)} ${verdict === undefined ? '' : verdict ? 'PASS' : 'MISS'}`);
-    console.log(`\nThe page in Chromium (production build, ${sizeMB} MB folder, zstd on)\n`);
+    console.log(`\nThe page in Chromium (production build, ${given >= 0 ? folder : `${sizeMB} MB folder`}, zstd on)\n`);
     row('first load before a build (gzip)', `${(gz / MB).toFixed(3)} MB in ${firstLoad.length} files`, gz <= 1.5 * MB);
     row('WebAssembly fetched before the first build', `${wasmBefore.length} files`, wasmBefore.length === 0);
     row('WebAssembly fetched by the build', `${wasmAfter.length} files`);
