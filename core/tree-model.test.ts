@@ -43,7 +43,7 @@ describe('TreeModel', () => {
     expect(paths(tree)).toEqual(['/', '/d', '/d/f']);
   });
 
-  it('reports conflicts with both origins and resolves them', () => {
+  it('reports conflicts with both origins, keeping the first claimant', () => {
     const first = e('/etc/hosts', 'file', { origin: 'one.tar', size: 1 });
     const second = e('/etc/hosts', 'file', { origin: 'two.tar', size: 2 });
     const { tree, conflicts } = TreeModel.fromEntries([first, second]);
@@ -52,24 +52,12 @@ describe('TreeModel', () => {
     expect(conflicts[0].problem.message).toContain('one.tar');
     expect(conflicts[0].problem.message).toContain('two.tar');
 
-    const keep = TreeModel.fromEntries([first, second]);
-    expect(keep.tree.resolveConflict(keep.conflicts[0], 'keep-both')).toBe('/etc/hosts-2');
-    const again = keep.tree.add({ ...second, origin: 'three.tar' })!;
-    expect(keep.tree.resolveConflict(again, 'keep-both')).toBe('/etc/hosts-3');
-
-    const dotted = TreeModel.fromEntries([e('/a.txt'), e('/a.txt', 'file', { origin: 'b' })]);
-    expect(dotted.tree.resolveConflict(dotted.conflicts[0], 'keep-both')).toBe('/a-2.txt');
-
-    expect(tree.resolveConflict(conflicts[0], 'replace')).toBe('/etc/hosts');
-    expect(tree.get('/etc/hosts')).toBe(second);
-    expect(tree.resolveConflict(conflicts[0], 'skip')).toBeNull();
   });
 
   it('reports a file blocking a directory path as a conflict on the blocker', () => {
     const { tree, conflicts } = TreeModel.fromEntries([e('/opt'), e('/opt/x', 'file', { origin: 'b.tar' })]);
     expect(conflicts[0]).toMatchObject({ path: '/opt' });
-    tree.resolveConflict(conflicts[0], 'replace');
-    expect(paths(tree)).toEqual(['/', '/opt', '/opt/x']);
+    expect(paths(tree)).toEqual(['/', '/opt']);
   });
 
   it('merges identical symlinks and directories silently', () => {
@@ -77,60 +65,14 @@ describe('TreeModel', () => {
     expect(conflicts).toEqual([]);
   });
 
-  it('renames, moves, removes subtrees and keeps hard links pointing right', () => {
-    const { tree } = TreeModel.fromEntries([e('/a/f', 'file', { size: 3 }), e('/a/sub/g'), e('/b/h', 'hardlink', { target: '/a/f' }), e('/b/i', 'hardlink', { target: '/a/f' })]);
-    expect(tree.rename('/a', 'z')).toBe('/z');
-    expect(tree.get('/b/h')!.target).toBe('/z/f');
-    expect(paths(tree)).toEqual(['/', '/b', '/b/h', '/b/i', '/z', '/z/f', '/z/sub', '/z/sub/g']);
-    expect(tree.move('/z/sub', '/b')).toBe('/b/sub');
-    expect(() => tree.move('/b', '/b/sub')).toThrow(TreeEditError);
-    expect(() => tree.rename('/b/h', 'i')).toThrow(TreeEditError);
-    expect(() => tree.rename('/b/h', 'a/b')).toThrow(TreeEditError);
-    tree.remove('/z');
-    // The first hard link became the file; the other points to it.
-    expect(tree.get('/b/h')).toMatchObject({ type: 'file', size: 3 });
-    expect(tree.get('/b/i')).toMatchObject({ type: 'hardlink', target: '/b/h' });
-    expect(paths(tree)).toEqual(['/', '/b', '/b/h', '/b/i', '/b/sub', '/b/sub/g']);
-    expect(() => tree.remove('/')).toThrow(TreeEditError);
-    expect(() => tree.remove('/nope')).toThrow(TreeEditError);
-  });
-
-  it('mkdir, chmod and the executable bit', () => {
-    const tree = new TreeModel();
-    tree.mkdir('/srv/www', 0o750);
-    expect(tree.get('/srv/www')).toMatchObject({ type: 'directory', mode: 0o750 });
-    expect(tree.get('/srv')).toMatchObject({ mode: 0o755 });
-    tree.add(e('/srv/www/run', 'file', { mode: 0o640 }));
-    tree.setExecutable('/srv/www/run', true);
-    expect(tree.get('/srv/www/run')!.mode).toBe(0o750);
-    tree.setExecutable('/srv/www/run', false);
-    expect(tree.get('/srv/www/run')!.mode).toBe(0o640);
-    tree.chmod('/srv/www/run', 0o104755);
-    expect(tree.get('/srv/www/run')!.mode).toBe(0o4755);
-    expect(() => tree.setExecutable('/srv', true)).toThrow(TreeEditError);
-    expect(() => tree.mkdir('/srv/www/run/x')).toThrow(TreeEditError);
-    const v = tree.version;
-    tree.chmod('/srv', 0o700);
-    expect(tree.version).toBeGreaterThan(v);
-  });
-
-  it('counts entries and bytes', () => {
-    const { tree } = TreeModel.fromEntries([e('/a', 'file', { size: 10 }), e('/b', 'hardlink', { target: '/a' }), e('/c', 'symlink', { target: 'a', size: 1 }), e('/d/e', 'file', { size: 5 })]);
-    expect(tree.stats()).toEqual({ entries: 6, files: 2, directories: 2, symlinks: 1, hardlinks: 1, fileBytes: 15 });
-  });
-
-  it('builds and lists 100,000 entries well under a second', () => {
+  it('builds and lists 100,000 entries in order', () => {
     const entries: TreeEntry[] = [];
     for (let i = 0; i < 100_000; i++) entries.push(e(`/nix/store/p${i % 500}/share/d${i % 37}/f${i}`, 'file', { size: i }));
-    const t0 = performance.now();
     const { tree, conflicts } = TreeModel.fromEntries(entries);
     const rows = tree.rows();
-    const stats = tree.stats();
-    const ms = performance.now() - t0;
     expect(conflicts).toEqual([]);
-    expect(stats.files).toBe(100_000);
+    expect(rows.filter((r) => r.entry.type === 'file')).toHaveLength(100_000);
     expect(rows.length).toBe(tree.size);
     for (let i = 1; i < 2000; i++) expect(compareImagePaths(rows[i - 1].entry.path, rows[i].entry.path)).toBeLessThan(0);
-    expect(ms).toBeLessThan(1000);
   });
 });

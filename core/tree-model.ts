@@ -130,24 +130,11 @@ export interface TreeConflict {
   problem: InputProblem;
 }
 
-/** How to settle a conflict: take the new entry, keep the old one and add the new one renamed, or drop the new one. */
-export type ConflictResolution = 'replace' | 'keep-both' | 'skip';
-
 /** One row of the flat listing. */
 export interface TreeRow {
   entry: TreeEntry;
   /** 0 for `/`, 1 for its children, ... */
   depth: number;
-}
-
-export interface TreeStats {
-  entries: number;
-  files: number;
-  directories: number;
-  symlinks: number;
-  hardlinks: number;
-  /** Bytes of regular files (hard links counted once). */
-  fileBytes: number;
 }
 
 function conflictProblem(path: string, existing: TreeEntry, incoming: TreeEntry): InputProblem {
@@ -166,7 +153,11 @@ function sameNonDir(a: TreeEntry, b: TreeEntry): boolean {
   return a.type === b.type && a.type !== 'file' && a.target === b.target && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
-/** The editable tree. Entries are stored as given (not copied); edits replace entry objects. */
+/**
+ * Merges inputs into one tree: normalized paths, implicit parent directories, and conflicts
+ * when two inputs claim one path. Entries are stored as given (not copied). The page's
+ * editable tree is `web/state/file-tree.ts`; this one only settles what the inputs say.
+ */
 export class TreeModel {
   private readonly byPath = new Map<string, TreeEntry>();
   private readonly kids = new Map<string, Set<string>>();
@@ -266,161 +257,6 @@ export class TreeModel {
     return null;
   }
 
-  /**
-   * Settles a conflict `add` returned. Returns the path the incoming entry now has
-   * (`keep-both` renames it `name-2.ext`, `name-3.ext`, ...), or null for `skip`.
-   */
-  resolveConflict(conflict: TreeConflict, how: ConflictResolution): string | null {
-    if (how === 'skip') return null;
-    const incoming = conflict.incoming;
-    if (how === 'replace') {
-      // The blocker may be an ancestor (a file where the new entry needs a directory).
-      this.remove(conflict.path);
-      const c = this.add(incoming);
-      if (c) throw new TreeEditError({ code: 'path-conflict', input: incoming.origin, path: c.path, message: c.problem.message, hint: c.problem.hint });
-      return incoming.path;
-    }
-    // keep-both: rename the incoming entry (or the part of its path that collides).
-    const at = conflict.path;
-    const rest = incoming.path.slice(at.length);
-    const parent = parentOf(at);
-    const name = nameOf(at);
-    const dot = name.lastIndexOf('.');
-    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
-    for (let n = 2; ; n++) {
-      const candidate = joinImagePath(parent, `${stem}-${n}${ext}`);
-      if (!this.byPath.has(candidate)) {
-        const moved = { ...incoming, path: candidate + rest };
-        const c = this.add(moved);
-        if (!c) return moved.path;
-      }
-    }
-  }
-
-  private need(path: string): TreeEntry {
-    const e = this.byPath.get(path);
-    if (!e) throw new TreeEditError({ code: 'path-missing', input: 'edit', path, message: `${path} is not in the image.`, hint: 'Refresh the view; the entry may have been removed.' });
-    return e;
-  }
-
-  /** Every path in the subtree at `path` (itself first), unsorted below. */
-  subtree(path: string): string[] {
-    const out = [path];
-    for (let i = 0; i < out.length; i++) {
-      const k = this.kids.get(out[i]);
-      if (k) for (const n of k) out.push(joinImagePath(out[i], n));
-    }
-    return out;
-  }
-
-  /** Deletes an entry and everything below it. Hard links into it elsewhere become copies of their file. */
-  remove(path: string): void {
-    if (path === '/') throw new TreeEditError({ code: 'path-invalid', input: 'edit', path, message: 'The root cannot be removed.', hint: 'Remove the entries inside it instead.' });
-    this.need(path);
-    const gone = this.subtree(path);
-    const goneSet = new Set(gone);
-    const removed = new Map<string, TreeEntry>();
-    for (const p of gone) {
-      removed.set(p, this.byPath.get(p)!);
-      this.byPath.delete(p);
-      this.kids.delete(p);
-      this.implicit.delete(p);
-      this.hardlinks.delete(p);
-    }
-    this.kids.get(parentOf(path))?.delete(nameOf(path));
-    this.repairHardlinks(goneSet, removed);
-    this.touch();
-  }
-
-  /** After a removal: the first hard link (by path) to each removed file becomes that file; the rest point to it. */
-  private repairHardlinks(gone: Set<string>, removed: Map<string, TreeEntry>): void {
-    const promoted = new Map<string, string>();
-    for (const h of [...this.hardlinks].sort(compareImagePaths)) {
-      const link = this.byPath.get(h)!;
-      const target = link.target ?? '';
-      if (!gone.has(target)) continue;
-      const now = promoted.get(target);
-      if (now) {
-        this.byPath.set(h, { ...link, target: now });
-        continue;
-      }
-      const file = removed.get(target);
-      if (!file) continue;
-      this.insert({ ...file, path: h, origin: link.origin });
-      promoted.set(target, h);
-    }
-  }
-
-  /** Renames an entry within its directory. */
-  rename(path: string, newName: string): string {
-    if (!newName || newName === '.' || newName === '..' || newName.includes('/') || nameProblem(newName)) {
-      throw new TreeEditError({ code: 'path-invalid', input: 'edit', path, message: `"${newName}" is not a valid file name.`, hint: 'Use a name without "/", NUL, and at most 255 bytes.' });
-    }
-    return this.move(path, parentOf(path), newName);
-  }
-
-  /** Moves an entry (and its subtree) into directory `newParent`, optionally renaming it. Returns the new path. */
-  move(path: string, newParent: string, newName = nameOf(path)): string {
-    this.need(path);
-    if (path === '/') throw new TreeEditError({ code: 'path-invalid', input: 'edit', path, message: 'The root cannot be moved.', hint: 'Move the entries inside it instead.' });
-    const parent = this.need(newParent);
-    if (parent.type !== 'directory') throw new TreeEditError({ code: 'not-a-directory', input: 'edit', path: newParent, message: `${newParent} is not a directory.`, hint: 'Move entries into a directory.' });
-    const dest = joinImagePath(newParent, newName);
-    if (dest === path) return dest;
-    if (newParent === path || newParent.startsWith(path + '/')) throw new TreeEditError({ code: 'path-invalid', input: 'edit', path, message: `${path} cannot be moved into itself.`, hint: 'Choose a directory outside it.' });
-    if (this.byPath.has(dest)) throw new TreeEditError({ code: 'path-conflict', input: 'edit', path: dest, message: `${dest} already exists.`, hint: 'Rename or remove it first.' });
-    const paths = this.subtree(path);
-    const moved = paths.map((p) => this.byPath.get(p)!);
-    const wasImplicit = paths.filter((p) => this.implicit.has(p));
-    for (const p of paths) {
-      this.byPath.delete(p);
-      this.kids.delete(p);
-      this.implicit.delete(p);
-      this.hardlinks.delete(p);
-    }
-    this.kids.get(parentOf(path))!.delete(nameOf(path));
-    const remap = (p: string) => (p === path ? dest : p.startsWith(path + '/') ? dest + p.slice(path.length) : p);
-    moved.sort((a, b) => a.path.length - b.path.length);
-    for (const m of moved) this.insert({ ...m, path: remap(m.path), ...(m.type === 'hardlink' && m.target ? { target: remap(m.target) } : {}) });
-    for (const p of wasImplicit) this.implicit.add(remap(p));
-    for (const h of this.hardlinks) {
-      const l = this.byPath.get(h)!;
-      if (l.target && remap(l.target) !== l.target) this.byPath.set(h, { ...l, target: remap(l.target) });
-    }
-    this.touch();
-    return dest;
-  }
-
-  /** Creates a directory (and missing parents). An existing directory is left alone. */
-  mkdir(path: string, mode: number = DEFAULT_MODES.directory, origin = 'edit'): void {
-    const p = normalizeImagePath(path);
-    const c = this.add({ path: p, type: 'directory', mode: mode & 0o7777, uid: 0, gid: 0, mtime: 0, size: 0, origin });
-    if (c) throw new TreeEditError({ code: 'path-conflict', input: 'edit', path: c.path, message: `${c.path} exists and is not a directory.`, hint: 'Rename or remove it first.' });
-  }
-
-  /** Sets permission bits (mask 0o7777). */
-  chmod(path: string, mode: number): void {
-    const e = this.need(path);
-    this.byPath.set(path, { ...e, mode: mode & 0o7777 });
-    this.implicit.delete(path);
-    this.touch();
-  }
-
-  /** Sets or clears the execute bits of a file (x for each of u/g/o that may read it). */
-  setExecutable(path: string, on: boolean): void {
-    const e = this.need(path);
-    if (e.type !== 'file') throw new TreeEditError({ code: 'not-a-file', input: 'edit', path, message: `${path} is not a regular file.`, hint: 'Only files have an executable bit to toggle.' });
-    const r = e.mode & 0o444;
-    this.chmod(path, on ? e.mode | (r >> 2) | 0o100 : e.mode & ~0o111);
-  }
-
-  /** Children of a directory, sorted by name bytes. */
-  children(path: string): TreeEntry[] {
-    const k = this.kids.get(path);
-    if (!k) return [];
-    return [...k].sort(compareNames).map((n) => this.byPath.get(joinImagePath(path, n))!);
-  }
-
   /** The flat depth-first listing (root first, children by name bytes), cached until the next edit. */
   rows(): TreeRow[] {
     if (this.listCache) return this.listCache;
@@ -442,17 +278,5 @@ export class TreeModel {
     return this.rows().map((r) => r.entry);
   }
 
-  stats(): TreeStats {
-    const s: TreeStats = { entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, fileBytes: 0 };
-    for (const e of this.byPath.values()) {
-      s.entries++;
-      if (e.type === 'file') {
-        s.files++;
-        s.fileBytes += e.size;
-      } else if (e.type === 'directory') s.directories++;
-      else if (e.type === 'symlink') s.symlinks++;
-      else s.hardlinks++;
-    }
-    return s;
-  }
+
 }
