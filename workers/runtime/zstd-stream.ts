@@ -328,44 +328,44 @@ export async function* decompressStream(
   }
 }
 
-/** A `TransformStream` compressing its input into one zstd frame (see {@link compressStream}). */
-export function createCompressionStream(options: Omit<CompressOptions, 'signal'> = {}): TransformStream<Uint8Array, Uint8Array> {
-  let c: ZstdCompressor;
+/** What the two transform adapters need of a codec. */
+interface StreamCodec {
+  push(chunk: Uint8Array): Iterable<Uint8Array>;
+  end(): Iterable<Uint8Array>;
+  free(): void;
+}
+
+/** A `TransformStream` over a codec, freed when the stream ends or fails. */
+function codecTransform(create: () => Promise<StreamCodec>): TransformStream<Uint8Array, Uint8Array> {
+  let codec: StreamCodec;
   return new TransformStream<Uint8Array, Uint8Array>({
     async start() {
-      c = await ZstdCompressor.create(options);
+      codec = await create();
     },
     transform(chunk, controller) {
       try {
-        for (const out of c.push(chunk)) controller.enqueue(out);
+        for (const out of codec.push(chunk)) controller.enqueue(out);
       } catch (e) {
-        c.free();
+        codec.free();
         throw e;
       }
     },
     flush(controller) {
-      for (const out of c.end()) controller.enqueue(out);
+      try {
+        for (const out of codec.end()) controller.enqueue(out);
+      } finally {
+        codec.free();
+      }
     },
   });
 }
 
+/** A `TransformStream` compressing its input into one zstd frame (see {@link compressStream}). */
+export function createCompressionStream(options: Omit<CompressOptions, 'signal'> = {}): TransformStream<Uint8Array, Uint8Array> {
+  return codecTransform(() => ZstdCompressor.create(options));
+}
+
 /** A `TransformStream` decompressing zstd (see {@link decompressStream}). */
 export function createDecompressionStream(options: Omit<DecompressOptions, 'signal'> = {}): TransformStream<Uint8Array, Uint8Array> {
-  let d: ZstdDecompressor;
-  return new TransformStream<Uint8Array, Uint8Array>({
-    async start() {
-      d = await ZstdDecompressor.create(options);
-    },
-    transform(chunk, controller) {
-      try {
-        for (const out of d.push(chunk)) controller.enqueue(out);
-      } catch (e) {
-        d.free();
-        throw e;
-      }
-    },
-    flush(controller) {
-      for (const out of d.end()) controller.enqueue(out);
-    },
-  });
+  return codecTransform(() => ZstdDecompressor.create(options));
 }
