@@ -47,7 +47,8 @@ function ensureDebianPackages(list) {
   console.error(`setup: installing Debian packages: ${names}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing.map((p) => p.pkg)], { stdio: 'inherit', env });
+  // With recommends: nix-bin's nix-setup-systemd brings /etc/nix/nix.conf (sandbox off), as the tests expect.
+  execFileSync('apt-get', ['install', '-y', '-q', ...missing.map((p) => p.pkg)], { stdio: 'inherit', env });
 }
 
 ensureNpmPackages();
