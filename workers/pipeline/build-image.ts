@@ -10,12 +10,12 @@ import { REGISTRATION_PATH } from '../../core/resolve-inputs.ts';
 import { grow, planSize } from '../../core/size-plan.ts';
 import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } from '../build-api.ts';
 import { validateBuildOptions } from '../build-options.ts';
-import { createSha256, ImageStore } from '../runtime/image-store.ts';
+import { ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { buildTreeModel, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
 import type { E2fsTool } from '../runtime/wasm-modules.ts';
-import { compressStream } from '../runtime/zstd-stream.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
+import { streamImage } from './stream-image.ts';
 
 /** Where the image and the tree appear inside every tool instance. */
 const IMAGE = '/image/disk.img';
@@ -221,37 +221,20 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
   // The image is exactly the filesystem: no trailing bytes whatever the resize left.
   store.truncate(fs.blockCount * fs.blockSize);
 
-  // 6-7. Compress (optional) and save, streamed: the image's bytes are never held twice.
-  const imageSize = store.size;
-  const hash = await createSha256();
-  let produced = 0;
-  let consumed = 0;
+  // 6-7. Compress (optional) and save, streamed.
   const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
   if (!options.compress) skip('compress');
   for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
   current = streaming[0];
-  const counted = async function* (): AsyncIterableIterator<Uint8Array> {
-    for await (const piece of store.chunks({ signal, pieceSize: 4 * MiB })) {
-      consumed += piece.length;
-      yield piece;
-    }
-  };
-  const output = options.compress
-    ? coalesce(compressStream(counted(), { level: options.compressionLevel, contentSize: imageSize, signal }), OUTPUT_PIECE)
-    : counted();
-  for await (const chunk of output) {
-    hash.update(chunk);
-    produced += chunk.length;
-    await ctx.sink(chunk);
-    for (const s of streaming) emit({ type: 'progress', stage: s, done: consumed, total: imageSize });
-  }
+  const out = await streamImage(store, ctx.sink, {
+    compress: options.compress, level: options.compressionLevel, signal,
+    onProgress: (done, total) => { for (const s of streaming) emit({ type: 'progress', stage: s, done, total }); },
+  });
   for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
 
   return {
     fileName: `${options.label || 'image'}.img${options.compress ? '.zst' : ''}`,
-    size: produced,
-    imageSize,
-    sha256: hash.digestHex(),
+    ...out,
     compressed: options.compress,
     summary: fs,
   };
@@ -292,29 +275,6 @@ function toolFailed(tool: string, r: ToolResult, message: string): EngineFailure
     problems: [],
     toolOutput: r.stdout + r.stderr,
   });
-}
-
-/** Output goes to the sink in pieces of about this size: each piece may cross a worker boundary. */
-const OUTPUT_PIECE = 4 * MiB;
-
-/** Joins small pieces (zstd emits ~128 KiB at a time) into pieces of at least `size` bytes. */
-async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncIterableIterator<Uint8Array> {
-  let buf = new Uint8Array(size);
-  let used = 0;
-  for await (const piece of source) {
-    if (used === 0 && piece.length >= size) {
-      yield piece;
-      continue;
-    }
-    if (used + piece.length > size) {
-      yield buf.subarray(0, used);
-      buf = new Uint8Array(Math.max(size, piece.length));
-      used = 0;
-    }
-    buf.set(piece, used);
-    used += piece.length;
-  }
-  if (used > 0) yield buf.subarray(0, used);
 }
 
 function pathDepth(path: string): number {

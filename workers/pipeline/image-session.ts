@@ -11,9 +11,9 @@ import type {
   BuildEvent, BuildResult, ExportResult, FileHead, FsckVerdict, ImageApi, ImageEdit, ImageListing, ImageSaveOptions,
   ImageState, InputFile, RepairResult, StageName,
 } from '../build-api.ts';
-import { createSha256, ImageStore } from '../runtime/image-store.ts';
+import { ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
-import { compressStream } from '../runtime/zstd-stream.ts';
+import { streamImage } from './stream-image.ts';
 import { EngineFailure } from './engine-failure.ts';
 import { applyEdits } from './image-edit.ts';
 import {
@@ -278,28 +278,14 @@ async function saveImage(s: Session, options: ImageSaveOptions, onEvent: (e: Bui
   const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
   if (!options.compress) stage('compress', 'skipped');
   for (const n of streaming) stage(n, 'start');
-  const imageSize = s.store.size;
-  const hash = await createSha256();
-  let consumed = 0;
-  let produced = 0;
-  const store = s.store;
-  const counted = async function* () {
-    for await (const piece of store.chunks({ pieceSize: 4 * MiB })) {
-      consumed += piece.length;
-      yield piece;
-    }
-  };
-  const output = options.compress ? compressStream(counted(), { level, contentSize: imageSize }) : counted();
-  for await (const chunk of output) {
-    hash.update(chunk);
-    produced += chunk.length;
-    await sink(chunk);
-    for (const n of streaming) onEvent({ type: 'progress', stage: n, done: consumed, total: imageSize });
-  }
+  const out = await streamImage(s.store, sink, {
+    compress: options.compress, level,
+    onProgress: (done, total) => { for (const n of streaming) onEvent({ type: 'progress', stage: n, done, total }); },
+  });
   for (const n of streaming) stage(n, 'done');
   return {
     fileName: options.fileName ?? ImageSessions.defaultFileName(s.name, s.state.summary.label, options.compress),
-    size: produced, imageSize, sha256: hash.digestHex(), compressed: options.compress, summary: s.state.summary,
+    ...out, compressed: options.compress, summary: s.state.summary,
   };
 }
 
