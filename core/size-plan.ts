@@ -84,6 +84,8 @@ export interface SizePlan extends SizeEstimate {
   contentBlocks: number;
   /** The nixpkgs formula's result (bytes), for comparison. */
   nixpkgsBytes: number;
+  /** Bytes per inode to pass to mke2fs (`-i`) when mke2fs.conf's ratio gives too few inodes. */
+  inodeRatio?: number;
 }
 
 /**
@@ -165,12 +167,21 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
   // mke2fs makes one inode per `inodeRatio` bytes, so enough bytes for the inodes (+10%).
   // mke2fs adds no journal below 2048 blocks: an ext3/ext4 image starts at least that large.
   const journalFloor = fsType === 'ext2' ? 0 : 2048 * B;
-  const initialImageBytes = roundUpMiB(Math.max(nix.bytes, Math.ceil(minimumBytes * 1.1) + MiB, Math.ceil(inodes * 1.1) * inodeRatio, journalFloor));
+  const byBlocks = roundUpMiB(Math.max(nix.bytes, Math.ceil(minimumBytes * 1.1) + MiB, journalFloor));
+  const wantedInodes = Math.ceil(inodes * 1.1);
+  // A tree of many small files needs more inodes than mke2fs.conf's ratio gives the size
+  // its blocks need. Rather than a larger filesystem, ask for one inode per block (-i B,
+  // the most a group can hold): resize2fs -M keeps the inodes per group, so the denser
+  // they are, the fewer groups the shrunk image needs (100,000 tiny files: 1.6 GB with
+  // the default ratio, 0.8 GB with just enough inodes, under 0.5 GB with one per block).
+  const explicitRatio = wantedInodes * inodeRatio > byBlocks ? B : undefined;
+  const ratioUsed = explicitRatio ?? inodeRatio;
+  const initialImageBytes = Math.max(byBlocks, roundUpMiB(wantedInodes * ratioUsed));
   // resize2fs -M keeps the inodes per group, so it needs as many groups as hold the inodes.
   const initialBlocks = initialImageBytes / B;
   const groupsInitial = Math.ceil(initialBlocks / blocksPerGroup);
   const perBlock = B / inodeSize;
-  const inodesPerGroup = Math.max(perBlock, Math.ceil(Math.floor(initialImageBytes / inodeRatio) / groupsInitial / perBlock) * perBlock);
+  const inodesPerGroup = Math.max(perBlock, Math.ceil(Math.floor(initialImageBytes / ratioUsed) / groupsInitial / perBlock) * perBlock);
   const groupsForInodes = Math.ceil(inodes / inodesPerGroup);
   const inodeBound = (groupsForInodes - 1) * blocksPerGroup + (inodesPerGroup * inodeSize) / B + 64;
   // The journal is sized for the filesystem mkfs makes, and resize2fs -M keeps it.
@@ -188,6 +199,7 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
     inodeSize,
     contentBlocks,
     nixpkgsBytes: nix.bytes,
+    ...(explicitRatio === undefined ? {} : { inodeRatio: ratioUsed }),
   };
 }
 

@@ -122,6 +122,23 @@ describe('buildImage', () => {
     await expect(missing).rejects.toMatchObject({ failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'closure-missing-contents' })] } });
   });
 
+  it('gives a tree of many tiny files one inode per block, so the shrunk image stays small', async () => {
+    const files = 70_000;
+    const entries: TreeEntry[] = [];
+    for (let i = 0; i < files; i++) entries.push(file(`/d${i % 70}/f${i}`, `${i}\n`));
+    const { result, events } = await build(entries, { blockSize: 4096 });
+    expect(events.some((e) => e.type === 'log' && e.tool === 'mke2fs' && / -i 4096 /.test(e.text))).toBe(true);
+    // One 4 KiB block per file plus metadata; mke2fs.conf's 16 KiB per inode would keep
+    // about 1.1 GB after resize2fs -M, for the inode tables' sake.
+    expect(result.imageSize).toBeLessThan(files * 4096 * 1.25);
+    expect(result.summary.inodeCount - result.summary.freeInodes).toBeGreaterThanOrEqual(files);
+  });
+
+  it('keeps the inode ratio of mke2fs.conf for an ordinary tree, as make-ext4-fs.nix does', async () => {
+    const { events } = await build(tree);
+    expect(events.some((e) => e.type === 'log' && e.tool === 'mke2fs' && / -i /.test(e.text))).toBe(false);
+  });
+
   it('refuses trees nested deeper than it can build in reasonable time', async () => {
     const deep = '/d'.repeat(300);
     await expect(build([...tree, file(`${deep}/x`, 'x')])).rejects.toMatchObject({ failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'path-too-deep' })] } });

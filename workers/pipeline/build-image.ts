@@ -170,7 +170,7 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
     let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
     for (let attempt = 1; ; attempt++) {
       const candidate = new ImageStore(size.initialImageBytes);
-      const args = mkfsArgs(options, size.initialImageBytes, entries.find((e) => e.path === '/'));
+      const args = mkfsArgs(options, size.initialImageBytes, entries.find((e) => e.path === '/'), plan.inodeRatio);
       const r = await run('mke2fs', args, [
         { type: 'image', path: IMAGE, store: candidate },
         { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync },
@@ -247,7 +247,7 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
 }
 
 /** mke2fs's arguments: the seed's label/UUID, plus the determinism make-ext4-fs gets from faketime. */
-export function mkfsArgs(options: BuildRequest['options'], bytes: number, root?: TreeEntry): string[] {
+export function mkfsArgs(options: BuildRequest['options'], bytes: number, root?: TreeEntry, inodeRatio?: number): string[] {
   // mke2fs -d does not copy the root directory's own mode and owner: pass them.
   const ext = [`hash_seed=${options.uuid}`, `root_owner=${root?.uid ?? 0}:${root?.gid ?? 0}`];
   if (root) ext.push(`root_perms=${(root.mode & 0o7777).toString(8)}`);
@@ -259,6 +259,7 @@ export function mkfsArgs(options: BuildRequest['options'], bytes: number, root?:
     '-E', ext.join(','),
     ...(options.blockSize !== 'auto' ? ['-b', String(options.blockSize)] : []),
     ...(options.inodeSize !== 'auto' ? ['-I', String(options.inodeSize)] : []),
+    ...(inodeRatio !== undefined ? ['-i', String(inodeRatio)] : []),
     '-d', TREE,
     IMAGE,
     // The size in KiB: without working size ioctls mke2fs's own probe can round down.
