@@ -61,6 +61,11 @@ describe('buildImage', () => {
     const stages = events.filter((e) => e.type === 'stage' && e.state === 'done').map((e) => (e as { stage: string }).stage);
     expect(stages).toEqual(['plan', 'mkfs', 'check', 'shrink', 'recheck', 'save']);
     expect(events.some((e) => e.type === 'log' && e.tool === 'e2fsck' && /Pass 5/.test(e.text))).toBe(true);
+    // mkfs reports the bytes it has copied in, up to all of them.
+    const mkfs = events.filter((e): e is Extract<BuildEvent, { type: 'progress' }> => e.type === 'progress' && e.stage === 'mkfs');
+    const dataBytes = tree.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+    expect(mkfs.length).toBeGreaterThan(2);
+    expect(mkfs.at(-1)).toMatchObject({ done: dataBytes, total: dataBytes });
   });
 
   it.each([

@@ -168,12 +168,15 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
   // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
   const store = await stage('mkfs', async () => {
     let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
+    // Progress: the bytes mke2fs has copied in, of all the files' bytes.
+    const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+    const onRead = total > 0 ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total }) : undefined;
     for (let attempt = 1; ; attempt++) {
       const candidate = new ImageStore(size.initialImageBytes);
       const args = mkfsArgs(options, size.initialImageBytes, entries.find((e) => e.path === '/'), plan.inodeRatio);
       const r = await run('mke2fs', args, [
         { type: 'image', path: IMAGE, store: candidate },
-        { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync },
+        { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead },
       ]);
       if (r.exitCode === 0) return candidate;
       const kind = classifyMkfsFailure(r.stderr + r.stdout);

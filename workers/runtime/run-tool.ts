@@ -56,6 +56,8 @@ export type ToolMount =
       keepTimes?: boolean;
       /** Synchronous Blob reader; default FileReaderSync (dedicated workers only). */
       readBlobSync?: ReadBlobSync;
+      /** Called after each file read with the bytes read from the tree so far (progress). */
+      onRead?: (bytesRead: number) => void;
     }
   /** A small file written into the instance's memory filesystem (e.g. a debugfs command file). */
   | { type: 'file'; path: string; data: string | Uint8Array };
@@ -327,6 +329,7 @@ function setupMounts(
         keepTimes: m.keepTimes,
         readBlobSync: m.readBlobSync,
         check,
+        onRead: m.onRead,
       });
       trees.push(tree);
       treeStats[m.path] = tree.stats;

@@ -247,6 +247,8 @@ export interface TreeFsOptions {
   blobPieceSize?: number;
   /** Called before every file read; throw (anything but an ErrnoError) to abort the program. */
   check?: () => void;
+  /** Called after every file read with the total bytes read so far. */
+  onRead?: (bytesRead: number) => void;
 }
 
 /** Counters of a TREEFS instance, for tests and diagnostics. */
@@ -592,6 +594,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
         }
       }
       stats.bytesRead += n;
+      options.onRead?.(stats.bytesRead);
       return n;
     },
   };
