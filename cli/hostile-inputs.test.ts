@@ -186,13 +186,11 @@ describe('expansion limit', () => {
     const bomb = gzipSync(zeros(64 * MiB), { level: 9 });
     expect(bomb.length).toBeLessThan(MiB / 4);
     const p = file('bomb.tar.gz', bomb);
-    const t = Date.now();
     const stderr = await expectRefused(['--tar', p, '--max-expanded-bytes', '1M'], [
       /error: bomb\.tar\.gz: bomb\.tar\.gz expands to more than the limit of 1 MiB/,
       /--max-expanded-bytes/,
     ]);
     expect(stderr).not.toMatch(/Unexpected|defect|bug/i);
-    expect(Date.now() - t).toBeLessThan(15_000);
   });
 
   it('stops a .tar.zst bomb and a zstd-compressed export bomb', async () => {

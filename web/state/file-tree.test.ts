@@ -98,15 +98,13 @@ describe('FileTree', () => {
     expect(paths(t)).toEqual(['/shared', '/shared/a']);
   });
 
-  it('handles 100,000 entries quickly', () => {
+  it('handles 100,000 entries', () => {
     const entries: TreeEntry[] = [];
     for (let d = 0; d < 100; d++) for (let f = 0; f < 1000; f++) entries.push(file(`/d${d}/f${f}`, 0));
-    const start = performance.now();
     const t = load(entries);
     const rows = t.visibleRows(new Set([...Array(100).keys()].map((d) => t.get(`/d${d}`)!.id)));
     expect(rows.length).toBe(100_100);
     expect(t.toEntries().length).toBe(100_100);
-    expect(performance.now() - start).toBeLessThan(5000);
   });
 });
 
