@@ -15,7 +15,7 @@ import type { BuildEvent, StageName } from '../workers/build-api.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../workers/build-options.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
-import { createDecompressionStream } from '../workers/runtime/zstd-stream.ts';
+import { inputDecompressors } from '../workers/runtime/zstd-stream.ts';
 import { PeakTracker, procMemory } from './measure.ts';
 
 export interface NodeChildRequest {
@@ -78,8 +78,7 @@ async function main(): Promise<NodeChildResult> {
   // The CLI's `--files DIR`: the host folder at /, owned by root.
   begin('input', 0);
   const walked = (await walkHostDir(req.dir, 'bench')).map((e) => ({ ...e, uid: 0, gid: 0 }));
-  const decompressors = { zstd: (input: ReadableStream<Uint8Array>) => input.pipeThrough(createDecompressionStream()) };
-  const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], { decompressors, host: nodeHost });
+  const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], { decompressors: inputDecompressors, host: nodeHost });
   if (resolved.problems.some((p) => p.severity === 'error')) throw new Error(`input problems: ${resolved.problems.map((p) => p.message).join('; ')}`);
   const tBuild = performance.now() - t0;
   end('input', tBuild);

@@ -12,13 +12,9 @@ import { resolveInputs } from '../core/resolve-inputs.ts';
 import type { BuildEvent, BuildInput, BuildResult } from '../workers/build-api.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
 import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
-import { createDecompressionStream } from '../workers/runtime/zstd-stream.ts';
+import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
 import { parseArgs, USAGE, UsageError, type BuildCommand } from './args.ts';
 import { inspectCommand, lsCommand } from './image-commands.ts';
-
-const decompressors = {
-  zstd: (input: ReadableStream<Uint8Array>) => input.pipeThrough(createDecompressionStream()),
-};
 
 /** Streams for output, so tests can capture them. */
 export interface CliIo {

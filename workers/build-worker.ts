@@ -10,12 +10,8 @@ import type { BuildEvent, BuildInput, BuildRequest, EngineApi, ImageApi, ImageEd
 import { buildImage, estimateImage } from './pipeline/build-image.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
-import { createDecompressionStream } from './runtime/zstd-stream.ts';
+import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
 
-/** zstd for `.tar.zst` and compressed closure inputs comes from our own wasm build. */
-const decompressors = {
-  zstd: (input: ReadableStream<Uint8Array>) => input.pipeThrough(createDecompressionStream()),
-};
 
 /** Runs `work`, turning any failure into the plain `BuildFailure` the page expects. */
 async function guarded<T>(work: () => Promise<T> | T): Promise<T> {

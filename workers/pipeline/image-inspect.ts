@@ -6,6 +6,7 @@
  * Listings go through debugfs's captured stdout (see `runTool`'s `captureStdout`): a
  * directory of 10,000 entries is two tool runs and well under a second.
  */
+import { normalizeImagePath as normalizeTreePath } from '../../core/tree-model.ts';
 import {
   parseLsP, parseStat, quoteArg, sectionAt, splitCommandOutput, type LsRecord, type StatRecord,
 } from '../../core/debugfs-output.ts';
@@ -226,12 +227,16 @@ export async function resolvePath(store: ImageStore, path: string): Promise<{ pa
   return { parent: inode, name, record: records.find((r) => r.name === name) ?? null };
 }
 
-/** `/a//b/` → `/a/b`; throws on relative paths and `.`/`..` parts. */
+/** `/a//b/` → `/a/b`; throws on relative paths and `.`/`..` parts (or NUL, or names over 255 bytes). */
 export function normalizeImagePath(path: string): string {
   if (!path.startsWith('/')) throw badPath(path, 'paths in the image start with /');
-  const parts = path.split('/').filter(Boolean);
-  if (parts.some((p) => p === '.' || p === '..')) throw badPath(path, '"." and ".." are not allowed');
-  return '/' + parts.join('/');
+  const parts = path.split('/');
+  if (parts.includes('.') || parts.includes('..')) throw badPath(path, '"." and ".." are not allowed');
+  try {
+    return normalizeTreePath(path);
+  } catch {
+    throw badPath(path, 'names hold no NUL bytes and at most 255 bytes');
+  }
 }
 
 function badPath(path: string, why: string): EngineFailure {

@@ -369,3 +369,8 @@ export function createCompressionStream(options: Omit<CompressOptions, 'signal'>
 export function createDecompressionStream(options: Omit<DecompressOptions, 'signal'> = {}): TransformStream<Uint8Array, Uint8Array> {
   return codecTransform(() => ZstdDecompressor.create(options));
 }
+
+/** The stream decompressors input parsing needs (`resolveInputs`' `decompressors`): zstd from this build. */
+export const inputDecompressors = {
+  zstd: (input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => input.pipeThrough(createDecompressionStream()),
+};
