@@ -17,6 +17,7 @@ import { buildImage } from '../workers/pipeline/build-image.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
 import { inputDecompressors } from '../workers/runtime/zstd-stream.ts';
 import { PeakTracker, procMemory } from './measure.ts';
+import { MkfsAttempts } from './mkfs-attempts.ts';
 
 export interface NodeChildRequest {
   dir: string;
@@ -84,14 +85,9 @@ async function main(): Promise<NodeChildResult> {
   end('input', tBuild);
   const baseline = procMemory('self')?.rss ?? 0;
 
-  let mkfsAttempts = 0;
-  let initialBytes = 0;
+  const attempts = new MkfsAttempts();
   const onEvent = (e: BuildEvent) => {
-    if (e.type === 'log' && e.tool === 'mke2fs' && e.text.startsWith('$ mke2fs')) {
-      mkfsAttempts++;
-      const m = / (\d+)k$/.exec(e.text);
-      if (m && mkfsAttempts === 1) initialBytes = Number(m[1]) * 1024;
-    }
+    attempts.see(e);
     if (e.type !== 'stage' || e.state === 'skipped') return;
     const at = tBuild + e.elapsedMs;
     // 'save' runs together with 'compress' (streamed): one span for both.
@@ -126,8 +122,8 @@ async function main(): Promise<NodeChildResult> {
     spans,
     baseline,
     peak: peaks.overall,
-    mkfsAttempts,
-    initialBytes,
+    mkfsAttempts: attempts.count,
+    initialBytes: attempts.initialBytes,
     imageBytes: result.imageSize,
     outBytes,
     blockCount: result.summary.blockCount,

@@ -20,6 +20,7 @@ import type { BuildEvent, BuildRequest, BuildResult } from '../../workers/build-
 import { DEFAULT_BUILD_OPTIONS } from '../../workers/build-options.ts';
 import type { api } from '../../workers/build-worker.ts';
 import { fillContent, makeWorkload, type WorkloadName } from '../workload.ts';
+import { MkfsAttempts } from '../mkfs-attempts.ts';
 
 type WorkerApi = typeof api;
 
@@ -125,14 +126,9 @@ async function build(): Promise<PageRun> {
     const stages: PageStage[] = [];
     let outBytes = 0;
     let sinkCalls = 0;
-    let mkfsAttempts = 0;
-    let initialBytes = 0;
+    const attempts = new MkfsAttempts();
     const onEvent = (e: BuildEvent) => {
-      if (e.type === 'log' && e.tool === 'mke2fs' && e.text.startsWith('$ mke2fs')) {
-        mkfsAttempts++;
-        const m = / (\d+)k$/.exec(e.text);
-        if (m && mkfsAttempts === 1) initialBytes = Number(m[1]) * 1024;
-      }
+      attempts.see(e);
       if (e.type !== 'stage' || e.state === 'skipped') return;
       stages.push({ stage: e.stage, state: e.state, elapsedMs: e.elapsedMs });
       void window.benchMark?.(`${e.stage}:${e.state}`);
@@ -149,7 +145,7 @@ async function build(): Promise<PageRun> {
     const totalMs = performance.now() - t0;
     await window.benchMark?.('build:done');
     status.textContent = `built ${result.fileName}: ${result.size} bytes in ${(totalMs / 1000).toFixed(2)} s`;
-    return { totalMs, stages, result, outBytes, sinkCalls, mkfsAttempts, initialBytes };
+    return { totalMs, stages, result, outBytes, sinkCalls, mkfsAttempts: attempts.count, initialBytes: attempts.initialBytes };
   } finally {
     remote[Comlink.releaseProxy]();
     worker.terminate();
