@@ -1,5 +1,8 @@
 import { defineConfig } from '@playwright/test';
 
+/** The page's port for the browser tests; `E2E_PORT` lets several checkouts test at once. */
+const port = Number(process.env.E2E_PORT ?? 5199);
+
 /**
  * Browser tests run in Debian's Chromium (`/usr/bin/chromium`); Playwright's own browser
  * downloads are not used. The studio is served by Vite on a private port.
@@ -10,7 +13,7 @@ export default defineConfig({
   workers: 1,
   reporter: [['list'], ['json']],
   use: {
-    baseURL: 'http://127.0.0.1:5199',
+    baseURL: `http://127.0.0.1:${port}`,
     acceptDownloads: true,
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -19,8 +22,8 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: 'npx vite --host 127.0.0.1 --port 5199 --strictPort',
-    url: 'http://127.0.0.1:5199',
+    command: `npx vite --host 127.0.0.1 --port ${port} --strictPort`,
+    url: `http://127.0.0.1:${port}`,
     reuseExistingServer: false,
     timeout: 60_000,
   },
