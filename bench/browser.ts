@@ -19,7 +19,13 @@ import type { StageSpan } from './node-child.ts';
 import { REPO_ROOT } from './wasm-dirs.ts';
 import type { DiskWorkload } from './workload-disk.ts';
 
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+];
 
 export interface BrowserRun {
   ok: boolean;
@@ -64,18 +70,28 @@ export class BrowserBench {
     if (!url) throw new Error('vite did not report a URL');
     let browser: Browser | undefined;
     try {
-      browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+      browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+        args: CHROMIUM_ARGS,
+      });
       const page = await browser.newPage();
       page.setDefaultTimeout(0);
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
-      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
       const bench = new BrowserBench(server, browser, page, await browser.newBrowserCDPSession(), browser.version());
       await page.exposeFunction('benchMark', (label: string) => bench.mark(label));
       // A first visit can race Vite's dependency optimizer (a 504 for a stale module): one reload.
       for (let attempt = 1; ; attempt++) {
         await page.goto(new URL('bench/browser/index.html', url).href);
-        const loaded = await page.waitForFunction(() => (window as { bench?: unknown }).bench !== undefined, undefined, { timeout: 30_000 }).then(() => true, () => false);
+        const loaded = await page
+          .waitForFunction(() => (window as { bench?: unknown }).bench !== undefined, undefined, { timeout: 30_000 })
+          .then(
+            () => true,
+            () => false,
+          );
         if (loaded) break;
         if (attempt >= 2) throw new Error(`the bench page did not load: ${errors.join(' | ') || 'timeout'}`);
         errors.length = 0;
@@ -94,7 +110,9 @@ export class BrowserBench {
   }
 
   private async processes(): Promise<{ id: number; type: string; cpuTime: number }[]> {
-    const info = (await this.cdp.send('SystemInfo.getProcessInfo')) as { processInfo: { id: number; type: string; cpuTime: number }[] };
+    const info = (await this.cdp.send('SystemInfo.getProcessInfo')) as {
+      processInfo: { id: number; type: string; cpuTime: number }[];
+    };
     return info.processInfo;
   }
 
@@ -103,11 +121,17 @@ export class BrowserBench {
    * nor an extension's; of the others, the one that has worked the most (the warm-up build).
    */
   private async findRenderer(): Promise<void> {
-    const cmdline = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
+    const cmdline = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
     const renderers = (await this.processes())
       .filter((p) => p.type === 'renderer' && !/--top-chrome-webui|--extension-process/.test(cmdline(p.id)))
       .sort((a, b) => b.cpuTime - a.cpuTime);
-    if (!renderers.length || !procMemory(renderers[0].id)) throw new Error('cannot find the page\'s renderer process');
+    if (!renderers.length || !procMemory(renderers[0].id)) throw new Error("cannot find the page's renderer process");
     this.rendererPid = renderers[0].id;
   }
 
@@ -163,9 +187,15 @@ export class BrowserBench {
       if (s.stage === 'save') continue;
       if (s.state === 'start') {
         starts.set(s.stage, s.elapsedMs);
-        if (s.stage === 'compress') spans.push({ stage: 'summary', start: recheckDone, end: s.elapsedMs, peak: tracker.peakOf('summary') });
+        if (s.stage === 'compress')
+          spans.push({ stage: 'summary', start: recheckDone, end: s.elapsedMs, peak: tracker.peakOf('summary') });
       } else {
-        spans.push({ stage: s.stage as StageSpan['stage'], start: starts.get(s.stage) ?? s.elapsedMs, end: s.elapsedMs, peak: tracker.peakOf(s.stage) });
+        spans.push({
+          stage: s.stage as StageSpan['stage'],
+          start: starts.get(s.stage) ?? s.elapsedMs,
+          end: s.elapsedMs,
+          peak: tracker.peakOf(s.stage),
+        });
         if (s.stage === 'recheck') recheckDone = s.elapsedMs;
       }
     }

@@ -80,7 +80,11 @@ let timeFile: string | undefined;
  * `%M` when `gnuTime` is given, else polled from /proc every 2 ms (may miss a late peak),
  * or not measured with `pollPeak: false`.
  */
-export function runTimed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; gnuTime?: string; cwd?: string; pollPeak?: boolean } = {}): Promise<TimedResult> {
+export function runTimed(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; gnuTime?: string; cwd?: string; pollPeak?: boolean } = {},
+): Promise<TimedResult> {
   return new Promise((resolve, reject) => {
     timeFile ??= join(mkdtempSync(join(tmpdir(), 'dis-bench-time-')), 'rss');
     rmSync(timeFile, { force: true });
@@ -92,10 +96,13 @@ export function runTimed(cmd: string, args: string[], opts: { env?: NodeJS.Proce
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     let polled = 0;
-    const poll = opts.gnuTime || opts.pollPeak === false ? undefined : setInterval(() => {
-      const m = child.pid ? procMemory(child.pid) : undefined;
-      if (m) polled = Math.max(polled, m.hwm);
-    }, 2);
+    const poll =
+      opts.gnuTime || opts.pollPeak === false
+        ? undefined
+        : setInterval(() => {
+            const m = child.pid ? procMemory(child.pid) : undefined;
+            if (m) polled = Math.max(polled, m.hwm);
+          }, 2);
     child.on('error', (e) => {
       if (poll) clearInterval(poll);
       reject(e);
@@ -109,9 +116,17 @@ export function runTimed(cmd: string, args: string[], opts: { env?: NodeJS.Proce
           // GNU time appends "Command exited with non-zero status N" before the figure.
           const lines = readFileSync(timeFile!, 'utf8').trim().split('\n');
           peak = Number(lines[lines.length - 1]) * KiB;
-        } catch { /* no figure */ }
+        } catch {
+          /* no figure */
+        }
       }
-      resolve({ code: code ?? -1, ms, peak, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      resolve({
+        code: code ?? -1,
+        ms,
+        peak,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      });
     });
   });
 }

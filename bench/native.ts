@@ -21,7 +21,16 @@ import { findTool, runTimed, type TimedResult } from './measure.ts';
  * use); `compressT0` (all cores) and `compressST` (`--single-thread`: no worker thread,
  * the way the studio's wasm zstd compresses) are extra references.
  */
-export const NATIVE_STAGES = ['mkfs', 'check', 'shrink', 'recheck', 'summary', 'compress', 'compressT0', 'compressST'] as const;
+export const NATIVE_STAGES = [
+  'mkfs',
+  'check',
+  'shrink',
+  'recheck',
+  'summary',
+  'compress',
+  'compressT0',
+  'compressST',
+] as const;
 export type NativeStage = (typeof NATIVE_STAGES)[number];
 
 export interface StageFigure {
@@ -91,7 +100,10 @@ export async function runNative(opts: {
     const prev = stages[s] ?? { ms: 0, peak: 0 };
     stages[s] = { ms: prev.ms + r.ms, peak: Math.max(prev.peak, r.peak) };
   };
-  const fail = (what: string, r: TimedResult) => new Error(`native ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  const fail = (what: string, r: TimedResult) =>
+    new Error(
+      `native ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`,
+    );
 
   // mkfs, growing like the studio does when the plan is too small.
   let size: SizeEstimate = opts.plan;
@@ -113,7 +125,8 @@ export async function runNative(opts: {
   const check = async (stage: 'check' | 'recheck') => {
     const r = await runTimed(tools.e2fsck, ['-fn', img], { env, gnuTime });
     add(stage, r);
-    if (r.code !== 0) problems.push(`native e2fsck (${stage}) exited ${r.code}: ${r.stdout.trim().split('\n').slice(-2).join(' | ')}`);
+    if (r.code !== 0)
+      problems.push(`native e2fsck (${stage}) exited ${r.code}: ${r.stdout.trim().split('\n').slice(-2).join(' | ')}`);
   };
   await check('check');
   const shrink = await runTimed(tools.resize2fs, ['-M', img], { env, gnuTime });
@@ -148,11 +161,19 @@ export async function runNative(opts: {
     stages,
     totalMs: before + stages.compress.ms,
     totalT0Ms: before + stages.compressT0.ms,
-    peak: Math.max(...(['mkfs', 'check', 'shrink', 'recheck', 'summary', 'compress'] as const).map((n) => stages[n].peak)),
+    peak: Math.max(
+      ...(['mkfs', 'check', 'shrink', 'recheck', 'summary', 'compress'] as const).map((n) => stages[n].peak),
+    ),
     initialBytes: size.initialImageBytes,
     mkfsAttempts: attempts,
     imageBytes,
-    fs: { blockCount: s.blockCount, blockSize: s.blockSize, freeBlocks: s.freeBlocks, inodeCount: s.inodeCount, freeInodes: s.freeInodes },
+    fs: {
+      blockCount: s.blockCount,
+      blockSize: s.blockSize,
+      freeBlocks: s.freeBlocks,
+      inodeCount: s.inodeCount,
+      freeInodes: s.freeInodes,
+    },
     zstdT1Bytes,
     zstdT0Bytes,
     zstdSTBytes,

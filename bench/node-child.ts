@@ -79,8 +79,12 @@ async function main(): Promise<NodeChildResult> {
   // The CLI's `--files DIR`: the host folder at /, owned by root.
   begin('input', 0);
   const walked = (await walkHostDir(req.dir, 'bench')).map((e) => ({ ...e, uid: 0, gid: 0 }));
-  const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], { decompressors: inputDecompressors, host: nodeHost });
-  if (resolved.problems.some((p) => p.severity === 'error')) throw new Error(`input problems: ${resolved.problems.map((p) => p.message).join('; ')}`);
+  const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], {
+    decompressors: inputDecompressors,
+    host: nodeHost,
+  });
+  if (resolved.problems.some((p) => p.severity === 'error'))
+    throw new Error(`input problems: ${resolved.problems.map((p) => p.message).join('; ')}`);
   const tBuild = performance.now() - t0;
   end('input', tBuild);
   const baseline = procMemory('self')?.rss ?? 0;

@@ -21,7 +21,11 @@ const sizeMB = Number(argv[argv.indexOf('--size-mb') + 1] || 500) || 500;
 
 /** A folder of `sizeMB` in 400 files: half text-like, half random, so zstd has real work. */
 function makeFolder(): string {
-  const dir = join(process.env.BENCH_CACHE_DIR ?? join(tmpdir(), 'disk-image-studio-bench'), `page-v2-${sizeMB}mb`, 'site');
+  const dir = join(
+    process.env.BENCH_CACHE_DIR ?? join(tmpdir(), 'disk-image-studio-bench'),
+    `page-v2-${sizeMB}mb`,
+    'site',
+  );
   const done = join(dir, '..', 'complete');
   if (existsSync(done)) return dir;
   mkdirSync(dir, { recursive: true });
@@ -29,7 +33,12 @@ function makeFolder(): string {
   const each = Math.floor((sizeMB * MB) / files);
   let seed = 20240611;
   // xorshift32: exact in 32-bit integer arithmetic, so the bytes do not fall into a short cycle.
-  const rand = () => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) / 2 ** 32; };
+  const rand = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
   const words = ['store', 'path', 'nix', 'image', 'block', 'inode', 'ext4', 'journal', 'closure', 'derivation'];
   for (let i = 0; i < files; i++) {
     const buf = Buffer.alloc(each);
@@ -53,7 +62,9 @@ async function waitForServer(url: string, child: ChildProcess): Promise<void> {
     if (child.exitCode !== null) throw new Error('vite preview exited');
     try {
       if ((await fetch(url)).ok) return;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not answer`);
@@ -65,13 +76,22 @@ async function main(): Promise<void> {
   const vite = join(REPO_ROOT, 'node_modules', '.bin', 'vite');
   const build = spawnSync(vite, ['build', '--logLevel', 'error'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('vite build failed');
-  const server = spawn(vite, ['preview', '--host', '127.0.0.1', '--port', String(PORT), '--strictPort'], { cwd: REPO_ROOT, stdio: 'ignore' });
+  const server = spawn(vite, ['preview', '--host', '127.0.0.1', '--port', String(PORT), '--strictPort'], {
+    cwd: REPO_ROOT,
+    stdio: 'ignore',
+  });
   const origin = `http://127.0.0.1:${PORT}`;
   try {
     await waitForServer(origin, server);
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+      ],
     });
     const page = await browser.newPage();
     const loaded: string[] = [];
@@ -80,7 +100,10 @@ async function main(): Promise<void> {
       const w = window as unknown as { __longTasks: number[] };
       w.__longTasks = [];
       new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) { w.__longTasks.push(e.duration); if (e.duration > 100) console.log(`long task ${e.duration.toFixed(0)} ms at ${e.startTime.toFixed(0)}`); }
+        for (const e of list.getEntries()) {
+          w.__longTasks.push(e.duration);
+          if (e.duration > 100) console.log(`long task ${e.duration.toFixed(0)} ms at ${e.startTime.toFixed(0)}`);
+        }
       }).observe({ type: 'longtask', buffered: true });
     });
     if (process.env.BENCH_PAGE_DEBUG) page.on('console', (m) => console.log('page:', m.text()));
@@ -100,17 +123,25 @@ async function main(): Promise<void> {
     const chooser = page.waitForEvent('filechooser');
     await page.getByRole('button', { name: 'Add folder', exact: true }).click();
     await (await chooser).setFiles(folder);
-    await page.getByRole('list', { name: 'Inputs' }).getByText('Reading…').waitFor({ state: 'detached', timeout: 120_000 }).catch(() => {});
+    await page
+      .getByRole('list', { name: 'Inputs' })
+      .getByText('Reading…')
+      .waitFor({ state: 'detached', timeout: 120_000 })
+      .catch(() => {});
     if (process.env.BENCH_PAGE_SHOT) await page.screenshot({ path: process.env.BENCH_PAGE_SHOT, fullPage: true });
     await page.getByLabel(/Compress with zstd/).check();
     await page.getByRole('radio', { name: /^Download/ }).check();
-    await page.evaluate(() => { (window as unknown as { __longTasks: number[] }).__longTasks.length = 0; });
+    await page.evaluate(() => {
+      (window as unknown as { __longTasks: number[] }).__longTasks.length = 0;
+    });
     const t0 = Date.now();
-    if (process.env.BENCH_PAGE_DEBUG) await page.evaluate(() => console.log(`build starts at ${performance.now().toFixed(0)}`));
+    if (process.env.BENCH_PAGE_DEBUG)
+      await page.evaluate(() => console.log(`build starts at ${performance.now().toFixed(0)}`));
     const download = page.waitForEvent('download', { timeout: 900_000 });
     await page.getByRole('button', { name: 'Build image' }).click();
     const saved = await (await download).path();
-    if (process.env.BENCH_PAGE_DEBUG) await page.evaluate(() => console.log(`download at ${performance.now().toFixed(0)}`));
+    if (process.env.BENCH_PAGE_DEBUG)
+      await page.evaluate(() => console.log(`download at ${performance.now().toFixed(0)}`));
     const buildSeconds = (Date.now() - t0) / 1000;
     const outBytes = statSync(saved).size;
     if (process.env.BENCH_PAGE_KEEP) spawnSync('cp', [saved, process.env.BENCH_PAGE_KEEP]);
@@ -119,7 +150,8 @@ async function main(): Promise<void> {
     await browser.close();
 
     const longest = tasks.length ? Math.max(...tasks) : 0;
-    const row = (name: string, value: string, verdict?: boolean) => console.log(`${name.padEnd(44)} ${value.padEnd(22)} ${verdict === undefined ? '' : verdict ? 'PASS' : 'MISS'}`);
+    const row = (name: string, value: string, verdict?: boolean) =>
+      console.log(`${name.padEnd(44)} ${value.padEnd(22)} ${verdict === undefined ? '' : verdict ? 'PASS' : 'MISS'}`);
     console.log(`\nThe page in Chromium (production build, ${given >= 0 ? folder : `${sizeMB} MB folder`}, zstd on)\n`);
     row('first load before a build (gzip)', `${(gz / MB).toFixed(3)} MB in ${firstLoad.length} files`, gz <= 1.5 * MB);
     row('WebAssembly fetched before the first build', `${wasmBefore.length} files`, wasmBefore.length === 0);

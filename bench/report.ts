@@ -41,8 +41,40 @@ export interface Target {
 
 export interface WorkloadSummary {
   rows: Record<Row, { native?: Cell; node?: Cell; chromium?: Cell }>;
-  native: { totalT0Ms: number; compressT0Ms: number; compressSTMs: number; zstdT1Bytes: number; zstdT0Bytes: number; zstdSTBytes: number; imageBytes: number; blockCount: number; blockSize: number; freeBlocks: number; initialBytes: number; mkfsAttempts: number };
-  ours: Partial<Record<Contender, { imageBytes: number; outBytes: number; blockCount: number; blockSize: number; freeBlocks: number; baseline: number; peak: number; mkfsAttempts: number; initialBytes: number; processMs?: number; allProcessesPeak?: number; compressedRatio: number; totalT0Ratio: number }>>;
+  native: {
+    totalT0Ms: number;
+    compressT0Ms: number;
+    compressSTMs: number;
+    zstdT1Bytes: number;
+    zstdT0Bytes: number;
+    zstdSTBytes: number;
+    imageBytes: number;
+    blockCount: number;
+    blockSize: number;
+    freeBlocks: number;
+    initialBytes: number;
+    mkfsAttempts: number;
+  };
+  ours: Partial<
+    Record<
+      Contender,
+      {
+        imageBytes: number;
+        outBytes: number;
+        blockCount: number;
+        blockSize: number;
+        freeBlocks: number;
+        baseline: number;
+        peak: number;
+        mkfsAttempts: number;
+        initialBytes: number;
+        processMs?: number;
+        allProcessesPeak?: number;
+        compressedRatio: number;
+        totalT0Ratio: number;
+      }
+    >
+  >;
   targets: Target[];
   problems: string[];
 }
@@ -69,7 +101,11 @@ function oursCell(runs: RunRecord[], who: Contender, row: Row): Cell | undefined
       return n && o && n.ms > 0 ? o.ms / n.ms : NaN;
     })
     .filter(Number.isFinite);
-  return { ms: median(vals.map((v) => v.ms)), peak: median(vals.map((v) => v.peak)), timeRatio: ratios.length ? median(ratios) : undefined };
+  return {
+    ms: median(vals.map((v) => v.ms)),
+    peak: median(vals.map((v) => v.peak)),
+    timeRatio: ratios.length ? median(ratios) : undefined,
+  };
 }
 
 function nativeFigure(n: NativeRun | undefined, row: Row): { ms: number; peak: number } | undefined {
@@ -83,7 +119,9 @@ export function summarize(w: Workload, runs: RunRecord[]): WorkloadSummary {
   const natives = runs.map((r) => r.native).filter((n): n is NativeRun => n !== undefined);
   const rows = {} as WorkloadSummary['rows'];
   for (const row of ROWS) {
-    const nv = natives.map((n) => nativeFigure(n, row)).filter((v): v is { ms: number; peak: number } => v !== undefined);
+    const nv = natives
+      .map((n) => nativeFigure(n, row))
+      .filter((v): v is { ms: number; peak: number } => v !== undefined);
     rows[row] = {
       native: nv.length ? { ms: median(nv.map((v) => v.ms)), peak: median(nv.map((v) => v.peak)) } : undefined,
       node: oursCell(runs, 'node', row),
@@ -114,7 +152,8 @@ export function summarize(w: Workload, runs: RunRecord[]): WorkloadSummary {
     for (const r of runs) if (r[who] && !r[who]!.ok) problems.push(`${who}: ${r[who]!.error}`);
     if (ok.length === 0) continue;
     const o = (f: (x: NodeRun | BrowserRun) => number) => median(ok.map((r) => f(r[who]!)));
-    const perRun = (f: (x: NodeRun | BrowserRun, n: NativeRun) => number) => median(ok.filter((r) => r.native).map((r) => f(r[who]!, r.native!)));
+    const perRun = (f: (x: NodeRun | BrowserRun, n: NativeRun) => number) =>
+      median(ok.filter((r) => r.native).map((r) => f(r[who]!, r.native!)));
     const s = {
       imageBytes: o((x) => x.imageBytes),
       outBytes: o((x) => x.outBytes),
@@ -151,12 +190,17 @@ export function summarize(w: Workload, runs: RunRecord[]): WorkloadSummary {
       pass: s.outBytes <= native.zstdT1Bytes,
       detail: `${fmtBytes(s.outBytes)} vs ${fmtBytes(native.zstdT1Bytes)} (${fmtPct(s.compressedRatio)})`,
     });
-    const sameBlocks = ok.every((r) => !r.native || (r[who]!.blockCount === r.native.fs.blockCount && r[who]!.blockSize === r.native.fs.blockSize));
+    const sameBlocks = ok.every(
+      (r) =>
+        !r.native || (r[who]!.blockCount === r.native.fs.blockCount && r[who]!.blockSize === r.native.fs.blockSize),
+    );
     targets.push({
       name: 'block count = native after resize2fs -M',
       contender: who,
       pass: sameBlocks,
-      detail: sameBlocks ? `${s.blockCount} x ${s.blockSize} B in every run` : `ours ${s.blockCount} vs native ${native.blockCount} blocks (${s.blockCount - native.blockCount >= 0 ? '+' : ''}${s.blockCount - native.blockCount}), free ${s.freeBlocks} vs ${native.freeBlocks}`,
+      detail: sameBlocks
+        ? `${s.blockCount} x ${s.blockSize} B in every run`
+        : `ours ${s.blockCount} vs native ${native.blockCount} blocks (${s.blockCount - native.blockCount >= 0 ? '+' : ''}${s.blockCount - native.blockCount}), free ${s.freeBlocks} vs ${native.freeBlocks}`,
     });
   }
   return { rows, native, ours, targets, problems };
@@ -185,7 +229,11 @@ function fmtPct(r: number): string {
 
 function table(header: string[], rows: string[][], alignLeft = 1): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < alignLeft ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < alignLeft ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -196,7 +244,9 @@ export function describeWorkload(w: Workload): string {
 
 export function formatSummary(w: Workload, runs: number, s: WorkloadSummary, contenders: Contender[]): string {
   const out: string[] = [];
-  out.push(`== ${w.name}${w.scale !== 1 ? ` (scale ${w.scale})` : ''}: ${describeWorkload(w)}; medians of ${runs} run${runs === 1 ? '' : 's'}`);
+  out.push(
+    `== ${w.name}${w.scale !== 1 ? ` (scale ${w.scale})` : ''}: ${describeWorkload(w)}; medians of ${runs} run${runs === 1 ? '' : 's'}`,
+  );
   const header = ['stage', 'native'];
   for (const c of contenders) header.push(c, 'x');
   header.push('| peak MiB: native');
@@ -220,27 +270,65 @@ export function formatSummary(w: Workload, runs: number, s: WorkloadSummary, con
   extra('total, zstd -T0', s.native.totalT0Ms, (c) => s.ours[c]?.totalT0Ratio);
   extra('zstd --single-thread', s.native.compressSTMs, () => undefined);
   out.push(table(header, rows));
-  out.push('  input: Node walks the folder (as the CLI\'s --files); the page builds its tree from the picked Files. plan: the studio\'s size plan.');
-  out.push('  summary: dumpe2fs -h and truncate to the filesystem size. compress: ours streams zstd -3 and the output together.');
+  out.push(
+    "  input: Node walks the folder (as the CLI's --files); the page builds its tree from the picked Files. plan: the studio's size plan.",
+  );
+  out.push(
+    '  summary: dumpe2fs -h and truncate to the filesystem size. compress: ours streams zstd -3 and the output together.',
+  );
 
   const n = s.native;
-  const sizeRows: string[][] = [['native', fmtBytes(n.initialBytes), String(n.mkfsAttempts), fmtBytes(n.imageBytes), `${n.blockCount} x ${n.blockSize}`, String(n.freeBlocks), fmtBytes(n.zstdT1Bytes), '']];
+  const sizeRows: string[][] = [
+    [
+      'native',
+      fmtBytes(n.initialBytes),
+      String(n.mkfsAttempts),
+      fmtBytes(n.imageBytes),
+      `${n.blockCount} x ${n.blockSize}`,
+      String(n.freeBlocks),
+      fmtBytes(n.zstdT1Bytes),
+      '',
+    ],
+  ];
   for (const c of contenders) {
     const o = s.ours[c];
     if (!o) continue;
-    sizeRows.push([c, fmtBytes(o.initialBytes), String(o.mkfsAttempts), fmtBytes(o.imageBytes), `${o.blockCount} x ${o.blockSize}`, String(o.freeBlocks), fmtBytes(o.outBytes), fmtPct(o.compressedRatio)]);
+    sizeRows.push([
+      c,
+      fmtBytes(o.initialBytes),
+      String(o.mkfsAttempts),
+      fmtBytes(o.imageBytes),
+      `${o.blockCount} x ${o.blockSize}`,
+      String(o.freeBlocks),
+      fmtBytes(o.outBytes),
+      fmtPct(o.compressedRatio),
+    ]);
   }
   out.push('');
   out.push(table(['sizes', 'mkfs size', 'tries', 'image', 'blocks', 'free', 'zstd -3', 'vs native'], sizeRows));
-  out.push(`  native zstd -3 -T0: ${fmtBytes(n.zstdT0Bytes)}; --single-thread: ${fmtBytes(n.zstdSTBytes)} (${fmtPct(n.zstdSTBytes / n.zstdT1Bytes)} vs -T1)`);
+  out.push(
+    `  native zstd -3 -T0: ${fmtBytes(n.zstdT0Bytes)}; --single-thread: ${fmtBytes(n.zstdSTBytes)} (${fmtPct(n.zstdSTBytes / n.zstdT1Bytes)} vs -T1)`,
+  );
   for (const c of contenders) {
     const o = s.ours[c];
     if (!o) continue;
-    if (c === 'node') out.push(`  node: RSS before the build ${fmtMiB(o.baseline)} MiB; the child process's wall time incl. Node/tsx startup ${fmtMs(o.processMs ?? NaN)}`);
-    else out.push(`  chromium: renderer RSS before the build ${fmtMiB(o.baseline)} MiB; all Chromium processes together peaked at ${fmtMiB(o.allProcessesPeak ?? NaN)} MiB (sampled)`);
+    if (c === 'node')
+      out.push(
+        `  node: RSS before the build ${fmtMiB(o.baseline)} MiB; the child process's wall time incl. Node/tsx startup ${fmtMs(o.processMs ?? NaN)}`,
+      );
+    else
+      out.push(
+        `  chromium: renderer RSS before the build ${fmtMiB(o.baseline)} MiB; all Chromium processes together peaked at ${fmtMiB(o.allProcessesPeak ?? NaN)} MiB (sampled)`,
+      );
   }
   out.push('');
-  out.push(table(['target', 'contender', 'verdict', 'figure'], s.targets.map((t) => [t.name, t.contender, t.pass ? 'PASS' : 'MISS', t.detail]), 2));
+  out.push(
+    table(
+      ['target', 'contender', 'verdict', 'figure'],
+      s.targets.map((t) => [t.name, t.contender, t.pass ? 'PASS' : 'MISS', t.detail]),
+      2,
+    ),
+  );
   for (const p of s.problems) out.push(`  problem: ${p}`);
   return out.join('\n');
 }

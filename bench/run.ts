@@ -64,7 +64,9 @@ function parse(argv: string[]): Options {
   };
   let runsGiven = false;
   for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].includes('=') ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)] : [argv[i], undefined];
+    const [flag, inline] = argv[i].includes('=')
+      ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)]
+      : [argv[i], undefined];
     const value = () => {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`${flag} needs a value`);
@@ -72,13 +74,18 @@ function parse(argv: string[]): Options {
     };
     switch (flag) {
       case '--workloads': {
-        const list = value().split(',').map((s) => s.trim()).filter(Boolean);
+        const list = value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         const bad = list.filter((n) => !WORKLOAD_NAMES.includes(n as WorkloadName));
         if (bad.length) throw new Error(`unknown workload ${bad.join(', ')}; use ${WORKLOAD_NAMES.join(', ')}`);
         o.workloads = list as WorkloadName[];
         break;
       }
-      case '--all': o.workloads = [...WORKLOAD_NAMES]; break;
+      case '--all':
+        o.workloads = [...WORKLOAD_NAMES];
+        break;
       case '--runs': {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 1) throw new Error('--runs needs a whole number >= 1');
@@ -86,21 +93,37 @@ function parse(argv: string[]): Options {
         runsGiven = true;
         break;
       }
-      case '--quick': o.quick = true; break;
-      case '--no-node': o.node = false; break;
-      case '--no-browser': o.browser = false; break;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--no-node':
+        o.node = false;
+        break;
+      case '--no-browser':
+        o.browser = false;
+        break;
       case '--browser-input': {
         const v = value();
         if (v !== 'disk' && v !== 'memory') throw new Error('--browser-input is disk or memory');
         o.browserInput = v;
         break;
       }
-      case '--seed': o.seed = Number(value()) >>> 0; break;
-      case '--cache-dir': o.cacheDir = value(); break;
-      case '--out': o.out = value(); break;
-      case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
+      case '--seed':
+        o.seed = Number(value()) >>> 0;
+        break;
+      case '--cache-dir':
+        o.cacheDir = value();
+        break;
+      case '--out':
+        o.out = value();
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE);
+        process.exit(0);
       // falls through (exit)
-      default: throw new Error(`unknown option ${argv[i]} (see --help)`);
+      default:
+        throw new Error(`unknown option ${argv[i]} (see --help)`);
     }
   }
   if (o.quick && !runsGiven) o.runs = 1;
@@ -117,17 +140,32 @@ function log(s: string): void {
   process.stderr.write(`bench: ${s}\n`);
 }
 
-async function runNode(dirs: ReturnType<typeof wasmDirs>, w: DiskWorkload, workDir: string): Promise<RunRecord['node']> {
+async function runNode(
+  dirs: ReturnType<typeof wasmDirs>,
+  w: DiskWorkload,
+  workDir: string,
+): Promise<RunRecord['node']> {
   const out = join(workDir, 'node.img.zst');
-  const req: NodeChildRequest = { dir: w.dir, out, ...(dirs.committed ? {} : { e2fsprogs: dirs.e2fsprogs, zstd: dirs.zstd }) };
-  const r = await runTimed(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/node-child.ts'), JSON.stringify(req)], { cwd: REPO_ROOT, pollPeak: false });
+  const req: NodeChildRequest = {
+    dir: w.dir,
+    out,
+    ...(dirs.committed ? {} : { e2fsprogs: dirs.e2fsprogs, zstd: dirs.zstd }),
+  };
+  const r = await runTimed(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'bench/node-child.ts'), JSON.stringify(req)],
+    { cwd: REPO_ROOT, pollPeak: false },
+  );
   rmSync(out, { force: true });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   let result: NodeChildResult;
   try {
     result = JSON.parse(line) as NodeChildResult;
   } catch {
-    result = { ok: false, error: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}` } as NodeChildResult;
+    result = {
+      ok: false,
+      error: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`,
+    } as NodeChildResult;
   }
   return { ...result, processMs: r.ms };
 }
@@ -143,8 +181,14 @@ async function main(): Promise<void> {
   const dirs = wasmDirs();
   const missing = missingWasm(dirs);
   if (missing.length) {
-    log(`the ${dirs.committed ? 'committed' : 'scratch'} wasm build is incomplete; missing:\n  ${missing.join('\n  ')}`);
-    log(dirs.committed ? 'build it (npm run build:wasm), or set RUNTIME_WASM_DIR to use a scratch build in wasm/.build' : 'check RUNTIME_WASM_DIR');
+    log(
+      `the ${dirs.committed ? 'committed' : 'scratch'} wasm build is incomplete; missing:\n  ${missing.join('\n  ')}`,
+    );
+    log(
+      dirs.committed
+        ? 'build it (npm run build:wasm), or set RUNTIME_WASM_DIR to use a scratch build in wasm/.build'
+        : 'check RUNTIME_WASM_DIR',
+    );
     process.exit(1);
   }
   const tools = nativeTools();
@@ -152,9 +196,13 @@ async function main(): Promise<void> {
     log(`native tools missing: ${tools.missing.join(', ')} (Debian: apt-get install e2fsprogs zstd)`);
     process.exit(1);
   }
-  if (!canResetPeak()) log('this kernel does not let us reset peak RSS (/proc/PID/clear_refs): per-stage peaks are cumulative');
+  if (!canResetPeak())
+    log('this kernel does not let us reset peak RSS (/proc/PID/clear_refs): per-stage peaks are cumulative');
   const gnuTime = ensureGnuTime(log);
-  const contenders: Contender[] = [...(opts.node ? ['node' as const] : []), ...(opts.browser ? ['chromium' as const] : [])];
+  const contenders: Contender[] = [
+    ...(opts.node ? ['node' as const] : []),
+    ...(opts.browser ? ['chromium' as const] : []),
+  ];
 
   const meta = {
     date: new Date().toISOString(),
@@ -170,9 +218,13 @@ async function main(): Promise<void> {
     measuring: {
       time: 'wall clock; native: spawn to exit of each tool; ours: BuildEvent stage times, total from before the tree walk (Node) / the build call (page) to the last output byte',
       memoryNative: gnuTime ? 'GNU time %M (peak RSS) per tool' : 'VmHWM polled from /proc every 2 ms per tool',
-      memoryNode: 'the child process\'s own VmHWM, read and reset (clear_refs) at every stage boundary',
-      memoryChromium: 'VmHWM of the page\'s renderer process (found via CDP SystemInfo.getProcessInfo), read and reset at every stage event the page reports; plus the RSS of all Chromium processes summed, sampled every 50 ms',
-      browserInput: opts.browserInput === 'disk' ? 'the workload\'s files picked into <input type=file multiple> with Playwright setInputFiles, one path per file (disk-backed Files); paths, modes and symlinks from the workload description' : 'bytes generated in the page from the same seed into in-memory Blobs',
+      memoryNode: "the child process's own VmHWM, read and reset (clear_refs) at every stage boundary",
+      memoryChromium:
+        "VmHWM of the page's renderer process (found via CDP SystemInfo.getProcessInfo), read and reset at every stage event the page reports; plus the RSS of all Chromium processes summed, sampled every 50 ms",
+      browserInput:
+        opts.browserInput === 'disk'
+          ? "the workload's files picked into <input type=file multiple> with Playwright setInputFiles, one path per file (disk-backed Files); paths, modes and symlinks from the workload description"
+          : 'bytes generated in the page from the same seed into in-memory Blobs',
     },
   };
 
@@ -198,7 +250,15 @@ async function main(): Promise<void> {
     }
   }
 
-  const results: { workload: Omit<DiskWorkload['workload'], 'entries'> & { dir: string; planInitialBytes: number; planFinalBytes: number }; runs: RunRecord[]; summary: WorkloadSummary }[] = [];
+  const results: {
+    workload: Omit<DiskWorkload['workload'], 'entries'> & {
+      dir: string;
+      planInitialBytes: number;
+      planFinalBytes: number;
+    };
+    runs: RunRecord[];
+    summary: WorkloadSummary;
+  }[] = [];
   try {
     for (const w of workloads) {
       const { entries: _entries, ...wl } = w.workload;
@@ -208,14 +268,22 @@ async function main(): Promise<void> {
       const plan = planSize(walked, DEFAULT_BUILD_OPTIONS);
       if (browser) {
         const p = await browser.load(w, opts.browserInput);
-        if (p.mismatched.length) throw new Error(`the page's tree does not match the workload: ${p.mismatched.join(', ')}`);
+        if (p.mismatched.length)
+          throw new Error(`the page's tree does not match the workload: ${p.mismatched.join(', ')}`);
       }
       const runs: RunRecord[] = [];
       for (let i = 1; i <= opts.runs; i++) {
         const rec: RunRecord = {};
         log(`${w.workload.name} run ${i}/${opts.runs}: native`);
         try {
-          rec.native = await runNative({ tools, treeDir: w.dir, workDir, plan, mke2fsConf: join(dirs.e2fsprogs, 'mke2fs.conf'), gnuTime });
+          rec.native = await runNative({
+            tools,
+            treeDir: w.dir,
+            workDir,
+            plan,
+            mke2fsConf: join(dirs.e2fsprogs, 'mke2fs.conf'),
+            gnuTime,
+          });
         } catch (e) {
           rec.nativeError = (e as Error).message;
         }
@@ -228,13 +296,20 @@ async function main(): Promise<void> {
           rec.chromium = await browser.run();
         }
         runs.push(rec);
-        const t = (x?: { ok?: boolean; totalMs: number }) => (x?.ok === false ? 'failed' : x ? `${(x.totalMs / 1000).toFixed(2)} s` : '-');
-        log(`  native ${rec.native ? `${(rec.native.totalMs / 1000).toFixed(2)} s` : 'failed'}, node ${t(rec.node)}, chromium ${t(rec.chromium)}`);
+        const t = (x?: { ok?: boolean; totalMs: number }) =>
+          x?.ok === false ? 'failed' : x ? `${(x.totalMs / 1000).toFixed(2)} s` : '-';
+        log(
+          `  native ${rec.native ? `${(rec.native.totalMs / 1000).toFixed(2)} s` : 'failed'}, node ${t(rec.node)}, chromium ${t(rec.chromium)}`,
+        );
       }
       const summary = summarize(w.workload, runs);
       const text = formatSummary(w.workload, opts.runs, summary, contenders);
       process.stdout.write(`\n${text}\n`);
-      results.push({ workload: { ...wl, dir: w.dir, planInitialBytes: plan.initialImageBytes, planFinalBytes: plan.finalImageBytes }, runs, summary });
+      results.push({
+        workload: { ...wl, dir: w.dir, planInitialBytes: plan.initialImageBytes, planFinalBytes: plan.finalImageBytes },
+        runs,
+        summary,
+      });
     }
   } finally {
     await browser?.close();
@@ -244,7 +319,9 @@ async function main(): Promise<void> {
   const outFile = opts.out ?? join(REPO_ROOT, 'bench/results', `${stamp}.json`);
   mkdirSync(join(outFile, '..'), { recursive: true });
   writeFileSync(outFile, JSON.stringify({ meta, results }, null, 2) + '\n');
-  const verdicts = results.flatMap((r) => r.summary.targets.map((t) => `${r.workload.name}/${t.contender}: ${t.pass ? 'PASS' : 'MISS'} ${t.name}`));
+  const verdicts = results.flatMap((r) =>
+    r.summary.targets.map((t) => `${r.workload.name}/${t.contender}: ${t.pass ? 'PASS' : 'MISS'} ${t.name}`),
+  );
   process.stdout.write(`\n${verdicts.join('\n')}\n\nbench: figures written to ${outFile}\n`);
 }
 

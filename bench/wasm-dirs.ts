@@ -22,7 +22,11 @@ export interface WasmDirs {
 export function wasmDirs(env: NodeJS.ProcessEnv = process.env): WasmDirs {
   const override = env.RUNTIME_WASM_DIR;
   if (!override) {
-    return { e2fsprogs: join(REPO_ROOT, 'wasm/e2fsprogs/dist'), zstd: join(REPO_ROOT, 'wasm/zstd/dist'), committed: true };
+    return {
+      e2fsprogs: join(REPO_ROOT, 'wasm/e2fsprogs/dist'),
+      zstd: join(REPO_ROOT, 'wasm/zstd/dist'),
+      committed: true,
+    };
   }
   const named = resolve(override);
   const base = existsSync(join(named, 'w1/dist/mke2fs.wasm')) ? named : join(REPO_ROOT, 'wasm/.build');
@@ -32,7 +36,10 @@ export function wasmDirs(env: NodeJS.ProcessEnv = process.env): WasmDirs {
 /** What is missing from the chosen build, if anything. */
 export function missingWasm(d: WasmDirs): string[] {
   const need = [
-    ...['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs'].flatMap((t) => [join(d.e2fsprogs, `${t}.wasm`), join(d.e2fsprogs, `${t}.mjs`)]),
+    ...['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs'].flatMap((t) => [
+      join(d.e2fsprogs, `${t}.wasm`),
+      join(d.e2fsprogs, `${t}.mjs`),
+    ]),
     join(d.e2fsprogs, 'mke2fs.conf'),
     join(d.zstd, 'zstd.wasm'),
     join(d.zstd, 'zstd.mjs'),

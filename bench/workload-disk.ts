@@ -5,7 +5,19 @@
  * generation) or with another digest is rebuilt.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CONTENT_BLOCK, fillContent, makeWorkload, workloadId, type Workload, type WorkloadName } from './workload.ts';
 
@@ -27,7 +39,13 @@ function digestOf(w: Workload): string {
 }
 
 /** The workload on disk under `cacheDir`, generated if missing or stale. */
-export function ensureWorkload(name: WorkloadName, seed: number, scale: number, cacheDir: string, log: (s: string) => void): DiskWorkload {
+export function ensureWorkload(
+  name: WorkloadName,
+  seed: number,
+  scale: number,
+  cacheDir: string,
+  log: (s: string) => void,
+): DiskWorkload {
   const workload = makeWorkload(name, seed, scale);
   const base = join(cacheDir, workloadId(name, seed, scale));
   const dir = join(base, 'tree');
@@ -37,7 +55,9 @@ export function ensureWorkload(name: WorkloadName, seed: number, scale: number, 
     try {
       const stamp = JSON.parse(readFileSync(stampPath, 'utf8')) as { digest?: string };
       if (stamp.digest === digest && existsSync(dir)) return { workload, dir, generated: false, generateMs: 0 };
-    } catch { /* rebuild */ }
+    } catch {
+      /* rebuild */
+    }
   }
   const t0 = performance.now();
   log(`generating ${name} (${workload.files} files, ${(workload.bytes / 2 ** 20).toFixed(0)} MiB) in ${dir}`);
@@ -66,7 +86,23 @@ export function ensureWorkload(name: WorkloadName, seed: number, scale: number, 
     }
   }
   const generateMs = performance.now() - t0;
-  writeFileSync(stampPath, JSON.stringify({ name, seed, scale, version: workload.version, digest, files: workload.files, bytes: workload.bytes, generateMs: Math.round(generateMs) }, null, 2) + '\n');
+  writeFileSync(
+    stampPath,
+    JSON.stringify(
+      {
+        name,
+        seed,
+        scale,
+        version: workload.version,
+        digest,
+        files: workload.files,
+        bytes: workload.bytes,
+        generateMs: Math.round(generateMs),
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   return { workload, dir, generated: true, generateMs };
 }
 
@@ -77,7 +113,9 @@ export function warmPageCache(w: DiskWorkload): void {
     if (e.type !== 'file' || e.size === 0) continue;
     const fd = openSync(join(w.dir, e.path), 'r');
     try {
-      while (readSync(fd, buf, 0, buf.length, null) > 0) { /* read */ }
+      while (readSync(fd, buf, 0, buf.length, null) > 0) {
+        /* read */
+      }
     } finally {
       closeSync(fd);
     }

@@ -167,7 +167,11 @@ export const CONTENT_BLOCK = 64 * KiB;
  * Fills `out` with the file's bytes at `offset`..`offset + out.length`. `offset` must be a
  * multiple of {@link CONTENT_BLOCK}; the same bytes come out whatever the piece size.
  */
-export function fillContent(file: { kind: ContentKind; seed: number; size: number }, offset: number, out: Uint8Array): void {
+export function fillContent(
+  file: { kind: ContentKind; seed: number; size: number },
+  offset: number,
+  out: Uint8Array,
+): void {
   if (offset % CONTENT_BLOCK !== 0) throw new RangeError('offset must be a multiple of CONTENT_BLOCK');
   for (let pos = 0; pos < out.length; pos += CONTENT_BLOCK) {
     const block = (offset + pos) / CONTENT_BLOCK;
@@ -355,15 +359,25 @@ function smallTree(rng: Prng, t: TreeBuilder, scale: number): void {
   }
   const sizes: number[] = [];
   for (let i = 0; i < files - big; i++) sizes.push(smallSize(rng, 3 * KiB, 256 * KiB));
-  const smallBytes = Math.min(sizes.reduce((a, b) => a + b, 0), total * 0.4);
+  const smallBytes = Math.min(
+    sizes.reduce((a, b) => a + b, 0),
+    total * 0.4,
+  );
   fitSizes(sizes, Math.round(smallBytes));
   const bigSizes: number[] = [];
   for (let i = 0; i < big; i++) bigSizes.push(0.5 + rng.float());
   fitSizes(bigSizes, total - Math.round(smallBytes));
-  const exts: Record<ContentKind, string[]> = { text: ['txt', 'md', 'html', 'js', 'css', 'json'], binary: ['bin', 'o', 'wasm', 'db'], random: ['png', 'jpg', 'gz', 'zip'] };
+  const exts: Record<ContentKind, string[]> = {
+    text: ['txt', 'md', 'html', 'js', 'css', 'json'],
+    binary: ['bin', 'o', 'wasm', 'db'],
+    random: ['png', 'jpg', 'gz', 'zip'],
+  };
   const all = [...sizes, ...bigSizes];
   for (let i = 0; i < all.length; i++) {
-    const kind = i < sizes.length ? kindFor(rng, { text: 5, binary: 3, random: 2 }) : kindFor(rng, { text: 1, binary: 1, random: 1 });
+    const kind =
+      i < sizes.length
+        ? kindFor(rng, { text: 5, binary: 3, random: 2 })
+        : kindFor(rng, { text: 1, binary: 1, random: 1 });
     const d = rng.pick(dirs);
     t.file(`${d === '/' ? '' : d}/${ident(rng)}.${rng.pick(exts[kind])}`, all[i], kind);
   }
@@ -411,8 +425,18 @@ function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
     { slot: { dir: `${p.base}/include/${p.name}`, ext: 'h', kind: 'text' }, weight: 14 },
     { slot: { dir: `${p.base}/share/doc/${p.name}`, ext: 'html', kind: 'text' }, weight: 6 },
     { slot: { dir: `${p.base}/share/man/man1`, ext: '1.gz', kind: 'random' }, weight: 5 },
-    { slot: { dir: `${p.base}/share/locale/${rng.pick(['de', 'fr', 'ja', 'pt_BR', 'zh_CN'])}/LC_MESSAGES`, ext: 'mo', kind: 'binary' }, weight: 4 },
-    { slot: { dir: `${p.base}/lib/python3.12/site-packages/${p.name.replace(/-/g, '_')}`, ext: 'py', kind: 'text' }, weight: 10 },
+    {
+      slot: {
+        dir: `${p.base}/share/locale/${rng.pick(['de', 'fr', 'ja', 'pt_BR', 'zh_CN'])}/LC_MESSAGES`,
+        ext: 'mo',
+        kind: 'binary',
+      },
+      weight: 4,
+    },
+    {
+      slot: { dir: `${p.base}/lib/python3.12/site-packages/${p.name.replace(/-/g, '_')}`, ext: 'py', kind: 'text' },
+      weight: 10,
+    },
     { slot: { dir: `${p.base}/share/${p.name}/data`, ext: 'dat', kind: 'random' }, weight: 2 },
   ];
 
@@ -424,11 +448,22 @@ function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
       let x = rng.float() * sw;
       let slot = slots[0].slot;
       for (const s of slots) {
-        if ((x -= s.weight) < 0) { slot = s.slot; break; }
+        if ((x -= s.weight) < 0) {
+          slot = s.slot;
+          break;
+        }
       }
       const stem = slot.lib ? `lib${ident(rng, 1)}` : ident(rng, slot.exec ? 1 : 2);
-      const file = slot.ext ? `${stem}.${slot.ext}${slot.lib ? `.${rng.int(1, 9)}.${rng.int(0, 20)}.${rng.int(0, 9)}` : ''}` : stem;
-      small.push({ path: `${slot.dir}/${file}`, kind: slot.kind, exec: Boolean(slot.exec), lib: Boolean(slot.lib), p: paths[i] });
+      const file = slot.ext
+        ? `${stem}.${slot.ext}${slot.lib ? `.${rng.int(1, 9)}.${rng.int(0, 20)}.${rng.int(0, 9)}` : ''}`
+        : stem;
+      small.push({
+        path: `${slot.dir}/${file}`,
+        kind: slot.kind,
+        exec: Boolean(slot.exec),
+        lib: Boolean(slot.lib),
+        p: paths[i],
+      });
     }
   }
   // The largest files are big binaries (libLLVM, firmware bundles, ...): replace some small ones.
@@ -437,8 +472,13 @@ function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
     const i = rng.int(0, small.length - 1);
     if (small[i].kind !== 'text') large.add(i);
   }
-  const sizes = small.map((s, i) => (large.has(i) ? 0 : smallSize(rng, s.kind === 'text' ? 2 * KiB : 6 * KiB, 1 * MiB)));
-  const smallBytes = Math.min(sizes.reduce((a, b) => a + b, 0), Math.round(total * 0.35));
+  const sizes = small.map((s, i) =>
+    large.has(i) ? 0 : smallSize(rng, s.kind === 'text' ? 2 * KiB : 6 * KiB, 1 * MiB),
+  );
+  const smallBytes = Math.min(
+    sizes.reduce((a, b) => a + b, 0),
+    Math.round(total * 0.35),
+  );
   const smallIdx = sizes.map((_, i) => i).filter((i) => !large.has(i));
   const smallSizes = smallIdx.map((i) => sizes[i]);
   fitSizes(smallSizes, smallBytes);
@@ -484,10 +524,21 @@ function largeTree(rng: Prng, t: TreeBuilder, scale: number): void {
   const total = Math.round(2048 * MiB * scale);
   const bigCount = Math.max(2, Math.round(40 * scale));
   const smallCount = Math.max(10, Math.round(960 * scale));
-  const dirs = ['/data/media', '/data/vm', '/data/db', '/data/logs', '/data/build', '/home/user/projects', '/var/cache'];
+  const dirs = [
+    '/data/media',
+    '/data/vm',
+    '/data/db',
+    '/data/logs',
+    '/data/build',
+    '/home/user/projects',
+    '/var/cache',
+  ];
   const smallSizes: number[] = [];
   for (let i = 0; i < smallCount; i++) smallSizes.push(smallSize(rng, 8 * KiB, 4 * MiB));
-  const smallBytes = Math.min(smallSizes.reduce((a, b) => a + b, 0), Math.round(total * 0.05));
+  const smallBytes = Math.min(
+    smallSizes.reduce((a, b) => a + b, 0),
+    Math.round(total * 0.05),
+  );
   fitSizes(smallSizes, smallBytes);
   const bigSizes: number[] = [];
   for (let i = 0; i < bigCount; i++) bigSizes.push(0.4 + rng.float() * 1.6);
@@ -499,7 +550,11 @@ function largeTree(rng: Prng, t: TreeBuilder, scale: number): void {
   }
   for (let i = 0; i < smallCount; i++) {
     const kind = kindFor(rng, { text: 5, binary: 3, random: 2 });
-    t.file(`${rng.pick(dirs)}/${rng.pick(WORDS)}/${ident(rng)}.${kind === 'text' ? 'txt' : kind === 'binary' ? 'bin' : 'jpg'}`, smallSizes[i], kind);
+    t.file(
+      `${rng.pick(dirs)}/${rng.pick(WORDS)}/${ident(rng)}.${kind === 'text' ? 'txt' : kind === 'binary' ? 'bin' : 'jpg'}`,
+      smallSizes[i],
+      kind,
+    );
   }
   for (let i = 0; i < Math.round(smallCount / 20); i++) t.symlink(`/data/links/${ident(rng)}`, `../${rng.pick(WORDS)}`);
 }
@@ -525,5 +580,16 @@ export function makeWorkload(name: WorkloadName, seed = DEFAULT_SEED, scale = 1)
     } else if (e.type === 'directory') directories++;
     else symlinks++;
   }
-  return { name, seed, scale, version: WORKLOAD_VERSION, entries: t.entries, files, directories, symlinks, bytes, kinds };
+  return {
+    name,
+    seed,
+    scale,
+    version: WORKLOAD_VERSION,
+    entries: t.entries,
+    files,
+    directories,
+    symlinks,
+    bytes,
+    kinds,
+  };
 }

@@ -10,12 +10,21 @@ describe('parseArgs', () => {
     expect(c.stores).toEqual(['s1', 's2']);
     expect(c.files).toEqual(['f']);
     expect(c.output).toBe('out.img');
-    expect(c.options).toMatchObject({ label: 'nixos', uuid: '44444444-4444-4444-8888-888888888888', epoch: 1, headroomMiB: 0, compress: false });
+    expect(c.options).toMatchObject({
+      label: 'nixos',
+      uuid: '44444444-4444-4444-8888-888888888888',
+      epoch: 1,
+      headroomMiB: 0,
+      compress: false,
+    });
   });
 
   it('turns compression on for .zst outputs, with the level of --compress', () => {
     expect(build('--tar', 'a.tar', '-o', 'x.img.zst').options).toMatchObject({ compress: true, compressionLevel: 3 });
-    expect(build('--tar', 'a.tar', '--compress=9', '-o', 'x.img.zst').options).toMatchObject({ compress: true, compressionLevel: 9 });
+    expect(build('--tar', 'a.tar', '--compress=9', '-o', 'x.img.zst').options).toMatchObject({
+      compress: true,
+      compressionLevel: 9,
+    });
   });
 
   it('refuses --compress with an output not named .zst, saying what to name it', () => {

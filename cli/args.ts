@@ -63,29 +63,49 @@ export type Command =
   | { command: 'ls'; image: string; path: string }
   | { command: 'help' };
 
-const LIST_FLAGS = { '--closure': 'closures', '--store': 'stores', '--nar': 'nars', '--export': 'exports', '--files': 'files', '--tar': 'tars' } as const;
+const LIST_FLAGS = {
+  '--closure': 'closures',
+  '--store': 'stores',
+  '--nar': 'nars',
+  '--export': 'exports',
+  '--files': 'files',
+  '--tar': 'tars',
+} as const;
 
 /** Parses `argv` (without `node` and the script). */
 export function parseArgs(argv: string[]): Command {
   const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h')
+    return { command: 'help' };
   if (command === 'inspect' || command === 'ls') {
     const positional = rest.filter((a) => !a.startsWith('-'));
     const unknown = rest.find((a) => a.startsWith('-'));
     if (unknown) throw new UsageError(`unknown option ${unknown} for "${command}".`);
-    if (positional.length === 0) throw new UsageError(`"${command}" needs an image file: disk-image-studio ${command} IMG${command === 'ls' ? ' [PATH]' : ''}`);
+    if (positional.length === 0)
+      throw new UsageError(
+        `"${command}" needs an image file: disk-image-studio ${command} IMG${command === 'ls' ? ' [PATH]' : ''}`,
+      );
     if (command === 'inspect') {
       if (positional.length > 1) throw new UsageError(`"inspect" takes one image, got ${positional.length}.`);
       return { command, image: positional[0] };
     }
-    if (positional.length > 2) throw new UsageError(`"ls" takes an image and at most one path, got ${positional.length} arguments.`);
+    if (positional.length > 2)
+      throw new UsageError(`"ls" takes an image and at most one path, got ${positional.length} arguments.`);
     return { command, image: positional[0], path: positional[1] ?? '/' };
   }
   if (command !== 'build') throw new UsageError(`unknown command "${command}"; use build, inspect or ls (see --help).`);
 
   const cmd: BuildCommand = {
-    command: 'build', closures: [], stores: [], nars: [], exports: [], files: [], tars: [],
-    output: '', options: { ...DEFAULT_BUILD_OPTIONS }, quiet: false,
+    command: 'build',
+    closures: [],
+    stores: [],
+    nars: [],
+    exports: [],
+    files: [],
+    tars: [],
+    output: '',
+    options: { ...DEFAULT_BUILD_OPTIONS },
+    quiet: false,
   };
   let compressFlag: number | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -105,36 +125,72 @@ export function parseArgs(argv: string[]): Command {
       continue;
     }
     switch (flag) {
-      case '-o': case '--output': cmd.output = value(); break;
-      case '--label': cmd.options.label = value(); break;
+      case '-o':
+      case '--output':
+        cmd.output = value();
+        break;
+      case '--label':
+        cmd.options.label = value();
+        break;
       case '--uuid': {
         const v = value();
         cmd.options.uuid = v === 'random' ? crypto.randomUUID() : v.toLowerCase();
         break;
       }
-      case '--fs-type': cmd.options.fsType = value() as BuildOptions['fsType']; break;
-      case '--block-size': { const v = value(); cmd.options.blockSize = v === 'auto' ? 'auto' : (integer(flag, v) as BuildOptions['blockSize']); break; }
-      case '--inode-size': { const v = value(); cmd.options.inodeSize = v === 'auto' ? 'auto' : (integer(flag, v) as BuildOptions['inodeSize']); break; }
-      case '--epoch': cmd.options.epoch = integer(flag, value()); break;
-      case '--headroom': cmd.options.headroomMiB = integer(flag, value()); break;
-      case '--compress': compressFlag = inline === undefined ? DEFAULT_BUILD_OPTIONS.compressionLevel : integer(flag, inline); break;
-      case '-q': case '--quiet': cmd.quiet = true; break;
-      case '--max-expanded-bytes': cmd.maxExpandedBytes = byteCount(flag, value()); break;
+      case '--fs-type':
+        cmd.options.fsType = value() as BuildOptions['fsType'];
+        break;
+      case '--block-size': {
+        const v = value();
+        cmd.options.blockSize = v === 'auto' ? 'auto' : (integer(flag, v) as BuildOptions['blockSize']);
+        break;
+      }
+      case '--inode-size': {
+        const v = value();
+        cmd.options.inodeSize = v === 'auto' ? 'auto' : (integer(flag, v) as BuildOptions['inodeSize']);
+        break;
+      }
+      case '--epoch':
+        cmd.options.epoch = integer(flag, value());
+        break;
+      case '--headroom':
+        cmd.options.headroomMiB = integer(flag, value());
+        break;
+      case '--compress':
+        compressFlag = inline === undefined ? DEFAULT_BUILD_OPTIONS.compressionLevel : integer(flag, inline);
+        break;
+      case '-q':
+      case '--quiet':
+        cmd.quiet = true;
+        break;
+      case '--max-expanded-bytes':
+        cmd.maxExpandedBytes = byteCount(flag, value());
+        break;
       default:
-        throw new UsageError(arg.startsWith('-') ? `unknown option ${flag} (see --help).` : `unexpected argument "${arg}"; inputs need a flag such as --files or --closure.`);
+        throw new UsageError(
+          arg.startsWith('-')
+            ? `unknown option ${flag} (see --help).`
+            : `unexpected argument "${arg}"; inputs need a flag such as --files or --closure.`,
+        );
     }
   }
   if (!cmd.output) throw new UsageError('no output file: add -o OUT.img or -o OUT.img.zst.');
   const zstName = cmd.output.endsWith('.zst');
   if (compressFlag !== undefined && !zstName) {
-    throw new UsageError(`--compress writes zstd, but the output "${cmd.output}" does not end in .zst; name it ${cmd.output}.zst.`);
+    throw new UsageError(
+      `--compress writes zstd, but the output "${cmd.output}" does not end in .zst; name it ${cmd.output}.zst.`,
+    );
   }
   if (zstName) {
     cmd.options.compress = true;
     cmd.options.compressionLevel = compressFlag ?? DEFAULT_BUILD_OPTIONS.compressionLevel;
   }
-  const inputs = cmd.closures.length + cmd.stores.length + cmd.nars.length + cmd.exports.length + cmd.files.length + cmd.tars.length;
-  if (inputs === 0) throw new UsageError('nothing to put in the image: give at least one of --closure, --store, --nar, --export, --files, --tar.');
+  const inputs =
+    cmd.closures.length + cmd.stores.length + cmd.nars.length + cmd.exports.length + cmd.files.length + cmd.tars.length;
+  if (inputs === 0)
+    throw new UsageError(
+      'nothing to put in the image: give at least one of --closure, --store, --nar, --export, --files, --tar.',
+    );
   const problem = validateBuildOptions(cmd.options);
   if (problem) throw new UsageError(problem);
   return cmd;
@@ -151,6 +207,7 @@ const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 **
 function byteCount(flag: string, v: string): number {
   const m = /^(\d+)([KMG]?)(?:i?B)?$/i.exec(v);
   const n = m ? Number(m[1]) * UNITS[m[2].toUpperCase()] : NaN;
-  if (!m || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} takes a number of bytes such as 1048576, 512M or 8G, got "${v}".`);
+  if (!m || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${flag} takes a number of bytes such as 1048576, 512M or 8G, got "${v}".`);
   return n;
 }

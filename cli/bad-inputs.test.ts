@@ -68,64 +68,104 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 describe('closure inputs', () => {
   it('a manifest path without contents names the manifest and the path', async () => {
     const store = storeCopy((d) => execFileSync('rm', ['-rf', join(d, base(c.named.tool))]));
-    await expectRefused(['--store', store, '--closure', c.files.registration], [
-      new RegExp(`error: registration: ${esc(c.named.tool)}: ${esc(c.named.tool)} is listed in registration but no input holds its contents`),
-      /no image was written/,
-    ]);
+    await expectRefused(
+      ['--store', store, '--closure', c.files.registration],
+      [
+        new RegExp(
+          `error: registration: ${esc(c.named.tool)}: ${esc(c.named.tool)} is listed in registration but no input holds its contents`,
+        ),
+        /no image was written/,
+      ],
+    );
   });
 
   it('a malformed store path name in a store folder names the folder and the name', async () => {
     const store = storeCopy((d) => mkdirSync(join(d, 'not-a-store-path')));
-    await expectRefused(['--store', store, '--closure', c.files.registration], [
-      new RegExp(`error: ${esc(store)}: /nix/store/not-a-store-path: "not-a-store-path" in the store folder is not a store path`),
-    ]);
+    await expectRefused(
+      ['--store', store, '--closure', c.files.registration],
+      [
+        new RegExp(
+          `error: ${esc(store)}: /nix/store/not-a-store-path: "not-a-store-path" in the store folder is not a store path`,
+        ),
+      ],
+    );
   });
 
   it('a malformed store path in a registration names the file and the path', async () => {
     const bad = c.named.chain.replace(/^(\/nix\/store\/.{31})./, '$1e'); // 'e' is not in Nix's base32
     const reg = file('registration', c.registrationText.replaceAll(c.named.chain, bad));
-    await expectRefused(['--store', c.storeDir, '--closure', reg], [
-      new RegExp(`error: \\d+-registration: ${esc(bad)}: .*"${esc(bad)}" is not a valid store path: its hash part`),
-    ]);
+    await expectRefused(
+      ['--store', c.storeDir, '--closure', reg],
+      [new RegExp(`error: \\d+-registration: ${esc(bad)}: .*"${esc(bad)}" is not a valid store path: its hash part`)],
+    );
   });
 
   it('a NAR not named <hash>-<name>.nar is refused, naming the file', async () => {
     const nar = file('hello.nar', readFileSync(join(c.files.narDir, `${base(c.named.single)}.nar`)));
-    await expectRefused(['--nar', nar], [new RegExp(`error: \\d+-hello\\.nar: A NAR must be named <hash>-<name>\\.nar`)]);
+    await expectRefused(
+      ['--nar', nar],
+      [new RegExp(`error: \\d+-hello\\.nar: A NAR must be named <hash>-<name>\\.nar`)],
+    );
   });
 
   it('a reference outside the closure names the manifest, the referrer and the reference', async () => {
-    const reg = file('registration', records(c.registrationText).filter((r) => !r.startsWith(c.named.tool + '\n')).join(''));
+    const reg = file(
+      'registration',
+      records(c.registrationText)
+        .filter((r) => !r.startsWith(c.named.tool + '\n'))
+        .join(''),
+    );
     const store = storeCopy((d) => execFileSync('rm', ['-rf', join(d, base(c.named.tool))]));
-    await expectRefused(['--store', store, '--closure', reg], [
-      new RegExp(`error: \\d+-registration: ${esc(c.named.runDemo)}: ${esc(c.named.runDemo)} references ${esc(c.named.tool)}, which is not in the closure`),
-      new RegExp(`${esc(c.named.env)} references ${esc(c.named.tool)}`),
-    ]);
+    await expectRefused(
+      ['--store', store, '--closure', reg],
+      [
+        new RegExp(
+          `error: \\d+-registration: ${esc(c.named.runDemo)}: ${esc(c.named.runDemo)} references ${esc(c.named.tool)}, which is not in the closure`,
+        ),
+        new RegExp(`${esc(c.named.env)} references ${esc(c.named.tool)}`),
+      ],
+    );
   });
 
   it('contents whose NAR hash differs from the manifest name both inputs and the path', async () => {
     const store = storeCopy((d) => writeFileSync(join(d, base(c.named.lib), 'share/doc/README'), 'edited\n'));
-    await expectRefused(['--store', store, '--closure', c.files.registration], [
-      new RegExp(`error: ${esc(store)}: ${esc(c.named.lib)}: The contents of ${esc(c.named.lib)} from ${esc(store)} have NAR hash sha256:\\w+ \\(\\d+ bytes\\) but registration says sha256:\\w+`),
-    ]);
+    await expectRefused(
+      ['--store', store, '--closure', c.files.registration],
+      [
+        new RegExp(
+          `error: ${esc(store)}: ${esc(c.named.lib)}: The contents of ${esc(c.named.lib)} from ${esc(store)} have NAR hash sha256:\\w+ \\(\\d+ bytes\\) but registration says sha256:\\w+`,
+        ),
+      ],
+    );
   });
 
-  it('a NAR whose contents are another path\'s is a hash mismatch', async () => {
+  it("a NAR whose contents are another path's is a hash mismatch", async () => {
     const nar = join(work, `nar-${++n}`);
     mkdirSync(nar);
     // single.txt's name on run-demo's bytes.
-    writeFileSync(join(nar, `${base(c.named.single)}.nar`), readFileSync(join(c.files.narDir, `${base(c.named.runDemo)}.nar`)));
-    const others = readdirSync(c.files.narDir).filter((f) => !f.startsWith(base(c.named.single))).flatMap((f) => ['--nar', join(c.files.narDir, f)]);
-    await expectRefused(['--closure', c.files.registration, ...others, '--nar', join(nar, `${base(c.named.single)}.nar`)], [
-      new RegExp(`${esc(c.named.single)}: The contents of ${esc(c.named.single)} .* have NAR hash`),
-    ]);
+    writeFileSync(
+      join(nar, `${base(c.named.single)}.nar`),
+      readFileSync(join(c.files.narDir, `${base(c.named.runDemo)}.nar`)),
+    );
+    const others = readdirSync(c.files.narDir)
+      .filter((f) => !f.startsWith(base(c.named.single)))
+      .flatMap((f) => ['--nar', join(c.files.narDir, f)]);
+    await expectRefused(
+      ['--closure', c.files.registration, ...others, '--nar', join(nar, `${base(c.named.single)}.nar`)],
+      [new RegExp(`${esc(c.named.single)}: The contents of ${esc(c.named.single)} .* have NAR hash`)],
+    );
   });
 
   it('one store path claimed by two inputs with different contents names both', async () => {
     const store = storeCopy((d) => writeFileSync(join(d, base(c.named.tool), 'libexec/empty-file'), 'not empty\n'));
-    await expectRefused(['--export', c.files.export, '--store', store], [
-      new RegExp(`${esc(c.named.tool)} is claimed twice with different contents: by closure\\.export and by ${esc(store)}`),
-    ]);
+    await expectRefused(
+      ['--export', c.files.export, '--store', store],
+      [
+        new RegExp(
+          `${esc(c.named.tool)} is claimed twice with different contents: by closure\\.export and by ${esc(store)}`,
+        ),
+      ],
+    );
   });
 });
 
@@ -135,7 +175,10 @@ describe('files and archives', () => {
     mkdirSync(join(d, 'etc'), { recursive: true });
     writeFileSync(join(d, 'etc/hostname'), 'from-folder\n');
     const tar = file('etc.tar', tarBytes([{ name: 'etc/hostname', type: 'file', data: 'from-tar\n' }]));
-    await expectRefused(['--files', d, '--tar', tar], [new RegExp(`/etc/hostname is claimed twice: a file from \\d+-etc\\.tar and a file from files-\\d+`)]);
+    await expectRefused(
+      ['--files', d, '--tar', tar],
+      [new RegExp(`/etc/hostname is claimed twice: a file from \\d+-etc\\.tar and a file from files-\\d+`)],
+    );
   });
 
   it('a truncated tar names the archive and where it ends', async () => {
@@ -145,26 +188,47 @@ describe('files and archives', () => {
   });
 
   it('random bytes named .tar are not a tar archive', async () => {
-    const tar = file('noise.tar', new Uint8Array(4096).map((_, i) => (i * 7919 + 13) & 0xff));
+    const tar = file(
+      'noise.tar',
+      new Uint8Array(4096).map((_, i) => (i * 7919 + 13) & 0xff),
+    );
     await expectRefused(['--tar', tar], [/error: \d+-noise\.tar: \d+-noise\.tar is not a tar archive/]);
   });
 
-  const bigTar = () => tarBytes([{ name: 'x', type: 'file', data: pseudoRandom(300_000, 3) }, { name: 'y', type: 'file', data: 'y' }]);
+  const bigTar = () =>
+    tarBytes([
+      { name: 'x', type: 'file', data: pseudoRandom(300_000, 3) },
+      { name: 'y', type: 'file', data: 'y' },
+    ]);
 
   it('a .tar.gz with a bad checksum or cut short names the archive', async () => {
     const gz = gzipSync(bigTar());
     const crc = Buffer.from(gz);
     crc.writeUInt32LE((crc.readUInt32LE(crc.length - 8) ^ 1) >>> 0, crc.length - 8);
-    await expectRefused(['--tar', file('crc.tar.gz', crc)], [/error: \d+-crc\.tar\.gz: Decompressing \d+-crc\.tar\.gz failed at byte \d+ of its contents: incorrect data check/]);
-    await expectRefused(['--tar', file('cut.tar.gz', gz.subarray(0, gz.length - 5000))], [/error: \d+-cut\.tar\.gz: Decompressing \d+-cut\.tar\.gz failed .*unexpected end of file/]);
+    await expectRefused(
+      ['--tar', file('crc.tar.gz', crc)],
+      [
+        /error: \d+-crc\.tar\.gz: Decompressing \d+-crc\.tar\.gz failed at byte \d+ of its contents: incorrect data check/,
+      ],
+    );
+    await expectRefused(
+      ['--tar', file('cut.tar.gz', gz.subarray(0, gz.length - 5000))],
+      [/error: \d+-cut\.tar\.gz: Decompressing \d+-cut\.tar\.gz failed .*unexpected end of file/],
+    );
   });
 
   it('a corrupt .tar.zst names the archive', async () => {
     // With zstd's content checksum (the default), so the damage is detectable.
     const zst = Buffer.from(execFileSync('zstd', ['-q', '-c', '--check'], { input: bigTar() }));
     zst.writeUInt32LE((zst.readUInt32LE(zst.length - 4) ^ 1) >>> 0, zst.length - 4);
-    await expectRefused(['--tar', file('bad.tar.zst', zst)], [/error: \d+-bad\.tar\.zst: Decompressing \d+-bad\.tar\.zst failed at byte \d+ of its contents/]);
-    await expectRefused(['--tar', file('cut.tar.zst', zst.subarray(0, zst.length - 1000))], [/error: \d+-cut\.tar\.zst: Decompressing \d+-cut\.tar\.zst failed/]);
+    await expectRefused(
+      ['--tar', file('bad.tar.zst', zst)],
+      [/error: \d+-bad\.tar\.zst: Decompressing \d+-bad\.tar\.zst failed at byte \d+ of its contents/],
+    );
+    await expectRefused(
+      ['--tar', file('cut.tar.zst', zst.subarray(0, zst.length - 1000))],
+      [/error: \d+-cut\.tar\.zst: Decompressing \d+-cut\.tar\.zst failed/],
+    );
   });
 });
 
@@ -184,7 +248,10 @@ describe('the command line', () => {
   it('an input of the wrong kind is named, with the flag to use', async () => {
     const tar = file('x.tar', tarBytes([{ name: 'x', type: 'file', data: 'x' }]));
     await expectRefused(['--files', tar], [new RegExp(`error: --files ${esc(tar)}: not a folder.*use --tar`)]);
-    await expectRefused(['--closure', c.storeDir], [new RegExp(`error: --closure ${esc(c.storeDir)}: a folder, not a file.*use --store`)]);
+    await expectRefused(
+      ['--closure', c.storeDir],
+      [new RegExp(`error: --closure ${esc(c.storeDir)}: a folder, not a file.*use --store`)],
+    );
   });
 
   it('an output in a folder that does not exist is refused before any work', async () => {
@@ -214,7 +281,11 @@ describe('the command line', () => {
     const bad = spawnSync(process.execPath, [bin, 'build', '--files', work], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('disk-image-studio: no output file: add -o OUT.img or -o OUT.img.zst.');
-    const missing = spawnSync(process.execPath, [bin, 'build', '--tar', join(work, 'absent.tar'), '-o', join(work, 'absent.img')], { encoding: 'utf8' });
+    const missing = spawnSync(
+      process.execPath,
+      [bin, 'build', '--tar', join(work, 'absent.tar'), '-o', join(work, 'absent.img')],
+      { encoding: 'utf8' },
+    );
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain(`error: --tar ${join(work, 'absent.tar')}: no such file or folder.`);
     expect(existsSync(join(work, 'absent.img'))).toBe(false);
@@ -227,18 +298,22 @@ describe('the command line', () => {
     const controller = new AbortController();
     let stderr = '';
     let sawPartial = false;
-    const code = await main(['build', '--export', c.files.export, '-o', out], {
-      stdout: () => {},
-      stderr: (t) => {
-        stderr += t;
-        // Cancel once mkfs has run: the partial output is open by then.
-        if (t.startsWith('mkfs')) {
-          sawPartial = existsSync(`${out}.partial`);
-          controller.abort();
-        }
+    const code = await main(
+      ['build', '--export', c.files.export, '-o', out],
+      {
+        stdout: () => {},
+        stderr: (t) => {
+          stderr += t;
+          // Cancel once mkfs has run: the partial output is open by then.
+          if (t.startsWith('mkfs')) {
+            sawPartial = existsSync(`${out}.partial`);
+            controller.abort();
+          }
+        },
+        interactive: false,
       },
-      interactive: false,
-    }, controller.signal);
+      controller.signal,
+    );
     expect(sawPartial).toBe(true);
     expect(code).toBe(130);
     expect(stderr).toMatch(/cancelled/);

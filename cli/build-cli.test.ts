@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeStat, runNative, tempDir } from '../workers/runtime/test-helpers.ts';
 import { runCli } from './test-support/cli.ts';
-import { debugfsCat, diffStoreCopies, fsck, loadIntoFreshStore, narHashOf, rdump, referencesIn, zstd } from './test-support/native.ts';
+import {
+  debugfsCat,
+  diffStoreCopies,
+  fsck,
+  loadIntoFreshStore,
+  narHashOf,
+  rdump,
+  referencesIn,
+  zstd,
+} from './test-support/native.ts';
 import { buildNixClosure, type NixClosure } from './test-support/nix-closure.ts';
 import { tarBytes } from './test-support/tar.ts';
 import { useTestWasm } from './test-support/wasm.ts';
@@ -69,16 +78,30 @@ function expectClosureImage(img: string, opts: { references: boolean }): void {
   for (const p of c.paths) expect(narHashOf(join(dump, 'store', base(p))), p).toBe(reg.get(p)!.hash);
 
   const probe = [
-    '/nix', '/nix/store', '/nix-path-registration',
+    '/nix',
+    '/nix/store',
+    '/nix-path-registration',
     ...c.paths,
-    `${c.named.lib}/lib/libdemo.so`, `${c.named.lib}/lib/libdemo.so.1`, `${c.named.lib}/etc/hostname`, `${c.named.lib}/share/empty`,
-    `${c.named.tool}/bin/tool`, `${c.named.tool}/bin/helper`, `${c.named.tool}/libexec/deep/a/b/c/file`,
+    `${c.named.lib}/lib/libdemo.so`,
+    `${c.named.lib}/lib/libdemo.so.1`,
+    `${c.named.lib}/etc/hostname`,
+    `${c.named.lib}/share/empty`,
+    `${c.named.tool}/bin/tool`,
+    `${c.named.tool}/bin/helper`,
+    `${c.named.tool}/libexec/deep/a/b/c/file`,
     `${c.named.env}/bin`,
   ];
   const stats = nativeStat(img, probe);
   for (const p of probe) {
     const s = stats.get(p)!;
-    expect({ p, mtime: s.mtime, atime: s.atime, ctime: s.ctime, uid: s.uid, gid: s.gid }).toEqual({ p, mtime: 1, atime: 1, ctime: 1, uid: 0, gid: 0 });
+    expect({ p, mtime: s.mtime, atime: s.atime, ctime: s.ctime, uid: s.uid, gid: s.gid }).toEqual({
+      p,
+      mtime: 1,
+      atime: 1,
+      ctime: 1,
+      uid: 0,
+      gid: 0,
+    });
   }
   // Nix's canonical modes.
   expect(stats.get(c.named.lib)!.mode & 0o7777).toBe(0o555);
@@ -94,7 +117,12 @@ function expectClosureImage(img: string, opts: { references: boolean }): void {
   expect(fresh.verify.status, fresh.verify.output).toBe(0);
   const got = parseReg(fresh.registration);
   expect([...got.keys()]).toEqual(c.paths);
-  for (const p of c.paths) expect({ p, hash: got.get(p)!.hash, size: got.get(p)!.size }).toEqual({ p, hash: reg.get(p)!.hash, size: reg.get(p)!.size });
+  for (const p of c.paths)
+    expect({ p, hash: got.get(p)!.hash, size: got.get(p)!.size }).toEqual({
+      p,
+      hash: reg.get(p)!.hash,
+      size: reg.get(p)!.size,
+    });
   if (opts.references) {
     // Byte for byte what closureInfo writes, and the fresh store knows every reference.
     expect(fresh.registration).toBe(c.registrationText);
@@ -144,7 +172,9 @@ describe('build from a real Nix closure', () => {
     expectClosureImage(out, { references: true });
     // Within a store path the hard link stays one inode (as cp -a of the path would keep it).
     const st = nativeStat(out, [`${c.named.lib}/share/doc/README`, `${c.named.lib}/share/doc/README.copy`]);
-    expect(st.get(`${c.named.lib}/share/doc/README.copy`)!.inode).toBe(st.get(`${c.named.lib}/share/doc/README`)!.inode);
+    expect(st.get(`${c.named.lib}/share/doc/README.copy`)!.inode).toBe(
+      st.get(`${c.named.lib}/share/doc/README`)!.inode,
+    );
   });
 
   it('--closure registration with one --nar per path: the same image again', async () => {
@@ -191,8 +221,28 @@ describe('options reach the filesystem', () => {
     for (const fsType of ['ext2', 'ext4'] as const) {
       const out = join(work, `opts-${fsType}.img`);
       const uuid = fsType === 'ext2' ? '01234567-89ab-4def-8123-456789abcdef' : 'fedcba98-7654-4321-8fed-cba987654321';
-      const r = await runCli('build', '-q', '--files', d, '--fs-type', fsType, '--label', `lbl-${fsType}`, '--uuid', uuid.toUpperCase(),
-        '--epoch', '1234567890', '--block-size', '4096', '--inode-size', '512', '--headroom', '3', '-o', out);
+      const r = await runCli(
+        'build',
+        '-q',
+        '--files',
+        d,
+        '--fs-type',
+        fsType,
+        '--label',
+        `lbl-${fsType}`,
+        '--uuid',
+        uuid.toUpperCase(),
+        '--epoch',
+        '1234567890',
+        '--block-size',
+        '4096',
+        '--inode-size',
+        '512',
+        '--headroom',
+        '3',
+        '-o',
+        out,
+      );
       expect(r.code, r.stderr).toBe(0);
       expect(fsck(out).status).toBe(0);
       const h = header(out);
@@ -227,7 +277,13 @@ describe('compressed inputs', () => {
     // A folder named through a symlink, as `--files ./result` does.
     symlinkSync(join(d, 'tree'), join(d, 'result'));
     const shas: Record<string, string> = {};
-    for (const [name, input] of [['files', ['--files', join(d, 'tree')]], ['link', ['--files', join(d, 'result')]], ['tar', ['--tar', join(d, 'a.tar')]], ['gz', ['--tar', join(d, 'a.tar.gz')]], ['zst', ['--tar', join(d, 'a.tar.zst')]]] as const) {
+    for (const [name, input] of [
+      ['files', ['--files', join(d, 'tree')]],
+      ['link', ['--files', join(d, 'result')]],
+      ['tar', ['--tar', join(d, 'a.tar')]],
+      ['gz', ['--tar', join(d, 'a.tar.gz')]],
+      ['zst', ['--tar', join(d, 'a.tar.zst')]],
+    ] as const) {
       const out = join(d, `${name}.img`);
       const r = await runCli('build', '-q', ...input, '-o', out);
       expect(r.code, `${name}: ${r.stderr}`).toBe(0);
@@ -260,17 +316,26 @@ describe('determinism', () => {
     symlinkSync('/run/current-system/sw/bin/sh', join(d, 'etc/shell'));
     mkdirSync(join(d, 'home/alice'), { recursive: true });
     writeFileSync(join(d, 'home/alice/.profile'), 'export A=1\n');
-    writeFileSync(join(d, 'opt.tar'), tarBytes([
-      { name: 'opt/', type: 'directory', mode: 0o755 },
-      { name: 'opt/app/', type: 'directory', mode: 0o750 },
-      { name: 'opt/app/run', type: 'file', mode: 0o755, data: '#!/bin/sh\necho app\n', uid: 1000, gid: 100 },
-      { name: 'opt/app/link', type: 'symlink', linkname: 'run' },
-    ]));
+    writeFileSync(
+      join(d, 'opt.tar'),
+      tarBytes([
+        { name: 'opt/', type: 'directory', mode: 0o755 },
+        { name: 'opt/app/', type: 'directory', mode: 0o750 },
+        { name: 'opt/app/run', type: 'file', mode: 0o755, data: '#!/bin/sh\necho app\n', uid: 1000, gid: 100 },
+        { name: 'opt/app/link', type: 'symlink', linkname: 'run' },
+      ]),
+    );
     mkdirSync(join(d, 'var/lib'), { recursive: true });
     writeFileSync(join(d, 'var/lib/state'), 'state\n');
     // The registration with its records in reverse order.
     const records = c.registrationText.split(/\n(?=\/nix\/store\/[^\n]+\nsha256:)/);
-    writeFileSync(join(d, 'registration-reversed'), records.reverse().map((r) => r.replace(/\n?$/, '\n')).join(''));
+    writeFileSync(
+      join(d, 'registration-reversed'),
+      records
+        .reverse()
+        .map((r) => r.replace(/\n?$/, '\n'))
+        .join(''),
+    );
     return d;
   };
 
@@ -279,8 +344,34 @@ describe('determinism', () => {
     const a = join(work, 'order-a.img');
     const b = join(work, 'order-b.img');
     const again = join(work, 'order-a-again.img');
-    const argsA = ['--closure', c.files.registration, '--export', c.files.export, '--files', join(d, 'etc'), '--tar', join(d, 'opt.tar'), '--files', join(d, 'home'), '--store', c.storeDir];
-    const argsB = ['--store', c.storeDir, '--files', join(d, 'home'), '--tar', join(d, 'opt.tar'), '--export', c.files.exportReversed, '--files', join(d, 'etc'), '--closure', join(d, 'registration-reversed')];
+    const argsA = [
+      '--closure',
+      c.files.registration,
+      '--export',
+      c.files.export,
+      '--files',
+      join(d, 'etc'),
+      '--tar',
+      join(d, 'opt.tar'),
+      '--files',
+      join(d, 'home'),
+      '--store',
+      c.storeDir,
+    ];
+    const argsB = [
+      '--store',
+      c.storeDir,
+      '--files',
+      join(d, 'home'),
+      '--tar',
+      join(d, 'opt.tar'),
+      '--export',
+      c.files.exportReversed,
+      '--files',
+      join(d, 'etc'),
+      '--closure',
+      join(d, 'registration-reversed'),
+    ];
     const ra = await runCli('build', '-q', ...argsA, '-o', a);
     expect(ra.code, ra.stderr).toBe(0);
     const rb = await runCli('build', '-q', ...argsB, '-o', b);
@@ -300,7 +391,10 @@ describe('determinism', () => {
   it('does not depend on the order of folders that share a base name', async () => {
     const d = join(work, 'same-name');
     // Both folders are called root and both hold etc/, with different modes.
-    for (const [side, mode, file] of [['one', 0o755, 'a'], ['two', 0o700, 'b']] as const) {
+    for (const [side, mode, file] of [
+      ['one', 0o755, 'a'],
+      ['two', 0o700, 'b'],
+    ] as const) {
       mkdirSync(join(d, side, 'root/etc'), { recursive: true });
       writeFileSync(join(d, side, 'root/etc', file), `${side}\n`);
       chmodSync(join(d, side, 'root/etc'), mode);

@@ -3,7 +3,16 @@
  * tree, and on damaged, truncated and foreign files.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeTool, pseudoRandom, runNative, tempDir } from '../workers/runtime/test-helpers.ts';
@@ -32,7 +41,9 @@ beforeAll(() => {
   writeFileSync(join(tree, 'bin/blob'), pseudoRandom(100_000, 5));
   writeFileSync(join(tree, 'with space.txt'), 'space\n');
   writeFileSync(join(tree, 'ünïcødé'), 'unicode\n');
-  execFileSync(nativeTool('mkfs.ext4'), ['-q', '-F', '-L', LABEL, '-U', UUID, '-b', '4096', '-d', tree, img, '8M'], { stdio: 'ignore' });
+  execFileSync(nativeTool('mkfs.ext4'), ['-q', '-F', '-L', LABEL, '-U', UUID, '-b', '4096', '-d', tree, img, '8M'], {
+    stdio: 'ignore',
+  });
   expect(runNative('e2fsck', ['-fn', img]).status).toBe(0);
 });
 
@@ -65,7 +76,7 @@ describe('inspect', () => {
     expect(r.stdout).toMatch(/^fsck: +clean$/m);
   });
 
-  it('says NOT clean, with e2fsck\'s report, and exits non-zero when inode table bytes are zeroed', async () => {
+  it("says NOT clean, with e2fsck's report, and exits non-zero when inode table bytes are zeroed", async () => {
     const dump = runNative('dumpe2fs', [img]).stdout;
     const table = Number(/Inode table at (\d+)-/.exec(dump)![1]);
     const bad = copy('corrupt.img', readFileSync(img));
@@ -86,13 +97,17 @@ describe('inspect', () => {
     const r = await runCli('inspect', cut);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`truncated.img is not a usable disk image: it is truncated: its ext4 filesystem is 2048 blocks of 4096 bytes (${8 << 20} bytes) but the file holds only ${3 << 20} bytes`);
+    expect(r.stderr).toContain(
+      `truncated.img is not a usable disk image: it is truncated: its ext4 filesystem is 2048 blocks of 4096 bytes (${8 << 20} bytes) but the file holds only ${3 << 20} bytes`,
+    );
   });
 
   it('refuses a file too small to hold a superblock', async () => {
     const r = await runCli('inspect', copy('tiny.img', readFileSync(img).subarray(0, 1000)));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('tiny.img is not a usable disk image: it is only 1000 bytes, too small for an ext2/3/4 filesystem');
+    expect(r.stderr).toContain(
+      'tiny.img is not a usable disk image: it is only 1000 bytes, too small for an ext2/3/4 filesystem',
+    );
   });
 
   it('refuses random bytes: no ext2/3/4 superblock', async () => {
@@ -134,7 +149,9 @@ describe('ls', () => {
   }
 
   it('lists exactly the entries of /', async () => {
-    expect([...(await ls('/')).keys()].sort()).toEqual(['bin', 'empty', 'etc', 'lost+found', 'with space.txt', 'ünïcødé'].sort());
+    expect([...(await ls('/')).keys()].sort()).toEqual(
+      ['bin', 'empty', 'etc', 'lost+found', 'with space.txt', 'ünïcødé'].sort(),
+    );
   });
 
   it('lists /bin with modes, owners and sizes', async () => {
@@ -177,7 +194,13 @@ describe('ls', () => {
     expect(i.stdout).toMatch(/^fsck: +clean$/m);
     const r = await runCli('ls', out, '/nix/store');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.replace(/ +/g, ' ')).sort()).toEqual(names.map((n) => `dr-xr-xr-x 0 0 0 ${n}`).sort());
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/ +/g, ' '))
+        .sort(),
+    ).toEqual(names.map((n) => `dr-xr-xr-x 0 0 0 ${n}`).sort());
     const root = await runCli('ls', out);
     expect(root.stdout).toMatch(/^-rw-r--r-- +0 +0 +\d+ nix-path-registration$/m);
   });

@@ -11,9 +11,20 @@ async function open(path: string) {
     st = statSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new EngineFailure({ code: 'bad-input', message: `${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}.`, hint: 'Give the path of an .img or .img.zst file.', problems: [] });
+    throw new EngineFailure({
+      code: 'bad-input',
+      message: `${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}.`,
+      hint: 'Give the path of an .img or .img.zst file.',
+      problems: [],
+    });
   }
-  if (st.isDirectory()) throw new EngineFailure({ code: 'bad-input', message: `${path}: a folder, not an image file.`, hint: 'Give the path of an .img or .img.zst file.', problems: [] });
+  if (st.isDirectory())
+    throw new EngineFailure({
+      code: 'bad-input',
+      message: `${path}: a folder, not an image file.`,
+      hint: 'Give the path of an .img or .img.zst file.',
+      problems: [],
+    });
   return loadImage(basename(path), createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>);
 }
 
@@ -22,23 +33,33 @@ export async function inspectCommand(path: string, io: CliIo): Promise<number> {
   const store = await open(path);
   const s = await summarizeImage(basename(path), store);
   const v = await checkImage(store);
-  io.stdout([
-    `image:        ${path} (${store.size} bytes)`,
-    `type:         ${s.fsType}`,
-    `label:        ${s.label || '(none)'}`,
-    `uuid:         ${s.uuid}`,
-    `block size:   ${s.blockSize}`,
-    `blocks:       ${s.blockCount} (${s.blockCount - s.freeBlocks} used, ${s.freeBlocks} free)`,
-    `inodes:       ${s.inodeCount} (${s.inodeCount - s.freeInodes} used, ${s.freeInodes} free)`,
-    `features:     ${s.features.join(' ')}`,
-    `fsck:         ${v.clean ? 'clean' : `NOT clean (e2fsck exit ${v.exitCode})`}`,
-    '',
-  ].join('\n'));
+  io.stdout(
+    [
+      `image:        ${path} (${store.size} bytes)`,
+      `type:         ${s.fsType}`,
+      `label:        ${s.label || '(none)'}`,
+      `uuid:         ${s.uuid}`,
+      `block size:   ${s.blockSize}`,
+      `blocks:       ${s.blockCount} (${s.blockCount - s.freeBlocks} used, ${s.freeBlocks} free)`,
+      `inodes:       ${s.inodeCount} (${s.inodeCount - s.freeInodes} used, ${s.freeInodes} free)`,
+      `features:     ${s.features.join(' ')}`,
+      `fsck:         ${v.clean ? 'clean' : `NOT clean (e2fsck exit ${v.exitCode})`}`,
+      '',
+    ].join('\n'),
+  );
   if (!v.clean) io.stdout(v.output);
   return v.clean ? 0 : 1;
 }
 
-const TYPE: Record<number, string> = { 0o040000: 'd', 0o120000: 'l', 0o100000: '-', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p', 0o140000: 's' };
+const TYPE: Record<number, string> = {
+  0o040000: 'd',
+  0o120000: 'l',
+  0o100000: '-',
+  0o020000: 'c',
+  0o060000: 'b',
+  0o010000: 'p',
+  0o140000: 's',
+};
 
 function modeString(mode: number): string {
   const rwx = (b: number) => `${b & 4 ? 'r' : '-'}${b & 2 ? 'w' : '-'}${b & 1 ? 'x' : '-'}`;
@@ -50,7 +71,9 @@ export async function lsCommand(path: string, dir: string, io: CliIo): Promise<n
   const store = await open(path);
   await summarizeImage(basename(path), store);
   for (const e of await listImageDir(store, dir)) {
-    io.stdout(`${modeString(e.mode)} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${String(e.size).padStart(12)} ${e.name}\n`);
+    io.stdout(
+      `${modeString(e.mode)} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${String(e.size).padStart(12)} ${e.name}\n`,
+    );
   }
   return 0;
 }

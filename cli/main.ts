@@ -44,10 +44,15 @@ export async function main(argv: string[], io: CliIo = processIo, signal?: Abort
   }
   try {
     switch (command.command) {
-      case 'help': io.stdout(USAGE); return 0;
-      case 'build': return await build(command, io, signal);
-      case 'inspect': return await inspectCommand(command.image, io);
-      case 'ls': return await lsCommand(command.image, command.path, io);
+      case 'help':
+        io.stdout(USAGE);
+        return 0;
+      case 'build':
+        return await build(command, io, signal);
+      case 'inspect':
+        return await inspectCommand(command.image, io);
+      case 'ls':
+        return await lsCommand(command.image, command.path, io);
     }
   } catch (err) {
     const f = toBuildFailure(err);
@@ -66,8 +71,16 @@ async function hostFolder(dir: string): Promise<TreeEntry[]> {
 }
 
 /** The flags whose value is a folder; every other input flag takes a file. */
-const FOLDER_INPUTS: ReadonlyArray<[string, keyof BuildCommand]> = [['--files', 'files'], ['--store', 'stores']];
-const FILE_INPUTS: ReadonlyArray<[string, keyof BuildCommand]> = [['--tar', 'tars'], ['--closure', 'closures'], ['--export', 'exports'], ['--nar', 'nars']];
+const FOLDER_INPUTS: ReadonlyArray<[string, keyof BuildCommand]> = [
+  ['--files', 'files'],
+  ['--store', 'stores'],
+];
+const FILE_INPUTS: ReadonlyArray<[string, keyof BuildCommand]> = [
+  ['--tar', 'tars'],
+  ['--closure', 'closures'],
+  ['--export', 'exports'],
+  ['--nar', 'nars'],
+];
 
 /**
  * What is wrong with the host paths of the command line before anything is read: inputs
@@ -82,17 +95,27 @@ function hostPathProblems(cmd: BuildCommand): string[] {
       st = statSync(path);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      problems.push(`${flag} ${path}: ${code === 'ENOENT' ? 'no such file or folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message}.`);
+      problems.push(
+        `${flag} ${path}: ${code === 'ENOENT' ? 'no such file or folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message}.`,
+      );
       return;
     }
-    if (want === 'folder' && !st.isDirectory()) problems.push(`${flag} ${path}: not a folder; ${flag} takes a folder${flag === '--files' ? ' (use --tar for an archive)' : ''}.`);
-    if (want === 'file' && st.isDirectory()) problems.push(`${flag} ${path}: a folder, not a file${flag === '--closure' ? ' (use --store for a folder of store paths)' : flag === '--tar' ? ' (use --files for a folder)' : ''}.`);
+    if (want === 'folder' && !st.isDirectory())
+      problems.push(
+        `${flag} ${path}: not a folder; ${flag} takes a folder${flag === '--files' ? ' (use --tar for an archive)' : ''}.`,
+      );
+    if (want === 'file' && st.isDirectory())
+      problems.push(
+        `${flag} ${path}: a folder, not a file${flag === '--closure' ? ' (use --store for a folder of store paths)' : flag === '--tar' ? ' (use --files for a folder)' : ''}.`,
+      );
   };
   for (const [flag, key] of FOLDER_INPUTS) for (const p of cmd[key] as string[]) check(flag, p, 'folder');
   for (const [flag, key] of FILE_INPUTS) for (const p of cmd[key] as string[]) check(flag, p, 'file');
   const outDir = dirname(resolve(cmd.output));
-  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) problems.push(`-o ${cmd.output}: the folder ${outDir} does not exist.`);
-  else if (existsSync(cmd.output) && statSync(cmd.output).isDirectory()) problems.push(`-o ${cmd.output}: a folder; give a file name such as ${join(cmd.output, 'nixos.img')}.`);
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory())
+    problems.push(`-o ${cmd.output}: the folder ${outDir} does not exist.`);
+  else if (existsSync(cmd.output) && statSync(cmd.output).isDirectory())
+    problems.push(`-o ${cmd.output}: a folder; give a file name such as ${join(cmd.output, 'nixos.img')}.`);
   return problems;
 }
 
@@ -107,9 +130,15 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
   for (const f of cmd.files) inputs.push({ kind: 'tree', at: '/', entries: await hostFolder(f) });
   for (const t of cmd.tars) inputs.push({ kind: 'archive', at: '/', file: { name: basename(t), hostPath: t } });
   for (const s of cmd.stores) inputs.push({ kind: 'store-dir', hostPath: s });
-  for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars]) inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
+  for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars])
+    inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
 
-  const resolved = await resolveInputs(inputs, { decompressors, host: nodeHost, maxExpandedBytes: cmd.maxExpandedBytes, limitOptionName: '--max-expanded-bytes' });
+  const resolved = await resolveInputs(inputs, {
+    decompressors,
+    host: nodeHost,
+    maxExpandedBytes: cmd.maxExpandedBytes,
+    limitOptionName: '--max-expanded-bytes',
+  });
   for (const p of resolved.problems) {
     io.stderr(`${p.severity}: ${p.input}${p.path ? `: ${p.path}` : ''}: ${p.message}\n  ${p.hint}\n`);
   }
@@ -137,8 +166,12 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
   }
   renameSync(partial, cmd.output);
   const s = result.summary;
-  io.stdout(`${cmd.output}: ${result.size} bytes${result.compressed ? ` (image ${result.imageSize} bytes)` : ''}, sha256 ${result.sha256}\n`);
-  io.stdout(`${s.fsType} "${s.label}" ${s.uuid}: ${s.blockCount} blocks of ${s.blockSize} bytes, ${s.freeBlocks} free; ${s.inodeCount} inodes, ${s.freeInodes} free\n`);
+  io.stdout(
+    `${cmd.output}: ${result.size} bytes${result.compressed ? ` (image ${result.imageSize} bytes)` : ''}, sha256 ${result.sha256}\n`,
+  );
+  io.stdout(
+    `${s.fsType} "${s.label}" ${s.uuid}: ${s.blockCount} blocks of ${s.blockSize} bytes, ${s.freeBlocks} free; ${s.inodeCount} inodes, ${s.freeInodes} free\n`,
+  );
   return 0;
 }
 
@@ -165,12 +198,17 @@ function writeAll(fd: number, chunk: Uint8Array): void {
 function progressPrinter(io: CliIo): (e: BuildEvent) => void {
   let lastPct = -1;
   return (e) => {
-    if (e.type === 'stage' && e.state === 'done') io.stderr(`${e.stage.padEnd(8)} done at ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
+    if (e.type === 'stage' && e.state === 'done')
+      io.stderr(`${e.stage.padEnd(8)} done at ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
     else if (e.type === 'problem') io.stderr(`${e.problem.severity}: ${e.problem.input}: ${e.problem.message}\n`);
     else if (e.type === 'log' && e.stream === 'stderr' && io.interactive) io.stderr(`  ${e.tool}: ${e.text}\n`);
     else if (e.type === 'progress' && io.interactive && e.total > 0) {
       const pct = Math.floor((e.done / e.total) * 100);
-      if (pct !== lastPct) { lastPct = pct; io.stderr(`\r${e.stage} ${pct}%`); if (pct === 100) io.stderr('\n'); }
+      if (pct !== lastPct) {
+        lastPct = pct;
+        io.stderr(`\r${e.stage} ${pct}%`);
+        if (pct === 100) io.stderr('\n');
+      }
     }
   };
 }

@@ -4,9 +4,18 @@ import { chmodSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argumentProblem, fitsCommandLine, parseLsP, parseStat, quoteArg, sectionAt, splitCommandOutput } from './debugfs-output.ts';
+import {
+  argumentProblem,
+  fitsCommandLine,
+  parseLsP,
+  parseStat,
+  quoteArg,
+  sectionAt,
+  splitCommandOutput,
+} from './debugfs-output.ts';
 
-const sbin = (t: string) => ['/usr/sbin', '/sbin'].map((d) => join(d, t)).find((p) => spawnSync('test', ['-x', p]).status === 0) ?? t;
+const sbin = (t: string) =>
+  ['/usr/sbin', '/sbin'].map((d) => join(d, t)).find((p) => spawnSync('test', ['-x', p]).status === 0) ?? t;
 const work = mkdtempSync(join(tmpdir(), 'debugfs-output-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -71,8 +80,18 @@ describe('parseLsP', () => {
 });
 
 describe('parseStat', () => {
-  it.each([['256-byte', () => big], ['128-byte', () => small]])('reads %s inodes: type, bits, owner, size, links, times, fast targets', (_, img) => {
-    const out = debugfs(img(), ['stat /dir/plain.txt', 'stat "/dir/with space"', 'stat /dir/fast', 'stat /dir/slow', 'stat /dir', 'stat "/dir/quo""te"']);
+  it.each([
+    ['256-byte', () => big],
+    ['128-byte', () => small],
+  ])('reads %s inodes: type, bits, owner, size, links, times, fast targets', (_, img) => {
+    const out = debugfs(img(), [
+      'stat /dir/plain.txt',
+      'stat "/dir/with space"',
+      'stat /dir/fast',
+      'stat /dir/slow',
+      'stat /dir',
+      'stat "/dir/quo""te"',
+    ]);
     const s = splitCommandOutput(out).map((x) => parseStat(x.body));
     expect(s[0]).toMatchObject({ type: 'regular', perm: 0o4751, size: 0, links: 1 });
     expect(s[1]).toMatchObject({ type: 'regular', size: 1, mtime: 1_234_567, atime: 1_000_000 });
@@ -105,7 +124,11 @@ describe('splitCommandOutput', () => {
   it('maps output offsets to the command that printed them', () => {
     const text = 'debugfs: a\nx\ndebugfs: b\ndebugfs: c\nyy\n';
     const s = splitCommandOutput(text);
-    expect(s.map((x) => [x.command, new TextDecoder().decode(x.body)])).toEqual([['a', 'x\n'], ['b', ''], ['c', 'yy\n']]);
+    expect(s.map((x) => [x.command, new TextDecoder().decode(x.body)])).toEqual([
+      ['a', 'x\n'],
+      ['b', ''],
+      ['c', 'yy\n'],
+    ]);
     expect(sectionAt(s, 0)).toBe(-1);
     expect(sectionAt(s, text.indexOf('x'))).toBe(0);
     expect(sectionAt(s, text.indexOf('debugfs: c') + 11)).toBe(2);
@@ -115,7 +138,10 @@ describe('splitCommandOutput', () => {
 
 describe('quoteArg', () => {
   it('gives names native debugfs reads back exactly', () => {
-    const out = debugfs(big, NAMES.filter((n) => !argumentProblem(n)).map((n) => `stat ${quoteArg(`/dir/${n}`)}`));
+    const out = debugfs(
+      big,
+      NAMES.filter((n) => !argumentProblem(n)).map((n) => `stat ${quoteArg(`/dir/${n}`)}`),
+    );
     const sizes = splitCommandOutput(out).map((s) => parseStat(s.body).size);
     expect(sizes).toEqual(NAMES.map((n, i) => (argumentProblem(n) ? -1 : i)).filter((x) => x >= 0));
   });

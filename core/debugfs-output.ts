@@ -82,14 +82,18 @@ export function splitCommandOutput(output: string | Uint8Array): CommandSection[
   let at = 0;
   let current: { command: string; start: number } | null = null;
   const close = (end: number) => {
-    if (current) sections.push({ command: current.command, body: bytes.subarray(current.start, end), offset: current.start });
+    if (current)
+      sections.push({ command: current.command, body: bytes.subarray(current.start, end), offset: current.start });
   };
   while (at < bytes.length) {
     let nl = bytes.indexOf(NL, at);
     if (nl < 0) nl = bytes.length;
     if (startsWithAt(bytes, at, ECHO)) {
       close(at);
-      current = { command: decoder.decode(bytes.subarray(at + ECHO.length, nl)), start: Math.min(nl + 1, bytes.length) };
+      current = {
+        command: decoder.decode(bytes.subarray(at + ECHO.length, nl)),
+        start: Math.min(nl + 1, bytes.length),
+      };
     }
     at = nl + 1;
   }
@@ -111,7 +115,10 @@ export function sectionAt(sections: readonly CommandSection[], offset: number): 
 function readInt(b: Uint8Array, at: number, radix: 8 | 10): [number, number] | null {
   let i = at;
   let neg = false;
-  if (radix === 10 && b[i] === 0x2d) { neg = true; i++; }
+  if (radix === 10 && b[i] === 0x2d) {
+    neg = true;
+    i++;
+  }
   const start = i;
   let v = 0;
   while (i < b.length && b[i] >= 0x30 && b[i] <= (radix === 8 ? 0x37 : 0x39)) v = v * radix + (b[i++] - 0x30);
@@ -133,7 +140,10 @@ export function parseLsP(output: string | Uint8Array): LsRecord[] {
     i++;
   };
   while (i < b.length) {
-    if (b[i] === NL) { i++; continue; }
+    if (b[i] === NL) {
+      i++;
+      continue;
+    }
     if (b[i] !== SLASH) {
       // An echoed command or a message: skip the line.
       const nl = b.indexOf(NL, i);
@@ -168,7 +178,16 @@ export function parseLsP(output: string | Uint8Array): LsRecord[] {
   return out;
 }
 
-const STAT_TYPES = new Set<StatRecord['type']>(['regular', 'directory', 'symlink', 'block special', 'character special', 'FIFO', 'socket', 'bad type']);
+const STAT_TYPES = new Set<StatRecord['type']>([
+  'regular',
+  'directory',
+  'symlink',
+  'block special',
+  'character special',
+  'FIFO',
+  'socket',
+  'bad type',
+]);
 
 /** Seconds from a `stat` time field: `0xLO:EXTRA` (large inodes) or `0xLO`. */
 function statTime(text: string, name: string): number {

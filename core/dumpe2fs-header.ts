@@ -5,7 +5,17 @@
 import type { FilesystemSummary, FsType } from '../workers/build-api.ts';
 
 /** Features only ext4 sets (mke2fs's ext4 profile); ext3 is ext2 plus a journal. */
-const EXT4_FEATURES = ['extent', 'extents', 'flex_bg', '64bit', 'huge_file', 'dir_nlink', 'extra_isize', 'metadata_csum', 'inline_data'];
+const EXT4_FEATURES = [
+  'extent',
+  'extents',
+  'flex_bg',
+  '64bit',
+  'huge_file',
+  'dir_nlink',
+  'extra_isize',
+  'metadata_csum',
+  'inline_data',
+];
 
 /** The `Name: value` fields of `dumpe2fs -h` output, by name. */
 export function parseDumpe2fsFields(text: string): Map<string, string> {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ManifestError } from './errors.ts';
-import { parseManifest, parsePathInfoJson, parseRegistration, parseStorePaths, sniffClosureBytes, sniffManifestText } from './manifests.ts';
+import {
+  parseManifest,
+  parsePathInfoJson,
+  parseRegistration,
+  parseStorePaths,
+  sniffClosureBytes,
+  sniffManifestText,
+} from './manifests.ts';
 import { concat, fileNar, u64 } from './test-support/nar-bytes.ts';
 
 const A = '/nix/store/8r0fzf88xd7nw88yap9khr3lfwywfqxi-f1';
@@ -16,10 +23,20 @@ describe('manifests', () => {
   it('parses closureInfo registration (base32) and dump-db (base16) alike', () => {
     const m = parseRegistration(closureInfoRegistration, 'registration');
     expect(m.kind).toBe('registration');
-    expect(m.infos).toEqual([
-      { path: B, narHash: B32, narSize: 872, references: [B, A].sort(), deriver: '', contents: 'missing', hashChecked: false },
-      { path: A, narHash: B32, narSize: 120, references: [], deriver: '', contents: 'missing', hashChecked: false },
-    ].sort((x, y) => (x.path < y.path ? -1 : 1)));
+    expect(m.infos).toEqual(
+      [
+        {
+          path: B,
+          narHash: B32,
+          narSize: 872,
+          references: [B, A].sort(),
+          deriver: '',
+          contents: 'missing',
+          hashChecked: false,
+        },
+        { path: A, narHash: B32, narSize: 120, references: [], deriver: '', contents: 'missing', hashChecked: false },
+      ].sort((x, y) => (x.path < y.path ? -1 : 1)),
+    );
     const db = parseRegistration(`${A}\n${HEX}\n120\n${D}\n0\n`, 'db');
     expect(db.infos[0]).toMatchObject({ narHash: B32, deriver: D });
   });
@@ -37,9 +54,18 @@ describe('manifests', () => {
   });
 
   it('parses path-info JSON: array (full refs) and object form (base-name refs)', () => {
-    const arr = parsePathInfoJson(JSON.stringify([{ path: A, narHash: SRI, narSize: 120, references: [B], deriver: D, registrationTime: 1 }]), 'a.json');
+    const arr = parsePathInfoJson(
+      JSON.stringify([{ path: A, narHash: SRI, narSize: 120, references: [B], deriver: D, registrationTime: 1 }]),
+      'a.json',
+    );
     expect(arr.infos[0]).toMatchObject({ path: A, narHash: B32, narSize: 120, references: [B], deriver: D });
-    const obj = parsePathInfoJson(JSON.stringify({ [A]: { narHash: HEX, narSize: 120, references: [B.slice(11)], deriver: null }, [B]: { narHash: B32, narSize: 872, references: [] } }), 'o.json');
+    const obj = parsePathInfoJson(
+      JSON.stringify({
+        [A]: { narHash: HEX, narSize: 120, references: [B.slice(11)], deriver: null },
+        [B]: { narHash: B32, narSize: 872, references: [] },
+      }),
+      'o.json',
+    );
     expect(obj.infos.find((i) => i.path === A)).toMatchObject({ references: [B], deriver: '' });
     expect(obj.kind).toBe('path-info-json');
   });

@@ -21,7 +21,8 @@ export interface Manifest {
   hasReferences: boolean;
 }
 
-const MANIFEST_HINT = 'Give closureInfo\'s `registration` or `store-paths`, or `nix path-info --json --recursive` output, unchanged.';
+const MANIFEST_HINT =
+  "Give closureInfo's `registration` or `store-paths`, or `nix path-info --json --recursive` output, unchanged.";
 
 function fail(input: string, message: string, path?: string, code = 'manifest-malformed'): ManifestError {
   return new ManifestError({ code, input, path, message, hint: MANIFEST_HINT });
@@ -51,7 +52,8 @@ function hash(text: string, input: string, path: string): string {
 }
 
 function size(text: string, input: string, path: string, what: string): number {
-  if (!/^[0-9]{1,16}$/.test(text)) throw fail(input, `The ${what} "${text.slice(0, 40)}" of ${path} is not a number.`, path);
+  if (!/^[0-9]{1,16}$/.test(text))
+    throw fail(input, `The ${what} "${text.slice(0, 40)}" of ${path} is not a number.`, path);
   return Number(text);
 }
 
@@ -59,7 +61,10 @@ function byPath(infos: StorePathInfo[], input: string): StorePathInfo[] {
   const m = new Map<string, StorePathInfo>();
   for (const i of infos) {
     const prev = m.get(i.path);
-    if (prev && (prev.narHash !== i.narHash || prev.narSize !== i.narSize || prev.references.join() !== i.references.join())) {
+    if (
+      prev &&
+      (prev.narHash !== i.narHash || prev.narSize !== i.narSize || prev.references.join() !== i.references.join())
+    ) {
       throw fail(input, `${i.path} is listed twice with different details.`, i.path, 'manifest-duplicate');
     }
     m.set(i.path, i);
@@ -68,7 +73,15 @@ function byPath(infos: StorePathInfo[], input: string): StorePathInfo[] {
 }
 
 function info(path: string, narHash: string, narSize: number, references: string[], deriver: string): StorePathInfo {
-  return { path, narHash, narSize, references: [...new Set(references)].sort(), deriver, contents: 'missing', hashChecked: false };
+  return {
+    path,
+    narHash,
+    narSize,
+    references: [...new Set(references)].sort(),
+    deriver,
+    contents: 'missing',
+    hashChecked: false,
+  };
 }
 
 /**
@@ -82,7 +95,13 @@ export function parseRegistration(text: string, input: string): Manifest {
   const infos: StorePathInfo[] = [];
   let i = 0;
   const next = (what: string, path?: string): string => {
-    if (i >= lines.length) throw fail(input, `The registration ends early: expected ${what}${path ? ` of ${path}` : ''} at line ${i + 1}.`, path, 'manifest-truncated');
+    if (i >= lines.length)
+      throw fail(
+        input,
+        `The registration ends early: expected ${what}${path ? ` of ${path}` : ''} at line ${i + 1}.`,
+        path,
+        'manifest-truncated',
+      );
     return lines[i++].replace(/\r$/, '');
   };
   while (i < lines.length) {
@@ -98,7 +117,8 @@ export function parseRegistration(text: string, input: string): Manifest {
     const deriver = next('the deriver', path);
     if (deriver) checkPath(deriver, input, `deriver of ${path}`);
     const n = size(next('the reference count', path), input, path, 'reference count');
-    if (n > lines.length - i) throw fail(input, `${path} claims ${n} references but the file ends first.`, path, 'manifest-truncated');
+    if (n > lines.length - i)
+      throw fail(input, `${path} claims ${n} references but the file ends first.`, path, 'manifest-truncated');
     const refs: string[] = [];
     for (let k = 0; k < n; k++) refs.push(checkPath(next('a reference', path), input, `reference of ${path}`));
     infos.push(info(path, narHash, narSize, refs, deriver));
@@ -130,7 +150,8 @@ export function parsePathInfoJson(text: string, input: string): Manifest {
   const records: [string, Json][] = [];
   if (Array.isArray(doc)) {
     for (const r of doc) {
-      if (!r || typeof r !== 'object' || Array.isArray(r) || typeof r.path !== 'string') throw fail(input, 'An element of the path-info array is not an object with a "path".');
+      if (!r || typeof r !== 'object' || Array.isArray(r) || typeof r.path !== 'string')
+        throw fail(input, 'An element of the path-info array is not an object with a "path".');
       records.push([r.path, r]);
     }
   } else if (doc && typeof doc === 'object') {
@@ -143,24 +164,34 @@ export function parsePathInfoJson(text: string, input: string): Manifest {
   for (const [rawPath, r] of records) {
     const path = checkPath(rawPath, input, 'path');
     if (r === null || typeof r !== 'object' || Array.isArray(r)) {
-      throw fail(input, `${path} has no path info (Nix prints null for paths that are not valid in the queried store).`, path, 'manifest-invalid-path');
+      throw fail(
+        input,
+        `${path} has no path info (Nix prints null for paths that are not valid in the queried store).`,
+        path,
+        'manifest-invalid-path',
+      );
     }
-    if ((r as { valid?: Json }).valid === false) throw fail(input, `${path} is marked not valid.`, path, 'manifest-invalid-path');
+    if ((r as { valid?: Json }).valid === false)
+      throw fail(input, `${path} is marked not valid.`, path, 'manifest-invalid-path');
     const narHash = typeof r.narHash === 'string' ? hash(r.narHash, input, path) : '';
-    if (r.narHash !== undefined && typeof r.narHash !== 'string') throw fail(input, `The narHash of ${path} is not a string.`, path);
+    if (r.narHash !== undefined && typeof r.narHash !== 'string')
+      throw fail(input, `The narHash of ${path} is not a string.`, path);
     let narSize = 0;
     if (r.narSize !== undefined && r.narSize !== null) {
-      if (typeof r.narSize !== 'number' || !Number.isSafeInteger(r.narSize) || r.narSize < 0) throw fail(input, `The narSize of ${path} is not a size.`, path);
+      if (typeof r.narSize !== 'number' || !Number.isSafeInteger(r.narSize) || r.narSize < 0)
+        throw fail(input, `The narSize of ${path} is not a size.`, path);
       narSize = r.narSize;
     }
     let refs: string[] = [];
     if (r.references === undefined) hasReferences = false;
     else {
-      if (!Array.isArray(r.references) || r.references.some((x) => typeof x !== 'string')) throw fail(input, `The references of ${path} are not a list of paths.`, path);
+      if (!Array.isArray(r.references) || r.references.some((x) => typeof x !== 'string'))
+        throw fail(input, `The references of ${path} are not a list of paths.`, path);
       refs = (r.references as string[]).map((x) => checkPath(toStorePath(x), input, `reference of ${path}`));
     }
     let deriver = '';
-    if (typeof r.deriver === 'string' && r.deriver) deriver = checkPath(toStorePath(r.deriver), input, `deriver of ${path}`);
+    if (typeof r.deriver === 'string' && r.deriver)
+      deriver = checkPath(toStorePath(r.deriver), input, `deriver of ${path}`);
     infos.push(info(path, narHash, narSize, refs, deriver));
   }
   return { kind: 'path-info-json', infos: byPath(infos, input), hasReferences };
@@ -182,7 +213,11 @@ export function sniffManifestText(text: string): ManifestKind | null {
 }
 
 /** Parses a manifest of the given (or sniffed) kind; throws `ManifestError`. */
-export function parseManifest(text: string, input: string, kind: ManifestKind | null = sniffManifestText(text)): Manifest {
+export function parseManifest(
+  text: string,
+  input: string,
+  kind: ManifestKind | null = sniffManifestText(text),
+): Manifest {
   switch (kind) {
     case 'registration':
       return parseRegistration(text, input);
@@ -191,14 +226,21 @@ export function parseManifest(text: string, input: string, kind: ManifestKind | 
     case 'path-info-json':
       return parsePathInfoJson(text, input);
     default:
-      throw fail(input, `${input} is not a closure manifest, export stream, NAR or tar.`, undefined, 'closure-unrecognised');
+      throw fail(
+        input,
+        `${input} is not a closure manifest, export stream, NAR or tar.`,
+        undefined,
+        'closure-unrecognised',
+      );
   }
 }
 
 /** Which closure format the first bytes (decompressed, at least 512 if the file has them) show. */
 export function sniffClosureBytes(head: Uint8Array): ClosureFileKind {
-  const le64 = (at: number) => (head.length >= at + 8 ? head[at] + head[at + 1] * 256 + head[at + 2] * 65536 + head[at + 3] * 16777216 : -1);
-  const isNarMagic = (at: number) => le64(at) === 13 && new TextDecoder('latin1').decode(head.subarray(at + 8, at + 21)) === 'nix-archive-1';
+  const le64 = (at: number) =>
+    head.length >= at + 8 ? head[at] + head[at + 1] * 256 + head[at + 2] * 65536 + head[at + 3] * 16777216 : -1;
+  const isNarMagic = (at: number) =>
+    le64(at) === 13 && new TextDecoder('latin1').decode(head.subarray(at + 8, at + 21)) === 'nix-archive-1';
   if (isNarMagic(0)) return 'nar';
   if (le64(0) === 1 && isNarMagic(8)) return 'export';
   if (le64(0) === 0 && head.length === 8) return 'export'; // an empty export

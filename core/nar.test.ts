@@ -6,7 +6,15 @@ import type { ByteSource, TreeEntry } from './image-tree.ts';
 import { RandomAccessCursor } from './io/cursor.ts';
 import { openHostFile } from './io/host-file-reader.ts';
 import { BlobReader, BytesReader, sourceSize } from './io/random-access-reader.ts';
-import { hashNarTree, narEofError, narTreeFromEntries, parseNar, parseNarFile, serializeNar, sourceChunks } from './nar.ts';
+import {
+  hashNarTree,
+  narEofError,
+  narTreeFromEntries,
+  parseNar,
+  parseNarFile,
+  serializeNar,
+  sourceChunks,
+} from './nar.ts';
 import { concat, fileNar, run, runText, tempDir, wire } from './test-support/nar-bytes.ts';
 
 const { dir, cleanup } = tempDir();
@@ -56,7 +64,22 @@ describe('parseNar on native nix-store --dump output', () => {
     expect(r.narHash).toBe(nativeHash);
     expect(r.narSize).toBe(nativeNar.length);
     const byPath = new Map(r.entries.map((e) => [e.path, e]));
-    expect(r.entries.map((e) => e.path)).toEqual(['', 'Z-upper', 'bin', 'bin/hello', 'eight', 'empty', 'link', 'longlink', 'nine', 'share', 'share/doc', 'share/doc/README', 'share/doc/empty', 'ünïcödé']);
+    expect(r.entries.map((e) => e.path)).toEqual([
+      '',
+      'Z-upper',
+      'bin',
+      'bin/hello',
+      'eight',
+      'empty',
+      'link',
+      'longlink',
+      'nine',
+      'share',
+      'share/doc',
+      'share/doc/README',
+      'share/doc/empty',
+      'ünïcödé',
+    ]);
     expect(byPath.get('bin/hello')).toMatchObject({ type: 'file', executable: true, size: 21 });
     expect(byPath.get('eight')).toMatchObject({ type: 'file', executable: false, size: 8 });
     expect(byPath.get('link')).toMatchObject({ type: 'symlink', target: 'bin/hello', size: 9 });
@@ -78,14 +101,18 @@ describe('parseNar on native nix-store --dump output', () => {
     const hello = host.entries.find((e) => e.path === 'bin/hello')!;
     expect(hello.source).toMatchObject({ kind: 'host-file', path: join(dir, 'sample.nar'), size: 21 });
     const s = hello.source as { offset: number };
-    expect(new TextDecoder().decode(readFileSync(join(dir, 'sample.nar')).subarray(s.offset, s.offset + 21))).toBe('#!/bin/sh\necho hello\n');
+    expect(new TextDecoder().decode(readFileSync(join(dir, 'sample.nar')).subarray(s.offset, s.offset + 21))).toBe(
+      '#!/bin/sh\necho hello\n',
+    );
   });
 
   it('reads a single-file and a symlink NAR as native dumps them', async () => {
     writeFileSync(join(dir, 'single'), 'hi\n');
     const single = await parseBytes(run('nix-store', ['--dump', join(dir, 'single')]));
     expect(single.entries).toMatchObject([{ path: '', type: 'file', size: 3 }]);
-    expect(single.narHash).toBe('sha256:' + runText('nix-hash', ['--type', 'sha256', '--base32', join(dir, 'single')]).trim());
+    expect(single.narHash).toBe(
+      'sha256:' + runText('nix-hash', ['--type', 'sha256', '--base32', join(dir, 'single')]).trim(),
+    );
   });
 });
 
@@ -112,7 +139,17 @@ describe('serializeNar / hashNarTree', () => {
   });
 
   it('hashes hard links as copies and uses only the owner-execute bit', async () => {
-    const mk = (path: string, extra: Partial<TreeEntry>): TreeEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0, origin: 't', ...extra });
+    const mk = (path: string, extra: Partial<TreeEntry>): TreeEntry => ({
+      path,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size: 0,
+      origin: 't',
+      ...extra,
+    });
     const bytes = new TextEncoder().encode('same');
     const entries: TreeEntry[] = [
       mk('/r', { type: 'directory', mode: 0o755 }),
@@ -132,7 +169,27 @@ describe('serializeNar / hashNarTree', () => {
 
 describe('parseNar refuses malformed NARs with NarError', () => {
   const dirNar = (...entries: (string | Uint8Array)[][]) =>
-    wire('nix-archive-1', '(', 'type', 'directory', ...entries.flatMap((e) => ['entry', '(', 'name', e[0], 'node', '(', 'type', 'regular', 'contents', e[1] ?? '', ')', ')']), ')');
+    wire(
+      'nix-archive-1',
+      '(',
+      'type',
+      'directory',
+      ...entries.flatMap((e) => [
+        'entry',
+        '(',
+        'name',
+        e[0],
+        'node',
+        '(',
+        'type',
+        'regular',
+        'contents',
+        e[1] ?? '',
+        ')',
+        ')',
+      ]),
+      ')',
+    );
 
   const cases: [string, Uint8Array, string][] = [
     ['bad magic', wire('nix-archive-2', '(', ')'), 'nar-bad-magic'],
@@ -148,11 +205,19 @@ describe('parseNar refuses malformed NARs with NarError', () => {
     ['empty name', dirNar(['']), 'nar-bad-name'],
     ['invalid utf-8 name', dirNar([new Uint8Array([0xff, 0xfe])]), 'nar-bad-name'],
     ['trailing data', concat([fileNar('x'), new Uint8Array(8)]), 'nar-trailing-data'],
-    ['huge length', concat([wire('nix-archive-1', '(', 'type', 'regular', 'contents'), new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0x7f])]), 'nar-bad-length'],
+    [
+      'huge length',
+      concat([wire('nix-archive-1', '(', 'type', 'regular', 'contents'), new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0x7f])]),
+      'nar-bad-length',
+    ],
     ['long token', wire('nix-archive-1', '(', 'type', 'x'.repeat(100)), 'nar-string-too-long'],
     ['missing close', wire('nix-archive-1', '(', 'type', 'regular', 'contents', 'a', 'entry'), 'nar-bad-token'],
     ['empty symlink', wire('nix-archive-1', '(', 'type', 'symlink', 'target', '', ')'), 'nar-bad-symlink'],
-    ['executable with value', wire('nix-archive-1', '(', 'type', 'regular', 'executable', 'yes', 'contents', '', ')'), 'nar-bad-token'],
+    [
+      'executable with value',
+      wire('nix-archive-1', '(', 'type', 'regular', 'executable', 'yes', 'contents', '', ')'),
+      'nar-bad-token',
+    ],
   ];
 
   it.each(cases)('%s', async (_name, bytes, code) => {
@@ -171,7 +236,33 @@ describe('parseNar refuses malformed NARs with NarError', () => {
   });
 
   it('names the path of the bad entry', async () => {
-    const nested = wire('nix-archive-1', '(', 'type', 'directory', 'entry', '(', 'name', 'sub', 'node', '(', 'type', 'directory', 'entry', '(', 'name', '..', 'node', '(', 'type', 'directory', ')', ')', ')', ')', ')');
+    const nested = wire(
+      'nix-archive-1',
+      '(',
+      'type',
+      'directory',
+      'entry',
+      '(',
+      'name',
+      'sub',
+      'node',
+      '(',
+      'type',
+      'directory',
+      'entry',
+      '(',
+      'name',
+      '..',
+      'node',
+      '(',
+      'type',
+      'directory',
+      ')',
+      ')',
+      ')',
+      ')',
+      ')',
+    );
     const c = new RandomAccessCursor(new BytesReader(nested, 'n.nar'), (at) => narEofError('n.nar', at));
     const err = await parseNar(c, { pathPrefix: '/nix/store/x' }).catch((e: unknown) => e);
     expect((err as NarError).path).toBe('/nix/store/x/sub');
@@ -186,7 +277,9 @@ describe('parseNar refuses malformed NARs with NarError', () => {
     const c = new RandomAccessCursor(new BytesReader(wire(...parts), 'deep'), (at) => narEofError('deep', at));
     const err = await parseNar(c, { maxDepth: 10 }).catch((e: unknown) => e);
     expect((err as NarError).code).toBe('nar-too-deep');
-    const ok = await parseNar(new RandomAccessCursor(new BytesReader(wire(...parts), 'deep'), (at) => narEofError('deep', at)));
+    const ok = await parseNar(
+      new RandomAccessCursor(new BytesReader(wire(...parts), 'deep'), (at) => narEofError('deep', at)),
+    );
     expect(ok).toHaveLength(depth + 1);
   });
 });

@@ -67,7 +67,9 @@ class NarReader {
       input: this.input,
       path: path === undefined ? undefined : this.prefix + (path ? '/' + path : ''),
       message,
-      hint: hint ?? 'The NAR is corrupt or was not written by Nix; create it again with `nix-store --dump` or `nix-store --export`.',
+      hint:
+        hint ??
+        'The NAR is corrupt or was not written by Nix; create it again with `nix-store --dump` or `nix-store --export`.',
     });
   }
 
@@ -75,7 +77,11 @@ class NarReader {
     const b = await this.cursor.read(8);
     const lo = (b[0] | (b[1] << 8) | (b[2] << 16)) + b[3] * 0x1000000;
     const hi = (b[4] | (b[5] << 8) | (b[6] << 16)) + b[7] * 0x1000000;
-    if (hi >= 0x200000) throw this.fail('nar-bad-length', `A length field in the NAR is impossibly large (at byte ${this.cursor.position - 8}).`);
+    if (hi >= 0x200000)
+      throw this.fail(
+        'nar-bad-length',
+        `A length field in the NAR is impossibly large (at byte ${this.cursor.position - 8}).`,
+      );
     return hi * 0x100000000 + lo;
   }
 
@@ -83,13 +89,24 @@ class NarReader {
     const pad = (8 - (len % 8)) % 8;
     if (pad === 0) return;
     const p = await this.cursor.read(pad);
-    for (let i = 0; i < pad; i++) if (p[i] !== 0) throw this.fail('nar-bad-padding', `Non-zero padding in the NAR (at byte ${this.cursor.position - pad}).`, path);
+    for (let i = 0; i < pad; i++)
+      if (p[i] !== 0)
+        throw this.fail(
+          'nar-bad-padding',
+          `Non-zero padding in the NAR (at byte ${this.cursor.position - pad}).`,
+          path,
+        );
   }
 
   /** A string of at most `max` bytes, as raw bytes (copied). */
   async bytes(max: number, path: string, what: string): Promise<Uint8Array> {
     const len = await this.u64();
-    if (len > max) throw this.fail('nar-string-too-long', `A ${what} in the NAR is ${len} bytes long, more than the ${max} allowed (at byte ${this.cursor.position - 8}).`, path);
+    if (len > max)
+      throw this.fail(
+        'nar-string-too-long',
+        `A ${what} in the NAR is ${len} bytes long, more than the ${max} allowed (at byte ${this.cursor.position - 8}).`,
+        path,
+      );
     const b = (await this.cursor.read(len)).slice();
     await this.padding(len, path);
     return b;
@@ -104,7 +121,12 @@ class NarReader {
 
   async expect(want: string, path: string): Promise<void> {
     const got = await this.token(path);
-    if (got !== want) throw this.fail('nar-bad-token', `Expected "${want}" in the NAR but found "${printable(got)}" (before byte ${this.cursor.position}).`, path);
+    if (got !== want)
+      throw this.fail(
+        'nar-bad-token',
+        `Expected "${want}" in the NAR but found "${printable(got)}" (before byte ${this.cursor.position}).`,
+        path,
+      );
   }
 }
 
@@ -129,12 +151,18 @@ export async function parseNar(cursor: Cursor, options: ParseNarOptions = {}): P
   const r = new NarReader(cursor, input, options.pathPrefix ?? '');
   const magic = await r.token('');
   if (magic !== NAR_MAGIC) {
-    throw r.fail('nar-bad-magic', `${input} does not start with the NAR magic "${NAR_MAGIC}".`, undefined, 'Give a file written by `nix-store --dump` or `nix-store --export`.');
+    throw r.fail(
+      'nar-bad-magic',
+      `${input} does not start with the NAR magic "${NAR_MAGIC}".`,
+      undefined,
+      'Give a file written by `nix-store --dump` or `nix-store --export`.',
+    );
   }
   const out: NarEntry[] = [];
 
   const node = async (path: string, depth: number): Promise<void> => {
-    if (depth > maxDepth) throw r.fail('nar-too-deep', `The NAR nests directories deeper than ${maxDepth} levels.`, path);
+    if (depth > maxDepth)
+      throw r.fail('nar-too-deep', `The NAR nests directories deeper than ${maxDepth} levels.`, path);
     await r.expect('(', path);
     await r.expect('type', path);
     const type = await r.token(path);
@@ -144,10 +172,12 @@ export async function parseNar(cursor: Cursor, options: ParseNarOptions = {}): P
       if (tag === 'executable') {
         executable = true;
         const empty = await r.token(path);
-        if (empty !== '') throw r.fail('nar-bad-token', 'The "executable" marker in the NAR is not followed by an empty string.', path);
+        if (empty !== '')
+          throw r.fail('nar-bad-token', 'The "executable" marker in the NAR is not followed by an empty string.', path);
         tag = await r.token(path);
       }
-      if (tag !== 'contents') throw r.fail('nar-bad-token', `Expected "contents" in the NAR but found "${printable(tag)}".`, path);
+      if (tag !== 'contents')
+        throw r.fail('nar-bad-token', `Expected "contents" in the NAR but found "${printable(tag)}".`, path);
       const size = await r.u64();
       const source = await cursor.take(size);
       await r.padding(size, path);
@@ -156,12 +186,18 @@ export async function parseNar(cursor: Cursor, options: ParseNarOptions = {}): P
     } else if (type === 'symlink') {
       await r.expect('target', path);
       const raw = await r.bytes(MAX_TARGET, path, 'symlink target');
-      if (raw.length === 0 || raw.includes(0)) throw r.fail('nar-bad-symlink', 'A symlink in the NAR has an empty target or one with a NUL byte.', path);
+      if (raw.length === 0 || raw.includes(0))
+        throw r.fail('nar-bad-symlink', 'A symlink in the NAR has an empty target or one with a NUL byte.', path);
       let target: string;
       try {
         target = utf8.decode(raw);
       } catch {
-        throw r.fail('nar-bad-symlink', 'A symlink target in the NAR is not valid UTF-8.', path, 'Rename the target on the host to UTF-8 and dump the path again.');
+        throw r.fail(
+          'nar-bad-symlink',
+          'A symlink target in the NAR is not valid UTF-8.',
+          path,
+          'Rename the target on the host to UTF-8 and dump the path again.',
+        );
       }
       out.push({ path, type: 'symlink', executable: false, size: raw.length, target });
       await r.expect(')', path);
@@ -171,7 +207,8 @@ export async function parseNar(cursor: Cursor, options: ParseNarOptions = {}): P
       for (;;) {
         const tag = await r.token(path);
         if (tag === ')') break;
-        if (tag !== 'entry') throw r.fail('nar-bad-token', `Expected "entry" or ")" in the NAR but found "${printable(tag)}".`, path);
+        if (tag !== 'entry')
+          throw r.fail('nar-bad-token', `Expected "entry" or ")" in the NAR but found "${printable(tag)}".`, path);
         await r.expect('(', path);
         await r.expect('name', path);
         const raw = await r.bytes(MAX_NAME, path, 'file name');
@@ -179,14 +216,27 @@ export async function parseNar(cursor: Cursor, options: ParseNarOptions = {}): P
         try {
           name = utf8.decode(raw);
         } catch {
-          throw r.fail('nar-bad-name', 'A file name in the NAR is not valid UTF-8.', path, 'Rename the file on the host to UTF-8 and dump the path again.');
+          throw r.fail(
+            'nar-bad-name',
+            'A file name in the NAR is not valid UTF-8.',
+            path,
+            'Rename the file on the host to UTF-8 and dump the path again.',
+          );
         }
         if (raw.length === 0 || name === '.' || name === '..' || raw.includes(0x2f) || raw.includes(0)) {
-          throw r.fail('nar-bad-name', `The NAR holds an invalid file name "${printable(name)}" (empty, ".", "..", or with "/" or NUL).`, path);
+          throw r.fail(
+            'nar-bad-name',
+            `The NAR holds an invalid file name "${printable(name)}" (empty, ".", "..", or with "/" or NUL).`,
+            path,
+          );
         }
         const childPath = path ? `${path}/${name}` : name;
         if (prev && compareBytes(prev, raw) >= 0) {
-          throw r.fail('nar-unsorted', `The NAR's directory entries are not sorted and unique ("${printable(name)}" after "${printable(utf8.decode(prev))}").`, childPath);
+          throw r.fail(
+            'nar-unsorted',
+            `The NAR's directory entries are not sorted and unique ("${printable(name)}" after "${printable(utf8.decode(prev))}").`,
+            childPath,
+          );
         }
         prev = raw;
         await r.expect('node', childPath);
@@ -271,7 +321,11 @@ function writeU64(out: Uint8Array, at: number, n: number): void {
  * Streams the NAR serialization of a tree to `sink` (what `nix-store --dump` writes).
  * Directory children are emitted in byte order of their UTF-8 names.
  */
-export async function serializeNar(root: NarTreeNode, readFile: SourceChunks, sink: (chunk: Uint8Array) => void): Promise<void> {
+export async function serializeNar(
+  root: NarTreeNode,
+  readFile: SourceChunks,
+  sink: (chunk: Uint8Array) => void,
+): Promise<void> {
   // Small tokens are batched so hashing does not see thousands of 16-byte updates.
   let batch: Uint8Array[] = [];
   let batchLen = 0;
@@ -327,7 +381,10 @@ export async function serializeNar(root: NarTreeNode, readFile: SourceChunks, si
       put(n.target ?? '');
     } else {
       put('directory');
-      const kids = [...(n.children ?? new Map<string, NarTreeNode>()).entries()].map(([name, node]) => ({ raw: enc.encode(name), node }));
+      const kids = [...(n.children ?? new Map<string, NarTreeNode>()).entries()].map(([name, node]) => ({
+        raw: enc.encode(name),
+        node,
+      }));
       kids.sort((a, b) => compareBytes(a.raw, b.raw));
       for (const k of kids) {
         put('entry');
@@ -347,7 +404,10 @@ export async function serializeNar(root: NarTreeNode, readFile: SourceChunks, si
 }
 
 /** Hashes a tree's NAR: `{ narHash: 'sha256:<nix base32>', narSize }`. */
-export async function hashNarTree(root: NarTreeNode, readFile: SourceChunks): Promise<{ narHash: string; narSize: number }> {
+export async function hashNarTree(
+  root: NarTreeNode,
+  readFile: SourceChunks,
+): Promise<{ narHash: string; narSize: number }> {
   const h = sha256.create();
   let size = 0;
   await serializeNar(root, readFile, (c) => {
@@ -400,7 +460,9 @@ export function narTreeFromEntries(entries: Iterable<TreeEntry>, root: string): 
   if (!rootEntry) throw new Error(`no entry at ${root}`);
   const rootNode = toNode(rootEntry);
   nodes.set(root, rootNode);
-  const below = [...byPath.values()].filter((e) => e.path.startsWith(prefix)).sort((a, b) => a.path.length - b.path.length);
+  const below = [...byPath.values()]
+    .filter((e) => e.path.startsWith(prefix))
+    .sort((a, b) => a.path.length - b.path.length);
   for (const e of below) {
     const cut = e.path.lastIndexOf('/');
     const parent = nodes.get(cut === 0 ? '/' : e.path.slice(0, cut));

@@ -9,8 +9,14 @@ const hex = (s: string) => new Uint8Array(s.match(/../g)!.map((h) => parseInt(h,
 describe('nix base32', () => {
   // Expected strings come from `nix-hash --type sha256 --to-base32 <hex>` (Nix 2.8).
   const vectors: [string, string][] = [
-    ['e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', '0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73'],
-    ['d74c2f99ac740c3d5e36a1bfc7628c0765edf2d86f1cc517681bbc11a7ff1a76', '0xhszyki3g0vd0bwa73gv3rfsr87iiicggx16rg3s33lmjcjyk6p'],
+    [
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      '0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73',
+    ],
+    [
+      'd74c2f99ac740c3d5e36a1bfc7628c0765edf2d86f1cc517681bbc11a7ff1a76',
+      '0xhszyki3g0vd0bwa73gv3rfsr87iiicggx16rg3s33lmjcjyk6p',
+    ],
   ];
 
   it.each(vectors)('encodes %s like nix-hash', (h, b32) => {
@@ -58,7 +64,12 @@ describe('nix base32', () => {
     try {
       normalizeNarHash('nope', 'in', '/p');
     } catch (e) {
-      expect((e as StorePathError).toProblem()).toMatchObject({ code: 'hash-malformed', input: 'in', path: '/p', severity: 'error' });
+      expect((e as StorePathError).toProblem()).toMatchObject({
+        code: 'hash-malformed',
+        input: 'in',
+        path: '/p',
+        severity: 'error',
+      });
     }
   });
 });

@@ -127,10 +127,19 @@ export async function parseExport(cursor: Cursor, options: ParseExportOptions = 
     const deriver = await str(cursor, 4096, fail);
     if (deriver) checkPath(deriver, 'deriver');
     const sig = await u64(cursor, fail);
-    if (sig === 1) await str(cursor, 1 << 16, fail); // legacy signature, ignored as Nix does
+    if (sig === 1)
+      await str(cursor, 1 << 16, fail); // legacy signature, ignored as Nix does
     else if (sig !== 0) throw fail(`expected 0 or 1 as the signature flag but found ${sig}`);
     out.push({
-      info: { path, narHash, narSize, references: [...new Set(references)].sort(), deriver, contents: 'present', hashChecked: true },
+      info: {
+        path,
+        narHash,
+        narSize,
+        references: [...new Set(references)].sort(),
+        deriver,
+        contents: 'present',
+        hashChecked: true,
+      },
       entries,
     });
   }
@@ -139,12 +148,16 @@ export async function parseExport(cursor: Cursor, options: ParseExportOptions = 
 }
 
 /** Reads an export stream from an input, decompressing gzip/zstd when the bytes say so. */
-export async function readExportStream(reader: RandomAccessReader, options: ParseExportOptions & OpenCursorOptions = {}): Promise<ExportedPath[]> {
+export async function readExportStream(
+  reader: RandomAccessReader,
+  options: ParseExportOptions & OpenCursorOptions = {},
+): Promise<ExportedPath[]> {
   const input = options.input ?? reader.name;
   const { cursor } = await openCursor(reader, (at) => exportEofError(input, at), options);
   try {
     return await parseExport(cursor, { ...options, input });
   } finally {
-    if ('cancel' in cursor && typeof cursor.cancel === 'function') await (cursor as { cancel(): Promise<void> }).cancel();
+    if ('cancel' in cursor && typeof cursor.cancel === 'function')
+      await (cursor as { cancel(): Promise<void> }).cancel();
   }
 }

@@ -36,7 +36,8 @@ function mutate(r: Rng, input: Uint8Array): Uint8Array {
       case 4: // duplicate a range
         b = concat([b.subarray(0, at), b.subarray(at, at + int(r, 64)), b.subarray(at)]);
         break;
-      case 5: { // overwrite an aligned u64 with an interesting value (lengths, counts)
+      case 5: {
+        // overwrite an aligned u64 with an interesting value (lengths, counts)
         const p = at - (at % 8);
         const vals = [0, 1, 7, 8, 13, 255, 512, 0xffffffff, 2 ** 40, 2 ** 53];
         if (p + 8 <= b.length) b.set(u64(vals[int(r, vals.length)]).subarray(0, 8), p);
@@ -71,14 +72,71 @@ async function expectTyped(p: Promise<unknown>): Promise<'ok' | 'error'> {
 
 const P1 = '/nix/store/8r0fzf88xd7nw88yap9khr3lfwywfqxi-f1';
 const P2 = '/nix/store/5pgjvw6x73z1436kd5rkjiqzy7by3ba7-src';
-const dirNar = wire('nix-archive-1', '(', 'type', 'directory', 'entry', '(', 'name', 'a', 'node', '(', 'type', 'regular', 'executable', '', 'contents', 'hello', ')', ')', 'entry', '(', 'name', 'b', 'node', '(', 'type', 'symlink', 'target', 'a', ')', ')', 'entry', '(', 'name', 'c', 'node', '(', 'type', 'directory', ')', ')', ')');
-const exportSeed = concat([u64(1), dirNar, u64(EXPORT_MAGIC), wire(P1, { u64: 1 }, P2, '', { u64: 0 }), u64(1), fileNar('x'), u64(EXPORT_MAGIC), wire(P2, { u64: 0 }, '', { u64: 0 }), u64(0)]);
+const dirNar = wire(
+  'nix-archive-1',
+  '(',
+  'type',
+  'directory',
+  'entry',
+  '(',
+  'name',
+  'a',
+  'node',
+  '(',
+  'type',
+  'regular',
+  'executable',
+  '',
+  'contents',
+  'hello',
+  ')',
+  ')',
+  'entry',
+  '(',
+  'name',
+  'b',
+  'node',
+  '(',
+  'type',
+  'symlink',
+  'target',
+  'a',
+  ')',
+  ')',
+  'entry',
+  '(',
+  'name',
+  'c',
+  'node',
+  '(',
+  'type',
+  'directory',
+  ')',
+  ')',
+  ')',
+);
+const exportSeed = concat([
+  u64(1),
+  dirNar,
+  u64(EXPORT_MAGIC),
+  wire(P1, { u64: 1 }, P2, '', { u64: 0 }),
+  u64(1),
+  fileNar('x'),
+  u64(EXPORT_MAGIC),
+  wire(P2, { u64: 0 }, '', { u64: 0 }),
+  u64(0),
+]);
 
 function tarSeeds(): Uint8Array[] {
   const script = `set -e; d=$(mktemp -d); cd $d; mkdir -p a/b; echo hi > a/f; ln -s f a/l; ln a/f a/h; printf '%0300d' 0 > a/b/$(printf 'x%.0s' $(seq 1 120));`;
   const out: Uint8Array[] = [];
   for (const fmt of ['ustar', 'pax', 'gnu', 'v7']) {
-    out.push(run('bash', ['-c', `${script} tar --format=${fmt} -cf - a 2>/dev/null || tar --format=${fmt} -cf - a/f a/l a/h; rm -rf $d`]));
+    out.push(
+      run('bash', [
+        '-c',
+        `${script} tar --format=${fmt} -cf - a 2>/dev/null || tar --format=${fmt} -cf - a/f a/l a/h; rm -rf $d`,
+      ]),
+    );
   }
   return out;
 }
@@ -135,8 +193,22 @@ describe('fuzz', () => {
     const seeds = [
       `${P2}\nsha256:0xhszyki3g0vd0bwa73gv3rfsr87iiicggx16rg3s33lmjcjyk6p\n872\n\n2\n${P1}\n${P2}\n${P1}\nd74c2f99ac740c3d5e36a1bfc7628c0765edf2d86f1cc517681bbc11a7ff1a76\n120\n\n0\n`,
       `${P1}\n${P2}\n`,
-      JSON.stringify([{ path: P1, narHash: 'sha256-10wvmax0DD1eNqG/x2KMB2Xt8thvHMUXaBu8Eaf/GnY=', narSize: 1, references: [P2], deriver: null }]),
-      JSON.stringify({ [P1]: { narHash: 'sha256:0xhszyki3g0vd0bwa73gv3rfsr87iiicggx16rg3s33lmjcjyk6p', narSize: 1, references: [P2.slice(11)] } }),
+      JSON.stringify([
+        {
+          path: P1,
+          narHash: 'sha256-10wvmax0DD1eNqG/x2KMB2Xt8thvHMUXaBu8Eaf/GnY=',
+          narSize: 1,
+          references: [P2],
+          deriver: null,
+        },
+      ]),
+      JSON.stringify({
+        [P1]: {
+          narHash: 'sha256:0xhszyki3g0vd0bwa73gv3rfsr87iiicggx16rg3s33lmjcjyk6p',
+          narSize: 1,
+          references: [P2.slice(11)],
+        },
+      }),
     ].map((s) => new TextEncoder().encode(s));
     const dec = new TextDecoder();
     const seen = { ok: 0, error: 0 };

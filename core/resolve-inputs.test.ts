@@ -23,13 +23,23 @@ symlinkSync('bin/tool', join(dir, 'in', 'pkg', 'link'));
 const P1 = runText('nix-store', ['--store', S, '--add', join(dir, 'in', 'data')]).trim();
 const P2 = runText('nix-store', ['--store', S, '--add', join(dir, 'in', 'pkg')]).trim();
 const P3 = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app';
-run('nix-store', ['--store', S, '--import'], concat([u64(1), fileNar(`${P1} ${P2}`), u64(EXPORT_MAGIC), wire(P3, { u64: 2 }, P1, P2, '', { u64: 0 }), u64(0)]));
+run(
+  'nix-store',
+  ['--store', S, '--import'],
+  concat([u64(1), fileNar(`${P1} ${P2}`), u64(EXPORT_MAGIC), wire(P3, { u64: 2 }, P1, P2, '', { u64: 0 }), u64(0)]),
+);
 const exportAll = run('nix-store', ['--store', S, '--export', P1, P2, P3]);
 const dumpDb = runText('nix-store', ['--store', S, '--dump-db']);
 const storeDir = join(dir, 'root', 'nix', 'store');
 
-const blobInput = (name: string, bytes: Uint8Array | string) => ({ name, blob: new Blob([typeof bytes === 'string' ? bytes : (bytes as BlobPart)]) });
-const closure = (name: string, bytes: Uint8Array | string): BuildInput => ({ kind: 'closure', file: blobInput(name, bytes) });
+const blobInput = (name: string, bytes: Uint8Array | string) => ({
+  name,
+  blob: new Blob([typeof bytes === 'string' ? bytes : (bytes as BlobPart)]),
+});
+const closure = (name: string, bytes: Uint8Array | string): BuildInput => ({
+  kind: 'closure',
+  file: blobInput(name, bytes),
+});
 const codes = (r: { problems: { code: string }[] }) => r.problems.map((p) => p.code);
 const byPath = (entries: TreeEntry[]) => new Map(entries.map((e) => [e.path, e]));
 const nativeHash = (p: string) => runText('nix-store', ['--store', S, '--query', '--hash', p]).trim();
@@ -39,7 +49,8 @@ describe('resolveInputs: closures', () => {
     const r = await resolveInputs([closure('closure.export', exportAll), closure('registration', dumpDb)]);
     expect(r.problems).toEqual([]);
     expect(r.closure.map((i) => i.path)).toEqual([P3, P2, P1].sort());
-    for (const i of r.closure) expect(i).toMatchObject({ contents: 'present', hashChecked: true, narHash: nativeHash(i.path) });
+    for (const i of r.closure)
+      expect(i).toMatchObject({ contents: 'present', hashChecked: true, narHash: nativeHash(i.path) });
     const m = byPath(r.entries);
     expect(m.get('/nix')).toMatchObject({ type: 'directory', mode: 0o755 });
     expect(m.get('/nix/store')).toMatchObject({ type: 'directory', mode: 0o755 });
@@ -58,7 +69,15 @@ describe('resolveInputs: closures', () => {
   });
 
   it('is independent of input order', async () => {
-    const inputs: BuildInput[] = [closure('closure.export', exportAll), closure('registration', dumpDb), { kind: 'tree', at: '/etc', entries: [{ path: '/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 3, size: 0, origin: 'etc' }] }];
+    const inputs: BuildInput[] = [
+      closure('closure.export', exportAll),
+      closure('registration', dumpDb),
+      {
+        kind: 'tree',
+        at: '/etc',
+        entries: [{ path: '/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 3, size: 0, origin: 'etc' }],
+      },
+    ];
     const a = await resolveInputs(inputs);
     const b = await resolveInputs([...inputs].reverse());
     expect(b).toEqual(a);
@@ -66,15 +85,30 @@ describe('resolveInputs: closures', () => {
   });
 
   it('computes hashes for a store folder (Node) like nix-store does', async () => {
-    const r = await resolveInputs([{ kind: 'store-dir', hostPath: storeDir }, closure('registration', dumpDb)], { host: nodeHost });
+    const r = await resolveInputs([{ kind: 'store-dir', hostPath: storeDir }, closure('registration', dumpDb)], {
+      host: nodeHost,
+    });
     expect(codes(r)).toEqual([]);
     for (const i of r.closure) expect(i).toMatchObject({ narHash: nativeHash(i.path), hashChecked: true });
     expect(byPath(r.entries).get(`${P2}/bin/tool`)).toMatchObject({ mode: 0o555, source: { kind: 'host-file' } });
   });
 
   it('reads a tar of nix/store and hashes it', async () => {
-    const tar = run('tar', ['-C', join(dir, 'root'), '-cf', '-', `nix/store/${P1.slice(11)}`, `nix/store/${P2.slice(11)}`]);
-    const r = await resolveInputs([closure('closure.tar', tar), closure('path-info.json', runText('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--store', S, '--json', P1, P2]))]);
+    const tar = run('tar', [
+      '-C',
+      join(dir, 'root'),
+      '-cf',
+      '-',
+      `nix/store/${P1.slice(11)}`,
+      `nix/store/${P2.slice(11)}`,
+    ]);
+    const r = await resolveInputs([
+      closure('closure.tar', tar),
+      closure(
+        'path-info.json',
+        runText('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--store', S, '--json', P1, P2]),
+      ),
+    ]);
     expect(codes(r)).toEqual([]);
     expect(r.closure.map((i) => [i.path, i.narHash])).toEqual([P2, P1].sort().map((p) => [p, nativeHash(p)]));
   });
@@ -100,14 +134,23 @@ describe('resolveInputs: closures', () => {
   });
 
   it('reports a NAR hash differing from the manifest', async () => {
-    const reg = parseRegistration(dumpDb, 'r').infos.map((i) => (i.path === P1 ? { ...i, narHash: 'sha256:' + '1'.repeat(52) } : i));
-    const r = await resolveInputs([closure('closure.export', exportAll), closure('registration', formatRegistration(reg))]);
+    const reg = parseRegistration(dumpDb, 'r').infos.map((i) =>
+      i.path === P1 ? { ...i, narHash: 'sha256:' + '1'.repeat(52) } : i,
+    );
+    const r = await resolveInputs([
+      closure('closure.export', exportAll),
+      closure('registration', formatRegistration(reg)),
+    ]);
     expect(codes(r)).toEqual(['closure-hash-mismatch']);
     expect(r.problems[0]).toMatchObject({ severity: 'error', path: P1 });
   });
 
   it('reports malformed manifests, unknown files and malformed store paths as problems', async () => {
-    const r = await resolveInputs([closure('bad-reg', `${P1}\nsha256:xyz\n1\n\n0\n`), closure('junk.bin', 'hello'), closure('paths', '/nix/store/tooshort-x\n')]);
+    const r = await resolveInputs([
+      closure('bad-reg', `${P1}\nsha256:xyz\n1\n\n0\n`),
+      closure('junk.bin', 'hello'),
+      closure('paths', '/nix/store/tooshort-x\n'),
+    ]);
     expect(codes(r).sort()).toEqual(['closure-unrecognised', 'hash-malformed', 'store-path-malformed']);
     expect(r.problems.every((p) => p.severity === 'error' && p.input)).toBe(true);
   });
@@ -116,7 +159,10 @@ describe('resolveInputs: closures', () => {
     const a = fileNar('one');
     const b = fileNar('two');
     const base = P1.slice(11);
-    const r = await resolveInputs([closure(`${base}.nar`, a), { kind: 'closure', file: { name: `x/${base}.nar`, blob: new Blob([b as BlobPart]) } }]);
+    const r = await resolveInputs([
+      closure(`${base}.nar`, a),
+      { kind: 'closure', file: { name: `x/${base}.nar`, blob: new Blob([b as BlobPart]) } },
+    ]);
     expect(codes(r)).toContain('path-conflict');
   });
 });
@@ -128,8 +174,28 @@ describe('resolveInputs: trees and archives', () => {
     writeFileSync(join(d, 'etc', 'hosts'), 'h');
     const good = run('tar', ['-C', d, '-cf', '-', '.']);
     const evil = run('tar', ['-C', d, '-P', '--transform', 's,^./etc/hosts,../../escape,', '-cf', '-', './etc/hosts']);
-    const tree: BuildInput = { kind: 'tree', at: '/srv', entries: [{ path: '/etc/hosts', type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 1, size: 1, origin: 'folder', source: { kind: 'bytes', bytes: new Uint8Array([1]) } }] };
-    const r = await resolveInputs([{ kind: 'archive', at: '/srv', file: blobInput('good.tar', good) }, { kind: 'archive', at: '/srv', file: blobInput('evil.tar', evil) }, tree]);
+    const tree: BuildInput = {
+      kind: 'tree',
+      at: '/srv',
+      entries: [
+        {
+          path: '/etc/hosts',
+          type: 'file',
+          mode: 0o600,
+          uid: 0,
+          gid: 0,
+          mtime: 1,
+          size: 1,
+          origin: 'folder',
+          source: { kind: 'bytes', bytes: new Uint8Array([1]) },
+        },
+      ],
+    };
+    const r = await resolveInputs([
+      { kind: 'archive', at: '/srv', file: blobInput('good.tar', good) },
+      { kind: 'archive', at: '/srv', file: blobInput('evil.tar', evil) },
+      tree,
+    ]);
     expect(codes(r).sort()).toEqual(['path-conflict', 'path-escapes']);
     const conflict = r.problems.find((p) => p.code === 'path-conflict')!;
     expect(conflict.path).toBe('/srv/etc/hosts');
@@ -149,7 +215,9 @@ describe('resolveInputs: trees and archives', () => {
   it('reads a host tar file in place (Node)', async () => {
     const p = join(dir, 'host.tar');
     writeFileSync(p, run('tar', ['-C', join(dir, 'in'), '-cf', '-', 'data']));
-    const r = await resolveInputs([{ kind: 'archive', at: '/x', file: { name: 'host.tar', hostPath: p } }], { host: nodeHost });
+    const r = await resolveInputs([{ kind: 'archive', at: '/x', file: { name: 'host.tar', hostPath: p } }], {
+      host: nodeHost,
+    });
     expect(byPath(r.entries).get('/x/data')!.source).toMatchObject({ kind: 'host-file', path: p, size: 5 });
     expect(readFileSync(p).length).toBeGreaterThan(0);
   });

@@ -8,14 +8,26 @@ import type { BuildInput, InputFile, ResolvedInputs } from '../workers/build-api
 import type { InputProblem, StorePathInfo, TreeEntry } from './image-tree.ts';
 import { InputError, toProblem } from './errors.ts';
 import { type OpenCursorOptions, sniffCompression } from './io/open-cursor.ts';
-import { BlobReader, type HostAccess, type RandomAccessReader, readerForSource as openSource, readerToStream } from './io/random-access-reader.ts';
+import {
+  BlobReader,
+  type HostAccess,
+  type RandomAccessReader,
+  readerForSource as openSource,
+  readerToStream,
+} from './io/random-access-reader.ts';
 import { type Manifest, parseManifest, sniffClosureBytes } from './manifests.ts';
 import { hashNarTree, type NarEntry, narTreeFromEntries, parseNarFile, sourceChunks } from './nar.ts';
 import { readExportStream } from './nix-export.ts';
 import { registrationBytes } from './registration.ts';
 import { STORE_DIR, storeBaseProblem, storePathProblem } from './store-path.ts';
 import { readTarArchive, type TarMember } from './tar.ts';
-import { compareImagePaths, joinImagePath, normalizeRelativePath, pathEscapesProblem, TreeModel } from './tree-model.ts';
+import {
+  compareImagePaths,
+  joinImagePath,
+  normalizeRelativePath,
+  pathEscapesProblem,
+  TreeModel,
+} from './tree-model.ts';
 
 export interface ResolveOptions extends OpenCursorOptions {
   /** Node: host file access and folder walks (`nodeHost` from `io/host-tree.ts`). Browsers have none. */
@@ -104,7 +116,14 @@ async function sniffHead(reader: RandomAccessReader, options: ResolveOptions): P
   const head = await reader.read(0, 4096);
   const c = sniffCompression(head);
   if (c === 'none') return head;
-  const decompress = c === 'gzip' ? (options.decompressors?.gzip ?? ((s: ReadableStream<Uint8Array>) => s.pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>))) : c === 'zstd' ? options.decompressors?.zstd : undefined;
+  const decompress =
+    c === 'gzip'
+      ? (options.decompressors?.gzip ??
+        ((s: ReadableStream<Uint8Array>) =>
+          s.pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>)))
+      : c === 'zstd'
+        ? options.decompressors?.zstd
+        : undefined;
   if (!decompress) return head; // the parser reports the unsupported compression
   const r = decompress(readerToStream(reader, 64 * 1024)).getReader();
   const parts: Uint8Array[] = [];
@@ -131,7 +150,12 @@ async function sniffHead(reader: RandomAccessReader, options: ResolveOptions): P
 }
 
 /** Nix store metadata: files 0444/0555, directories 0555, owner root, fixed time. */
-function storeEntry(path: string, e: { type: TreeEntry['type']; executable?: boolean; size: number; source?: TreeEntry['source']; target?: string }, origin: string, mtime: number): TreeEntry {
+function storeEntry(
+  path: string,
+  e: { type: TreeEntry['type']; executable?: boolean; size: number; source?: TreeEntry['source']; target?: string },
+  origin: string,
+  mtime: number,
+): TreeEntry {
   const mode = e.type === 'directory' ? 0o555 : e.type === 'symlink' ? 0o777 : e.executable ? 0o555 : 0o444;
   const out: TreeEntry = { path, type: e.type, mode, uid: 0, gid: 0, mtime, size: e.size, origin };
   if (e.source) out.source = e.source;
@@ -152,13 +176,24 @@ function membersToEntries(members: TarMember[], at: string, origin: string, prob
       problems.push(pathEscapesProblem(origin, m.path, rel.reason));
       continue;
     }
-    const e: TreeEntry = { path: joinImagePath(at, rel.path), type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: m.size, origin };
+    const e: TreeEntry = {
+      path: joinImagePath(at, rel.path),
+      type: m.type,
+      mode: m.mode,
+      uid: m.uid,
+      gid: m.gid,
+      mtime: m.mtime,
+      size: m.size,
+      origin,
+    };
     if (m.source) e.source = m.source;
     if (m.type === 'symlink') e.target = m.linkTarget;
     if (m.type === 'hardlink') {
       const t = normalizeRelativePath(m.linkTarget ?? '');
       if ('reason' in t || !t.path) {
-        problems.push(pathEscapesProblem(origin, m.linkTarget ?? '', `the hard link ${m.path} points outside the archive`));
+        problems.push(
+          pathEscapesProblem(origin, m.linkTarget ?? '', `the hard link ${m.path} points outside the archive`),
+        );
         continue;
       }
       e.target = joinImagePath(at, t.path);
@@ -168,7 +203,14 @@ function membersToEntries(members: TarMember[], at: string, origin: string, prob
   return out;
 }
 
-function problem(severity: 'error' | 'warning', code: string, input: string, message: string, hint: string, path?: string): InputProblem {
+function problem(
+  severity: 'error' | 'warning',
+  code: string,
+  input: string,
+  message: string,
+  hint: string,
+  path?: string,
+): InputProblem {
   const p: InputProblem = { severity, code, input, message, hint };
   if (path !== undefined) p.path = path;
   return p;
@@ -178,20 +220,31 @@ function problem(severity: 'error' | 'warning', code: string, input: string, mes
  * Resolves inputs into entries, closure and problems. Never throws for bad inputs: every
  * failure becomes an `InputProblem` naming the input (and path) at fault.
  */
-export async function resolveInputs(inputs: readonly BuildInput[], options: ResolveOptions = {}): Promise<ResolvedInputs> {
+export async function resolveInputs(
+  inputs: readonly BuildInput[],
+  options: ResolveOptions = {},
+): Promise<ResolvedInputs> {
   const mtime = options.storeMtime ?? 1;
   const problems: InputProblem[] = [];
   const plain: TreeEntry[][] = [];
   const manifests: { manifest: Manifest; origin: string }[] = [];
   const contents: Contents[] = [];
-  const sorted = inputs.map((input) => ({ input, key: inputKey(input) })).sort((a, b) => byteOrder(a.key, b.key)).map((x) => x.input);
+  const sorted = inputs
+    .map((input) => ({ input, key: inputKey(input) }))
+    .sort((a, b) => byteOrder(a.key, b.key))
+    .map((x) => x.input);
 
   const addStoreTree = (origin: string, rel: TreeEntry[], base: string) => {
     // `rel` is rooted at `/` = the store path itself.
     const storePath = `${STORE_DIR}/${base}`;
     const entries = rel.map((e) => {
       const path = e.path === '/' ? storePath : storePath + e.path;
-      const x = storeEntry(path, { type: e.type, executable: (e.mode & 0o100) !== 0, size: e.size, source: e.source, target: e.target }, origin, mtime);
+      const x = storeEntry(
+        path,
+        { type: e.type, executable: (e.mode & 0o100) !== 0, size: e.size, source: e.source, target: e.target },
+        origin,
+        mtime,
+      );
       if (e.type === 'hardlink' && e.target) x.target = e.target === '/' ? storePath : storePath + e.target;
       return x;
     });
@@ -206,7 +259,9 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
         for (const e of input.entries) {
           const rel = normalizeRelativePath(e.path.replace(/^\/+/, ''));
           if ('reason' in rel || e.path.split('/').includes('..')) {
-            problems.push(pathEscapesProblem(e.origin || origin, e.path, 'reason' in rel ? rel.reason : 'it climbs out with ".."'));
+            problems.push(
+              pathEscapesProblem(e.origin || origin, e.path, 'reason' in rel ? rel.reason : 'it climbs out with ".."'),
+            );
             continue;
           }
           const x = { ...e, path: joinImagePath(input.at, rel.path) };
@@ -224,7 +279,16 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
           if (name.startsWith('.') || name.endsWith('.lock')) continue; // .links, locks: store bookkeeping
           const why = storeBaseProblem(name);
           if (why) {
-            problems.push(problem('error', 'closure-bad-store-path', origin, `"${name}" in the store folder is not a store path: ${why}.`, 'Give a folder holding only <hash>-<name> store paths (like /nix/store).', `${STORE_DIR}/${name}`));
+            problems.push(
+              problem(
+                'error',
+                'closure-bad-store-path',
+                origin,
+                `"${name}" in the store folder is not a store path: ${why}.`,
+                'Give a folder holding only <hash>-<name> store paths (like /nix/store).',
+                `${STORE_DIR}/${name}`,
+              ),
+            );
             continue;
           }
           addStoreTree(origin, await options.host.walk(`${input.hostPath}/${name}`, origin), name);
@@ -245,17 +309,38 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
       manifests.push({ manifest: parseManifest(text, origin, kind), origin });
     } else if (kind === 'export') {
       for (const p of await readExportStream(reader, { ...options, input: origin })) {
-        contents.push({ storePath: p.info.path, origin, entries: narToEntries(p.info.path, p.entries, origin, mtime), narHash: p.info.narHash, narSize: p.info.narSize, info: p.info });
+        contents.push({
+          storePath: p.info.path,
+          origin,
+          entries: narToEntries(p.info.path, p.entries, origin, mtime),
+          narHash: p.info.narHash,
+          narSize: p.info.narSize,
+          info: p.info,
+        });
       }
     } else if (kind === 'nar') {
       const base = file.name.replace(/^.*\//, '').replace(/\.nar$/, '');
       const why = file.name.endsWith('.nar') ? storeBaseProblem(base) : 'it does not end in .nar';
       if (why) {
-        problems.push(problem('error', 'closure-bad-store-path', origin, `A NAR must be named <hash>-<name>.nar to say which store path it is, but ${file.name}: ${why}.`, 'Rename the file to the store path\'s base name plus .nar, e.g. abc...xyz-hello-2.12.nar.'));
+        problems.push(
+          problem(
+            'error',
+            'closure-bad-store-path',
+            origin,
+            `A NAR must be named <hash>-<name>.nar to say which store path it is, but ${file.name}: ${why}.`,
+            "Rename the file to the store path's base name plus .nar, e.g. abc...xyz-hello-2.12.nar.",
+          ),
+        );
         return;
       }
       const nar = await parseNarFile(reader, { input: origin, pathPrefix: `${STORE_DIR}/${base}` });
-      contents.push({ storePath: `${STORE_DIR}/${base}`, origin, entries: narToEntries(`${STORE_DIR}/${base}`, nar.entries, origin, mtime), narHash: nar.narHash, narSize: nar.narSize });
+      contents.push({
+        storePath: `${STORE_DIR}/${base}`,
+        origin,
+        entries: narToEntries(`${STORE_DIR}/${base}`, nar.entries, origin, mtime),
+        narHash: nar.narHash,
+        narSize: nar.narSize,
+      });
     } else if (kind === 'tar') {
       const tar = await readTarArchive(reader, { ...options, input: origin });
       problems.push(...tar.warnings);
@@ -268,25 +353,64 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
         }
         const parts = rel.path.split('/');
         if (rel.path === '' || rel.path === 'nix' || rel.path === 'nix/store') continue;
-        if (parts.length === 1 && (parts[0] === 'nix-path-registration' || parts[0] === 'registration') && m.type === 'file' && m.source) {
+        if (
+          parts.length === 1 &&
+          (parts[0] === 'nix-path-registration' || parts[0] === 'registration') &&
+          m.type === 'file' &&
+          m.source
+        ) {
           const r = await readerForSource(m.source);
-          manifests.push({ manifest: parseManifest(new TextDecoder().decode(await r.read(0, r.size)), `${origin}:${parts[0]}`, 'registration'), origin });
+          manifests.push({
+            manifest: parseManifest(
+              new TextDecoder().decode(await r.read(0, r.size)),
+              `${origin}:${parts[0]}`,
+              'registration',
+            ),
+            origin,
+          });
           continue;
         }
         if (parts[0] !== 'nix' || parts[1] !== 'store') {
-          problems.push(problem('warning', 'closure-tar-extra', origin, `${m.path} is outside nix/store and was skipped.`, 'Give files outside the store as a separate archive or folder input.', m.path));
+          problems.push(
+            problem(
+              'warning',
+              'closure-tar-extra',
+              origin,
+              `${m.path} is outside nix/store and was skipped.`,
+              'Give files outside the store as a separate archive or folder input.',
+              m.path,
+            ),
+          );
           continue;
         }
         const base = parts[2];
         const why = storeBaseProblem(base);
         if (why) {
-          problems.push(problem('error', 'closure-bad-store-path', origin, `nix/store/${base} in the archive is not a store path: ${why}.`, 'Give a tar of real store paths (tar -cf closure.tar $(nix-store -qR <path>)).', `${STORE_DIR}/${base}`));
+          problems.push(
+            problem(
+              'error',
+              'closure-bad-store-path',
+              origin,
+              `nix/store/${base} in the archive is not a store path: ${why}.`,
+              'Give a tar of real store paths (tar -cf closure.tar $(nix-store -qR <path>)).',
+              `${STORE_DIR}/${base}`,
+            ),
+          );
           continue;
         }
         const sub = '/' + parts.slice(3).join('/');
         let list = byBase.get(base);
         if (!list) byBase.set(base, (list = []));
-        const e: TreeEntry = { path: sub === '/' ? '/' : sub, type: m.type, mode: m.mode, uid: 0, gid: 0, mtime, size: m.size, origin };
+        const e: TreeEntry = {
+          path: sub === '/' ? '/' : sub,
+          type: m.type,
+          mode: m.mode,
+          uid: 0,
+          gid: 0,
+          mtime,
+          size: m.size,
+          origin,
+        };
         if (m.source) e.source = m.source;
         if (m.type === 'symlink') e.target = m.linkTarget;
         if (m.type === 'hardlink') {
@@ -300,11 +424,20 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
         list.push(e);
       }
       for (const [base, list] of [...byBase.entries()].sort((a, b) => byteOrder(a[0], b[0]))) {
-        if (!list.some((e) => e.path === '/')) list.push({ path: '/', type: 'directory', mode: 0o555, uid: 0, gid: 0, mtime, size: 0, origin });
+        if (!list.some((e) => e.path === '/'))
+          list.push({ path: '/', type: 'directory', mode: 0o555, uid: 0, gid: 0, mtime, size: 0, origin });
         addStoreTree(origin, list, base);
       }
     } else {
-      problems.push(problem('error', 'closure-unrecognised', origin, `${origin} is not a closure manifest, export stream, NAR or tar of nix/store.`, 'Give closureInfo\'s registration or store-paths, `nix path-info --json -r` output, a `nix-store --export` stream, a <hash>-<name>.nar, or a tar of nix/store.'));
+      problems.push(
+        problem(
+          'error',
+          'closure-unrecognised',
+          origin,
+          `${origin} is not a closure manifest, export stream, NAR or tar of nix/store.`,
+          "Give closureInfo's registration or store-paths, `nix path-info --json -r` output, a `nix-store --export` stream, a <hash>-<name>.nar, or a tar of nix/store.",
+        ),
+      );
     }
   }
 
@@ -319,12 +452,38 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
       const prev = listed.get(info.path);
       if (!prev || (!prev.info.narHash && info.narHash) || (!prev.hasRefs && manifest.hasReferences)) {
         if (prev && prev.info.narHash && info.narHash && prev.info.narHash !== info.narHash) {
-          problems.push(problem('error', 'closure-manifest-conflict', origin, `${info.path} has NAR hash ${info.narHash} here but ${prev.info.narHash} in ${prev.origin}.`, 'Give manifests of one and the same closure.', info.path));
+          problems.push(
+            problem(
+              'error',
+              'closure-manifest-conflict',
+              origin,
+              `${info.path} has NAR hash ${info.narHash} here but ${prev.info.narHash} in ${prev.origin}.`,
+              'Give manifests of one and the same closure.',
+              info.path,
+            ),
+          );
           continue;
         }
-        listed.set(info.path, { info: { ...info, narHash: info.narHash || prev?.info.narHash || '', narSize: info.narSize || prev?.info.narSize || 0 }, origin, hasRefs: manifest.hasReferences || (prev?.hasRefs ?? false) });
+        listed.set(info.path, {
+          info: {
+            ...info,
+            narHash: info.narHash || prev?.info.narHash || '',
+            narSize: info.narSize || prev?.info.narSize || 0,
+          },
+          origin,
+          hasRefs: manifest.hasReferences || (prev?.hasRefs ?? false),
+        });
       } else if (prev.info.narHash && info.narHash && prev.info.narHash !== info.narHash) {
-        problems.push(problem('error', 'closure-manifest-conflict', origin, `${info.path} has NAR hash ${info.narHash} here but ${prev.info.narHash} in ${prev.origin}.`, 'Give manifests of one and the same closure.', info.path));
+        problems.push(
+          problem(
+            'error',
+            'closure-manifest-conflict',
+            origin,
+            `${info.path} has NAR hash ${info.narHash} here but ${prev.info.narHash} in ${prev.origin}.`,
+            'Give manifests of one and the same closure.',
+            info.path,
+          ),
+        );
       }
     }
   }
@@ -334,23 +493,55 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
   for (const c of contents) {
     const why = storePathProblem(c.storePath);
     if (why) {
-      problems.push(problem('error', 'closure-bad-store-path', c.origin, `${c.storePath} is not a valid store path: ${why}.`, 'Check the closure was produced by Nix.', c.storePath));
+      problems.push(
+        problem(
+          'error',
+          'closure-bad-store-path',
+          c.origin,
+          `${c.storePath} is not a valid store path: ${why}.`,
+          'Check the closure was produced by Nix.',
+          c.storePath,
+        ),
+      );
       continue;
     }
     if (c.narHash === undefined) {
       try {
-        const h = await hashNarTree(narTreeFromEntries(c.entries, c.storePath), sourceChunks(options.host ? (s) => readerFor0(s) : undefined));
+        const h = await hashNarTree(
+          narTreeFromEntries(c.entries, c.storePath),
+          sourceChunks(options.host ? (s) => readerFor0(s) : undefined),
+        );
         c.narHash = h.narHash;
         c.narSize = h.narSize;
       } catch (err) {
-        problems.push(err instanceof InputError ? err.toProblem() : problem('error', 'closure-unreadable', c.origin, `The contents of ${c.storePath} could not be read: ${err instanceof Error ? err.message : String(err)}.`, 'Check the input is complete and readable.', c.storePath));
+        problems.push(
+          err instanceof InputError
+            ? err.toProblem()
+            : problem(
+                'error',
+                'closure-unreadable',
+                c.origin,
+                `The contents of ${c.storePath} could not be read: ${err instanceof Error ? err.message : String(err)}.`,
+                'Check the input is complete and readable.',
+                c.storePath,
+              ),
+        );
         continue;
       }
     }
     const prev = have.get(c.storePath);
     if (prev) {
       if (prev.narHash !== c.narHash) {
-        problems.push(problem('error', 'path-conflict', c.origin, `${c.storePath} is claimed twice with different contents: by ${prev.origin} and by ${c.origin}.`, 'Give each store path once; one of the two inputs is from another build.', c.storePath));
+        problems.push(
+          problem(
+            'error',
+            'path-conflict',
+            c.origin,
+            `${c.storePath} is claimed twice with different contents: by ${prev.origin} and by ${c.origin}.`,
+            'Give each store path once; one of the two inputs is from another build.',
+            c.storePath,
+          ),
+        );
       }
       if (!prev.info && c.info) prev.info = c.info;
       continue;
@@ -375,12 +566,30 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
     if (!c) {
       info.contents = 'missing';
       info.hashChecked = false;
-      problems.push(problem('error', 'closure-missing-contents', l.origin, `${path} is listed in ${l.origin} but no input holds its contents.`, 'Add the closure\'s contents: a `nix-store --export` of it, its .nar, a tar of nix/store, or (Node) --store pointing at the store.', path));
+      problems.push(
+        problem(
+          'error',
+          'closure-missing-contents',
+          l.origin,
+          `${path} is listed in ${l.origin} but no input holds its contents.`,
+          "Add the closure's contents: a `nix-store --export` of it, its .nar, a tar of nix/store, or (Node) --store pointing at the store.",
+          path,
+        ),
+      );
     } else {
       info.contents = 'present';
       if (info.narHash) {
         if (info.narHash !== c.narHash || (info.narSize && info.narSize !== c.narSize)) {
-          problems.push(problem('error', 'closure-hash-mismatch', c.origin, `The contents of ${path} from ${c.origin} have NAR hash ${c.narHash} (${c.narSize} bytes) but ${l.origin} says ${info.narHash} (${info.narSize} bytes).`, 'The contents were modified or come from another build; export them again from the store the manifest came from.', path));
+          problems.push(
+            problem(
+              'error',
+              'closure-hash-mismatch',
+              c.origin,
+              `The contents of ${path} from ${c.origin} have NAR hash ${c.narHash} (${c.narSize} bytes) but ${l.origin} says ${info.narHash} (${info.narSize} bytes).`,
+              'The contents were modified or come from another build; export them again from the store the manifest came from.',
+              path,
+            ),
+          );
           info.hashChecked = false;
         } else info.hashChecked = true;
       } else {
@@ -397,17 +606,51 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
       closure.set(path, { ...c.info });
       continue;
     }
-    problems.push(problem('warning', 'closure-contents-unlisted', c.origin, `${path} from ${c.origin} is in no manifest, so its references are unknown; it is registered without references.`, 'Add the closure\'s registration or `nix path-info --json -r` output so references are registered and garbage collection keeps what it needs.', path));
-    closure.set(path, { path, narHash: c.narHash!, narSize: c.narSize!, references: [], deriver: '', contents: 'present', hashChecked: false });
+    problems.push(
+      problem(
+        'warning',
+        'closure-contents-unlisted',
+        c.origin,
+        `${path} from ${c.origin} is in no manifest, so its references are unknown; it is registered without references.`,
+        "Add the closure's registration or `nix path-info --json -r` output so references are registered and garbage collection keeps what it needs.",
+        path,
+      ),
+    );
+    closure.set(path, {
+      path,
+      narHash: c.narHash!,
+      narSize: c.narSize!,
+      references: [],
+      deriver: '',
+      contents: 'present',
+      hashChecked: false,
+    });
   }
   if (unknownRefs) {
-    problems.push(problem('warning', 'closure-references-unknown', manifests.find((m) => !m.manifest.hasReferences)?.origin ?? 'closure', `${unknownRefs} store paths are listed without references (a store-paths list); they are registered without references.`, 'Give closureInfo\'s registration or `nix path-info --json -r` output instead of store-paths.'));
+    problems.push(
+      problem(
+        'warning',
+        'closure-references-unknown',
+        manifests.find((m) => !m.manifest.hasReferences)?.origin ?? 'closure',
+        `${unknownRefs} store paths are listed without references (a store-paths list); they are registered without references.`,
+        "Give closureInfo's registration or `nix path-info --json -r` output instead of store-paths.",
+      ),
+    );
   }
   for (const info of closure.values()) {
     for (const r of info.references) {
       if (!closure.has(r)) {
         const from = listed.get(info.path)?.origin ?? have.get(info.path)?.origin ?? 'closure';
-        problems.push(problem('error', 'closure-reference-missing', from, `${info.path} references ${r}, which is not in the closure.`, 'Give the whole closure (nix-store -qR / closureInfo), not a subset of it.', info.path));
+        problems.push(
+          problem(
+            'error',
+            'closure-reference-missing',
+            from,
+            `${info.path} references ${r}, which is not in the closure.`,
+            'Give the whole closure (nix-store -qR / closureInfo), not a subset of it.',
+            info.path,
+          ),
+        );
       }
     }
   }
@@ -416,12 +659,28 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
   // ---- the tree ----------------------------------------------------------------------------
   const all: TreeEntry[] = [];
   for (const list of plain) all.push(...list);
-  for (const path of [...have.keys()].sort(byteOrder)) all.push(...have.get(path)!.entries.slice().sort((a, b) => compareImagePaths(a.path, b.path)));
+  for (const path of [...have.keys()].sort(byteOrder))
+    all.push(
+      ...have
+        .get(path)!
+        .entries.slice()
+        .sort((a, b) => compareImagePaths(a.path, b.path)),
+    );
   if (closureList.length > 0) {
     const complete = closureList.every((i) => i.narHash);
     if (complete) {
       const bytes = registrationBytes(closureList);
-      all.push({ path: REGISTRATION_PATH, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, size: bytes.length, source: { kind: 'bytes', bytes }, origin: 'generated registration' });
+      all.push({
+        path: REGISTRATION_PATH,
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime,
+        size: bytes.length,
+        source: { kind: 'bytes', bytes },
+        origin: 'generated registration',
+      });
     }
   }
   const { tree, conflicts } = TreeModel.fromEntries(all);
@@ -433,6 +692,11 @@ export async function resolveInputs(inputs: readonly BuildInput[], options: Reso
     problems.push(c.problem);
   }
   // Problems in a canonical order too, so output does not depend on input order.
-  problems.sort((a, b) => byteOrder(`${a.severity}\0${a.code}\0${a.path ?? ''}\0${a.input}`, `${b.severity}\0${b.code}\0${b.path ?? ''}\0${b.input}`));
+  problems.sort((a, b) =>
+    byteOrder(
+      `${a.severity}\0${a.code}\0${a.path ?? ''}\0${a.input}`,
+      `${b.severity}\0${b.code}\0${b.path ?? ''}\0${b.input}`,
+    ),
+  );
   return { entries: tree.toEntries(), closure: closureList, problems };
 }

@@ -10,7 +10,17 @@ const { dir, cleanup } = tempDir('dis-size-');
 afterAll(cleanup);
 
 function e(path: string, type: TreeEntry['type'], size = 0, target?: string): TreeEntry {
-  return { path, type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: 1, size, target, origin: 't' };
+  return {
+    path,
+    type,
+    mode: type === 'directory' ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 1,
+    size,
+    target,
+    origin: 't',
+  };
 }
 
 /** The same tree on disk and as entries. */
@@ -35,7 +45,11 @@ function sample(root: string, files: number, bytes: (i: number) => number): Tree
 }
 
 /** Builds with native mke2fs -d at the planned size, then shrinks like the pipeline. */
-function nativeBuild(root: string, bytes: number, blockSize?: number): { ok: boolean; minBytes: number; blockSize: number } {
+function nativeBuild(
+  root: string,
+  bytes: number,
+  blockSize?: number,
+): { ok: boolean; minBytes: number; blockSize: number } {
   const img = join(dir, `img-${Math.random().toString(36).slice(2)}`);
   writeFileSync(img, '');
   runText('truncate', ['-s', String(bytes), img]);
@@ -54,7 +68,13 @@ function nativeBuild(root: string, bytes: number, blockSize?: number): { ok: boo
 
 describe('size plan', () => {
   it('reproduces the make-ext4-fs.nix formula', () => {
-    const entries = [e('/', 'directory'), e('/a', 'file', 10_000), e('/b', 'file', 1), e('/d', 'directory'), e('/h', 'hardlink', 0, '/a')];
+    const entries = [
+      e('/', 'directory'),
+      e('/a', 'file', 10_000),
+      e('/b', 'file', 1),
+      e('/d', 'directory'),
+      e('/h', 'hardlink', 0, '/a'),
+    ];
     // apparent: 2 dirs * 4096 + 10001 = 18193 -> 5 blocks -> int(5.5) = 5; inodes 5
     expect(nixpkgsInitialBytes(entries)).toEqual({ numInodes: 5, numDataBlocks: 5, bytes: 2 * 4096 * 5 + 4096 * 5 });
   });
@@ -89,7 +109,9 @@ describe('size plan', () => {
 
   it('adds headroom to the final size', () => {
     const entries = [e('/', 'directory'), e('/a', 'file', 5 * MiB)];
-    expect(planSize(entries, { headroomMiB: 16 }).finalImageBytes - planSize(entries, {}).finalImageBytes).toBe(16 * MiB);
+    expect(planSize(entries, { headroomMiB: 16 }).finalImageBytes - planSize(entries, {}).finalImageBytes).toBe(
+      16 * MiB,
+    );
   });
 
   it('grows after a no-space failure', () => {

@@ -27,7 +27,11 @@ export function roundUpMiB(bytes: number): number {
 }
 
 /** make-ext4-fs.nix's initial size for the tree (its `bytes`, before any rounding). */
-export function nixpkgsInitialBytes(entries: readonly TreeEntry[]): { bytes: number; numInodes: number; numDataBlocks: number } {
+export function nixpkgsInitialBytes(entries: readonly TreeEntry[]): {
+  bytes: number;
+  numInodes: number;
+  numDataBlocks: number;
+} {
   // find lists every name, the root included; du --apparent-size counts each inode once
   // (directories at 4096, their usual st_size on ext4) and rounds the total up to blocks.
   const numInodes = entries.length + (entries.some((e) => e.path === '/') ? 0 : 1);
@@ -181,7 +185,10 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
   const initialBlocks = initialImageBytes / B;
   const groupsInitial = Math.ceil(initialBlocks / blocksPerGroup);
   const perBlock = B / inodeSize;
-  const inodesPerGroup = Math.max(perBlock, Math.ceil(Math.floor(initialImageBytes / ratioUsed) / groupsInitial / perBlock) * perBlock);
+  const inodesPerGroup = Math.max(
+    perBlock,
+    Math.ceil(Math.floor(initialImageBytes / ratioUsed) / groupsInitial / perBlock) * perBlock,
+  );
   const groupsForInodes = Math.ceil(inodes / inodesPerGroup);
   const inodeBound = (groupsForInodes - 1) * blocksPerGroup + (inodesPerGroup * inodeSize) / B + 64;
   // The journal is sized for the filesystem mkfs makes, and resize2fs -M keeps it.

@@ -13,7 +13,8 @@ const NAME_RE = /^[A-Za-z0-9+\-._?=]+$/;
 export function storeBaseProblem(base: string): string | null {
   if (base.length < 34) return 'it is shorter than a 32-character hash, a dash and a name';
   const hash = base.slice(0, 32);
-  if (!isNixBase32(hash)) return `its hash part "${hash}" has characters outside Nix's base32 alphabet (0-9 a-z without e o u t)`;
+  if (!isNixBase32(hash))
+    return `its hash part "${hash}" has characters outside Nix's base32 alphabet (0-9 a-z without e o u t)`;
   if (base[32] !== '-') return 'the 32-character hash is not followed by a dash';
   const name = base.slice(33);
   if (name.length > MAX_STORE_NAME_LENGTH) return `its name is longer than ${MAX_STORE_NAME_LENGTH} characters`;

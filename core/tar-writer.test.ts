@@ -17,20 +17,87 @@ const deepDir = `top/${'d'.repeat(120)}/${'e'.repeat(90)}`;
 const longName = 'n'.repeat(200);
 const longTarget = '../'.repeat(40) + 'target';
 
-interface Item { entry: TarWriteEntry; data?: Uint8Array }
+interface Item {
+  entry: TarWriteEntry;
+  data?: Uint8Array;
+}
 const items: Item[] = [
   { entry: { path: 'top', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1_000_000, size: 0 } },
-  { entry: { path: 'top/hello.txt', type: 'file', mode: 0o640, uid: 1000, gid: 100, mtime: 1_234_567, size: 6 }, data: enc.encode('hello\n') },
-  { entry: { path: 'top/empty', type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 1, size: 0 }, data: new Uint8Array(0) },
-  { entry: { path: 'top/suid', type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 2, size: 513 }, data: new Uint8Array(513).fill(7) },
+  {
+    entry: { path: 'top/hello.txt', type: 'file', mode: 0o640, uid: 1000, gid: 100, mtime: 1_234_567, size: 6 },
+    data: enc.encode('hello\n'),
+  },
+  {
+    entry: { path: 'top/empty', type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 1, size: 0 },
+    data: new Uint8Array(0),
+  },
+  {
+    entry: { path: 'top/suid', type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 2, size: 513 },
+    data: new Uint8Array(513).fill(7),
+  },
   { entry: { path: deepDir, type: 'directory', mode: 0o700, uid: 0, gid: 0, mtime: 3, size: 0 } },
-  { entry: { path: `${deepDir}/${longName}`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 4, size: 4 }, data: enc.encode('deep') },
-  { entry: { path: 'top/ünïcødé ✓.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 5, size: 2 }, data: enc.encode('u\n') },
-  { entry: { path: 'top/link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 6, size: 0, linkTarget: 'hello.txt' } },
-  { entry: { path: 'top/longlink', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 7, size: 0, linkTarget: longTarget } },
-  { entry: { path: 'top/hard', type: 'hardlink', mode: 0o640, uid: 1000, gid: 100, mtime: 1_234_567, size: 0, linkTarget: 'top/hello.txt' } },
-  { entry: { path: 'top/bigids', type: 'file', mode: 0o644, uid: 3_000_000_000, gid: 4_000_000_000, mtime: 8, size: 1 }, data: enc.encode('x') },
-  { entry: { path: 'top/with space "q"', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 9, size: 1, uname: 'root', gname: 'wheel' }, data: enc.encode('y') },
+  {
+    entry: { path: `${deepDir}/${longName}`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 4, size: 4 },
+    data: enc.encode('deep'),
+  },
+  {
+    entry: { path: 'top/ünïcødé ✓.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 5, size: 2 },
+    data: enc.encode('u\n'),
+  },
+  {
+    entry: {
+      path: 'top/link',
+      type: 'symlink',
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      mtime: 6,
+      size: 0,
+      linkTarget: 'hello.txt',
+    },
+  },
+  {
+    entry: {
+      path: 'top/longlink',
+      type: 'symlink',
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      mtime: 7,
+      size: 0,
+      linkTarget: longTarget,
+    },
+  },
+  {
+    entry: {
+      path: 'top/hard',
+      type: 'hardlink',
+      mode: 0o640,
+      uid: 1000,
+      gid: 100,
+      mtime: 1_234_567,
+      size: 0,
+      linkTarget: 'top/hello.txt',
+    },
+  },
+  {
+    entry: { path: 'top/bigids', type: 'file', mode: 0o644, uid: 3_000_000_000, gid: 4_000_000_000, mtime: 8, size: 1 },
+    data: enc.encode('x'),
+  },
+  {
+    entry: {
+      path: 'top/with space "q"',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 9,
+      size: 1,
+      uname: 'root',
+      gname: 'wheel',
+    },
+    data: enc.encode('y'),
+  },
 ];
 
 function archive(list: Item[]): Uint8Array {
@@ -42,7 +109,10 @@ function archive(list: Item[]): Uint8Array {
   parts.push(tarTrailer());
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
@@ -69,7 +139,14 @@ describe('tar writer', () => {
   it('native tar -x restores contents, modes, times, links and (as root) owners', () => {
     const out = join(work, 'x');
     mkdirSync(out);
-    execFileSync('tar', ['-xf', file, '-C', out, '--numeric-owner', ...(root ? ['--same-owner', '--same-permissions'] : [])]);
+    execFileSync('tar', [
+      '-xf',
+      file,
+      '-C',
+      out,
+      '--numeric-owner',
+      ...(root ? ['--same-owner', '--same-permissions'] : []),
+    ]);
     for (const { entry, data } of items) {
       const p = join(out, entry.path);
       const st = lstatSync(p);
@@ -98,8 +175,14 @@ describe('tar writer', () => {
   });
 
   it('refuses entries it cannot write', () => {
-    expect(tarEntryProblem({ path: 'a/../b', type: 'file', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 })).toMatch(/\.\./);
-    expect(tarEntryProblem({ path: 'l', type: 'symlink', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 })).toMatch(/target/);
-    expect(() => tarHeader({ path: 'd', type: 'directory', mode: 0, uid: 0, gid: 0, mtime: 0, size: 3 })).toThrow(/only files/);
+    expect(tarEntryProblem({ path: 'a/../b', type: 'file', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 })).toMatch(
+      /\.\./,
+    );
+    expect(tarEntryProblem({ path: 'l', type: 'symlink', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 })).toMatch(
+      /target/,
+    );
+    expect(() => tarHeader({ path: 'd', type: 'directory', mode: 0, uid: 0, gid: 0, mtime: 0, size: 3 })).toThrow(
+      /only files/,
+    );
   });
 });

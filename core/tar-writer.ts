@@ -52,7 +52,8 @@ function splitUstar(path: Uint8Array): [Uint8Array, Uint8Array] | null {
   if (path.length <= 100) return [new Uint8Array(0), path];
   // Split at a '/' so that the name part (after it) fits in 100 and the prefix in 155.
   for (let i = Math.min(path.length - 1, 155); i > 0; i--) {
-    if (path[i] === 0x2f && path.length - i - 1 <= 100 && path.length - i - 1 > 0) return [path.subarray(0, i), path.subarray(i + 1)];
+    if (path[i] === 0x2f && path.length - i - 1 <= 100 && path.length - i - 1 > 0)
+      return [path.subarray(0, i), path.subarray(i + 1)];
   }
   return null;
 }
@@ -75,8 +76,17 @@ function putString(block: Uint8Array, at: number, width: number, bytes: Uint8Arr
 }
 
 function ustarBlock(fields: {
-  name: Uint8Array; prefix: Uint8Array; mode: number; uid: number; gid: number; size: number; mtime: number;
-  typeflag: string; linkname: Uint8Array; uname: Uint8Array; gname: Uint8Array;
+  name: Uint8Array;
+  prefix: Uint8Array;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname: Uint8Array;
+  uname: Uint8Array;
+  gname: Uint8Array;
 }): Uint8Array {
   const b = new Uint8Array(BLOCK);
   const ascii = (at: number, width: number, text: string) => putString(b, at, width, encoder.encode(text));
@@ -110,7 +120,8 @@ export function tarEntryProblem(entry: TarWriteEntry): string | undefined {
   if (!Number.isSafeInteger(entry.size) || entry.size < 0) return 'bad size';
   if (entry.type !== 'file' && entry.size !== 0) return 'only files have bytes';
   if ((entry.type === 'symlink' || entry.type === 'hardlink') && !entry.linkTarget) return 'a link needs a target';
-  for (const v of [entry.uid, entry.gid, entry.mtime]) if (!Number.isSafeInteger(v)) return 'ids and times must be integers';
+  for (const v of [entry.uid, entry.gid, entry.mtime])
+    if (!Number.isSafeInteger(v)) return 'ids and times must be integers';
   if (entry.uid < 0 || entry.gid < 0) return 'ids cannot be negative';
   return undefined;
 }
@@ -169,8 +180,17 @@ export function tarHeader(entry: TarWriteEntry): Uint8Array {
   const gnameBytes = name('gname', gname);
 
   const main = ustarBlock({
-    name: split[1], prefix: split[0], mode: entry.mode, uid, gid, size, mtime,
-    typeflag: TYPEFLAG[entry.type], linkname, uname: unameBytes, gname: gnameBytes,
+    name: split[1],
+    prefix: split[0],
+    mode: entry.mode,
+    uid,
+    gid,
+    size,
+    mtime,
+    typeflag: TYPEFLAG[entry.type],
+    linkname,
+    uname: unameBytes,
+    gname: gnameBytes,
   });
   if (records.length === 0) return main;
 
@@ -179,13 +199,25 @@ export function tarHeader(entry: TarWriteEntry): Uint8Array {
   const base = path.replace(/\/$/, '').split('/').pop() ?? 'entry';
   const paxName = encoder.encode(`PaxHeaders/${base.replace(/[^\x20-\x7e]/g, '_')}`.slice(0, 100));
   const paxHeader = ustarBlock({
-    name: paxName, prefix: new Uint8Array(0), mode: 0o644, uid: 0, gid: 0, size: paxLen, mtime: Math.min(Math.max(mtime, 0), MAX_12),
-    typeflag: 'x', linkname: new Uint8Array(0), uname: new Uint8Array(0), gname: new Uint8Array(0),
+    name: paxName,
+    prefix: new Uint8Array(0),
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: paxLen,
+    mtime: Math.min(Math.max(mtime, 0), MAX_12),
+    typeflag: 'x',
+    linkname: new Uint8Array(0),
+    uname: new Uint8Array(0),
+    gname: new Uint8Array(0),
   });
   const out = new Uint8Array(BLOCK + paddedSize(paxLen) + BLOCK);
   out.set(paxHeader, 0);
   let at = BLOCK;
-  for (const r of records) { out.set(r, at); at += r.length; }
+  for (const r of records) {
+    out.set(r, at);
+    at += r.length;
+  }
   out.set(main, BLOCK + paddedSize(paxLen));
   return out;
 }

@@ -30,7 +30,19 @@ run('mkfifo', [join(src, 'fifo')]);
 utimesSync(join(src, 'etc/hosts'), 1_600_000_000, 1_600_000_000);
 
 function nativeTar(format: string, extra: string[] = []): Uint8Array {
-  return run('tar', ['-C', src, `--format=${format}`, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', ...extra, '-cf', '-', '.']);
+  return run('tar', [
+    '-C',
+    src,
+    `--format=${format}`,
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    ...extra,
+    '-cf',
+    '-',
+    '.',
+  ]);
 }
 
 async function text(s: ByteSource | undefined): Promise<string> {
@@ -48,7 +60,14 @@ function byPath(members: TarMember[]): Map<string, TarMember> {
 async function checkTree(members: TarMember[]) {
   const m = byPath(members);
   expect(m.get('etc')).toMatchObject({ type: 'directory' });
-  expect(m.get('etc/hosts')).toMatchObject({ type: 'file', mode: 0o640, size: 20, mtime: 1_600_000_000, uid: 0, gid: 0 });
+  expect(m.get('etc/hosts')).toMatchObject({
+    type: 'file',
+    mode: 0o640,
+    size: 20,
+    mtime: 1_600_000_000,
+    uid: 0,
+    gid: 0,
+  });
   expect(await text(m.get('etc/hosts')!.source)).toBe('127.0.0.1 localhost\n');
   expect(m.get(`etc/${longDir}/${longName}`)).toMatchObject({ type: 'file', size: 4 });
   expect(await text(m.get(`etc/${longDir}/${longName}`)!.source)).toBe('deep');
@@ -83,9 +102,13 @@ describe('readTarArchive on native GNU tar output', () => {
   });
 
   it('reads GNU base-256 uid/gid and pax uid/gid/mtime overrides', async () => {
-    const gnu = await readTarArchive(new BytesReader(nativeTar('gnu', ['--owner=:3000000', '--group=:3000001']), 'big.tar'));
+    const gnu = await readTarArchive(
+      new BytesReader(nativeTar('gnu', ['--owner=:3000000', '--group=:3000001']), 'big.tar'),
+    );
     expect(byPath(gnu.members).get('etc/hosts')).toMatchObject({ uid: 3000000, gid: 3000001 });
-    const pax = await readTarArchive(new BytesReader(nativeTar('pax', ['--owner=:3000000', '--group=:3000001', '--mtime=@-5']), 'pax.tar'));
+    const pax = await readTarArchive(
+      new BytesReader(nativeTar('pax', ['--owner=:3000000', '--group=:3000001', '--mtime=@-5']), 'pax.tar'),
+    );
     expect(byPath(pax.members).get('etc/hosts')).toMatchObject({ uid: 3000000, gid: 3000001, mtime: -5 });
   });
 
@@ -101,7 +124,9 @@ describe('readTarArchive on native GNU tar output', () => {
     const h = await readTarArchive(await openHostFile(join(dir, 'a.tar'), 'a.tar'));
     const s = byPath(h.members).get('etc/hosts')!.source as { kind: string; path: string; offset: number };
     expect(s.kind).toBe('host-file');
-    expect(new TextDecoder().decode(readFileSync(join(dir, 'a.tar')).subarray(s.offset, s.offset + 20))).toBe('127.0.0.1 localhost\n');
+    expect(new TextDecoder().decode(readFileSync(join(dir, 'a.tar')).subarray(s.offset, s.offset + 20))).toBe(
+      '127.0.0.1 localhost\n',
+    );
   });
 
   it('reads .tar.gz through DecompressionStream (members become Blobs)', async () => {
@@ -132,7 +157,9 @@ describe('readTarArchive on native GNU tar output', () => {
     writeFileSync(join(d, 'zeros'), new Uint8Array(3 << 20));
     const gz = run('gzip', ['-c', '-n'], run('tar', ['-C', d, '-cf', '-', '.']));
     expect(gz.length).toBeLessThan(100_000);
-    const err = await readTarArchive(new BytesReader(gz, 'bomb.tar.gz'), { maxExpandedBytes: 2 << 20 }).catch((e: unknown) => e);
+    const err = await readTarArchive(new BytesReader(gz, 'bomb.tar.gz'), { maxExpandedBytes: 2 << 20 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(DecompressError);
     expect((err as DecompressError).code).toBe('expansion-limit');
     expect((err as DecompressError).message).toContain('2 MiB');
@@ -144,7 +171,9 @@ describe('readTarArchive on native GNU tar output', () => {
   it('reports corrupt gzip as a typed error', async () => {
     const gz = run('gzip', ['-c', '-n'], nativeTar('pax'));
     gz[gz.length - 30] ^= 0xff;
-    const err = await readTarArchive(new BytesReader(gz.subarray(0, gz.length - 10), 'bad.tar.gz')).catch((e: unknown) => e);
+    const err = await readTarArchive(new BytesReader(gz.subarray(0, gz.length - 10), 'bad.tar.gz')).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     expect(['decompress-failed', 'tar-truncated', 'tar-bad-checksum']).toContain((err as TarError).code);
   });
@@ -152,7 +181,17 @@ describe('readTarArchive on native GNU tar output', () => {
 
 // ---- hand-built headers ------------------------------------------------------------------
 
-function header(fields: { name?: string; type?: string; size?: number; mode?: number; linkname?: string; prefix?: string; magic?: 'ustar' | 'gnu'; sizeField?: Uint8Array; uidField?: Uint8Array }): Uint8Array {
+function header(fields: {
+  name?: string;
+  type?: string;
+  size?: number;
+  mode?: number;
+  linkname?: string;
+  prefix?: string;
+  magic?: 'ustar' | 'gnu';
+  sizeField?: Uint8Array;
+  uidField?: Uint8Array;
+}): Uint8Array {
   const h = new Uint8Array(512);
   const put = (at: number, s: string) => h.set(new TextEncoder().encode(s), at);
   put(0, fields.name ?? 'f');
@@ -203,7 +242,16 @@ describe('hand-built archives', () => {
     const g = pax({ uid: '7', mtime: '1234.75' });
     const x = pax({ path: 'über/long-name', size: '3', gid: '9' });
     const r = await readTarArchive(
-      tar(header({ type: 'g', size: g.length }), data(g), header({ type: 'x', size: x.length }), data(x), header({ name: 'short', size: 0 }), data('abc'), header({ name: 'second' }), END),
+      tar(
+        header({ type: 'g', size: g.length }),
+        data(g),
+        header({ type: 'x', size: x.length }),
+        data(x),
+        header({ name: 'short', size: 0 }),
+        data('abc'),
+        header({ name: 'second' }),
+        END,
+      ),
     );
     expect(r.members[0]).toMatchObject({ path: 'über/long-name', size: 3, uid: 7, gid: 9, mtime: 1234 });
     expect(await text(r.members[0].source)).toBe('abc');
@@ -233,7 +281,14 @@ describe('hand-built archives', () => {
   });
 
   it('treats V7 names ending in / as directories and skips devices with warnings', async () => {
-    const r = await readTarArchive(tar(header({ name: 'dir/', type: '\0' }), header({ name: 'dev', type: '3' }), header({ name: 'blk', type: '4' }), END));
+    const r = await readTarArchive(
+      tar(
+        header({ name: 'dir/', type: '\0' }),
+        header({ name: 'dev', type: '3' }),
+        header({ name: 'blk', type: '4' }),
+        END,
+      ),
+    );
     expect(r.members).toMatchObject([{ path: 'dir/', type: 'directory' }]);
     expect(r.warnings.map((w) => w.code)).toEqual(['tar-special-skipped', 'tar-special-skipped']);
   });
@@ -246,17 +301,65 @@ describe('hand-built archives', () => {
   const bad: [string, () => Uint8Array[], string][] = [
     ['empty input', () => [], 'tar-not-tar'],
     ['not a tar', () => [data('hello world, this is text')], 'tar-not-tar'],
-    ['bad checksum later', () => [header({ name: 'a' }), (() => { const h = header({ name: 'b' }); h[0] ^= 1; return h; })(), END], 'tar-bad-checksum'],
+    [
+      'bad checksum later',
+      () => [
+        header({ name: 'a' }),
+        (() => {
+          const h = header({ name: 'b' });
+          h[0] ^= 1;
+          return h;
+        })(),
+        END,
+      ],
+      'tar-bad-checksum',
+    ],
     ['truncated member', () => [header({ name: 'a', size: 1000 }), data('x'.repeat(100))], 'tar-truncated'],
     ['truncated header', () => [header({ name: 'a' }), new Uint8Array(100).fill(1)], 'tar-truncated'],
-    ['non-octal size', () => [header({ name: 'a', sizeField: new TextEncoder().encode('0000000009x\0') }), END], 'tar-bad-number'],
-    ['bad base-256 marker', () => [header({ name: 'a', uidField: new Uint8Array([0x81, 0, 0, 0, 0, 0, 0, 1]) }), END], 'tar-bad-number'],
-    ['pax record length wrong', () => { const p = '99 path=x\n'; return [header({ type: 'x', size: p.length }), data(p), header({ name: 'a' }), END]; }, 'tar-bad-pax'],
-    ['pax without =', () => { const p = '9 pathx\n\n'; return [header({ type: 'x', size: 9 }), data(p), header({ name: 'a' }), END]; }, 'tar-bad-pax'],
-    ['pax bad size', () => { const p = pax({ size: 'lots' }); return [header({ type: 'x', size: p.length }), data(p), header({ name: 'a' }), END]; }, 'tar-bad-pax'],
+    [
+      'non-octal size',
+      () => [header({ name: 'a', sizeField: new TextEncoder().encode('0000000009x\0') }), END],
+      'tar-bad-number',
+    ],
+    [
+      'bad base-256 marker',
+      () => [header({ name: 'a', uidField: new Uint8Array([0x81, 0, 0, 0, 0, 0, 0, 1]) }), END],
+      'tar-bad-number',
+    ],
+    [
+      'pax record length wrong',
+      () => {
+        const p = '99 path=x\n';
+        return [header({ type: 'x', size: p.length }), data(p), header({ name: 'a' }), END];
+      },
+      'tar-bad-pax',
+    ],
+    [
+      'pax without =',
+      () => {
+        const p = '9 pathx\n\n';
+        return [header({ type: 'x', size: 9 }), data(p), header({ name: 'a' }), END];
+      },
+      'tar-bad-pax',
+    ],
+    [
+      'pax bad size',
+      () => {
+        const p = pax({ size: 'lots' });
+        return [header({ type: 'x', size: p.length }), data(p), header({ name: 'a' }), END];
+      },
+      'tar-bad-pax',
+    ],
     ['pax header too large', () => [header({ type: 'x', size: 2 << 20 })], 'tar-bad-pax'],
     ['sparse', () => [header({ name: 'a', type: 'S' }), END], 'tar-unsupported'],
-    ['pax sparse', () => { const p = pax({ 'GNU.sparse.major': '1' }); return [header({ type: 'x', size: p.length }), data(p), header({ name: 'a' }), END]; }, 'tar-unsupported'],
+    [
+      'pax sparse',
+      () => {
+        const p = pax({ 'GNU.sparse.major': '1' });
+        return [header({ type: 'x', size: p.length }), data(p), header({ name: 'a' }), END];
+      },
+      'tar-unsupported',
+    ],
     ['symlink without target', () => [header({ name: 'a', type: '2' }), END], 'tar-bad-header'],
     ['hardlink without target', () => [header({ name: 'a', type: '1' }), END], 'tar-bad-header'],
   ];

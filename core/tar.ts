@@ -84,24 +84,35 @@ interface PaxState {
  * Parses a tar stream from `cursor` to its end marker (or the end of input at a header).
  * Throws `TarError` for corrupt headers, bad checksums, truncation and sparse members.
  */
-export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): Promise<{ members: TarMember[]; warnings: InputProblem[] }> {
+export async function parseTar(
+  cursor: Cursor,
+  options: ParseTarOptions = {},
+): Promise<{ members: TarMember[]; warnings: InputProblem[] }> {
   const input = options.input ?? cursor.name;
   const maxMeta = options.maxMetaHeaderBytes ?? 1 << 20;
   const members: TarMember[] = [];
   const warnings: InputProblem[] = [];
   const fail = (code: string, message: string, path?: string, hint?: string) =>
-    new TarError({ code, input, path, message, hint: hint ?? 'The archive is corrupt or not a tar; create it again with tar (ustar, pax or GNU format).' });
+    new TarError({
+      code,
+      input,
+      path,
+      message,
+      hint: hint ?? 'The archive is corrupt or not a tar; create it again with tar (ustar, pax or GNU format).',
+    });
 
   const num = (h: Uint8Array, at: number, len: number, what: string, path?: string): number => {
     const f = h.subarray(at, at + len);
     if (f[0] & 0x80) {
       // GNU base-256: 0x80 positive, 0xff negative, big-endian two's complement.
       const neg = f[0] === 0xff;
-      if (!neg && f[0] !== 0x80) throw fail('tar-bad-number', `The ${what} field of a tar header has an invalid base-256 marker.`, path);
+      if (!neg && f[0] !== 0x80)
+        throw fail('tar-bad-number', `The ${what} field of a tar header has an invalid base-256 marker.`, path);
       let v = 0;
       for (let i = 1; i < len; i++) {
         v = v * 256 + (neg ? 255 - f[i] : f[i]);
-        if (v > Number.MAX_SAFE_INTEGER) throw fail('tar-bad-number', `The ${what} field of a tar header is too large.`, path);
+        if (v > Number.MAX_SAFE_INTEGER)
+          throw fail('tar-bad-number', `The ${what} field of a tar header is too large.`, path);
       }
       return neg ? -v - 1 : v;
     }
@@ -115,12 +126,14 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
     for (; i < len; i++) {
       const c = f[i];
       if (c === 0 || c === 0x20) break;
-      if (c < 0x30 || c > 0x37) throw fail('tar-bad-number', `The ${what} field of a tar header is not an octal number.`, path);
+      if (c < 0x30 || c > 0x37)
+        throw fail('tar-bad-number', `The ${what} field of a tar header is not an octal number.`, path);
       v = v * 8 + (c - 0x30);
       digits++;
     }
     for (; i < len; i++) {
-      if (f[i] !== 0 && f[i] !== 0x20) throw fail('tar-bad-number', `The ${what} field of a tar header has junk after its number.`, path);
+      if (f[i] !== 0 && f[i] !== 0x20)
+        throw fail('tar-bad-number', `The ${what} field of a tar header has junk after its number.`, path);
     }
     return digits ? v : 0;
   };
@@ -132,9 +145,11 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
       const sp = data.indexOf(0x20, at);
       if (sp < 0 || sp - at > 20) throw fail('tar-bad-pax', 'A pax extended header has a record without a length.');
       const lenText = latin1.decode(data.subarray(at, sp));
-      if (!/^[0-9]+$/.test(lenText)) throw fail('tar-bad-pax', 'A pax extended header has a record with a non-numeric length.');
+      if (!/^[0-9]+$/.test(lenText))
+        throw fail('tar-bad-pax', 'A pax extended header has a record with a non-numeric length.');
       const len = Number(lenText);
-      if (len < sp - at + 3 || at + len > data.length || data[at + len - 1] !== 0x0a) throw fail('tar-bad-pax', 'A pax extended header has a record whose length does not match its contents.');
+      if (len < sp - at + 3 || at + len > data.length || data[at + len - 1] !== 0x0a)
+        throw fail('tar-bad-pax', 'A pax extended header has a record whose length does not match its contents.');
       const rec = data.subarray(sp + 1, at + len - 1);
       const eq = rec.indexOf(0x3d);
       if (eq <= 0) throw fail('tar-bad-pax', 'A pax extended header has a record without "key=value".');
@@ -142,9 +157,11 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
       const valBytes = rec.subarray(eq + 1);
       const val = decodeName(valBytes);
       const int = (what: string): number => {
-        if (!/^-?[0-9]+(\.[0-9]*)?$/.test(val)) throw fail('tar-bad-pax', `The pax ${what} "${val.slice(0, 40)}" is not a number.`);
+        if (!/^-?[0-9]+(\.[0-9]*)?$/.test(val))
+          throw fail('tar-bad-pax', `The pax ${what} "${val.slice(0, 40)}" is not a number.`);
         const n = Math.floor(Number(val));
-        if (!Number.isSafeInteger(n)) throw fail('tar-bad-pax', `The pax ${what} "${val.slice(0, 40)}" is out of range.`);
+        if (!Number.isSafeInteger(n))
+          throw fail('tar-bad-pax', `The pax ${what} "${val.slice(0, 40)}" is out of range.`);
         return n;
       };
       switch (key) {
@@ -171,7 +188,12 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
           break;
         default:
           if (key.startsWith('GNU.sparse.')) {
-            throw fail('tar-unsupported', 'The archive holds a sparse file (GNU.sparse pax records), which is not supported.', into.path, 'Create the archive without --sparse.');
+            throw fail(
+              'tar-unsupported',
+              'The archive holds a sparse file (GNU.sparse pax records), which is not supported.',
+              into.path,
+              'Create the archive without --sparse.',
+            );
           }
         // Other keys (atime, ctime, uname, gname, SCHILY.*, LIBARCHIVE.*) do not affect the image.
       }
@@ -194,7 +216,8 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
 
   for (;;) {
     if (await cursor.atEnd()) {
-      if (first) throw fail('tar-not-tar', `${input} is empty.`, undefined, 'Give a tar archive (.tar, .tar.gz, .tar.zst).');
+      if (first)
+        throw fail('tar-not-tar', `${input} is empty.`, undefined, 'Give a tar archive (.tar, .tar.gz, .tar.zst).');
       break;
     }
     const headerAt = cursor.position;
@@ -202,13 +225,29 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
     try {
       h = (await cursor.read(BLOCK)).slice();
     } catch (err) {
-      if (first && err instanceof TarError && err.code === 'tar-truncated') throw fail('tar-not-tar', `${input} is too short to be a tar archive.`, undefined, 'Give a tar archive (.tar, .tar.gz, .tar.zst).');
+      if (first && err instanceof TarError && err.code === 'tar-truncated')
+        throw fail(
+          'tar-not-tar',
+          `${input} is too short to be a tar archive.`,
+          undefined,
+          'Give a tar archive (.tar, .tar.gz, .tar.zst).',
+        );
       throw err;
     }
     let zero = true;
-    for (let i = 0; i < BLOCK; i++) if (h[i] !== 0) { zero = false; break; }
+    for (let i = 0; i < BLOCK; i++)
+      if (h[i] !== 0) {
+        zero = false;
+        break;
+      }
     if (zero) {
-      if (first) throw fail('tar-not-tar', `${input} starts with an empty block, not a tar header.`, undefined, 'Give a tar archive (.tar, .tar.gz, .tar.zst).');
+      if (first)
+        throw fail(
+          'tar-not-tar',
+          `${input} starts with an empty block, not a tar header.`,
+          undefined,
+          'Give a tar archive (.tar, .tar.gz, .tar.zst).',
+        );
       break; // end of archive; a second zero block and any padding after it are not read
     }
     // Checksum: header bytes summed with the checksum field as spaces (signed sums accepted too).
@@ -226,7 +265,13 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
       stored = -1;
     }
     if (stored !== sumU && stored !== sumS) {
-      if (first) throw fail('tar-not-tar', `${input} is not a tar archive (its first header's checksum does not match).`, undefined, 'Give a tar archive (.tar, .tar.gz, .tar.zst), or a closure file as a closure input.');
+      if (first)
+        throw fail(
+          'tar-not-tar',
+          `${input} is not a tar archive (its first header's checksum does not match).`,
+          undefined,
+          'Give a tar archive (.tar, .tar.gz, .tar.zst), or a closure file as a closure input.',
+        );
       throw fail('tar-bad-checksum', `A tar header's checksum does not match (header at byte ${headerAt}).`);
     }
     first = false;
@@ -317,9 +362,19 @@ export async function parseTar(cursor: Cursor, options: ParseTarOptions = {}): P
         await skipData();
         break;
       case 'S':
-        throw fail('tar-unsupported', 'The archive holds a GNU sparse file, which is not supported.', path, 'Create the archive without --sparse.');
+        throw fail(
+          'tar-unsupported',
+          'The archive holds a GNU sparse file, which is not supported.',
+          path,
+          'Create the archive without --sparse.',
+        );
       case 'M':
-        throw fail('tar-unsupported', 'The archive is one volume of a multi-volume set, which is not supported.', path, 'Create a single-volume archive.');
+        throw fail(
+          'tar-unsupported',
+          'The archive is one volume of a multi-volume set, which is not supported.',
+          path,
+          'Create a single-volume archive.',
+        );
       default:
         warnings.push({
           severity: 'warning',
@@ -348,6 +403,7 @@ export async function readTarArchive(reader: RandomAccessReader, options: ReadTa
     const { members, warnings } = await parseTar(cursor, { ...options, input });
     return { members, warnings, compression };
   } finally {
-    if ('cancel' in cursor && typeof cursor.cancel === 'function') await (cursor as { cancel(): Promise<void> }).cancel();
+    if ('cancel' in cursor && typeof cursor.cancel === 'function')
+      await (cursor as { cancel(): Promise<void> }).cancel();
   }
 }

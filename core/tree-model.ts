@@ -89,7 +89,14 @@ export function normalizeImagePath(p: string): string {
   const parts: string[] = [];
   for (const c of p.split('/')) {
     if (c === '' || c === '.') continue;
-    if (c === '..' || nameProblem(c)) throw new TreeEditError({ code: 'path-invalid', input: 'edit', path: p, message: `"${p}" is not a valid image path.`, hint: 'Use an absolute path without "..", NUL bytes or names over 255 bytes.' });
+    if (c === '..' || nameProblem(c))
+      throw new TreeEditError({
+        code: 'path-invalid',
+        input: 'edit',
+        path: p,
+        message: `"${p}" is not a valid image path.`,
+        hint: 'Use an absolute path without "..", NUL bytes or names over 255 bytes.',
+      });
     parts.push(c);
   }
   return '/' + parts.join('/');
@@ -138,7 +145,14 @@ export interface TreeRow {
 }
 
 function conflictProblem(path: string, existing: TreeEntry, incoming: TreeEntry): InputProblem {
-  const what = (e: TreeEntry) => (e.type === 'directory' ? 'a directory' : e.type === 'symlink' ? 'a symlink' : e.type === 'hardlink' ? 'a hard link' : 'a file');
+  const what = (e: TreeEntry) =>
+    e.type === 'directory'
+      ? 'a directory'
+      : e.type === 'symlink'
+        ? 'a symlink'
+        : e.type === 'hardlink'
+          ? 'a hard link'
+          : 'a file';
   return {
     severity: 'error',
     code: 'path-conflict',
@@ -150,7 +164,14 @@ function conflictProblem(path: string, existing: TreeEntry, incoming: TreeEntry)
 }
 
 function sameNonDir(a: TreeEntry, b: TreeEntry): boolean {
-  return a.type === b.type && a.type !== 'file' && a.target === b.target && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
+  return (
+    a.type === b.type &&
+    a.type !== 'file' &&
+    a.target === b.target &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid
+  );
 }
 
 /**
@@ -168,7 +189,16 @@ export class TreeModel {
   version = 0;
 
   constructor(rootOrigin = 'image') {
-    this.insert({ path: '/', type: 'directory', mode: IMPLICIT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin: rootOrigin });
+    this.insert({
+      path: '/',
+      type: 'directory',
+      mode: IMPLICIT_DIR_MODE,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      size: 0,
+      origin: rootOrigin,
+    });
     this.implicit.add('/');
   }
 
@@ -224,7 +254,16 @@ export class TreeModel {
       p = parentOf(p);
     }
     for (let i = missing.length - 1; i >= 0; i--) {
-      this.insert({ path: missing[i], type: 'directory', mode: IMPLICIT_DIR_MODE, uid: 0, gid: 0, mtime: like.mtime, size: 0, origin: like.origin });
+      this.insert({
+        path: missing[i],
+        type: 'directory',
+        mode: IMPLICIT_DIR_MODE,
+        uid: 0,
+        gid: 0,
+        mtime: like.mtime,
+        size: 0,
+        origin: like.origin,
+      });
       this.implicit.add(missing[i]);
     }
     return null;
@@ -251,7 +290,13 @@ export class TreeModel {
       return { path, existing, incoming: entry, problem: conflictProblem(path, existing, entry) };
     }
     const blocker = this.ensureParents(path, entry);
-    if (blocker) return { path: blocker.path, existing: blocker, incoming: entry, problem: conflictProblem(blocker.path, blocker, entry) };
+    if (blocker)
+      return {
+        path: blocker.path,
+        existing: blocker,
+        incoming: entry,
+        problem: conflictProblem(blocker.path, blocker, entry),
+      };
     this.insert(entry);
     this.touch();
     return null;
@@ -277,6 +322,4 @@ export class TreeModel {
   toEntries(): TreeEntry[] {
     return this.rows().map((r) => r.entry);
   }
-
-
 }

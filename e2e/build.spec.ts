@@ -7,8 +7,19 @@ import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { test, expect, openStudio } from './support/studio.ts';
 import {
-  checkImage, dumpe2fsHeader, expectedFromBrowserFolder, expectedFromClosure, makeClosure, makeFolder,
-  plain, removeDir, run, sha256File, tempDir, type ClosureFixture, type Walked,
+  checkImage,
+  dumpe2fsHeader,
+  expectedFromBrowserFolder,
+  expectedFromClosure,
+  makeClosure,
+  makeFolder,
+  plain,
+  removeDir,
+  run,
+  sha256File,
+  tempDir,
+  type ClosureFixture,
+  type Walked,
 } from './support/host.ts';
 
 let work: string;
@@ -105,7 +116,8 @@ test('a folder and a closure become exactly that tree in a checked .img', async 
   const shot = await page.screenshot({ fullPage: true });
   mkdirSync('test-results', { recursive: true });
   writeFileSync('test-results/screenshot.png', shot);
-  if (process.env.UPDATE_SCREENSHOT || !existsSync('public/screenshot.png')) copyFileSync('test-results/screenshot.png', 'public/screenshot.png');
+  if (process.env.UPDATE_SCREENSHOT || !existsSync('public/screenshot.png'))
+    copyFileSync('test-results/screenshot.png', 'public/screenshot.png');
   removeDir(out);
 });
 
@@ -139,7 +151,9 @@ test('cancel stops a running build, and the next build succeeds', async ({ page 
   await inputsSettled(page);
   await page.getByRole('radio', { name: /^Download/ }).check();
   let downloads = 0;
-  page.on('download', () => { downloads++; });
+  page.on('download', () => {
+    downloads++;
+  });
 
   await page.getByRole('button', { name: 'Build image' }).click();
   await expect(page.locator('.stage-running').first()).toBeVisible({ timeout: 30_000 });

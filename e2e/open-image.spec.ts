@@ -15,7 +15,6 @@ import { removeDir, run, tempDir, tool } from './support/host.ts';
 let work: string;
 let image: string;
 
-
 test.beforeAll(() => {
   work = tempDir('open');
   const tree = join(work, 'tree');
@@ -48,7 +47,9 @@ async function selectRow(page: Page, name: string): Promise<void> {
 }
 
 async function treeNames(page: Page): Promise<string[]> {
-  return (await page.getByRole('treeitem').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('aria-level')}:${r.getAttribute('aria-label')}`)));
+  return await page
+    .getByRole('treeitem')
+    .evaluateAll((rows) => rows.map((r) => `${r.getAttribute('aria-level')}:${r.getAttribute('aria-label')}`));
 }
 
 test('open a native image, see exactly its tree, add a file, save: native tools find it', async ({ page }) => {
@@ -69,19 +70,34 @@ test('open a native image, see exactly its tree, add a file, save: native tools 
   await selectRow(page, 'bin');
   await page.keyboard.press('ArrowRight');
   await expect(page.getByRole('treeitem', { name: 'hi', exact: true })).toBeVisible();
-  await expect(page.getByRole('treeitem', { name: 'hi', exact: true })).toHaveAccessibleDescription(/symbolic link, hello, lrwxrwxrwx/);
+  await expect(page.getByRole('treeitem', { name: 'hi', exact: true })).toHaveAccessibleDescription(
+    /symbolic link, hello, lrwxrwxrwx/,
+  );
   await expect(page.getByRole('treeitem', { name: 'hello', exact: true })).toHaveAccessibleDescription(/-rwxr-xr-x/);
   await selectRow(page, 'etc');
   await page.keyboard.press('ArrowRight');
   await expect(page.getByRole('treeitem', { name: 'hostname', exact: true })).toBeVisible();
   await selectRow(page, 'empty');
   await page.keyboard.press('ArrowRight');
-  await expect(page.getByRole('treeitem', { name: 'empty', exact: true })).toHaveAccessibleDescription(/folder, 0 items/);
+  await expect(page.getByRole('treeitem', { name: 'empty', exact: true })).toHaveAccessibleDescription(
+    /folder, 0 items/,
+  );
   await selectRow(page, 'ssh');
   await page.keyboard.press('ArrowRight');
-  await expect(page.getByRole('treeitem', { name: 'sshd_config', exact: true })).toHaveAccessibleDescription(/-rw-------/);
+  await expect(page.getByRole('treeitem', { name: 'sshd_config', exact: true })).toHaveAccessibleDescription(
+    /-rw-------/,
+  );
   expect(await treeNames(page)).toEqual([
-    '1:bin', '2:hello', '2:hi', '1:empty', '1:etc', '2:ssh', '3:sshd_config', '2:hostname', '1:lost+found', '1:readme.txt',
+    '1:bin',
+    '2:hello',
+    '2:hi',
+    '1:empty',
+    '1:etc',
+    '2:ssh',
+    '3:sshd_config',
+    '2:hostname',
+    '1:lost+found',
+    '1:readme.txt',
   ]);
 
   // Preview a file as text.
@@ -124,7 +140,9 @@ test('open a native image, see exactly its tree, add a file, save: native tools 
   expect(readFileSync(out).length).toBe(16 << 20);
 });
 
-test('a file that is not an ext filesystem is refused with its name, what is wrong and what to do', async ({ page }) => {
+test('a file that is not an ext filesystem is refused with its name, what is wrong and what to do', async ({
+  page,
+}) => {
   const random = join(work, 'random.img');
   const bytes = new Uint8Array(1 << 20);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
@@ -132,13 +150,17 @@ test('a file that is not an ext filesystem is refused with its name, what is wro
   await openStudio(page);
   await openImage(page, random);
   const alert = page.getByRole('alert').filter({ hasText: 'random.img' });
-  await expect(alert).toContainText('random.img is not a usable disk image: no ext2/3/4 superblock was found', { timeout: 60_000 });
+  await expect(alert).toContainText('random.img is not a usable disk image: no ext2/3/4 superblock was found', {
+    timeout: 60_000,
+  });
   await expect(alert).toContainText('Open an ext2, ext3 or ext4 image');
   // The new-build page is still there.
   await expect(page.getByRole('button', { name: 'Build image' })).toBeVisible();
 });
 
-test('a damaged image is reported not clean, cannot be saved, and is clean after a repair on request', async ({ page }) => {
+test('a damaged image is reported not clean, cannot be saved, and is clean after a repair on request', async ({
+  page,
+}) => {
   const bad = join(work, 'damaged.img');
   writeFileSync(bad, readFileSync(image));
   const ino = /Inode: (\d+)/.exec(run('debugfs', ['-R', 'stat /etc/ssh', bad]))![1];
@@ -190,14 +212,21 @@ test('a dropped .img.zst opens; rename, delete, export a folder as .tar, save co
 
   // A folder downloads as a tar that native tar reads.
   await selectRow(page, 'etc');
-  await page.evaluate(() => { delete (window as unknown as { showSaveFilePicker?: unknown }).showSaveFilePicker; });
+  await page.evaluate(() => {
+    delete (window as unknown as { showSaveFilePicker?: unknown }).showSaveFilePicker;
+  });
   const tarDownload = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Download as .tar' }).click();
   const t = await tarDownload;
   expect(t.suggestedFilename()).toBe('etc.tar');
   const tarFile = join(work, 'etc.tar');
   await t.saveAs(tarFile);
-  expect(run('tar', ['-tf', tarFile]).split('\n').filter(Boolean)).toEqual(['etc/', 'etc/hostname', 'etc/ssh/', 'etc/ssh/sshd_config']);
+  expect(run('tar', ['-tf', tarFile]).split('\n').filter(Boolean)).toEqual([
+    'etc/',
+    'etc/hostname',
+    'etc/ssh/',
+    'etc/ssh/sshd_config',
+  ]);
 
   // Save compressed; the name comes from the opened file.
   await page.getByRole('checkbox', { name: 'Compress with zstd' }).check();
@@ -231,7 +260,9 @@ test('label, size, new folder, owner, replacing an existing file: native tools s
 
   await page.getByRole('spinbutton', { name: 'Size (MiB)' }).fill('24');
   await page.getByRole('button', { name: 'Resize', exact: true }).click();
-  await expect(page.getByTestId('image-size')).toContainText(`${(24 << 20).toLocaleString('en-US')} bytes`, { timeout: 30_000 });
+  await expect(page.getByTestId('image-size')).toContainText(`${(24 << 20).toLocaleString('en-US')} bytes`, {
+    timeout: 30_000,
+  });
 
   // New folder, named on the spot.
   await page.getByRole('button', { name: 'New folder' }).click();
@@ -250,11 +281,17 @@ test('label, size, new folder, owner, replacing an existing file: native tools s
   await selectRow(page, 'readme.txt');
   const replacement = join(work, 'readme.txt');
   writeFileSync(replacement, 'Replaced.\n');
-  page.once('dialog', (d) => { expect(d.message()).toContain('/readme.txt'); void d.accept(); });
+  page.once('dialog', (d) => {
+    expect(d.message()).toContain('/readme.txt');
+    void d.accept();
+  });
   const chooser = page.waitForEvent('filechooser');
   await page.getByRole('button', { name: 'Add files', exact: true }).click();
   await (await chooser).setFiles(replacement);
-  await expect(page.getByRole('treeitem', { name: 'readme.txt', exact: true })).toHaveAccessibleDescription(/file, 10 B/, { timeout: 30_000 });
+  await expect(page.getByRole('treeitem', { name: 'readme.txt', exact: true })).toHaveAccessibleDescription(
+    /file, 10 B/,
+    { timeout: 30_000 },
+  );
   await expect(verdict).toContainText('Clean');
 
   const download = page.waitForEvent('download', { timeout: 120_000 });

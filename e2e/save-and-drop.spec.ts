@@ -28,9 +28,18 @@ async function recordingPicker(page: Page): Promise<void> {
         name: opts.suggestedName,
         async createWritable() {
           return {
-            async write(chunk: Uint8Array) { rec.writes++; rec.bytes += chunk.byteLength; rec.parts.push(new Uint8Array(chunk)); },
-            async close() { rec.closed = true; },
-            async abort() { rec.aborted = true; rec.parts = []; },
+            async write(chunk: Uint8Array) {
+              rec.writes++;
+              rec.bytes += chunk.byteLength;
+              rec.parts.push(new Uint8Array(chunk));
+            },
+            async close() {
+              rec.closed = true;
+            },
+            async abort() {
+              rec.aborted = true;
+              rec.parts = [];
+            },
           };
         },
       };
@@ -51,7 +60,9 @@ test('"Save to a file" streams every chunk into the picked file', async ({ page 
   await addFolder(page, site);
   await expect(page.getByRole('radio', { name: /^Save to a file/ })).toBeChecked();
   let downloads = 0;
-  page.on('download', () => { downloads++; });
+  page.on('download', () => {
+    downloads++;
+  });
   await page.getByRole('button', { name: 'Build image' }).click();
   await expect(page.getByRole('heading', { name: 'Image ready' })).toBeVisible({ timeout: 120_000 });
   await expect(page.getByRole('region', { name: 'Image ready' })).toContainText('saved to the file you picked');
@@ -60,9 +71,21 @@ test('"Save to a file" streams every chunk into the picked file', async ({ page 
     const rec = (window as any).__saved;
     const all = new Uint8Array(rec.bytes);
     let at = 0;
-    for (const p of rec.parts) { all.set(p, at); at += p.byteLength; }
-    const hash = [...new Uint8Array(await crypto.subtle.digest('SHA-256', all))].map((b) => b.toString(16).padStart(2, '0')).join('');
-    return { suggestedName: rec.suggestedName, writes: rec.writes, bytes: rec.bytes, closed: rec.closed, aborted: rec.aborted, hash };
+    for (const p of rec.parts) {
+      all.set(p, at);
+      at += p.byteLength;
+    }
+    const hash = [...new Uint8Array(await crypto.subtle.digest('SHA-256', all))]
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('');
+    return {
+      suggestedName: rec.suggestedName,
+      writes: rec.writes,
+      bytes: rec.bytes,
+      closed: rec.closed,
+      aborted: rec.aborted,
+      hash,
+    };
   });
   expect(saved.suggestedName).toBe('nixos.img');
   expect(saved.writes).toBeGreaterThan(0);
@@ -81,7 +104,10 @@ test('a cancelled build discards the picked file', async ({ page }) => {
   await expect(page.locator('.stage-running').first()).toBeVisible({ timeout: 30_000 });
   await page.getByRole('button', { name: 'Cancel' }).click();
   await expect(page.getByText('Build cancelled. Nothing was saved.')).toBeVisible();
-  const rec = await page.evaluate(() => ({ closed: (window as any).__saved.closed, aborted: (window as any).__saved.aborted }));
+  const rec = await page.evaluate(() => ({
+    closed: (window as any).__saved.closed,
+    aborted: (window as any).__saved.aborted,
+  }));
   expect(rec).toEqual({ closed: false, aborted: true });
   removeDir(big);
 });
@@ -97,7 +123,10 @@ test('dropping an archive asks: extract here, or keep it as one file', async ({ 
   writeFileSync(note, 'just a file\n');
 
   await openStudio(page);
-  await dropFiles(page, '.drop-zone', [{ path: tarFile, name: 'rootfs.tar', type: 'application/x-tar' }, { path: note, name: 'note.txt', type: 'text/plain' }]);
+  await dropFiles(page, '.drop-zone', [
+    { path: tarFile, name: 'rootfs.tar', type: 'application/x-tar' },
+    { path: note, name: 'note.txt', type: 'text/plain' },
+  ]);
   const dialog = page.getByRole('dialog', { name: 'Extract this archive?' });
   await expect(dialog).toBeVisible();
   await expect(dialog).toContainText('rootfs.tar');
@@ -109,11 +138,24 @@ test('dropping an archive asks: extract here, or keep it as one file', async ({ 
 
   // Dropped onto a folder, kept whole.
   await dropFiles(page, '[role="treeitem"][aria-label="etc"]', [{ path: tarFile, name: 'rootfs.tar' }]);
-  await page.getByRole('dialog', { name: 'Extract this archive?' }).getByRole('button', { name: 'Keep as one file' }).click();
-  await expect.poll(() => page.evaluate(() => {
-    const t = (window as any).__studio.getState().tree;
-    return t.get('/etc/rootfs.tar')?.entry.type;
-  })).toBe('file');
-  const paths = await page.evaluate(() => (window as any).__studio.getState().tree.toEntries().map((e: any) => e.path).sort());
+  await page
+    .getByRole('dialog', { name: 'Extract this archive?' })
+    .getByRole('button', { name: 'Keep as one file' })
+    .click();
+  await expect
+    .poll(() =>
+      page.evaluate(() => {
+        const t = (window as any).__studio.getState().tree;
+        return t.get('/etc/rootfs.tar')?.entry.type;
+      }),
+    )
+    .toBe('file');
+  const paths = await page.evaluate(() =>
+    (window as any).__studio
+      .getState()
+      .tree.toEntries()
+      .map((e: any) => e.path)
+      .sort(),
+  );
   expect(paths).toEqual(['/README', '/etc', '/etc/hostname', '/etc/rootfs.tar', '/note.txt']);
 });

@@ -12,7 +12,9 @@ test('the page promises local building and offers the four inputs', async ({ pag
   expect(csp).toContain("default-src 'self'");
   expect(csp).toContain("connect-src 'self'");
   // No worker (and so no WebAssembly) is started before it is needed.
-  expect(await page.evaluate(() => performance.getEntriesByType('resource').some((e) => /\.wasm|build-worker/.test(e.name)))).toBe(false);
+  expect(
+    await page.evaluate(() => performance.getEntriesByType('resource').some((e) => /\.wasm|build-worker/.test(e.name))),
+  ).toBe(false);
 });
 
 test('a 100,000-entry tree keeps the DOM small and stays navigable', async ({ page }) => {
@@ -26,7 +28,9 @@ test('a 100,000-entry tree keeps the DOM small and stays navigable', async ({ pa
 
   const scroller = page.locator('.tree-scroll');
   for (const f of [0.25, 0.5, 0.999]) {
-    await scroller.evaluate((el, frac) => { el.scrollTop = el.scrollHeight * frac; }, f);
+    await scroller.evaluate((el, frac) => {
+      el.scrollTop = el.scrollHeight * frac;
+    }, f);
     await page.waitForTimeout(100);
     expect(await items.count()).toBeLessThan(80);
   }
@@ -44,8 +48,21 @@ test('tree edits: new folder, rename, executable bit, move by dragging, delete',
   await openStudio(page);
   await page.waitForFunction(() => '__studio' in window);
   await page.evaluate(() => {
-    const f = (path: string, size = 3) => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size, origin: 'test', source: { kind: 'bytes', bytes: new Uint8Array(size) } });
-    (window as any).__studio.store.mergeEntries([f('/run.sh'), f('/<img src=x onerror=alert(1)>.txt'), f('/notes.txt')], 'test');
+    const f = (path: string, size = 3) => ({
+      path,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size,
+      origin: 'test',
+      source: { kind: 'bytes', bytes: new Uint8Array(size) },
+    });
+    (window as any).__studio.store.mergeEntries(
+      [f('/run.sh'), f('/<img src=x onerror=alert(1)>.txt'), f('/notes.txt')],
+      'test',
+    );
   });
   // Names are text, never markup.
   await expect(page.getByRole('treeitem', { name: /<img src=x onerror=alert\(1\)>\.txt/ })).toBeVisible();
@@ -65,7 +82,9 @@ test('tree edits: new folder, rename, executable bit, move by dragging, delete',
 
   await run.dragTo(bin);
   await expect(page.getByText('Moved run.sh to /bin.')).toBeVisible();
-  expect(await page.evaluate(() => (window as any).__studio.getState().tree.get('/bin/run.sh')?.entry.mode)).toBe(0o755);
+  expect(await page.evaluate(() => (window as any).__studio.getState().tree.get('/bin/run.sh')?.entry.mode)).toBe(
+    0o755,
+  );
 
   const notes = page.getByRole('treeitem', { name: /notes\.txt/ });
   await notes.click();
@@ -80,17 +99,36 @@ test('tree edits: new folder, rename, executable bit, move by dragging, delete',
   await page.getByRole('treeitem', { name: /README/ }).click();
   await page.keyboard.press('Delete');
   await expect(page.getByRole('treeitem', { name: /README/ })).toHaveCount(0);
-  const paths = await page.evaluate(() => (window as any).__studio.getState().tree.toEntries().map((e: any) => e.path));
+  const paths = await page.evaluate(() =>
+    (window as any).__studio
+      .getState()
+      .tree.toEntries()
+      .map((e: any) => e.path),
+  );
   expect(paths.sort()).toEqual(['/<img src=x onerror=alert(1)>.txt', '/bin', '/bin/run.sh']);
 });
 
 test('conflicts offer replace, keep both and skip', async ({ page }) => {
   await openStudio(page);
   await page.waitForFunction(() => '__studio' in window);
-  const add = (origin: string, size: number) => page.evaluate(([o, s]) => {
-    const e = (path: string) => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: s, origin: o, source: { kind: 'bytes', bytes: new Uint8Array(s as number) } });
-    (window as any).__studio.store.mergeEntries([e('/a.txt'), e('/b.txt'), e('/c.txt')], o);
-  }, [origin, size] as const);
+  const add = (origin: string, size: number) =>
+    page.evaluate(
+      ([o, s]) => {
+        const e = (path: string) => ({
+          path,
+          type: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          mtime: 1,
+          size: s,
+          origin: o,
+          source: { kind: 'bytes', bytes: new Uint8Array(s as number) },
+        });
+        (window as any).__studio.store.mergeEntries([e('/a.txt'), e('/b.txt'), e('/c.txt')], o);
+      },
+      [origin, size] as const,
+    );
   await add('first', 1);
   await add('second', 2);
   const dialog = page.getByRole('dialog', { name: '3 paths are already in the image' });
@@ -101,7 +139,12 @@ test('conflicts offer replace, keep both and skip', async ({ page }) => {
   await group('/c.txt').getByRole('radio', { name: 'Skip' }).check();
   await dialog.getByRole('button', { name: /Apply my choices/ }).click();
   await expect(dialog).toBeHidden();
-  const files = await page.evaluate(() => (window as any).__studio.getState().tree.toEntries().map((e: any) => `${e.path}:${e.size}`));
+  const files = await page.evaluate(() =>
+    (window as any).__studio
+      .getState()
+      .tree.toEntries()
+      .map((e: any) => `${e.path}:${e.size}`),
+  );
   expect(files.sort()).toEqual(['/a.txt:2', '/b (2).txt:2', '/b.txt:1', '/c.txt:1']);
 });
 
@@ -125,7 +168,22 @@ test('a large image chosen for download warns and points to saving to a file', a
   await page.evaluate(() => {
     // Only the size counts for the estimate; the bytes are never read.
     const size = 3 * 1024 ** 3;
-    (window as any).__studio.store.mergeEntries([{ path: '/big.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size, origin: 'test', source: { kind: 'blob', blob: new Blob(['x']), offset: 0, size } }], 'test');
+    (window as any).__studio.store.mergeEntries(
+      [
+        {
+          path: '/big.bin',
+          type: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          mtime: 1,
+          size,
+          origin: 'test',
+          source: { kind: 'blob', blob: new Blob(['x']), offset: 0, size },
+        },
+      ],
+      'test',
+    );
   });
   await expect(note).toBeVisible({ timeout: 30_000 });
   await page.getByRole('radio', { name: /^Save to a file/ }).check();

@@ -20,7 +20,11 @@ const TEST_PACKAGES = [
 ];
 
 function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd} || test -x /sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
+  return (
+    spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd} || test -x /sbin/${cmd}`], {
+      stdio: 'ignore',
+    }).status === 0
+  );
 }
 
 function ensureNpmPackages() {
@@ -39,9 +43,11 @@ function ensureDebianPackages(list) {
   const isDebian = existsSync('/etc/debian_version') && have('apt-get');
   if (!isRoot || !isDebian) {
     console.error(`setup: missing commands ${missing.map((p) => p.cmd).join(', ')}.`);
-    console.error(isDebian
-      ? `setup: run as root, or install them first: sudo apt-get install -y ${names}`
-      : `setup: install the equivalents of the Debian packages: ${names}`);
+    console.error(
+      isDebian
+        ? `setup: run as root, or install them first: sudo apt-get install -y ${names}`
+        : `setup: install the equivalents of the Debian packages: ${names}`,
+    );
     process.exit(1);
   }
   console.error(`setup: installing Debian packages: ${names}`);

@@ -26,17 +26,27 @@ function NewBuild() {
     <>
       <div className="col col-main">
         <OpenFailure />
-        <ErrorBoundary area="inputs"><InputPanel /></ErrorBoundary>
+        <ErrorBoundary area="inputs">
+          <InputPanel />
+        </ErrorBoundary>
         <ErrorBoundary area="tree view">
           <TreeView controller={buildTreeController} />
           <EntryInspector />
         </ErrorBoundary>
-        <ErrorBoundary area="closure panel"><ClosurePanel /></ErrorBoundary>
+        <ErrorBoundary area="closure panel">
+          <ClosurePanel />
+        </ErrorBoundary>
       </div>
       <div className="col col-side">
-        <ErrorBoundary area="options"><OptionsPanel /></ErrorBoundary>
-        <ErrorBoundary area="build panel"><BuildPanel /></ErrorBoundary>
-        <ErrorBoundary area="result"><ResultCard /></ErrorBoundary>
+        <ErrorBoundary area="options">
+          <OptionsPanel />
+        </ErrorBoundary>
+        <ErrorBoundary area="build panel">
+          <BuildPanel />
+        </ErrorBoundary>
+        <ErrorBoundary area="result">
+          <ResultCard />
+        </ErrorBoundary>
       </div>
     </>
   );
@@ -44,18 +54,27 @@ function NewBuild() {
 
 function OpenedImage() {
   const opening = useImage((s) => s.status === 'opening');
-  if (opening) return <div className="col col-main"><OpeningImage /></div>;
+  if (opening)
+    return (
+      <div className="col col-main">
+        <OpeningImage />
+      </div>
+    );
   return (
     <>
       <div className="col col-main">
-        <ErrorBoundary area="image inputs"><ImageInputs /></ErrorBoundary>
+        <ErrorBoundary area="image inputs">
+          <ImageInputs />
+        </ErrorBoundary>
         <ErrorBoundary area="image tree">
           <TreeView controller={imageTreeController} />
           <ImageInspector />
         </ErrorBoundary>
       </div>
       <div className="col col-side">
-        <ErrorBoundary area="image panel"><ImagePanel /></ErrorBoundary>
+        <ErrorBoundary area="image panel">
+          <ImagePanel />
+        </ErrorBoundary>
       </div>
     </>
   );
@@ -66,9 +85,7 @@ export function App() {
   return (
     <div className="app">
       <AppHeader />
-      <main className="layout">
-        {imageOpen ? <OpenedImage /> : <NewBuild />}
-      </main>
+      <main className="layout">{imageOpen ? <OpenedImage /> : <NewBuild />}</main>
       <footer className="app-footer muted">
         e2fsprogs and zstd run as WebAssembly in this tab. Your files stay on this computer.
       </footer>

@@ -15,8 +15,15 @@ export function syntheticEntries(n: number): TreeEntry[] {
     entries.push({ path: dir, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'generated' });
     for (let j = 0; j < perDir - 1 && entries.length < n; j++) {
       entries.push({
-        path: `${dir}/f${String(j).padStart(4, '0')}.txt`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0,
-        source: { kind: 'bytes', bytes: new Uint8Array(0) }, origin: 'generated',
+        path: `${dir}/f${String(j).padStart(4, '0')}.txt`,
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 1,
+        size: 0,
+        source: { kind: 'bytes', bytes: new Uint8Array(0) },
+        origin: 'generated',
       });
     }
   }
@@ -34,7 +41,11 @@ export function install(): void {
       const s = store.useStudio.getState();
       const expanded = new Set<number>();
       const walk = (node: typeof s.tree.root) => {
-        for (const c of s.tree.sortedChildren(node)) if (c.children) { expanded.add(c.id); walk(c); }
+        for (const c of s.tree.sortedChildren(node))
+          if (c.children) {
+            expanded.add(c.id);
+            walk(c);
+          }
       };
       walk(s.tree.root);
       store.useStudio.setState({ expanded });

@@ -4,12 +4,25 @@ import { EngineClient, EngineError, type EngineConnection, type EngineRemote } f
 
 /** A connection whose calls are settled by the test. */
 function fakeConnections() {
-  const made: Array<{ conn: EngineConnection; terminated: boolean; calls: Array<{ resolve(v: unknown): void; reject(e: unknown): void }> }> = [];
+  const made: Array<{
+    conn: EngineConnection;
+    terminated: boolean;
+    calls: Array<{ resolve(v: unknown): void; reject(e: unknown): void }>;
+  }> = [];
   const connect = () => {
-    const rec = { conn: null as unknown as EngineConnection, terminated: false, calls: [] as Array<{ resolve(v: unknown): void; reject(e: unknown): void }> };
+    const rec = {
+      conn: null as unknown as EngineConnection,
+      terminated: false,
+      calls: [] as Array<{ resolve(v: unknown): void; reject(e: unknown): void }>,
+    };
     const pending = () => new Promise((resolve, reject) => rec.calls.push({ resolve, reject }));
     const remote = { resolveInputs: pending, estimate: pending, build: pending } as unknown as EngineRemote;
-    rec.conn = { remote, terminate: () => { rec.terminated = true; } };
+    rec.conn = {
+      remote,
+      terminate: () => {
+        rec.terminated = true;
+      },
+    };
     made.push(rec);
     return rec.conn;
   };
@@ -33,18 +46,34 @@ describe('EngineClient', () => {
     const { made, connect } = fakeConnections();
     const client = new EngineClient(connect);
     const p = client.estimate({ entries: [], closure: [], options: {} as never });
-    const failure: BuildFailure = { code: 'check-failed', message: 'fsck found problems', hint: 'report it', problems: [], toolOutput: 'Pass 1' };
+    const failure: BuildFailure = {
+      code: 'check-failed',
+      message: 'fsck found problems',
+      hint: 'report it',
+      problems: [],
+      toolOutput: 'Pass 1',
+    };
     made[0].calls[0].reject(failure);
     const err = await p.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineError);
-    expect(err).toMatchObject({ code: 'check-failed', message: 'fsck found problems', hint: 'report it', toolOutput: 'Pass 1' });
+    expect(err).toMatchObject({
+      code: 'check-failed',
+      message: 'fsck found problems',
+      hint: 'report it',
+      toolOutput: 'Pass 1',
+    });
   });
 
   it('aborting terminates the worker, rejects every call in flight and starts afresh next time', async () => {
     const { made, connect } = fakeConnections();
     const client = new EngineClient(connect);
     const ac = new AbortController();
-    const build = client.build({ entries: [], closure: [], options: {} as never }, () => {}, () => {}, { signal: ac.signal });
+    const build = client.build(
+      { entries: [], closure: [], options: {} as never },
+      () => {},
+      () => {},
+      { signal: ac.signal },
+    );
     const other = client.resolveInputs([]);
     ac.abort();
     await expect(build).rejects.toMatchObject({ code: 'aborted' });

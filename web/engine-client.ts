@@ -111,20 +111,24 @@ export function connectWorker(): EngineConnection {
   };
   worker.addEventListener('error', (event) => {
     event.preventDefault();
-    conn.onCrash?.(new EngineError({
-      code: 'internal',
-      message: `The build engine stopped: ${event.message || 'it could not be started'}.`,
-      hint: 'Reload the page and try again; if it keeps happening, please report it.',
-      problems: [],
-    }));
+    conn.onCrash?.(
+      new EngineError({
+        code: 'internal',
+        message: `The build engine stopped: ${event.message || 'it could not be started'}.`,
+        hint: 'Reload the page and try again; if it keeps happening, please report it.',
+        problems: [],
+      }),
+    );
   });
   worker.addEventListener('messageerror', () => {
-    conn.onCrash?.(new EngineError({
-      code: 'internal',
-      message: 'The build engine sent a message the page could not read.',
-      hint: 'Reload the page and try again.',
-      problems: [],
-    }));
+    conn.onCrash?.(
+      new EngineError({
+        code: 'internal',
+        message: 'The build engine sent a message the page could not read.',
+        hint: 'Reload the page and try again.',
+        problems: [],
+      }),
+    );
   });
   return conn;
 }
@@ -171,7 +175,9 @@ export class EngineClient {
 
   /** Opens an `.img` / `.img.zst` in the engine; `onProgress` gets bytes read of the file. */
   openImage(file: File, onProgress?: (done: number, total: number) => void): Promise<ImageState> {
-    return this.call((r) => r.openImage({ name: file.name, blob: file }, onProgress ? Comlink.proxy(onProgress) : undefined));
+    return this.call((r) =>
+      r.openImage({ name: file.name, blob: file }, onProgress ? Comlink.proxy(onProgress) : undefined),
+    );
   }
 
   listDir(id: string, path: string): Promise<ImageListing> {
@@ -221,7 +227,11 @@ export class EngineClient {
     this.conn = null;
     if (conn) {
       conn.onCrash = undefined;
-      try { conn.remote[Comlink.releaseProxy](); } catch { /* already gone */ }
+      try {
+        conn.remote[Comlink.releaseProxy]();
+      } catch {
+        /* already gone */
+      }
       conn.terminate();
     }
     const pending = [...this.pending];
@@ -232,7 +242,9 @@ export class EngineClient {
   private ensure(): EngineConnection {
     if (!this.conn) {
       const conn = this.connect();
-      conn.onCrash = (err) => { if (this.conn === conn) this.restart(err); };
+      conn.onCrash = (err) => {
+        if (this.conn === conn) this.restart(err);
+      };
       this.conn = conn;
     }
     return this.conn;
@@ -261,7 +273,12 @@ export class EngineClient {
       this.pending.add(fail);
       signal?.addEventListener('abort', onAbort, { once: true });
       run(conn.remote).then(
-        (value) => { if (!settled) { settle(); resolve(value); } },
+        (value) => {
+          if (!settled) {
+            settle();
+            resolve(value);
+          }
+        },
         (err: unknown) => fail(toEngineError(err)),
       );
     });

@@ -19,14 +19,22 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 /** Returns what is wrong with the options, in one sentence with the fix, or `undefined`. */
 export function validateBuildOptions(o: BuildOptions): string | undefined {
   // ext2/3/4 labels are at most 16 bytes (s_volume_name); mke2fs would truncate with a warning.
-  if (new TextEncoder().encode(o.label).length > 16) return `label "${o.label}" is longer than 16 bytes; ext filesystems keep at most 16.`;
-  if (!UUID_RE.test(o.uuid)) return `UUID "${o.uuid}" is not of the form 01234567-89ab-cdef-0123-456789abcdef (or use "random").`;
-  if (!['ext2', 'ext3', 'ext4'].includes(o.fsType)) return `filesystem type "${o.fsType}" is not one of ext2, ext3, ext4.`;
-  if (o.blockSize !== 'auto' && ![1024, 2048, 4096].includes(o.blockSize)) return `block size ${o.blockSize} is not one of 1024, 2048, 4096 or auto.`;
-  if (o.inodeSize !== 'auto' && ![128, 256, 512, 1024].includes(o.inodeSize)) return `inode size ${o.inodeSize} is not one of 128, 256, 512, 1024 or auto.`;
+  if (new TextEncoder().encode(o.label).length > 16)
+    return `label "${o.label}" is longer than 16 bytes; ext filesystems keep at most 16.`;
+  if (!UUID_RE.test(o.uuid))
+    return `UUID "${o.uuid}" is not of the form 01234567-89ab-cdef-0123-456789abcdef (or use "random").`;
+  if (!['ext2', 'ext3', 'ext4'].includes(o.fsType))
+    return `filesystem type "${o.fsType}" is not one of ext2, ext3, ext4.`;
+  if (o.blockSize !== 'auto' && ![1024, 2048, 4096].includes(o.blockSize))
+    return `block size ${o.blockSize} is not one of 1024, 2048, 4096 or auto.`;
+  if (o.inodeSize !== 'auto' && ![128, 256, 512, 1024].includes(o.inodeSize))
+    return `inode size ${o.inodeSize} is not one of 128, 256, 512, 1024 or auto.`;
   // The wasm tools' time_t is 32 bits: times from 2038-01-19 on would be stored wrongly.
-  if (!Number.isInteger(o.epoch) || o.epoch < 0 || o.epoch > 0x7fffffff) return `epoch ${o.epoch} is not a whole number of seconds between 0 and 2147483647 (2038-01-19).`;
-  if (!Number.isInteger(o.headroomMiB) || o.headroomMiB < 0 || o.headroomMiB > 1 << 20) return `headroom ${o.headroomMiB} MiB is not a whole number between 0 and 1048576.`;
-  if (!Number.isInteger(o.compressionLevel) || o.compressionLevel < 1 || o.compressionLevel > 19) return `compression level ${o.compressionLevel} is not between 1 and 19.`;
+  if (!Number.isInteger(o.epoch) || o.epoch < 0 || o.epoch > 0x7fffffff)
+    return `epoch ${o.epoch} is not a whole number of seconds between 0 and 2147483647 (2038-01-19).`;
+  if (!Number.isInteger(o.headroomMiB) || o.headroomMiB < 0 || o.headroomMiB > 1 << 20)
+    return `headroom ${o.headroomMiB} MiB is not a whole number between 0 and 1048576.`;
+  if (!Number.isInteger(o.compressionLevel) || o.compressionLevel < 1 || o.compressionLevel > 19)
+    return `compression level ${o.compressionLevel} is not between 1 and 19.`;
   return undefined;
 }

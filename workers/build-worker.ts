@@ -6,12 +6,20 @@
  */
 import * as Comlink from 'comlink';
 import { resolveInputs } from '../core/resolve-inputs.ts';
-import type { BuildEvent, BuildInput, BuildRequest, EngineApi, ImageApi, ImageEdit, ImageSaveOptions, InputFile } from './build-api.ts';
+import type {
+  BuildEvent,
+  BuildInput,
+  BuildRequest,
+  EngineApi,
+  ImageApi,
+  ImageEdit,
+  ImageSaveOptions,
+  InputFile,
+} from './build-api.ts';
 import { buildImage, estimateImage } from './pipeline/build-image.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
-
 
 /** Runs `work`, turning any failure into the plain `BuildFailure` the page expects. */
 async function guarded<T>(work: () => Promise<T> | T): Promise<T> {
@@ -56,7 +64,8 @@ export const api = {
   build: (request: BuildRequest, onEvent: (e: BuildEvent) => void, sink: (chunk: Uint8Array) => Promise<void> | void) =>
     guarded(() => buildImage(request, { onEvent: throttledEvents(onEvent), sink: transferring(sink) })),
 
-  openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) => guarded(() => images.openImage(file, onProgress)),
+  openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) =>
+    guarded(() => images.openImage(file, onProgress)),
   listDir: (id: string, path: string) => guarded(() => images.listDir(id, path)),
   readFile: (id: string, path: string, limit?: number) => guarded(() => images.readFile(id, path, limit)),
   exportPath: (id: string, path: string, sink: Sink) => guarded(() => images.exportPath(id, path, transferring(sink))),

@@ -89,7 +89,14 @@ function prepare(name: WorkloadName, seed: number, scale: number, source: 'disk'
   for (const e of w.entries) {
     const base = { path: e.path, uid: 0, gid: 0, mtime: 1, origin: name };
     if (e.type === 'directory') entries.push({ ...base, type: 'directory', mode: e.mode, size: 0 });
-    else if (e.type === 'symlink') entries.push({ ...base, type: 'symlink', mode: 0o777, size: new TextEncoder().encode(e.target).length, target: e.target });
+    else if (e.type === 'symlink')
+      entries.push({
+        ...base,
+        type: 'symlink',
+        mode: 0o777,
+        size: new TextEncoder().encode(e.target).length,
+        target: e.target,
+      });
     else {
       const file: Blob | undefined = source === 'memory' ? generated(e) : picked[next++];
       const name = e.path.slice(e.path.lastIndexOf('/') + 1);
@@ -97,7 +104,13 @@ function prepare(name: WorkloadName, seed: number, scale: number, source: 'disk'
         mismatched.push(e.path);
         continue;
       }
-      entries.push({ ...base, type: 'file', mode: e.mode, size: e.size, source: { kind: 'blob', blob: file, offset: 0, size: e.size } });
+      entries.push({
+        ...base,
+        type: 'file',
+        mode: e.mode,
+        size: e.size,
+        source: { kind: 'blob', blob: file, offset: 0, size: e.size },
+      });
     }
   }
   status.textContent = `${name}: ${entries.length} entries`;
@@ -109,7 +122,17 @@ function prepareTiny(): PagePrepared {
   const blob = new Blob([new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff)]);
   entries = [
     { path: '/a', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'tiny' },
-    { path: '/a/b.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: blob.size, source: { kind: 'blob', blob, offset: 0, size: blob.size }, origin: 'tiny' },
+    {
+      path: '/a/b.bin',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size: blob.size,
+      source: { kind: 'blob', blob, offset: 0, size: blob.size },
+      origin: 'tiny',
+    },
     { path: '/a/c', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 1, size: 5, target: 'b.bin', origin: 'tiny' },
   ];
   return { entries: entries.length, files: 1, bytes: blob.size, mismatched: [] };
@@ -119,7 +142,10 @@ async function build(): Promise<PageRun> {
   const request: BuildRequest = { entries, closure: [], options: { ...DEFAULT_BUILD_OPTIONS, compress: true } };
   // A fresh worker per build, as after a cancel; started (and its modules loaded) before
   // the clock starts, as the studio's page starts it when the first input is added.
-  const worker = new Worker(new URL('../../workers/build-worker.ts', import.meta.url), { type: 'module', name: 'bench-engine' });
+  const worker = new Worker(new URL('../../workers/build-worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'bench-engine',
+  });
   const remote = Comlink.wrap<WorkerApi>(worker);
   try {
     await remote.estimate(request);
@@ -145,7 +171,15 @@ async function build(): Promise<PageRun> {
     const totalMs = performance.now() - t0;
     await window.benchMark?.('build:done');
     status.textContent = `built ${result.fileName}: ${result.size} bytes in ${(totalMs / 1000).toFixed(2)} s`;
-    return { totalMs, stages, result, outBytes, sinkCalls, mkfsAttempts: attempts.count, initialBytes: attempts.initialBytes };
+    return {
+      totalMs,
+      stages,
+      result,
+      outBytes,
+      sinkCalls,
+      mkfsAttempts: attempts.count,
+      initialBytes: attempts.initialBytes,
+    };
   } finally {
     remote[Comlink.releaseProxy]();
     worker.terminate();

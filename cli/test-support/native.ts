@@ -16,7 +16,10 @@ export function fsck(img: string): { status: number; output: string } {
 
 /** A file of the image, through native `debugfs -R 'cat PATH'`. */
 export function debugfsCat(img: string, path: string): Buffer {
-  return execFileSync(nativeTool('debugfs'), ['-R', `cat "${path}"`, img], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(nativeTool('debugfs'), ['-R', `cat "${path}"`, img], {
+    maxBuffer: 1 << 28,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** `debugfs -R 'rdump PATH DEST'`: the directory PATH of the image appears as DEST/<name of PATH>. */
@@ -38,8 +41,15 @@ export function walkPath(root: string): Map<string, HostEntry> {
   const visit = (rel: string): void => {
     const abs = rel === '/' ? root : join(root, rel);
     const st = lstatSync(abs);
-    const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), size: st.size };
-    if (st.isSymbolicLink()) out.set(rel, { type: 'symlink', ...base, target: readlinkSync(abs, { encoding: 'buffer' }).toString('utf8') });
+    const base = {
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      size: st.size,
+    };
+    if (st.isSymbolicLink())
+      out.set(rel, { type: 'symlink', ...base, target: readlinkSync(abs, { encoding: 'buffer' }).toString('utf8') });
     else if (st.isFile()) out.set(rel, { type: 'file', ...base, sha256: sha256Hex(readFileSync(abs)) });
     else if (st.isDirectory()) {
       out.set(rel, { type: 'directory', ...base });
@@ -71,8 +81,16 @@ export function diffStoreCopies(want: string, got: string, bases: string[]): str
     const g = walkPath(join(got, base));
     for (const [p, we] of w) {
       const ge = g.get(p);
-      const same = ge && ge.type === we.type && ge.sha256 === we.sha256 && ge.target === we.target && (we.type === 'symlink' || (ge.mode === we.mode && ge.mtime === we.mtime));
-      if (!same) diffs.push(`${base}${p === '/' ? '' : p}: ${describe(ge)}${ge && ge.mtime !== we.mtime && we.type !== 'symlink' ? ` mtime ${ge.mtime}` : ''}, want ${describe(we)}`);
+      const same =
+        ge &&
+        ge.type === we.type &&
+        ge.sha256 === we.sha256 &&
+        ge.target === we.target &&
+        (we.type === 'symlink' || (ge.mode === we.mode && ge.mtime === we.mtime));
+      if (!same)
+        diffs.push(
+          `${base}${p === '/' ? '' : p}: ${describe(ge)}${ge && ge.mtime !== we.mtime && we.type !== 'symlink' ? ` mtime ${ge.mtime}` : ''}, want ${describe(we)}`,
+        );
     }
     for (const p of g.keys()) if (!w.has(p)) diffs.push(`${base}${p}: extra ${describe(g.get(p))}`);
   }
@@ -103,13 +121,24 @@ export function loadIntoFreshStore(img: string, work: string): FreshStore {
   mkdirSync(join(root, 'nix/store'), { recursive: true });
   execFileSync('cp', ['-a', `${join(work, 'fresh-dump/store')}/.`, `${join(root, 'nix/store')}/`]);
   const v = nix('nix-store', ['--store', storeUri, '--verify', '--check-contents']);
-  return { root, storeUri, registration, loadDb: { status: load.status, stderr: load.stderr }, verify: { status: v.status, output: v.stdout.toString() + v.stderr } };
+  return {
+    root,
+    storeUri,
+    registration,
+    loadDb: { status: load.status, stderr: load.stderr },
+    verify: { status: v.status, output: v.stdout.toString() + v.stderr },
+  };
 }
 
 /** `nix-store --query --references` of each path, in a store. */
 export function referencesIn(storeUri: string, paths: string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const p of paths) out[p] = nixOk('nix-store', ['--store', storeUri, '--query', '--references', p]).toString().split('\n').filter(Boolean).sort();
+  for (const p of paths)
+    out[p] = nixOk('nix-store', ['--store', storeUri, '--query', '--references', p])
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .sort();
   return out;
 }
 

@@ -57,7 +57,11 @@ const NIX_OPTS = ['--option', 'substituters', '', '--option', 'sandbox', 'false'
 
 /** Runs a Nix command (no throwing); `args` go after the command name. */
 export function nix(cmd: string, args: string[], input?: Uint8Array | string): NixRun {
-  const r = spawnSync(cmd, args, { input, maxBuffer: 1 << 28, env: { ...process.env, NIX_REMOTE: '', LANG: 'C', LC_ALL: 'C' } });
+  const r = spawnSync(cmd, args, {
+    input,
+    maxBuffer: 1 << 28,
+    env: { ...process.env, NIX_REMOTE: '', LANG: 'C', LC_ALL: 'C' },
+  });
   if (r.error) throw r.error;
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
@@ -139,14 +143,43 @@ export function buildNixClosure(dir: string): NixClosure {
     }`;
   writeFileSync(join(dir, 'closure.nix'), expr);
   // Evaluating adds the sources and text files (and writes the .drv); building realises demo-env.
-  const named = JSON.parse(nixOk('nix-instantiate', ['--store', storeUri, ...NIX_OPTS, '--eval', '--strict', '--json', '--read-write-mode', join(dir, 'closure.nix'), '-A', 'paths']).toString()) as NixClosure['named'];
-  const built = lines(nixOk('nix-build', ['--store', storeUri, ...NIX_OPTS, '--no-out-link', join(dir, 'closure.nix'), '-A', 'env']));
+  const named = JSON.parse(
+    nixOk('nix-instantiate', [
+      '--store',
+      storeUri,
+      ...NIX_OPTS,
+      '--eval',
+      '--strict',
+      '--json',
+      '--read-write-mode',
+      join(dir, 'closure.nix'),
+      '-A',
+      'paths',
+    ]).toString(),
+  ) as NixClosure['named'];
+  const built = lines(
+    nixOk('nix-build', ['--store', storeUri, ...NIX_OPTS, '--no-out-link', join(dir, 'closure.nix'), '-A', 'env']),
+  );
   if (built.join() !== named.env) throw new Error(`nix-build built ${built.join(' ')}, expected ${named.env}`);
   // The derivations are build-time only: drop them so the store holds exactly the closure.
-  const drvs = lines(nixOk('nix-store', ['--store', storeUri, '--query', '--deriver', named.env])).filter((p) => p.endsWith('.drv'));
-  if (drvs.length) nixOk('nix-store', ['--store', storeUri, ...NIX_OPTS, '--option', 'keep-derivations', 'false', '--delete', ...drvs]);
+  const drvs = lines(nixOk('nix-store', ['--store', storeUri, '--query', '--deriver', named.env])).filter((p) =>
+    p.endsWith('.drv'),
+  );
+  if (drvs.length)
+    nixOk('nix-store', [
+      '--store',
+      storeUri,
+      ...NIX_OPTS,
+      '--option',
+      'keep-derivations',
+      'false',
+      '--delete',
+      ...drvs,
+    ]);
 
-  const paths = lines(nixOk('nix-store', ['--store', storeUri, '--query', '--requisites', named.env, named.chain])).sort();
+  const paths = lines(
+    nixOk('nix-store', ['--store', storeUri, '--query', '--requisites', named.env, named.chain]),
+  ).sort();
   const storeDir = join(root, 'nix/store');
 
   const registrationText = registrationOf(storeUri, paths);
@@ -162,8 +195,22 @@ export function buildNixClosure(dir: string): NixClosure {
   writeFileSync(files.export, nixOk('nix-store', ['--store', storeUri, '--export', ...paths]));
   writeFileSync(files.exportReversed, nixOk('nix-store', ['--store', storeUri, '--export', ...[...paths].reverse()]));
   mkdirSync(files.narDir);
-  for (const p of paths) writeFileSync(join(files.narDir, `${p.slice('/nix/store/'.length)}.nar`), nixOk('nix-store', ['--dump', join(storeDir, p.slice('/nix/store/'.length))]));
-  const json = nix('nix', ['--extra-experimental-features', 'nix-command', '--store', storeUri, 'path-info', '--json', '--recursive', named.env, named.chain]);
+  for (const p of paths)
+    writeFileSync(
+      join(files.narDir, `${p.slice('/nix/store/'.length)}.nar`),
+      nixOk('nix-store', ['--dump', join(storeDir, p.slice('/nix/store/'.length))]),
+    );
+  const json = nix('nix', [
+    '--extra-experimental-features',
+    'nix-command',
+    '--store',
+    storeUri,
+    'path-info',
+    '--json',
+    '--recursive',
+    named.env,
+    named.chain,
+  ]);
   if (json.status === 0) {
     files.pathInfoJson = join(dir, 'path-info.json');
     writeFileSync(files.pathInfoJson, json.stdout);

@@ -68,11 +68,26 @@ export function tarBytes(members: TarSpec[]): Uint8Array {
   const parts: Uint8Array[] = [];
   for (const m of members) {
     if (m.pax) {
-      const body = enc.encode(Object.entries(m.pax).map(([k, v]) => paxRecord(k, v)).join(''));
+      const body = enc.encode(
+        Object.entries(m.pax)
+          .map(([k, v]) => paxRecord(k, v))
+          .join(''),
+      );
       parts.push(header('PaxHeaders/x', 'x', body.length, {}), ...padded(body));
     }
-    const data = m.type === 'file' ? (typeof m.data === 'string' ? enc.encode(m.data) : m.data ?? new Uint8Array(0)) : new Uint8Array(0);
-    parts.push(header(m.name, TYPEFLAG[m.type], data.length, { mode: m.mode ?? (m.type === 'directory' ? 0o755 : m.type === 'symlink' ? 0o777 : 0o644), ...m }), ...padded(data));
+    const data =
+      m.type === 'file'
+        ? typeof m.data === 'string'
+          ? enc.encode(m.data)
+          : (m.data ?? new Uint8Array(0))
+        : new Uint8Array(0);
+    parts.push(
+      header(m.name, TYPEFLAG[m.type], data.length, {
+        mode: m.mode ?? (m.type === 'directory' ? 0o755 : m.type === 'symlink' ? 0o777 : 0o644),
+        ...m,
+      }),
+      ...padded(data),
+    );
   }
   parts.push(new Uint8Array(1024));
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));

@@ -18,7 +18,9 @@ export function useTestWasm(): void {
   const scratch = new URL('../../wasm/.build/', import.meta.url);
   const e2fsprogs = new URL('w1/dist/', scratch);
   if (!existsSync(fileURLToPath(new URL('mke2fs.wasm', e2fsprogs)))) {
-    throw new Error(`RUNTIME_WASM_DIR is set but neither ${env}/e2fsprogs nor ${fileURLToPath(e2fsprogs)} holds mke2fs.wasm`);
+    throw new Error(
+      `RUNTIME_WASM_DIR is set but neither ${env}/e2fsprogs nor ${fileURLToPath(e2fsprogs)} holds mke2fs.wasm`,
+    );
   }
   setWasmDirs({ e2fsprogs, zstd: new URL('z1/dist/', scratch) });
 }

@@ -11,7 +11,7 @@ import type { HostAccess } from './random-access-reader.ts';
 
 export type { HostAccess };
 
-const byteOrder = (a: string, b: string) => (Buffer.compare(Buffer.from(a), Buffer.from(b)));
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
  * Walks `root` depth first (names in byte order). The first name of a multiply-linked file
@@ -23,7 +23,14 @@ export async function walkHostDir(root: string, origin: string): Promise<TreeEnt
   const seen = new Map<string, string>();
   const visit = (host: string, path: string): void => {
     const st = lstatSync(host);
-    const base = { path, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), origin };
+    const base = {
+      path,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      origin,
+    };
     if (st.isDirectory()) {
       out.push({ ...base, type: 'directory', size: 0 });
       const names = readdirSync(host).sort(byteOrder);
@@ -37,7 +44,12 @@ export async function walkHostDir(root: string, origin: string): Promise<TreeEnt
       if (first) out.push({ ...base, type: 'hardlink', size: 0, target: first });
       else {
         if (st.nlink > 1) seen.set(key, path);
-        out.push({ ...base, type: 'file', size: st.size, source: { kind: 'host-file', path: host, offset: 0, size: st.size } });
+        out.push({
+          ...base,
+          type: 'file',
+          size: st.size,
+          source: { kind: 'host-file', path: host, offset: 0, size: st.size },
+        });
       }
     }
   };

@@ -27,7 +27,16 @@ export interface OpenCursorOptions {
 export function sniffCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0) return 'xz';
+  if (
+    head.length >= 6 &&
+    head[0] === 0xfd &&
+    head[1] === 0x37 &&
+    head[2] === 0x7a &&
+    head[3] === 0x58 &&
+    head[4] === 0x5a &&
+    head[5] === 0
+  )
+    return 'xz';
   if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
   return 'none';
 }
@@ -52,10 +61,16 @@ export async function openCursor(
       code: 'compression-unsupported',
       input: reader.name,
       message: `${reader.name} is ${compression}-compressed, which cannot be read here.`,
-      hint: compression === 'zstd' ? 'The zstd runtime is not loaded; retry once the engine has started, or decompress the file first.' : 'Recompress it with gzip or zstd, or give it uncompressed.',
+      hint:
+        compression === 'zstd'
+          ? 'The zstd runtime is not loaded; retry once the engine has started, or decompress the file first.'
+          : 'Recompress it with gzip or zstd, or give it uncompressed.',
     });
   }
   const stream = decompress(readerToStream(reader));
-  const cursor = new StreamCursor(stream, reader.name, eof, { maxExpandedBytes: options.maxExpandedBytes, limitOptionName: options.limitOptionName });
+  const cursor = new StreamCursor(stream, reader.name, eof, {
+    maxExpandedBytes: options.maxExpandedBytes,
+    limitOptionName: options.limitOptionName,
+  });
   return { cursor, compression };
 }

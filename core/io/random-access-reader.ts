@@ -66,20 +66,30 @@ export class BytesReader implements RandomAccessReader {
 }
 
 /** Opens host files; supplied by the Node-only `host-file-reader.ts`, absent in browsers. */
-export type HostFileOpener = (path: string, name: string, offset?: number, size?: number) => Promise<RandomAccessReader>;
+export type HostFileOpener = (
+  path: string,
+  name: string,
+  offset?: number,
+  size?: number,
+) => Promise<RandomAccessReader>;
 
 /**
  * A reader over a `ByteSource`. `host-file` sources need `openHost` (Node only); without it
  * they are refused with an Error (a programming error: browsers never produce them).
  */
-export async function readerForSource(source: ByteSource, name: string, openHost?: HostFileOpener): Promise<RandomAccessReader> {
+export async function readerForSource(
+  source: ByteSource,
+  name: string,
+  openHost?: HostFileOpener,
+): Promise<RandomAccessReader> {
   switch (source.kind) {
     case 'bytes':
       return new BytesReader(source.bytes, name);
     case 'blob':
       return new BlobReader(source.blob, name, source.offset, source.size);
     case 'host-file':
-      if (!openHost) throw new Error(`host file ${source.path} cannot be read here (no host file access in this environment)`);
+      if (!openHost)
+        throw new Error(`host file ${source.path} cannot be read here (no host file access in this environment)`);
       return openHost(source.path, name, source.offset, source.size);
   }
 }
@@ -88,7 +98,12 @@ export async function readerForSource(source: ByteSource, name: string, openHost
 export const READ_CHUNK = 1 << 20;
 
 /** Streams `[offset, offset+length)` of a reader as chunks of at most `chunk` bytes. */
-export async function* readChunks(reader: RandomAccessReader, offset = 0, length = reader.size - offset, chunk = READ_CHUNK): AsyncGenerator<Uint8Array> {
+export async function* readChunks(
+  reader: RandomAccessReader,
+  offset = 0,
+  length = reader.size - offset,
+  chunk = READ_CHUNK,
+): AsyncGenerator<Uint8Array> {
   let pos = offset;
   const end = Math.min(reader.size, offset + length);
   while (pos < end) {
@@ -127,4 +142,3 @@ export interface HostAccess {
   /** Names in a folder, sorted. */
   list(path: string): Promise<string[]>;
 }
-

@@ -40,7 +40,16 @@ export function concat(parts: Uint8Array[]): Uint8Array {
 
 /** A NAR of a single regular file. */
 export function fileNar(contents: string, executable = false): Uint8Array {
-  return wire('nix-archive-1', '(', 'type', 'regular', ...(executable ? ['executable', ''] : []), 'contents', contents, ')');
+  return wire(
+    'nix-archive-1',
+    '(',
+    'type',
+    'regular',
+    ...(executable ? ['executable', ''] : []),
+    'contents',
+    contents,
+    ')',
+  );
 }
 
 /** A fresh temporary directory, removed by the returned cleanup. */

@@ -4,7 +4,18 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,13 +24,23 @@ const SBIN = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 /** Path of a native tool (e2fsck lives in /usr/sbin, often not on a test runner's PATH). */
 export function tool(name: string): string {
   for (const dir of SBIN) {
-    try { lstatSync(join(dir, name)); return join(dir, name); } catch { /* next */ }
+    try {
+      lstatSync(join(dir, name));
+      return join(dir, name);
+    } catch {
+      /* next */
+    }
   }
   return name;
 }
 
 export function run(cmd: string, args: string[], opts: { input?: Buffer | string; cwd?: string } = {}): string {
-  return execFileSync(tool(cmd), args, { input: opts.input, cwd: opts.cwd, maxBuffer: 1 << 28, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+  return execFileSync(tool(cmd), args, {
+    input: opts.input,
+    cwd: opts.cwd,
+    maxBuffer: 1 << 28,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  }).toString();
 }
 
 export function tempDir(prefix: string): string {
@@ -48,8 +69,15 @@ export function walk(root: string, prefix = ''): Map<string, Walked> {
       const st = lstatSync(full);
       const mode = st.mode & 0o7777;
       if (st.isSymbolicLink()) out.set(prefix + r, { type: 'symlink', mode, content: readlinkSync(full) });
-      else if (st.isDirectory()) { out.set(prefix + r, { type: 'dir', mode }); visit(full, r); }
-      else out.set(prefix + r, { type: 'file', mode, content: createHash('sha256').update(readFileSync(full)).digest('hex') });
+      else if (st.isDirectory()) {
+        out.set(prefix + r, { type: 'dir', mode });
+        visit(full, r);
+      } else
+        out.set(prefix + r, {
+          type: 'file',
+          mode,
+          content: createHash('sha256').update(readFileSync(full)).digest('hex'),
+        });
     }
   };
   visit(root, '');
@@ -127,12 +155,18 @@ export function makeClosure(parent: string): ClosureFixture {
   const hello = add(join(src, 'hello'));
   const lib = add(join(src, 'libgreet'));
   const motd = add(join(src, 'motd'));
-  const paths = new Map<string, string[]>([[lib, []], [hello, [lib, hello]], [motd, []]]);
+  const paths = new Map<string, string[]>([
+    [lib, []],
+    [hello, [lib, hello]],
+    [motd, []],
+  ]);
   const storeDir = join(store, 'nix/store');
 
   const parts: Buffer[] = [];
   for (const [path, refs] of paths) {
-    const nar = execFileSync(tool('nix-store'), ['--dump', join(storeDir, path.slice('/nix/store/'.length))], { maxBuffer: 1 << 28 });
+    const nar = execFileSync(tool('nix-store'), ['--dump', join(storeDir, path.slice('/nix/store/'.length))], {
+      maxBuffer: 1 << 28,
+    });
     parts.push(u64(1), nar, u64(0x4558494e), str(path), u64(refs.length), ...refs.map((r) => str(r)), str(''), u64(0));
   }
   parts.push(u64(0));
@@ -153,9 +187,18 @@ export function expectedFromClosure(c: ClosureFixture): Map<string, Walked> {
   for (const path of c.paths.keys()) {
     const base = path.slice('/nix/store/'.length);
     const top = lstatSync(join(c.storeDir, base));
-    out.set(path, top.isDirectory()
-      ? { type: 'dir', mode: 0o555 }
-      : { type: 'file', mode: top.mode & 0o7777, content: createHash('sha256').update(readFileSync(join(c.storeDir, base))).digest('hex') });
+    out.set(
+      path,
+      top.isDirectory()
+        ? { type: 'dir', mode: 0o555 }
+        : {
+            type: 'file',
+            mode: top.mode & 0o7777,
+            content: createHash('sha256')
+              .update(readFileSync(join(c.storeDir, base)))
+              .digest('hex'),
+          },
+    );
     if (top.isDirectory()) for (const [p, w] of walk(join(c.storeDir, base), path)) out.set(p, w);
   }
   return out;
@@ -196,6 +239,7 @@ export function sha256File(file: string): string {
 /** Map → sorted plain object, for readable diffs. */
 export function plain(m: Map<string, Walked>): Record<string, string> {
   const o: Record<string, string> = {};
-  for (const [k, v] of [...m].sort(([a], [b]) => (a < b ? -1 : 1))) o[k] = `${v.type} ${v.mode.toString(8)}${v.content ? ` ${v.content}` : ''}`;
+  for (const [k, v] of [...m].sort(([a], [b]) => (a < b ? -1 : 1)))
+    o[k] = `${v.type} ${v.mode.toString(8)}${v.content ? ` ${v.content}` : ''}`;
   return o;
 }

@@ -16,27 +16,30 @@ export interface Watch {
 }
 
 export const test = base.extend<{ watch: Watch }>({
-  watch: [async ({ page, baseURL }, use) => {
-    const origin = new URL(baseURL!).origin;
-    const host = new URL(baseURL!).host;
-    const watch: Watch = { foreign: [], cspViolations: [], pageErrors: [] };
-    page.on('request', (r) => {
-      const u = new URL(r.url());
-      if (u.protocol === 'blob:' || u.protocol === 'data:') return;
-      if (u.origin !== origin) watch.foreign.push(r.url());
-    });
-    page.on('websocket', (ws) => {
-      if (new URL(ws.url()).host !== host) watch.foreign.push(ws.url());
-    });
-    page.on('console', (m) => {
-      if (/Content.Security.Policy/i.test(m.text())) watch.cspViolations.push(m.text());
-    });
-    page.on('pageerror', (e) => watch.pageErrors.push(String(e)));
-    await use(watch);
-    expect(watch.foreign, 'requests that left the page origin').toEqual([]);
-    expect(watch.cspViolations, 'Content-Security-Policy violations').toEqual([]);
-    expect(watch.pageErrors, 'uncaught errors on the page').toEqual([]);
-  }, { auto: true }],
+  watch: [
+    async ({ page, baseURL }, use) => {
+      const origin = new URL(baseURL!).origin;
+      const host = new URL(baseURL!).host;
+      const watch: Watch = { foreign: [], cspViolations: [], pageErrors: [] };
+      page.on('request', (r) => {
+        const u = new URL(r.url());
+        if (u.protocol === 'blob:' || u.protocol === 'data:') return;
+        if (u.origin !== origin) watch.foreign.push(r.url());
+      });
+      page.on('websocket', (ws) => {
+        if (new URL(ws.url()).host !== host) watch.foreign.push(ws.url());
+      });
+      page.on('console', (m) => {
+        if (/Content.Security.Policy/i.test(m.text())) watch.cspViolations.push(m.text());
+      });
+      page.on('pageerror', (e) => watch.pageErrors.push(String(e)));
+      await use(watch);
+      expect(watch.foreign, 'requests that left the page origin').toEqual([]);
+      expect(watch.cspViolations, 'Content-Security-Policy violations').toEqual([]);
+      expect(watch.pageErrors, 'uncaught errors on the page').toEqual([]);
+    },
+    { auto: true },
+  ],
 });
 
 /** Opens the studio and waits for the page to be ready. */
@@ -46,8 +49,16 @@ export async function openStudio(page: Page): Promise<void> {
 }
 
 /** Drops host files on `target` the way a drag from the desktop delivers them. */
-export async function dropFiles(page: Page, target: string, files: Array<{ path: string; name: string; type?: string }>): Promise<void> {
-  const payload = files.map((f) => ({ name: f.name, type: f.type ?? '', data: readFileSync(f.path).toString('base64') }));
+export async function dropFiles(
+  page: Page,
+  target: string,
+  files: Array<{ path: string; name: string; type?: string }>,
+): Promise<void> {
+  const payload = files.map((f) => ({
+    name: f.name,
+    type: f.type ?? '',
+    data: readFileSync(f.path).toString('base64'),
+  }));
   const dt = await page.evaluateHandle((list) => {
     const dt = new DataTransfer();
     for (const f of list) {

@@ -5,7 +5,9 @@ export function AppHeader() {
   return (
     <header className="app-header">
       <div className="brand">
-        <span className="brand-mark"><DiskIcon size={22} /></span>
+        <span className="brand-mark">
+          <DiskIcon size={22} />
+        </span>
         <div>
           <h1>Disk Image Studio</h1>
           <p className="tagline">Linux ext4 disk images, built, checked and edited in your browser.</p>

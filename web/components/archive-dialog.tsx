@@ -8,18 +8,32 @@ export function ArchiveDialog() {
   if (!prompt) return null;
   const one = prompt.files.length === 1;
   return (
-    <Modal title={one ? 'Extract this archive?' : `Extract these ${prompt.files.length} archives?`} labelId="archive-title"
-      onCancel={() => void answerArchivePrompt('cancel')}>
+    <Modal
+      title={one ? 'Extract this archive?' : `Extract these ${prompt.files.length} archives?`}
+      labelId="archive-title"
+      onCancel={() => void answerArchivePrompt('cancel')}
+    >
       <ul className="plain-list">
         {prompt.files.map((f, i) => (
-          <li key={i}><code>{f.name}</code> <span className="muted">({formatBytes(f.size)})</span></li>
+          <li key={i}>
+            <code>{f.name}</code> <span className="muted">({formatBytes(f.size)})</span>
+          </li>
         ))}
       </ul>
-      <p>Extract {one ? 'its' : 'their'} contents into <code>{prompt.at}</code>, or put {one ? 'it' : 'them'} in the image as {one ? 'a file' : 'files'}, unopened?</p>
+      <p>
+        Extract {one ? 'its' : 'their'} contents into <code>{prompt.at}</code>, or put {one ? 'it' : 'them'} in the
+        image as {one ? 'a file' : 'files'}, unopened?
+      </p>
       <div className="modal-actions">
-        <button type="button" className="btn btn-quiet" onClick={() => void answerArchivePrompt('cancel')}>Cancel</button>
-        <button type="button" className="btn" onClick={() => void answerArchivePrompt('keep')}>Keep as {one ? 'one file' : 'files'}</button>
-        <button type="button" className="btn btn-primary" autoFocus onClick={() => void answerArchivePrompt('extract')}>Extract here</button>
+        <button type="button" className="btn btn-quiet" onClick={() => void answerArchivePrompt('cancel')}>
+          Cancel
+        </button>
+        <button type="button" className="btn" onClick={() => void answerArchivePrompt('keep')}>
+          Keep as {one ? 'one file' : 'files'}
+        </button>
+        <button type="button" className="btn btn-primary" autoFocus onClick={() => void answerArchivePrompt('extract')}>
+          Extract here
+        </button>
       </div>
     </Modal>
   );

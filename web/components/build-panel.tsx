@@ -2,7 +2,13 @@
 import { useEffect, useRef, useState } from 'react';
 import type { StageName } from '../../workers/build-api.ts';
 import {
-  buildBlocker, cancelBuild, setSaveMode, STAGES, startBuild, useStudio, type StageState,
+  buildBlocker,
+  cancelBuild,
+  setSaveMode,
+  STAGES,
+  startBuild,
+  useStudio,
+  type StageState,
 } from '../state/store.ts';
 import { canPickFile } from '../save/save-target.ts';
 import { formatDuration, outputFileName } from '../lib/format.ts';
@@ -31,24 +37,35 @@ function useTick(on: boolean, ms = 200): void {
 
 function StageRow({ name, s, note }: { name: StageName; s: StageState; note?: string }) {
   useTick(s.state === 'running');
-  const elapsed = s.elapsedMs ?? (s.state === 'running' && s.startedAt !== null ? performance.now() - s.startedAt : null);
+  const elapsed =
+    s.elapsedMs ?? (s.state === 'running' && s.startedAt !== null ? performance.now() - s.startedAt : null);
   const pct = s.progress === null ? null : Math.round(s.progress * 100);
   const text = STAGE_TEXT[name];
   return (
     <li className={`stage stage-${s.state}`} data-stage={name}>
       <span className="stage-icon" aria-hidden="true">
-        {s.state === 'running' ? <SpinnerIcon /> : s.state === 'done' ? <CheckIcon /> : s.state === 'failed' ? <AlertIcon /> : <span className="dot" />}
+        {s.state === 'running' ? (
+          <SpinnerIcon />
+        ) : s.state === 'done' ? (
+          <CheckIcon />
+        ) : s.state === 'failed' ? (
+          <AlertIcon />
+        ) : (
+          <span className="dot" />
+        )}
       </span>
-      <span className="stage-name">{text.title} <span className="muted stage-tool">{note ?? text.tool}</span></span>
+      <span className="stage-name">
+        {text.title} <span className="muted stage-tool">{note ?? text.tool}</span>
+      </span>
       <div
         className={`bar ${s.state === 'running' && pct === null ? 'is-indeterminate' : ''}`}
         role="progressbar"
         aria-label={`${text.title} progress`}
         aria-valuemin={0}
         aria-valuemax={100}
-        aria-valuenow={s.state === 'done' ? 100 : pct ?? undefined}
+        aria-valuenow={s.state === 'done' ? 100 : (pct ?? undefined)}
       >
-        <span style={{ width: `${s.state === 'done' ? 100 : pct ?? 0}%` }} />
+        <span style={{ width: `${s.state === 'done' ? 100 : (pct ?? 0)}%` }} />
       </div>
       <span className="stage-time">
         {s.state === 'skipped' ? 'skipped' : elapsed !== null ? formatDuration(elapsed) : ''}
@@ -73,9 +90,13 @@ function BuildLog() {
       {open ? (
         <pre ref={pre} tabIndex={0} aria-label="Tool output">
           {dropped > 0 ? `… ${dropped} earlier characters not kept …\n` : ''}
-          {log.length === 0 ? 'Nothing yet.' : log.map((c, i) => (
-            <span key={i} className={c.stream === 'stderr' ? 'log-err' : undefined}>{c.text}</span>
-          ))}
+          {log.length === 0
+            ? 'Nothing yet.'
+            : log.map((c, i) => (
+                <span key={i} className={c.stream === 'stderr' ? 'log-err' : undefined}>
+                  {c.text}
+                </span>
+              ))}
         </pre>
       ) : null}
     </details>
@@ -93,7 +114,9 @@ function SaveChoice() {
     return (
       <p className="muted save-note">
         The image downloads when it is ready.
-        {large ? ' It is large: the browser keeps it in memory until then, and may refuse downloads of several GB; the command line (disk-image-studio build) writes straight to disk.' : ''}
+        {large
+          ? ' It is large: the browser keeps it in memory until then, and may refuse downloads of several GB; the command line (disk-image-studio build) writes straight to disk.'
+          : ''}
       </p>
     );
   }
@@ -101,15 +124,34 @@ function SaveChoice() {
     <fieldset className="save-choice" disabled={running}>
       <legend className="visually-hidden">Where the image goes</legend>
       <label className="radio">
-        <input type="radio" name="save-mode" value="file" checked={mode === 'file'} onChange={() => setSaveMode('file')} />
-        <span><strong>Save to a file</strong> <span className="muted">streams to disk while it builds</span></span>
+        <input
+          type="radio"
+          name="save-mode"
+          value="file"
+          checked={mode === 'file'}
+          onChange={() => setSaveMode('file')}
+        />
+        <span>
+          <strong>Save to a file</strong> <span className="muted">streams to disk while it builds</span>
+        </span>
       </label>
       <label className="radio">
-        <input type="radio" name="save-mode" value="download" checked={mode === 'download'} onChange={() => setSaveMode('download')} />
-        <span><strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span></span>
+        <input
+          type="radio"
+          name="save-mode"
+          value="download"
+          checked={mode === 'download'}
+          onChange={() => setSaveMode('download')}
+        />
+        <span>
+          <strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span>
+        </span>
       </label>
       {large && mode === 'download' ? (
-        <p className="note" role="note">This image is large: a download kept in memory may fail above about 2 GB. <strong>Save to a file</strong> streams it to disk instead.</p>
+        <p className="note" role="note">
+          This image is large: a download kept in memory may fail above about 2 GB. <strong>Save to a file</strong>{' '}
+          streams it to disk instead.
+        </p>
       ) : null}
     </fieldset>
   );
@@ -129,34 +171,66 @@ export function BuildPanel() {
     <section className="panel build-panel" aria-labelledby="build-heading">
       <div className="panel-head">
         <h2 id="build-heading">Build</h2>
-        {total !== null ? <span className="muted" aria-live="off">{formatDuration(total)}</span> : null}
+        {total !== null ? (
+          <span className="muted" aria-live="off">
+            {formatDuration(total)}
+          </span>
+        ) : null}
       </div>
       <SaveChoice />
       <div className="build-actions">
         {running ? (
-          <button type="button" className="btn btn-danger btn-large" onClick={cancelBuild}>Cancel</button>
+          <button type="button" className="btn btn-danger btn-large" onClick={cancelBuild}>
+            Cancel
+          </button>
         ) : (
-          <button type="button" className="btn btn-primary btn-large" disabled={!!blocker}
-            aria-describedby="build-blocker" onClick={() => void startBuild()}>
-            <DiskIcon /><span>Build image</span>
+          <button
+            type="button"
+            className="btn btn-primary btn-large"
+            disabled={!!blocker}
+            aria-describedby="build-blocker"
+            onClick={() => void startBuild()}
+          >
+            <DiskIcon />
+            <span>Build image</span>
           </button>
         )}
         <p id="build-blocker" className="muted build-hint">
-          {running ? `Building ${fileName}…` : blocker ?? <>Writes <code>{fileName}</code></>}
+          {running
+            ? `Building ${fileName}…`
+            : (blocker ?? (
+                <>
+                  Writes <code>{fileName}</code>
+                </>
+              ))}
         </p>
       </div>
       <ol className="stages" aria-label="Build stages">
-        {STAGES.map((name) => (name === 'compress' && !compress && build.stages.compress.state === 'pending'
-          ? null
-          : <StageRow key={name} name={name} s={build.stages[name]}
-            note={name === 'save' ? (build.saveKind ?? saveMode) === 'file' ? 'to the file you pick' : 'for download' : undefined} />))}
+        {STAGES.map((name) =>
+          name === 'compress' && !compress && build.stages.compress.state === 'pending' ? null : (
+            <StageRow
+              key={name}
+              name={name}
+              s={build.stages[name]}
+              note={
+                name === 'save'
+                  ? (build.saveKind ?? saveMode) === 'file'
+                    ? 'to the file you pick'
+                    : 'for download'
+                  : undefined
+              }
+            />
+          ),
+        )}
       </ol>
       <div role="status" aria-live="polite" className="build-status">
         {build.status === 'cancelled' ? <p className="note">Build cancelled. Nothing was saved.</p> : null}
       </div>
       {build.status === 'failed' && build.failure ? (
         <div role="alert" className="failure">
-          <p className="failure-title"><AlertIcon /> {build.failure.message}</p>
+          <p className="failure-title">
+            <AlertIcon /> {build.failure.message}
+          </p>
           {build.failure.hint ? <p>{build.failure.hint}</p> : null}
           <ProblemList problems={build.failure.problems} />
           {build.failure.toolOutput ? (

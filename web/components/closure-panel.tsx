@@ -16,12 +16,20 @@ function status(p: StorePathInfo): { text: string; cls: string } {
 
 export function ClosurePanel() {
   const closure = useStudio((s) => s.closure);
-  const sorted = useMemo(() => [...closure].sort((a, b) => b.narSize - a.narSize || (a.path < b.path ? -1 : 1)), [closure]);
+  const sorted = useMemo(
+    () => [...closure].sort((a, b) => b.narSize - a.narSize || (a.path < b.path ? -1 : 1)),
+    [closure],
+  );
   const total = useMemo(() => closure.reduce((n, p) => n + p.narSize, 0), [closure]);
   const missing = closure.filter((p) => p.contents === 'missing').length;
   const checked = closure.filter((p) => p.hashChecked).length;
   const scroll = useRef<HTMLDivElement>(null);
-  const v = useVirtualizer({ count: sorted.length, getScrollElement: () => scroll.current, estimateSize: () => ROW, overscan: 8 });
+  const v = useVirtualizer({
+    count: sorted.length,
+    getScrollElement: () => scroll.current,
+    estimateSize: () => ROW,
+    overscan: 8,
+  });
   if (closure.length === 0) return null;
   const largest = sorted.slice(0, BARS);
   const max = largest[0]?.narSize || 1;
@@ -32,7 +40,14 @@ export function ClosurePanel() {
         <h2 id="closure-heading">Nix closure</h2>
         <p className="muted">
           {formatCount(closure.length)} store {closure.length === 1 ? 'path' : 'paths'} · {formatBytes(total)} NAR
-          {' · '}{formatCount(checked)} hash-checked{missing ? <> · <strong className="bad">{formatCount(missing)} missing</strong></> : null}
+          {' · '}
+          {formatCount(checked)} hash-checked
+          {missing ? (
+            <>
+              {' '}
+              · <strong className="bad">{formatCount(missing)} missing</strong>
+            </>
+          ) : null}
         </p>
       </div>
       <figure className="bars">
@@ -43,7 +58,9 @@ export function ClosurePanel() {
             return (
               <li key={p.path} title={p.path}>
                 <span className="bar-name">{name}</span>
-                <span className="bar-track"><span className="bar-fill" style={{ width: `${Math.max(1, (p.narSize / max) * 100)}%` }} /></span>
+                <span className="bar-track">
+                  <span className="bar-fill" style={{ width: `${Math.max(1, (p.narSize / max) * 100)}%` }} />
+                </span>
                 <span className="bar-value">{formatBytes(p.narSize)}</span>
               </li>
             );
@@ -64,22 +81,33 @@ export function ClosurePanel() {
               const { hash, name } = splitStorePath(p.path);
               const st = status(p);
               return (
-                <div key={vi.key} className="closure-row" role="row" aria-rowindex={vi.index + 2}
-                  style={{ transform: `translateY(${vi.start}px)`, height: ROW }}>
+                <div
+                  key={vi.key}
+                  className="closure-row"
+                  role="row"
+                  aria-rowindex={vi.index + 2}
+                  style={{ transform: `translateY(${vi.start}px)`, height: ROW }}
+                >
                   <span role="cell" className="closure-path" title={p.path}>
                     <span className="muted store-hash">{hash.slice(0, 8)}…</span>-{name}
                   </span>
                   <span role="cell">{formatBytes(p.narSize)}</span>
                   <span role="cell">{formatCount(p.references.filter((r) => r !== p.path).length)}</span>
-                  <span role="cell"><span className={`badge ${st.cls}`}>{st.text}</span></span>
+                  <span role="cell">
+                    <span className={`badge ${st.cls}`}>{st.text}</span>
+                  </span>
                 </div>
               );
             })}
           </div>
         </div>
         <div className="closure-row closure-foot" role="row" aria-rowindex={sorted.length + 2}>
-          <span role="cell"><strong>Total</strong></span>
-          <span role="cell"><strong>{formatBytes(total)}</strong></span>
+          <span role="cell">
+            <strong>Total</strong>
+          </span>
+          <span role="cell">
+            <strong>{formatBytes(total)}</strong>
+          </span>
           <span role="cell" />
           <span role="cell" />
         </div>

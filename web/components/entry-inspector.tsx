@@ -16,7 +16,11 @@ export function EntryInspector() {
   useEffect(() => setDraft(octalMode(mode)), [mode, selectedId]);
 
   if (!node) {
-    return <div className="inspector muted">Select an entry to see and change its details. Double-click or F2 renames; drag rows onto folders to move them.</div>;
+    return (
+      <div className="inspector muted">
+        Select an entry to see and change its details. Double-click or F2 renames; drag rows onto folders to move them.
+      </div>
+    );
   }
   const e = node.entry;
   const path = tree.pathOf(node);
@@ -27,15 +31,32 @@ export function EntryInspector() {
     <div className="inspector" aria-label="Selected entry">
       <div className="inspector-main">
         <span className="inspector-type">{TYPE_NAMES[e.type]}</span>
-        <code className="inspector-path" title={path}>{path}</code>
+        <code className="inspector-path" title={path}>
+          {path}
+        </code>
         <span className="muted">
           {[
             e.type === 'file' ? formatBytes(e.size) : null,
             e.type === 'directory' ? `${node.children!.size} ${node.children!.size === 1 ? 'item' : 'items'}` : null,
-            e.type === 'symlink' ? <>→ <code>{e.target}</code></> : null,
-            e.type === 'hardlink' && node.linkTo ? <>shares its inode with <code>{tree.pathOf(node.linkTo)}</code></> : null,
+            e.type === 'symlink' ? (
+              <>
+                → <code>{e.target}</code>
+              </>
+            ) : null,
+            e.type === 'hardlink' && node.linkTo ? (
+              <>
+                shares its inode with <code>{tree.pathOf(node.linkTo)}</code>
+              </>
+            ) : null,
             e.origin ? `from ${e.origin}` : null,
-          ].filter(Boolean).map((part, i) => <span key={i}>{i > 0 ? ' · ' : ''}{part}</span>)}
+          ]
+            .filter(Boolean)
+            .map((part, i) => (
+              <span key={i}>
+                {i > 0 ? ' · ' : ''}
+                {part}
+              </span>
+            ))}
         </span>
       </div>
       <div className="inspector-controls">
@@ -55,7 +76,9 @@ export function EntryInspector() {
               if (m !== undefined) setMode(node.id, m);
             }}
           />
-          <code id="mode-help" className="muted">{modeString(e.type, e.mode)}</code>
+          <code id="mode-help" className="muted">
+            {modeString(e.type, e.mode)}
+          </code>
         </label>
         {canExec ? (
           <label className="check">
@@ -63,8 +86,14 @@ export function EntryInspector() {
             <span>Executable</span>
           </label>
         ) : null}
-        <button type="button" className="btn btn-small" onClick={() => startRename(node.id)}><PencilIcon /><span>Rename</span></button>
-        <button type="button" className="btn btn-small btn-danger" onClick={() => deleteNode(node.id)}><TrashIcon /><span>Delete</span></button>
+        <button type="button" className="btn btn-small" onClick={() => startRename(node.id)}>
+          <PencilIcon />
+          <span>Rename</span>
+        </button>
+        <button type="button" className="btn btn-small btn-danger" onClick={() => deleteNode(node.id)}>
+          <TrashIcon />
+          <span>Delete</span>
+        </button>
       </div>
     </div>
   );

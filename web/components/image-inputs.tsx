@@ -1,6 +1,13 @@
 /** Adding to an opened image: the same "Add …" buttons and drops as a new build, into the selected folder. */
 import { useState } from 'react';
-import { addArchivesToImage, addFilesToImage, addFolderToImage, dropIntoImage, imageTargetFolder, useImage } from '../state/image-session.ts';
+import {
+  addArchivesToImage,
+  addFilesToImage,
+  addFolderToImage,
+  dropIntoImage,
+  imageTargetFolder,
+  useImage,
+} from '../state/image-session.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { AddButtons, type AddHandlers } from './input-panel.tsx';
 
@@ -22,19 +29,33 @@ export function ImageInputs() {
         <h2 id="image-inputs-heading">Add to the image</h2>
         <AddButtons compact handlers={handlers} disabled={busy} />
       </div>
-      <div className={`drop-strip ${over ? 'is-over' : ''}`}
-        onDragOver={(e) => { if (!dragHasFiles(e.dataTransfer)) return; e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; setOver(true); }}
-        onDragLeave={(e) => { if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setOver(false); }}
+      <div
+        className={`drop-strip ${over ? 'is-over' : ''}`}
+        onDragOver={(e) => {
+          if (!dragHasFiles(e.dataTransfer)) return;
+          e.preventDefault();
+          e.dataTransfer.dropEffect = 'copy';
+          setOver(true);
+        }}
+        onDragLeave={(e) => {
+          if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setOver(false);
+        }}
         onDrop={(e) => {
           setOver(false);
           if (!dragHasFiles(e.dataTransfer)) return;
           e.preventDefault();
           const at = imageTargetFolder();
           void readDrop(e.dataTransfer).then((list) => dropIntoImage(list, at));
-        }}>
-        {clean
-          ? <>Drop files or folders here (they go into <code>{imageTargetFolder()}</code>), or onto any folder below. debugfs copies them in.</>
-          : <>The image must be clean to be changed: repair it first.</>}
+        }}
+      >
+        {clean ? (
+          <>
+            Drop files or folders here (they go into <code>{imageTargetFolder()}</code>), or onto any folder below.
+            debugfs copies them in.
+          </>
+        ) : (
+          <>The image must be clean to be changed: repair it first.</>
+        )}
       </div>
     </section>
   );

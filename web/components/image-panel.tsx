@@ -6,7 +6,15 @@
 import { useEffect, useState } from 'react';
 import type { BuildFailure } from '../../workers/build-api.ts';
 import {
-  cancelSave, closeImage, defaultSaveName, repairImage, resizeImage, saveBlocker, saveImage, setImageLabel, setSaveCompression,
+  cancelSave,
+  closeImage,
+  defaultSaveName,
+  repairImage,
+  resizeImage,
+  saveBlocker,
+  saveImage,
+  setImageLabel,
+  setSaveCompression,
   useImage,
 } from '../state/image-session.ts';
 import { setSaveMode, useStudio } from '../state/store.ts';
@@ -25,19 +33,43 @@ function Verdict() {
   return (
     <div className={`verdict ${fsck.clean ? 'is-clean' : 'is-dirty'}`}>
       <p className="verdict-line" data-testid="fsck-verdict" role="status">
-        {fsck.clean
-          ? <><CheckIcon className="ok" /> <strong>Clean</strong> <span className="muted">e2fsck -fn found no problems</span></>
-          : <><AlertIcon className="bad" /> <strong>Not clean</strong> <span className="muted">e2fsck -fn found problems (exit {fsck.exitCode}); the image is dirty</span></>}
+        {fsck.clean ? (
+          <>
+            <CheckIcon className="ok" /> <strong>Clean</strong>{' '}
+            <span className="muted">e2fsck -fn found no problems</span>
+          </>
+        ) : (
+          <>
+            <AlertIcon className="bad" /> <strong>Not clean</strong>{' '}
+            <span className="muted">e2fsck -fn found problems (exit {fsck.exitCode}); the image is dirty</span>
+          </>
+        )}
       </p>
       <details className="tool-output" open={!fsck.clean}>
         <summary>e2fsck output</summary>
-        <pre tabIndex={0} aria-label="e2fsck output">{fsck.output.trim() || '(nothing)'}</pre>
+        <pre tabIndex={0} aria-label="e2fsck output">
+          {fsck.output.trim() || '(nothing)'}
+        </pre>
       </details>
       {!fsck.clean ? (
         <div className="repair">
-          <p className="muted">A repair runs <code>e2fsck -fy</code> on the copy in memory: it answers yes to every fix it offers. The file on your disk is not touched until you save.</p>
-          <button type="button" className="btn btn-primary" disabled={busy !== null}
-            onClick={() => { if (window.confirm('Repair the image with e2fsck -fy? It fixes everything it can, which may move or remove damaged entries.')) void repairImage(); }}>
+          <p className="muted">
+            A repair runs <code>e2fsck -fy</code> on the copy in memory: it answers yes to every fix it offers. The file
+            on your disk is not touched until you save.
+          </p>
+          <button
+            type="button"
+            className="btn btn-primary"
+            disabled={busy !== null}
+            onClick={() => {
+              if (
+                window.confirm(
+                  'Repair the image with e2fsck -fy? It fixes everything it can, which may move or remove damaged entries.',
+                )
+              )
+                void repairImage();
+            }}
+          >
             Repair with e2fsck -fy
           </button>
         </div>
@@ -45,7 +77,9 @@ function Verdict() {
       {repair ? (
         <details className="tool-output">
           <summary>Repair report (e2fsck -fy, exit {repair.exitCode})</summary>
-          <pre tabIndex={0} aria-label="Repair report">{repair.output.trim()}</pre>
+          <pre tabIndex={0} aria-label="Repair report">
+            {repair.output.trim()}
+          </pre>
         </details>
       ) : null}
     </div>
@@ -58,16 +92,63 @@ function Summary() {
   const used = s.blockCount - s.freeBlocks;
   return (
     <dl className="facts" aria-label="Filesystem summary">
-      <div><dt>Filesystem</dt><dd>{s.fsType}</dd></div>
-      <div><dt>Label</dt><dd data-testid="image-label"><code>{s.label || '(none)'}</code></dd></div>
-      <div className="fact-wide"><dt>UUID</dt><dd><code>{s.uuid}</code></dd></div>
-      <div><dt>Size</dt><dd data-testid="image-size">{formatBytes(image.size)} <span className="muted">({formatCount(image.size)} bytes)</span></dd></div>
-      <div><dt>Block size</dt><dd>{formatCount(s.blockSize)} B</dd></div>
-      <div><dt>Blocks</dt><dd>{formatCount(used)} used, {formatCount(s.freeBlocks)} free <span className="muted">of {formatCount(s.blockCount)}</span></dd></div>
-      <div><dt>Inodes</dt><dd>{formatCount(s.inodeCount - s.freeInodes)} used, {formatCount(s.freeInodes)} free <span className="muted">of {formatCount(s.inodeCount)}</span></dd></div>
-      {image.minimumBytes !== undefined ? <div><dt>Minimum size</dt><dd>{formatBytes(image.minimumBytes)}</dd></div> : null}
+      <div>
+        <dt>Filesystem</dt>
+        <dd>{s.fsType}</dd>
+      </div>
+      <div>
+        <dt>Label</dt>
+        <dd data-testid="image-label">
+          <code>{s.label || '(none)'}</code>
+        </dd>
+      </div>
+      <div className="fact-wide">
+        <dt>UUID</dt>
+        <dd>
+          <code>{s.uuid}</code>
+        </dd>
+      </div>
+      <div>
+        <dt>Size</dt>
+        <dd data-testid="image-size">
+          {formatBytes(image.size)} <span className="muted">({formatCount(image.size)} bytes)</span>
+        </dd>
+      </div>
+      <div>
+        <dt>Block size</dt>
+        <dd>{formatCount(s.blockSize)} B</dd>
+      </div>
+      <div>
+        <dt>Blocks</dt>
+        <dd>
+          {formatCount(used)} used, {formatCount(s.freeBlocks)} free{' '}
+          <span className="muted">of {formatCount(s.blockCount)}</span>
+        </dd>
+      </div>
+      <div>
+        <dt>Inodes</dt>
+        <dd>
+          {formatCount(s.inodeCount - s.freeInodes)} used, {formatCount(s.freeInodes)} free{' '}
+          <span className="muted">of {formatCount(s.inodeCount)}</span>
+        </dd>
+      </div>
+      {image.minimumBytes !== undefined ? (
+        <div>
+          <dt>Minimum size</dt>
+          <dd>{formatBytes(image.minimumBytes)}</dd>
+        </div>
+      ) : null}
       {s.features.length > 0 ? (
-        <div className="fact-wide"><dt>Features</dt><dd className="features">{s.features.map((f) => <span key={f} className="chip">{f}</span>)}</dd></div>
+        <div className="fact-wide">
+          <dt>Features</dt>
+          <dd className="features">
+            {s.features.map((f) => (
+              <span key={f} className="chip">
+                {f}
+              </span>
+            ))}
+          </dd>
+        </div>
       ) : null}
     </dl>
   );
@@ -82,28 +163,71 @@ function Changes() {
   useEffect(() => setMib(String(Math.round(image.size / MiB))), [image.size]);
   const labelBytes = new TextEncoder().encode(label).length;
   const sizeBytes = Math.round(Number(mib) * MiB);
-  const sizeOk = Number.isFinite(sizeBytes) && sizeBytes > 0 && (image.minimumBytes === undefined || sizeBytes >= image.minimumBytes);
+  const sizeOk =
+    Number.isFinite(sizeBytes) &&
+    sizeBytes > 0 &&
+    (image.minimumBytes === undefined || sizeBytes >= image.minimumBytes);
   const off = busy !== null || !image.fsck.clean;
   return (
     <div className="image-changes">
-      <form className="field" onSubmit={(e) => { e.preventDefault(); if (labelBytes <= 16) void setImageLabel(label); }}>
+      <form
+        className="field"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (labelBytes <= 16) void setImageLabel(label);
+        }}
+      >
         <label htmlFor="image-label-input">Label</label>
         <div className="row">
-          <input id="image-label-input" value={label} maxLength={32} spellCheck={false}
-            className={labelBytes > 16 ? 'is-invalid' : ''} aria-invalid={labelBytes > 16 || undefined} onChange={(e) => setLabel(e.target.value)} />
-          <button type="submit" className="btn btn-small" disabled={off || labelBytes > 16 || label === image.summary.label}>Set label</button>
+          <input
+            id="image-label-input"
+            value={label}
+            maxLength={32}
+            spellCheck={false}
+            className={labelBytes > 16 ? 'is-invalid' : ''}
+            aria-invalid={labelBytes > 16 || undefined}
+            onChange={(e) => setLabel(e.target.value)}
+          />
+          <button
+            type="submit"
+            className="btn btn-small"
+            disabled={off || labelBytes > 16 || label === image.summary.label}
+          >
+            Set label
+          </button>
         </div>
         {labelBytes > 16 ? <span className="field-error">At most 16 bytes.</span> : null}
       </form>
-      <form className="field" onSubmit={(e) => { e.preventDefault(); if (sizeOk) void resizeImage(sizeBytes); }}>
+      <form
+        className="field"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (sizeOk) void resizeImage(sizeBytes);
+        }}
+      >
         <label htmlFor="image-size-input">Size (MiB)</label>
         <div className="row">
-          <input id="image-size-input" type="number" min={1} step={1} value={mib} onChange={(e) => setMib(e.target.value)}
-            className={sizeOk ? '' : 'is-invalid'} aria-invalid={!sizeOk || undefined} />
-          <button type="submit" className="btn btn-small" disabled={off || !sizeOk || sizeBytes === image.size}>Resize</button>
-          <button type="button" className="btn btn-small" disabled={off} onClick={() => void resizeImage('min')}>Shrink to minimum</button>
+          <input
+            id="image-size-input"
+            type="number"
+            min={1}
+            step={1}
+            value={mib}
+            onChange={(e) => setMib(e.target.value)}
+            className={sizeOk ? '' : 'is-invalid'}
+            aria-invalid={!sizeOk || undefined}
+          />
+          <button type="submit" className="btn btn-small" disabled={off || !sizeOk || sizeBytes === image.size}>
+            Resize
+          </button>
+          <button type="button" className="btn btn-small" disabled={off} onClick={() => void resizeImage('min')}>
+            Shrink to minimum
+          </button>
         </div>
-        <span className="field-help">resize2fs grows or shrinks the filesystem{image.minimumBytes !== undefined ? `; it needs at least ${formatBytes(image.minimumBytes)}` : ''}.</span>
+        <span className="field-help">
+          resize2fs grows or shrinks the filesystem
+          {image.minimumBytes !== undefined ? `; it needs at least ${formatBytes(image.minimumBytes)}` : ''}.
+        </span>
       </form>
     </div>
   );
@@ -121,13 +245,25 @@ function SaveSection() {
     <div className="image-save">
       <div className="compress-row">
         <label className="check">
-          <input type="checkbox" checked={compress} disabled={running} onChange={(e) => setSaveCompression(e.target.checked)} />
+          <input
+            type="checkbox"
+            checked={compress}
+            disabled={running}
+            onChange={(e) => setSaveCompression(e.target.checked)}
+          />
           <span>Compress with zstd</span>
         </label>
         <div className={`level ${compress ? '' : 'is-off'}`}>
           <label htmlFor="image-level">Level</label>
-          <input id="image-level" type="range" min={1} max={19} value={level} disabled={!compress || running}
-            onChange={(e) => setSaveCompression(compress, Number(e.target.value))} />
+          <input
+            id="image-level"
+            type="range"
+            min={1}
+            max={19}
+            value={level}
+            disabled={!compress || running}
+            onChange={(e) => setSaveCompression(compress, Number(e.target.value))}
+          />
           <span className="level-value">{level}</span>
         </div>
       </div>
@@ -136,38 +272,82 @@ function SaveSection() {
           <legend className="visually-hidden">Where the image goes</legend>
           <label className="radio">
             <input type="radio" name="image-save-mode" checked={mode === 'file'} onChange={() => setSaveMode('file')} />
-            <span><strong>Save to a file</strong> <span className="muted">streams to disk</span></span>
+            <span>
+              <strong>Save to a file</strong> <span className="muted">streams to disk</span>
+            </span>
           </label>
           <label className="radio">
-            <input type="radio" name="image-save-mode" checked={mode === 'download'} onChange={() => setSaveMode('download')} />
-            <span><strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span></span>
+            <input
+              type="radio"
+              name="image-save-mode"
+              checked={mode === 'download'}
+              onChange={() => setSaveMode('download')}
+            />
+            <span>
+              <strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span>
+            </span>
           </label>
         </fieldset>
       ) : null}
       <div className="build-actions">
         {running ? (
-          <button type="button" className="btn btn-danger btn-large" onClick={cancelSave}>Cancel</button>
+          <button type="button" className="btn btn-danger btn-large" onClick={cancelSave}>
+            Cancel
+          </button>
         ) : (
-          <button type="button" className="btn btn-primary btn-large" disabled={!!blocker} aria-describedby="image-save-hint"
-            onClick={() => void saveImage(mode)}>
-            <DiskIcon /><span>Save image</span>
+          <button
+            type="button"
+            className="btn btn-primary btn-large"
+            disabled={!!blocker}
+            aria-describedby="image-save-hint"
+            onClick={() => void saveImage(mode)}
+          >
+            <DiskIcon />
+            <span>Save image</span>
           </button>
         )}
         <p id="image-save-hint" className="muted build-hint">
-          {running ? <><SpinnerIcon className="spin" /> {s.stage === 'check' ? 'Checking (e2fsck -fn)…' : s.stage === 'compress' ? 'Compressing…' : 'Saving…'}</> : blocker ?? <>Checks it with e2fsck -fn, then writes <code>{fileName}</code></>}
+          {running ? (
+            <>
+              <SpinnerIcon className="spin" />{' '}
+              {s.stage === 'check' ? 'Checking (e2fsck -fn)…' : s.stage === 'compress' ? 'Compressing…' : 'Saving…'}
+            </>
+          ) : (
+            (blocker ?? (
+              <>
+                Checks it with e2fsck -fn, then writes <code>{fileName}</code>
+              </>
+            ))
+          )}
         </p>
         {running ? (
-          <div className="bar" role="progressbar" aria-label="Save progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={s.progress === null ? undefined : Math.round(s.progress * 100)}>
+          <div
+            className="bar"
+            role="progressbar"
+            aria-label="Save progress"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={s.progress === null ? undefined : Math.round(s.progress * 100)}
+          >
             <span style={{ width: `${Math.round((s.progress ?? 0) * 100)}%` }} />
           </div>
         ) : null}
       </div>
-      {s.status === 'cancelled' ? <p className="note" role="status">Save cancelled. Nothing was saved; the image is still open.</p> : null}
+      {s.status === 'cancelled' ? (
+        <p className="note" role="status">
+          Save cancelled. Nothing was saved; the image is still open.
+        </p>
+      ) : null}
       {s.status === 'failed' && s.failure ? <FailureBox failure={s.failure} /> : null}
       {s.status === 'done' && s.result && s.saved ? (
         <div className="saved" role="status">
-          <p><CheckIcon className="ok" /> Saved <code data-testid="saved-file-name">{s.saved.fileName}</code> <span className="muted">({formatBytes(s.result.size)})</span></p>
-          <p className="hash muted">sha256 <code data-testid="saved-sha256">{s.result.sha256}</code></p>
+          <p>
+            <CheckIcon className="ok" /> Saved <code data-testid="saved-file-name">{s.saved.fileName}</code>{' '}
+            <span className="muted">({formatBytes(s.result.size)})</span>
+          </p>
+          <p className="hash muted">
+            sha256 <code data-testid="saved-sha256">{s.result.sha256}</code>
+          </p>
         </div>
       ) : null}
     </div>
@@ -177,7 +357,9 @@ function SaveSection() {
 function FailureBox({ failure }: { failure: BuildFailure }) {
   return (
     <div role="alert" className="failure">
-      <p className="failure-title"><AlertIcon /> {failure.message}</p>
+      <p className="failure-title">
+        <AlertIcon /> {failure.message}
+      </p>
       {failure.hint ? <p>{failure.hint}</p> : null}
       <ProblemList problems={failure.problems.slice(0, 20)} />
       {failure.toolOutput ? (
@@ -204,14 +386,27 @@ export function ImagePanel() {
         <div className="panel-head">
           <h2 id="image-heading">Opened image</h2>
           <button type="button" className="btn btn-small btn-quiet" onClick={closeImage} disabled={busy !== null}>
-            <CloseIcon /><span>Close image</span>
+            <CloseIcon />
+            <span>Close image</span>
           </button>
         </div>
         <p className="result-file">
-          <code className="result-name" data-testid="image-file-name">{name}</code>
-          <span className="muted">{image.revision === 0 ? 'as opened' : unsaved === 0 ? 'saved' : `${unsaved} ${unsaved === 1 ? 'change' : 'changes'} in memory, not saved yet`}</span>
+          <code className="result-name" data-testid="image-file-name">
+            {name}
+          </code>
+          <span className="muted">
+            {image.revision === 0
+              ? 'as opened'
+              : unsaved === 0
+                ? 'saved'
+                : `${unsaved} ${unsaved === 1 ? 'change' : 'changes'} in memory, not saved yet`}
+          </span>
         </p>
-        {busy ? <p className="muted busy-line" role="status"><SpinnerIcon className="spin" /> {busy}…</p> : null}
+        {busy ? (
+          <p className="muted busy-line" role="status">
+            <SpinnerIcon className="spin" /> {busy}…
+          </p>
+        ) : null}
         {failure ? <FailureBox failure={failure} /> : null}
         <Verdict />
       </section>

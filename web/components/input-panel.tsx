@@ -5,14 +5,27 @@
 import { useRef, useState, type DragEvent, type ReactNode } from 'react';
 import { useStudio } from '../state/store.ts';
 import {
-  addArchives, addClosureFiles, addDropped, addFiles, addFolderFiles, removeInput, type InputItem,
+  addArchives,
+  addClosureFiles,
+  addDropped,
+  addFiles,
+  addFolderFiles,
+  removeInput,
+  type InputItem,
 } from '../state/store.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
 import { isImageFileName, openImageFile } from '../state/image-session.ts';
 import { ProblemList } from './problem-list.tsx';
 import {
-  ArchiveIcon, CloseIcon, FilesIcon, FolderIcon, SnowflakeIcon, SpinnerIcon, AlertIcon, CheckIcon,
+  ArchiveIcon,
+  CloseIcon,
+  FilesIcon,
+  FolderIcon,
+  SnowflakeIcon,
+  SpinnerIcon,
+  AlertIcon,
+  CheckIcon,
 } from './icons.tsx';
 
 const ARCHIVE_ACCEPT = '.tar,.tar.gz,.tgz,.tar.zst,.tar.zstd,.tzst';
@@ -20,7 +33,9 @@ const ARCHIVE_ACCEPT = '.tar,.tar.gz,.tgz,.tar.zst,.tar.zstd,.tzst';
 type PickerKind = 'files' | 'folder' | 'archive' | 'closure';
 
 /** What each "Add …" button does with the files picked. */
-export type AddHandlers = Record<'files' | 'folder' | 'archive', (files: File[]) => void> & { closure?: (files: File[]) => void };
+export type AddHandlers = Record<'files' | 'folder' | 'archive', (files: File[]) => void> & {
+  closure?: (files: File[]) => void;
+};
 
 const buildHandlers: AddHandlers = {
   files: (f) => void addFiles(f),
@@ -35,7 +50,15 @@ function take(input: HTMLInputElement): File[] {
   return files;
 }
 
-export function AddButtons({ compact = false, handlers = buildHandlers, disabled = false }: { compact?: boolean; handlers?: AddHandlers; disabled?: boolean }) {
+export function AddButtons({
+  compact = false,
+  handlers = buildHandlers,
+  disabled = false,
+}: {
+  compact?: boolean;
+  handlers?: AddHandlers;
+  disabled?: boolean;
+}) {
   const refs = {
     files: useRef<HTMLInputElement>(null),
     folder: useRef<HTMLInputElement>(null),
@@ -44,8 +67,15 @@ export function AddButtons({ compact = false, handlers = buildHandlers, disabled
   };
   const open = (k: PickerKind) => refs[k].current?.click();
   const button = (k: PickerKind, label: string, icon: ReactNode, title: string) => (
-    <button type="button" className={`btn ${compact ? 'btn-small' : ''}`} onClick={() => open(k)} title={title} disabled={disabled}>
-      {icon}<span>{label}</span>
+    <button
+      type="button"
+      className={`btn ${compact ? 'btn-small' : ''}`}
+      onClick={() => open(k)}
+      title={title}
+      disabled={disabled}
+    >
+      {icon}
+      <span>{label}</span>
     </button>
   );
   return (
@@ -53,18 +83,54 @@ export function AddButtons({ compact = false, handlers = buildHandlers, disabled
       {button('files', 'Add files', <FilesIcon />, 'Add files to the selected folder')}
       {button('folder', 'Add folder', <FolderIcon />, 'Add a folder and everything in it')}
       {button('archive', 'Add archive', <ArchiveIcon />, 'Extract a .tar, .tar.gz or .tar.zst archive')}
-      {handlers.closure ? button('closure', 'Add closure', <SnowflakeIcon />, 'A Nix closure: registration or store-paths file, path-info JSON, nix-store --export stream, .nar files') : null}
-      <input ref={refs.files} type="file" multiple hidden tabIndex={-1} data-input="files"
-        onChange={(e) => handlers.files(take(e.currentTarget))} />
-      <input ref={refs.folder} type="file" multiple hidden tabIndex={-1} data-input="folder"
+      {handlers.closure
+        ? button(
+            'closure',
+            'Add closure',
+            <SnowflakeIcon />,
+            'A Nix closure: registration or store-paths file, path-info JSON, nix-store --export stream, .nar files',
+          )
+        : null}
+      <input
+        ref={refs.files}
+        type="file"
+        multiple
+        hidden
+        tabIndex={-1}
+        data-input="files"
+        onChange={(e) => handlers.files(take(e.currentTarget))}
+      />
+      <input
+        ref={refs.folder}
+        type="file"
+        multiple
+        hidden
+        tabIndex={-1}
+        data-input="folder"
         {...{ webkitdirectory: '', directory: '' }}
-        onChange={(e) => handlers.folder(take(e.currentTarget))} />
-      <input ref={refs.archive} type="file" multiple hidden tabIndex={-1} data-input="archive" accept={ARCHIVE_ACCEPT}
-        onChange={(e) => handlers.archive(take(e.currentTarget))} />
+        onChange={(e) => handlers.folder(take(e.currentTarget))}
+      />
+      <input
+        ref={refs.archive}
+        type="file"
+        multiple
+        hidden
+        tabIndex={-1}
+        data-input="archive"
+        accept={ARCHIVE_ACCEPT}
+        onChange={(e) => handlers.archive(take(e.currentTarget))}
+      />
       {/* No accept filter: closure manifests are usually named `registration` or `store-paths`, without an extension. */}
       {handlers.closure ? (
-        <input ref={refs.closure} type="file" multiple hidden tabIndex={-1} data-input="closure"
-          onChange={(e) => handlers.closure!(take(e.currentTarget))} />
+        <input
+          ref={refs.closure}
+          type="file"
+          multiple
+          hidden
+          tabIndex={-1}
+          data-input="closure"
+          onChange={(e) => handlers.closure!(take(e.currentTarget))}
+        />
       ) : null}
     </div>
   );
@@ -106,9 +172,14 @@ export function DropZone() {
   const { over, handlers } = useRootDrop();
   return (
     <div className={`drop-zone ${over ? 'is-over' : ''}`} {...handlers}>
-      <div className="drop-zone-art" aria-hidden="true"><FolderIcon size={40} /></div>
+      <div className="drop-zone-art" aria-hidden="true">
+        <FolderIcon size={40} />
+      </div>
       <p className="drop-zone-title">Drop files, folders or archives here</p>
-      <p className="muted">They go to the root of the image. Folders keep their structure, empty ones too. Drop an <code>.img</code> or <code>.img.zst</code> on its own to open it.</p>
+      <p className="muted">
+        They go to the root of the image. Folders keep their structure, empty ones too. Drop an <code>.img</code> or{' '}
+        <code>.img.zst</code> on its own to open it.
+      </p>
       <AddButtons />
     </div>
   );
@@ -122,10 +193,24 @@ const KIND_ICON: Record<InputItem['kind'], ReactNode> = {
 };
 
 function InputStatus({ item }: { item: InputItem }) {
-  if (item.status === 'resolving') return <span className="status status-busy"><SpinnerIcon /> Reading…</span>;
+  if (item.status === 'resolving')
+    return (
+      <span className="status status-busy">
+        <SpinnerIcon /> Reading…
+      </span>
+    );
   const errors = item.problems.filter((p) => p.severity === 'error').length;
-  if (item.status === 'failed' || errors > 0) return <span className="status status-bad"><AlertIcon /> {errors > 1 ? `${errors} problems` : 'Problem'}</span>;
-  return <span className="status status-ok"><CheckIcon /> {formatCount(item.entryCount)} {item.entryCount === 1 ? 'entry' : 'entries'}</span>;
+  if (item.status === 'failed' || errors > 0)
+    return (
+      <span className="status status-bad">
+        <AlertIcon /> {errors > 1 ? `${errors} problems` : 'Problem'}
+      </span>
+    );
+  return (
+    <span className="status status-ok">
+      <CheckIcon /> {formatCount(item.entryCount)} {item.entryCount === 1 ? 'entry' : 'entries'}
+    </span>
+  );
 }
 
 export function InputList() {
@@ -139,15 +224,28 @@ export function InputList() {
         const problems = [...item.problems, ...fromBuild];
         const problemsId = `input-${item.id}-problems`;
         return (
-          <li key={item.id} className={`input-item ${problems.some((p) => p.severity === 'error') ? 'has-error' : ''}`}
-            data-input-kind={item.kind} aria-describedby={problems.length ? problemsId : undefined}>
+          <li
+            key={item.id}
+            className={`input-item ${problems.some((p) => p.severity === 'error') ? 'has-error' : ''}`}
+            data-input-kind={item.kind}
+            aria-describedby={problems.length ? problemsId : undefined}
+          >
             <div className="input-row">
               <span className="input-icon">{KIND_ICON[item.kind]}</span>
-              <span className="input-label" title={item.label}>{item.label}</span>
-              <span className="input-at muted">→ <code>{item.at}</code></span>
+              <span className="input-label" title={item.label}>
+                {item.label}
+              </span>
+              <span className="input-at muted">
+                → <code>{item.at}</code>
+              </span>
               <InputStatus item={item} />
-              <button type="button" className="icon-btn" aria-label={`Remove ${item.label}`} title="Remove this input"
-                onClick={() => removeInput(item.id)}>
+              <button
+                type="button"
+                className="icon-btn"
+                aria-label={`Remove ${item.label}`}
+                title="Remove this input"
+                onClick={() => removeInput(item.id)}
+              >
                 <CloseIcon />
               </button>
             </div>
@@ -168,7 +266,9 @@ export function InputPanel() {
         <h2 id="inputs-heading">Inputs</h2>
         {!empty ? <AddButtons compact /> : null}
       </div>
-      {empty ? <DropZone /> : (
+      {empty ? (
+        <DropZone />
+      ) : (
         <div className={`drop-strip ${over ? 'is-over' : ''}`} {...handlers}>
           Drop more files, folders or archives here, or onto any folder below.
         </div>

@@ -12,16 +12,29 @@ export function OpenImageButton() {
   const busy = useImage((s) => s.status === 'opening' || s.busy !== null);
   return (
     <>
-      <button type="button" className="btn" disabled={busy} onClick={() => input.current?.click()}
-        title="Open an .img or .img.zst to check it, browse it, change it and save it again">
-        <DiskIcon /><span>Open image</span>
+      <button
+        type="button"
+        className="btn"
+        disabled={busy}
+        onClick={() => input.current?.click()}
+        title="Open an .img or .img.zst to check it, browse it, change it and save it again"
+      >
+        <DiskIcon />
+        <span>Open image</span>
       </button>
-      <input ref={input} type="file" hidden tabIndex={-1} data-input="image" accept=".img,.zst,.raw"
+      <input
+        ref={input}
+        type="file"
+        hidden
+        tabIndex={-1}
+        data-input="image"
+        accept=".img,.zst,.raw"
         onChange={(e) => {
           const file = e.currentTarget.files?.[0];
           e.currentTarget.value = '';
           if (file) void openImageFile(file);
-        }} />
+        }}
+      />
     </>
   );
 }
@@ -32,12 +45,19 @@ export function OpenFailure() {
   if (!failure) return null;
   return (
     <div role="alert" className="failure open-failure">
-      <p className="failure-title"><AlertIcon /> {failure.message}</p>
+      <p className="failure-title">
+        <AlertIcon /> {failure.message}
+      </p>
       {failure.hint ? <p>{failure.hint}</p> : null}
       {failure.toolOutput ? (
-        <details className="tool-output"><summary>What the tool said</summary><pre tabIndex={0}>{failure.toolOutput}</pre></details>
+        <details className="tool-output">
+          <summary>What the tool said</summary>
+          <pre tabIndex={0}>{failure.toolOutput}</pre>
+        </details>
       ) : null}
-      <button type="button" className="icon-btn open-failure-close" aria-label="Dismiss" onClick={dismissOpenFailure}><CloseIcon /></button>
+      <button type="button" className="icon-btn open-failure-close" aria-label="Dismiss" onClick={dismissOpenFailure}>
+        <CloseIcon />
+      </button>
     </div>
   );
 }
@@ -51,12 +71,22 @@ export function OpeningImage() {
   return (
     <section className="panel" aria-labelledby="opening-heading">
       <h2 id="opening-heading">Opening {name}</h2>
-      <div className="bar" role="progressbar" aria-label={`Reading ${name}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct ?? undefined}>
+      <div
+        className="bar"
+        role="progressbar"
+        aria-label={`Reading ${name}`}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct ?? undefined}
+      >
         <span style={{ width: `${pct ?? 0}%` }} />
       </div>
       <p className="muted" role="status">
-        {read ? 'Reading the superblock and checking the filesystem (e2fsck -fn)…'
-          : progress ? `Read ${formatBytes(progress.done)} of ${formatBytes(progress.total)}; compressed images are decompressed as they are read.` : 'Starting…'}
+        {read
+          ? 'Reading the superblock and checking the filesystem (e2fsck -fn)…'
+          : progress
+            ? `Read ${formatBytes(progress.done)} of ${formatBytes(progress.total)}; compressed images are decompressed as they are read.`
+            : 'Starting…'}
       </p>
     </section>
   );

@@ -14,30 +14,62 @@ function labelProblem(label: string): string | undefined {
 }
 
 /** A whole-number field that keeps what is typed until it is a valid number. */
-function IntegerField({ label, value, min, max, onChange, help, suffix }: {
-  label: string; value: number; min: number; max: number; onChange(v: number): void; help?: string; suffix?: string;
+function IntegerField({
+  label,
+  value,
+  min,
+  max,
+  onChange,
+  help,
+  suffix,
+}: {
+  label: string;
+  value: number;
+  min: number;
+  max: number;
+  onChange(v: number): void;
+  help?: string;
+  suffix?: string;
 }) {
   const id = useId();
   const [draft, setDraft] = useState(String(value));
-  useEffect(() => { if (Number(draft) !== value) setDraft(String(value)); }, [value]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    if (Number(draft) !== value) setDraft(String(value));
+  }, [value]); // eslint-disable-line react-hooks/exhaustive-deps
   const n = Number(draft);
   const ok = draft.trim() !== '' && Number.isInteger(n) && n >= min && n <= max;
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>
       <div className="input-suffix">
-        <input id={id} type="number" inputMode="numeric" min={min} max={max} step={1} value={draft}
-          aria-invalid={ok ? undefined : true} aria-describedby={help || !ok ? `${id}-help` : undefined}
+        <input
+          id={id}
+          type="number"
+          inputMode="numeric"
+          min={min}
+          max={max}
+          step={1}
+          value={draft}
+          aria-invalid={ok ? undefined : true}
+          aria-describedby={help || !ok ? `${id}-help` : undefined}
           className={ok ? '' : 'is-invalid'}
           onChange={(e) => {
             setDraft(e.target.value);
             const v = Number(e.target.value);
             if (e.target.value.trim() !== '' && Number.isInteger(v) && v >= min && v <= max) onChange(v);
-          }} />
+          }}
+        />
         {suffix ? <span className="suffix">{suffix}</span> : null}
       </div>
-      {!ok ? <p id={`${id}-help`} className="field-error">A whole number from {formatCount(min)} to {formatCount(max)}.</p>
-        : help ? <p id={`${id}-help`} className="field-help">{help}</p> : null}
+      {!ok ? (
+        <p id={`${id}-help`} className="field-error">
+          A whole number from {formatCount(min)} to {formatCount(max)}.
+        </p>
+      ) : help ? (
+        <p id={`${id}-help`} className="field-help">
+          {help}
+        </p>
+      ) : null}
     </div>
   );
 }
@@ -56,13 +88,19 @@ function EstimateLine() {
   return (
     <div className="estimate" aria-live="polite" aria-busy={est.state === 'pending'}>
       <p className="estimate-main">
-        {v ? <>Image ≈ <strong>{formatBytes(v.finalImageBytes)}</strong></> : 'Estimating…'}
+        {v ? (
+          <>
+            Image ≈ <strong>{formatBytes(v.finalImageBytes)}</strong>
+          </>
+        ) : (
+          'Estimating…'
+        )}
         {est.state === 'pending' ? <SpinnerIcon className="estimate-spin" /> : null}
       </p>
       {v ? (
         <p className="muted estimate-detail">
-          {formatBytes(v.dataBytes)} of data in {formatCount(v.inodes)} inodes; mkfs starts at {formatBytes(v.initialImageBytes)}, then
-          shrinks.{compress ? ' zstd makes the download smaller still.' : ''}
+          {formatBytes(v.dataBytes)} of data in {formatCount(v.inodes)} inodes; mkfs starts at{' '}
+          {formatBytes(v.initialImageBytes)}, then shrinks.{compress ? ' zstd makes the download smaller still.' : ''}
         </p>
       ) : null}
     </div>
@@ -72,7 +110,10 @@ function EstimateLine() {
 export function OptionsPanel() {
   const o = useStudio((s) => s.options);
   const disabled = useStudio((s) => s.build.status === 'running');
-  const set = <K extends keyof BuildOptions>(k: K) => (v: BuildOptions[K]) => setOption(k, v);
+  const set =
+    <K extends keyof BuildOptions>(k: K) =>
+    (v: BuildOptions[K]) =>
+      setOption(k, v);
   const labelErr = labelProblem(o.label);
   const uuidOk = UUID_RE.test(o.uuid);
   const changed = JSON.stringify(o) !== JSON.stringify(DEFAULT_BUILD_OPTIONS);
@@ -80,15 +121,31 @@ export function OptionsPanel() {
     <section className="panel" aria-labelledby="options-heading">
       <div className="panel-head">
         <h2 id="options-heading">Filesystem</h2>
-        <button type="button" className="btn btn-small btn-quiet" onClick={resetOptions} disabled={!changed || disabled}>Defaults</button>
+        <button
+          type="button"
+          className="btn btn-small btn-quiet"
+          onClick={resetOptions}
+          disabled={!changed || disabled}
+        >
+          Defaults
+        </button>
       </div>
       <fieldset className="options-grid" disabled={disabled}>
         <div className="field">
           <label htmlFor="opt-label">Label</label>
-          <input id="opt-label" value={o.label} spellCheck={false} maxLength={64}
-            aria-invalid={labelErr ? true : undefined} className={labelErr ? 'is-invalid' : ''}
-            aria-describedby="opt-label-help" onChange={(e) => setOption('label', e.target.value)} />
-          <p id="opt-label-help" className={labelErr ? 'field-error' : 'field-help'}>{labelErr ?? 'Also names the file.'}</p>
+          <input
+            id="opt-label"
+            value={o.label}
+            spellCheck={false}
+            maxLength={64}
+            aria-invalid={labelErr ? true : undefined}
+            className={labelErr ? 'is-invalid' : ''}
+            aria-describedby="opt-label-help"
+            onChange={(e) => setOption('label', e.target.value)}
+          />
+          <p id="opt-label-help" className={labelErr ? 'field-error' : 'field-help'}>
+            {labelErr ?? 'Also names the file.'}
+          </p>
         </div>
         <div className="field">
           <label htmlFor="opt-type">Type</label>
@@ -101,19 +158,38 @@ export function OptionsPanel() {
         <div className="field field-wide">
           <div className="label-row">
             <label htmlFor="opt-uuid">UUID</label>
-            <button type="button" className="btn btn-small btn-quiet" onClick={randomUuid}><DiceIcon /><span>Random</span></button>
+            <button type="button" className="btn btn-small btn-quiet" onClick={randomUuid}>
+              <DiceIcon />
+              <span>Random</span>
+            </button>
           </div>
-          <input id="opt-uuid" value={o.uuid} spellCheck={false} className={`mono ${uuidOk ? '' : 'is-invalid'}`}
-            aria-invalid={uuidOk ? undefined : true} aria-describedby="opt-uuid-help"
-            onChange={(e) => setOption('uuid', e.target.value.trim().toLowerCase())} />
+          <input
+            id="opt-uuid"
+            value={o.uuid}
+            spellCheck={false}
+            className={`mono ${uuidOk ? '' : 'is-invalid'}`}
+            aria-invalid={uuidOk ? undefined : true}
+            aria-describedby="opt-uuid-help"
+            onChange={(e) => setOption('uuid', e.target.value.trim().toLowerCase())}
+          />
           <p id="opt-uuid-help" className={uuidOk ? 'field-help' : 'field-error'}>
-            {uuidOk ? 'Also seeds directory hashes, so the same inputs give the same image.' : 'Use the form 01234567-89ab-cdef-0123-456789abcdef.'}
+            {uuidOk
+              ? 'Also seeds directory hashes, so the same inputs give the same image.'
+              : 'Use the form 01234567-89ab-cdef-0123-456789abcdef.'}
           </p>
         </div>
         <div className="field">
           <label htmlFor="opt-block">Block size</label>
-          <select id="opt-block" value={String(o.blockSize)}
-            onChange={(e) => setOption('blockSize', e.target.value === 'auto' ? 'auto' : (Number(e.target.value) as 1024 | 2048 | 4096))}>
+          <select
+            id="opt-block"
+            value={String(o.blockSize)}
+            onChange={(e) =>
+              setOption(
+                'blockSize',
+                e.target.value === 'auto' ? 'auto' : (Number(e.target.value) as 1024 | 2048 | 4096),
+              )
+            }
+          >
             <option value="auto">auto</option>
             <option value="1024">1024</option>
             <option value="2048">2048</option>
@@ -122,8 +198,16 @@ export function OptionsPanel() {
         </div>
         <div className="field">
           <label htmlFor="opt-inode">Inode size</label>
-          <select id="opt-inode" value={String(o.inodeSize)}
-            onChange={(e) => setOption('inodeSize', e.target.value === 'auto' ? 'auto' : (Number(e.target.value) as 128 | 256 | 512 | 1024))}>
+          <select
+            id="opt-inode"
+            value={String(o.inodeSize)}
+            onChange={(e) =>
+              setOption(
+                'inodeSize',
+                e.target.value === 'auto' ? 'auto' : (Number(e.target.value) as 128 | 256 | 512 | 1024),
+              )
+            }
+          >
             <option value="auto">auto</option>
             <option value="128">128</option>
             <option value="256">256</option>
@@ -131,20 +215,46 @@ export function OptionsPanel() {
             <option value="1024">1024</option>
           </select>
         </div>
-        <IntegerField label="Timestamps (epoch)" value={o.epoch} min={0} max={0xffffffff} onChange={set('epoch')}
-          help={epochText(o.epoch)} suffix="s" />
-        <IntegerField label="Headroom" value={o.headroomMiB} min={0} max={1 << 20} onChange={set('headroomMiB')}
-          help="Free space kept after shrinking." suffix="MiB" />
+        <IntegerField
+          label="Timestamps (epoch)"
+          value={o.epoch}
+          min={0}
+          max={0xffffffff}
+          onChange={set('epoch')}
+          help={epochText(o.epoch)}
+          suffix="s"
+        />
+        <IntegerField
+          label="Headroom"
+          value={o.headroomMiB}
+          min={0}
+          max={1 << 20}
+          onChange={set('headroomMiB')}
+          help="Free space kept after shrinking."
+          suffix="MiB"
+        />
         <div className="field field-wide compress-row">
           <label className="check">
             <input type="checkbox" checked={o.compress} onChange={(e) => setOption('compress', e.target.checked)} />
-            <span>Compress with zstd (<code>.img.zst</code>)</span>
+            <span>
+              Compress with zstd (<code>.img.zst</code>)
+            </span>
           </label>
           <div className={`level ${o.compress ? '' : 'is-off'}`}>
             <label htmlFor="opt-level">Level</label>
-            <input id="opt-level" type="range" min={1} max={19} step={1} value={o.compressionLevel} disabled={!o.compress}
-              onChange={(e) => setOption('compressionLevel', Number(e.target.value))} />
-            <output htmlFor="opt-level" className="level-value">{o.compressionLevel}</output>
+            <input
+              id="opt-level"
+              type="range"
+              min={1}
+              max={19}
+              step={1}
+              value={o.compressionLevel}
+              disabled={!o.compress}
+              onChange={(e) => setOption('compressionLevel', Number(e.target.value))}
+            />
+            <output htmlFor="opt-level" className="level-value">
+              {o.compressionLevel}
+            </output>
           </div>
         </div>
       </fieldset>

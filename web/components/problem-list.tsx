@@ -14,13 +14,20 @@ export function ProblemList({ problems, id }: { problems: readonly InputProblem[
             <p className="problem-message">
               <span className="visually-hidden">{p.severity === 'error' ? 'Error: ' : 'Warning: '}</span>
               {p.message}
-              {p.path ? <> <code className="problem-path">{p.path}</code></> : null}
+              {p.path ? (
+                <>
+                  {' '}
+                  <code className="problem-path">{p.path}</code>
+                </>
+              ) : null}
             </p>
             {p.hint ? <p className="problem-hint">{p.hint}</p> : null}
           </div>
         </li>
       ))}
-      {problems.length > shown.length ? <li className="problem-more">…and {problems.length - shown.length} more.</li> : null}
+      {problems.length > shown.length ? (
+        <li className="problem-more">…and {problems.length - shown.length} more.</li>
+      ) : null}
     </ul>
   );
 }

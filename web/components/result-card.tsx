@@ -7,10 +7,21 @@ import { CheckIcon, CopyIcon, DownloadIcon } from './icons.tsx';
 function CopyButton({ text, label }: { text: string; label: string }) {
   const [done, setDone] = useState(false);
   return (
-    <button type="button" className="icon-btn" aria-label={label} title={label}
+    <button
+      type="button"
+      className="icon-btn"
+      aria-label={label}
+      title={label}
       onClick={() => {
-        void navigator.clipboard?.writeText(text).then(() => { setDone(true); setTimeout(() => setDone(false), 1500); }, () => {});
-      }}>
+        void navigator.clipboard?.writeText(text).then(
+          () => {
+            setDone(true);
+            setTimeout(() => setDone(false), 1500);
+          },
+          () => {},
+        );
+      }}
+    >
       {done ? <CheckIcon /> : <CopyIcon />}
     </button>
   );
@@ -26,33 +37,91 @@ export function ResultCard() {
   return (
     <section className="panel result-card" aria-labelledby="result-heading">
       <div className="panel-head">
-        <h2 id="result-heading"><CheckIcon className="ok" /> Image ready</h2>
+        <h2 id="result-heading">
+          <CheckIcon className="ok" /> Image ready
+        </h2>
       </div>
       <p className="result-file">
-        <code className="result-name" data-testid="result-file-name">{saved.fileName}</code>
+        <code className="result-name" data-testid="result-file-name">
+          {saved.fileName}
+        </code>
         <span className="muted">{saved.kind === 'file' ? 'saved to the file you picked' : 'downloaded'}</span>
       </p>
       {saved.kind === 'download' ? (
-        <button type="button" className="btn" onClick={downloadAgain}><DownloadIcon /><span>Download again</span></button>
+        <button type="button" className="btn" onClick={downloadAgain}>
+          <DownloadIcon />
+          <span>Download again</span>
+        </button>
       ) : null}
       <dl className="facts">
-        <div><dt>Size</dt><dd data-testid="result-size">{formatBytes(r.size)} <span className="muted">({formatCount(r.size)} bytes)</span></dd></div>
+        <div>
+          <dt>Size</dt>
+          <dd data-testid="result-size">
+            {formatBytes(r.size)} <span className="muted">({formatCount(r.size)} bytes)</span>
+          </dd>
+        </div>
         {r.compressed ? (
           <>
-            <div><dt>Uncompressed</dt><dd>{formatBytes(r.imageSize)}</dd></div>
-            <div><dt>Compression</dt><dd>{ratio ? `${ratio.toFixed(2)}×` : '–'} <span className="muted">({r.size > 0 ? ((r.size / r.imageSize) * 100).toFixed(1) : '–'}% of the image)</span></dd></div>
+            <div>
+              <dt>Uncompressed</dt>
+              <dd>{formatBytes(r.imageSize)}</dd>
+            </div>
+            <div>
+              <dt>Compression</dt>
+              <dd>
+                {ratio ? `${ratio.toFixed(2)}×` : '–'}{' '}
+                <span className="muted">
+                  ({r.size > 0 ? ((r.size / r.imageSize) * 100).toFixed(1) : '–'}% of the image)
+                </span>
+              </dd>
+            </div>
           </>
         ) : null}
         <div className="fact-wide">
           <dt>SHA-256</dt>
-          <dd className="hash"><code data-testid="result-sha256">{r.sha256}</code><CopyButton text={r.sha256} label="Copy SHA-256" /></dd>
+          <dd className="hash">
+            <code data-testid="result-sha256">{r.sha256}</code>
+            <CopyButton text={r.sha256} label="Copy SHA-256" />
+          </dd>
         </div>
-        <div><dt>Filesystem</dt><dd>{s.fsType} · label <code>{s.label || '(none)'}</code></dd></div>
-        <div className="fact-wide"><dt>UUID</dt><dd><code>{s.uuid}</code></dd></div>
-        <div><dt>Blocks</dt><dd>{formatCount(s.blockCount)} × {formatCount(s.blockSize)} B <span className="muted">({formatBytes(used)} used, {formatCount(s.freeBlocks)} free)</span></dd></div>
-        <div><dt>Inodes</dt><dd>{formatCount(s.inodeCount - s.freeInodes)} used of {formatCount(s.inodeCount)}</dd></div>
+        <div>
+          <dt>Filesystem</dt>
+          <dd>
+            {s.fsType} · label <code>{s.label || '(none)'}</code>
+          </dd>
+        </div>
+        <div className="fact-wide">
+          <dt>UUID</dt>
+          <dd>
+            <code>{s.uuid}</code>
+          </dd>
+        </div>
+        <div>
+          <dt>Blocks</dt>
+          <dd>
+            {formatCount(s.blockCount)} × {formatCount(s.blockSize)} B{' '}
+            <span className="muted">
+              ({formatBytes(used)} used, {formatCount(s.freeBlocks)} free)
+            </span>
+          </dd>
+        </div>
+        <div>
+          <dt>Inodes</dt>
+          <dd>
+            {formatCount(s.inodeCount - s.freeInodes)} used of {formatCount(s.inodeCount)}
+          </dd>
+        </div>
         {s.features.length > 0 ? (
-          <div className="fact-wide"><dt>Features</dt><dd className="features">{s.features.map((f) => <span key={f} className="chip">{f}</span>)}</dd></div>
+          <div className="fact-wide">
+            <dt>Features</dt>
+            <dd className="features">
+              {s.features.map((f) => (
+                <span key={f} className="chip">
+                  {f}
+                </span>
+              ))}
+            </dd>
+          </div>
         ) : null}
       </dl>
     </section>

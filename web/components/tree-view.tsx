@@ -4,15 +4,35 @@
  * Delete deletes, Enter opens a folder. Rows can be dragged onto folders; files from the
  * desktop can be dropped onto any folder.
  */
-import { createContext, memo, useCallback, useContext, useEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
+import {
+  createContext,
+  memo,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  type DragEvent,
+  type KeyboardEvent,
+} from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { FileNode } from '../state/file-tree.ts';
 import type { TreeController } from '../state/tree-controller.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { formatBytes, formatCount, formatTime, modeString } from '../lib/format.ts';
 import {
-  ChevronIcon, CollapseIcon, ExecIcon, FileIcon, FolderIcon, FolderOpenIcon, HardlinkIcon, PencilIcon,
-  PlusFolderIcon, SymlinkIcon, TrashIcon,
+  ChevronIcon,
+  CollapseIcon,
+  ExecIcon,
+  FileIcon,
+  FolderIcon,
+  FolderOpenIcon,
+  HardlinkIcon,
+  PencilIcon,
+  PlusFolderIcon,
+  SymlinkIcon,
+  TrashIcon,
 } from './icons.tsx';
 
 /** The controller of the tree being shown, for the rows (memoized, so not passed as a prop). */
@@ -34,7 +54,8 @@ function rowDomId(id: number): string {
 
 function TypeIcon({ node, open }: { node: FileNode; open: boolean }) {
   const t = node.entry.type;
-  if (t === 'directory') return open ? <FolderOpenIcon className="ico ico-dir" /> : <FolderIcon className="ico ico-dir" />;
+  if (t === 'directory')
+    return open ? <FolderOpenIcon className="ico ico-dir" /> : <FolderIcon className="ico ico-dir" />;
   if (t === 'symlink') return <SymlinkIcon className="ico ico-link" />;
   if (t === 'hardlink') return <HardlinkIcon className="ico ico-link" />;
   if (node.entry.mode & 0o111) return <ExecIcon className="ico ico-exec" />;
@@ -68,13 +89,24 @@ function RenameField({ node }: { node: FileNode }) {
         aria-label={`New name for ${node.name}`}
         aria-invalid={error ? true : undefined}
         spellCheck={false}
-        onChange={(e) => { setValue(e.target.value); setError(undefined); }}
+        onChange={(e) => {
+          setValue(e.target.value);
+          setError(undefined);
+        }}
         onKeyDown={(e) => {
           e.stopPropagation();
-          if (e.key === 'Enter') { e.preventDefault(); commit(); }
-          else if (e.key === 'Escape') { e.preventDefault(); cancelRename(); focusTree(); }
+          if (e.key === 'Enter') {
+            e.preventDefault();
+            commit();
+          } else if (e.key === 'Escape') {
+            e.preventDefault();
+            cancelRename();
+            focusTree();
+          }
         }}
-        onBlur={() => { if (commitRename(node.id, value)) cancelRename(); }}
+        onBlur={() => {
+          if (commitRename(node.id, value)) cancelRename();
+        }}
         onClick={(e) => e.stopPropagation()}
         onDragStart={(e) => e.preventDefault()}
         draggable={false}
@@ -110,7 +142,10 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
   const e = node.entry;
   const childCount = isDir ? node.children!.size : 0;
   const note = isDir ? folderNote?.(node) : undefined;
-  const special = node.image && node.image.kind !== 'file' && node.image.kind !== 'directory' && node.image.kind !== 'symlink' ? node.image.kind : undefined;
+  const special =
+    node.image && node.image.kind !== 'file' && node.image.kind !== 'directory' && node.image.kind !== 'symlink'
+      ? node.image.kind
+      : undefined;
   return (
     <div
       id={rowDomId(node.id)}
@@ -139,47 +174,101 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
     >
       <span className="cell-name" style={{ paddingLeft: 8 + p.depth * 18 }}>
         {isDir ? (
-          <button type="button" tabIndex={-1} className={`twisty ${p.open ? 'is-open' : ''}`} aria-hidden="true"
-            onClick={(ev) => { ev.stopPropagation(); toggleExpanded(node.id); }}>
+          <button
+            type="button"
+            tabIndex={-1}
+            className={`twisty ${p.open ? 'is-open' : ''}`}
+            aria-hidden="true"
+            onClick={(ev) => {
+              ev.stopPropagation();
+              toggleExpanded(node.id);
+            }}
+          >
             <ChevronIcon size={14} />
           </button>
-        ) : <span className="twisty-space" />}
-        <TypeIcon node={node} open={p.open} />
-        {p.renaming ? <RenameField node={node} /> : (
-          <span className="name" title={node.name}>{node.name}</span>
+        ) : (
+          <span className="twisty-space" />
         )}
-        {e.type === 'symlink' && e.target !== undefined ? <span className="link-target muted"> → {e.target}</span> : null}
+        <TypeIcon node={node} open={p.open} />
+        {p.renaming ? (
+          <RenameField node={node} />
+        ) : (
+          <span className="name" title={node.name}>
+            {node.name}
+          </span>
+        )}
+        {e.type === 'symlink' && e.target !== undefined ? (
+          <span className="link-target muted"> → {e.target}</span>
+        ) : null}
       </span>
       <span className="visually-hidden" id={`tree-meta-${node.id}`}>
-        {special ?? TYPE_WORD[e.type]}, {isDir ? note ?? `${childCount} items` : e.type === 'file' ? formatBytes(e.size) : e.target ?? ''}, {modeString(e.type, e.mode)}
+        {special ?? TYPE_WORD[e.type]},{' '}
+        {isDir ? (note ?? `${childCount} items`) : e.type === 'file' ? formatBytes(e.size) : (e.target ?? '')},{' '}
+        {modeString(e.type, e.mode)}
         {showOwnerAndTime ? `, owner ${e.uid}:${e.gid}, modified ${formatTime(e.mtime)}` : ''}
       </span>
       <span className="cell-size" aria-hidden="true">
-        {isDir ? note ?? `${formatCount(childCount)} ${childCount === 1 ? 'item' : 'items'}` : e.type === 'file' && !special ? formatBytes(e.size) : special ?? ''}
+        {isDir
+          ? (note ?? `${formatCount(childCount)} ${childCount === 1 ? 'item' : 'items'}`)
+          : e.type === 'file' && !special
+            ? formatBytes(e.size)
+            : (special ?? '')}
       </span>
       <span className="cell-mode">
-        {e.type === 'symlink' || e.type === 'directory' ? <code className="mode-text">{modeString(e.type, e.mode)}</code> : (
-          <button type="button" tabIndex={-1} className="mode-btn"
+        {e.type === 'symlink' || e.type === 'directory' ? (
+          <code className="mode-text">{modeString(e.type, e.mode)}</code>
+        ) : (
+          <button
+            type="button"
+            tabIndex={-1}
+            className="mode-btn"
             title={e.mode & 0o111 ? 'Executable — click to clear the x bits' : 'Click to make executable'}
             aria-label={`Toggle executable for ${node.name}`}
-            onClick={(ev) => { ev.stopPropagation(); select(node.id); toggleExec(node.id); }}>
+            onClick={(ev) => {
+              ev.stopPropagation();
+              select(node.id);
+              toggleExec(node.id);
+            }}
+          >
             <code>{modeString(e.type, e.mode)}</code>
           </button>
         )}
       </span>
       {showOwnerAndTime ? (
         <>
-          <span className="cell-owner" aria-hidden="true">{e.uid}:{e.gid}</span>
-          <span className="cell-time" aria-hidden="true">{formatTime(e.mtime)}</span>
+          <span className="cell-owner" aria-hidden="true">
+            {e.uid}:{e.gid}
+          </span>
+          <span className="cell-time" aria-hidden="true">
+            {formatTime(e.mtime)}
+          </span>
         </>
       ) : null}
       <span className="cell-actions">
-        <button type="button" tabIndex={-1} className="icon-btn" aria-label={`Rename ${node.name}`} title="Rename (F2)"
-          onClick={(ev) => { ev.stopPropagation(); startRename(node.id); }}>
+        <button
+          type="button"
+          tabIndex={-1}
+          className="icon-btn"
+          aria-label={`Rename ${node.name}`}
+          title="Rename (F2)"
+          onClick={(ev) => {
+            ev.stopPropagation();
+            startRename(node.id);
+          }}
+        >
           <PencilIcon />
         </button>
-        <button type="button" tabIndex={-1} className="icon-btn icon-btn-danger" aria-label={`Delete ${node.name}`} title="Delete (Del)"
-          onClick={(ev) => { ev.stopPropagation(); deleteNode(node.id); }}>
+        <button
+          type="button"
+          tabIndex={-1}
+          className="icon-btn icon-btn-danger"
+          aria-label={`Delete ${node.name}`}
+          title="Delete (Del)"
+          onClick={(ev) => {
+            ev.stopPropagation();
+            deleteNode(node.id);
+          }}
+        >
           <TrashIcon />
         </button>
       </span>
@@ -190,7 +279,16 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
 export function TreeView({ controller }: { controller: TreeController }) {
   const { tree, version, expanded, selectedId, renamingId, message, busy } = controller.useModel();
   const {
-    select, setExpanded, toggleExpanded, collapseAll, startRename, deleteNode, moveNode, newFolder, drop, clearAll,
+    select,
+    setExpanded,
+    toggleExpanded,
+    collapseAll,
+    startRename,
+    deleteNode,
+    moveNode,
+    newFolder,
+    drop,
+    clearAll,
   } = controller;
   const scrollRef = useRef<HTMLDivElement>(null);
   const [dropTargetId, setDropTargetId] = useState<number | 'root' | null>(null);
@@ -231,14 +329,29 @@ export function TreeView({ controller }: { controller: TreeController }) {
     const cur = selectedIndex >= 0 ? rows[selectedIndex] : undefined;
     const page = Math.max(1, Math.floor((scrollRef.current?.clientHeight ?? 300) / ROW_HEIGHT) - 1);
     switch (e.key) {
-      case 'ArrowDown': moveSelection(selectedIndex + 1); break;
-      case 'ArrowUp': moveSelection(selectedIndex < 0 ? 0 : selectedIndex - 1); break;
-      case 'PageDown': moveSelection(selectedIndex + page); break;
-      case 'PageUp': moveSelection(selectedIndex - page); break;
-      case 'Home': moveSelection(0); break;
-      case 'End': moveSelection(rows.length - 1); break;
+      case 'ArrowDown':
+        moveSelection(selectedIndex + 1);
+        break;
+      case 'ArrowUp':
+        moveSelection(selectedIndex < 0 ? 0 : selectedIndex - 1);
+        break;
+      case 'PageDown':
+        moveSelection(selectedIndex + page);
+        break;
+      case 'PageUp':
+        moveSelection(selectedIndex - page);
+        break;
+      case 'Home':
+        moveSelection(0);
+        break;
+      case 'End':
+        moveSelection(rows.length - 1);
+        break;
       case 'ArrowRight':
-        if (!cur) { moveSelection(0); break; }
+        if (!cur) {
+          moveSelection(0);
+          break;
+        }
         if (cur.node.children) {
           if (!expanded.has(cur.node.id)) setExpanded(cur.node.id, true);
           else if (cur.node.children.size > 0) moveSelection(selectedIndex + 1);
@@ -271,150 +384,198 @@ export function TreeView({ controller }: { controller: TreeController }) {
     hoverTimer.current = null;
   };
 
-  const onDragOverRow = useCallback((e: DragEvent, node: FileNode) => {
-    const internal = [...e.dataTransfer.types].includes(NODE_MIME);
-    if (!internal && !dragHasFiles(e.dataTransfer)) return;
-    e.preventDefault();
-    e.stopPropagation();
-    const folder = node.children ? node : node.parent;
-    const targetId = !folder || folder === tree.root ? 'root' : folder.id;
-    e.dataTransfer.dropEffect = internal ? 'move' : 'copy';
-    setDropTargetId(targetId);
-    // Hovering over a closed folder opens it after a moment.
-    if (node.children && !expandedRef.current.has(node.id)) {
-      if (hoverTimer.current?.id !== node.id) {
+  const onDragOverRow = useCallback(
+    (e: DragEvent, node: FileNode) => {
+      const internal = [...e.dataTransfer.types].includes(NODE_MIME);
+      if (!internal && !dragHasFiles(e.dataTransfer)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      const folder = node.children ? node : node.parent;
+      const targetId = !folder || folder === tree.root ? 'root' : folder.id;
+      e.dataTransfer.dropEffect = internal ? 'move' : 'copy';
+      setDropTargetId(targetId);
+      // Hovering over a closed folder opens it after a moment.
+      if (node.children && !expandedRef.current.has(node.id)) {
+        if (hoverTimer.current?.id !== node.id) {
+          clearHover();
+          hoverTimer.current = { id: node.id, timer: setTimeout(() => setExpanded(node.id, true), 700) };
+        }
+      } else if (hoverTimer.current?.id !== node.id) {
         clearHover();
-        hoverTimer.current = { id: node.id, timer: setTimeout(() => setExpanded(node.id, true), 700) };
       }
-    } else if (hoverTimer.current?.id !== node.id) {
-      clearHover();
-    }
-  }, [tree, setExpanded]);
+    },
+    [tree, setExpanded],
+  );
 
-  const onDropRow = useCallback((e: DragEvent, node: FileNode) => {
-    e.preventDefault();
-    e.stopPropagation();
-    clearHover();
-    setDropTargetId(null);
-    const folder = node.children ? node : (node.parent ?? tree.root);
-    const raw = e.dataTransfer.getData(NODE_MIME);
-    if (raw) {
-      moveNode(Number(raw), folder === tree.root ? 'root' : folder.id);
-      return;
-    }
-    if (!dragHasFiles(e.dataTransfer)) return;
-    const at = tree.pathOf(folder);
-    const items = readDrop(e.dataTransfer);
-    if (folder !== tree.root) setExpanded(folder.id, true);
-    void items.then((list) => drop(list, at));
-  }, [tree, moveNode, setExpanded, drop]);
+  const onDropRow = useCallback(
+    (e: DragEvent, node: FileNode) => {
+      e.preventDefault();
+      e.stopPropagation();
+      clearHover();
+      setDropTargetId(null);
+      const folder = node.children ? node : (node.parent ?? tree.root);
+      const raw = e.dataTransfer.getData(NODE_MIME);
+      if (raw) {
+        moveNode(Number(raw), folder === tree.root ? 'root' : folder.id);
+        return;
+      }
+      if (!dragHasFiles(e.dataTransfer)) return;
+      const at = tree.pathOf(folder);
+      const items = readDrop(e.dataTransfer);
+      if (folder !== tree.root) setExpanded(folder.id, true);
+      void items.then((list) => drop(list, at));
+    },
+    [tree, moveNode, setExpanded, drop],
+  );
 
   const totals = tree.totals;
   const items = virtualizer.getVirtualItems();
 
   return (
     <ControllerContext.Provider value={controller}>
-    <section className={`panel tree-panel ${controller.showOwnerAndTime ? 'has-owner-time' : ''}`} aria-labelledby="tree-heading">
-      <div className="panel-head">
-        <h2 id="tree-heading">{controller.title}</h2>
-        <p className="muted tree-totals" aria-live="polite">
-          {formatCount(totals.files)} {totals.files === 1 ? 'file' : 'files'} · {formatCount(totals.directories)} {totals.directories === 1 ? 'folder' : 'folders'}
-          {totals.others ? ` · ${formatCount(totals.others)} ${totals.others === 1 ? 'link' : 'links'}` : ''} · {formatBytes(totals.bytes)}{controller.totalsNote ? ` ${controller.totalsNote}` : ''}
-        </p>
-        <div className="toolbar">
-          {/* A new build's tree stays editable while a build runs (the build has its own copy); an image's does not. */}
-          <button type="button" className="btn btn-small" onClick={() => newFolder()} disabled={busy && !clearAll}>
-            <PlusFolderIcon /><span>New folder</span>
-          </button>
-          <button type="button" className="btn btn-small btn-quiet" onClick={() => collapseAll()} disabled={expanded.size === 0}>
-            <CollapseIcon /><span>Collapse all</span>
-          </button>
-          {clearAll ? (
-            <button type="button" className="btn btn-small btn-quiet" disabled={rows.length === 0 || busy}
-              onClick={() => { if (window.confirm('Remove every input and start with an empty image?')) clearAll(); }}>
-              <TrashIcon /><span>Clear all</span>
-            </button>
-          ) : null}
-        </div>
-      </div>
-      <div className="tree-columns" aria-hidden="true">
-        <span>Name</span><span>Size</span><span>Mode</span>
-        {controller.showOwnerAndTime ? <><span>Owner</span><span>Modified</span></> : null}
-        <span />
-      </div>
-      <div
-        ref={scrollRef}
-        className={`tree-scroll ${dropTargetId === 'root' || rootOver ? 'is-drop-root' : ''}`}
-        style={{ height: rows.length * ROW_HEIGHT + 8 }}
-        onDragOver={(e) => {
-          const internal = [...e.dataTransfer.types].includes(NODE_MIME);
-          if (internal) { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; setDropTargetId('root'); clearHover(); return; }
-          if (!dragHasFiles(e.dataTransfer)) return;
-          e.preventDefault();
-          e.dataTransfer.dropEffect = 'copy';
-          setRootOver(true);
-          setDropTargetId('root');
-        }}
-        onDragLeave={(e) => {
-          if (e.currentTarget.contains(e.relatedTarget as Node | null)) return;
-          setDropTargetId(null);
-          clearHover();
-          setRootOver(false);
-        }}
-        onDrop={(e) => {
-          setDropTargetId(null);
-          clearHover();
-          const raw = e.dataTransfer.getData(NODE_MIME);
-          if (raw) { e.preventDefault(); moveNode(Number(raw), 'root'); return; }
-          setRootOver(false);
-          if (!dragHasFiles(e.dataTransfer)) return;
-          e.preventDefault();
-          const items = readDrop(e.dataTransfer);
-          void items.then((list) => drop(list, '/'));
-        }}
-        onDragEnd={() => { setDropTargetId(null); clearHover(); }}
+      <section
+        className={`panel tree-panel ${controller.showOwnerAndTime ? 'has-owner-time' : ''}`}
+        aria-labelledby="tree-heading"
       >
-        {rows.length === 0 ? (
-          <p className="tree-empty muted">{controller.emptyText}</p>
-        ) : null}
-        <div
-          id="image-tree"
-          role="tree"
-          aria-label={controller.title}
-          aria-multiselectable="false"
-          tabIndex={0}
-          aria-activedescendant={selectedId !== null && selectedIndex >= 0 ? rowDomId(selectedId) : undefined}
-          className="tree"
-          style={{ height: virtualizer.getTotalSize() }}
-          onKeyDown={onKeyDown}
-          onFocus={() => { if (selectedIndex < 0 && rows.length > 0) select(rows[0].node.id); }}
-        >
-          {items.map((vi) => {
-            const row = rows[vi.index];
-            if (!row) return null;
-            const id = row.node.id;
-            return (
-              <TreeRow
-                key={vi.key}
-                node={row.node}
-                depth={row.depth}
-                pos={row.pos}
-                siblings={row.siblings}
-                top={vi.start}
-                selected={id === selectedId}
-                open={expanded.has(id)}
-                renaming={id === renamingId}
-                dropTarget={id === dropTargetId}
-                version={version}
-                onDragOverRow={onDragOverRow}
-                onDropRow={onDropRow}
-              />
-            );
-          })}
+        <div className="panel-head">
+          <h2 id="tree-heading">{controller.title}</h2>
+          <p className="muted tree-totals" aria-live="polite">
+            {formatCount(totals.files)} {totals.files === 1 ? 'file' : 'files'} · {formatCount(totals.directories)}{' '}
+            {totals.directories === 1 ? 'folder' : 'folders'}
+            {totals.others ? ` · ${formatCount(totals.others)} ${totals.others === 1 ? 'link' : 'links'}` : ''} ·{' '}
+            {formatBytes(totals.bytes)}
+            {controller.totalsNote ? ` ${controller.totalsNote}` : ''}
+          </p>
+          <div className="toolbar">
+            {/* A new build's tree stays editable while a build runs (the build has its own copy); an image's does not. */}
+            <button type="button" className="btn btn-small" onClick={() => newFolder()} disabled={busy && !clearAll}>
+              <PlusFolderIcon />
+              <span>New folder</span>
+            </button>
+            <button
+              type="button"
+              className="btn btn-small btn-quiet"
+              onClick={() => collapseAll()}
+              disabled={expanded.size === 0}
+            >
+              <CollapseIcon />
+              <span>Collapse all</span>
+            </button>
+            {clearAll ? (
+              <button
+                type="button"
+                className="btn btn-small btn-quiet"
+                disabled={rows.length === 0 || busy}
+                onClick={() => {
+                  if (window.confirm('Remove every input and start with an empty image?')) clearAll();
+                }}
+              >
+                <TrashIcon />
+                <span>Clear all</span>
+              </button>
+            ) : null}
+          </div>
         </div>
-      </div>
-      <p className="tree-status muted" role="status">{message ?? '\u00a0'}</p>
-    </section>
+        <div className="tree-columns" aria-hidden="true">
+          <span>Name</span>
+          <span>Size</span>
+          <span>Mode</span>
+          {controller.showOwnerAndTime ? (
+            <>
+              <span>Owner</span>
+              <span>Modified</span>
+            </>
+          ) : null}
+          <span />
+        </div>
+        <div
+          ref={scrollRef}
+          className={`tree-scroll ${dropTargetId === 'root' || rootOver ? 'is-drop-root' : ''}`}
+          style={{ height: rows.length * ROW_HEIGHT + 8 }}
+          onDragOver={(e) => {
+            const internal = [...e.dataTransfer.types].includes(NODE_MIME);
+            if (internal) {
+              e.preventDefault();
+              e.dataTransfer.dropEffect = 'move';
+              setDropTargetId('root');
+              clearHover();
+              return;
+            }
+            if (!dragHasFiles(e.dataTransfer)) return;
+            e.preventDefault();
+            e.dataTransfer.dropEffect = 'copy';
+            setRootOver(true);
+            setDropTargetId('root');
+          }}
+          onDragLeave={(e) => {
+            if (e.currentTarget.contains(e.relatedTarget as Node | null)) return;
+            setDropTargetId(null);
+            clearHover();
+            setRootOver(false);
+          }}
+          onDrop={(e) => {
+            setDropTargetId(null);
+            clearHover();
+            const raw = e.dataTransfer.getData(NODE_MIME);
+            if (raw) {
+              e.preventDefault();
+              moveNode(Number(raw), 'root');
+              return;
+            }
+            setRootOver(false);
+            if (!dragHasFiles(e.dataTransfer)) return;
+            e.preventDefault();
+            const items = readDrop(e.dataTransfer);
+            void items.then((list) => drop(list, '/'));
+          }}
+          onDragEnd={() => {
+            setDropTargetId(null);
+            clearHover();
+          }}
+        >
+          {rows.length === 0 ? <p className="tree-empty muted">{controller.emptyText}</p> : null}
+          <div
+            id="image-tree"
+            role="tree"
+            aria-label={controller.title}
+            aria-multiselectable="false"
+            tabIndex={0}
+            aria-activedescendant={selectedId !== null && selectedIndex >= 0 ? rowDomId(selectedId) : undefined}
+            className="tree"
+            style={{ height: virtualizer.getTotalSize() }}
+            onKeyDown={onKeyDown}
+            onFocus={() => {
+              if (selectedIndex < 0 && rows.length > 0) select(rows[0].node.id);
+            }}
+          >
+            {items.map((vi) => {
+              const row = rows[vi.index];
+              if (!row) return null;
+              const id = row.node.id;
+              return (
+                <TreeRow
+                  key={vi.key}
+                  node={row.node}
+                  depth={row.depth}
+                  pos={row.pos}
+                  siblings={row.siblings}
+                  top={vi.start}
+                  selected={id === selectedId}
+                  open={expanded.has(id)}
+                  renaming={id === renamingId}
+                  dropTarget={id === dropTargetId}
+                  version={version}
+                  onDragOverRow={onDragOverRow}
+                  onDropRow={onDropRow}
+                />
+              );
+            })}
+          </div>
+        </div>
+        <p className="tree-status muted" role="status">
+          {message ?? '\u00a0'}
+        </p>
+      </section>
     </ControllerContext.Provider>
   );
 }

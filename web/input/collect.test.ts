@@ -14,12 +14,14 @@ describe('collect', () => {
     const input = inputs[0];
     if (input.kind !== 'tree') throw new Error('expected a tree input');
     expect(input.at).toBe('/');
-    expect(input.entries.map((e) => `${e.path} ${e.type} ${e.mode.toString(8)}`).sort()).toEqual([
-      '/srv/site directory 755',
-      '/srv/site/css directory 755',
-      '/srv/site/css/a.css file 644',
-      '/srv/site/index.html file 644',
-    ].sort());
+    expect(input.entries.map((e) => `${e.path} ${e.type} ${e.mode.toString(8)}`).sort()).toEqual(
+      [
+        '/srv/site directory 755',
+        '/srv/site/css directory 755',
+        '/srv/site/css/a.css file 644',
+        '/srv/site/index.html file 644',
+      ].sort(),
+    );
     const html = input.entries.find((e) => e.path === '/srv/site/index.html')!;
     expect(html.source).toMatchObject({ kind: 'blob', offset: 0, size: 2 });
     expect(html.mtime).toBe(5);
@@ -37,20 +39,39 @@ describe('collect', () => {
   });
 
   it('moves dropped folders under a folder', () => {
-    expect(placeEntries([{ path: '/x', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, origin: 'x' }], '/srv')[0].path).toBe('/srv/x');
+    expect(
+      placeEntries(
+        [{ path: '/x', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, origin: 'x' }],
+        '/srv',
+      )[0].path,
+    ).toBe('/srv/x');
   });
 });
 
 // ---- drops ------------------------------------------------------------------------------
-type FakeEntry = { isFile: boolean; isDirectory: boolean; name: string; file?: (ok: (f: File) => void) => void; createReader?: () => unknown };
+type FakeEntry = {
+  isFile: boolean;
+  isDirectory: boolean;
+  name: string;
+  file?: (ok: (f: File) => void) => void;
+  createReader?: () => unknown;
+};
 
 /** A dropped folder as Chromium's legacy entries API hands it out (readEntries in batches). */
 function legacyDir(name: string, children: FakeEntry[], batch = 2): FakeEntry {
   return {
-    isFile: false, isDirectory: true, name,
+    isFile: false,
+    isDirectory: true,
+    name,
     createReader() {
       let at = 0;
-      return { readEntries(ok: (e: FakeEntry[]) => void) { const out = children.slice(at, at + batch); at += batch; setTimeout(() => ok(out)); } };
+      return {
+        readEntries(ok: (e: FakeEntry[]) => void) {
+          const out = children.slice(at, at + batch);
+          at += batch;
+          setTimeout(() => ok(out));
+        },
+      };
     },
   };
 }
@@ -78,13 +99,20 @@ describe('readDrop', () => {
       legacyDir('empty', []),
       legacyDir('2024', [legacyFile('b.jpg', 'b'), legacyFile('c.jpg', 'c'), legacyFile('d.jpg', 'd')]),
     ]);
-    const items = await readDrop(fakeTransfer([{ entry: tree }, { entry: legacyFile('loose.txt', 'x'), file: new File(['x'], 'loose.txt') }]));
+    const items = await readDrop(
+      fakeTransfer([{ entry: tree }, { entry: legacyFile('loose.txt', 'x'), file: new File(['x'], 'loose.txt') }]),
+    );
     expect(items).toHaveLength(2);
     const [folder, loose] = items;
     if (folder.kind !== 'folder') throw new Error('expected a folder');
     expect(folder.entries.map((e) => `${e.path} ${e.type}`).sort()).toEqual([
-      '/photos directory', '/photos/2024 directory', '/photos/2024/b.jpg file', '/photos/2024/c.jpg file',
-      '/photos/2024/d.jpg file', '/photos/a.jpg file', '/photos/empty directory',
+      '/photos directory',
+      '/photos/2024 directory',
+      '/photos/2024/b.jpg file',
+      '/photos/2024/c.jpg file',
+      '/photos/2024/d.jpg file',
+      '/photos/a.jpg file',
+      '/photos/empty directory',
     ]);
     expect(loose).toMatchObject({ kind: 'file' });
   });
@@ -92,8 +120,12 @@ describe('readDrop', () => {
   it('prefers file system handles where the browser has them', async () => {
     const fileHandle = (name: string) => ({ kind: 'file', name, getFile: async () => new File(['h'], name) });
     const dirHandle = {
-      kind: 'directory', name: 'proj',
-      async *values() { yield fileHandle('x.ts'); yield { kind: 'directory', name: 'empty', async *values() {} }; },
+      kind: 'directory',
+      name: 'proj',
+      async *values() {
+        yield fileHandle('x.ts');
+        yield { kind: 'directory', name: 'empty', async *values() {} };
+      },
     };
     const items = await readDrop(fakeTransfer([{ handle: dirHandle, entry: legacyDir('proj', []) }]));
     if (items[0].kind !== 'folder') throw new Error('expected a folder');

@@ -53,7 +53,10 @@ export function folderPickerInputs(files: readonly File[], at: string): BuildInp
     const rel = (f.webkitRelativePath || f.name).split('/').filter((p) => p.length > 0);
     const top = rel[0] ?? f.name;
     let list = byTop.get(top);
-    if (!list) { list = []; byTop.set(top, list); }
+    if (!list) {
+      list = [];
+      byTop.set(top, list);
+    }
     let dir = at;
     for (let i = 0; i < rel.length - 1; i++) {
       dir = joinPath(dir, rel[i]);
@@ -73,9 +76,7 @@ function dedupe(entries: TreeEntry[]): TreeEntry[] {
 // ---- drops --------------------------------------------------------------------------
 
 /** A top-level thing that was dropped. */
-export type DroppedItem =
-  | { kind: 'file'; file: File }
-  | { kind: 'folder'; name: string; entries: TreeEntry[] };
+export type DroppedItem = { kind: 'file'; file: File } | { kind: 'folder'; name: string; entries: TreeEntry[] };
 
 interface Walker {
   name: string;
@@ -150,7 +151,10 @@ export function readDrop(dt: DataTransfer): Promise<DroppedItem[]> {
       if (item.kind !== 'file') continue;
       const withHandle = item as DataTransferItem & { getAsFileSystemHandle?: () => Promise<HandleLike | null> };
       grabs.push({
-        handle: typeof withHandle.getAsFileSystemHandle === 'function' ? withHandle.getAsFileSystemHandle().catch(() => null) : undefined,
+        handle:
+          typeof withHandle.getAsFileSystemHandle === 'function'
+            ? withHandle.getAsFileSystemHandle().catch(() => null)
+            : undefined,
         entry: (item.webkitGetAsEntry?.() as LegacyEntry | null) ?? null,
         file: item.getAsFile(),
       });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { fileStem, formatBytes, formatDuration, modeString, outputFileName, parseOctalMode, toggleExecutable } from './format.ts';
+import {
+  fileStem,
+  formatBytes,
+  formatDuration,
+  modeString,
+  outputFileName,
+  parseOctalMode,
+  toggleExecutable,
+} from './format.ts';
 
 describe('format', () => {
   it('formats sizes in binary units', () => {

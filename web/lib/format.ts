@@ -8,7 +8,10 @@ export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes)) return '–';
   let v = bytes;
   let u = 0;
-  while (Math.abs(v) >= 1024 && u < UNITS.length - 1) { v /= 1024; u++; }
+  while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
   if (u === 0) return `${v} B`;
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${UNITS[u]}`;
 }
@@ -30,12 +33,19 @@ const TYPE_CHAR: Record<EntryType, string> = { directory: 'd', file: '-', symlin
 /** ls-style mode string: "drwxr-xr-x", with s/S/t/T for setuid, setgid and sticky. */
 export function modeString(type: EntryType, mode: number): string {
   const bit = (mask: number, c: string) => (mode & mask ? c : '-');
-  const special = (exec: boolean, on: boolean, lower: string) => (on ? (exec ? lower : lower.toUpperCase()) : exec ? 'x' : '-');
+  const special = (exec: boolean, on: boolean, lower: string) =>
+    on ? (exec ? lower : lower.toUpperCase()) : exec ? 'x' : '-';
   return (
     TYPE_CHAR[type] +
-    bit(0o400, 'r') + bit(0o200, 'w') + special(!!(mode & 0o100), !!(mode & 0o4000), 's') +
-    bit(0o040, 'r') + bit(0o020, 'w') + special(!!(mode & 0o010), !!(mode & 0o2000), 's') +
-    bit(0o004, 'r') + bit(0o002, 'w') + special(!!(mode & 0o001), !!(mode & 0o1000), 't')
+    bit(0o400, 'r') +
+    bit(0o200, 'w') +
+    special(!!(mode & 0o100), !!(mode & 0o4000), 's') +
+    bit(0o040, 'r') +
+    bit(0o020, 'w') +
+    special(!!(mode & 0o010), !!(mode & 0o2000), 's') +
+    bit(0o004, 'r') +
+    bit(0o002, 'w') +
+    special(!!(mode & 0o001), !!(mode & 0o1000), 't')
   );
 }
 
@@ -63,7 +73,9 @@ export function toggleExecutable(mode: number): number {
 /** `/nix/store/<hash>-name` → { hash, name } */
 export function splitStorePath(path: string): { hash: string; name: string } {
   const base = path.slice(path.lastIndexOf('/') + 1);
-  return base.length > 33 && base[32] === '-' ? { hash: base.slice(0, 32), name: base.slice(33) } : { hash: '', name: base };
+  return base.length > 33 && base[32] === '-'
+    ? { hash: base.slice(0, 32), name: base.slice(33) }
+    : { hash: '', name: base };
 }
 
 /** A label turned into a safe file name stem. */

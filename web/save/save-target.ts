@@ -65,9 +65,11 @@ export async function pickFileTarget(suggestedName: string): Promise<SaveTarget 
     handle = await show({
       suggestedName,
       id: 'disk-image',
-      types: [compressed
-        ? { description: 'zstd-compressed disk image', accept: { 'application/zstd': ['.zst'] } }
-        : { description: 'Raw disk image', accept: { 'application/octet-stream': ['.img'] } }],
+      types: [
+        compressed
+          ? { description: 'zstd-compressed disk image', accept: { 'application/zstd': ['.zst'] } }
+          : { description: 'Raw disk image', accept: { 'application/octet-stream': ['.img'] } },
+      ],
     });
   } catch (err) {
     if (err instanceof DOMException && err.name === 'AbortError') return null;
@@ -89,7 +91,11 @@ export async function pickFileTarget(suggestedName: string): Promise<SaveTarget 
     async abort() {
       if (closed) return;
       closed = true;
-      try { await writable.abort(); } catch { /* the stream may already be errored */ }
+      try {
+        await writable.abort();
+      } catch {
+        /* the stream may already be errored */
+      }
     },
   };
 }

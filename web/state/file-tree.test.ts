@@ -3,9 +3,26 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { alternativeName, FileTree, nameProblem, normalizeEntries } from './file-tree.ts';
 
 const file = (path: string, size = 1, origin = 'a'): TreeEntry => ({
-  path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size, origin, source: { kind: 'bytes', bytes: new Uint8Array(size) },
+  path,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: 1,
+  size,
+  origin,
+  source: { kind: 'bytes', bytes: new Uint8Array(size) },
 });
-const dir = (path: string, origin = 'a'): TreeEntry => ({ path, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0, origin });
+const dir = (path: string, origin = 'a'): TreeEntry => ({
+  path,
+  type: 'directory',
+  mode: 0o755,
+  uid: 0,
+  gid: 0,
+  mtime: 1,
+  size: 0,
+  origin,
+});
 
 function load(entries: TreeEntry[], inputId = 1): FileTree {
   const t = new FileTree();
@@ -15,7 +32,11 @@ function load(entries: TreeEntry[], inputId = 1): FileTree {
   return t;
 }
 
-const paths = (t: FileTree) => t.toEntries().map((e) => e.path).sort();
+const paths = (t: FileTree) =>
+  t
+    .toEntries()
+    .map((e) => e.path)
+    .sort();
 
 describe('FileTree', () => {
   it('adds missing parents and keeps parents before children', () => {
@@ -30,8 +51,17 @@ describe('FileTree', () => {
 
   it('merges folders silently and reports other clashes as conflicts', () => {
     const t = load([dir('/etc'), file('/etc/hosts', 5, 'first')]);
-    const plan = t.planMerge([dir('/etc', 'second'), file('/etc/hosts', 9, 'second'), file('/etc/new', 1, 'second')], 2);
-    expect(plan.conflicts).toEqual([{ path: '/etc/hosts', existing: { type: 'file', size: 5, origin: 'first' }, incoming: { type: 'file', size: 9, origin: 'second' } }]);
+    const plan = t.planMerge(
+      [dir('/etc', 'second'), file('/etc/hosts', 9, 'second'), file('/etc/new', 1, 'second')],
+      2,
+    );
+    expect(plan.conflicts).toEqual([
+      {
+        path: '/etc/hosts',
+        existing: { type: 'file', size: 5, origin: 'first' },
+        incoming: { type: 'file', size: 9, origin: 'second' },
+      },
+    ]);
   });
 
   it('applies replace, keep both and skip', () => {
@@ -39,7 +69,14 @@ describe('FileTree', () => {
     const incoming = [file('/x', 2, 'b'), file('/y', 2, 'b'), file('/z', 2, 'b')];
     const t = base();
     const plan = t.planMerge(incoming, 2);
-    t.applyMerge(plan, new Map([['/x', 'replace'], ['/y', 'keep-both'], ['/z', 'skip']]));
+    t.applyMerge(
+      plan,
+      new Map([
+        ['/x', 'replace'],
+        ['/y', 'keep-both'],
+        ['/z', 'skip'],
+      ]),
+    );
     const sizes = Object.fromEntries(t.toEntries().map((e) => [e.path, e.size]));
     expect(sizes).toEqual({ '/x': 2, '/y': 1, '/y (2)': 2, '/z': 1 });
   });
@@ -73,7 +110,17 @@ describe('FileTree', () => {
   });
 
   it('keeps a hard link pointing at its file after renames, and turns it into a file when the file goes', () => {
-    const link: TreeEntry = { path: '/l', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'a', target: '/d/f' };
+    const link: TreeEntry = {
+      path: '/l',
+      type: 'hardlink',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size: 0,
+      origin: 'a',
+      target: '/d/f',
+    };
     const t = load([file('/d/f', 7), link]);
     t.rename(t.get('/d')!, 'e');
     expect(t.toEntries().find((e) => e.path === '/l')!.target).toBe('/e/f');
@@ -88,7 +135,12 @@ describe('FileTree', () => {
     const t = load([file('/b/2'), file('/b/10'), file('/a')]);
     expect(t.visibleRows(new Set()).map((r) => r.node.name)).toEqual(['b', 'a']);
     const rows = t.visibleRows(new Set([t.get('/b')!.id]));
-    expect(rows.map((r) => `${r.node.name}@${r.depth}:${r.pos}/${r.siblings}`)).toEqual(['b@0:1/2', '2@1:1/2', '10@1:2/2', 'a@0:2/2']);
+    expect(rows.map((r) => `${r.node.name}@${r.depth}:${r.pos}/${r.siblings}`)).toEqual([
+      'b@0:1/2',
+      '2@1:1/2',
+      '10@1:2/2',
+      'a@0:2/2',
+    ]);
   });
 
   it('removes what one input added, keeping folders others still use', () => {
@@ -125,7 +177,15 @@ describe('names', () => {
 
   it('syncs a folder listing: keeps nodes (ids, loaded children) whose name and inode stay, replaces the rest', () => {
     const t = new FileTree();
-    const meta = (type: 'file' | 'directory', size = 0) => ({ type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: 1, size, origin: 'image' });
+    const meta = (type: 'file' | 'directory', size = 0) => ({
+      type,
+      mode: type === 'directory' ? 0o755 : 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size,
+      origin: 'image',
+    });
     const info = (inode: number, kind: 'file' | 'directory') => ({ inode, links: 1, kind, loaded: false });
     t.syncChildren(t.root, [
       { name: 'etc', entry: meta('directory'), image: info(12, 'directory') },

@@ -129,9 +129,20 @@ export class FileTree {
   private stats: { files: number; directories: number; others: number; bytes: number } | null = null;
 
   constructor() {
-    this.root = this.makeNode('', null, {
-      type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin: '',
-    }, 0);
+    this.root = this.makeNode(
+      '',
+      null,
+      {
+        type: 'directory',
+        mode: DEFAULT_DIR_MODE,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        size: 0,
+        origin: '',
+      },
+      0,
+    );
   }
 
   private makeNode(name: string, parent: FileNode | null, entry: Omit<TreeEntry, 'path'>, inputId: number): FileNode {
@@ -171,8 +182,10 @@ export class FileTree {
       const s = { files: 0, directories: 0, others: 0, bytes: 0 };
       for (const n of this.byId.values()) {
         if (n === this.root) continue;
-        if (n.entry.type === 'file') { s.files++; s.bytes += n.entry.size; }
-        else if (n.entry.type === 'directory') s.directories++;
+        if (n.entry.type === 'file') {
+          s.files++;
+          s.bytes += n.entry.size;
+        } else if (n.entry.type === 'directory') s.directories++;
         else s.others++;
       }
       this.stats = s;
@@ -219,7 +232,8 @@ export class FileTree {
       rows.push(row);
       if (row.node.children && expanded.has(row.node.id)) {
         const kids = this.sortedChildren(row.node);
-        for (let i = kids.length - 1; i >= 0; i--) stack.push({ node: kids[i], depth: row.depth + 1, pos: i + 1, siblings: kids.length });
+        for (let i = kids.length - 1; i >= 0; i--)
+          stack.push({ node: kids[i], depth: row.depth + 1, pos: i + 1, siblings: kids.length });
       }
     }
     return rows;
@@ -296,9 +310,20 @@ export class FileTree {
 
   /** Creates a folder in `dir` with a free name based on `name`. */
   createFolder(dir: FileNode, name = 'New folder'): FileNode {
-    const node = this.makeNode(this.freeName(dir, name), dir, {
-      type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin: 'new folder',
-    }, 0);
+    const node = this.makeNode(
+      this.freeName(dir, name),
+      dir,
+      {
+        type: 'directory',
+        mode: DEFAULT_DIR_MODE,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        size: 0,
+        origin: 'new folder',
+      },
+      0,
+    );
     this.changed();
     return node;
   }
@@ -337,7 +362,11 @@ export class FileTree {
     const doomed: FileNode[] = [];
     for (const n of this.byId.values()) if (n.inputId === inputId && n !== this.root) doomed.push(n);
     // Deepest first, so a folder is looked at after its contents.
-    const depth = (n: FileNode) => { let d = 0; for (let p = n.parent; p; p = p.parent) d++; return d; };
+    const depth = (n: FileNode) => {
+      let d = 0;
+      for (let p = n.parent; p; p = p.parent) d++;
+      return d;
+    };
     doomed.sort((a, b) => depth(b) - depth(a));
     for (const n of doomed) {
       if (!this.byId.has(n.id)) continue;
@@ -371,7 +400,11 @@ export class FileTree {
   }
 
   /** Applies a plan; `choices` decides each conflict (by path), `fallback` the rest. */
-  applyMerge(plan: MergePlan, choices: ReadonlyMap<string, ConflictChoice>, fallback: ConflictChoice = 'replace'): number {
+  applyMerge(
+    plan: MergePlan,
+    choices: ReadonlyMap<string, ConflictChoice>,
+    fallback: ConflictChoice = 'replace',
+  ): number {
     const conflictPaths = new Set(plan.conflicts.map((c) => c.path));
     const skipped = new Set<string>();
     const renamed = new Map<string, string>();
@@ -394,7 +427,10 @@ export class FileTree {
       let path = rewrite(e.path);
       if (conflictPaths.has(e.path)) {
         const choice = choices.get(e.path) ?? fallback;
-        if (choice === 'skip') { skipped.add(e.path); continue; }
+        if (choice === 'skip') {
+          skipped.add(e.path);
+          continue;
+        }
         const existing = this.get(path);
         if (existing) {
           if (choice === 'replace') {
@@ -433,15 +469,37 @@ export class FileTree {
     for (const name of splitPath(path)) {
       let next = node.children!.get(name);
       if (!next) {
-        next = this.makeNode(name, node, {
-          type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin,
-        }, inputId);
+        next = this.makeNode(
+          name,
+          node,
+          {
+            type: 'directory',
+            mode: DEFAULT_DIR_MODE,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            size: 0,
+            origin,
+          },
+          inputId,
+        );
       } else if (!next.children) {
         // A file where a folder is needed: keep the file under a free name.
         this.rename(next, this.freeName(node, name));
-        next = this.makeNode(name, node, {
-          type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin,
-        }, inputId);
+        next = this.makeNode(
+          name,
+          node,
+          {
+            type: 'directory',
+            mode: DEFAULT_DIR_MODE,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            size: 0,
+            origin,
+          },
+          inputId,
+        );
       }
       node = next;
     }
@@ -482,7 +540,16 @@ export function normalizeEntries(entries: readonly TreeEntry[]): TreeEntry[] {
   for (const e of entries) byPath.set(e.path, e);
   for (const e of entries) {
     for (let p = parentPath(e.path); p !== '/' && !byPath.has(p); p = parentPath(p)) {
-      byPath.set(p, { path: p, type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: e.mtime, size: 0, origin: e.origin });
+      byPath.set(p, {
+        path: p,
+        type: 'directory',
+        mode: DEFAULT_DIR_MODE,
+        uid: 0,
+        gid: 0,
+        mtime: e.mtime,
+        size: 0,
+        origin: e.origin,
+      });
     }
   }
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -8,12 +8,28 @@
 import { create } from 'zustand';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type {
-  BuildEvent, BuildFailure, BuildInput, BuildResult, FileHead, ImageEdit, ImageEntry, ImageState, StageName,
+  BuildEvent,
+  BuildFailure,
+  BuildInput,
+  BuildResult,
+  FileHead,
+  ImageEdit,
+  ImageEntry,
+  ImageState,
+  StageName,
 } from '../../workers/build-api.ts';
 import { engine, toEngineError } from '../engine-client.ts';
 import { type DroppedItem, folderPickerInputs, looseFilesInput, placeEntries } from '../input/collect.ts';
 import { formatCount, toggleExecutable } from '../lib/format.ts';
-import { canPickFile, memoryTarget, pickFileTarget, release, type SavedOutput, type SaveTarget, startDownload } from '../save/save-target.ts';
+import {
+  canPickFile,
+  memoryTarget,
+  pickFileTarget,
+  release,
+  type SavedOutput,
+  type SaveTarget,
+  startDownload,
+} from '../save/save-target.ts';
 import { FileTree, joinPath, nameProblem, parentPath, type FileNode, type SyncItem } from './file-tree.ts';
 import type { TreeController, TreeViewModel } from './tree-controller.ts';
 
@@ -70,17 +86,42 @@ export interface ImageSessionState {
   level: number;
 }
 
-const idleSave = (): SaveState => ({ status: 'idle', stage: null, progress: null, result: null, saved: null, failure: null });
+const idleSave = (): SaveState => ({
+  status: 'idle',
+  stage: null,
+  progress: null,
+  result: null,
+  saved: null,
+  failure: null,
+});
 
 function closedState(): Omit<ImageSessionState, 'openFailure' | 'compress' | 'level'> {
   return {
-    status: 'closed', fileName: null, progress: null, image: null, tree: new FileTree(), treeVersion: 0,
-    expanded: new Set(), selectedId: null, renamingId: null, message: null, busy: null, failure: null,
-    repair: null, save: idleSave(), savedRevision: 0, preview: null,
+    status: 'closed',
+    fileName: null,
+    progress: null,
+    image: null,
+    tree: new FileTree(),
+    treeVersion: 0,
+    expanded: new Set(),
+    selectedId: null,
+    renamingId: null,
+    message: null,
+    busy: null,
+    failure: null,
+    repair: null,
+    save: idleSave(),
+    savedRevision: 0,
+    preview: null,
   };
 }
 
-export const useImage = create<ImageSessionState>(() => ({ ...closedState(), openFailure: null, compress: false, level: 3 }));
+export const useImage = create<ImageSessionState>(() => ({
+  ...closedState(),
+  openFailure: null,
+  compress: false,
+  level: 3,
+}));
 
 const get = useImage.getState;
 const set = useImage.setState;
@@ -107,9 +148,18 @@ export async function openImageFile(file: File): Promise<void> {
   const cur = get();
   if (cur.status === 'opening' || cur.busy) return;
   if (cur.image && !confirmDiscard()) return;
-  if (cur.image) void engine().closeImage(cur.image.id).catch(() => undefined);
+  if (cur.image)
+    void engine()
+      .closeImage(cur.image.id)
+      .catch(() => undefined);
   release(cur.save.saved);
-  set({ ...closedState(), status: 'opening', fileName: file.name, progress: { done: 0, total: file.size }, openFailure: null });
+  set({
+    ...closedState(),
+    status: 'opening',
+    fileName: file.name,
+    progress: { done: 0, total: file.size },
+    openFailure: null,
+  });
   let image: ImageState;
   try {
     image = await engine().openImage(file, (done, total) => {
@@ -130,7 +180,10 @@ export function closeImage(): void {
   const cur = get();
   if (cur.busy) return;
   if (cur.image && !confirmDiscard()) return;
-  if (cur.image) void engine().closeImage(cur.image.id).catch(() => undefined);
+  if (cur.image)
+    void engine()
+      .closeImage(cur.image.id)
+      .catch(() => undefined);
   release(cur.save.saved);
   set({ ...closedState(), openFailure: null });
 }
@@ -154,7 +207,15 @@ function treeChanged(extra: Partial<ImageSessionState> = {}): void {
 
 function toSyncItem(e: ImageEntry): SyncItem {
   const type = e.type === 'directory' ? 'directory' : e.type === 'symlink' ? 'symlink' : 'file';
-  const entry: Omit<TreeEntry, 'path'> = { type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, origin: 'image' };
+  const entry: Omit<TreeEntry, 'path'> = {
+    type,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: e.mtime,
+    size: e.size,
+    origin: 'image',
+  };
   if (e.target !== undefined) entry.target = e.target;
   return { name: e.name, entry, image: { inode: e.inode, links: e.links, kind: e.type, loaded: false } };
 }
@@ -207,7 +268,7 @@ export function imageTargetFolder(): string {
   const { tree } = get();
   const node = selectedNode();
   if (!node) return '/';
-  return tree.pathOf(node.children ? node : node.parent ?? tree.root);
+  return tree.pathOf(node.children ? node : (node.parent ?? tree.root));
 }
 
 function setExpanded(id: number, open: boolean): void {
@@ -216,14 +277,20 @@ function setExpanded(id: number, open: boolean): void {
   if (open && node?.children && node.image && !node.image.loaded) void loadDir(node);
   if (cur.has(id) === open) return;
   const next = new Set(cur);
-  if (open) next.add(id); else next.delete(id);
+  if (open) next.add(id);
+  else next.delete(id);
   set({ expanded: next });
 }
 
 // ---- changes --------------------------------------------------------------------------
 
 /** Runs one change in the engine, then shows the new state and reloads the folders it touched. */
-async function change(what: string, work: (id: string) => Promise<ImageState>, touched: Iterable<string> = [], done?: string): Promise<boolean> {
+async function change(
+  what: string,
+  work: (id: string) => Promise<ImageState>,
+  touched: Iterable<string> = [],
+  done?: string,
+): Promise<boolean> {
   const { image, busy } = get();
   if (!image || busy) return false;
   set({ busy: what, failure: null, message: `${what}…` });
@@ -253,7 +320,15 @@ async function addInputs(inputs: BuildInput[], label: string, touched: string[])
     const resolved = await engine().resolveInputs(inputs);
     const errors = resolved.problems.filter((p) => p.severity === 'error');
     if (errors.length > 0) {
-      set({ failure: { code: 'bad-input', message: `${label} cannot be added: ${errors[0].message}`, hint: errors[0].hint, problems: resolved.problems }, message: null });
+      set({
+        failure: {
+          code: 'bad-input',
+          message: `${label} cannot be added: ${errors[0].message}`,
+          hint: errors[0].hint,
+          problems: resolved.problems,
+        },
+        message: null,
+      });
       return;
     }
     entries = resolved.entries;
@@ -270,8 +345,18 @@ async function addInputs(inputs: BuildInput[], label: string, touched: string[])
   if (ok || !f || !f.problems.some((p) => p.code === 'image-path-exists')) return;
   const clashes = f.problems.filter((p) => p.code === 'image-path-exists').map((p) => p.path ?? '');
   const list = clashes.slice(0, 8).join('\n') + (clashes.length > 8 ? `\n… and ${clashes.length - 8} more` : '');
-  if (!window.confirm(`${formatCount(clashes.length)} ${clashes.length === 1 ? 'entry exists' : 'entries exist'} in the image already:\n${list}\n\nReplace ${clashes.length === 1 ? 'it' : 'them'}?`)) return;
-  await change(`Adding ${label}`, apply([{ kind: 'add', entries, replace: true }]), touched, `Added ${label}, replacing ${formatCount(clashes.length)}.`);
+  if (
+    !window.confirm(
+      `${formatCount(clashes.length)} ${clashes.length === 1 ? 'entry exists' : 'entries exist'} in the image already:\n${list}\n\nReplace ${clashes.length === 1 ? 'it' : 'them'}?`,
+    )
+  )
+    return;
+  await change(
+    `Adding ${label}`,
+    apply([{ kind: 'add', entries, replace: true }]),
+    touched,
+    `Added ${label}, replacing ${formatCount(clashes.length)}.`,
+  );
 }
 
 const labelOf = (files: readonly File[]) => (files.length === 1 ? files[0].name : `${formatCount(files.length)} files`);
@@ -282,12 +367,16 @@ export function addFilesToImage(files: readonly File[], at = imageTargetFolder()
 
 export function addFolderToImage(files: readonly File[], at = imageTargetFolder()): Promise<void> {
   const inputs = folderPickerInputs(files, at);
-  const top = inputs[0]?.kind === 'tree' ? inputs[0].entries[0]?.origin ?? 'folder' : 'folder';
+  const top = inputs[0]?.kind === 'tree' ? (inputs[0].entries[0]?.origin ?? 'folder') : 'folder';
   return addInputs(inputs, inputs.length === 1 ? top : `${inputs.length} folders`, [at]);
 }
 
 export function addArchivesToImage(files: readonly File[], at = imageTargetFolder()): Promise<void> {
-  return addInputs(files.map((f) => ({ kind: 'archive', at, file: { name: f.name, blob: f } })), labelOf(files), [at]);
+  return addInputs(
+    files.map((f) => ({ kind: 'archive', at, file: { name: f.name, blob: f } })),
+    labelOf(files),
+    [at],
+  );
 }
 
 /** A drop onto a folder of the image: folders keep their structure, files (archives too) go in as files. */
@@ -296,8 +385,13 @@ export function dropIntoImage(items: DroppedItem[], at: string): Promise<void> {
   const loose: File[] = [];
   const names: string[] = [];
   for (const it of items) {
-    if (it.kind === 'folder') { inputs.push({ kind: 'tree', at: '/', entries: placeEntries(it.entries, at) }); names.push(it.name); }
-    else { loose.push(it.file); names.push(it.file.name); }
+    if (it.kind === 'folder') {
+      inputs.push({ kind: 'tree', at: '/', entries: placeEntries(it.entries, at) });
+      names.push(it.name);
+    } else {
+      loose.push(it.file);
+      names.push(it.file.name);
+    }
   }
   if (loose.length > 0) inputs.push(looseFilesInput(loose, at));
   return addInputs(inputs, names.length === 1 ? names[0] : `${formatCount(names.length)} items`, [at]);
@@ -315,17 +409,34 @@ export function deleteImageNode(id: number): void {
 function moveTo(node: FileNode, to: string, what: string): void {
   const { tree } = get();
   const from = tree.pathOf(node);
-  void change(what, apply([{ kind: 'move', from, to }]), [parentPath(from), parentPath(to)], `${what}: ${to}.`)
-    .then((ok) => { if (ok) { const moved = get().tree.get(to); if (moved) set({ selectedId: moved.id }); } });
+  void change(what, apply([{ kind: 'move', from, to }]), [parentPath(from), parentPath(to)], `${what}: ${to}.`).then(
+    (ok) => {
+      if (ok) {
+        const moved = get().tree.get(to);
+        if (moved) set({ selectedId: moved.id });
+      }
+    },
+  );
 }
 
 function commitRename(id: number, name: string): string | undefined {
   const node = nodeOf(id);
-  if (!node) { set({ renamingId: null }); return undefined; }
-  if (name === node.name) { set({ renamingId: null }); return undefined; }
-  const why = nameProblem(name) ?? (name.includes('\n') ? 'A name cannot contain a line break.' : undefined) ??
+  if (!node) {
+    set({ renamingId: null });
+    return undefined;
+  }
+  if (name === node.name) {
+    set({ renamingId: null });
+    return undefined;
+  }
+  const why =
+    nameProblem(name) ??
+    (name.includes('\n') ? 'A name cannot contain a line break.' : undefined) ??
     (node.parent?.children?.has(name) ? `"${name}" already exists in this folder.` : undefined);
-  if (why) { set({ message: why }); return why; }
+  if (why) {
+    set({ message: why });
+    return why;
+  }
   set({ renamingId: null });
   moveTo(node, joinPath(get().tree.pathOf(node.parent!), name), 'Renamed');
   return undefined;
@@ -337,7 +448,10 @@ function moveNode(id: number, intoId: number | 'root'): string | undefined {
   const into = intoId === 'root' ? tree.root : nodeOf(intoId);
   if (!node || !into || node.parent === into) return undefined;
   if (!into.children) return 'Items can only be moved into folders.';
-  if (tree.isWithin(into, node)) { set({ message: 'A folder cannot be moved into itself.' }); return 'A folder cannot be moved into itself.'; }
+  if (tree.isWithin(into, node)) {
+    set({ message: 'A folder cannot be moved into itself.' });
+    return 'A folder cannot be moved into itself.';
+  }
   moveTo(node, joinPath(tree.pathOf(into), node.name), 'Moved');
   return undefined;
 }
@@ -346,14 +460,24 @@ export function chmodImageNode(id: number, mode: number): void {
   const node = nodeOf(id);
   if (!node) return;
   const path = get().tree.pathOf(node);
-  void change(`Changing the mode of ${node.name}`, apply([{ kind: 'chmod', path, mode }]), [parentPath(path)], `Mode of ${path} set to ${(mode & 0o7777).toString(8).padStart(4, '0')}.`);
+  void change(
+    `Changing the mode of ${node.name}`,
+    apply([{ kind: 'chmod', path, mode }]),
+    [parentPath(path)],
+    `Mode of ${path} set to ${(mode & 0o7777).toString(8).padStart(4, '0')}.`,
+  );
 }
 
 export function chownImageNode(id: number, uid: number, gid: number): void {
   const node = nodeOf(id);
   if (!node) return;
   const path = get().tree.pathOf(node);
-  void change(`Changing the owner of ${node.name}`, apply([{ kind: 'chown', path, uid, gid }]), [parentPath(path)], `Owner of ${path} set to ${uid}:${gid}.`);
+  void change(
+    `Changing the owner of ${node.name}`,
+    apply([{ kind: 'chown', path, uid, gid }]),
+    [parentPath(path)],
+    `Owner of ${path} set to ${uid}:${gid}.`,
+  );
 }
 
 function newFolder(): void {
@@ -362,7 +486,16 @@ function newFolder(): void {
   const dir = tree.get(at) ?? tree.root;
   const name = tree.freeName(dir, 'New folder');
   const path = joinPath(at, name);
-  const entry: TreeEntry = { path, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: Math.floor(Date.now() / 1000), size: 0, origin: 'new folder' };
+  const entry: TreeEntry = {
+    path,
+    type: 'directory',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: Math.floor(Date.now() / 1000),
+    size: 0,
+    origin: 'new folder',
+  };
   void change('Making a folder', apply([{ kind: 'add', entries: [entry] }]), [at], `Made ${path}.`).then((ok) => {
     const node = ok ? get().tree.get(path) : undefined;
     if (!node) return;
@@ -378,7 +511,12 @@ export function setImageLabel(label: string): Promise<boolean> {
 
 /** Grows or shrinks to `bytes`, or to the minimum. */
 export function resizeImage(size: 'min' | number): Promise<boolean> {
-  return change(size === 'min' ? 'Shrinking to the minimum' : 'Resizing', (id) => engine().resize(id, size), [], 'Resized.');
+  return change(
+    size === 'min' ? 'Shrinking to the minimum' : 'Resizing',
+    (id) => engine().resize(id, size),
+    [],
+    'Resized.',
+  );
 }
 
 /** Runs e2fsck -fy on the copy in memory: only ever from the person's click. */
@@ -388,11 +526,20 @@ export async function repairImage(): Promise<void> {
   set({ busy: 'Repairing', failure: null, message: 'Repairing (e2fsck -fy)…', repair: null });
   try {
     const r = await engine().repair(image.id);
-    set({ image: r.state, repair: { exitCode: r.exitCode, output: r.output }, message: r.state.fsck.clean ? 'Repaired: the check is clean now.' : 'e2fsck could not fix everything.' });
+    set({
+      image: r.state,
+      repair: { exitCode: r.exitCode, output: r.output },
+      message: r.state.fsck.clean ? 'Repaired: the check is clean now.' : 'e2fsck could not fix everything.',
+    });
     // Repairs can move entries (lost+found) anywhere: list every loaded folder again.
     const { tree } = get();
     const paths: string[] = [];
-    const walk = (n: FileNode) => { if (n.children && (n === tree.root || n.image?.loaded)) { paths.push(tree.pathOf(n)); for (const c of n.children.values()) walk(c); } };
+    const walk = (n: FileNode) => {
+      if (n.children && (n === tree.root || n.image?.loaded)) {
+        paths.push(tree.pathOf(n));
+        for (const c of n.children.values()) walk(c);
+      }
+    };
     walk(tree.root);
     await reload(paths);
   } catch (err) {
@@ -430,7 +577,7 @@ export async function exportNode(id: number): Promise<void> {
   if (!image || !node || get().busy) return;
   const path = tree.pathOf(node);
   const isFile = node.image?.kind === 'file';
-  const name = `${node === tree.root ? (image.summary.label || 'image') : node.name}${isFile ? '' : '.tar'}`;
+  const name = `${node === tree.root ? image.summary.label || 'image' : node.name}${isFile ? '' : '.tar'}`;
   let target: SaveTarget | null;
   try {
     target = canPickFile() ? await pickFileTarget(name) : memoryTarget(name);
@@ -448,7 +595,9 @@ export async function exportNode(id: number): Promise<void> {
       // The download has its own copy; free ours once the browser has taken it.
       setTimeout(() => release(saved), 60_000);
     }
-    set({ message: `Exported ${path} as ${saved.fileName}${r.skipped ? ` (${r.skipped} device files, fifos or sockets left out)` : ''}.` });
+    set({
+      message: `Exported ${path} as ${saved.fileName}${r.skipped ? ` (${r.skipped} device files, fifos or sockets left out)` : ''}.`,
+    });
   } catch (err) {
     await target.abort();
     set({ failure: fail(err) });
@@ -488,7 +637,18 @@ export async function saveImage(mode: 'file' | 'download'): Promise<void> {
     try {
       target = await pickFileTarget(fileName);
     } catch (err) {
-      set({ save: { ...idleSave(), status: 'failed', failure: { code: 'internal', message: `Could not open the file to save to: ${err instanceof Error ? err.message : String(err)}`, hint: 'Choose "Download" instead.', problems: [] } } });
+      set({
+        save: {
+          ...idleSave(),
+          status: 'failed',
+          failure: {
+            code: 'internal',
+            message: `Could not open the file to save to: ${err instanceof Error ? err.message : String(err)}`,
+            hint: 'Choose "Download" instead.',
+            problems: [],
+          },
+        },
+      });
       return;
     }
     if (!target) return;
@@ -500,18 +660,25 @@ export async function saveImage(mode: 'file' | 'download'): Promise<void> {
   set({ busy: 'Saving', save: { ...idleSave(), status: 'running' }, failure: null });
   const sink = target;
   try {
-    const result = await engine().saveImage(image!.id, { compress, level, fileName },
+    const result = await engine().saveImage(
+      image!.id,
+      { compress, level, fileName },
       (ev: BuildEvent) => {
         if (ev.type === 'stage' && ev.state === 'start') set({ save: { ...get().save, stage: ev.stage } });
-        if (ev.type === 'progress') set({ save: { ...get().save, progress: ev.total > 0 ? ev.done / ev.total : null } });
+        if (ev.type === 'progress')
+          set({ save: { ...get().save, progress: ev.total > 0 ? ev.done / ev.total : null } });
       },
       async (chunk) => {
         // Stops the save between chunks; the image stays open in the engine.
         if (saveCancelled) throw new DOMException('The save was cancelled.', 'AbortError');
         await sink.write(chunk);
-      });
+      },
+    );
     const saved = await target.finish(target.kind === 'file' ? target.fileName : result.fileName);
-    set({ save: { status: 'done', stage: null, progress: 1, result, saved, failure: null }, savedRevision: image!.revision });
+    set({
+      save: { status: 'done', stage: null, progress: 1, result, saved, failure: null },
+      savedRevision: image!.revision,
+    });
     if (saved.kind === 'download') startDownload(saved);
   } catch (err) {
     await target.abort();
@@ -545,11 +712,15 @@ export const imageTreeController: TreeController = {
   emptyText: 'This folder of the image is empty. Add files, a folder or an archive, or drop them here.',
   showOwnerAndTime: true,
   totalsNote: 'in the folders opened so far',
-  select: (id) => { if (get().selectedId !== id) set({ selectedId: id }); },
+  select: (id) => {
+    if (get().selectedId !== id) set({ selectedId: id });
+  },
   setExpanded,
   toggleExpanded: (id) => setExpanded(id, !get().expanded.has(id)),
   collapseAll: () => set({ expanded: new Set() }),
-  startRename: (id) => { if (!get().busy) set({ renamingId: id, selectedId: id, message: null }); },
+  startRename: (id) => {
+    if (!get().busy) set({ renamingId: id, selectedId: id, message: null });
+  },
   cancelRename: () => set({ renamingId: null }),
   commitRename,
   deleteNode: deleteImageNode,

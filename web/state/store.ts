@@ -141,8 +141,15 @@ function freshStages(): Record<StageName, StageState> {
 
 function idleBuild(): BuildState {
   return {
-    status: 'idle', stages: freshStages(), log: [], logDropped: 0, startedAt: null, finishedAt: null,
-    failure: null, problems: [], saveKind: null,
+    status: 'idle',
+    stages: freshStages(),
+    log: [],
+    logDropped: 0,
+    startedAt: null,
+    finishedAt: null,
+    failure: null,
+    problems: [],
+    saveKind: null,
   };
 }
 
@@ -190,7 +197,16 @@ function problemsFor(item: InputItem, problems: readonly InputProblem[], only: b
 // ---- inputs ---------------------------------------------------------------------------
 
 function addInputItem(kind: InputKind, label: string, names: string[], at: string): InputItem {
-  const item: InputItem = { id: nextInputId++, kind, label, names, at, status: 'resolving', entryCount: 0, problems: [] };
+  const item: InputItem = {
+    id: nextInputId++,
+    kind,
+    label,
+    names,
+    at,
+    status: 'resolving',
+    entryCount: 0,
+    problems: [],
+  };
   set({ inputs: [...get().inputs, item] });
   return item;
 }
@@ -220,15 +236,28 @@ async function resolveAndMerge(item: InputItem, input: BuildInput): Promise<void
     patchInput(item.id, {
       status: 'failed',
       failure: e.toFailure(),
-      problems: e.problems.length > 0 ? e.problems : [{
-        severity: 'error', code: e.code, input: item.label, message: e.message, hint: e.hint,
-      }],
+      problems:
+        e.problems.length > 0
+          ? e.problems
+          : [
+              {
+                severity: 'error',
+                code: e.code,
+                input: item.label,
+                message: e.message,
+                hint: e.hint,
+              },
+            ],
     });
     return;
   }
   const problems = resolved.problems;
   const hasError = problems.some((p) => p.severity === 'error');
-  patchInput(item.id, { status: hasError && resolved.entries.length === 0 ? 'failed' : 'ready', problems, entryCount: resolved.entries.length });
+  patchInput(item.id, {
+    status: hasError && resolved.entries.length === 0 ? 'failed' : 'ready',
+    problems,
+    entryCount: resolved.entries.length,
+  });
   if (resolved.closure.length > 0) mergeClosureInfo(resolved.closure);
   queueMerge(item.label, get().tree.planMerge(resolved.entries, item.id));
 }
@@ -243,7 +272,11 @@ function queueMerge(label: string, plan: MergePlan): void {
   set({ pendingMerges: [...queue, { label, plan }] });
 }
 
-function applyPlan(plan: MergePlan, choices: ReadonlyMap<string, ConflictChoice>, fallback: ConflictChoice = 'replace'): void {
+function applyPlan(
+  plan: MergePlan,
+  choices: ReadonlyMap<string, ConflictChoice>,
+  fallback: ConflictChoice = 'replace',
+): void {
   const { tree } = get();
   const firstLoad = tree.isEmpty;
   tree.applyMerge(plan, choices, fallback);
@@ -263,40 +296,59 @@ export function targetFolder(): string {
   const { tree, selectedId } = get();
   const node = selectedId === null ? undefined : tree.byIdOrUndefined(selectedId);
   if (!node) return '/';
-  return tree.pathOf(node.children ? node : node.parent ?? tree.root);
+  return tree.pathOf(node.children ? node : (node.parent ?? tree.root));
 }
 
 /** "Add files": each file placed in the target folder. */
 export function addFiles(files: readonly File[], at = targetFolder()): Promise<void> {
   if (files.length === 0) return Promise.resolve();
   const label = files.length === 1 ? files[0].name : `${formatCount(files.length)} files`;
-  const item = addInputItem('files', label, files.map((f) => f.name), at);
+  const item = addInputItem(
+    'files',
+    label,
+    files.map((f) => f.name),
+    at,
+  );
   return resolveAndMerge(item, looseFilesInput(files, at));
 }
 
 /** "Add folder": files of an `<input webkitdirectory>`. */
 export async function addFolderFiles(files: readonly File[], at = targetFolder()): Promise<void> {
   const inputs = folderPickerInputs(files, at);
-  await Promise.all(inputs.map((input) => {
-    if (input.kind !== 'tree') return undefined;
-    const top = input.entries[0]?.origin ?? 'folder';
-    const names = [top, ...new Set(input.entries.filter((e) => e.type === 'file').map((e) => e.path.slice(e.path.lastIndexOf('/') + 1)))];
-    return resolveAndMerge(addInputItem('folder', top, names, at), input);
-  }));
+  await Promise.all(
+    inputs.map((input) => {
+      if (input.kind !== 'tree') return undefined;
+      const top = input.entries[0]?.origin ?? 'folder';
+      const names = [
+        top,
+        ...new Set(
+          input.entries.filter((e) => e.type === 'file').map((e) => e.path.slice(e.path.lastIndexOf('/') + 1)),
+        ),
+      ];
+      return resolveAndMerge(addInputItem('folder', top, names, at), input);
+    }),
+  );
 }
 
 /** A folder walked from a drop. */
 function addWalkedFolder(name: string, entries: TreeEntry[], at: string): Promise<void> {
-  const item = addInputItem('folder', name, [name, ...entries.filter((e) => e.type === 'file').map((e) => e.path.slice(e.path.lastIndexOf('/') + 1))], at);
+  const item = addInputItem(
+    'folder',
+    name,
+    [name, ...entries.filter((e) => e.type === 'file').map((e) => e.path.slice(e.path.lastIndexOf('/') + 1))],
+    at,
+  );
   return resolveAndMerge(item, { kind: 'tree', at: '/', entries: placeEntries(entries, at) });
 }
 
 /** "Add archive": each tar extracted into the target folder. */
 export async function addArchives(files: readonly File[], at = targetFolder()): Promise<void> {
-  await Promise.all(files.map((file) => {
-    const item = addInputItem('archive', file.name, [file.name], at);
-    return resolveAndMerge(item, { kind: 'archive', at, file: { name: file.name, blob: file } });
-  }));
+  await Promise.all(
+    files.map((file) => {
+      const item = addInputItem('archive', file.name, [file.name], at);
+      return resolveAndMerge(item, { kind: 'archive', at, file: { name: file.name, blob: file } });
+    }),
+  );
 }
 
 /** "Add closure": every closure file so far is resolved together (manifests meet contents). */
@@ -325,7 +377,10 @@ async function resolveClosure(): Promise<void> {
       patchInput(c.item.id, {
         status: 'failed',
         failure: e.toFailure(),
-        problems: mine.length > 0 ? mine : [{ severity: 'error', code: e.code, input: c.item.label, message: e.message, hint: e.hint }],
+        problems:
+          mine.length > 0
+            ? mine
+            : [{ severity: 'error', code: e.code, input: c.item.label, message: e.message, hint: e.hint }],
       });
     }
     return;
@@ -342,12 +397,16 @@ async function resolveClosure(): Promise<void> {
   // Unclaimed problems (not naming one file) go to the first closure input.
   const claimed = new Set(all.flatMap((c) => problemsFor(c.item, resolved.problems, false)));
   const rest = resolved.problems.filter((p) => !claimed.has(p));
-  if (rest.length > 0 && all.length > 1) patchInput(all[0].item.id, { problems: [...get().inputs.find((i) => i.id === all[0].item.id)!.problems, ...rest] });
+  if (rest.length > 0 && all.length > 1)
+    patchInput(all[0].item.id, { problems: [...get().inputs.find((i) => i.id === all[0].item.id)!.problems, ...rest] });
 
   get().tree.removeInput(CLOSURE_GROUP);
   set({ closure: [...resolved.closure].sort((a, b) => (a.path < b.path ? -1 : 1)) });
   treeChanged();
-  queueMerge(all.length === 1 ? all[0].item.label : 'the closure', get().tree.planMerge(resolved.entries, CLOSURE_GROUP));
+  queueMerge(
+    all.length === 1 ? all[0].item.label : 'the closure',
+    get().tree.planMerge(resolved.entries, CLOSURE_GROUP),
+  );
 }
 
 /** A drop onto the page or a folder: folders walk in, archives ask, files go in as they are. */
@@ -388,7 +447,10 @@ export function settleConflicts(choices: ReadonlyMap<string, ConflictChoice>, fa
 export function removeInput(id: number): void {
   const item = get().inputs.find((i) => i.id === id);
   if (!item) return;
-  set({ inputs: get().inputs.filter((i) => i.id !== id), pendingMerges: get().pendingMerges.filter((m) => m.plan.inputId !== id) });
+  set({
+    inputs: get().inputs.filter((i) => i.id !== id),
+    pendingMerges: get().pendingMerges.filter((m) => m.plan.inputId !== id),
+  });
   if (item.kind === 'closure') {
     const idx = closureFiles.findIndex((c) => c.item.id === id);
     if (idx >= 0) closureFiles.splice(idx, 1);
@@ -412,9 +474,18 @@ export function clearAll(): void {
   closureRun++;
   release(get().result?.saved);
   set({
-    inputs: [], tree: new FileTree(), treeVersion: 0, expanded: new Set(), selectedId: null,
-    renamingId: null, treeMessage: null, closure: [], pendingMerges: [], archivePrompt: null,
-    result: null, estimate: { state: 'idle' },
+    inputs: [],
+    tree: new FileTree(),
+    treeVersion: 0,
+    expanded: new Set(),
+    selectedId: null,
+    renamingId: null,
+    treeMessage: null,
+    closure: [],
+    pendingMerges: [],
+    archivePrompt: null,
+    result: null,
+    estimate: { state: 'idle' },
     build: get().build.status === 'running' ? get().build : idleBuild(),
   });
 }
@@ -440,7 +511,8 @@ export function setExpanded(id: number, open: boolean): void {
   const cur = get().expanded;
   if (cur.has(id) === open) return;
   const next = new Set(cur);
-  if (open) next.add(id); else next.delete(id);
+  if (open) next.add(id);
+  else next.delete(id);
   set({ expanded: next });
 }
 
@@ -463,9 +535,15 @@ export function cancelRename(): void {
 /** Renames; returns the reason when it cannot (and keeps the editor open). */
 export function commitRename(id: number, name: string): string | undefined {
   const node = nodeOf(id);
-  if (!node) { set({ renamingId: null }); return undefined; }
+  if (!node) {
+    set({ renamingId: null });
+    return undefined;
+  }
   const why = get().tree.rename(node, name);
-  if (why) { set({ treeMessage: why }); return why; }
+  if (why) {
+    set({ treeMessage: why });
+    return why;
+  }
   treeChanged({ renamingId: null, treeMessage: null });
   return undefined;
 }
@@ -479,7 +557,11 @@ export function deleteNode(id: number): void {
   const idx = rows.findIndex((r) => r.node === node);
   tree.remove(node);
   let next: number | null = null;
-  for (let i = idx + 1; i < rows.length; i++) if (!tree.isWithin(rows[i].node, node)) { next = rows[i].node.id; break; }
+  for (let i = idx + 1; i < rows.length; i++)
+    if (!tree.isWithin(rows[i].node, node)) {
+      next = rows[i].node.id;
+      break;
+    }
   if (next === null && idx > 0) next = rows[idx - 1].node.id;
   treeChanged({ selectedId: next, renamingId: null, treeMessage: `Deleted ${node.name}.` });
 }
@@ -491,7 +573,10 @@ export function moveNode(id: number, intoId: number | 'root'): string | undefine
   const into = intoId === 'root' ? tree.root : nodeOf(intoId);
   if (!node || !into) return undefined;
   const why = tree.move(node, into);
-  if (why) { set({ treeMessage: why }); return why; }
+  if (why) {
+    set({ treeMessage: why });
+    return why;
+  }
   const expanded = new Set(get().expanded);
   if (into !== tree.root) expanded.add(into.id);
   treeChanged({ expanded, selectedId: node.id, treeMessage: `Moved ${node.name} to ${tree.pathOf(into)}.` });
@@ -502,7 +587,7 @@ export function moveNode(id: number, intoId: number | 'root'): string | undefine
 export function newFolder(): void {
   const { tree } = get();
   const sel = get().selectedId === null ? undefined : nodeOf(get().selectedId!);
-  const dir = sel ? (sel.children ? sel : sel.parent ?? tree.root) : tree.root;
+  const dir = sel ? (sel.children ? sel : (sel.parent ?? tree.root)) : tree.root;
   const node = tree.createFolder(dir);
   const expanded = new Set(get().expanded);
   if (dir !== tree.root) expanded.add(dir.id);
@@ -537,8 +622,18 @@ export const buildTreeController: TreeController = {
   },
   title: 'Image contents',
   emptyText: 'The image is empty. Add files, a folder, an archive or a closure, or drop them here.',
-  select, setExpanded, toggleExpanded, collapseAll, startRename, cancelRename, commitRename, deleteNode, moveNode,
-  toggleExec, newFolder, clearAll,
+  select,
+  setExpanded,
+  toggleExpanded,
+  collapseAll,
+  startRename,
+  cancelRename,
+  commitRename,
+  deleteNode,
+  moveNode,
+  toggleExec,
+  newFolder,
+  clearAll,
   drop: (items, at) => void addDropped(items, at),
 };
 
@@ -589,7 +684,12 @@ export async function startBuild(): Promise<void> {
     try {
       target = await pickFileTarget(fileName);
     } catch (err) {
-      failBuild({ code: 'internal', message: `Could not open the file to save to: ${err instanceof Error ? err.message : String(err)}`, hint: 'Choose "Download" instead, or pick another place.', problems: [] });
+      failBuild({
+        code: 'internal',
+        message: `Could not open the file to save to: ${err instanceof Error ? err.message : String(err)}`,
+        hint: 'Choose "Download" instead, or pick another place.',
+        problems: [],
+      });
       return;
     }
     if (!target) return; // the person closed the picker
@@ -600,7 +700,10 @@ export async function startBuild(): Promise<void> {
   release(get().result?.saved);
   const controller = new AbortController();
   buildAbort = controller;
-  set({ build: { ...idleBuild(), status: 'running', startedAt: performance.now(), saveKind: target.kind }, result: null });
+  set({
+    build: { ...idleBuild(), status: 'running', startedAt: performance.now(), saveKind: target.kind },
+    result: null,
+  });
 
   const { tree, closure } = get();
   const request = { entries: tree.toEntries(), closure, options: { ...options } };
@@ -627,7 +730,9 @@ export async function startBuild(): Promise<void> {
     const e = toEngineError(err);
     if (e.aborted) {
       const b = get().build;
-      set({ build: { ...b, status: 'cancelled', finishedAt: performance.now(), stages: failStages(b.stages, 'pending') } });
+      set({
+        build: { ...b, status: 'cancelled', finishedAt: performance.now(), stages: failStages(b.stages, 'pending') },
+      });
     } else {
       failBuild(e.toFailure());
     }
@@ -639,23 +744,35 @@ export async function startBuild(): Promise<void> {
 
 function failBuild(failure: BuildFailure): void {
   const b = get().build;
-  set({ build: { ...b, status: 'failed', finishedAt: performance.now(), failure, stages: failStages(b.stages, 'failed') } });
+  set({
+    build: { ...b, status: 'failed', finishedAt: performance.now(), failure, stages: failStages(b.stages, 'failed') },
+  });
 }
 
 function finishStages(stages: Record<StageName, StageState>): Record<StageName, StageState> {
   const out = { ...stages };
   for (const name of STAGES) {
     const s = out[name];
-    if (s.state === 'running') out[name] = { ...s, state: 'done', progress: 1, elapsedMs: s.elapsedMs ?? (s.startedAt ? performance.now() - s.startedAt : null) };
+    if (s.state === 'running')
+      out[name] = {
+        ...s,
+        state: 'done',
+        progress: 1,
+        elapsedMs: s.elapsedMs ?? (s.startedAt ? performance.now() - s.startedAt : null),
+      };
   }
   return out;
 }
 
-function failStages(stages: Record<StageName, StageState>, running: StageState['state']): Record<StageName, StageState> {
+function failStages(
+  stages: Record<StageName, StageState>,
+  running: StageState['state'],
+): Record<StageName, StageState> {
   const out = { ...stages };
   for (const name of STAGES) {
     const s = out[name];
-    if (s.state === 'running') out[name] = { ...s, state: running, elapsedMs: s.startedAt ? performance.now() - s.startedAt : null };
+    if (s.state === 'running')
+      out[name] = { ...s, state: running, elapsedMs: s.startedAt ? performance.now() - s.startedAt : null };
   }
   return out;
 }
@@ -684,7 +801,10 @@ class EventBuffer {
   }
 
   flush(): void {
-    if (this.timer !== null) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (this.queue.length === 0) return;
     const events = this.queue;
     this.queue = [];
@@ -709,7 +829,8 @@ export function applyEvents(build: BuildState, events: readonly BuildEvent[]): B
       case 'stage': {
         const s = stages[ev.stage];
         if (!s) break;
-        if (ev.state === 'start') stages[ev.stage] = { state: 'running', progress: s.progress, startedAt: now, elapsedMs: null };
+        if (ev.state === 'start')
+          stages[ev.stage] = { state: 'running', progress: s.progress, startedAt: now, elapsedMs: null };
         else if (ev.state === 'done') stages[ev.stage] = { ...s, state: 'done', progress: 1, elapsedMs: ev.elapsedMs };
         else stages[ev.stage] = { ...s, state: 'skipped', progress: null, elapsedMs: null };
         break;
@@ -718,7 +839,12 @@ export function applyEvents(build: BuildState, events: readonly BuildEvent[]): B
         const s = stages[ev.stage];
         if (!s) break;
         const progress = ev.total > 0 ? Math.min(1, Math.max(0, ev.done / ev.total)) : null;
-        stages[ev.stage] = { ...s, progress, state: s.state === 'pending' ? 'running' : s.state, startedAt: s.startedAt ?? now };
+        stages[ev.stage] = {
+          ...s,
+          progress,
+          state: s.state === 'pending' ? 'running' : s.state,
+          startedAt: s.startedAt ?? now,
+        };
         break;
       }
       case 'log': {
@@ -758,15 +884,23 @@ let estimateRun = 0;
 /** Keeps `estimate` in step with the tree and options (debounced, stale answers dropped). */
 export function startEstimates(delayMs = 400): () => void {
   const unsubscribe = useStudio.subscribe((s, prev) => {
-    if (s.treeVersion === prev.treeVersion && s.options === prev.options && s.closure === prev.closure &&
-        !(prev.build.status === 'running' && s.build.status !== 'running')) return;
+    if (
+      s.treeVersion === prev.treeVersion &&
+      s.options === prev.options &&
+      s.closure === prev.closure &&
+      !(prev.build.status === 'running' && s.build.status !== 'running')
+    )
+      return;
     schedule();
   });
   function schedule() {
     if (estimateTimer !== null) clearTimeout(estimateTimer);
     const run = ++estimateRun;
     const s = get();
-    if (s.tree.isEmpty && s.closure.length === 0) { set({ estimate: { state: 'idle' } }); return; }
+    if (s.tree.isEmpty && s.closure.length === 0) {
+      set({ estimate: { state: 'idle' } });
+      return;
+    }
     if (validateBuildOptions(s.options)) return;
     set({ estimate: { ...s.estimate, state: 'pending' } });
     estimateTimer = setTimeout(async () => {
@@ -774,7 +908,11 @@ export function startEstimates(delayMs = 400): () => void {
       const now = get();
       if (now.build.status === 'running') return; // the engine is busy; estimate again afterwards
       try {
-        const value = await engine().estimate({ entries: now.tree.toEntries(), closure: now.closure, options: { ...now.options } });
+        const value = await engine().estimate({
+          entries: now.tree.toEntries(),
+          closure: now.closure,
+          options: { ...now.options },
+        });
         if (run === estimateRun) set({ estimate: { state: 'ready', value } });
       } catch (err) {
         if (run !== estimateRun) return;
@@ -784,5 +922,8 @@ export function startEstimates(delayMs = 400): () => void {
       }
     }, delayMs);
   }
-  return () => { unsubscribe(); if (estimateTimer !== null) clearTimeout(estimateTimer); };
+  return () => {
+    unsubscribe();
+    if (estimateTimer !== null) clearTimeout(estimateTimer);
+  };
 }

@@ -6,7 +6,18 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
 import type { BuildEvent, BuildOptions, BuildResult } from '../build-api.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../build-options.ts';
-import { dir, file, nativeStat, nativeTool, pseudoRandom, runNative, sha256Hex, symlink, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import {
+  dir,
+  file,
+  nativeStat,
+  nativeTool,
+  pseudoRandom,
+  runNative,
+  sha256Hex,
+  symlink,
+  tempDir,
+  useWasmDirFromEnv,
+} from '../runtime/test-helpers.ts';
 import { buildImage, classifyMkfsFailure, estimateImage } from './build-image.ts';
 import { EngineFailure } from './engine-failure.ts';
 
@@ -24,7 +35,11 @@ const tree: TreeEntry[] = [
   dir('/empty'),
 ];
 
-async function build(entries: TreeEntry[], options: Partial<BuildOptions> = {}, extra: { startBytes?: number; signal?: AbortSignal } = {}) {
+async function build(
+  entries: TreeEntry[],
+  options: Partial<BuildOptions> = {},
+  extra: { startBytes?: number; signal?: AbortSignal } = {},
+) {
   const chunks: Uint8Array[] = [];
   const events: BuildEvent[] = [];
   const result: BuildResult = await buildImage(
@@ -58,11 +73,15 @@ describe('buildImage', () => {
     expect(stats.get('/')!.mode & 0o7777).toBe(0o711);
     expect(stats.get('/bin/tool')!.mode & 0o7777).toBe(0o755);
     expect(stats.get('/etc/motd')!.mtime).toBe(1);
-    const stages = events.filter((e) => e.type === 'stage' && e.state === 'done').map((e) => (e as { stage: string }).stage);
+    const stages = events
+      .filter((e) => e.type === 'stage' && e.state === 'done')
+      .map((e) => (e as { stage: string }).stage);
     expect(stages).toEqual(['plan', 'mkfs', 'check', 'shrink', 'recheck', 'save']);
     expect(events.some((e) => e.type === 'log' && e.tool === 'e2fsck' && /Pass 5/.test(e.text))).toBe(true);
     // mkfs reports the bytes it has copied in, up to all of them.
-    const mkfs = events.filter((e): e is Extract<BuildEvent, { type: 'progress' }> => e.type === 'progress' && e.stage === 'mkfs');
+    const mkfs = events.filter(
+      (e): e is Extract<BuildEvent, { type: 'progress' }> => e.type === 'progress' && e.stage === 'mkfs',
+    );
     const dataBytes = tree.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
     expect(mkfs.length).toBeGreaterThan(2);
     expect(mkfs.at(-1)).toMatchObject({ done: dataBytes, total: dataBytes });
@@ -120,11 +139,27 @@ describe('buildImage', () => {
   it('refuses bad options and closures with a message naming what is wrong', async () => {
     await expect(build(tree, { label: 'x'.repeat(17) })).rejects.toThrow(/longer than 16 bytes/);
     const missing = buildImage(
-      { entries: tree, closure: [{ path: '/nix/store/00000000000000000000000000000000-x', narHash: 'sha256:0', narSize: 8, references: [], deriver: '', contents: 'missing', hashChecked: false }], options: DEFAULT_BUILD_OPTIONS },
+      {
+        entries: tree,
+        closure: [
+          {
+            path: '/nix/store/00000000000000000000000000000000-x',
+            narHash: 'sha256:0',
+            narSize: 8,
+            references: [],
+            deriver: '',
+            contents: 'missing',
+            hashChecked: false,
+          },
+        ],
+        options: DEFAULT_BUILD_OPTIONS,
+      },
       { sink: () => {} },
     );
     await expect(missing).rejects.toBeInstanceOf(EngineFailure);
-    await expect(missing).rejects.toMatchObject({ failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'closure-missing-contents' })] } });
+    await expect(missing).rejects.toMatchObject({
+      failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'closure-missing-contents' })] },
+    });
   });
 
   it('gives a tree of many tiny files one inode per block, so the shrunk image stays small', async () => {
@@ -146,7 +181,9 @@ describe('buildImage', () => {
 
   it('refuses trees nested deeper than it can build in reasonable time', async () => {
     const deep = '/d'.repeat(300);
-    await expect(build([...tree, file(`${deep}/x`, 'x')])).rejects.toMatchObject({ failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'path-too-deep' })] } });
+    await expect(build([...tree, file(`${deep}/x`, 'x')])).rejects.toMatchObject({
+      failure: { code: 'bad-input', problems: [expect.objectContaining({ code: 'path-too-deep' })] },
+    });
   });
 
   it('gives ext3 its journal even for a tiny tree', async () => {
@@ -166,8 +203,12 @@ describe('buildImage', () => {
 
 describe('classifyMkfsFailure', () => {
   it('tells running out of inodes or blocks from other failures', () => {
-    expect(classifyMkfsFailure('__populate_fs: Could not allocate inode in ext2 filesystem while writing file "x"')).toBe('inodes');
-    expect(classifyMkfsFailure('__populate_fs: Could not allocate block in ext2 filesystem while writing file "x"')).toBe('blocks');
+    expect(
+      classifyMkfsFailure('__populate_fs: Could not allocate inode in ext2 filesystem while writing file "x"'),
+    ).toBe('inodes');
+    expect(
+      classifyMkfsFailure('__populate_fs: Could not allocate block in ext2 filesystem while writing file "x"'),
+    ).toBe('blocks');
     expect(classifyMkfsFailure('mke2fs: Bad magic number in super-block')).toBe('other');
   });
 });
@@ -175,7 +216,10 @@ describe('classifyMkfsFailure', () => {
 describe('toBuildFailure', () => {
   it('names running out of memory as too large, with what to do', async () => {
     const { toBuildFailure } = await import('./engine-failure.ts');
-    expect(toBuildFailure(new RangeError('Array buffer allocation failed'))).toMatchObject({ code: 'too-large', hint: expect.stringMatching(/smaller image/) });
+    expect(toBuildFailure(new RangeError('Array buffer allocation failed'))).toMatchObject({
+      code: 'too-large',
+      hint: expect.stringMatching(/smaller image/),
+    });
     expect(toBuildFailure(new Error('boom'))).toMatchObject({ code: 'internal' });
   });
 });

@@ -43,7 +43,11 @@ export interface BuildContext {
  * Adds (or replaces) `/nix-path-registration` for a non-empty closure and checks that the
  * tree holds every store path the closure lists and that references stay inside it.
  */
-export function withRegistration(entries: readonly TreeEntry[], closure: readonly StorePathInfo[], epoch: number): { entries: TreeEntry[]; problems: InputProblem[] } {
+export function withRegistration(
+  entries: readonly TreeEntry[],
+  closure: readonly StorePathInfo[],
+  epoch: number,
+): { entries: TreeEntry[]; problems: InputProblem[] } {
   const problems: InputProblem[] = [];
   const rest = entries.filter((e) => e.path !== REGISTRATION_PATH);
   if (closure.length === 0) return { entries: [...entries], problems };
@@ -52,14 +56,20 @@ export function withRegistration(entries: readonly TreeEntry[], closure: readonl
   for (const info of closure) {
     if (!paths.has(info.path)) {
       problems.push({
-        severity: 'error', code: 'closure-missing-contents', input: 'closure', path: info.path,
+        severity: 'error',
+        code: 'closure-missing-contents',
+        input: 'closure',
+        path: info.path,
         message: `the closure lists ${info.path} but the image has no contents for it`,
         hint: 'Add its contents (an export stream, a .nar, a store folder) or remove it from the closure.',
       });
     }
     if (!info.narHash) {
       problems.push({
-        severity: 'error', code: 'closure-missing-hash', input: 'closure', path: info.path,
+        severity: 'error',
+        code: 'closure-missing-hash',
+        input: 'closure',
+        path: info.path,
         message: `no NAR hash is known for ${info.path}`,
         hint: 'Give a manifest with hashes (closureInfo registration, nix path-info --json) or the path as a NAR or export stream.',
       });
@@ -67,7 +77,10 @@ export function withRegistration(entries: readonly TreeEntry[], closure: readonl
     for (const ref of info.references) {
       if (!inClosure.has(ref)) {
         problems.push({
-          severity: 'error', code: 'closure-reference-outside', input: 'closure', path: info.path,
+          severity: 'error',
+          code: 'closure-reference-outside',
+          input: 'closure',
+          path: info.path,
           message: `${info.path} references ${ref}, which is not in the closure`,
           hint: 'Add the referenced path (the closure must be complete for nix-store --load-db).',
         });
@@ -77,8 +90,15 @@ export function withRegistration(entries: readonly TreeEntry[], closure: readonl
   if (problems.some((p) => p.severity === 'error')) return { entries: rest, problems };
   const bytes = registrationBytes(closure);
   rest.push({
-    path: REGISTRATION_PATH, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch,
-    size: bytes.length, source: { kind: 'bytes', bytes }, origin: 'closure registration',
+    path: REGISTRATION_PATH,
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: epoch,
+    size: bytes.length,
+    source: { kind: 'bytes', bytes },
+    origin: 'closure registration',
   });
   return { entries: rest, problems };
 }
@@ -87,19 +107,34 @@ export function withRegistration(entries: readonly TreeEntry[], closure: readonl
 export function estimateImage(request: BuildRequest): SizeEstimate {
   const optionProblem = validateBuildOptions(request.options);
   if (optionProblem) throw badInput([optionProblemOf(optionProblem)]);
-  const { entries } = withRegistration(request.entries, request.closure.filter((c) => c.narHash), request.options.epoch);
+  const { entries } = withRegistration(
+    request.entries,
+    request.closure.filter((c) => c.narHash),
+    request.options.epoch,
+  );
   const { inodes, dataBytes, initialImageBytes, finalImageBytes } = planSize(entries, request.options);
   return { inodes, dataBytes, initialImageBytes, finalImageBytes };
 }
 
 function optionProblemOf(message: string): InputProblem {
-  return { severity: 'error', code: 'bad-option', input: 'options', message, hint: 'Change the option and build again.' };
+  return {
+    severity: 'error',
+    code: 'bad-option',
+    input: 'options',
+    message,
+    hint: 'Change the option and build again.',
+  };
 }
 
 /** Recognises mke2fs running out of room while populating, so the pipeline can grow and retry. */
 export function classifyMkfsFailure(stderr: string): 'inodes' | 'blocks' | 'other' {
   if (/Could not allocate inode|No free inodes|inode table/i.test(stderr)) return 'inodes';
-  if (/Could not allocate block|No space left on device|Not enough space|Could not allocate .*block|too big to create a filesystem/i.test(stderr)) return 'blocks';
+  if (
+    /Could not allocate block|No space left on device|Not enough space|Could not allocate .*block|too big to create a filesystem/i.test(
+      stderr,
+    )
+  )
+    return 'blocks';
   return 'other';
 }
 
@@ -147,7 +182,16 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
       buildTreeModel(reg.entries);
     } catch (err) {
       if (err instanceof TreeError) {
-        throw badInput([{ severity: 'error', code: 'bad-tree', input: 'tree', path: (err as TreeError & { path?: string }).path, message: err.message, hint: 'Fix or remove that entry and build again.' }]);
+        throw badInput([
+          {
+            severity: 'error',
+            code: 'bad-tree',
+            input: 'tree',
+            path: (err as TreeError & { path?: string }).path,
+            message: err.message,
+            hint: 'Fix or remove that entry and build again.',
+          },
+        ]);
       }
       throw err;
     }
@@ -155,12 +199,25 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
     if (deep) {
       // mkfs's time grows steeply with nesting (emscripten resolves every path from the
       // root): a hostile archive nested thousands deep would stall the build.
-      throw badInput([{ severity: 'error', code: 'path-too-deep', input: deep.origin, path: deep.path,
-        message: `${deep.path.slice(0, 120)}… nests ${pathDepth(deep.path)} directories deep; the studio takes at most ${MAX_DEPTH}.`,
-        hint: 'Flatten that part of the input, or leave it out.' }]);
+      throw badInput([
+        {
+          severity: 'error',
+          code: 'path-too-deep',
+          input: deep.origin,
+          path: deep.path,
+          message: `${deep.path.slice(0, 120)}… nests ${pathDepth(deep.path)} directories deep; the studio takes at most ${MAX_DEPTH}.`,
+          hint: 'Flatten that part of the input, or leave it out.',
+        },
+      ]);
     }
     const p = planSize(reg.entries, options);
-    emit({ type: 'log', stage: 'plan', tool: 'plan', stream: 'stdout', text: `${reg.entries.length} entries, ${p.inodes} inodes, ${p.dataBytes} bytes of content; starting at ${p.initialImageBytes / MiB} MiB` });
+    emit({
+      type: 'log',
+      stage: 'plan',
+      tool: 'plan',
+      stream: 'stdout',
+      text: `${reg.entries.length} entries, ${p.inodes} inodes, ${p.dataBytes} bytes of content; starting at ${p.initialImageBytes / MiB} MiB`,
+    });
     return { entries: reg.entries, plan: p };
   });
 
@@ -170,23 +227,42 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
     let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
     // Progress: the bytes mke2fs has copied in, of all the files' bytes.
     const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-    const onRead = total > 0 ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total }) : undefined;
+    const onRead =
+      total > 0
+        ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total })
+        : undefined;
     for (let attempt = 1; ; attempt++) {
       const candidate = new ImageStore(size.initialImageBytes);
-      const args = mkfsArgs(options, size.initialImageBytes, entries.find((e) => e.path === '/'), plan.inodeRatio);
+      const args = mkfsArgs(
+        options,
+        size.initialImageBytes,
+        entries.find((e) => e.path === '/'),
+        plan.inodeRatio,
+      );
       const r = await run('mke2fs', args, [
         { type: 'image', path: IMAGE, store: candidate },
         { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead },
       ]);
       if (r.exitCode === 0) return candidate;
       const kind = classifyMkfsFailure(r.stderr + r.stdout);
-      if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS) throw toolFailed('mke2fs', r, kind === 'other'
-        ? 'mke2fs could not create the filesystem.'
-        : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`);
+      if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS)
+        throw toolFailed(
+          'mke2fs',
+          r,
+          kind === 'other'
+            ? 'mke2fs could not create the filesystem.'
+            : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`,
+        );
       // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
       // with -d even where there is room, so the size is what grows.
       size = grow(size);
-      emit({ type: 'log', stage: 'mkfs', tool: 'plan', stream: 'stdout', text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB` });
+      emit({
+        type: 'log',
+        stage: 'mkfs',
+        tool: 'plan',
+        stream: 'stdout',
+        text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB`,
+      });
     }
   });
 
@@ -195,9 +271,11 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
     const r = await run('e2fsck', ['-n', '-f', IMAGE], imageMount);
     if (r.exitCode !== 0) {
       throw new EngineFailure({
-        code: 'check-failed', message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
-        hint: 'This is a defect: the image was not written. The log holds e2fsck\'s report; please report it with the inputs.',
-        problems: [], toolOutput: r.stdout + r.stderr,
+        code: 'check-failed',
+        message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
+        hint: "This is a defect: the image was not written. The log holds e2fsck's report; please report it with the inputs.",
+        problems: [],
+        toolOutput: r.stdout + r.stderr,
       });
     }
   };
@@ -230,8 +308,12 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
   for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
   current = streaming[0];
   const out = await streamImage(store, ctx.sink, {
-    compress: options.compress, level: options.compressionLevel, signal,
-    onProgress: (done, total) => { for (const s of streaming) emit({ type: 'progress', stage: s, done, total }); },
+    compress: options.compress,
+    level: options.compressionLevel,
+    signal,
+    onProgress: (done, total) => {
+      for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
+    },
   });
   for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
 
@@ -250,20 +332,30 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
 }
 
 /** mke2fs's arguments: the seed's label/UUID, plus the determinism make-ext4-fs gets from faketime. */
-export function mkfsArgs(options: BuildRequest['options'], bytes: number, root?: TreeEntry, inodeRatio?: number): string[] {
+export function mkfsArgs(
+  options: BuildRequest['options'],
+  bytes: number,
+  root?: TreeEntry,
+  inodeRatio?: number,
+): string[] {
   // mke2fs -d does not copy the root directory's own mode and owner: pass them.
   const ext = [`hash_seed=${options.uuid}`, `root_owner=${root?.uid ?? 0}:${root?.gid ?? 0}`];
   if (root) ext.push(`root_perms=${(root.mode & 0o7777).toString(8)}`);
   return [
-    '-t', options.fsType,
+    '-t',
+    options.fsType,
     '-F',
-    '-L', options.label,
-    '-U', options.uuid,
-    '-E', ext.join(','),
+    '-L',
+    options.label,
+    '-U',
+    options.uuid,
+    '-E',
+    ext.join(','),
     ...(options.blockSize !== 'auto' ? ['-b', String(options.blockSize)] : []),
     ...(options.inodeSize !== 'auto' ? ['-I', String(options.inodeSize)] : []),
     ...(inodeRatio !== undefined ? ['-i', String(inodeRatio)] : []),
-    '-d', TREE,
+    '-d',
+    TREE,
     IMAGE,
     // The size in KiB: without working size ioctls mke2fs's own probe can round down.
     `${Math.floor(bytes / 1024)}k`,
@@ -275,7 +367,7 @@ function toolFailed(tool: string, r: ToolResult, message: string): EngineFailure
   return new EngineFailure({
     code: 'tool-failed',
     message: `${message}${last ? ` ${tool} said: ${last}` : ''}`,
-    hint: 'The log holds the tool\'s full output. If an input is named there, fix or remove it and build again.',
+    hint: "The log holds the tool's full output. If an input is named there, fix or remove it and build again.",
     problems: [],
     toolOutput: r.stdout + r.stderr,
   });

@@ -19,7 +19,9 @@ export function badInput(problems: InputProblem[]): EngineFailure {
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''})` : '';
   return new EngineFailure({
     code: 'bad-input',
-    message: first ? `${first.input}${first.path ? `: ${first.path}` : ''}: ${first.message}${more}` : 'the inputs cannot be built',
+    message: first
+      ? `${first.input}${first.path ? `: ${first.path}` : ''}: ${first.message}${more}`
+      : 'the inputs cannot be built',
     hint: first?.hint ?? 'Fix the inputs listed and build again.',
     problems,
   });
@@ -28,10 +30,14 @@ export function badInput(problems: InputProblem[]): EngineFailure {
 /** Turns anything thrown into a `BuildFailure`, keeping an `EngineFailure`'s own and naming aborts. */
 export function toBuildFailure(err: unknown): BuildFailure {
   if (err instanceof EngineFailure) return err.failure;
-  if (isAbort(err)) return { code: 'aborted', message: 'The build was cancelled.', hint: 'Start it again when ready.', problems: [] };
+  if (isAbort(err))
+    return { code: 'aborted', message: 'The build was cancelled.', hint: 'Start it again when ready.', problems: [] };
   const message = err instanceof Error ? err.message : String(err);
   // The image and decompressed inputs live in memory; running out shows as a failed allocation.
-  if (err instanceof RangeError && /allocation failed|Array buffer|out of memory|Invalid typed array length/i.test(message)) {
+  if (
+    err instanceof RangeError &&
+    /allocation failed|Array buffer|out of memory|Invalid typed array length/i.test(message)
+  ) {
     return {
       code: 'too-large',
       message: `The image does not fit in this tab's memory (${message}).`,
@@ -48,5 +54,7 @@ export function toBuildFailure(err: unknown): BuildFailure {
 }
 
 export function isAbort(err: unknown): boolean {
-  return (err instanceof DOMException || err instanceof Error) && (err.name === 'AbortError' || err.name === 'TimeoutError');
+  return (
+    (err instanceof DOMException || err instanceof Error) && (err.name === 'AbortError' || err.name === 'TimeoutError')
+  );
 }

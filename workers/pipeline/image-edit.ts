@@ -38,15 +38,30 @@ export interface EditOptions {
 }
 
 /** Applies edits in order. Rejects with an EngineFailure naming the edit and debugfs's words. */
-export async function applyEdits(store: ImageStore, edits: readonly ImageEdit[], options: EditOptions = {}): Promise<void> {
+export async function applyEdits(
+  store: ImageStore,
+  edits: readonly ImageEdit[],
+  options: EditOptions = {},
+): Promise<void> {
   for (const edit of edits) {
     switch (edit.kind) {
-      case 'add': await addEntries(store, edit.entries, edit.replace ?? false); break;
-      case 'delete': await deletePath(store, edit.path); break;
-      case 'move': await movePath(store, edit.from, edit.to, options.blockSize ?? 4096); break;
-      case 'chmod': await chmodPath(store, edit.path, edit.mode); break;
-      case 'chown': await chownPath(store, edit.path, edit.uid, edit.gid); break;
-      default: throw refuse('', `unknown edit ${JSON.stringify((edit as { kind: unknown }).kind)}`);
+      case 'add':
+        await addEntries(store, edit.entries, edit.replace ?? false);
+        break;
+      case 'delete':
+        await deletePath(store, edit.path);
+        break;
+      case 'move':
+        await movePath(store, edit.from, edit.to, options.blockSize ?? 4096);
+        break;
+      case 'chmod':
+        await chmodPath(store, edit.path, edit.mode);
+        break;
+      case 'chown':
+        await chownPath(store, edit.path, edit.uid, edit.gid);
+        break;
+      default:
+        throw refuse('', `unknown edit ${JSON.stringify((edit as { kind: unknown }).kind)}`);
     }
   }
 }
@@ -68,7 +83,11 @@ class Script {
   }
 
   push(line: string): number {
-    if (!fitsCommandLine(line)) throw refuse(line.slice(0, 60), 'a name or link target is too long for a debugfs command (about 1000 bytes at most)');
+    if (!fitsCommandLine(line))
+      throw refuse(
+        line.slice(0, 60),
+        'a name or link target is too long for a debugfs command (about 1000 bytes at most)',
+      );
     this.lines.push(line);
     return this.lines.length - 1;
   }
@@ -101,7 +120,9 @@ const time = (t: number) => `@${Math.min(MAX_TIME, Math.max(0, Math.floor(t)))}`
  */
 async function runScript(store: ImageStore, script: Script, what: string, files: TreeEntry[] = []) {
   const source: ToolMount = {
-    type: 'tree', path: '/src', epoch: 1,
+    type: 'tree',
+    path: '/src',
+    epoch: 1,
     entries: [
       { path: '/', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'edit' },
       { path: '/empty', type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'edit' },
@@ -116,17 +137,28 @@ async function runScript(store: ImageStore, script: Script, what: string, files:
     throw new EngineFailure({
       code: 'tool-failed',
       message: `${what} failed: debugfs said "${first.line.trim()}"${command ? ` at "${command}"` : ''}.`,
-      hint: full ? 'The filesystem is full: grow it (Resize) and try again. Nothing was changed.' : 'Nothing was changed. The details below show what debugfs was doing.',
+      hint: full
+        ? 'The filesystem is full: grow it (Resize) and try again. Nothing was changed.'
+        : 'Nothing was changed. The details below show what debugfs was doing.',
       problems: [],
-      toolOutput: run.errors.map((e) => (e.section >= 0 ? `${run.sections[e.section]?.command}: ${e.line}` : e.line)).join('\n'),
+      toolOutput: run.errors
+        .map((e) => (e.section >= 0 ? `${run.sections[e.section]?.command}: ${e.line}` : e.line))
+        .join('\n'),
     });
   }
   return run;
 }
 
-function refuse(path: string, why: string, code = 'bad-edit', hint = 'Change the request and try again. Nothing was changed.'): EngineFailure {
+function refuse(
+  path: string,
+  why: string,
+  code = 'bad-edit',
+  hint = 'Change the request and try again. Nothing was changed.',
+): EngineFailure {
   return new EngineFailure({
-    code: 'bad-input', message: path ? `${path}: ${why}.` : `${why}.`, hint,
+    code: 'bad-input',
+    message: path ? `${path}: ${why}.` : `${why}.`,
+    hint,
     problems: [{ severity: 'error', code, input: 'image', path: path || undefined, message: why, hint }],
   });
 }
@@ -158,7 +190,10 @@ async function listSubtree(store: ImageStore, inode: number): Promise<Array<[num
       const records = listed.get(ino) ?? [];
       out.push([ino, records]);
       for (const r of records) {
-        if (isDir(r.mode) && !seen.has(r.inode)) { seen.add(r.inode); next.push(r.inode); }
+        if (isDir(r.mode) && !seen.has(r.inode)) {
+          seen.add(r.inode);
+          next.push(r.inode);
+        }
       }
     }
     level = next;
@@ -167,7 +202,13 @@ async function listSubtree(store: ImageStore, inode: number): Promise<Array<[num
 }
 
 /** Lines removing `name` (in directory `parent`), a folder with everything below it. */
-async function deleteLines(store: ImageStore, script: Script, parent: number, name: string, record: LsRecord): Promise<void> {
+async function deleteLines(
+  store: ImageStore,
+  script: Script,
+  parent: number,
+  name: string,
+  record: LsRecord,
+): Promise<void> {
   if (isDir(record.mode)) {
     const tree = await listSubtree(store, record.inode);
     // Deepest folders first, so each is empty by the time its own parent removes it.
@@ -212,7 +253,8 @@ async function movePath(store: ImageStore, fromPath: string, toPath: string, blo
   const toName = baseOf(to);
   checkName(to, toName);
   const target = await resolvePath(store, to).catch((e: unknown) => {
-    if (e instanceof EngineFailure) throw refuse(to, `the folder ${parentOf(to)} does not exist in the image`, 'not-found');
+    if (e instanceof EngineFailure)
+      throw refuse(to, `the folder ${parentOf(to)} does not exist in the image`, 'not-found');
     throw e;
   });
   if (target.record) throw refuse(to, 'something with that name already exists there', 'image-path-exists');
@@ -225,7 +267,11 @@ async function movePath(store: ImageStore, fromPath: string, toPath: string, blo
     script.cd([`<${from.parent}>`]);
     script.push(`unlink ${quoteArg(from.name)}`);
   } else {
-    const dirs = [from.record, { inode: from.parent, mode: S_IFDIR, size: 0 }, { inode: target.parent, mode: S_IFDIR, size: 0 }];
+    const dirs = [
+      from.record,
+      { inode: from.parent, mode: S_IFDIR, size: 0 },
+      { inode: target.parent, mode: S_IFDIR, size: 0 },
+    ];
     const stats = await statInodes(store, dirs);
     const flags = stats.get(from.record.inode)?.flags ?? -1;
     if (flags >= 0 && (flags & (INDEX_FL | INLINE_DATA_FL)) === 0) {
@@ -244,7 +290,16 @@ async function movePath(store: ImageStore, fromPath: string, toPath: string, blo
       script.sif(`<${target.parent}>`, 'links_count', String(stats.get(target.parent)!.links + 1));
     } else {
       // Hash-indexed or inline folders are remade under the new parent instead.
-      await moveFolderLines(store, script, from.parent, from.name, from.record, [`<${target.parent}>`], toName, blockSize);
+      await moveFolderLines(
+        store,
+        script,
+        from.parent,
+        from.name,
+        from.record,
+        [`<${target.parent}>`],
+        toName,
+        blockSize,
+      );
     }
   }
   await runScript(store, script, `Moving ${from.path} to ${to}`);
@@ -262,14 +317,26 @@ function blocksFor(names: readonly string[], blockSize: number): number {
   let used = 24;
   for (const n of names) {
     const rec = 8 + ((encoder.encode(n).length + 3) & ~3);
-    if (used + rec > usable) { blocks++; used = 0; }
+    if (used + rec > usable) {
+      blocks++;
+      used = 0;
+    }
     used += rec;
   }
   return blocks;
 }
 
 /** A folder moving to another parent: made anew there, its entries linked over, the old one removed. */
-async function moveFolderLines(store: ImageStore, script: Script, oldParent: number, oldName: string, record: LsRecord, newParentSteps: string[], newName: string, blockSize: number): Promise<void> {
+async function moveFolderLines(
+  store: ImageStore,
+  script: Script,
+  oldParent: number,
+  oldName: string,
+  record: LsRecord,
+  newParentSteps: string[],
+  newName: string,
+  blockSize: number,
+): Promise<void> {
   const tree = new Map(await listSubtree(store, record.inode));
   const dirRecords: LsRecord[] = [record];
   for (const records of tree.values()) for (const r of records) if (isDir(r.mode)) dirRecords.push(r);
@@ -283,7 +350,15 @@ async function moveFolderLines(store: ImageStore, script: Script, oldParent: num
     script.sif(rel(name), 'gid', String(rec.gid));
     // Room for every entry up front: then no `ln` below can meet a full folder.
     const children = tree.get(rec.inode) ?? [];
-    for (let i = blocksFor(children.map((c) => c.name), blockSize); i > 1; i--) script.push(`expand ${rel(name)}`);
+    for (
+      let i = blocksFor(
+        children.map((c) => c.name),
+        blockSize,
+      );
+      i > 1;
+      i--
+    )
+      script.push(`expand ${rel(name)}`);
     for (const child of children) {
       if (isDir(child.mode)) {
         walk(child, steps, child.name, rec.inode, child.name);
@@ -310,7 +385,8 @@ async function moveFolderLines(store: ImageStore, script: Script, oldParent: num
 async function chmodPath(store: ImageStore, path: string, mode: number): Promise<void> {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw refuse(path, `mode must be 0 to 07777, got ${mode}`);
   const r = await mustResolve(store, path);
-  if ((r.record.mode & S_IFMT) === S_IFLNK) throw refuse(r.path, 'a symbolic link has no mode of its own (it is always 0777)');
+  if ((r.record.mode & S_IFMT) === S_IFLNK)
+    throw refuse(r.path, 'a symbolic link has no mode of its own (it is always 0777)');
   const script = new Script();
   script.sif(`<${r.record.inode}>`, 'mode', `0${((r.record.mode & S_IFMT) | mode).toString(8)}`);
   await runScript(store, script, `Changing the mode of ${r.path}`);
@@ -319,7 +395,8 @@ async function chmodPath(store: ImageStore, path: string, mode: number): Promise
 async function chownPath(store: ImageStore, path: string, uid: number, gid: number): Promise<void> {
   for (const id of [uid, gid]) {
     // debugfs parses values with a 32-bit strtoul in this build.
-    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw refuse(path, `owner ids must be 0 to 4294967295, got ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
+      throw refuse(path, `owner ids must be 0 to 4294967295, got ${id}`);
   }
   const r = await mustResolve(store, path);
   const script = new Script();
@@ -343,8 +420,16 @@ interface AddNode {
 }
 
 function addTree(entries: readonly TreeEntry[]): AddNode {
-  const root: AddNode = { name: '', path: '/', entry: null, children: new Map(), existing: { inode: ROOT_INODE, mode: 0o40755, uid: 0, gid: 0, name: '', size: 0 } };
-  const sorted = [...entries].filter((e) => e.path !== '/').sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const root: AddNode = {
+    name: '',
+    path: '/',
+    entry: null,
+    children: new Map(),
+    existing: { inode: ROOT_INODE, mode: 0o40755, uid: 0, gid: 0, name: '', size: 0 },
+  };
+  const sorted = [...entries]
+    .filter((e) => e.path !== '/')
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const e of sorted) {
     const path = normalizeImagePath(e.path);
     let node = root;
@@ -385,7 +470,10 @@ async function addEntries(store: ImageStore, entries: readonly TreeEntry[], repl
   let level: AddNode[] = [root];
   while (level.length > 0) {
     const dirs = level.filter((n) => n.existing && isDir(n.existing.mode) && n.children.size > 0);
-    const listed = await listInodes(store, dirs.map((d) => d.existing!.inode));
+    const listed = await listInodes(
+      store,
+      dirs.map((d) => d.existing!.inode),
+    );
     const next: AddNode[] = [];
     for (const d of dirs) {
       const byName = new Map((listed.get(d.existing!.inode) ?? []).map((r) => [r.name, r]));
@@ -394,7 +482,10 @@ async function addEntries(store: ImageStore, entries: readonly TreeEntry[], repl
         if (!rec) continue;
         child.existing = rec;
         if (isDir(rec.mode) && incomingIsDir(child)) next.push(child);
-        else { conflicts.push(child); conflictParents.set(child, d); }
+        else {
+          conflicts.push(child);
+          conflictParents.set(child, d);
+        }
       }
     }
     level = next;
@@ -402,11 +493,20 @@ async function addEntries(store: ImageStore, entries: readonly TreeEntry[], repl
   if (conflicts.length > 0 && !replace) {
     const hint = 'Choose to replace what is there, or add under another name. Nothing was changed.';
     const problems: InputProblem[] = conflicts.map((c) => ({
-      severity: 'error', code: 'image-path-exists', input: 'image', path: c.path,
-      message: `${c.path} already exists in the image`, hint,
+      severity: 'error',
+      code: 'image-path-exists',
+      input: 'image',
+      path: c.path,
+      message: `${c.path} already exists in the image`,
+      hint,
     }));
     const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more)` : '';
-    throw new EngineFailure({ code: 'bad-input', message: `${conflicts[0].path} already exists in the image${more}.`, hint, problems });
+    throw new EngineFailure({
+      code: 'bad-input',
+      message: `${conflicts[0].path} already exists in the image${more}.`,
+      hint,
+      problems,
+    });
   }
 
   const script = new Script();
@@ -441,7 +541,8 @@ async function addEntries(store: ImageStore, entries: readonly TreeEntry[], repl
       if (!e || e.type === 'directory') {
         script.cd(steps);
         script.push(`mkdir ${quoteArg(child.name)}`);
-        if ((mode & 0o7777) !== 0o755) script.sif(rel(child.name), 'mode', `0${(S_IFDIR | (mode & 0o7777)).toString(8)}`);
+        if ((mode & 0o7777) !== 0o755)
+          script.sif(rel(child.name), 'mode', `0${(S_IFDIR | (mode & 0o7777)).toString(8)}`);
         owner();
         visit(child, [...steps, child.name]);
         script.cd(steps);
@@ -478,7 +579,12 @@ async function addEntries(store: ImageStore, entries: readonly TreeEntry[], repl
 }
 
 /** Phase 2: hard links to files written in phase 1 (or already in the image), with link counts. */
-async function addHardlinks(store: ImageStore, root: AddNode, links: Array<{ node: AddNode; steps: string[] }>, what: string): Promise<void> {
+async function addHardlinks(
+  store: ImageStore,
+  root: AddNode,
+  links: Array<{ node: AddNode; steps: string[] }>,
+  what: string,
+): Promise<void> {
   const find = (path: string): AddNode | undefined => {
     let n: AddNode | undefined = root;
     for (const name of path.split('/').filter(Boolean)) n = n?.children.get(name);
@@ -492,7 +598,8 @@ async function addHardlinks(store: ImageStore, root: AddNode, links: Array<{ nod
     let base = 1;
     if (ino === undefined) {
       const r = await resolvePath(store, targetPath).catch(() => null);
-      if (!r?.record || (r.record.mode & S_IFMT) !== S_IFREG) throw refuse(node.path, `the hard link's file ${targetPath} is not in the image`);
+      if (!r?.record || (r.record.mode & S_IFMT) !== S_IFREG)
+        throw refuse(node.path, `the hard link's file ${targetPath} is not in the image`);
       ino = r.record.inode;
       const st = await statInodes(store, [r.record]);
       base = st.get(ino)?.links ?? 1;

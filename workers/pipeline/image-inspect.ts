@@ -8,7 +8,13 @@
  */
 import { normalizeImagePath as normalizeTreePath } from '../../core/tree-model.ts';
 import {
-  parseLsP, parseStat, quoteArg, sectionAt, splitCommandOutput, type LsRecord, type StatRecord,
+  parseLsP,
+  parseStat,
+  quoteArg,
+  sectionAt,
+  splitCommandOutput,
+  type LsRecord,
+  type StatRecord,
 } from '../../core/debugfs-output.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
 import type { FilesystemSummary, FsckVerdict, ImageEntry, ImageEntryType, ImageListing } from '../build-api.ts';
@@ -60,7 +66,8 @@ export async function loadImage(name: string, source: AsyncIterable<Uint8Array>)
 
 function notExt(name: string, why: string): EngineFailure {
   return new EngineFailure({
-    code: 'bad-input', message: `${name} is not a usable disk image: ${why}.`,
+    code: 'bad-input',
+    message: `${name} is not a usable disk image: ${why}.`,
     hint: 'Open an ext2, ext3 or ext4 image (.img), or one compressed with zstd (.img.zst).',
     problems: [{ severity: 'error', code: 'not-an-image', input: name, message: why, hint: 'Open an ext2/3/4 image.' }],
   });
@@ -70,7 +77,10 @@ const mounts = (store: ImageStore): ToolMount[] => [{ type: 'image', path: IMAGE
 
 /** The tool's last stderr line (not its version banner), with our mount path replaced by `name`. */
 function lastError(r: ToolResult, name = 'the image'): string {
-  const lines = r.stderr.trim().split('\n').filter((l) => l && !/^\S+ \d+\.\d+\.\d+ \(/.test(l));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l && !/^\S+ \d+\.\d+\.\d+ \(/.test(l));
   return (lines.pop() ?? '').split(IMAGE).join(name).trim();
 }
 
@@ -86,7 +96,10 @@ export async function summarizeImage(name: string, store: ImageStore): Promise<F
   // smaller than the filesystem (the tools read the missing end as zeros): say it here.
   const fsBytes = summary.blockCount * summary.blockSize;
   if (fsBytes > store.size) {
-    throw notExt(name, `it is truncated: its ${summary.fsType} filesystem is ${summary.blockCount} blocks of ${summary.blockSize} bytes (${fsBytes} bytes) but the file holds only ${store.size} bytes`);
+    throw notExt(
+      name,
+      `it is truncated: its ${summary.fsType} filesystem is ${summary.blockCount} blocks of ${summary.blockSize} bytes (${fsBytes} bytes) but the file holds only ${store.size} bytes`,
+    );
   }
   return summary;
 }
@@ -109,12 +122,20 @@ const realEntry = (e: LsRecord) => e.inode !== 0 && e.name !== '.' && e.name !==
 /** `ls -p PATH` in one run: the directory's own inode and its records (without `.` and `..`). */
 export async function lsPath(store: ImageStore, path: string): Promise<{ inode: number; records: LsRecord[] }> {
   // -R takes the command as one argument: no command-file line limit for long paths.
-  const r = await runTool('debugfs', ['-R', `ls -p ${quoteArg(path)}`, IMAGE], { mounts: mounts(store), captureStdout: true });
+  const r = await runTool('debugfs', ['-R', `ls -p ${quoteArg(path)}`, IMAGE], {
+    mounts: mounts(store),
+    captureStdout: true,
+  });
   const all = parseLsP(r.stdoutBytes!);
   const self = all.find((e) => e.name === '.');
   if (!self) {
     const why = /not a directory/i.test(r.stderr) ? 'not a directory' : 'no such directory';
-    throw new EngineFailure({ code: 'bad-input', message: `${path}: ${why} in the image.`, hint: 'Give a directory that exists in the image, e.g. /.', problems: [] });
+    throw new EngineFailure({
+      code: 'bad-input',
+      message: `${path}: ${why} in the image.`,
+      hint: 'Give a directory that exists in the image, e.g. /.',
+      problems: [],
+    });
   }
   return { inode: self.inode, records: all.filter(realEntry) };
 }
@@ -130,11 +151,19 @@ export interface CommandError {
  * outputs are fast) and the error lines with the command each belongs to. `write` opens
  * the image read-write; `extra` mounts go alongside.
  */
-export async function runCommands(store: ImageStore, commands: readonly string[], opts: { write?: boolean; extra?: ToolMount[] } = {}) {
+export async function runCommands(
+  store: ImageStore,
+  commands: readonly string[],
+  opts: { write?: boolean; extra?: ToolMount[] } = {},
+) {
   const out = new ImageStore(0);
   const errors: Array<CommandError & { at: number }> = [];
   const r = await runTool('debugfs', [...(opts.write ? ['-w'] : []), '-f', '/commands', IMAGE], {
-    mounts: [...mounts(store), { type: 'file', path: '/commands', data: commands.join('\n') + '\n' }, ...(opts.extra ?? [])],
+    mounts: [
+      ...mounts(store),
+      { type: 'file', path: '/commands', data: commands.join('\n') + '\n' },
+      ...(opts.extra ?? []),
+    ],
     captureStdout: out,
     // stdout is unbuffered in command-file mode: its size here says which command printed the line.
     onStderr: (line) => errors.push({ line, section: -1, at: out.size }),
@@ -144,7 +173,9 @@ export async function runCommands(store: ImageStore, commands: readonly string[]
   return {
     result: r,
     sections,
-    errors: errors.filter((e) => !(e.section < 0 && /^debugfs \d/.test(e.line))).map(({ line, section }): CommandError => ({ line, section })),
+    errors: errors
+      .filter((e) => !(e.section < 0 && /^debugfs \d/.test(e.line)))
+      .map(({ line, section }): CommandError => ({ line, section })),
   };
 }
 
@@ -152,14 +183,21 @@ export async function runCommands(store: ImageStore, commands: readonly string[]
 export async function listInodes(store: ImageStore, inodes: readonly number[]): Promise<Map<number, LsRecord[]>> {
   const out = new Map<number, LsRecord[]>();
   if (inodes.length === 0) return out;
-  const { sections } = await runCommands(store, inodes.map((i) => `ls -p <${i}>`));
-  if (sections.length !== inodes.length) throw new Error(`debugfs listed ${sections.length} of ${inodes.length} directories`);
+  const { sections } = await runCommands(
+    store,
+    inodes.map((i) => `ls -p <${i}>`),
+  );
+  if (sections.length !== inodes.length)
+    throw new Error(`debugfs listed ${sections.length} of ${inodes.length} directories`);
   inodes.forEach((ino, i) => out.set(ino, parseLsP(sections[i].body).filter(realEntry)));
   return out;
 }
 
 /** `stat` for each inode in one run, plus the targets of slow symlinks (dumped in the same run). */
-export async function statInodes(store: ImageStore, records: readonly Pick<LsRecord, 'inode' | 'mode' | 'size'>[]): Promise<Map<number, StatRecord & { target?: string }>> {
+export async function statInodes(
+  store: ImageStore,
+  records: readonly Pick<LsRecord, 'inode' | 'mode' | 'size'>[],
+): Promise<Map<number, StatRecord & { target?: string }>> {
   const result = new Map<number, StatRecord & { target?: string }>();
   const unique = [...new Map(records.map((r) => [r.inode, r])).values()];
   if (unique.length === 0) return result;
@@ -169,21 +207,32 @@ export async function statInodes(store: ImageStore, records: readonly Pick<LsRec
     ...unique.map((r) => `stat <${r.inode}>`),
     ...slow.map((r) => `dump <${r.inode}> /links/${r.inode}`),
   ];
-  const extra: ToolMount[] = slow.map((r) => ({ type: 'image', path: `/links/${r.inode}`, store: linkStores.get(r.inode)! }));
+  const extra: ToolMount[] = slow.map((r) => ({
+    type: 'image',
+    path: `/links/${r.inode}`,
+    store: linkStores.get(r.inode)!,
+  }));
   const { sections } = await runCommands(store, commands, { extra });
-  if (sections.length !== commands.length) throw new Error(`debugfs answered ${sections.length} of ${commands.length} commands`);
+  if (sections.length !== commands.length)
+    throw new Error(`debugfs answered ${sections.length} of ${commands.length} commands`);
   unique.forEach((r, i) => result.set(r.inode, parseStat(sections[i].body)));
   for (const [ino, s] of linkStores) {
     const rec = result.get(ino)!;
     rec.target = decoder.decode(s.read(0, s.size));
   }
-  for (const rec of result.values()) if (rec.target === undefined && rec.fastLinkTarget !== undefined) rec.target = rec.fastLinkTarget;
+  for (const rec of result.values())
+    if (rec.target === undefined && rec.fastLinkTarget !== undefined) rec.target = rec.fastLinkTarget;
   return result;
 }
 
 const TYPE_OF: Record<number, ImageEntryType> = {
-  0o100000: 'file', 0o040000: 'directory', 0o120000: 'symlink', 0o020000: 'char-device',
-  0o060000: 'block-device', 0o010000: 'fifo', 0o140000: 'socket',
+  0o100000: 'file',
+  0o040000: 'directory',
+  0o120000: 'symlink',
+  0o020000: 'char-device',
+  0o060000: 'block-device',
+  0o010000: 'fifo',
+  0o140000: 'socket',
 };
 
 /** The entry type of a full `i_mode`. */
@@ -196,17 +245,31 @@ export function joinImagePath(dir: string, name: string): string {
 }
 
 /** Listing records and their stats as `ImageEntry`s, sorted by name. */
-export function toImageEntries(dir: string, records: readonly LsRecord[], stats: ReadonlyMap<number, StatRecord & { target?: string }>): ImageEntry[] {
-  return records.map((r) => {
-    const s = stats.get(r.inode);
-    const type = entryTypeOf(r.mode);
-    const e: ImageEntry = {
-      name: r.name, path: joinImagePath(dir, r.name), inode: r.inode, type, mode: r.mode & 0o7777,
-      uid: r.uid, gid: r.gid, size: s?.size ?? r.size, mtime: s?.mtime ?? 0, links: s?.links ?? 1,
-    };
-    if (type === 'symlink' && s?.target !== undefined) e.target = s.target;
-    return e;
-  }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+export function toImageEntries(
+  dir: string,
+  records: readonly LsRecord[],
+  stats: ReadonlyMap<number, StatRecord & { target?: string }>,
+): ImageEntry[] {
+  return records
+    .map((r) => {
+      const s = stats.get(r.inode);
+      const type = entryTypeOf(r.mode);
+      const e: ImageEntry = {
+        name: r.name,
+        path: joinImagePath(dir, r.name),
+        inode: r.inode,
+        type,
+        mode: r.mode & 0o7777,
+        uid: r.uid,
+        gid: r.gid,
+        size: s?.size ?? r.size,
+        mtime: s?.mtime ?? 0,
+        links: s?.links ?? 1,
+      };
+      if (type === 'symlink' && s?.target !== undefined) e.target = s.target;
+      return e;
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** One directory with every entry's type, mode, owner, size, mtime, links and symlink target: two debugfs runs. */
@@ -217,9 +280,17 @@ export async function listDirectory(store: ImageStore, path: string): Promise<Im
 }
 
 /** Looks a path up: its record and its parent directory's inode (one debugfs run); null record when it does not exist. */
-export async function resolvePath(store: ImageStore, path: string): Promise<{ parent: number; name: string; record: LsRecord | null }> {
+export async function resolvePath(
+  store: ImageStore,
+  path: string,
+): Promise<{ parent: number; name: string; record: LsRecord | null }> {
   const norm = normalizeImagePath(path);
-  if (norm === '/') return { parent: ROOT_INODE, name: '', record: { inode: ROOT_INODE, mode: 0o40755, uid: 0, gid: 0, name: '', size: 0 } };
+  if (norm === '/')
+    return {
+      parent: ROOT_INODE,
+      name: '',
+      record: { inode: ROOT_INODE, mode: 0o40755, uid: 0, gid: 0, name: '', size: 0 },
+    };
   const i = norm.lastIndexOf('/');
   const dir = i === 0 ? '/' : norm.slice(0, i);
   const name = norm.slice(i + 1);
@@ -240,7 +311,12 @@ export function normalizeImagePath(path: string): string {
 }
 
 function badPath(path: string, why: string): EngineFailure {
-  return new EngineFailure({ code: 'bad-input', message: `${path}: ${why}.`, hint: 'Give an absolute path inside the image.', problems: [] });
+  return new EngineFailure({
+    code: 'bad-input',
+    message: `${path}: ${why}.`,
+    hint: 'Give an absolute path inside the image.',
+    problems: [],
+  });
 }
 
 /** A store for `size` bytes: small files get small chunks (a 1 MiB chunk per 10-byte file adds up). */
@@ -254,26 +330,50 @@ export function storeFor(size: number): ImageStore {
  * Dumps a file's bytes into a store (debugfs `dump`); with `limit`, stops once that many
  * bytes are out, without reading the rest of the file. `size`, when known, sizes the store's chunks.
  */
-export async function dumpInode(store: ImageStore, inode: number, limit?: number, size = limit ?? 1 << 20): Promise<ImageStore> {
+export async function dumpInode(
+  store: ImageStore,
+  inode: number,
+  limit?: number,
+  size = limit ?? 1 << 20,
+): Promise<ImageStore> {
   const out = storeFor(Math.min(size, limit ?? size));
   const r = await runTool('debugfs', ['-R', `dump <${inode}> /out/file`, IMAGE], {
     mounts: [...mounts(store), { type: 'image', path: '/out/file', store: out, maxBytes: limit }],
   });
   if (r.stoppedAt === undefined && /while (reading|opening)/.test(r.stderr)) {
-    throw new EngineFailure({ code: 'tool-failed', message: `debugfs could not read inode ${inode}: ${lastError(r)}`, hint: 'Check the image (e2fsck); it may need a repair.', problems: [], toolOutput: r.stderr });
+    throw new EngineFailure({
+      code: 'tool-failed',
+      message: `debugfs could not read inode ${inode}: ${lastError(r)}`,
+      hint: 'Check the image (e2fsck); it may need a repair.',
+      problems: [],
+      toolOutput: r.stderr,
+    });
   }
   return out;
 }
 
 /** Dumps several files (inode and size) in one run, each into its own store. */
-export async function dumpInodes(store: ImageStore, files: ReadonlyArray<{ inode: number; size: number }>): Promise<Map<number, ImageStore>> {
+export async function dumpInodes(
+  store: ImageStore,
+  files: ReadonlyArray<{ inode: number; size: number }>,
+): Promise<Map<number, ImageStore>> {
   const stores = new Map(files.map((f) => [f.inode, storeFor(f.size)]));
   const inodes = [...stores.keys()];
   if (inodes.length === 0) return stores;
   const extra: ToolMount[] = [...stores].map(([i, s]) => ({ type: 'image', path: `/out/${i}`, store: s }));
-  const { errors } = await runCommands(store, inodes.map((i) => `dump <${i}> /out/${i}`), { extra });
+  const { errors } = await runCommands(
+    store,
+    inodes.map((i) => `dump <${i}> /out/${i}`),
+    { extra },
+  );
   if (errors.length > 0) {
-    throw new EngineFailure({ code: 'tool-failed', message: `debugfs could not read a file: ${errors[0].line}`, hint: 'Check the image (e2fsck); it may need a repair.', problems: [], toolOutput: errors.map((e) => e.line).join('\n') });
+    throw new EngineFailure({
+      code: 'tool-failed',
+      message: `debugfs could not read a file: ${errors[0].line}`,
+      hint: 'Check the image (e2fsck); it may need a repair.',
+      problems: [],
+      toolOutput: errors.map((e) => e.line).join('\n'),
+    });
   }
   return stores;
 }

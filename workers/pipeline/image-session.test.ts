@@ -5,15 +5,36 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, closeSync, createReadStream, linkSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync,
-  readlinkSync, symlinkSync, utimesSync, writeFileSync, writeSync,
+  chmodSync,
+  closeSync,
+  createReadStream,
+  linkSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStat, quoteArg, splitCommandOutput, type StatRecord } from '../../core/debugfs-output.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { BuildEvent, ImageEntry, ImageState } from '../build-api.ts';
-import { nativeDebugfs, nativeTool, pseudoRandom, runNative, sha256Hex, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import {
+  nativeDebugfs,
+  nativeTool,
+  pseudoRandom,
+  runNative,
+  sha256Hex,
+  tempDir,
+  useWasmDirFromEnv,
+} from '../runtime/test-helpers.ts';
 import { EngineFailure } from './engine-failure.ts';
 import { ImageSessions } from './image-session.ts';
 
@@ -57,7 +78,16 @@ function makeTree(): void {
   utimesSync(join(tree, 'data'), 800_000_000, 800_000_000);
 }
 
-interface Seen { type: string; mode: number; uid: number; gid: number; size?: number; mtime?: number; target?: string; sha?: string }
+interface Seen {
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size?: number;
+  mtime?: number;
+  target?: string;
+  sha?: string;
+}
 
 function walkHost(dir: string, prefix = ''): Map<string, Seen> {
   const out = new Map<string, Seen>();
@@ -66,9 +96,12 @@ function walkHost(dir: string, prefix = ''): Map<string, Seen> {
     const st = lstatSync(full);
     const path = `${prefix}/${name}`;
     const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
-    if (st.isSymbolicLink()) out.set(path, { type: 'symlink', ...base, mode: 0o777, size: st.size, target: readlinkSync(full) });
-    else if (st.isDirectory()) { out.set(path, { type: 'directory', ...base }); for (const [k, v] of walkHost(full, path)) out.set(k, v); }
-    else out.set(path, { type: 'file', ...base, size: st.size });
+    if (st.isSymbolicLink())
+      out.set(path, { type: 'symlink', ...base, mode: 0o777, size: st.size, target: readlinkSync(full) });
+    else if (st.isDirectory()) {
+      out.set(path, { type: 'directory', ...base });
+      for (const [k, v] of walkHost(full, path)) out.set(k, v);
+    } else out.set(path, { type: 'file', ...base, size: st.size });
   }
   return out;
 }
@@ -88,12 +121,19 @@ async function walkImage(s: ImageSessions, id: string, dir = '/'): Promise<Map<s
 
 /** Native debugfs `stat` of each path, read with our parser (native debugfs prints ids over 2^31 as negative numbers). */
 function nativeStats(image: string, paths: string[]): Map<string, StatRecord & { type: string; mode: number }> {
-  const sections = splitCommandOutput(nativeDebugfs(image, paths.map((p) => `stat ${quoteArg(p)}`)));
+  const sections = splitCommandOutput(
+    nativeDebugfs(
+      image,
+      paths.map((p) => `stat ${quoteArg(p)}`),
+    ),
+  );
   expect(sections).toHaveLength(paths.length);
-  return new Map(paths.map((p, i) => {
-    const st = parseStat(sections[i].body);
-    return [p, { ...st, mode: st.perm }];
-  }));
+  return new Map(
+    paths.map((p, i) => {
+      const st = parseStat(sections[i].body);
+      return [p, { ...st, mode: st.perm }];
+    }),
+  );
 }
 
 const plain = (m: Map<string, Seen>) => Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -102,30 +142,73 @@ async function open(s: ImageSessions, path: string, name = path.slice(path.lastI
   return s.openStream(name, createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>);
 }
 
-async function save(s: ImageSessions, id: string, file: string, compress = false): Promise<{ events: BuildEvent[]; sha256: string }> {
+async function save(
+  s: ImageSessions,
+  id: string,
+  file: string,
+  compress = false,
+): Promise<{ events: BuildEvent[]; sha256: string }> {
   const parts: Uint8Array[] = [];
   const events: BuildEvent[] = [];
-  const r = await s.save(id, { compress, level: 3 }, (e) => events.push(e), (c) => { parts.push(c.slice()); });
+  const r = await s.save(
+    id,
+    { compress, level: 3 },
+    (e) => events.push(e),
+    (c) => {
+      parts.push(c.slice());
+    },
+  );
   writeFileSync(file, Buffer.concat(parts));
   return { events, sha256: r.sha256 };
 }
 
 async function failure(p: Promise<unknown>): Promise<EngineFailure['failure']> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(EngineFailure);
   return (err as EngineFailure).failure;
 }
 
 const enc = new TextEncoder();
-const fileEntry = (path: string, text: string | Uint8Array, mode = 0o644, mtime = 1_600_000_000, uid = 0, gid = 0): TreeEntry => {
+const fileEntry = (
+  path: string,
+  text: string | Uint8Array,
+  mode = 0o644,
+  mtime = 1_600_000_000,
+  uid = 0,
+  gid = 0,
+): TreeEntry => {
   const bytes = typeof text === 'string' ? enc.encode(text) : text;
-  return { path, type: 'file', mode, uid, gid, mtime, size: bytes.length, source: { kind: 'bytes', bytes }, origin: 'test' };
+  return {
+    path,
+    type: 'file',
+    mode,
+    uid,
+    gid,
+    mtime,
+    size: bytes.length,
+    source: { kind: 'bytes', bytes },
+    origin: 'test',
+  };
 };
-const dirEntry = (path: string, mode = 0o755, mtime = 1_600_000_000, uid = 0, gid = 0): TreeEntry => ({ path, type: 'directory', mode, uid, gid, mtime, size: 0, origin: 'test' });
+const dirEntry = (path: string, mode = 0o755, mtime = 1_600_000_000, uid = 0, gid = 0): TreeEntry => ({
+  path,
+  type: 'directory',
+  mode,
+  uid,
+  gid,
+  mtime,
+  size: 0,
+  origin: 'test',
+});
 
 beforeAll(() => {
   makeTree();
-  execFileSync(nativeTool('mkfs.ext4'), ['-q', '-F', '-L', LABEL, '-b', '4096', '-d', tree, img, '16M'], { stdio: 'ignore' });
+  execFileSync(nativeTool('mkfs.ext4'), ['-q', '-F', '-L', LABEL, '-b', '4096', '-d', tree, img, '16M'], {
+    stdio: 'ignore',
+  });
   expect(runNative('e2fsck', ['-fn', img]).status).toBe(0);
 });
 
@@ -142,7 +225,9 @@ describe('opening', () => {
     expect(plain(await walkImage(s, st.id))).toEqual(plain(walkHost(tree)));
     const etc = await s.listDir(st.id, '/etc');
     expect(etc.entries.find((e) => e.name === 'motd')!.links).toBe(2);
-    expect(etc.entries.find((e) => e.name === 'motd')!.inode).toBe(etc.entries.find((e) => e.name === 'motd.hard')!.inode);
+    expect(etc.entries.find((e) => e.name === 'motd')!.inode).toBe(
+      etc.entries.find((e) => e.name === 'motd.hard')!.inode,
+    );
   });
 
   it('opens the same image compressed with zstd', async () => {
@@ -152,7 +237,12 @@ describe('opening', () => {
     const st = await open(s, zst);
     expect(st.size).toBe(16 << 20);
     expect(st.fsck.clean).toBe(true);
-    expect((await s.listDir(st.id, '/bin')).entries.map((e) => e.name)).toEqual(['blob', 'long-link', 'motd-link', 'run']);
+    expect((await s.listDir(st.id, '/bin')).entries.map((e) => e.name)).toEqual([
+      'blob',
+      'long-link',
+      'motd-link',
+      'run',
+    ]);
   });
 
   it('refuses a truncated image and a random file, saying what is wrong and what to do', async () => {
@@ -160,12 +250,16 @@ describe('opening', () => {
     const cut = join(work, 'cut.img');
     writeFileSync(cut, readFileSync(img).subarray(0, 5 << 20));
     const a = await failure(open(s, cut));
-    expect(a.message).toBe(`cut.img is not a usable disk image: it is truncated: its ext4 filesystem is 4096 blocks of 4096 bytes (${16 << 20} bytes) but the file holds only ${5 << 20} bytes.`);
+    expect(a.message).toBe(
+      `cut.img is not a usable disk image: it is truncated: its ext4 filesystem is 4096 blocks of 4096 bytes (${16 << 20} bytes) but the file holds only ${5 << 20} bytes.`,
+    );
     expect(a.hint).toMatch(/Open an ext2, ext3 or ext4 image/);
     const random = join(work, 'random.bin');
     writeFileSync(random, pseudoRandom(1 << 20, 3));
     const b = await failure(open(s, random));
-    expect(b.message).toMatch(/^random\.bin is not a usable disk image: no ext2\/3\/4 superblock was found \(dumpe2fs: .*Bad magic number/);
+    expect(b.message).toMatch(
+      /^random\.bin is not a usable disk image: no ext2\/3\/4 superblock was found \(dumpe2fs: .*Bad magic number/,
+    );
     expect(b.message).not.toContain('/image/disk.img');
   });
 
@@ -186,22 +280,35 @@ describe('opening', () => {
     const s = new ImageSessions();
     const st = await open(s, img);
     const parts: Uint8Array[] = [];
-    const f = await s.exportPath(st.id, '/data/big.bin', (c) => { parts.push(c.slice()); });
+    const f = await s.exportPath(st.id, '/data/big.bin', (c) => {
+      parts.push(c.slice());
+    });
     expect(f).toMatchObject({ fileName: 'big.bin', kind: 'file', size: 300_000 });
     expect(sha256Hex(Buffer.concat(parts))).toBe(sha256Hex(pseudoRandom(300_000, 9)));
 
     const tarParts: Uint8Array[] = [];
-    const t = await s.exportPath(st.id, '/', (c) => { tarParts.push(c.slice()); });
+    const t = await s.exportPath(st.id, '/', (c) => {
+      tarParts.push(c.slice());
+    });
     expect(t).toMatchObject({ fileName: `${LABEL}.tar`, kind: 'tar', skipped: 0 });
     const tarFile = join(work, 'export.tar');
     writeFileSync(tarFile, Buffer.concat(tarParts));
     const out = join(work, 'export');
     mkdirSync(out);
-    execFileSync('tar', ['-xf', tarFile, '-C', out, '--numeric-owner', ...(root ? ['--same-owner', '--same-permissions'] : [])]);
+    execFileSync('tar', [
+      '-xf',
+      tarFile,
+      '-C',
+      out,
+      '--numeric-owner',
+      ...(root ? ['--same-owner', '--same-permissions'] : []),
+    ]);
     const got = walkHost(join(out, LABEL));
     got.delete('/lost+found');
     const want = walkHost(tree);
-    for (const m of [got, want]) for (const [k, v] of m) if (v.type === 'directory') m.set(k, { ...v, mtime: undefined, ...(root ? {} : { uid: 0, gid: 0, mode: 0 }) });
+    for (const m of [got, want])
+      for (const [k, v] of m)
+        if (v.type === 'directory') m.set(k, { ...v, mtime: undefined, ...(root ? {} : { uid: 0, gid: 0, mode: 0 }) });
     if (!root) for (const m of [got, want]) for (const [k, v] of m) m.set(k, { ...v, uid: 0, gid: 0 });
     expect(plain(got)).toEqual(plain(want));
     expect(readFileSync(join(out, LABEL, 'bin/blob')).equals(Buffer.from(pseudoRandom(100_000, 5)))).toBe(true);
@@ -213,17 +320,40 @@ describe('changing and saving', () => {
   it('adds, deletes, renames, moves, chmods, chowns, relabels, shrinks and grows; native tools see exactly that', async () => {
     const s = new ImageSessions();
     let st = await open(s, img);
-    st = await s.apply(st.id, [{
-      kind: 'add', entries: [
-        dirEntry('/srv', 0o750, 1_234_000, 7, 8),
-        fileEntry('/srv/index.html', '<h1>hi</h1>\n', 0o640, 1_111_111, 33, 33),
-        fileEntry('/srv/tool', '#!/bin/sh\n', 0o4755),
-        fileEntry('/srv/deep/er/leaf.bin', pseudoRandom(70_000, 2)),
-        { path: '/srv/link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 5, size: 10, target: 'index.html', origin: 'test' },
-        { path: '/srv/hard', type: 'hardlink', mode: 0o640, uid: 0, gid: 0, mtime: 5, size: 0, target: '/srv/index.html', origin: 'test' },
-        fileEntry('/etc/added.conf', 'added=1\n', 0o600),
-      ],
-    }]);
+    st = await s.apply(st.id, [
+      {
+        kind: 'add',
+        entries: [
+          dirEntry('/srv', 0o750, 1_234_000, 7, 8),
+          fileEntry('/srv/index.html', '<h1>hi</h1>\n', 0o640, 1_111_111, 33, 33),
+          fileEntry('/srv/tool', '#!/bin/sh\n', 0o4755),
+          fileEntry('/srv/deep/er/leaf.bin', pseudoRandom(70_000, 2)),
+          {
+            path: '/srv/link',
+            type: 'symlink',
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            mtime: 5,
+            size: 10,
+            target: 'index.html',
+            origin: 'test',
+          },
+          {
+            path: '/srv/hard',
+            type: 'hardlink',
+            mode: 0o640,
+            uid: 0,
+            gid: 0,
+            mtime: 5,
+            size: 0,
+            target: '/srv/index.html',
+            origin: 'test',
+          },
+          fileEntry('/etc/added.conf', 'added=1\n', 0o600),
+        ],
+      },
+    ]);
     expect(st.fsck.clean).toBe(true);
     expect(st.revision).toBe(1);
     st = await s.apply(st.id, [
@@ -253,9 +383,27 @@ describe('changing and saving', () => {
     expect(fsck.status, fsck.stdout).toBe(0);
     expect(runNative('dumpe2fs', ['-h', out]).stdout).toMatch(/Filesystem volume name:\s+changed/);
 
-    const stat = nativeStats(out, ['/srv', '/srv/index.html', '/srv/tool', '/srv/hard', '/srv/deep/er/leaf.bin', '/etc/added.conf', '/etc/motd', '/renamed.txt', '/srv/ssh/sshd_config']);
+    const stat = nativeStats(out, [
+      '/srv',
+      '/srv/index.html',
+      '/srv/tool',
+      '/srv/hard',
+      '/srv/deep/er/leaf.bin',
+      '/etc/added.conf',
+      '/etc/motd',
+      '/renamed.txt',
+      '/srv/ssh/sshd_config',
+    ]);
     expect(stat.get('/srv')).toMatchObject({ type: 'directory', mode: 0o750, uid: 7, gid: 8, mtime: 1_234_000 });
-    expect(stat.get('/srv/index.html')).toMatchObject({ type: 'regular', mode: 0o640, uid: 33, gid: 33, mtime: 1_111_111, links: 2, size: 12 });
+    expect(stat.get('/srv/index.html')).toMatchObject({
+      type: 'regular',
+      mode: 0o640,
+      uid: 33,
+      gid: 33,
+      mtime: 1_111_111,
+      links: 2,
+      size: 12,
+    });
     expect(stat.get('/srv/hard')!.inode).toBe(stat.get('/srv/index.html')!.inode);
     expect(stat.get('/srv/tool')).toMatchObject({ mode: 0o4755, uid: 4_000_000_000, gid: 65534 });
     expect(stat.get('/etc/added.conf')).toMatchObject({ mode: 0o600, size: 8 });
@@ -278,25 +426,41 @@ describe('changing and saving', () => {
   it('refuses an add over an existing file unless asked to replace, and leaves the image as it was', async () => {
     const s = new ImageSessions();
     const st = await open(s, img);
-    const f = await failure(s.apply(st.id, [{ kind: 'add', entries: [fileEntry('/etc/motd', 'new\n'), fileEntry('/etc/fresh', 'x')] }]));
+    const f = await failure(
+      s.apply(st.id, [{ kind: 'add', entries: [fileEntry('/etc/motd', 'new\n'), fileEntry('/etc/fresh', 'x')] }]),
+    );
     expect(f.message).toBe('/etc/motd already exists in the image.');
     expect(f.problems.map((p) => p.path)).toEqual(['/etc/motd']);
     expect((await s.listDir(st.id, '/etc')).entries.map((e) => e.name)).not.toContain('fresh');
-    const after = await s.apply(st.id, [{ kind: 'add', replace: true, entries: [fileEntry('/etc/motd', 'new\n', 0o600), fileEntry('/bin', 'a file where a folder was\n')] }]);
+    const after = await s.apply(st.id, [
+      {
+        kind: 'add',
+        replace: true,
+        entries: [fileEntry('/etc/motd', 'new\n', 0o600), fileEntry('/bin', 'a file where a folder was\n')],
+      },
+    ]);
     expect(after.fsck.clean).toBe(true);
     expect(new TextDecoder().decode((await s.readFile(st.id, '/etc/motd')).bytes)).toBe('new\n');
-    expect((await s.listDir(st.id, '/etc')).entries.find((e) => e.name === 'motd.hard')).toMatchObject({ links: 1, size: 26 });
-    expect((await s.listDir(st.id, '/')).entries.find((e) => e.name === 'bin')).toMatchObject({ type: 'file', size: 26 });
+    expect((await s.listDir(st.id, '/etc')).entries.find((e) => e.name === 'motd.hard')).toMatchObject({
+      links: 1,
+      size: 26,
+    });
+    expect((await s.listDir(st.id, '/')).entries.find((e) => e.name === 'bin')).toMatchObject({
+      type: 'file',
+      size: 26,
+    });
   });
 
   it('rolls a failing edit back: adding more than fits says the image is full and changes nothing', async () => {
     const s = new ImageSessions();
     const st = await open(s, img);
     const before = await walkImage(s, st.id);
-    const f = await failure(s.apply(st.id, [
-      { kind: 'delete', path: '/etc' },
-      { kind: 'add', entries: [fileEntry('/huge.bin', new Uint8Array(20 << 20).fill(1))] },
-    ]));
+    const f = await failure(
+      s.apply(st.id, [
+        { kind: 'delete', path: '/etc' },
+        { kind: 'add', entries: [fileEntry('/huge.bin', new Uint8Array(20 << 20).fill(1))] },
+      ]),
+    );
     expect(f.code).toBe('tool-failed');
     expect(f.hint).toMatch(/full: grow it/);
     expect(plain(await walkImage(s, st.id))).toEqual(plain(before));
@@ -309,13 +473,27 @@ describe('changing and saving', () => {
   it('refuses moves into itself, onto an existing name and of the root; bad modes and owners', async () => {
     const s = new ImageSessions();
     const st = await open(s, img);
-    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/etc', to: '/etc/ssh/etc' }]))).message).toMatch(/cannot be moved into itself/);
-    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/etc/motd', to: '/bin/run' }]))).message).toMatch(/already exists/);
-    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/', to: '/x' }]))).message).toMatch(/root folder cannot be moved/);
-    expect((await failure(s.apply(st.id, [{ kind: 'delete', path: '/' }]))).message).toMatch(/root folder cannot be deleted/);
-    expect((await failure(s.apply(st.id, [{ kind: 'chmod', path: '/etc/motd', mode: 0o10000 }]))).message).toMatch(/mode must be/);
-    expect((await failure(s.apply(st.id, [{ kind: 'chown', path: '/etc/motd', uid: 2 ** 32, gid: 0 }]))).message).toMatch(/owner ids/);
-    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/nope', to: '/x' }]))).message).toMatch(/no such file/);
+    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/etc', to: '/etc/ssh/etc' }]))).message).toMatch(
+      /cannot be moved into itself/,
+    );
+    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/etc/motd', to: '/bin/run' }]))).message).toMatch(
+      /already exists/,
+    );
+    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/', to: '/x' }]))).message).toMatch(
+      /root folder cannot be moved/,
+    );
+    expect((await failure(s.apply(st.id, [{ kind: 'delete', path: '/' }]))).message).toMatch(
+      /root folder cannot be deleted/,
+    );
+    expect((await failure(s.apply(st.id, [{ kind: 'chmod', path: '/etc/motd', mode: 0o10000 }]))).message).toMatch(
+      /mode must be/,
+    );
+    expect(
+      (await failure(s.apply(st.id, [{ kind: 'chown', path: '/etc/motd', uid: 2 ** 32, gid: 0 }]))).message,
+    ).toMatch(/owner ids/);
+    expect((await failure(s.apply(st.id, [{ kind: 'move', from: '/nope', to: '/x' }]))).message).toMatch(
+      /no such file/,
+    );
   });
 
   it('saves zstd-compressed: native zstd -d gives the image', async () => {
@@ -366,7 +544,9 @@ describe('moving folders', () => {
     expect(nativeDebugfs(out, ['cat /other/a/b/c/leaf']).replace(/^debugfs: .*\n/, '')).toBe('leaf\n');
     const big = (await s.listDir(st.id, '/other/a/b/big')).entries;
     expect(big).toHaveLength(400);
-    expect(nativeDebugfs(out, ['cat /other/a/b/big/entry-with-a-longish-name-399']).replace(/^debugfs: .*\n/, '')).toBe('399');
+    expect(nativeDebugfs(out, ['cat /other/a/b/big/entry-with-a-longish-name-399']).replace(/^debugfs: .*\n/, '')).toBe(
+      '399',
+    );
     expect(nativeDebugfs(out, ['ls -p /'])).not.toMatch(/\/(a|big)\/\/$/m);
   });
 });
@@ -428,7 +608,11 @@ describe('scale', () => {
     const listing = await s.listDir(st.id, '/d');
     const ms = performance.now() - t0;
     expect(listing.entries).toHaveLength(10_000);
-    expect(listing.entries[9_999]).toMatchObject<Partial<ImageEntry>>({ name: 'file-09999.txt', type: 'file', size: 0 });
+    expect(listing.entries[9_999]).toMatchObject<Partial<ImageEntry>>({
+      name: 'file-09999.txt',
+      type: 'file',
+      size: 0,
+    });
     console.log(`listing 10,000 entries: ${ms.toFixed(0)} ms`);
     expect(ms).toBeLessThan(15_000);
   });

@@ -5,11 +5,27 @@
  * that check is clean. Calls on one image run one at a time; a failed edit is rolled back
  * to a copy-on-write snapshot taken before it.
  */
-import { BlobReader, readChunks, type HostAccess, type RandomAccessReader } from '../../core/io/random-access-reader.ts';
+import {
+  BlobReader,
+  readChunks,
+  type HostAccess,
+  type RandomAccessReader,
+} from '../../core/io/random-access-reader.ts';
 import { tarHeader, tarPadding, tarTrailer, type TarWriteEntry } from '../../core/tar-writer.ts';
 import type {
-  BuildEvent, BuildResult, ExportResult, FileHead, FsckVerdict, ImageApi, ImageEdit, ImageListing, ImageSaveOptions,
-  ImageState, InputFile, RepairResult, StageName,
+  BuildEvent,
+  BuildResult,
+  ExportResult,
+  FileHead,
+  FsckVerdict,
+  ImageApi,
+  ImageEdit,
+  ImageListing,
+  ImageSaveOptions,
+  ImageState,
+  InputFile,
+  RepairResult,
+  StageName,
 } from '../build-api.ts';
 import { ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
@@ -17,8 +33,17 @@ import { streamImage } from './stream-image.ts';
 import { EngineFailure } from './engine-failure.ts';
 import { applyEdits } from './image-edit.ts';
 import {
-  checkImage, dumpInode, dumpInodes, entryTypeOf, listDirectory, listInodes, loadImage, normalizeImagePath, resolvePath,
-  statInodes, summarizeImage,
+  checkImage,
+  dumpInode,
+  dumpInodes,
+  entryTypeOf,
+  listDirectory,
+  listInodes,
+  loadImage,
+  normalizeImagePath,
+  resolvePath,
+  statInodes,
+  summarizeImage,
 } from './image-inspect.ts';
 
 const IMAGE = '/image/disk.img';
@@ -59,7 +84,13 @@ export class ImageSessions implements ImageApi {
     let reader: RandomAccessReader;
     if ('blob' in file) reader = new BlobReader(file.blob, file.name);
     else if (this.options.host) reader = await this.options.host.openFile(file.hostPath, file.name);
-    else throw new EngineFailure({ code: 'internal', message: 'Host files cannot be opened here.', hint: 'Give the image as a file.', problems: [] });
+    else
+      throw new EngineFailure({
+        code: 'internal',
+        message: 'Host files cannot be opened here.',
+        hint: 'Give the image as a file.',
+        problems: [],
+      });
     const total = reader.size;
     let done = 0;
     let last = 0;
@@ -67,7 +98,10 @@ export class ImageSessions implements ImageApi {
       for await (const piece of readChunks(reader)) {
         done += piece.length;
         const t = Date.now();
-        if (onProgress && (t - last > 100 || done === total)) { last = t; onProgress(done, total); }
+        if (onProgress && (t - last > 100 || done === total)) {
+          last = t;
+          onProgress(done, total);
+        }
         yield piece;
       }
     })();
@@ -80,7 +114,10 @@ export class ImageSessions implements ImageApi {
     const summary = await summarizeImage(name, store);
     const id = `image-${this.#next++}`;
     const session: Session = {
-      id, name, store, queue: Promise.resolve(),
+      id,
+      name,
+      store,
+      queue: Promise.resolve(),
       state: { id, name, size: store.size, summary, fsck: { clean: false, exitCode: -1, output: '' }, revision: 0 },
     };
     await refresh(session, summary);
@@ -98,7 +135,13 @@ export class ImageSessions implements ImageApi {
       const r = await resolvePath(s.store, norm);
       if (!r.record) throw notFound(norm);
       const type = entryTypeOf(r.record.mode);
-      if (type !== 'file') throw new EngineFailure({ code: 'bad-input', message: `${norm} is a ${type === 'directory' ? 'folder' : type}, not a file.`, hint: 'Preview a regular file.', problems: [] });
+      if (type !== 'file')
+        throw new EngineFailure({
+          code: 'bad-input',
+          message: `${norm} is a ${type === 'directory' ? 'folder' : type}, not a file.`,
+          hint: 'Preview a regular file.',
+          problems: [],
+        });
       const head = await dumpInode(s.store, r.record.inode, limit);
       const bytes = head.read(0, Math.min(limit, head.size));
       return { path: norm, size: r.record.size, bytes, truncated: r.record.size > bytes.length };
@@ -138,7 +181,8 @@ export class ImageSessions implements ImageApi {
         if (blocks === blockCount) return;
         if (blocks > blockCount) s.store.truncate(Math.max(s.store.size, blocks * blockSize));
         const r = await runTool('resize2fs', ['-f', IMAGE, String(blocks)], { mounts: mounts(s.store) });
-        if (r.exitCode !== 0) throw toolFailed('resize2fs', r, `resize2fs could not resize the filesystem to ${blocks} blocks.`);
+        if (r.exitCode !== 0)
+          throw toolFailed('resize2fs', r, `resize2fs could not resize the filesystem to ${blocks} blocks.`);
       }
       // The file is exactly the filesystem afterwards: no stale bytes past a shrink.
       const after = await summarizeImage(s.name, s.store);
@@ -148,8 +192,20 @@ export class ImageSessions implements ImageApi {
 
   setLabel(id: string, label: string): Promise<ImageState> {
     return this.#change(id, 'label', async (s) => {
-      if (new TextEncoder().encode(label).length > 16) throw new EngineFailure({ code: 'bad-input', message: `The label "${label}" is longer than 16 bytes.`, hint: 'Choose a shorter label.', problems: [] });
-      if (/[\0\n]/.test(label)) throw new EngineFailure({ code: 'bad-input', message: 'A label cannot hold a line break or NUL.', hint: 'Choose another label.', problems: [] });
+      if (new TextEncoder().encode(label).length > 16)
+        throw new EngineFailure({
+          code: 'bad-input',
+          message: `The label "${label}" is longer than 16 bytes.`,
+          hint: 'Choose a shorter label.',
+          problems: [],
+        });
+      if (/[\0\n]/.test(label))
+        throw new EngineFailure({
+          code: 'bad-input',
+          message: 'A label cannot hold a line break or NUL.',
+          hint: 'Choose another label.',
+          problems: [],
+        });
       const r = await runTool('tune2fs', ['-L', label, IMAGE], { mounts: mounts(s.store) });
       if (r.exitCode !== 0) throw toolFailed('tune2fs', r, 'tune2fs could not set the label.');
     });
@@ -173,10 +229,14 @@ export class ImageSessions implements ImageApi {
   #run<T>(id: string, work: (s: Session) => Promise<T>): Promise<T> {
     const s = this.#sessions.get(id);
     if (!s) {
-      return Promise.reject(new EngineFailure({
-        code: 'bad-input', message: 'This image is not open any more (the engine was restarted or the image closed).',
-        hint: 'Open the image file again.', problems: [],
-      }));
+      return Promise.reject(
+        new EngineFailure({
+          code: 'bad-input',
+          message: 'This image is not open any more (the engine was restarted or the image closed).',
+          hint: 'Open the image file again.',
+          problems: [],
+        }),
+      );
     }
     const next = s.queue.then(() => work(s));
     s.queue = next.catch(() => undefined);
@@ -188,14 +248,19 @@ export class ImageSessions implements ImageApi {
     return this.#run(id, async (s) => {
       if (!s.state.fsck.clean) {
         throw new EngineFailure({
-          code: 'check-failed', message: `${s.name} is not clean (e2fsck found problems), so it cannot be changed.`,
-          hint: 'Repair it first (this runs e2fsck -fy on the copy in memory), then make the change.', problems: [], toolOutput: s.state.fsck.output,
+          code: 'check-failed',
+          message: `${s.name} is not clean (e2fsck found problems), so it cannot be changed.`,
+          hint: 'Repair it first (this runs e2fsck -fy on the copy in memory), then make the change.',
+          problems: [],
+          toolOutput: s.state.fsck.output,
         });
       }
       if (s.state.summary.features.includes('needs_recovery')) {
         throw new EngineFailure({
-          code: 'check-failed', message: `${s.name} has a journal that was not replayed (it was not cleanly unmounted).`,
-          hint: 'Repair it first: e2fsck replays the journal.', problems: [],
+          code: 'check-failed',
+          message: `${s.name} has a journal that was not replayed (it was not cleanly unmounted).`,
+          hint: 'Repair it first: e2fsck replays the journal.',
+          problems: [],
         });
       }
       const before = s.store.snapshot();
@@ -214,8 +279,11 @@ export class ImageSessions implements ImageApi {
         s.store = before;
         s.state = prior;
         throw new EngineFailure({
-          code: 'check-failed', message: `After the ${what}, e2fsck found problems in the filesystem, so the ${what} was undone.`,
-          hint: 'This is a defect; e2fsck\'s report is below. Please report it with the image.', problems: [], toolOutput: report,
+          code: 'check-failed',
+          message: `After the ${what}, e2fsck found problems in the filesystem, so the ${what} was undone.`,
+          hint: "This is a defect; e2fsck's report is below. Please report it with the image.",
+          problems: [],
+          toolOutput: report,
         });
       }
       return s.state;
@@ -227,7 +295,7 @@ const mounts = (store: ImageStore): ToolMount[] => [{ type: 'image', path: IMAGE
 
 /** Summary, fsck verdict and minimum size of the image as it is now. */
 async function refresh(s: Session, known?: ImageState['summary']): Promise<void> {
-  const summary = known ?? await summarizeImage(s.name, s.store);
+  const summary = known ?? (await summarizeImage(s.name, s.store));
   const fsck: FsckVerdict = await checkImage(s.store);
   let minimumBytes: number | undefined;
   if (fsck.clean) {
@@ -240,52 +308,93 @@ async function refresh(s: Session, known?: ImageState['summary']): Promise<void>
 }
 
 function notFound(path: string): EngineFailure {
-  return new EngineFailure({ code: 'bad-input', message: `${path}: no such file or folder in the image.`, hint: 'It may have been moved or deleted; reload the folder.', problems: [] });
+  return new EngineFailure({
+    code: 'bad-input',
+    message: `${path}: no such file or folder in the image.`,
+    hint: 'It may have been moved or deleted; reload the folder.',
+    problems: [],
+  });
 }
 
 function badSize(why: string): EngineFailure {
-  return new EngineFailure({ code: 'bad-input', message: `The new size must be ${why}.`, hint: 'Give a size larger than the minimum.', problems: [] });
+  return new EngineFailure({
+    code: 'bad-input',
+    message: `The new size must be ${why}.`,
+    hint: 'Give a size larger than the minimum.',
+    problems: [],
+  });
 }
 
 function toolFailed(tool: string, r: ToolResult, message: string): EngineFailure {
-  const last = (r.stderr.trim().split('\n').filter((l) => l && !/^\S+ \d+\.\d+\.\d+ \(/.test(l)).pop() ?? '').split(IMAGE).join('the image').trim();
+  const last = (
+    r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l && !/^\S+ \d+\.\d+\.\d+ \(/.test(l))
+      .pop() ?? ''
+  )
+    .split(IMAGE)
+    .join('the image')
+    .trim();
   return new EngineFailure({
-    code: 'tool-failed', message: `${message}${last ? ` ${tool} said: ${last}` : ''}`,
-    hint: 'Nothing was changed. The tool\'s full output is below.', problems: [], toolOutput: r.stdout + r.stderr,
+    code: 'tool-failed',
+    message: `${message}${last ? ` ${tool} said: ${last}` : ''}`,
+    hint: "Nothing was changed. The tool's full output is below.",
+    problems: [],
+    toolOutput: r.stdout + r.stderr,
   });
 }
 
 // ---- save ---------------------------------------------------------------------------------
 
-async function saveImage(s: Session, options: ImageSaveOptions, onEvent: (e: BuildEvent) => void, sink: Sink): Promise<BuildResult> {
+async function saveImage(
+  s: Session,
+  options: ImageSaveOptions,
+  onEvent: (e: BuildEvent) => void,
+  sink: Sink,
+): Promise<BuildResult> {
   const t0 = performance.now();
-  const stage = (name: StageName, state: 'start' | 'done' | 'skipped') => onEvent({ type: 'stage', stage: name, state, elapsedMs: performance.now() - t0 });
+  const stage = (name: StageName, state: 'start' | 'done' | 'skipped') =>
+    onEvent({ type: 'stage', stage: name, state, elapsedMs: performance.now() - t0 });
   stage('check', 'start');
   onEvent({ type: 'log', stage: 'check', tool: 'e2fsck', stream: 'stdout', text: '$ e2fsck -fn' });
   const fsck = await checkImage(s.store);
   s.state = { ...s.state, fsck };
   if (!fsck.clean) {
     throw new EngineFailure({
-      code: 'check-failed', message: `e2fsck found problems in ${s.name} (exit ${fsck.exitCode}); it was not saved.`,
-      hint: 'Repair it (e2fsck -fy) and save again.', problems: [], toolOutput: fsck.output,
+      code: 'check-failed',
+      message: `e2fsck found problems in ${s.name} (exit ${fsck.exitCode}); it was not saved.`,
+      hint: 'Repair it (e2fsck -fy) and save again.',
+      problems: [],
+      toolOutput: fsck.output,
     });
   }
   stage('check', 'done');
   const level = options.level ?? 3;
   if (options.compress && (!Number.isInteger(level) || level < 1 || level > 19)) {
-    throw new EngineFailure({ code: 'bad-input', message: `The zstd level must be 1 to 19, got ${level}.`, hint: 'Pick a level from 1 to 19.', problems: [] });
+    throw new EngineFailure({
+      code: 'bad-input',
+      message: `The zstd level must be 1 to 19, got ${level}.`,
+      hint: 'Pick a level from 1 to 19.',
+      problems: [],
+    });
   }
   const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
   if (!options.compress) stage('compress', 'skipped');
   for (const n of streaming) stage(n, 'start');
   const out = await streamImage(s.store, sink, {
-    compress: options.compress, level,
-    onProgress: (done, total) => { for (const n of streaming) onEvent({ type: 'progress', stage: n, done, total }); },
+    compress: options.compress,
+    level,
+    onProgress: (done, total) => {
+      for (const n of streaming) onEvent({ type: 'progress', stage: n, done, total });
+    },
   });
   for (const n of streaming) stage(n, 'done');
   return {
     fileName: options.fileName ?? ImageSessions.defaultFileName(s.name, s.state.summary.label, options.compress),
-    ...out, compressed: options.compress, summary: s.state.summary,
+    ...out,
+    compressed: options.compress,
+    summary: s.state.summary,
   };
 }
 
@@ -301,7 +410,7 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
   const r = await resolvePath(s.store, path);
   if (!r.record) throw notFound(path);
   const type = entryTypeOf(r.record.mode);
-  const baseName = path === '/' ? (s.state.summary.label || 'image') : r.name;
+  const baseName = path === '/' ? s.state.summary.label || 'image' : r.name;
   if (type === 'file') {
     const data = await dumpInode(s.store, r.record.inode, undefined, r.record.size);
     for await (const piece of data.chunks({ pieceSize: 4 * MiB })) await sink(piece);
@@ -310,7 +419,10 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
 
   // Walk the folder (one listing run per level, one stat run per level), then write the
   // archive depth first, dumping file bytes in batches.
-  const children = new Map<number, Array<{ name: string; inode: number; mode: number; size: number; uid: number; gid: number }>>();
+  const children = new Map<
+    number,
+    Array<{ name: string; inode: number; mode: number; size: number; uid: number; gid: number }>
+  >();
   const stats = await statInodes(s.store, [r.record]);
   let level = type === 'directory' ? [r.record.inode] : [];
   while (level.length > 0) {
@@ -319,7 +431,10 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
     const all = [...listed.values()].flat();
     for (const [ino, st] of await statInodes(s.store, all)) stats.set(ino, st);
     for (const [ino, records] of listed) {
-      children.set(ino, records.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
+      children.set(
+        ino,
+        records.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      );
       for (const c of records) if (entryTypeOf(c.mode) === 'directory' && !children.has(c.inode)) next.push(c.inode);
     }
     level = next;
@@ -330,7 +445,14 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
   const visit = (rec: { name: string; inode: number; mode: number; uid: number; gid: number }, archivePath: string) => {
     const t = entryTypeOf(rec.mode);
     const st = stats.get(rec.inode);
-    const base = { path: archivePath, mode: rec.mode & 0o7777, uid: rec.uid, gid: rec.gid, mtime: st?.mtime ?? 0, size: 0 };
+    const base = {
+      path: archivePath,
+      mode: rec.mode & 0o7777,
+      uid: rec.uid,
+      gid: rec.gid,
+      mtime: st?.mtime ?? 0,
+      size: 0,
+    };
     if (t === 'directory') {
       items.push({ entry: { ...base, type: 'directory' } });
       for (const c of children.get(rec.inode) ?? []) visit(c, `${archivePath}/${c.name}`);
@@ -359,12 +481,16 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
   let batchBytes = 0;
   let batchFiles = 0;
   const flush = async () => {
-    const data = await dumpInodes(s.store, batch.filter((i) => i.inode !== undefined).map((i) => ({ inode: i.inode!, size: i.entry.size })));
+    const data = await dumpInodes(
+      s.store,
+      batch.filter((i) => i.inode !== undefined).map((i) => ({ inode: i.inode!, size: i.entry.size })),
+    );
     for (const item of batch) {
       await out(tarHeader(item.entry));
       if (item.inode === undefined || item.entry.size === 0) continue;
       const store = data.get(item.inode)!;
-      if (store.size !== item.entry.size) throw new Error(`${item.entry.path}: debugfs gave ${store.size} bytes, the inode says ${item.entry.size}`);
+      if (store.size !== item.entry.size)
+        throw new Error(`${item.entry.path}: debugfs gave ${store.size} bytes, the inode says ${item.entry.size}`);
       for await (const piece of store.chunks({ pieceSize: 4 * MiB })) await out(piece);
       await out(tarPadding(item.entry.size));
     }
@@ -374,7 +500,10 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
   };
   for (const item of items) {
     batch.push(item);
-    if (item.inode !== undefined) { batchBytes += item.entry.size; batchFiles++; }
+    if (item.inode !== undefined) {
+      batchBytes += item.entry.size;
+      batchFiles++;
+    }
     if (batchBytes >= EXPORT_BATCH_BYTES || batchFiles >= EXPORT_BATCH_FILES) await flush();
   }
   await flush();

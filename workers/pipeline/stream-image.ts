@@ -29,7 +29,11 @@ export interface StreamedImage {
   sha256: string;
 }
 
-export async function streamImage(store: ImageStore, sink: (chunk: Uint8Array) => Promise<void> | void, options: StreamImageOptions = {}): Promise<StreamedImage> {
+export async function streamImage(
+  store: ImageStore,
+  sink: (chunk: Uint8Array) => Promise<void> | void,
+  options: StreamImageOptions = {},
+): Promise<StreamedImage> {
   const { signal } = options;
   const imageSize = store.size;
   const hash = await createSha256();

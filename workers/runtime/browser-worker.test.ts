@@ -20,7 +20,8 @@ const UUID = '44444444-4444-4444-8888-888888888888';
 const MKFS = ['-t', 'ext4', '-F', '-U', UUID, '-E', `hash_seed=${UUID}`, '-d', '/tree', '/image/disk.img', '16384'];
 
 /** The bytes both sides use: the page puts them in a File after a 100-byte prefix. */
-const BIG_SNIPPET = 'const big = new Uint8Array(3 << 20); for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;';
+const BIG_SNIPPET =
+  'const big = new Uint8Array(3 << 20); for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;';
 function bigBytes(): Uint8Array {
   const big = new Uint8Array(3 << 20);
   for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
@@ -52,7 +53,14 @@ function smallTree(make: (bytes: Uint8Array) => TreeEntry['source']): TreeEntry[
     const size = (i * 37) % 3000;
     const bytes = new Uint8Array(size);
     for (let j = 0; j < size; j++) bytes[j] = (i * 31 + j * 7) & 255;
-    out.push({ ...base, path: `${d}/${names[(i * 3) % 8]}${i}`, type: 'file', mode: 0o644, size, source: size ? make(bytes) : undefined });
+    out.push({
+      ...base,
+      path: `${d}/${names[(i * 3) % 8]}${i}`,
+      type: 'file',
+      mode: 0o644,
+      size,
+      source: size ? make(bytes) : undefined,
+    });
   }
   return out;
 }
@@ -109,7 +117,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
   beforeAll(async () => {
     const src = join(tmp.dir, 'src');
     mkdirSync(src);
-    writeFileSync(join(src, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>');
+    writeFileSync(
+      join(src, 'index.html'),
+      '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>',
+    );
     writeFileSync(join(src, 'main.js'), MAIN);
     writeFileSync(join(src, 'worker.js'), WORKER);
     const { build } = await import('vite');
@@ -120,12 +131,18 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
       worker: { format: 'es' },
       build: { outDir: join(tmp.dir, 'out'), emptyOutDir: true, target: 'es2022', minify: false, assetsInlineLimit: 0 },
     });
-    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+    const types: Record<string, string> = {
+      '.html': 'text/html',
+      '.js': 'text/javascript',
+      '.wasm': 'application/wasm',
+    };
     server = createServer((req, res) => {
       const rel = decodeURIComponent((req.url ?? '/').split('?')[0]);
       const file = join(tmp.dir, 'out', rel === '/' ? 'index.html' : rel);
       if (!file.startsWith(join(tmp.dir, 'out')) || !existsSync(file)) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+      res
+        .writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' })
+        .end(readFileSync(file));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const addr = server.address();
@@ -140,8 +157,20 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     const bundle = readFileSync(join(tmp.dir, 'out', 'index.html'), 'utf8');
     expect(bundle).toMatch(/<script/);
     const { chromium } = await import('@playwright/test');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-    let result: { error?: string; exits: number[]; blobReads: number; sha: string; size: number; zstBytes: number; back: number; small: { sha: string; blobReads: number } };
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu'],
+    });
+    let result: {
+      error?: string;
+      exits: number[];
+      blobReads: number;
+      sha: string;
+      size: number;
+      zstBytes: number;
+      back: number;
+      small: { sha: string; blobReads: number };
+    };
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${port}/`);
@@ -159,7 +188,14 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     const store = new ImageStore(64 << 20);
     const img = { type: 'image' as const, path: '/image/disk.img', store };
     const big = bigBytes();
-    expect((await runTool('mke2fs', MKFS, { epoch: 1, mounts: [img, { type: 'tree', path: '/tree', entries: tree({ kind: 'bytes', bytes: big }) }] })).exitCode).toBe(0);
+    expect(
+      (
+        await runTool('mke2fs', MKFS, {
+          epoch: 1,
+          mounts: [img, { type: 'tree', path: '/tree', entries: tree({ kind: 'bytes', bytes: big }) }],
+        })
+      ).exitCode,
+    ).toBe(0);
     expect((await runTool('resize2fs', ['-M', '/image/disk.img'], { epoch: 1, mounts: [img] })).exitCode).toBe(0);
     expect(store.size).toBe(result.size);
     expect(await store.sha256()).toBe(result.sha);
@@ -171,7 +207,13 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
 
     // Many small Files: fetched a batch at a time, and still the very image Node makes.
     const small = new ImageStore(16 << 20);
-    const sm = await runTool('mke2fs', MKFS, { epoch: 1, mounts: [{ type: 'image', path: '/image/disk.img', store: small }, { type: 'tree', path: '/tree', entries: smallTree((bytes) => ({ kind: 'bytes', bytes })) }] });
+    const sm = await runTool('mke2fs', MKFS, {
+      epoch: 1,
+      mounts: [
+        { type: 'image', path: '/image/disk.img', store: small },
+        { type: 'tree', path: '/tree', entries: smallTree((bytes) => ({ kind: 'bytes', bytes })) },
+      ],
+    });
     expect(sm.exitCode, sm.stderr).toBe(0);
     expect(result.small.sha).toBe(await small.sha256());
     expect(result.small.blobReads).toBeGreaterThan(0);

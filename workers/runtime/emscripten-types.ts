@@ -80,7 +80,14 @@ export interface EmStreamOps {
   close?(stream: EmStream): void;
   /** `buffer` is the wasm heap as an Int8Array (HEAP8); `position` is a JS number. */
   read?(stream: EmStream, buffer: Int8Array | Uint8Array, offset: number, length: number, position: number): number;
-  write?(stream: EmStream, buffer: Int8Array | Uint8Array, offset: number, length: number, position: number, canOwn?: boolean): number;
+  write?(
+    stream: EmStream,
+    buffer: Int8Array | Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+    canOwn?: boolean,
+  ): number;
   llseek?(stream: EmStream, offset: number, whence: number): number;
 }
 

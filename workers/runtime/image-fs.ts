@@ -85,8 +85,19 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
   const dirStat = (node: EmNode): EmStat => {
     const t = new Date((optsOf(node).mtime ?? 0) * 1000);
     return {
-      dev: IMAGEFS_DEV, ino: node.id, mode: S_IFDIR | 0o755, nlink: 2, uid: 0, gid: 0, rdev: 0,
-      size: 4096, atime: t, mtime: t, ctime: t, blksize: 4096, blocks: 8,
+      dev: IMAGEFS_DEV,
+      ino: node.id,
+      mode: S_IFDIR | 0o755,
+      nlink: 2,
+      uid: 0,
+      gid: 0,
+      rdev: 0,
+      size: 4096,
+      atime: t,
+      mtime: t,
+      ctime: t,
+      blksize: 4096,
+      blocks: 8,
     };
   };
 
@@ -94,8 +105,18 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
     const store = node.imageStore!;
     const t = new Date((optsOf(node).mtime ?? 0) * 1000);
     return {
-      dev: IMAGEFS_DEV, ino: node.id, mode: S_IFREG | 0o644, nlink: 1, uid: 0, gid: 0, rdev: 0,
-      size: store.size, atime: t, mtime: t, ctime: t, blksize: 4096,
+      dev: IMAGEFS_DEV,
+      ino: node.id,
+      mode: S_IFREG | 0o644,
+      nlink: 1,
+      uid: 0,
+      gid: 0,
+      rdev: 0,
+      size: store.size,
+      atime: t,
+      mtime: t,
+      ctime: t,
+      blksize: 4096,
       blocks: Math.min(0x7fffffff, Math.ceil(store.allocatedBytes / 512)),
     };
   };
@@ -114,7 +135,13 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
       },
     },
     stream_ops: {
-      read: (stream: EmStream, buffer: Int8Array | Uint8Array, offset: number, length: number, position: number): number => {
+      read: (
+        stream: EmStream,
+        buffer: Int8Array | Uint8Array,
+        offset: number,
+        length: number,
+        position: number,
+      ): number => {
         const opts = optsOf(stream.node);
         opts.check?.();
         const store = (stream.node as ImageNode).imageStore!;
@@ -127,7 +154,13 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
         }
         return n;
       },
-      write: (stream: EmStream, buffer: Int8Array | Uint8Array, offset: number, length: number, position: number): number => {
+      write: (
+        stream: EmStream,
+        buffer: Int8Array | Uint8Array,
+        offset: number,
+        length: number,
+        position: number,
+      ): number => {
         const opts = optsOf(stream.node);
         opts.check?.();
         if (!Number.isSafeInteger(position + length)) fail(ERRNO.EFBIG);
@@ -162,7 +195,8 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
   // getdents keeps its place in the directory through llseek(fd, 0, SEEK_CUR).
   const dirStreamOps = {
     llseek: (stream: EmStream, offset: number, whence: number): number => {
-      const position = whence === SEEK_CUR ? stream.position + offset : whence === SEEK_SET ? offset : fail(ERRNO.EINVAL);
+      const position =
+        whence === SEEK_CUR ? stream.position + offset : whence === SEEK_SET ? offset : fail(ERRNO.EINVAL);
       if (position < 0) fail(ERRNO.EINVAL);
       return position;
     },
@@ -172,7 +206,9 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
     getattr: (node: EmNode) => dirStat(node),
     setattr: () => {},
     lookup: (parent: EmNode, name: string): EmNode => {
-      const store = Object.prototype.hasOwnProperty.call(optsOf(parent).files, name) ? optsOf(parent).files[name] : undefined;
+      const store = Object.prototype.hasOwnProperty.call(optsOf(parent).files, name)
+        ? optsOf(parent).files[name]
+        : undefined;
       if (!store) return fail(ERRNO.ENOENT);
       const node = FS.createNode(parent, name, S_IFREG | 0o644, 0) as ImageNode;
       node.node_ops = fileOps.node_ops;
@@ -193,7 +229,8 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
     mount(mount: EmMount): EmNode {
       const opts = mount.opts as ImageFsMountOptions;
       for (const name of Object.keys(opts.files)) {
-        if (!name || name.includes('/') || name === '.' || name === '..') throw new Error(`bad image file name ${JSON.stringify(name)}`);
+        if (!name || name.includes('/') || name === '.' || name === '..')
+          throw new Error(`bad image file name ${JSON.stringify(name)}`);
       }
       const root = FS.createNode(null, '/', S_IFDIR | 0o755, 0);
       root.node_ops = dirNodeOps;
@@ -205,7 +242,8 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
 
 /** Splits an absolute file path into its directory and base name. */
 export function splitPath(path: string): { dir: string; base: string } {
-  if (!path.startsWith('/') || path.endsWith('/')) throw new Error(`expected an absolute file path, got ${JSON.stringify(path)}`);
+  if (!path.startsWith('/') || path.endsWith('/'))
+    throw new Error(`expected an absolute file path, got ${JSON.stringify(path)}`);
   const i = path.lastIndexOf('/');
   return { dir: i === 0 ? '/' : path.slice(0, i), base: path.slice(i + 1) };
 }
@@ -215,7 +253,8 @@ export function splitPath(path: string): { dir: string; base: string } {
  * be `/`). The directory then shows only those files.
  */
 export function mountImageFs(FS: EmFS, dir: string, options: ImageFsMountOptions): void {
-  if (dir === '/' || !dir.startsWith('/')) throw new Error(`IMAGEFS needs an absolute directory other than /, got ${JSON.stringify(dir)}`);
+  if (dir === '/' || !dir.startsWith('/'))
+    throw new Error(`IMAGEFS needs an absolute directory other than /, got ${JSON.stringify(dir)}`);
   FS.mkdirTree(dir);
   FS.mount(createImageFs(FS), options, dir);
 }

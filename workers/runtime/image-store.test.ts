@@ -182,4 +182,3 @@ describe('ImageStore', () => {
     expect(() => s.write(2 ** 53, Uint8Array.of(1))).toThrow(RangeError);
   });
 });
-

@@ -95,7 +95,12 @@ export class ImageStore {
    */
   constructor(size = 0, options: ImageStoreOptions = {}) {
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    if (!Number.isInteger(chunkSize) || chunkSize < 4096 || chunkSize > 1 << 26 || (chunkSize & (chunkSize - 1)) !== 0) {
+    if (
+      !Number.isInteger(chunkSize) ||
+      chunkSize < 4096 ||
+      chunkSize > 1 << 26 ||
+      (chunkSize & (chunkSize - 1)) !== 0
+    ) {
       throw new RangeError(`chunkSize must be a power of two between 4 KiB and 64 MiB, got ${chunkSize}`);
     }
     checkRange(size, 0);
@@ -118,7 +123,10 @@ export class ImageStore {
    * A store filled from a stream of bytes (e.g. a file or a decompressor), chunk by chunk.
    * @param options chunk size (default 1 MiB).
    */
-  static async fromStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImageStoreOptions = {}): Promise<ImageStore> {
+  static async fromStream(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: ImageStoreOptions = {},
+  ): Promise<ImageStore> {
     const store = new ImageStore(0, options);
     let offset = 0;
     for await (const piece of source) {

@@ -7,7 +7,15 @@ export { ImageStore, DEFAULT_CHUNK_SIZE, isAllZero, createSha256 } from './image
 export type { ImageStoreOptions, StoreExtent, ChunkStreamOptions, Sha256 } from './image-store.ts';
 export { runTool, ToolCrashError, MKE2FS_CONF_PATH, MAX_TIME } from './run-tool.ts';
 export type { RunToolOptions, ToolMount, ToolResult } from './run-tool.ts';
-export { compileTool, loadToolFactory, loadMke2fsConf, preloadTools, setWasmDirs, toolWasmUrl, E2FS_TOOLS } from './wasm-modules.ts';
+export {
+  compileTool,
+  loadToolFactory,
+  loadMke2fsConf,
+  preloadTools,
+  setWasmDirs,
+  toolWasmUrl,
+  E2FS_TOOLS,
+} from './wasm-modules.ts';
 export type { E2fsTool, WasmTool } from './wasm-modules.ts';
 export { createImageFs, mountImageFs, newImageFsStats, IMAGEFS_DEV } from './image-fs.ts';
 export type { ImageFsMountOptions, ImageFsStats } from './image-fs.ts';

@@ -15,7 +15,18 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { ImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount, type ToolResult } from './run-tool.ts';
-import { diffTree, dir, file, nativeDebugfs, pseudoRandom, runNative, sameBytes, tempDir, useWasmDirFromEnv, walkHost } from './test-helpers.ts';
+import {
+  diffTree,
+  dir,
+  file,
+  nativeDebugfs,
+  pseudoRandom,
+  runNative,
+  sameBytes,
+  tempDir,
+  useWasmDirFromEnv,
+  walkHost,
+} from './test-helpers.ts';
 
 const GiB = 1024 ** 3;
 const IMG = '/image/disk.img';
@@ -24,9 +35,16 @@ const FILLER_BLOCKS = 1_100_000; // 4.2 GiB of 4 KiB blocks
 const sizes = [1, 4095, 4096, 4097, 65536, 300_000, 4 << 20];
 const content = (i: number): Uint8Array => pseudoRandom(sizes[i % sizes.length] + i, 500 + i);
 const COUNT = 21;
-const srcTree: TreeEntry[] = [dir('/'), ...Array.from({ length: COUNT }, (_, i) => file(`/f${String(i).padStart(2, '0')}`, content(i)))];
+const srcTree: TreeEntry[] = [
+  dir('/'),
+  ...Array.from({ length: COUNT }, (_, i) => file(`/f${String(i).padStart(2, '0')}`, content(i))),
+];
 /** The files as they end up in the image, under /high. */
-const imageTree: TreeEntry[] = [dir('/'), dir('/high'), ...srcTree.slice(1).map((e) => ({ ...e, path: `/high${e.path}` }))];
+const imageTree: TreeEntry[] = [
+  dir('/'),
+  dir('/high'),
+  ...srcTree.slice(1).map((e) => ({ ...e, path: `/high${e.path}` })),
+];
 
 describe('an image larger than 4 GiB', () => {
   const tmp = tempDir('rt-large-');
@@ -38,7 +56,11 @@ describe('an image larger than 4 GiB', () => {
 
   beforeAll(async () => {
     useWasmDirFromEnv();
-    const mk = await runTool('mke2fs', ['-t', 'ext4', '-F', '-b', '4096', '-U', UUID, '-E', `hash_seed=${UUID}`, IMG, String((5 * GiB) / 4096)], { epoch: 1, mounts: [image] });
+    const mk = await runTool(
+      'mke2fs',
+      ['-t', 'ext4', '-F', '-b', '4096', '-U', UUID, '-E', `hash_seed=${UUID}`, IMG, String((5 * GiB) / 4096)],
+      { epoch: 1, mounts: [image] },
+    );
     expect(mk.exitCode, mk.stderr).toBe(0);
     const cmds = [
       'write /dev/null filler',
@@ -48,7 +70,11 @@ describe('an image larger than 4 GiB', () => {
     ];
     placed = await runTool('debugfs', ['-w', '-f', '/cmds', IMG], {
       epoch: 1,
-      mounts: [image, { type: 'tree', path: '/src', entries: srcTree }, { type: 'file', path: '/cmds', data: cmds.join('\n') + '\n' }],
+      mounts: [
+        image,
+        { type: 'tree', path: '/src', entries: srcTree },
+        { type: 'file', path: '/cmds', data: cmds.join('\n') + '\n' },
+      ],
     });
   });
   afterAll(() => tmp.cleanup());
@@ -60,11 +86,15 @@ describe('an image larger than 4 GiB', () => {
     expect(placed.imageStats[IMG].maxOffset).toBeGreaterThan(4.2 * GiB);
     expect(store.allocatedBytes).toBeLessThan(200 << 20);
     const cmds = imageTree.filter((e) => e.type === 'file').map((e) => `blocks ${e.path}`);
-    const r = await runTool('debugfs', ['-f', '/cmds', IMG], { mounts: [image, { type: 'file', path: '/cmds', data: cmds.join('\n') + '\n' }] });
+    const r = await runTool('debugfs', ['-f', '/cmds', IMG], {
+      mounts: [image, { type: 'file', path: '/cmds', data: cmds.join('\n') + '\n' }],
+    });
     const answers = r.stdout.split(/^debugfs: /m).slice(1);
     expect(answers.length).toBe(COUNT);
     // Each answer: the echoed command, then the block numbers.
-    imageTree.filter((e) => e.type === 'file').forEach((e, i) => firstBlocks.set(e.path, Number(answers[i].split('\n')[1].trim().split(/\s+/)[0])));
+    imageTree
+      .filter((e) => e.type === 'file')
+      .forEach((e, i) => firstBlocks.set(e.path, Number(answers[i].split('\n')[1].trim().split(/\s+/)[0])));
     for (const [path, block] of firstBlocks) {
       expect([path, block * 4096 >= 4 * GiB]).toEqual([path, true]);
       // Read through the store at that offset: the file's bytes, not a wrapped-around copy.

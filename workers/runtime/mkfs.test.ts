@@ -21,7 +21,23 @@ import {
 
 const UUID = '44444444-4444-4444-8888-888888888888';
 const EPOCH = 1;
-const MKFS_ARGS = ['-t', 'ext4', '-F', '-b', '4096', '-L', 'fixture', '-U', UUID, '-E', `hash_seed=${UUID}`, '-d', '/tree', '/image/disk.img', '16384'];
+const MKFS_ARGS = [
+  '-t',
+  'ext4',
+  '-F',
+  '-b',
+  '4096',
+  '-L',
+  'fixture',
+  '-U',
+  UUID,
+  '-E',
+  `hash_seed=${UUID}`,
+  '-d',
+  '/tree',
+  '/image/disk.img',
+  '16384',
+];
 const IMG = '/image/disk.img';
 
 const timings: Record<string, number> = {};
@@ -92,7 +108,9 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
     const host = walkHost(out);
     expect(diffTree(entries, host, EPOCH)).toEqual([]);
     // The comparison can fail: a tree with one more entry is reported.
-    expect(diffTree([...entries, { ...entries[2], path: '/bin/not-there' }], host, EPOCH)).toEqual(['missing /bin/not-there']);
+    expect(diffTree([...entries, { ...entries[2], path: '/bin/not-there' }], host, EPOCH)).toEqual([
+      'missing /bin/not-there',
+    ]);
   });
 
   it('hard links share one inode with link count 3; owners and times come from the tree and the epoch', () => {
@@ -111,7 +129,8 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
       expect([e.path, s.uid, s.gid], s.text).toEqual([e.path, owner.uid, owner.gid]);
       expect([e.path, s.mtime, s.atime, s.ctime]).toEqual([e.path, EPOCH, EPOCH, EPOCH]);
       if (e.type === 'symlink') expect(s.size).toBe(e.size);
-      if (e.type === 'file' || e.type === 'directory') expect([e.path, s.mode.toString(8)]).toEqual([e.path, e.mode.toString(8)]);
+      if (e.type === 'file' || e.type === 'directory')
+        expect([e.path, s.mode.toString(8)]).toEqual([e.path, e.mode.toString(8)]);
     }
     expect(stats.get('/data/private')!.uid).toBe(1000);
     expect(stats.get('/bin/suid')!.mode).toBe(0o4755);
@@ -185,7 +204,13 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
     expect(await again.sha256()).toBe(firstSha);
     // A different epoch gives a different image (the check can fail).
     const other = new ImageStore(64 << 20);
-    await runTool('mke2fs', MKFS_ARGS, { epoch: 2, mounts: [{ type: 'image', path: IMG, store: other }, { type: 'tree', path: '/tree', entries }] });
+    await runTool('mke2fs', MKFS_ARGS, {
+      epoch: 2,
+      mounts: [
+        { type: 'image', path: IMG, store: other },
+        { type: 'tree', path: '/tree', entries },
+      ],
+    });
     expect(await other.sha256()).not.toBe(firstSha);
   });
 

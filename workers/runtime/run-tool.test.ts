@@ -45,7 +45,10 @@ describe('runTool', () => {
 
   it('sets the environment before main: fake time, the shipped mke2fs.conf, caller overrides', async () => {
     const store = new ImageStore(8 << 20);
-    const r = await runTool('mke2fs', ['-t', 'ext4', '-F', '-U', 'clear', IMG, '2048'], { epoch: 424242, mounts: [image(store)] });
+    const r = await runTool('mke2fs', ['-t', 'ext4', '-F', '-U', 'clear', IMG, '2048'], {
+      epoch: 424242,
+      mounts: [image(store)],
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     const path = join(tmp.dir, 'env.img');
     writeStoreToFile(store, path);
@@ -57,7 +60,8 @@ describe('runTool', () => {
     const conf = /Block size:\s+(\d+)/.exec(h)![1];
     expect(['1024', '4096']).toContain(conf);
     // A caller's MKE2FS_CONFIG wins over the default.
-    const custom = '[defaults]\n\tblocksize = 2048\n\tinode_size = 256\n\tinode_ratio = 8192\n[fs_types]\n\text4 = {\n\t\tfeatures = has_journal,extent\n\t}\n';
+    const custom =
+      '[defaults]\n\tblocksize = 2048\n\tinode_size = 256\n\tinode_ratio = 8192\n[fs_types]\n\text4 = {\n\t\tfeatures = has_journal,extent\n\t}\n';
     const store2 = new ImageStore(8 << 20);
     const r2 = await runTool('mke2fs', ['-T', 'default', '-t', 'ext4', '-F', IMG, '4096'], {
       epoch: 1,
@@ -74,9 +78,15 @@ describe('runTool', () => {
 
   it('never waits for stdin: a question gets EOF, an interactive debugfs ends', async () => {
     const store = new ImageStore(8 << 20);
-    expect((await runTool('mke2fs', ['-t', 'ext4', '-F', IMG, '2048'], { epoch: 1, mounts: [image(store)] })).exitCode).toBe(0);
+    expect(
+      (await runTool('mke2fs', ['-t', 'ext4', '-F', IMG, '2048'], { epoch: 1, mounts: [image(store)] })).exitCode,
+    ).toBe(0);
     // tune2fs asks before a slow change when TUNE2FS_FORCE_PROMPT is set; EOF means "no".
-    const asked = await runTool('tune2fs', ['-O', '^dir_index', IMG], { epoch: 1, env: { TUNE2FS_FORCE_PROMPT: '1' }, mounts: [image(store)] });
+    const asked = await runTool('tune2fs', ['-O', '^dir_index', IMG], {
+      epoch: 1,
+      env: { TUNE2FS_FORCE_PROMPT: '1' },
+      mounts: [image(store)],
+    });
     expect(asked.stdout + asked.stderr).toMatch(/Proceed anyway/);
     expect(asked.exitCode).toBe(1);
     // debugfs without -R reads commands from stdin: EOF ends it.
@@ -115,7 +125,10 @@ describe('runTool', () => {
     });
     await expect(run).rejects.toThrow('user cancelled');
     expect(stats.lines).toBeGreaterThan(0);
-    const again = await runTool('mke2fs', ['-t', 'ext4', '-F', '-d', '/tree', IMG, '16384'], { epoch: 1, mounts: [image(store), { type: 'tree', path: '/tree', entries: tree }] });
+    const again = await runTool('mke2fs', ['-t', 'ext4', '-F', '-d', '/tree', IMG, '16384'], {
+      epoch: 1,
+      mounts: [image(store), { type: 'tree', path: '/tree', entries: tree }],
+    });
     expect(again.exitCode).toBe(0);
   });
 
@@ -163,7 +176,9 @@ describe('runTool', () => {
     });
     expect(r.exitCode, r.stderr).toBe(0);
     const cmds = 'ls -l /d\nstat /d/l\n';
-    const dbg = await runTool('debugfs', ['-f', '/cmds', IMG], { mounts: [image(store), { type: 'file', path: '/cmds', data: cmds }] });
+    const dbg = await runTool('debugfs', ['-f', '/cmds', IMG], {
+      mounts: [image(store), { type: 'file', path: '/cmds', data: cmds }],
+    });
     expect(dbg.exitCode).toBe(0);
     expect(dbg.stdout).toMatch(/Fast link dest: "\.\.\/a\.txt"/);
   });
@@ -172,11 +187,16 @@ describe('runTool', () => {
     const store = new ImageStore(8 << 20);
     const big = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
     const mk = await runTool('mke2fs', ['-t', 'ext4', '-F', '-d', '/tree', IMG, '2048'], {
-      epoch: 1, mounts: [image(store), { type: 'tree', path: '/tree', entries: [dir('/'), file('/big', big)] }],
+      epoch: 1,
+      mounts: [image(store), { type: 'tree', path: '/tree', entries: [dir('/'), file('/big', big)] }],
     });
     expect(mk.exitCode, mk.stderr).toBe(0);
     const lines: string[] = [];
-    const cat = await runTool('debugfs', ['-R', 'cat /big', IMG], { mounts: [image(store)], captureStdout: true, onStdout: (l) => lines.push(l) });
+    const cat = await runTool('debugfs', ['-R', 'cat /big', IMG], {
+      mounts: [image(store)],
+      captureStdout: true,
+      onStdout: (l) => lines.push(l),
+    });
     expect(cat.exitCode).toBe(0);
     expect(lines).toEqual([]);
     expect(Buffer.from(cat.stdoutBytes!).equals(Buffer.from(big))).toBe(true);

@@ -157,7 +157,9 @@ function baseEnv(epoch: number | undefined): Record<string, string> {
   };
   if (epoch !== undefined) {
     if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_TIME) {
-      throw new RangeError(`epoch must be an integer from 0 to ${MAX_TIME} (2038-01-19, the 32-bit time_t of this wasm build), got ${epoch}`);
+      throw new RangeError(
+        `epoch must be an integer from 0 to ${MAX_TIME} (2038-01-19, the 32-bit time_t of this wasm build), got ${epoch}`,
+      );
     }
     env.E2FSPROGS_FAKE_TIME = String(epoch);
     env.SOURCE_DATE_EPOCH = String(epoch);
@@ -176,7 +178,11 @@ function abortReason(signal: AbortSignal): unknown {
  * Resolves with the exit code and output, also for a non-zero exit; rejects with the
  * signal's reason when aborted and with {@link ToolCrashError} when the program crashes.
  */
-export async function runTool(tool: E2fsTool, args: readonly string[], options: RunToolOptions = {}): Promise<ToolResult> {
+export async function runTool(
+  tool: E2fsTool,
+  args: readonly string[],
+  options: RunToolOptions = {},
+): Promise<ToolResult> {
   const { signal } = options;
   signal?.throwIfAborted();
   const setupStart = performance.now();
@@ -234,7 +240,12 @@ export async function runTool(tool: E2fsTool, args: readonly string[], options: 
     stdout: stdoutLines.length ? stdoutLines.join('\n') + '\n' : '',
     stderr: stderrLines.length ? stderrLines.join('\n') + '\n' : '',
   });
-  const captured = options.captureStdout instanceof ImageStore ? options.captureStdout : options.captureStdout ? new ImageStore(0) : null;
+  const captured =
+    options.captureStdout instanceof ImageStore
+      ? options.captureStdout
+      : options.captureStdout
+        ? new ImageStore(0)
+        : null;
   try {
     // Root runs the tools: no permission checks on MEMFS either.
     FS.ignorePermissions = true;

@@ -4,7 +4,16 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ByteSource, TreeEntry } from '../../core/image-tree.ts';
@@ -26,8 +35,16 @@ export function nativeTool(name: string): string {
 }
 
 /** Runs a native program; never throws on a non-zero exit. */
-export function runNative(name: string, args: string[], input?: Uint8Array): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(nativeTool(name), args, { input, maxBuffer: 1 << 28, env: { ...process.env, LANG: 'C', LC_ALL: 'C' } });
+export function runNative(
+  name: string,
+  args: string[],
+  input?: Uint8Array,
+): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(nativeTool(name), args, {
+    input,
+    maxBuffer: 1 << 28,
+    env: { ...process.env, LANG: 'C', LC_ALL: 'C' },
+  });
   if (r.error) throw r.error;
   return { status: r.status ?? -1, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
 }
@@ -38,7 +55,10 @@ export function nativeDebugfs(image: string, commands: string[]): string {
   try {
     const cmdFile = join(dir, 'cmds');
     writeFileSync(cmdFile, commands.join('\n') + '\n');
-    return execFileSync(nativeTool('debugfs'), ['-f', cmdFile, image], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] }).toString('utf8');
+    return execFileSync(nativeTool('debugfs'), ['-f', cmdFile, image], {
+      maxBuffer: 1 << 28,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).toString('utf8');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -62,10 +82,14 @@ export interface DebugfsStat {
 
 /** Runs native `debugfs -R "stat PATH"` for each path (one process). */
 export function nativeStat(image: string, paths: string[]): Map<string, DebugfsStat> {
-  const out = nativeDebugfs(image, paths.map((p) => `stat "${p.replace(/"/g, '\\"')}"`));
+  const out = nativeDebugfs(
+    image,
+    paths.map((p) => `stat "${p.replace(/"/g, '\\"')}"`),
+  );
   const parts = out.split(/^debugfs: /m).slice(1);
   const result = new Map<string, DebugfsStat>();
-  if (parts.length !== paths.length) throw new Error(`debugfs stat: expected ${paths.length} answers, got ${parts.length}:\n${out}`);
+  if (parts.length !== paths.length)
+    throw new Error(`debugfs stat: expected ${paths.length} answers, got ${parts.length}:\n${out}`);
   paths.forEach((p, i) => {
     const text = parts[i];
     const num = (re: RegExp): number => {
@@ -112,7 +136,8 @@ export function pseudoRandom(n: number, seed = 1): Uint8Array<ArrayBuffer> {
 }
 
 export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 
 const enc = new TextEncoder();
 
@@ -124,18 +149,56 @@ interface EntryInit {
 }
 
 export const dir = (path: string, init: EntryInit = {}): TreeEntry => ({
-  path, type: 'directory', mode: init.mode ?? 0o755, uid: init.uid ?? 0, gid: init.gid ?? 0, mtime: init.mtime ?? 1000, size: 0, origin: 'test',
+  path,
+  type: 'directory',
+  mode: init.mode ?? 0o755,
+  uid: init.uid ?? 0,
+  gid: init.gid ?? 0,
+  mtime: init.mtime ?? 1000,
+  size: 0,
+  origin: 'test',
 });
 export const file = (path: string, content: Uint8Array | string | ByteSource, init: EntryInit = {}): TreeEntry => {
-  const source: ByteSource = typeof content === 'string' ? { kind: 'bytes', bytes: enc.encode(content) } : content instanceof Uint8Array ? { kind: 'bytes', bytes: content } : content;
+  const source: ByteSource =
+    typeof content === 'string'
+      ? { kind: 'bytes', bytes: enc.encode(content) }
+      : content instanceof Uint8Array
+        ? { kind: 'bytes', bytes: content }
+        : content;
   const size = source.kind === 'bytes' ? source.bytes.length : source.size;
-  return { path, type: 'file', mode: init.mode ?? 0o644, uid: init.uid ?? 0, gid: init.gid ?? 0, mtime: init.mtime ?? 1000, size, source: size ? source : undefined, origin: 'test' };
+  return {
+    path,
+    type: 'file',
+    mode: init.mode ?? 0o644,
+    uid: init.uid ?? 0,
+    gid: init.gid ?? 0,
+    mtime: init.mtime ?? 1000,
+    size,
+    source: size ? source : undefined,
+    origin: 'test',
+  };
 };
 export const symlink = (path: string, target: string, init: EntryInit = {}): TreeEntry => ({
-  path, type: 'symlink', mode: 0o777, uid: init.uid ?? 0, gid: init.gid ?? 0, mtime: init.mtime ?? 1000, size: enc.encode(target).length, target, origin: 'test',
+  path,
+  type: 'symlink',
+  mode: 0o777,
+  uid: init.uid ?? 0,
+  gid: init.gid ?? 0,
+  mtime: init.mtime ?? 1000,
+  size: enc.encode(target).length,
+  target,
+  origin: 'test',
 });
 export const hardlink = (path: string, target: string): TreeEntry => ({
-  path, type: 'hardlink', mode: 0o644, uid: 0, gid: 0, mtime: 1000, size: 0, target, origin: 'test',
+  path,
+  type: 'hardlink',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: 1000,
+  size: 0,
+  target,
+  origin: 'test',
 });
 
 /** The bytes of a file entry's source (test side, eager). */
@@ -170,7 +233,11 @@ export function fixtureTree(hostDir: string): TreeEntry[] {
     file('/bin/sgid', pseudoRandom(5000, 3), { mode: 0o2711 }),
     dir('/tmp', { mode: 0o1777 }),
     dir('/empty'),
-    dir('/a'), dir('/a/b'), dir('/a/b/c'), dir('/a/b/c/d'), dir('/a/b/c/d/e'),
+    dir('/a'),
+    dir('/a/b'),
+    dir('/a/b/c'),
+    dir('/a/b/c/d'),
+    dir('/a/b/c/d/e'),
     file('/a/b/c/d/e/deep.txt', 'deep\n'),
     dir('/a/b/c/d/empty-too'),
     dir('/data'),
@@ -198,7 +265,9 @@ export function fixtureTree(hostDir: string): TreeEntry[] {
     file(`/unicode/${longName}`, '255 ascii bytes\n'),
     file(`/unicode/${longUtf8}`, '255 utf-8 bytes\n'),
     file('/unicode/-dash and space', 'dash\n'),
-    dir('/nix'), dir('/nix/store'), dir('/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12'),
+    dir('/nix'),
+    dir('/nix/store'),
+    dir('/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12'),
     dir('/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12/bin'),
     file('/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12/bin/hello', pseudoRandom(70000, 13), { mode: 0o555 }),
   ];
@@ -222,8 +291,15 @@ export function walkHost(root: string): Map<string, HostEntry> {
   const visit = (rel: string): void => {
     const abs = join(root, rel);
     const st = lstatSync(abs);
-    const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), size: st.size };
-    if (st.isSymbolicLink()) out.set(rel, { type: 'symlink', ...base, target: readlinkSync(abs, { encoding: 'buffer' }).toString('utf8') });
+    const base = {
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      size: st.size,
+    };
+    if (st.isSymbolicLink())
+      out.set(rel, { type: 'symlink', ...base, target: readlinkSync(abs, { encoding: 'buffer' }).toString('utf8') });
     else if (st.isFile()) out.set(rel, { type: 'file', ...base, sha256: sha256Hex(readFileSync(abs)) });
     else if (st.isDirectory()) {
       if (rel !== '/') out.set(rel, { type: 'directory', ...base });
@@ -261,10 +337,13 @@ export function diffTree(entries: TreeEntry[], host: Map<string, HostEntry>, epo
     const type = r.type === 'hardlink' ? 'file' : r.type;
     if (h.type !== type) diffs.push(`${e.path}: type ${h.type}, want ${type}`);
     // rdump restores only the rwx bits (debugfs dump.c mode_xlate); setuid/setgid/sticky are checked with debugfs stat.
-    if (type !== 'symlink' && h.mode !== (r.mode & 0o777)) diffs.push(`${e.path}: mode ${h.mode.toString(8)}, want ${(r.mode & 0o777).toString(8)}`);
-    if (type !== 'symlink' && (h.uid !== r.uid || h.gid !== r.gid)) diffs.push(`${e.path}: owner ${h.uid}:${h.gid}, want ${r.uid}:${r.gid}`);
+    if (type !== 'symlink' && h.mode !== (r.mode & 0o777))
+      diffs.push(`${e.path}: mode ${h.mode.toString(8)}, want ${(r.mode & 0o777).toString(8)}`);
+    if (type !== 'symlink' && (h.uid !== r.uid || h.gid !== r.gid))
+      diffs.push(`${e.path}: owner ${h.uid}:${h.gid}, want ${r.uid}:${r.gid}`);
     if (type !== 'symlink' && h.mtime !== epoch) diffs.push(`${e.path}: mtime ${h.mtime}, want ${epoch}`);
-    if (type === 'symlink' && h.target !== r.target) diffs.push(`${e.path}: target ${JSON.stringify(h.target)}, want ${JSON.stringify(r.target)}`);
+    if (type === 'symlink' && h.target !== r.target)
+      diffs.push(`${e.path}: target ${JSON.stringify(h.target)}, want ${JSON.stringify(r.target)}`);
     if (type === 'file') {
       const want = sha256Hex(entryBytes(r));
       if (h.sha256 !== want) diffs.push(`${e.path}: content differs (size ${h.size}, want ${r.size})`);

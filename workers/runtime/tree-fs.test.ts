@@ -7,10 +7,36 @@ import { ImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount } from './run-tool.ts';
 import { buildTreeModel, TreeError, type ReadBlobSync } from './tree-fs.ts';
-import { dir, file, hardlink, nativeDebugfs, nativeStat, pseudoRandom, runNative, sameBytes, symlink, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
+import {
+  dir,
+  file,
+  hardlink,
+  nativeDebugfs,
+  nativeStat,
+  pseudoRandom,
+  runNative,
+  sameBytes,
+  symlink,
+  tempDir,
+  useWasmDirFromEnv,
+} from './test-helpers.ts';
 
 const IMG = '/image/disk.img';
-const MKFS = ['-t', 'ext4', '-F', '-b', '4096', '-U', '44444444-4444-4444-8888-888888888888', '-E', 'hash_seed=44444444-4444-4444-8888-888888888888', '-d', '/tree', IMG, '8192'];
+const MKFS = [
+  '-t',
+  'ext4',
+  '-F',
+  '-b',
+  '4096',
+  '-U',
+  '44444444-4444-4444-8888-888888888888',
+  '-E',
+  'hash_seed=44444444-4444-4444-8888-888888888888',
+  '-d',
+  '/tree',
+  IMG,
+  '8192',
+];
 
 describe('buildTreeModel', () => {
   it('indexes a tree: implied parents, link counts, hard-link chains', () => {
@@ -55,7 +81,11 @@ describe('TREEFS under wasm mke2fs', () => {
 
   const mkfs = async (mounts: ToolMount[], extra: { onStdout?: (l: string) => void; epoch?: number } = {}) => {
     const store = new ImageStore(32 << 20);
-    const r = await runTool('mke2fs', MKFS, { epoch: 1, mounts: [{ type: 'image', path: IMG, store }, ...mounts], ...extra });
+    const r = await runTool('mke2fs', MKFS, {
+      epoch: 1,
+      mounts: [{ type: 'image', path: IMG, store }, ...mounts],
+      ...extra,
+    });
     const path = join(tmp.dir, `img-${Math.random().toString(36).slice(2)}.img`);
     writeStoreToFile(store, path);
     return { r, store, path };
@@ -89,7 +119,9 @@ describe('TREEFS under wasm mke2fs', () => {
     expect(callsAtFirstLine).toBe(0);
     expect(calls.length).toBeGreaterThan(3);
     for (const c of calls) expect(c.end - c.start).toBeLessThanOrEqual(1 << 20);
-    expect(calls.filter((c) => c.blob === container).every((c) => c.start >= 1000 && c.end <= 1000 + big.length)).toBe(true);
+    expect(calls.filter((c) => c.blob === container).every((c) => c.start >= 1000 && c.end <= 1000 + big.length)).toBe(
+      true,
+    );
     expect(calls.reduce((n, c) => n + c.end - c.start, 0)).toBe(big.length + small.size);
     const out = join(tmp.dir, 'big.out');
     nativeDebugfs(path, [`dump /big.bin ${out}`]);
@@ -99,14 +131,25 @@ describe('TREEFS under wasm mke2fs', () => {
 
   it('without FileReaderSync (Node) a Blob tree needs a reader', async () => {
     const entries = [dir('/'), file('/b', { kind: 'blob', blob: new Blob(['x']), offset: 0, size: 1 })];
-    await expect(runTool('mke2fs', MKFS, { mounts: [{ type: 'image', path: IMG, store: new ImageStore(32 << 20) }, { type: 'tree', path: '/tree', entries }] })).rejects.toThrow(/FileReaderSync/);
+    await expect(
+      runTool('mke2fs', MKFS, {
+        mounts: [
+          { type: 'image', path: IMG, store: new ImageStore(32 << 20) },
+          { type: 'tree', path: '/tree', entries },
+        ],
+      }),
+    ).rejects.toThrow(/FileReaderSync/);
   });
 
   it('reads host files at their offset and closes every descriptor, also on failure', async () => {
     const host = join(tmp.dir, 'host.bin');
     const bytes = pseudoRandom(200_000, 5);
     writeFileSync(host, bytes);
-    const entries = [dir('/'), file('/a', { kind: 'host-file', path: host, offset: 100, size: 150_000 }), file('/b', { kind: 'host-file', path: host, offset: 0, size: 10 })];
+    const entries = [
+      dir('/'),
+      file('/a', { kind: 'host-file', path: host, offset: 100, size: 150_000 }),
+      file('/b', { kind: 'host-file', path: host, offset: 0, size: 10 }),
+    ];
     const { r, path } = await mkfs([{ type: 'tree', path: '/tree', entries }]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.treeStats['/tree'].hostOpens).toBe(2);
@@ -123,10 +166,17 @@ describe('TREEFS under wasm mke2fs', () => {
     expect(failed.r.treeStats['/tree'].hostCloses).toBe(failed.r.treeStats['/tree'].hostOpens);
   });
 
-  it('reports each entry\'s own mtime with keepTimes, and ignores entry order', async () => {
-    const entries = [dir('/', { mtime: 7 }), dir('/d', { mtime: 1_600_000_000 }), file('/d/f', 'f\n', { mtime: 1_234_567_890 }), symlink('/l', 'd/f', { mtime: 99 })];
+  it("reports each entry's own mtime with keepTimes, and ignores entry order", async () => {
+    const entries = [
+      dir('/', { mtime: 7 }),
+      dir('/d', { mtime: 1_600_000_000 }),
+      file('/d/f', 'f\n', { mtime: 1_234_567_890 }),
+      symlink('/l', 'd/f', { mtime: 99 }),
+    ];
     // mke2fs 1.47.4 clamps times later than its fake "now" to it: the epoch must not be older.
-    const { r, path } = await mkfs([{ type: 'tree', path: '/tree', entries, keepTimes: true }], { epoch: 2_000_000_000 });
+    const { r, path } = await mkfs([{ type: 'tree', path: '/tree', entries, keepTimes: true }], {
+      epoch: 2_000_000_000,
+    });
     expect(r.exitCode).toBe(0);
     const st = nativeStat(path, ['/d', '/d/f', '/l']);
     expect(st.get('/d')!.mtime).toBe(1_600_000_000);
@@ -139,7 +189,9 @@ describe('TREEFS under wasm mke2fs', () => {
     expect(st2.get('/d/f')!.mtime).toBe(1_234_567_890);
     // Past 2038-01-19 the 32-bit time_t of the wasm build would store a wrong time: refused.
     const late = [dir('/'), file('/late', 'x', { mtime: 3_000_000_000 })];
-    await expect(mkfs([{ type: 'tree', path: '/tree', entries: late, keepTimes: true }], { epoch: 2_000_000_000 })).rejects.toThrow(TreeError);
+    await expect(
+      mkfs([{ type: 'tree', path: '/tree', entries: late, keepTimes: true }], { epoch: 2_000_000_000 }),
+    ).rejects.toThrow(TreeError);
     const a = await mkfs([{ type: 'tree', path: '/tree', entries }]);
     const b = await mkfs([{ type: 'tree', path: '/tree', entries: [...entries].reverse() }]);
     expect(await a.store.sha256()).toBe(await b.store.sha256());

@@ -108,7 +108,16 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
   let entryCount = 1;
   let usesBlobs = false;
   let usesHostFiles = false;
-  const implicitDir = (path: string): TreeEntry => ({ path, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, origin: '(implied)' });
+  const implicitDir = (path: string): TreeEntry => ({
+    path,
+    type: 'directory',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    size: 0,
+    origin: '(implied)',
+  });
   const rootEntry = entries.find((e) => e.path === '/');
   if (rootEntry && rootEntry.type !== 'directory') throw new TreeError('the root must be a directory', '/');
   const root: TreeDir = {
@@ -125,7 +134,11 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
     if (seen.has(path)) throw new TreeError('is not a directory but has entries below it', path);
     const i = path.lastIndexOf('/');
     const parent = ensureDir(i === 0 ? '/' : path.slice(0, i));
-    const dir: TreeDir = { inode: { ino: nextIno++, type: 'directory', entry: implicitDir(path), nlink: 2, size: 4096 }, children: new Map(), subdirs: 0 };
+    const dir: TreeDir = {
+      inode: { ino: nextIno++, type: 'directory', entry: implicitDir(path), nlink: 2, size: 4096 },
+      children: new Map(),
+      subdirs: 0,
+    };
     parent.children.set(path.slice(i + 1), dir);
     parent.subdirs++;
     dirs.set(path, dir);
@@ -135,7 +148,8 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
   };
 
   const checkPath = (path: string): void => {
-    if (typeof path !== 'string' || !path.startsWith('/') || path.length < 2 || path.endsWith('/')) throw new TreeError('not an absolute path', String(path));
+    if (typeof path !== 'string' || !path.startsWith('/') || path.length < 2 || path.endsWith('/'))
+      throw new TreeError('not an absolute path', String(path));
     for (const part of path.slice(1).split('/')) {
       if (part === '' || part === '.' || part === '..') throw new TreeError('empty, "." or ".." path component', path);
       if (part.includes('\0')) throw new TreeError('NUL in name', path);
@@ -144,7 +158,10 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
   };
 
   // Sort so that parents come before children; hard links after everything.
-  const ordered = entries.filter((e) => e.path !== '/').slice().sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const ordered = entries
+    .filter((e) => e.path !== '/')
+    .slice()
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const hardlinks: TreeEntry[] = [];
   const files = new Map<string, TreeInode>();
 
@@ -164,22 +181,36 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
     const name = entry.path.slice(i + 1);
     switch (entry.type) {
       case 'directory': {
-        const dir: TreeDir = { inode: { ino: nextIno++, type: 'directory', entry, nlink: 2, size: 4096 }, children: new Map(), subdirs: 0 };
+        const dir: TreeDir = {
+          inode: { ino: nextIno++, type: 'directory', entry, nlink: 2, size: 4096 },
+          children: new Map(),
+          subdirs: 0,
+        };
         parent.children.set(name, dir);
         parent.subdirs++;
         dirs.set(entry.path, dir);
         break;
       }
       case 'symlink': {
-        if (typeof entry.target !== 'string' || entry.target === '') throw new TreeError('symlink without target', entry.path);
+        if (typeof entry.target !== 'string' || entry.target === '')
+          throw new TreeError('symlink without target', entry.path);
         if (entry.target.includes('\0')) throw new TreeError('NUL in symlink target', entry.path);
         const targetBytes = encoder.encode(entry.target);
-        if (targetBytes.length > SYMLINK_MAX) throw new TreeError(`symlink target longer than ${SYMLINK_MAX} bytes`, entry.path);
-        parent.children.set(name, { ino: nextIno++, type: 'symlink', entry, nlink: 1, targetBytes, size: targetBytes.length });
+        if (targetBytes.length > SYMLINK_MAX)
+          throw new TreeError(`symlink target longer than ${SYMLINK_MAX} bytes`, entry.path);
+        parent.children.set(name, {
+          ino: nextIno++,
+          type: 'symlink',
+          entry,
+          nlink: 1,
+          targetBytes,
+          size: targetBytes.length,
+        });
         break;
       }
       case 'file': {
-        if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new TreeError(`bad size ${entry.size}`, entry.path);
+        if (!Number.isSafeInteger(entry.size) || entry.size < 0)
+          throw new TreeError(`bad size ${entry.size}`, entry.path);
         if (entry.source) {
           const n = sourceSize(entry.source);
           if (n !== entry.size) throw new TreeError(`size ${entry.size} but its source holds ${n} bytes`, entry.path);
@@ -216,7 +247,11 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
       if (!next || next.type !== 'hardlink' || ++hops > 64) break;
       target = next.target;
     }
-    if (!inode) throw new TreeError(`hard link to ${JSON.stringify(link.target)}, which is not a regular file of the tree`, link.path);
+    if (!inode)
+      throw new TreeError(
+        `hard link to ${JSON.stringify(link.target)}, which is not a regular file of the tree`,
+        link.path,
+      );
     inode.nlink++;
     const i = link.path.lastIndexOf('/');
     dirs.get(i === 0 ? '/' : link.path.slice(0, i))!.children.set(link.path.slice(i + 1), inode);
@@ -282,7 +317,10 @@ function checkTimes(dir: TreeDir): void {
   const check = (inode: TreeInode): void => {
     const t = inode.entry.mtime;
     if (!Number.isSafeInteger(t) || t < TIME_MIN || t > TIME_MAX) {
-      throw new TreeError(`mtime ${t} is outside 1901-12-13..2038-01-19, which the wasm tools (32-bit time_t) cannot store`, inode.entry.path);
+      throw new TreeError(
+        `mtime ${t} is outside 1901-12-13..2038-01-19, which the wasm tools (32-bit time_t) cannot store`,
+        inode.entry.path,
+      );
     }
   };
   check(dir.inode);
@@ -344,7 +382,13 @@ function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: numb
         const child = dir.children.get(name)!;
         if (isDir(child)) {
           walk(child);
-        } else if (child.type === 'file' && child.entry.source?.kind === 'blob' && child.size > 0 && child.size <= batchBytes && !position!.has(child.ino)) {
+        } else if (
+          child.type === 'file' &&
+          child.entry.source?.kind === 'blob' &&
+          child.size > 0 &&
+          child.size <= batchBytes &&
+          !position!.has(child.ino)
+        ) {
           position!.set(child.ino, order!.length);
           order!.push(child);
         }
@@ -355,7 +399,9 @@ function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: numb
 
   const part = (inode: TreeInode): Blob => {
     const src = inode.entry.source as Extract<ByteSource, { kind: 'blob' }>;
-    return src.offset === 0 && src.size === src.blob.size ? src.blob : src.blob.slice(src.offset, src.offset + src.size);
+    return src.offset === 0 && src.size === src.blob.size
+      ? src.blob
+      : src.blob.slice(src.offset, src.offset + src.size);
   };
 
   return {
@@ -373,7 +419,13 @@ function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: numb
       if (at === undefined) return readBlob(src.blob, src.offset, src.offset + inode.size);
       const members: TreeInode[] = [];
       let total = 0;
-      for (let i = at; i < order!.length && members.length < BATCH_FILES && (members.length === 0 || total + order![i].size <= batchBytes); i++) {
+      for (
+        let i = at;
+        i < order!.length &&
+        members.length < BATCH_FILES &&
+        (members.length === 0 || total + order![i].size <= batchBytes);
+        i++
+      ) {
         members.push(order![i]);
         total += order![i].size;
       }
@@ -394,11 +446,13 @@ function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: numb
 }
 
 function defaultBlobReader(): ReadBlobSync | undefined {
-  const FRS = (globalThis as { FileReaderSync?: new () => { readAsArrayBuffer(blob: Blob): ArrayBuffer } }).FileReaderSync;
+  const FRS = (globalThis as { FileReaderSync?: new () => { readAsArrayBuffer(blob: Blob): ArrayBuffer } })
+    .FileReaderSync;
   if (!FRS) return undefined;
   const reader = new FRS();
   // Slicing costs as much as the read itself in Chromium: skip it for a whole small file.
-  return (blob, start, end) => new Uint8Array(reader.readAsArrayBuffer(start === 0 && end === blob.size ? blob : blob.slice(start, end)));
+  return (blob, start, end) =>
+    new Uint8Array(reader.readAsArrayBuffer(start === 0 && end === blob.size ? blob : blob.slice(start, end)));
 }
 
 /**
@@ -410,11 +464,14 @@ function defaultBlobReader(): ReadBlobSync | undefined {
 export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel, options: TreeFsOptions = {}): TreeFs {
   const model = Array.isArray(entries) ? buildTreeModel(entries as TreeEntry[]) : (entries as TreeModel);
   const epochCheck = options.epoch ?? 1;
-  if (!Number.isSafeInteger(epochCheck) || epochCheck < TIME_MIN || epochCheck > TIME_MAX) throw new RangeError(`epoch ${epochCheck} is outside the 32-bit time_t range of the wasm tools`);
+  if (!Number.isSafeInteger(epochCheck) || epochCheck < TIME_MIN || epochCheck > TIME_MAX)
+    throw new RangeError(`epoch ${epochCheck} is outside the 32-bit time_t range of the wasm tools`);
   if (options.keepTimes) checkTimes(model.root);
   const readBlob = options.readBlobSync ?? defaultBlobReader();
   if (model.usesBlobs && !readBlob) {
-    throw new Error('the tree has Blob sources, which need FileReaderSync (a dedicated Web Worker) or a readBlobSync option');
+    throw new Error(
+      'the tree has Blob sources, which need FileReaderSync (a dedicated Web Worker) or a readBlobSync option',
+    );
   }
   const fs = model.usesHostFiles ? nodeFs() : undefined;
   if (model.usesHostFiles && !fs) throw new Error('the tree has host-file sources, which need Node (node:fs)');
@@ -434,7 +491,8 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
     const t = (node as TreeFsNode).tree!;
     return isDir(t) ? t.inode : t;
   };
-  const typeBits = (inode: TreeInode): number => (inode.type === 'directory' ? S_IFDIR : inode.type === 'symlink' ? S_IFLNK : S_IFREG);
+  const typeBits = (inode: TreeInode): number =>
+    inode.type === 'directory' ? S_IFDIR : inode.type === 'symlink' ? S_IFLNK : S_IFREG;
 
   const getattr = (node: EmNode): EmStat => {
     const inode = inodeOf(node);
@@ -478,7 +536,8 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
   // getdents keeps its place in the directory through llseek(fd, 0, SEEK_CUR).
   const dirStreamOps = {
     llseek: (stream: EmStream, offset: number, whence: number): number => {
-      const position = whence === SEEK_CUR ? stream.position + offset : whence === SEEK_SET ? offset : fail(ERRNO.EINVAL);
+      const position =
+        whence === SEEK_CUR ? stream.position + offset : whence === SEEK_SET ? offset : fail(ERRNO.EINVAL);
       if (position < 0) fail(ERRNO.EINVAL);
       return position;
     },
@@ -537,7 +596,13 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
       return position;
     },
     write: readOnly,
-    read: (stream: EmStream, buffer: Int8Array | Uint8Array, offset: number, length: number, position: number): number => {
+    read: (
+      stream: EmStream,
+      buffer: Int8Array | Uint8Array,
+      offset: number,
+      length: number,
+      position: number,
+    ): number => {
       check?.();
       const inode = inodeOf(stream.node);
       const size = inode.size;
@@ -563,7 +628,12 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
           let done = 0;
           while (done < n) {
             const pos = position + done;
-            if (!state.win || state.winStart === undefined || pos < state.winStart || pos >= state.winStart + state.win.length) {
+            if (
+              !state.win ||
+              state.winStart === undefined ||
+              pos < state.winStart ||
+              pos >= state.winStart + state.win.length
+            ) {
               const want = Math.min(Math.max(pieceSize, n - done), size - pos);
               const bytes = readBlob!(source.blob, source.offset + pos, source.offset + pos + want);
               stats.blobReads++;
@@ -626,8 +696,14 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
 }
 
 /** Creates TREEFS and mounts it on `dir` (created if missing). */
-export function mountTreeFs(FS: EmFS, dir: string, entries: readonly TreeEntry[] | TreeModel, options: TreeFsOptions = {}): TreeFs {
-  if (dir === '/' || !dir.startsWith('/')) throw new Error(`TREEFS needs an absolute directory other than /, got ${JSON.stringify(dir)}`);
+export function mountTreeFs(
+  FS: EmFS,
+  dir: string,
+  entries: readonly TreeEntry[] | TreeModel,
+  options: TreeFsOptions = {},
+): TreeFs {
+  if (dir === '/' || !dir.startsWith('/'))
+    throw new Error(`TREEFS needs an absolute directory other than /, got ${JSON.stringify(dir)}`);
   const treeFs = createTreeFs(FS, entries, options);
   FS.mkdirTree(dir);
   FS.mount(treeFs.type, {}, dir);

@@ -53,7 +53,10 @@ describe('wasm-modules', () => {
         try {
           const body = readFileSync(new URL(req.url!.slice(1), dir));
           // e2fsck.wasm is served with the wrong type: compileStreaming refuses it, the loader falls back.
-          const type = req.url!.endsWith('.wasm') && !req.url!.includes('e2fsck') ? 'application/wasm' : 'application/octet-stream';
+          const type =
+            req.url!.endsWith('.wasm') && !req.url!.includes('e2fsck')
+              ? 'application/wasm'
+              : 'application/octet-stream';
           res.writeHead(200, { 'content-type': type }).end(body);
         } catch {
           res.writeHead(404).end();

@@ -153,7 +153,9 @@ export function loadToolFactory(tool: WasmTool): Promise<EmFactory> {
 /** The shipped `mke2fs.conf` (upstream's, as native mkfs.ext4 uses), read once. */
 export function loadMke2fsConf(): Promise<Uint8Array> {
   if (!confPromise) {
-    confPromise = fetchBytes(overrideDirs.e2fsprogs ? new URL('mke2fs.conf', overrideDirs.e2fsprogs) : MKE2FS_CONF_URL());
+    confPromise = fetchBytes(
+      overrideDirs.e2fsprogs ? new URL('mke2fs.conf', overrideDirs.e2fsprogs) : MKE2FS_CONF_URL(),
+    );
     confPromise.catch(() => (confPromise = undefined));
   }
   return confPromise;

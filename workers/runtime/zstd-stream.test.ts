@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from './image-store.ts';
 import { pseudoRandom, runNative, sameBytes, sha256Hex, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
-import { compressStream, createCompressionStream, createDecompressionStream, decompressStream, ZstdError } from './zstd-stream.ts';
+import {
+  compressStream,
+  createCompressionStream,
+  createDecompressionStream,
+  decompressStream,
+  ZstdError,
+} from './zstd-stream.ts';
 
 async function collect(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -19,7 +25,10 @@ async function collect(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8A
 
 /** A ReadableStream over an (async) iterable (ReadableStream.from is not in every lib typing). */
 function readable(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (source as Iterable<Uint8Array>)[Symbol.iterator]();
+  const it =
+    Symbol.asyncIterator in source
+      ? source[Symbol.asyncIterator]()
+      : (source as Iterable<Uint8Array>)[Symbol.iterator]();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const r = await it.next();
@@ -77,7 +86,9 @@ describe('zstd streams', () => {
     writeFileSync(raw, data);
     const n0 = performance.now();
     runNative('zstd', ['-3', '-T1', '-q', '-f', raw, '-o', join(tmp.dir, 'native.zst')]);
-    console.log(`zstd -3, ${data.length >> 20} MiB: wasm ${ms.toFixed(0)} ms, native ${(performance.now() - n0).toFixed(0)} ms (process); sizes ${z.length} vs ${readFileSync(join(tmp.dir, 'native.zst')).length}`);
+    console.log(
+      `zstd -3, ${data.length >> 20} MiB: wasm ${ms.toFixed(0)} ms, native ${(performance.now() - n0).toFixed(0)} ms (process); sizes ${z.length} vs ${readFileSync(join(tmp.dir, 'native.zst')).length}`,
+    );
   });
 
   it('without a content size the header has none, and native zstd still accepts it', async () => {
@@ -105,7 +116,10 @@ describe('zstd streams', () => {
     console.log(`zstd -d, ${data.length >> 20} MiB: wasm ${(performance.now() - t).toFixed(0)} ms`);
     expect(back.length).toBe(data.length);
     expect(sha256Hex(back)).toBe(sha256Hex(data));
-    const two = new Uint8Array([...z.subarray(0, z.length), ...(await collect(compressStream([Uint8Array.of(1, 2, 3)])))]);
+    const two = new Uint8Array([
+      ...z.subarray(0, z.length),
+      ...(await collect(compressStream([Uint8Array.of(1, 2, 3)]))),
+    ]);
     const both = await collect(decompressStream([two]));
     expect(both.length).toBe(data.length + 3);
     expect([...both.subarray(-3)]).toEqual([1, 2, 3]);

@@ -109,9 +109,11 @@ export class ZstdCompressor {
   /** A compressor at `level` (default 3), recording `contentSize` when given. */
   static async create(options: Omit<CompressOptions, 'signal'> = {}): Promise<ZstdCompressor> {
     const level = options.level ?? 3;
-    if (!Number.isInteger(level) || level < -7 || level > 22) throw new RangeError(`zstd level must be an integer up to 22, got ${level}`);
+    if (!Number.isInteger(level) || level < -7 || level > 22)
+      throw new RangeError(`zstd level must be an integer up to 22, got ${level}`);
     const size = options.contentSize;
-    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new RangeError(`bad contentSize ${size}`);
+    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0))
+      throw new RangeError(`bad contentSize ${size}`);
     const z = await instantiateZstd();
     const s = z._zs_compressor_new(level, size ?? -1) >>> 0;
     if (!s) throw new ZstdError(`zstd: cannot set up a compressor (level ${level})`);
@@ -271,7 +273,9 @@ export class ZstdDecompressor {
 }
 
 /** Iterates a ReadableStream or an (async) iterable of bytes. */
-async function* bytesOf(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncIterable<Uint8Array> {
+async function* bytesOf(
+  source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncIterable<Uint8Array> {
   if (typeof (source as ReadableStream<Uint8Array>).getReader === 'function') {
     const reader = (source as ReadableStream<Uint8Array>).getReader();
     try {
@@ -361,16 +365,21 @@ function codecTransform(create: () => Promise<StreamCodec>): TransformStream<Uin
 }
 
 /** A `TransformStream` compressing its input into one zstd frame (see {@link compressStream}). */
-export function createCompressionStream(options: Omit<CompressOptions, 'signal'> = {}): TransformStream<Uint8Array, Uint8Array> {
+export function createCompressionStream(
+  options: Omit<CompressOptions, 'signal'> = {},
+): TransformStream<Uint8Array, Uint8Array> {
   return codecTransform(() => ZstdCompressor.create(options));
 }
 
 /** A `TransformStream` decompressing zstd (see {@link decompressStream}). */
-export function createDecompressionStream(options: Omit<DecompressOptions, 'signal'> = {}): TransformStream<Uint8Array, Uint8Array> {
+export function createDecompressionStream(
+  options: Omit<DecompressOptions, 'signal'> = {},
+): TransformStream<Uint8Array, Uint8Array> {
   return codecTransform(() => ZstdDecompressor.create(options));
 }
 
 /** The stream decompressors input parsing needs (`resolveInputs`' `decompressors`): zstd from this build. */
 export const inputDecompressors = {
-  zstd: (input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => input.pipeThrough(createDecompressionStream()),
+  zstd: (input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> =>
+    input.pipeThrough(createDecompressionStream()),
 };
