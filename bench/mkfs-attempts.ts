@@ -1,5 +1,5 @@
 /** Counts mke2fs runs in a build's event stream and reads the first run's size (its last argument, `NNNk`). */
-import type { BuildEvent } from '../workers/build-api.ts';
+import type { BuildEvent } from '../core/engine-contract.ts';
 
 export class MkfsAttempts {
   count = 0;

@@ -11,8 +11,8 @@ import { rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDumpe2fsHeader } from '../core/dumpe2fs-header.ts';
 import { grow } from '../core/size-plan.ts';
-import type { SizeEstimate } from '../workers/build-api.ts';
-import { DEFAULT_BUILD_OPTIONS } from '../workers/build-options.ts';
+import type { SizeEstimate } from '../core/engine-contract.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
 import { classifyMkfsFailure, mkfsArgs } from '../workers/pipeline/build-image.ts';
 import { findTool, runTimed, type TimedResult } from './measure.ts';
 

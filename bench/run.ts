@@ -8,7 +8,7 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { walkHostDir } from '../core/io/host-tree.ts';
 import { planSize } from '../core/size-plan.ts';
-import { DEFAULT_BUILD_OPTIONS } from '../workers/build-options.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
 import { BrowserBench } from './browser.ts';
 import { canResetPeak, ensureGnuTime, runTimed } from './measure.ts';
 import { nativeTools, runNative } from './native.ts';

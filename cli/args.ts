@@ -2,8 +2,8 @@
  * Command-line parsing for `disk-image-studio`. Pure: turns argv into a typed command or a
  * `UsageError` whose message says what is wrong and what to type instead.
  */
-import type { BuildOptions } from '../workers/build-api.ts';
-import { DEFAULT_BUILD_OPTIONS, validateBuildOptions } from '../workers/build-options.ts';
+import type { BuildOptions } from '../core/engine-contract.ts';
+import { DEFAULT_BUILD_OPTIONS, validateBuildOptions } from '../core/build-options.ts';
 
 export const USAGE = `Usage:
   disk-image-studio build [inputs] [options] -o OUT.img|OUT.img.zst

@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { TreeEntry } from '../core/image-tree.ts';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
 import { resolveInputs } from '../core/resolve-inputs.ts';
-import type { BuildEvent, BuildInput, BuildResult } from '../workers/build-api.ts';
+import type { BuildEvent, BuildInput, BuildResult } from '../core/engine-contract.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
 import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';

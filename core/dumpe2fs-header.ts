@@ -2,7 +2,7 @@
  * Reads the superblock summary that `dumpe2fs -h` prints ("Block count:   1234" lines).
  * Used to size the headroom resize (as make-ext4-fs.nix does) and for the result card.
  */
-import type { FilesystemSummary, FsType } from '../workers/build-api.ts';
+import type { FilesystemSummary, FsType } from './engine-contract.ts';
 
 /** Features only ext4 sets (mke2fs's ext4 profile); ext3 is ext2 plus a journal. */
 const EXT4_FEATURES = [

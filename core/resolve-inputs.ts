@@ -4,7 +4,7 @@
  * Nix's modes, NAR hashes filled in or checked, `/nix-path-registration` generated.
  * Deterministic: inputs are processed in a canonical order, so input order does not matter.
  */
-import type { BuildInput, InputFile, ResolvedInputs } from '../workers/build-api.ts';
+import type { BuildInput, InputFile, ResolvedInputs } from './engine-contract.ts';
 import type { InputProblem, StorePathInfo, TreeEntry } from './image-tree.ts';
 import { InputError, toProblem } from './errors.ts';
 import { type OpenCursorOptions, sniffCompression } from './io/open-cursor.ts';

@@ -9,7 +9,7 @@
  * over 60 bytes, extent/indirect blocks, inode tables, journal, group metadata), taking the
  * larger, rounded up to a MiB. `grow` gives the next attempt when mkfs runs out of space.
  */
-import type { BuildOptions, SizeEstimate } from '../workers/build-api.ts';
+import type { BuildOptions, SizeEstimate } from './engine-contract.ts';
 import type { TreeEntry } from './image-tree.ts';
 
 const MiB = 1024 * 1024;

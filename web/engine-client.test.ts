@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BuildFailure, ResolvedInputs } from '../workers/build-api.ts';
+import type { BuildFailure, ResolvedInputs } from '../core/engine-contract.ts';
 import { EngineClient, EngineError, type EngineConnection, type EngineRemote } from './engine-client.ts';
 
 /** A connection whose calls are settled by the test. */

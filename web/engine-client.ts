@@ -27,7 +27,7 @@ import type {
   RepairResult,
   ResolvedInputs,
   SizeEstimate,
-} from '../workers/build-api.ts';
+} from '../core/engine-contract.ts';
 import type { InputProblem } from '../core/image-tree.ts';
 import type { api } from '../workers/build-worker.ts';
 

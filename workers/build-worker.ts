@@ -10,12 +10,11 @@ import type {
   BuildEvent,
   BuildInput,
   BuildRequest,
-  EngineApi,
-  ImageApi,
   ImageEdit,
   ImageSaveOptions,
   InputFile,
-} from './build-api.ts';
+} from '../core/engine-contract.ts';
+import type { EngineApi, ImageApi } from './engine-api.ts';
 import { buildImage, estimateImage } from './pipeline/build-image.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';

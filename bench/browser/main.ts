@@ -16,8 +16,8 @@
  */
 import * as Comlink from 'comlink';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import type { BuildEvent, BuildRequest, BuildResult } from '../../workers/build-api.ts';
-import { DEFAULT_BUILD_OPTIONS } from '../../workers/build-options.ts';
+import type { BuildEvent, BuildRequest, BuildResult } from '../../core/engine-contract.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import type { api } from '../../workers/build-worker.ts';
 import { fillContent, makeWorkload, type WorkloadName } from '../workload.ts';
 import { MkfsAttempts } from '../mkfs-attempts.ts';

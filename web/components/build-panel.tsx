@@ -1,6 +1,6 @@
 /** "Build image": where the output goes, the stages with progress and time, the tools' log, Cancel. */
 import { useEffect, useRef, useState } from 'react';
-import type { StageName } from '../../workers/build-api.ts';
+import type { StageName } from '../../core/engine-contract.ts';
 import {
   buildBlocker,
   cancelBuild,

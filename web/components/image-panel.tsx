@@ -4,7 +4,7 @@
  * the file on disk changes only when saved over.
  */
 import { useEffect, useState } from 'react';
-import type { BuildFailure } from '../../workers/build-api.ts';
+import type { BuildFailure } from '../../core/engine-contract.ts';
 import {
   cancelSave,
   closeImage,

@@ -1,7 +1,7 @@
 /** Filesystem options, with nixpkgs' defaults, and a live size estimate. */
 import { useEffect, useId, useState } from 'react';
-import type { BuildOptions, FsType } from '../../workers/build-api.ts';
-import { DEFAULT_BUILD_OPTIONS } from '../../workers/build-options.ts';
+import type { BuildOptions, FsType } from '../../core/engine-contract.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import { randomUuid, resetOptions, setOption, useStudio } from '../state/store.ts';
 import { formatBytes, formatCount } from '../lib/format.ts';
 import { DiceIcon, SpinnerIcon } from './icons.tsx';

@@ -5,7 +5,7 @@
  * pickers do not).
  */
 import type { TreeEntry } from '../../core/image-tree.ts';
-import type { BuildInput } from '../../workers/build-api.ts';
+import type { BuildInput } from '../../core/engine-contract.ts';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, joinPath } from '../state/file-tree.ts';
 
 /** Names that look like tar archives (extracted or kept, the person decides). */

@@ -7,7 +7,7 @@
  * bump `version`; the store mirrors that number so React re-renders.
  */
 import type { TreeEntry } from '../../core/image-tree.ts';
-import type { ImageEntryType } from '../../workers/build-api.ts';
+import type { ImageEntryType } from '../../core/engine-contract.ts';
 
 /** What a node shown from an opened image knows beyond its tree entry. */
 export interface ImageNodeInfo {

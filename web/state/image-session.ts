@@ -17,7 +17,7 @@ import type {
   ImageEntry,
   ImageState,
   StageName,
-} from '../../workers/build-api.ts';
+} from '../../core/engine-contract.ts';
 import { engine, toEngineError } from '../engine-client.ts';
 import { type DroppedItem, folderPickerInputs, looseFilesInput, placeEntries } from '../input/collect.ts';
 import { formatCount, toggleExecutable } from '../lib/format.ts';

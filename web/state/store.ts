@@ -14,8 +14,8 @@ import type {
   ResolvedInputs,
   SizeEstimate,
   StageName,
-} from '../../workers/build-api.ts';
-import { DEFAULT_BUILD_OPTIONS, validateBuildOptions } from '../../workers/build-options.ts';
+} from '../../core/engine-contract.ts';
+import { DEFAULT_BUILD_OPTIONS, validateBuildOptions } from '../../core/build-options.ts';
 import { engine, EngineError, toEngineError } from '../engine-client.ts';
 import {
   type DroppedItem,

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
-import type { BuildEvent, BuildOptions, BuildResult } from '../build-api.ts';
-import { DEFAULT_BUILD_OPTIONS } from '../build-options.ts';
+import type { BuildEvent, BuildOptions, BuildResult } from '../../core/engine-contract.ts';
+import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import {
   dir,
   file,

@@ -3,7 +3,7 @@
  * worker boundary: the worker throws `failure`, the page's client rethrows it as its own class.
  */
 import type { InputProblem } from '../../core/image-tree.ts';
-import type { BuildFailure } from '../build-api.ts';
+import type { BuildFailure } from '../../core/engine-contract.ts';
 
 export class EngineFailure extends Error {
   override name = 'EngineFailure';

@@ -18,7 +18,7 @@
  */
 import { argumentProblem, fitsCommandLine, quoteArg, type LsRecord } from '../../core/debugfs-output.ts';
 import type { InputProblem, TreeEntry } from '../../core/image-tree.ts';
-import type { ImageEdit } from '../build-api.ts';
+import type { ImageEdit } from '../../core/engine-contract.ts';
 import type { ImageStore } from '../runtime/image-store.ts';
 import { MAX_TIME, type ToolMount } from '../runtime/run-tool.ts';
 import { EngineFailure } from './engine-failure.ts';

@@ -17,13 +17,17 @@ import {
   type StatRecord,
 } from '../../core/debugfs-output.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
-import type { FilesystemSummary, FsckVerdict, ImageEntry, ImageEntryType, ImageListing } from '../build-api.ts';
+import type {
+  FilesystemSummary,
+  FsckVerdict,
+  ImageEntry,
+  ImageEntryType,
+  ImageListing,
+} from '../../core/engine-contract.ts';
 import { ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { decompressStream } from '../runtime/zstd-stream.ts';
 import { EngineFailure } from './engine-failure.ts';
-
-export type { FsckVerdict } from '../build-api.ts';
 
 const IMAGE = '/image/disk.img';
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStat, quoteArg, splitCommandOutput, type StatRecord } from '../../core/debugfs-output.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import type { BuildEvent, ImageEntry, ImageState } from '../build-api.ts';
+import type { BuildEvent, ImageEntry, ImageState } from '../../core/engine-contract.ts';
 import {
   nativeDebugfs,
   nativeTool,

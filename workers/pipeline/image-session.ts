@@ -18,7 +18,6 @@ import type {
   ExportResult,
   FileHead,
   FsckVerdict,
-  ImageApi,
   ImageEdit,
   ImageListing,
   ImageSaveOptions,
@@ -26,7 +25,8 @@ import type {
   InputFile,
   RepairResult,
   StageName,
-} from '../build-api.ts';
+} from '../../core/engine-contract.ts';
+import type { ImageApi } from '../engine-api.ts';
 import { ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { streamImage } from './stream-image.ts';

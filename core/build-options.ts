@@ -1,5 +1,5 @@
 /** Defaults and validation of `BuildOptions`, shared by the page, the worker and the CLI. */
-import type { BuildOptions } from './build-api.ts';
+import type { BuildOptions } from './engine-contract.ts';
 
 /** The defaults of nixpkgs' `make-ext4-fs.nix`. */
 export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({

@@ -1,0 +1,77 @@
+/**
+ * The engine's methods: builds (`EngineApi`) and opened images (`ImageApi`). The worker
+ * (`workers/build-worker.ts`) implements both (`api satisfies EngineApi & ImageApi`); the CLI
+ * calls the same pipeline directly. The data shapes they take and return live in
+ * `core/engine-contract.ts`.
+ */
+import type {
+  BuildEvent,
+  BuildInput,
+  BuildRequest,
+  BuildResult,
+  ExportResult,
+  FileHead,
+  ImageEdit,
+  ImageListing,
+  ImageSaveOptions,
+  ImageState,
+  InputFile,
+  RepairResult,
+  ResolvedInputs,
+  SizeEstimate,
+} from '../core/engine-contract.ts';
+
+/**
+ * The surface `workers/build-worker.ts` exposes through comlink (`api satisfies EngineApi`).
+ * Callbacks cross as `Comlink.proxy`. Cancellation: the page's client terminates the worker
+ * (the only way to stop a wasm program mid-run) and starts a fresh one; in Node the same
+ * pipeline takes an AbortSignal. A failed call rejects with a `BuildFailure`.
+ */
+export interface EngineApi {
+  /** Parses inputs (headers, manifests, NAR hashes) into the image tree and closure. */
+  resolveInputs(inputs: BuildInput[]): Promise<ResolvedInputs>;
+  /** Estimates the image size for the tree and options (cheap, no tools run). */
+  estimate(request: BuildRequest): Promise<SizeEstimate>;
+  /**
+   * Builds, checks, shrinks, checks and optionally compresses the image. Output goes to
+   * `sink` chunk by chunk as it is produced; awaiting each call gives back-pressure.
+   */
+  build(
+    request: BuildRequest,
+    onEvent: (event: BuildEvent) => void,
+    sink: (chunk: Uint8Array) => Promise<void> | void,
+  ): Promise<BuildResult>;
+}
+
+/**
+ * Working on existing images (`workers/pipeline/image-session.ts`): the worker keeps each
+ * opened image in memory by id; nothing is written anywhere until `save`. A failed call
+ * rejects with a `BuildFailure`; a failed `apply` leaves the image as it was.
+ */
+export interface ImageApi {
+  /** Reads an `.img` or `.img.zst` (zstd is decompressed as a stream), summarizes and checks it. */
+  openImage(file: InputFile, onProgress?: (done: number, total: number) => void): Promise<ImageState>;
+  /** One directory (two debugfs runs however many entries it has). */
+  listDir(id: string, path: string): Promise<ImageListing>;
+  /** The first `limit` bytes of a file (default 64 KiB). */
+  readFile(id: string, path: string, limit?: number): Promise<FileHead>;
+  /** Streams a file's bytes, or a folder as a tar archive, to `sink` (awaited; chunks may be views: copy to keep). */
+  exportPath(id: string, path: string, sink: (chunk: Uint8Array) => Promise<void> | void): Promise<ExportResult>;
+  /** Applies edits (all or nothing), then summarizes and checks. */
+  apply(id: string, edits: ImageEdit[]): Promise<ImageState>;
+  /** Runs `e2fsck -fy` on the in-memory image (only when asked), then checks again. */
+  repair(id: string): Promise<RepairResult>;
+  /** Grows or shrinks the filesystem to `size` bytes (rounded down to blocks) or to its minimum. */
+  resize(id: string, size: 'min' | number): Promise<ImageState>;
+  /** Sets the filesystem label (`tune2fs -L`, at most 16 bytes). */
+  setLabel(id: string, label: string): Promise<ImageState>;
+  /** Checks (`e2fsck -fn` must be clean), then streams the image out like a build. */
+  save(
+    id: string,
+    options: ImageSaveOptions,
+    onEvent: (event: BuildEvent) => void,
+    sink: (chunk: Uint8Array) => Promise<void> | void,
+  ): Promise<BuildResult>;
+  /** Forgets the image. */
+  close(id: string): Promise<void>;
+}
