@@ -10,6 +10,7 @@ export default defineConfig({
       'cli/**/*.test.ts',
       'web/**/*.test.ts',
       'scripts/**/*.test.ts',
+      'lint/**/*.test.ts',
     ],
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -161,8 +161,9 @@ export async function runNative(opts: {
     stages,
     totalMs: before + stages.compress.ms,
     totalT0Ms: before + stages.compressT0.ms,
-    peak: Math.max(
-      ...(['mkfs', 'check', 'shrink', 'recheck', 'summary', 'compress'] as const).map((n) => stages[n].peak),
+    peak: (['mkfs', 'check', 'shrink', 'recheck', 'summary', 'compress'] as const).reduce(
+      (peak, n) => Math.max(peak, stages[n].peak),
+      0,
     ),
     initialBytes: size.initialImageBytes,
     mkfsAttempts: attempts,

@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     const wasmAfter = [...new Set(loaded)].filter((p) => p.endsWith('.wasm'));
     await browser.close();
 
-    const longest = tasks.length ? Math.max(...tasks) : 0;
+    const longest = tasks.reduce((a, b) => Math.max(a, b), 0);
     const row = (name: string, value: string, verdict?: boolean) =>
       console.log(`${name.padEnd(44)} ${value.padEnd(22)} ${verdict === undefined ? '' : verdict ? 'PASS' : 'MISS'}`);
     console.log(`\nThe page in Chromium (production build, ${given >= 0 ? folder : `${sizeMB} MB folder`}, zstd on)\n`);

@@ -120,8 +120,7 @@ function parse(argv: string[]): Options {
       case '-h':
       case '--help':
         process.stdout.write(USAGE);
-        process.exit(0);
-      // falls through (exit)
+        return process.exit(0);
       default:
         throw new Error(`unknown option ${argv[i]} (see --help)`);
     }

@@ -482,11 +482,11 @@ function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
   const smallIdx = sizes.map((_, i) => i).filter((i) => !large.has(i));
   const smallSizes = smallIdx.map((i) => sizes[i]);
   fitSizes(smallSizes, smallBytes);
-  smallIdx.forEach((i, k) => (sizes[i] = smallSizes[k]));
+  for (let k = 0; k < smallIdx.length; k++) sizes[smallIdx[k]] = smallSizes[k];
   const largeIdx = [...large].sort((a, b) => a - b);
   const largeSizes = largeIdx.map(() => 0.3 + rng.float() * 1.7);
   fitSizes(largeSizes, total - smallBytes);
-  largeIdx.forEach((i, k) => (sizes[i] = largeSizes[k]));
+  for (let k = 0; k < largeIdx.length; k++) sizes[largeIdx[k]] = largeSizes[k];
 
   for (let i = 0; i < small.length; i++) {
     const s = small[i];

@@ -102,10 +102,7 @@ describe('closure inputs', () => {
 
   it('a NAR not named <hash>-<name>.nar is refused, naming the file', async () => {
     const nar = file('hello.nar', readFileSync(join(c.files.narDir, `${base(c.named.single)}.nar`)));
-    await expectRefused(
-      ['--nar', nar],
-      [new RegExp(`error: \\d+-hello\\.nar: A NAR must be named <hash>-<name>\\.nar`)],
-    );
+    await expectRefused(['--nar', nar], [/error: \d+-hello\.nar: A NAR must be named <hash>-<name>\.nar/]);
   });
 
   it('a reference outside the closure names the manifest, the referrer and the reference', async () => {
@@ -177,7 +174,7 @@ describe('files and archives', () => {
     const tar = file('etc.tar', tarBytes([{ name: 'etc/hostname', type: 'file', data: 'from-tar\n' }]));
     await expectRefused(
       ['--files', d, '--tar', tar],
-      [new RegExp(`/etc/hostname is claimed twice: a file from \\d+-etc\\.tar and a file from files-\\d+`)],
+      [/\/etc\/hostname is claimed twice: a file from \d+-etc\.tar and a file from files-\d+/],
     );
   });
 

@@ -1,12 +1,12 @@
 /** `disk-image-studio inspect IMG` and `ls IMG [PATH]`. */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, type Stats, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { checkImage, listImageDir, loadImage, summarizeImage } from '../workers/pipeline/image-inspect.ts';
 import { EngineFailure } from '../workers/pipeline/engine-failure.ts';
 import type { CliIo } from './main.ts';
 
 async function open(path: string) {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (err) {

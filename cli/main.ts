@@ -4,7 +4,17 @@
  * is written to `OUT.partial` and renamed only once every check has passed, so a failed
  * build leaves no output file.
  */
-import { closeSync, existsSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { TreeEntry } from '../core/image-tree.ts';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
@@ -13,7 +23,7 @@ import type { BuildEvent, BuildInput, BuildResult } from '../core/engine-contrac
 import { buildImage } from '../workers/pipeline/build-image.ts';
 import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
-import { parseArgs, USAGE, UsageError, type BuildCommand } from './args.ts';
+import { type BuildCommand, type Command, parseArgs, USAGE, UsageError } from './args.ts';
 import { inspectCommand, lsCommand } from './image-commands.ts';
 
 /** Streams for output, so tests can capture them. */
@@ -32,7 +42,7 @@ const processIo: CliIo = {
 
 /** Runs the CLI; resolves with the process exit code. */
 export async function main(argv: string[], io: CliIo = processIo, signal?: AbortSignal): Promise<number> {
-  let command;
+  let command: Command;
   try {
     command = parseArgs(argv);
   } catch (err) {
@@ -90,7 +100,7 @@ const FILE_INPUTS: ReadonlyArray<[string, keyof BuildCommand]> = [
 function hostPathProblems(cmd: BuildCommand): string[] {
   const problems: string[] = [];
   const check = (flag: string, path: string, want: 'file' | 'folder') => {
-    let st;
+    let st: Stats;
     try {
       st = statSync(path);
     } catch (err) {

@@ -203,7 +203,7 @@ export function sniffManifestText(text: string): ManifestKind | null {
   if (t.startsWith('[') || t.startsWith('{')) return 'path-info-json';
   const lines = t.split('\n', 3).map((l) => l.replace(/\r$/, '').trim());
   // A malformed first path still classifies, so the parser can name what is wrong with it.
-  if (!lines[0] || !lines[0].startsWith('/nix/store/')) return null;
+  if (!lines[0]?.startsWith('/nix/store/')) return null;
   const second = lines[1] ?? '';
   const third = lines[2] ?? '';
   if (second === '') return /^[0-9]+$/.test(third) ? 'registration' : 'store-paths';

@@ -466,7 +466,7 @@ export function narTreeFromEntries(entries: Iterable<TreeEntry>, root: string): 
   for (const e of below) {
     const cut = e.path.lastIndexOf('/');
     const parent = nodes.get(cut === 0 ? '/' : e.path.slice(0, cut));
-    if (!parent || parent.type !== 'directory') throw new Error(`${e.path} has no parent directory in the tree`);
+    if (parent?.type !== 'directory') throw new Error(`${e.path} has no parent directory in the tree`);
     const n = toNode(e);
     parent.children!.set(e.path.slice(cut + 1), n);
     nodes.set(e.path, n);

@@ -451,7 +451,7 @@ export async function resolveInputs(
     for (const info of manifest.infos) {
       const prev = listed.get(info.path);
       if (!prev || (!prev.info.narHash && info.narHash) || (!prev.hasRefs && manifest.hasReferences)) {
-        if (prev && prev.info.narHash && info.narHash && prev.info.narHash !== info.narHash) {
+        if (prev?.info.narHash && info.narHash && prev.info.narHash !== info.narHash) {
           problems.push(
             problem(
               'error',

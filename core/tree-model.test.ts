@@ -93,7 +93,7 @@ describe('TreeModel', () => {
   it('reports conflicts with both origins, keeping the first claimant', () => {
     const first = e('/etc/hosts', 'file', { origin: 'one.tar', size: 1 });
     const second = e('/etc/hosts', 'file', { origin: 'two.tar', size: 2 });
-    const { tree, conflicts } = TreeModel.fromEntries([first, second]);
+    const { conflicts } = TreeModel.fromEntries([first, second]);
     expect(conflicts).toHaveLength(1);
     expect(conflicts[0].problem).toMatchObject({
       severity: 'error',

@@ -2,7 +2,7 @@
  * Saving through the File System Access API (with a recording stand-in for the picker, as a
  * test cannot click through a native dialog) and dropping archives and files on the page.
  */
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { dropFiles, test, expect, openStudio } from './support/studio.ts';

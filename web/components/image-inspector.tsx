@@ -105,7 +105,7 @@ export function ImageInspector() {
   const parsed = parseOctalMode(draft);
   const ownerMatch = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(owner);
   const ownerIds = ownerMatch ? ([Number(ownerMatch[1]), Number(ownerMatch[2])] as const) : undefined;
-  const ownerOk = ownerIds !== undefined && ownerIds.every((n) => n <= 0xffffffff);
+  const ownerOk = ownerIds?.every((n) => n <= 0xffffffff);
   return (
     <>
       <div className="inspector" aria-label="Selected entry">

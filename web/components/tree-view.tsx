@@ -301,7 +301,7 @@ export function TreeView({ controller }: { controller: TreeController }) {
   const rows = useMemo(() => tree.visibleRows(expanded), [tree, version, expanded]);
   const indexById = useMemo(() => {
     const m = new Map<number, number>();
-    rows.forEach((r, i) => m.set(r.node.id, i));
+    for (let i = 0; i < rows.length; i++) m.set(rows[i].node.id, i);
     return m;
   }, [rows]);
 

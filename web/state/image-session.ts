@@ -727,7 +727,7 @@ export const imageTreeController: TreeController = {
   moveNode,
   toggleExec: (id) => {
     const node = nodeOf(id);
-    if (!node || node.entry.type !== 'file') return;
+    if (node?.entry.type !== 'file') return;
     chmodImageNode(id, toggleExecutable(node.entry.mode));
   },
   newFolder,

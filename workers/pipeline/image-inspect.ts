@@ -193,7 +193,7 @@ export async function listInodes(store: ImageStore, inodes: readonly number[]): 
   );
   if (sections.length !== inodes.length)
     throw new Error(`debugfs listed ${sections.length} of ${inodes.length} directories`);
-  inodes.forEach((ino, i) => out.set(ino, parseLsP(sections[i].body).filter(realEntry)));
+  for (let i = 0; i < inodes.length; i++) out.set(inodes[i], parseLsP(sections[i].body).filter(realEntry));
   return out;
 }
 
@@ -219,7 +219,7 @@ export async function statInodes(
   const { sections } = await runCommands(store, commands, { extra });
   if (sections.length !== commands.length)
     throw new Error(`debugfs answered ${sections.length} of ${commands.length} commands`);
-  unique.forEach((r, i) => result.set(r.inode, parseStat(sections[i].body)));
+  for (let i = 0; i < unique.length; i++) result.set(unique[i].inode, parseStat(sections[i].body));
   for (const [ino, s] of linkStores) {
     const rec = result.get(ino)!;
     rec.target = decoder.decode(s.read(0, s.size));

@@ -27,7 +27,7 @@ import type {
   StageName,
 } from '../../core/engine-contract.ts';
 import type { ImageApi } from '../engine-api.ts';
-import { ImageStore } from '../runtime/image-store.ts';
+import type { ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { streamImage } from './stream-image.ts';
 import { EngineFailure } from './engine-failure.ts';

@@ -206,9 +206,7 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
     getattr: (node: EmNode) => dirStat(node),
     setattr: () => {},
     lookup: (parent: EmNode, name: string): EmNode => {
-      const store = Object.prototype.hasOwnProperty.call(optsOf(parent).files, name)
-        ? optsOf(parent).files[name]
-        : undefined;
+      const store = Object.hasOwn(optsOf(parent).files, name) ? optsOf(parent).files[name] : undefined;
       if (!store) return fail(ERRNO.ENOENT);
       const node = FS.createNode(parent, name, S_IFREG | 0o644, 0) as ImageNode;
       node.node_ops = fileOps.node_ops;

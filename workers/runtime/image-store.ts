@@ -83,7 +83,6 @@ function checkRange(offset: number, length: number): void {
 export class ImageStore {
   /** Chunk size in bytes. */
   readonly chunkSize: number;
-  readonly #shift: number;
   readonly #chunks = new Map<number, Uint8Array>();
   /** Chunks shared with a snapshot: copied before their first write (copy-on-write). */
   readonly #shared = new Set<number>();
@@ -105,7 +104,6 @@ export class ImageStore {
     }
     checkRange(size, 0);
     this.chunkSize = chunkSize;
-    this.#shift = Math.log2(chunkSize);
     this.#size = size;
   }
 

@@ -92,9 +92,10 @@ describe('an image larger than 4 GiB', () => {
     const answers = r.stdout.split(/^debugfs: /m).slice(1);
     expect(answers.length).toBe(COUNT);
     // Each answer: the echoed command, then the block numbers.
-    imageTree
-      .filter((e) => e.type === 'file')
-      .forEach((e, i) => firstBlocks.set(e.path, Number(answers[i].split('\n')[1].trim().split(/\s+/)[0])));
+    const files = imageTree.filter((e) => e.type === 'file');
+    for (let i = 0; i < files.length; i++) {
+      firstBlocks.set(files[i].path, Number(answers[i].split('\n')[1].trim().split(/\s+/)[0]));
+    }
     for (const [path, block] of firstBlocks) {
       expect([path, block * 4096 >= 4 * GiB]).toEqual([path, true]);
       // Read through the store at that offset: the file's bytes, not a wrapped-around copy.

@@ -244,7 +244,7 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
       inode = files.get(target);
       if (inode) break;
       const next = byPath.get(target);
-      if (!next || next.type !== 'hardlink' || ++hops > 64) break;
+      if (next?.type !== 'hardlink' || ++hops > 64) break;
       target = next.target;
     }
     if (!inode)

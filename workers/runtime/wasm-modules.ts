@@ -28,19 +28,19 @@ const WASM_URLS: Record<WasmTool, () => URL> = {
 
 type FactoryModule = { default: EmFactory };
 const FACTORIES: Record<WasmTool, () => Promise<FactoryModule>> = {
-  // @ts-ignore generated JS without type declarations
+  // @ts-expect-error generated JS without type declarations
   mke2fs: () => import('../../wasm/e2fsprogs/dist/mke2fs.mjs'),
-  // @ts-ignore generated JS without type declarations
+  // @ts-expect-error generated JS without type declarations
   e2fsck: () => import('../../wasm/e2fsprogs/dist/e2fsck.mjs'),
-  // @ts-ignore generated JS without type declarations
+  // @ts-expect-error generated JS without type declarations
   resize2fs: () => import('../../wasm/e2fsprogs/dist/resize2fs.mjs'),
-  // @ts-ignore generated JS without type declarations
+  // @ts-expect-error generated JS without type declarations
   dumpe2fs: () => import('../../wasm/e2fsprogs/dist/dumpe2fs.mjs'),
-  // @ts-ignore generated JS without type declarations
+  // @ts-expect-error generated JS without type declarations
   debugfs: () => import('../../wasm/e2fsprogs/dist/debugfs.mjs'),
-  // @ts-ignore generated JS without type declarations
+  // @ts-expect-error generated JS without type declarations
   tune2fs: () => import('../../wasm/e2fsprogs/dist/tune2fs.mjs'),
-  // @ts-ignore generated JS without type declarations
+  // @ts-expect-error generated JS without type declarations
   zstd: () => import('../../wasm/zstd/dist/zstd.mjs'),
 };
 
