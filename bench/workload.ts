@@ -281,11 +281,17 @@ class TreeBuilder {
   }
 
   dir(path: string): void {
-    if (this.#dirs.has(path)) return;
-    const cut = path.lastIndexOf('/');
-    this.dir(cut <= 0 ? '/' : path.slice(0, cut));
-    this.#dirs.add(path);
-    this.entries.push({ type: 'directory', path, mode: 0o755 });
+    // Missing ancestors nearest first, then added outermost first (a loop, not recursion by depth).
+    const missing: string[] = [];
+    for (let p = path; !this.#dirs.has(p); ) {
+      missing.push(p);
+      const cut = p.lastIndexOf('/');
+      p = cut <= 0 ? '/' : p.slice(0, cut);
+    }
+    for (let i = missing.length - 1; i >= 0; i--) {
+      this.#dirs.add(missing[i]);
+      this.entries.push({ type: 'directory', path: missing[i], mode: 0o755 });
+    }
   }
 
   /** Adds a file unless the path is taken; returns the path used (a suffix is added on a clash). */

@@ -160,7 +160,17 @@ export async function parseNar(cursor: Cursor, options: ParseNarOptions = {}): P
   }
   const out: NarEntry[] = [];
 
-  const node = async (path: string, depth: number): Promise<void> => {
+  /** An open directory: where its entries go, and the last name seen (they must be sorted). */
+  interface OpenDir {
+    path: string;
+    depth: number;
+    prev: Uint8Array | null;
+  }
+  /**
+   * Reads a node's header; files and symlinks are read whole. A directory is returned open, and
+   * its entries are read by the loop below with an explicit stack, not by recursion.
+   */
+  const readNode = async (path: string, depth: number): Promise<OpenDir | null> => {
     if (depth > maxDepth)
       throw r.fail('nar-too-deep', `The NAR nests directories deeper than ${maxDepth} levels.`, path);
     await r.expect('(', path);
@@ -203,52 +213,64 @@ export async function parseNar(cursor: Cursor, options: ParseNarOptions = {}): P
       await r.expect(')', path);
     } else if (type === 'directory') {
       out.push({ path, type: 'directory', executable: false, size: 0 });
-      let prev: Uint8Array | null = null;
-      for (;;) {
-        const tag = await r.token(path);
-        if (tag === ')') break;
-        if (tag !== 'entry')
-          throw r.fail('nar-bad-token', `Expected "entry" or ")" in the NAR but found "${printable(tag)}".`, path);
-        await r.expect('(', path);
-        await r.expect('name', path);
-        const raw = await r.bytes(MAX_NAME, path, 'file name');
-        let name: string;
-        try {
-          name = utf8.decode(raw);
-        } catch {
-          throw r.fail(
-            'nar-bad-name',
-            'A file name in the NAR is not valid UTF-8.',
-            path,
-            'Rename the file on the host to UTF-8 and dump the path again.',
-          );
-        }
-        if (raw.length === 0 || name === '.' || name === '..' || raw.includes(0x2f) || raw.includes(0)) {
-          throw r.fail(
-            'nar-bad-name',
-            `The NAR holds an invalid file name "${printable(name)}" (empty, ".", "..", or with "/" or NUL).`,
-            path,
-          );
-        }
-        const childPath = path ? `${path}/${name}` : name;
-        if (prev && compareBytes(prev, raw) >= 0) {
-          throw r.fail(
-            'nar-unsorted',
-            `The NAR's directory entries are not sorted and unique ("${printable(name)}" after "${printable(utf8.decode(prev))}").`,
-            childPath,
-          );
-        }
-        prev = raw;
-        await r.expect('node', childPath);
-        await node(childPath, depth + 1);
-        await r.expect(')', childPath);
-      }
+      return { path, depth, prev: null };
     } else {
       throw r.fail('nar-bad-type', `Unknown node type "${printable(type)}" in the NAR.`, path);
     }
+    return null;
   };
 
-  await node('', 0);
+  const stack: OpenDir[] = [];
+  const top = await readNode('', 0);
+  if (top) stack.push(top);
+  while (stack.length > 0) {
+    const dir = stack[stack.length - 1];
+    const path = dir.path;
+    const tag = await r.token(path);
+    if (tag === ')') {
+      // The directory ends; unless it is the root, so does the entry naming it.
+      stack.pop();
+      if (stack.length > 0) await r.expect(')', path);
+      continue;
+    }
+    if (tag !== 'entry')
+      throw r.fail('nar-bad-token', `Expected "entry" or ")" in the NAR but found "${printable(tag)}".`, path);
+    await r.expect('(', path);
+    await r.expect('name', path);
+    const raw = await r.bytes(MAX_NAME, path, 'file name');
+    let name: string;
+    try {
+      name = utf8.decode(raw);
+    } catch {
+      throw r.fail(
+        'nar-bad-name',
+        'A file name in the NAR is not valid UTF-8.',
+        path,
+        'Rename the file on the host to UTF-8 and dump the path again.',
+      );
+    }
+    if (raw.length === 0 || name === '.' || name === '..' || raw.includes(0x2f) || raw.includes(0)) {
+      throw r.fail(
+        'nar-bad-name',
+        `The NAR holds an invalid file name "${printable(name)}" (empty, ".", "..", or with "/" or NUL).`,
+        path,
+      );
+    }
+    const childPath = path ? `${path}/${name}` : name;
+    if (dir.prev && compareBytes(dir.prev, raw) >= 0) {
+      throw r.fail(
+        'nar-unsorted',
+        `The NAR's directory entries are not sorted and unique ("${printable(name)}" after "${printable(utf8.decode(dir.prev))}").`,
+        childPath,
+      );
+    }
+    dir.prev = raw;
+    await r.expect('node', childPath);
+    const child = await readNode(childPath, dir.depth + 1);
+    if (child) stack.push(child);
+    else await r.expect(')', childPath);
+  }
+
   return out;
 }
 
@@ -347,7 +369,12 @@ export async function serializeNar(
     batchLen += b.length;
     if (batchLen > 65536) flush();
   };
-  const emit = async (n: NarTreeNode): Promise<void> => {
+  interface OpenDir {
+    kids: { raw: Uint8Array; node: NarTreeNode }[];
+    next: number;
+  }
+  /** Writes a node; files and symlinks whole, a directory's header only (its entries follow from the loop). */
+  const open = async (n: NarTreeNode): Promise<OpenDir | null> => {
     put('(');
     put('type');
     if (n.type === 'file') {
@@ -386,20 +413,34 @@ export async function serializeNar(
         node,
       }));
       kids.sort((a, b) => compareBytes(a.raw, b.raw));
-      for (const k of kids) {
-        put('entry');
-        put('(');
-        put('name');
-        put(k.raw);
-        put('node');
-        await emit(k.node);
-        put(')');
-      }
+      return { kids, next: 0 };
     }
     put(')');
+    return null;
   };
   put(NAR_MAGIC);
-  await emit(root);
+  // Directories with an explicit stack: no recursion by tree depth.
+  const stack: OpenDir[] = [];
+  const top = await open(root);
+  if (top) stack.push(top);
+  while (stack.length > 0) {
+    const dir = stack[stack.length - 1];
+    if (dir.next < dir.kids.length) {
+      const k = dir.kids[dir.next++];
+      put('entry');
+      put('(');
+      put('name');
+      put(k.raw);
+      put('node');
+      const child = await open(k.node);
+      if (child) stack.push(child);
+      else put(')');
+    } else {
+      stack.pop();
+      put(')'); // the directory node
+      if (stack.length > 0) put(')'); // the entry naming it
+    }
+  }
   flush();
 }
 
@@ -461,7 +502,7 @@ export function narTreeFromEntries(entries: Iterable<TreeEntry>, root: string): 
   const rootNode = toNode(rootEntry);
   nodes.set(root, rootNode);
   const below = [...byPath.values()]
-    .filter((e) => e.path.startsWith(prefix))
+    .filter((e) => e.path !== root && e.path.startsWith(prefix))
     .sort((a, b) => a.path.length - b.path.length);
   for (const e of below) {
     const cut = e.path.lastIndexOf('/');

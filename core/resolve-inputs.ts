@@ -271,7 +271,7 @@ export async function resolveInputs(
         plain.push(out);
       } else if (input.kind === 'archive') {
         const tar = await readTarArchive(await readerFor(input.file, options.host), { ...options, input: origin });
-        problems.push(...tar.warnings);
+        for (const w of tar.warnings) problems.push(w);
         plain.push(membersToEntries(tar.members, input.at, origin, problems));
       } else if (input.kind === 'store-dir') {
         if (!options.host) throw new Error('store folders can only be read by the Node engine');
@@ -343,7 +343,7 @@ export async function resolveInputs(
       });
     } else if (kind === 'tar') {
       const tar = await readTarArchive(reader, { ...options, input: origin });
-      problems.push(...tar.warnings);
+      for (const w of tar.warnings) problems.push(w);
       const byBase = new Map<string, TreeEntry[]>();
       for (const m of tar.members) {
         const rel = normalizeRelativePath(m.path.replace(/^\/+/, ''));
@@ -658,14 +658,15 @@ export async function resolveInputs(
 
   // ---- the tree ----------------------------------------------------------------------------
   const all: TreeEntry[] = [];
-  for (const list of plain) all.push(...list);
-  for (const path of [...have.keys()].sort(byteOrder))
-    all.push(
-      ...have
-        .get(path)!
-        .entries.slice()
-        .sort((a, b) => compareImagePaths(a.path, b.path)),
-    );
+  // Loops, not push(...list): a spread of 150,000 arguments overflows the call stack.
+  for (const list of plain) for (const e of list) all.push(e);
+  for (const path of Array.from(have.keys()).sort(byteOrder)) {
+    const sortedEntries = have
+      .get(path)!
+      .entries.slice()
+      .sort((a, b) => compareImagePaths(a.path, b.path));
+    for (const e of sortedEntries) all.push(e);
+  }
   if (closureList.length > 0) {
     const complete = closureList.every((i) => i.narHash);
     if (complete) {

@@ -306,14 +306,16 @@ export class TreeModel {
   rows(): TreeRow[] {
     if (this.listCache) return this.listCache;
     const out: TreeRow[] = [];
-    const walk = (path: string, depth: number) => {
+    // An explicit stack: archives can nest deeper than the call stack goes.
+    const stack: { path: string; depth: number }[] = [{ path: '/', depth: 0 }];
+    while (stack.length > 0) {
+      const { path, depth } = stack.pop()!;
       out.push({ entry: this.byPath.get(path)!, depth });
       const k = this.kids.get(path);
-      if (!k || k.size === 0) return;
-      const names = [...k].sort(compareNames);
-      for (const n of names) walk(joinImagePath(path, n), depth + 1);
-    };
-    walk('/', 0);
+      if (!k || k.size === 0) continue;
+      const names = Array.from(k).sort(compareNames);
+      for (let i = names.length - 1; i >= 0; i--) stack.push({ path: joinImagePath(path, names[i]), depth: depth + 1 });
+    }
     this.listCache = out;
     return out;
   }

@@ -40,14 +40,13 @@ export function install(): void {
       store.mergeEntries(syntheticEntries(n), 'generated');
       const s = store.useStudio.getState();
       const expanded = new Set<number>();
-      const walk = (node: typeof s.tree.root) => {
-        for (const c of s.tree.sortedChildren(node))
+      const stack = [s.tree.root];
+      while (stack.length > 0)
+        for (const c of s.tree.sortedChildren(stack.pop()!))
           if (c.children) {
             expanded.add(c.id);
-            walk(c);
+            stack.push(c);
           }
-      };
-      walk(s.tree.root);
       store.useStudio.setState({ expanded });
       return s.tree.visibleRows(expanded).length;
     },

@@ -21,7 +21,10 @@ export async function walkHostDir(root: string, origin: string): Promise<TreeEnt
   // Synchronous calls: a promise per lstat made a 24,000-entry walk take 3 s instead of 0.3 s.
   const out: TreeEntry[] = [];
   const seen = new Map<string, string>();
-  const visit = (host: string, path: string): void => {
+  // Depth first with an explicit stack (pre-order, names in byte order): no recursion by folder depth.
+  const stack: { host: string; path: string }[] = [{ host: root, path: '/' }];
+  while (stack.length > 0) {
+    const { host, path } = stack.pop()!;
     const st = lstatSync(host);
     const base = {
       path,
@@ -34,7 +37,8 @@ export async function walkHostDir(root: string, origin: string): Promise<TreeEnt
     if (st.isDirectory()) {
       out.push({ ...base, type: 'directory', size: 0 });
       const names = readdirSync(host).sort(byteOrder);
-      for (const n of names) visit(join(host, n), path === '/' ? '/' + n : `${path}/${n}`);
+      for (let i = names.length - 1; i >= 0; i--)
+        stack.push({ host: join(host, names[i]), path: path === '/' ? '/' + names[i] : `${path}/${names[i]}` });
     } else if (st.isSymbolicLink()) {
       const target = readlinkSync(host);
       out.push({ ...base, type: 'symlink', size: Buffer.byteLength(target), target });
@@ -52,8 +56,7 @@ export async function walkHostDir(root: string, origin: string): Promise<TreeEnt
         });
       }
     }
-  };
-  visit(root, '/');
+  }
   return out;
 }
 

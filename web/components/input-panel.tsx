@@ -10,6 +10,7 @@ import {
   addDropped,
   addFiles,
   addFolderFiles,
+  namesInput,
   removeInput,
   type InputItem,
 } from '../state/store.ts';
@@ -220,7 +221,7 @@ export function InputList() {
   return (
     <ul className="input-list" aria-label="Inputs">
       {inputs.map((item) => {
-        const fromBuild = (buildProblems ?? []).filter((p) => item.names.includes(p.input) || p.input === item.label);
+        const fromBuild = (buildProblems ?? []).filter((p) => namesInput(item, p.input));
         const problems = [...item.problems, ...fromBuild];
         const problemsId = `input-${item.id}-problems`;
         return (

@@ -100,23 +100,30 @@ interface HandleLike {
 }
 
 function legacyWalker(entry: LegacyEntry): Walker {
-  const file = () => new Promise<File>((ok, err) => entry.file!(ok, err));
+  const fileOf = (e: LegacyEntry) => new Promise<File>((ok, err) => e.file!(ok, err));
   return {
     name: entry.name,
-    file: entry.isFile ? file : undefined,
+    file: entry.isFile ? () => fileOf(entry) : undefined,
     async walk(at, origin, out) {
-      const path = joinPath(at, entry.name);
-      if (entry.isFile) {
-        out.push(fileEntry(path, await file(), origin));
-        return;
-      }
-      out.push(dirEntry(path, origin));
-      const reader = entry.createReader!();
-      // readEntries hands out batches (100 in Chromium) until it returns an empty one.
-      for (;;) {
-        const batch = await new Promise<LegacyEntry[]>((ok, err) => reader.readEntries(ok, err));
-        if (batch.length === 0) break;
-        for (const child of batch) await legacyWalker(child).walk(path, origin, out);
+      // Depth first with an explicit stack: no recursion by folder depth.
+      const stack: Array<{ entry: LegacyEntry; at: string }> = [{ entry, at }];
+      while (stack.length > 0) {
+        const next = stack.pop()!;
+        const path = joinPath(next.at, next.entry.name);
+        if (next.entry.isFile) {
+          out.push(fileEntry(path, await fileOf(next.entry), origin));
+          continue;
+        }
+        out.push(dirEntry(path, origin));
+        const reader = next.entry.createReader!();
+        // readEntries hands out batches (100 in Chromium) until it returns an empty one.
+        const children: LegacyEntry[] = [];
+        for (;;) {
+          const batch = await new Promise<LegacyEntry[]>((ok, err) => reader.readEntries(ok, err));
+          if (batch.length === 0) break;
+          for (const child of batch) children.push(child);
+        }
+        for (let i = children.length - 1; i >= 0; i--) stack.push({ entry: children[i], at: path });
       }
     },
   };
@@ -127,13 +134,20 @@ function handleWalker(handle: HandleLike): Walker {
     name: handle.name,
     file: handle.kind === 'file' ? () => handle.getFile!() : undefined,
     async walk(at, origin, out) {
-      const path = joinPath(at, handle.name);
-      if (handle.kind === 'file') {
-        out.push(fileEntry(path, await handle.getFile!(), origin));
-        return;
+      // Depth first with an explicit stack: no recursion by folder depth.
+      const stack: Array<{ handle: HandleLike; at: string }> = [{ handle, at }];
+      while (stack.length > 0) {
+        const next = stack.pop()!;
+        const path = joinPath(next.at, next.handle.name);
+        if (next.handle.kind === 'file') {
+          out.push(fileEntry(path, await next.handle.getFile!(), origin));
+          continue;
+        }
+        out.push(dirEntry(path, origin));
+        const children: HandleLike[] = [];
+        for await (const child of next.handle.values!()) children.push(child);
+        for (let i = children.length - 1; i >= 0; i--) stack.push({ handle: children[i], at: path });
       }
-      out.push(dirEntry(path, origin));
-      for await (const child of handle.values!()) await handleWalker(child).walk(path, origin, out);
     },
   };
 }

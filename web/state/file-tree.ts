@@ -510,7 +510,10 @@ export class FileTree {
   toEntries(): TreeEntry[] {
     const out: TreeEntry[] = [];
     const live = (n: FileNode) => this.byId.has(n.id);
-    const walk = (dir: FileNode, dirPath: string) => {
+    // Parents before children with an explicit stack: no recursion by folder depth.
+    const stack: Array<{ dir: FileNode; dirPath: string }> = [{ dir: this.root, dirPath: '/' }];
+    while (stack.length > 0) {
+      const { dir, dirPath } = stack.pop()!;
       for (const child of dir.children!.values()) {
         const path = joinPath(dirPath, child.name);
         const e: TreeEntry = { path, ...child.entry };
@@ -526,10 +529,9 @@ export class FileTree {
           }
         }
         out.push(e);
-        if (child.children) walk(child, path);
+        if (child.children) stack.push({ dir: child, dirPath: path });
       }
-    };
-    walk(this.root, '/');
+    }
     return out;
   }
 }

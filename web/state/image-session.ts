@@ -534,13 +534,14 @@ export async function repairImage(): Promise<void> {
     // Repairs can move entries (lost+found) anywhere: list every loaded folder again.
     const { tree } = get();
     const paths: string[] = [];
-    const walk = (n: FileNode) => {
+    const stack: FileNode[] = [tree.root];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
       if (n.children && (n === tree.root || n.image?.loaded)) {
         paths.push(tree.pathOf(n));
-        for (const c of n.children.values()) walk(c);
+        for (const c of n.children.values()) stack.push(c);
       }
-    };
-    walk(tree.root);
+    }
     await reload(paths);
   } catch (err) {
     set({ failure: fail(err) });

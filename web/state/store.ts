@@ -189,9 +189,22 @@ function patchInput(id: number, patch: Partial<InputItem>): void {
   set({ inputs: get().inputs.map((i) => (i.id === id ? { ...i, ...patch } : i)) });
 }
 
+/** Each input's names as a set (a folder has one per file: a lookup per problem must not scan them). */
+const nameSets = new WeakMap<readonly string[], Set<string>>();
+function nameSet(names: readonly string[]): Set<string> {
+  let set = nameSets.get(names);
+  if (!set) nameSets.set(names, (set = new Set(names)));
+  return set;
+}
+
+/** True when a problem's `input` names this input item (one of its files, or its label). */
+export function namesInput(item: InputItem, input: string): boolean {
+  return input === item.label || nameSet(item.names).has(input);
+}
+
 /** Problems named by file, spread over the inputs they belong to. */
 function problemsFor(item: InputItem, problems: readonly InputProblem[], only: boolean): InputProblem[] {
-  return problems.filter((p) => only || item.names.includes(p.input) || p.input === item.label);
+  return problems.filter((p) => only || namesInput(item, p.input));
 }
 
 // ---- inputs ---------------------------------------------------------------------------
@@ -355,7 +368,7 @@ export async function addArchives(files: readonly File[], at = targetFolder()): 
 export async function addClosureFiles(files: readonly File[]): Promise<void> {
   if (files.length === 0) return;
   const added = files.map((f) => ({ file: f, item: addInputItem('closure', f.name, [f.name], '/nix/store') }));
-  closureFiles.push(...added);
+  for (const a of added) closureFiles.push(a);
   await resolveClosure();
 }
 
@@ -386,12 +399,14 @@ async function resolveClosure(): Promise<void> {
     return;
   }
   if (run !== closureRun) return;
+  const perOrigin = new Map<string, number>();
+  for (const e of resolved.entries) perOrigin.set(e.origin, (perOrigin.get(e.origin) ?? 0) + 1);
   for (const c of all) {
     const mine = problemsFor(c.item, resolved.problems, all.length === 1);
     patchInput(c.item.id, {
       status: mine.some((p) => p.severity === 'error') ? 'failed' : 'ready',
       problems: mine,
-      entryCount: resolved.entries.filter((e) => e.origin === c.file.name).length,
+      entryCount: perOrigin.get(c.file.name) ?? 0,
     });
   }
   // Unclaimed problems (not naming one file) go to the first closure input.

@@ -341,7 +341,10 @@ async function moveFolderLines(
   const dirRecords: LsRecord[] = [record];
   for (const records of tree.values()) for (const r of records) if (isDir(r.mode)) dirRecords.push(r);
   const stats = await statInodes(store, dirRecords);
-  const walk = (rec: LsRecord, parentSteps: string[], name: string, oldParentIno: number, oldNameHere: string) => {
+  // Depth first with an explicit stack of open folders (no recursion by folder depth): a
+  // folder's times and its removal come after everything below it.
+  const open: Array<{ rec: LsRecord; steps: string[]; children: LsRecord[]; next: number; after: () => void }> = [];
+  const enter = (rec: LsRecord, parentSteps: string[], name: string, oldParentIno: number, oldNameHere: string) => {
     const steps = [...parentSteps, name];
     script.cd(parentSteps);
     script.push(`mkdir ${quoteArg(name)}`);
@@ -359,27 +362,37 @@ async function moveFolderLines(
       i--
     )
       script.push(`expand ${rel(name)}`);
-    for (const child of children) {
-      if (isDir(child.mode)) {
-        walk(child, steps, child.name, rec.inode, child.name);
-      } else {
-        script.cd(steps);
-        script.push(`ln <${child.inode}> ${quoteArg(child.name)}`);
-        script.cd([`<${rec.inode}>`]);
-        script.push(`unlink ${quoteArg(child.name)}`);
+    const after = () => {
+      // Times last: adding entries above may have touched them.
+      const s = stats.get(rec.inode);
+      script.cd(parentSteps);
+      if (s) {
+        script.sif(rel(name), 'mtime', time(s.mtime));
+        script.sif(rel(name), 'atime', time(s.atime));
       }
-    }
-    // Times last: adding entries above may have touched them.
-    const s = stats.get(rec.inode);
-    script.cd(parentSteps);
-    if (s) {
-      script.sif(rel(name), 'mtime', time(s.mtime));
-      script.sif(rel(name), 'atime', time(s.atime));
-    }
-    script.cd([`<${oldParentIno}>`]);
-    script.push(`rmdir ${quoteArg(oldNameHere)}`);
+      script.cd([`<${oldParentIno}>`]);
+      script.push(`rmdir ${quoteArg(oldNameHere)}`);
+    };
+    open.push({ rec, steps, children, next: 0, after });
   };
-  walk(record, newParentSteps, newName, oldParent, oldName);
+  enter(record, newParentSteps, newName, oldParent, oldName);
+  while (open.length > 0) {
+    const top = open[open.length - 1];
+    if (top.next >= top.children.length) {
+      open.pop();
+      top.after();
+      continue;
+    }
+    const child = top.children[top.next++];
+    if (isDir(child.mode)) {
+      enter(child, top.steps, child.name, top.rec.inode, child.name);
+    } else {
+      script.cd(top.steps);
+      script.push(`ln <${child.inode}> ${quoteArg(child.name)}`);
+      script.cd([`<${top.rec.inode}>`]);
+      script.push(`unlink ${quoteArg(child.name)}`);
+    }
+  }
 }
 
 async function chmodPath(store: ImageStore, path: string, mode: number): Promise<void> {
@@ -438,7 +451,7 @@ function addTree(entries: readonly TreeEntry[]): AddNode {
       checkName(path, name);
       let child = node.children.get(name);
       if (!child) {
-        child = { name, path: '/' + parts.slice(0, i + 1).join('/'), entry: null, children: new Map() };
+        child = { name, path: node === root ? `/${name}` : `${node.path}/${name}`, entry: null, children: new Map() };
         node.children.set(name, child);
       } else if (i < parts.length - 1 && child.entry && child.entry.type !== 'directory') {
         throw refuse(path, `${child.path} is not a folder but has entries below it`);
@@ -519,52 +532,66 @@ async function addEntries(store: ImageStore, entries: readonly TreeEntry[], repl
   const files: TreeEntry[] = [];
   const writes = new Map<number, AddNode>();
   const hardlinks: Array<{ node: AddNode; steps: string[] }> = [];
-  const visit = (dir: AddNode, steps: string[]) => {
-    for (const child of dir.children.values()) {
-      const e = child.entry;
-      if (child.existing) {
-        // A folder that is already there: merge into it, keep its own metadata.
-        visit(child, [`<${child.existing.inode}>`]);
-        continue;
-      }
-      const mode = e?.mode ?? 0o755;
-      const uid = e?.uid ?? 0;
-      const gid = e?.gid ?? 0;
-      const owner = () => {
-        if (uid !== 0) script.sif(rel(child.name), 'uid', String(uid));
-        if (gid !== 0) script.sif(rel(child.name), 'gid', String(gid));
-      };
-      const times = (t: number) => {
-        script.sif(rel(child.name), 'mtime', time(t));
-        script.sif(rel(child.name), 'atime', time(t));
-      };
-      if (!e || e.type === 'directory') {
-        script.cd(steps);
-        script.push(`mkdir ${quoteArg(child.name)}`);
-        if ((mode & 0o7777) !== 0o755)
-          script.sif(rel(child.name), 'mode', `0${(S_IFDIR | (mode & 0o7777)).toString(8)}`);
-        owner();
-        visit(child, [...steps, child.name]);
-        script.cd(steps);
-        times(e?.mtime ?? Math.floor(Date.now() / 1000));
-      } else if (e.type === 'file') {
-        const src = `/src/f${files.length}`;
-        files.push({ ...e, path: `/f${files.length}`, mode: e.mode & 0o7777 });
-        script.cd(steps);
-        writes.set(script.push(`write ${src} ${quoteArg(child.name)}`), child);
-        owner();
-        times(e.mtime);
-      } else if (e.type === 'symlink') {
-        script.cd(steps);
-        script.push(`symlink ${quoteArg(child.name)} ${quoteArg(e.target!)}`);
-        owner();
-        times(e.mtime);
-      } else {
-        hardlinks.push({ node: child, steps });
-      }
+  // Depth first with an explicit stack of open folders (no recursion by folder depth); a new
+  // folder's times are set after everything below it was added.
+  const open: Array<{ children: Iterator<AddNode>; steps: string[]; after?: () => void }> = [];
+  open.push({ children: root.children.values(), steps: [`<${ROOT_INODE}>`] });
+  while (open.length > 0) {
+    const top = open[open.length - 1];
+    const next = top.children.next();
+    if (next.done) {
+      open.pop();
+      top.after?.();
+      continue;
     }
-  };
-  visit(root, [`<${ROOT_INODE}>`]);
+    const child = next.value;
+    const steps = top.steps;
+    const e = child.entry;
+    if (child.existing) {
+      // A folder that is already there: merge into it, keep its own metadata.
+      open.push({ children: child.children.values(), steps: [`<${child.existing.inode}>`] });
+      continue;
+    }
+    const mode = e?.mode ?? 0o755;
+    const uid = e?.uid ?? 0;
+    const gid = e?.gid ?? 0;
+    const owner = () => {
+      if (uid !== 0) script.sif(rel(child.name), 'uid', String(uid));
+      if (gid !== 0) script.sif(rel(child.name), 'gid', String(gid));
+    };
+    const times = (t: number) => {
+      script.sif(rel(child.name), 'mtime', time(t));
+      script.sif(rel(child.name), 'atime', time(t));
+    };
+    if (!e || e.type === 'directory') {
+      script.cd(steps);
+      script.push(`mkdir ${quoteArg(child.name)}`);
+      if ((mode & 0o7777) !== 0o755) script.sif(rel(child.name), 'mode', `0${(S_IFDIR | (mode & 0o7777)).toString(8)}`);
+      owner();
+      open.push({
+        children: child.children.values(),
+        steps: [...steps, child.name],
+        after: () => {
+          script.cd(steps);
+          times(e?.mtime ?? Math.floor(Date.now() / 1000));
+        },
+      });
+    } else if (e.type === 'file') {
+      const src = `/src/f${files.length}`;
+      files.push({ ...e, path: `/f${files.length}`, mode: e.mode & 0o7777 });
+      script.cd(steps);
+      writes.set(script.push(`write ${src} ${quoteArg(child.name)}`), child);
+      owner();
+      times(e.mtime);
+    } else if (e.type === 'symlink') {
+      script.cd(steps);
+      script.push(`symlink ${quoteArg(child.name)} ${quoteArg(e.target!)}`);
+      owner();
+      times(e.mtime);
+    } else {
+      hardlinks.push({ node: child, steps });
+    }
+  }
 
   const what = `Adding ${entries.length === 1 ? entries[0].path : `${entries.length} entries`}`;
   if (script.lines.length > 0) {

@@ -442,7 +442,13 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
   const items: TarItem[] = [];
   let skipped = 0;
   const firstPath = new Map<number, string>();
-  const visit = (rec: { name: string; inode: number; mode: number; uid: number; gid: number }, archivePath: string) => {
+  type Rec = { name: string; inode: number; mode: number; uid: number; gid: number };
+  // Depth first (pre-order) with an explicit stack: no recursion by folder depth.
+  const stack: Array<{ rec: Rec; archivePath: string }> = [
+    { rec: { ...r.record, name: baseName }, archivePath: baseName },
+  ];
+  while (stack.length > 0) {
+    const { rec, archivePath } = stack.pop()!;
     const t = entryTypeOf(rec.mode);
     const st = stats.get(rec.inode);
     const base = {
@@ -455,7 +461,9 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
     };
     if (t === 'directory') {
       items.push({ entry: { ...base, type: 'directory' } });
-      for (const c of children.get(rec.inode) ?? []) visit(c, `${archivePath}/${c.name}`);
+      const kids = children.get(rec.inode) ?? [];
+      for (let i = kids.length - 1; i >= 0; i--)
+        stack.push({ rec: kids[i], archivePath: `${archivePath}/${kids[i].name}` });
     } else if (t === 'symlink') {
       items.push({ entry: { ...base, type: 'symlink', linkTarget: st?.target ?? '' } });
     } else if (t === 'file') {
@@ -469,8 +477,7 @@ async function exportPath(s: Session, path: string, sink: Sink): Promise<ExportR
     } else {
       skipped++;
     }
-  };
-  visit({ ...r.record, name: baseName }, baseName);
+  }
 
   let size = 0;
   const out = async (bytes: Uint8Array) => {

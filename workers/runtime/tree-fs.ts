@@ -131,20 +131,32 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
   const ensureDir = (path: string): TreeDir => {
     const existing = dirs.get(path);
     if (existing) return existing;
-    if (seen.has(path)) throw new TreeError('is not a directory but has entries below it', path);
-    const i = path.lastIndexOf('/');
-    const parent = ensureDir(i === 0 ? '/' : path.slice(0, i));
-    const dir: TreeDir = {
-      inode: { ino: nextIno++, type: 'directory', entry: implicitDir(path), nlink: 2, size: 4096 },
-      children: new Map(),
-      subdirs: 0,
-    };
-    parent.children.set(path.slice(i + 1), dir);
-    parent.subdirs++;
-    dirs.set(path, dir);
-    seen.add(path);
-    entryCount++;
-    return dir;
+    // The missing ancestors, nearest first; created outermost first (a loop, not recursion by depth).
+    const missing: string[] = [];
+    let parent: TreeDir | undefined;
+    for (let p = path; ; ) {
+      if (seen.has(p) && !dirs.has(p)) throw new TreeError('is not a directory but has entries below it', p);
+      missing.push(p);
+      const i = p.lastIndexOf('/');
+      p = i === 0 ? '/' : p.slice(0, i);
+      parent = dirs.get(p);
+      if (parent) break;
+    }
+    for (let k = missing.length - 1; k >= 0; k--) {
+      const at = missing[k];
+      const dir: TreeDir = {
+        inode: { ino: nextIno++, type: 'directory', entry: implicitDir(at), nlink: 2, size: 4096 },
+        children: new Map(),
+        subdirs: 0,
+      };
+      parent!.children.set(at.slice(at.lastIndexOf('/') + 1), dir);
+      parent!.subdirs++;
+      dirs.set(at, dir);
+      seen.add(at);
+      entryCount++;
+      parent = dir;
+    }
+    return parent!;
   };
 
   const checkPath = (path: string): void => {
@@ -323,10 +335,15 @@ function checkTimes(dir: TreeDir): void {
       );
     }
   };
-  check(dir.inode);
-  for (const child of dir.children.values()) {
-    if (isDir(child)) checkTimes(child);
-    else check(child);
+  // An explicit stack of directories: no recursion by tree depth.
+  const stack: TreeDir[] = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    check(d.inode);
+    for (const child of d.children.values()) {
+      if (isDir(child)) stack.push(child);
+      else check(child);
+    }
   }
 }
 
@@ -377,24 +394,31 @@ function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: numb
   const index = () => {
     order = [];
     position = new Map();
-    const walk = (dir: TreeDir) => {
-      for (const name of [...dir.children.keys()].sort(nameOrder)) {
-        const child = dir.children.get(name)!;
-        if (isDir(child)) {
-          walk(child);
-        } else if (
-          child.type === 'file' &&
-          child.entry.source?.kind === 'blob' &&
-          child.size > 0 &&
-          child.size <= batchBytes &&
-          !position!.has(child.ino)
-        ) {
-          position!.set(child.ino, order!.length);
-          order!.push(child);
-        }
+    // mke2fs's order (depth first, names in byte order) with an explicit stack, not recursion.
+    const stack: { names: string[]; dir: TreeDir; next: number }[] = [];
+    const enter = (dir: TreeDir) =>
+      stack.push({ dir, names: Array.from(dir.children.keys()).sort(nameOrder), next: 0 });
+    enter(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.next >= top.names.length) {
+        stack.pop();
+        continue;
       }
-    };
-    walk(root);
+      const child = top.dir.children.get(top.names[top.next++])!;
+      if (isDir(child)) {
+        enter(child);
+      } else if (
+        child.type === 'file' &&
+        child.entry.source?.kind === 'blob' &&
+        child.size > 0 &&
+        child.size <= batchBytes &&
+        !position!.has(child.ino)
+      ) {
+        position!.set(child.ino, order!.length);
+        order!.push(child);
+      }
+    }
   };
 
   const part = (inode: TreeInode): Blob => {
