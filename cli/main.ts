@@ -22,6 +22,8 @@ import { resolveInputs } from '../core/resolve-inputs.ts';
 import type { BuildEvent, BuildInput, BuildResult } from '../core/engine-contract.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
 import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
+import { BackedImageStore } from '../workers/runtime/image-store.ts';
+import { createTempBacking } from '../workers/runtime/node-image-file.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
 import { type BuildCommand, type Command, parseArgs, USAGE, UsageError } from './args.ts';
 import { inspectCommand, lsCommand } from './image-commands.ts';
@@ -159,22 +161,46 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
 
   await blobsToBytes(resolved.entries);
 
-  const partial = `${cmd.output}.partial`;
-  const fd = openSync(partial, 'w');
+  // The image is built in a sparse temporary file beside the output (memory stays flat
+  // whatever the image size). An uncompressed image is that file, renamed into place once
+  // every check has passed; a compressed one is streamed from it to OUT.partial.
+  const backing = createTempBacking(dirname(resolve(cmd.output)), basename(cmd.output));
+  const store = new BackedImageStore(backing);
+  const request = { entries: resolved.entries, closure: resolved.closure, options: cmd.options };
+  const onEvent = cmd.quiet ? undefined : progressPrinter(io);
   let result: BuildResult;
   try {
-    result = await buildImage(
-      { entries: resolved.entries, closure: resolved.closure, options: cmd.options },
-      { signal, sink: (chunk) => void writeAll(fd, chunk), onEvent: cmd.quiet ? undefined : progressPrinter(io) },
-    );
-    closeSync(fd);
+    if (!cmd.options.compress) {
+      result = await buildImage(request, { signal, store, onEvent });
+      store.flush();
+      backing.sync();
+      backing.keep();
+      store.close();
+      try {
+        renameSync(backing.location, cmd.output);
+      } catch (err) {
+        rmSync(backing.location, { force: true });
+        throw err;
+      }
+    } else {
+      const partial = `${cmd.output}.partial`;
+      const fd = openSync(partial, 'w');
+      try {
+        result = await buildImage(request, { signal, store, sink: (chunk) => void writeAll(fd, chunk), onEvent });
+        closeSync(fd);
+      } catch (err) {
+        closeSync(fd);
+        rmSync(partial, { force: true });
+        throw err;
+      }
+      renameSync(partial, cmd.output);
+    }
   } catch (err) {
-    closeSync(fd);
-    rmSync(partial, { force: true });
     if (err instanceof EngineFailure && err.failure.toolOutput) io.stderr(err.failure.toolOutput.trimEnd() + '\n');
     throw err;
+  } finally {
+    store.close();
   }
-  renameSync(partial, cmd.output);
   const s = result.summary;
   io.stdout(
     `${cmd.output}: ${result.size} bytes${result.compressed ? ` (image ${result.imageSize} bytes)` : ''}, sha256 ${result.sha256}\n`,

@@ -114,20 +114,43 @@ export async function* readChunks(
   }
 }
 
-/** A ReadableStream of a reader's bytes (for feeding decompressors). */
-export function readerToStream(reader: RandomAccessReader, chunk = READ_CHUNK): ReadableStream<Uint8Array> {
+/**
+ * A ReadableStream of a reader's bytes (for feeding decompressors): read `chunk` bytes at a
+ * time, handed on in pieces of at most `piece` bytes. Small pieces bound what one write into
+ * a decompressor can expand to (gzip: about 1000x) while reads stay large.
+ */
+export function readerToStream(
+  reader: RandomAccessReader,
+  chunk = READ_CHUNK,
+  piece = DECOMPRESS_PIECE,
+): ReadableStream<Uint8Array> {
   const it = readChunks(reader, 0, reader.size, chunk);
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const r = await it.next();
-      if (r.done) controller.close();
-      else controller.enqueue(r.value);
+  let buf: Uint8Array = new Uint8Array(0);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (buf.length === 0) {
+          const r = await it.next();
+          if (r.done) {
+            controller.close();
+            return;
+          }
+          buf = r.value;
+        }
+        const n = Math.min(piece, buf.length);
+        controller.enqueue(buf.subarray(0, n));
+        buf = buf.subarray(n);
+      },
+      async cancel() {
+        await it.return(undefined);
+      },
     },
-    async cancel() {
-      await it.return(undefined);
-    },
-  });
+    { highWaterMark: 0 },
+  );
 }
+
+/** Largest piece written into a decompressor at once: 16 KiB (a gzip bomb piece expands to at most ~16 MiB). */
+export const DECOMPRESS_PIECE = 16 * 1024;
 
 /** Bytes a source names. */
 export function sourceSize(source: ByteSource): number {

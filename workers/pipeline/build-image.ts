@@ -10,7 +10,7 @@ import { REGISTRATION_PATH } from '../../core/resolve-inputs.ts';
 import { grow, planSize } from '../../core/size-plan.ts';
 import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } from '../../core/engine-contract.ts';
 import { validateBuildOptions } from '../../core/build-options.ts';
-import { ImageStore } from '../runtime/image-store.ts';
+import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { buildTreeModel, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
 import type { E2fsTool } from '../runtime/wasm-modules.ts';
@@ -31,8 +31,18 @@ export interface BuildContext {
   signal?: AbortSignal;
   /** Stage changes, progress, tool output and input warnings, in order. */
   onEvent?: (event: BuildEvent) => void;
-  /** Receives the output chunk by chunk; awaited, so a slow sink slows the build instead of filling memory. */
-  sink: (chunk: Uint8Array) => Promise<void> | void;
+  /**
+   * Receives the output chunk by chunk; awaited, so a slow sink slows the build instead of
+   * filling memory. Without a sink the image is only hashed (the caller keeps `store`).
+   */
+  sink?: (chunk: Uint8Array) => Promise<void> | void;
+  /**
+   * The store to build the image in (e.g. the output file itself); the caller owns it and
+   * closes it. Default: a new store of `storage`, closed when the build ends.
+   */
+  store?: ImageStore;
+  /** Where the pipeline makes its store when `store` is not given. Default: memory. */
+  storage?: ImageStorage;
   /** Synchronous Blob reader for file contents. Default: FileReaderSync (dedicated workers). */
   readBlobSync?: ReadBlobSync;
   /** Size of mkfs's first attempt instead of the plan's, bytes (to exercise the retry). Default: the plan. */
@@ -223,106 +233,121 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
 
   // 2. mkfs, growing the image (or the inode count) when the estimate was too small,
   // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
-  const store = await stage('mkfs', async () => {
-    let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
-    // Progress: the bytes mke2fs has copied in, of all the files' bytes.
-    const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-    const onRead =
-      total > 0
-        ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total })
-        : undefined;
-    for (let attempt = 1; ; attempt++) {
-      const candidate = new ImageStore(size.initialImageBytes);
-      const args = mkfsArgs(
-        options,
-        size.initialImageBytes,
-        entries.find((e) => e.path === '/'),
-        plan.inodeRatio,
-      );
-      const r = await run('mke2fs', args, [
-        { type: 'image', path: IMAGE, store: candidate },
-        { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead },
-      ]);
-      if (r.exitCode === 0) return candidate;
-      const kind = classifyMkfsFailure(r.stderr + r.stdout);
-      if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS)
-        throw toolFailed(
-          'mke2fs',
-          r,
-          kind === 'other'
-            ? 'mke2fs could not create the filesystem.'
-            : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`,
-        );
-      // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
-      // with -d even where there is room, so the size is what grows.
-      size = grow(size);
-      emit({
-        type: 'log',
-        stage: 'mkfs',
-        tool: 'plan',
-        stream: 'stdout',
-        text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB`,
-      });
-    }
-  });
-
+  // The image's store: emptied before each mkfs attempt, closed at the end unless the
+  // caller gave it.
+  const store =
+    ctx.store ?? (await (ctx.storage ?? memoryStorage).create(options.label || 'image', plan.initialImageBytes));
   const imageMount: ToolMount[] = [{ type: 'image', path: IMAGE, store }];
-  const check = async () => {
-    const r = await run('e2fsck', ['-n', '-f', IMAGE], imageMount);
-    if (r.exitCode !== 0) {
-      throw new EngineFailure({
-        code: 'check-failed',
-        message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
-        hint: "This is a defect: the image was not written. The log holds e2fsck's report; please report it with the inputs.",
-        problems: [],
-        toolOutput: r.stdout + r.stderr,
-      });
-    }
-  };
+  try {
+    return await finish();
+  } finally {
+    if (!ctx.store) store.close();
+  }
 
-  // 3. Check.
-  await stage('check', check);
+  async function finish(): Promise<BuildResult> {
+    await stage('mkfs', async () => {
+      let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
+      // Progress: the bytes mke2fs has copied in, of all the files' bytes.
+      const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+      const onRead =
+        total > 0
+          ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total })
+          : undefined;
+      for (let attempt = 1; ; attempt++) {
+        const candidate = store;
+        candidate.truncate(0);
+        candidate.truncate(size.initialImageBytes);
+        const args = mkfsArgs(
+          options,
+          size.initialImageBytes,
+          entries.find((e) => e.path === '/'),
+          plan.inodeRatio,
+        );
+        const r = await run('mke2fs', args, [
+          { type: 'image', path: IMAGE, store: candidate },
+          { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead },
+        ]);
+        if (r.exitCode === 0) return;
+        const kind = classifyMkfsFailure(r.stderr + r.stdout);
+        if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS)
+          throw toolFailed(
+            'mke2fs',
+            r,
+            kind === 'other'
+              ? 'mke2fs could not create the filesystem.'
+              : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`,
+          );
+        // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
+        // with -d even where there is room, so the size is what grows.
+        size = grow(size);
+        emit({
+          type: 'log',
+          stage: 'mkfs',
+          tool: 'plan',
+          stream: 'stdout',
+          text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB`,
+        });
+      }
+    });
 
-  // 4. Shrink to the minimum, then add the headroom (#125121: a full filesystem cannot boot).
-  await stage('shrink', async () => {
-    const r = await run('resize2fs', ['-M', IMAGE], imageMount);
-    if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
-    if (options.headroomMiB > 0) {
-      const { blockCount, blockSize } = await summary();
-      const blocks = blockCount + Math.ceil((options.headroomMiB * MiB) / blockSize);
-      const g = await run('resize2fs', [IMAGE, String(blocks)], imageMount);
-      if (g.exitCode !== 0) throw toolFailed('resize2fs', g, 'resize2fs could not add the headroom.');
-    }
-  });
+    const check = async () => {
+      const r = await run('e2fsck', ['-n', '-f', IMAGE], imageMount);
+      if (r.exitCode !== 0) {
+        throw new EngineFailure({
+          code: 'check-failed',
+          message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
+          hint: "This is a defect: the image was not written. The log holds e2fsck's report; please report it with the inputs.",
+          problems: [],
+          toolOutput: r.stdout + r.stderr,
+        });
+      }
+    };
 
-  // 5. Check again, because of the resize.
-  await stage('recheck', check);
+    // 3. Check.
+    await stage('check', check);
 
-  const fs = await summary();
-  // The image is exactly the filesystem: no trailing bytes whatever the resize left.
-  store.truncate(fs.blockCount * fs.blockSize);
+    // 4. Shrink to the minimum, then add the headroom (#125121: a full filesystem cannot boot).
+    await stage('shrink', async () => {
+      const r = await run('resize2fs', ['-M', IMAGE], imageMount);
+      if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
+      if (options.headroomMiB > 0) {
+        const { blockCount, blockSize } = await summary();
+        const blocks = blockCount + Math.ceil((options.headroomMiB * MiB) / blockSize);
+        const g = await run('resize2fs', [IMAGE, String(blocks)], imageMount);
+        if (g.exitCode !== 0) throw toolFailed('resize2fs', g, 'resize2fs could not add the headroom.');
+      }
+    });
 
-  // 6-7. Compress (optional) and save, streamed.
-  const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
-  if (!options.compress) skip('compress');
-  for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
-  current = streaming[0];
-  const out = await streamImage(store, ctx.sink, {
-    compress: options.compress,
-    level: options.compressionLevel,
-    signal,
-    onProgress: (done, total) => {
-      for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
-    },
-  });
-  for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
+    // 5. Check again, because of the resize.
+    await stage('recheck', check);
 
-  return {
-    fileName: `${options.label || 'image'}.img${options.compress ? '.zst' : ''}`,
-    ...out,
-    compressed: options.compress,
-    summary: fs,
-  };
+    const fs = await summary();
+    // The image is exactly the filesystem: no trailing bytes whatever the resize left.
+    store.truncate(fs.blockCount * fs.blockSize);
+
+    // 6-7. Compress (optional) and save, streamed.
+    const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
+    if (!options.compress) skip('compress');
+    for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
+    current = streaming[0];
+    store.flush();
+    const out = await streamImage(store, ctx.sink, {
+      compress: options.compress,
+      level: options.compressionLevel,
+      signal,
+      onProgress: (done, total) => {
+        for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
+      },
+    });
+    for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
+
+    return {
+      fileName: `${options.label || 'image'}.img${options.compress ? '.zst' : ''}`,
+      ...out,
+      compressed: options.compress,
+      summary: fs,
+    };
+  }
 
   async function summary() {
     const r = await run('dumpe2fs', ['-h', IMAGE], imageMount);

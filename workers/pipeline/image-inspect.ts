@@ -24,7 +24,13 @@ import type {
   ImageEntryType,
   ImageListing,
 } from '../../core/engine-contract.ts';
-import { ImageStore } from '../runtime/image-store.ts';
+import {
+  fillStore,
+  memoryStorage,
+  MemoryImageStore,
+  type ImageStorage,
+  type ImageStore,
+} from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { decompressStream } from '../runtime/zstd-stream.ts';
 import { EngineFailure } from './engine-failure.ts';
@@ -48,8 +54,16 @@ export interface ImageDirEntry {
   size: number;
 }
 
-/** Loads an image (raw or zstd, sniffed by magic) into a sparse store, decompressing as a stream. */
-export async function loadImage(name: string, source: AsyncIterable<Uint8Array>): Promise<ImageStore> {
+/**
+ * Loads an image (raw or zstd, sniffed by magic) into a new store of `storage` (default
+ * memory), decompressing as a stream: memory stays bounded by the pieces in flight, and
+ * zeros become holes.
+ */
+export async function loadImage(
+  name: string,
+  source: AsyncIterable<Uint8Array>,
+  storage: ImageStorage = memoryStorage,
+): Promise<ImageStore> {
   const it = source[Symbol.asyncIterator]();
   const first = await it.next();
   const head = first.done ? new Uint8Array(0) : first.value;
@@ -58,11 +72,13 @@ export async function loadImage(name: string, source: AsyncIterable<Uint8Array>)
     for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
   })();
   const zstd = ZSTD_MAGIC.every((b, i) => head[i] === b);
+  const store = await storage.create(name);
   try {
-    const store = await ImageStore.fromStream(zstd ? decompressStream(rest) : rest);
+    await fillStore(store, zstd ? decompressStream(rest) : rest);
     if (store.size < 2048) throw notExt(name, `it is only ${store.size} bytes, too small for an ext2/3/4 filesystem`);
     return store;
   } catch (err) {
+    store.close();
     if (err instanceof EngineFailure) throw err;
     throw notExt(name, `its zstd data cannot be read (${err instanceof Error ? err.message : String(err)})`);
   }
@@ -160,7 +176,7 @@ export async function runCommands(
   commands: readonly string[],
   opts: { write?: boolean; extra?: ToolMount[] } = {},
 ) {
-  const out = new ImageStore(0);
+  const out = new MemoryImageStore(0);
   const errors: Array<CommandError & { at: number }> = [];
   const r = await runTool('debugfs', [...(opts.write ? ['-w'] : []), '-f', '/commands', IMAGE], {
     mounts: [
@@ -327,7 +343,7 @@ function badPath(path: string, why: string): EngineFailure {
 export function storeFor(size: number): ImageStore {
   let chunk = 4096;
   while (chunk < size && chunk < 1 << 20) chunk *= 2;
-  return new ImageStore(0, { chunkSize: chunk });
+  return new MemoryImageStore(0, { chunkSize: chunk });
 }
 
 /**

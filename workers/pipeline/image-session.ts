@@ -27,7 +27,7 @@ import type {
   StageName,
 } from '../../core/engine-contract.ts';
 import type { ImageApi } from '../engine-api.ts';
-import type { ImageStore } from '../runtime/image-store.ts';
+import { memoryStorage, UndoableImageStore, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { streamImage } from './stream-image.ts';
 import { EngineFailure } from './engine-failure.ts';
@@ -68,6 +68,8 @@ interface Session {
 export interface ImageSessionsOptions {
   /** Host access for `hostPath` inputs (Node). Default: none (blobs only). */
   host?: HostAccess;
+  /** Where opened images are kept (and their undo data). Default: memory. */
+  storage?: ImageStorage | (() => Promise<ImageStorage>);
 }
 
 type Sink = (chunk: Uint8Array) => Promise<void> | void;
@@ -110,7 +112,21 @@ export class ImageSessions implements ImageApi {
 
   /** Opens an image from a byte stream (raw or zstd). */
   async openStream(name: string, source: AsyncIterable<Uint8Array>): Promise<ImageState> {
-    const store = await loadImage(name, source);
+    const store = await loadImage(name, source, await this.#storage());
+    try {
+      return await this.#adopt(name, store);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  async #storage(): Promise<ImageStorage> {
+    const s = this.options.storage;
+    return typeof s === 'function' ? s() : (s ?? memoryStorage);
+  }
+
+  async #adopt(name: string, store: ImageStore): Promise<ImageState> {
     const summary = await summarizeImage(name, store);
     const id = `image-${this.#next++}`;
     const session: Session = {
@@ -216,7 +232,14 @@ export class ImageSessions implements ImageApi {
   }
 
   async close(id: string): Promise<void> {
+    const s = this.#sessions.get(id);
     this.#sessions.delete(id);
+    if (s) await s.queue.finally(() => s.store.close());
+  }
+
+  /** Closes every image (their storage is released). */
+  async closeAll(): Promise<void> {
+    for (const id of [...this.#sessions.keys()]) await this.close(id);
   }
 
   /** The default file name a save would use. */
@@ -263,20 +286,27 @@ export class ImageSessions implements ImageApi {
           problems: [],
         });
       }
-      const before = s.store.snapshot();
+      // Every chunk the change touches is copied aside first (in memory, or to a temporary
+      // file next to a disk-backed image), so a failed change is put back exactly.
+      const base = s.store;
+      const undo = await UndoableImageStore.begin(base);
+      const prior = s.state;
+      s.store = undo;
       try {
         await work(s);
+        s.state = { ...s.state, revision: s.state.revision + 1 };
+        await refresh(s);
       } catch (err) {
-        s.store = before;
+        undo.rollback();
+        s.store = base;
+        s.state = prior;
         throw err;
       }
-      const prior = s.state;
-      s.state = { ...s.state, revision: s.state.revision + 1 };
-      await refresh(s);
+      s.store = base;
       if (!s.state.fsck.clean) {
         // The tools left an inconsistent filesystem: keep the image as it was.
         const report = s.state.fsck.output;
-        s.store = before;
+        undo.rollback();
         s.state = prior;
         throw new EngineFailure({
           code: 'check-failed',
@@ -286,6 +316,7 @@ export class ImageSessions implements ImageApi {
           toolOutput: report,
         });
       }
+      undo.commit();
       return s.state;
     });
   }

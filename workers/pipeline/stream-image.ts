@@ -1,7 +1,7 @@
 /**
  * Streams an image out of its store: optionally through zstd (content size in the frame
  * header, as the zstd CLI writes it), hashed on the way, to a sink that is awaited for
- * each piece. The image's bytes are never held twice.
+ * each piece (or only hashed, without a sink). The image's bytes are never held twice.
  */
 import { createSha256, type ImageStore } from '../runtime/image-store.ts';
 import { compressStream } from '../runtime/zstd-stream.ts';
@@ -31,7 +31,7 @@ export interface StreamedImage {
 
 export async function streamImage(
   store: ImageStore,
-  sink: (chunk: Uint8Array) => Promise<void> | void,
+  sink: ((chunk: Uint8Array) => Promise<void> | void) | undefined,
   options: StreamImageOptions = {},
 ): Promise<StreamedImage> {
   const { signal } = options;
@@ -51,7 +51,7 @@ export async function streamImage(
   for await (const chunk of output) {
     hash.update(chunk);
     produced += chunk.length;
-    await sink(chunk);
+    if (sink) await sink(chunk);
     options.onProgress?.(consumed, imageSize);
   }
   return { size: produced, imageSize, sha256: hash.digestHex() };

@@ -9,7 +9,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { ImageStore } from './image-store.ts';
+import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool } from './run-tool.ts';
 import { runNative, tempDir } from './test-helpers.ts';
@@ -66,7 +66,7 @@ function smallTree(make: (bytes: Uint8Array) => TreeEntry['source']): TreeEntry[
 }
 
 const WORKER = `
-import { runTool, ImageStore, compressStream, decompressStream } from ${JSON.stringify(RUNTIME)};
+import { runTool, MemoryImageStore, compressStream, decompressStream } from ${JSON.stringify(RUNTIME)};
 function tree(source) {
   const base = { uid: 0, gid: 0, mtime: 1, origin: 'test' };
   return [
@@ -79,7 +79,7 @@ function tree(source) {
 self.onmessage = async (e) => {
   try {
     const entries = tree({ kind: 'blob', blob: e.data.file, offset: 100, size: 3 << 20 });
-    const store = new ImageStore(64 << 20);
+    const store = new MemoryImageStore(64 << 20);
     const img = { type: 'image', path: '/image/disk.img', store };
     const mk = await runTool('mke2fs', ${JSON.stringify(MKFS)}, { epoch: 1, mounts: [img, { type: 'tree', path: '/tree', entries }] });
     const ck = await runTool('e2fsck', ['-fn', '/image/disk.img'], { epoch: 1, mounts: [img] });
@@ -89,7 +89,7 @@ self.onmessage = async (e) => {
     let back = 0;
     for await (const p of decompressStream(parts)) back += p.length;
     const smallTree = ${smallTree.toString()};
-    const small = new ImageStore(16 << 20);
+    const small = new MemoryImageStore(16 << 20);
     const smallEntries = smallTree((bytes) => ({ kind: 'blob', blob: new File([bytes], 'f'), offset: 0, size: bytes.length }));
     const sm = await runTool('mke2fs', ${JSON.stringify(MKFS)}, { epoch: 1, mounts: [{ type: 'image', path: '/image/disk.img', store: small }, { type: 'tree', path: '/tree', entries: smallEntries }] });
     self.postMessage({ exits: [mk.exitCode, ck.exitCode, rs.exitCode, sm.exitCode], blobReads: mk.treeStats['/tree'].blobReads, sha: await store.sha256(), size: store.size, zstBytes: parts.reduce((n, p) => n + p.length, 0), back,
@@ -185,7 +185,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     expect(result.zstBytes).toBeGreaterThan(0);
 
     // Node, same tree from bytes instead of a File.
-    const store = new ImageStore(64 << 20);
+    const store = new MemoryImageStore(64 << 20);
     const img = { type: 'image' as const, path: '/image/disk.img', store };
     const big = bigBytes();
     expect(
@@ -206,7 +206,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     expect(fsck.status, fsck.stdout).toBe(0);
 
     // Many small Files: fetched a batch at a time, and still the very image Node makes.
-    const small = new ImageStore(16 << 20);
+    const small = new MemoryImageStore(16 << 20);
     const sm = await runTool('mke2fs', MKFS, {
       epoch: 1,
       mounts: [

@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ImageStore, isAllZero } from './image-store.ts';
+import { MemoryImageStore, isAllZero } from './image-store.ts';
 import { readStoreFromFile, writeStoreToFile } from './node-image-file.ts';
 
 const KiB = 1024;
@@ -29,7 +29,7 @@ function pattern(n: number, seed = 1): Uint8Array {
 
 describe('ImageStore', () => {
   it('reads zeros from holes and allocates nothing for a large nominal size', () => {
-    const s = new ImageStore(6 * GiB);
+    const s = new MemoryImageStore(6 * GiB);
     expect(s.size).toBe(6 * GiB);
     expect(s.allocatedBytes).toBe(0);
     const b = s.read(5 * GiB, 4096);
@@ -40,7 +40,7 @@ describe('ImageStore', () => {
   });
 
   it('writes and reads across chunk boundaries and beyond 4 GiB', () => {
-    const s = new ImageStore(0, { chunkSize: 64 * KiB });
+    const s = new MemoryImageStore(0, { chunkSize: 64 * KiB });
     const data = pattern(200 * KiB);
     const off = 4 * GiB + 123; // spans 4-5 chunks, unaligned
     s.write(off, data);
@@ -53,7 +53,7 @@ describe('ImageStore', () => {
   });
 
   it('does not allocate for zero writes into holes, but overwrites allocated data with zeros', () => {
-    const s = new ImageStore(0, { chunkSize: 64 * KiB });
+    const s = new MemoryImageStore(0, { chunkSize: 64 * KiB });
     s.write(0, new Uint8Array(10 * 64 * KiB));
     expect(s.size).toBe(640 * KiB);
     expect(s.allocatedBytes).toBe(0);
@@ -67,7 +67,7 @@ describe('ImageStore', () => {
   });
 
   it('truncates: drops chunks, zeroes the tail, and grows with zeros', () => {
-    const s = new ImageStore(0, { chunkSize: 64 * KiB });
+    const s = new MemoryImageStore(0, { chunkSize: 64 * KiB });
     const data = pattern(300 * KiB, 7);
     s.write(0, data);
     expect(s.allocatedChunks).toBe(5);
@@ -86,7 +86,7 @@ describe('ImageStore', () => {
   });
 
   it('streams the logical image (holes as zeros) and hashes it like node:crypto', async () => {
-    const s = new ImageStore(3 * MiB + 5);
+    const s = new MemoryImageStore(3 * MiB + 5);
     s.write(MiB + 17, pattern(1000, 3));
     s.write(3 * MiB, pattern(5, 4));
     const pieces: Uint8Array[] = [];
@@ -108,7 +108,7 @@ describe('ImageStore', () => {
   it('writes a sparse host file and reads it back', () => {
     const dir = mkdtempSync(join(tmpdir(), 'store-'));
     try {
-      const s = new ImageStore(5 * GiB);
+      const s = new MemoryImageStore(5 * GiB);
       const a = pattern(3 * MiB, 9);
       s.write(4 * GiB + 5 * MiB + 3, a);
       const path = join(dir, 'x.img');
@@ -123,14 +123,14 @@ describe('ImageStore', () => {
       expect(isAllZero(got.subarray(0, 10))).toBe(true);
       expect(same(got.subarray(10, 10 + a.length), a)).toBe(true);
       // Reading a sparse file back allocates only the data.
-      const mid = new ImageStore(300 * MiB);
+      const mid = new MemoryImageStore(300 * MiB);
       mid.write(200 * MiB + 1, a);
       writeStoreToFile(mid, path);
       const back = readStoreFromFile(path);
       expect(back.size).toBe(300 * MiB);
       expect(back.allocatedBytes).toBe(mid.allocatedBytes);
       expect(same(back.read(200 * MiB + 1, a.length), a)).toBe(true);
-      const small = new ImageStore(0);
+      const small = new MemoryImageStore(0);
       small.write(0, pattern(1234, 5));
       writeStoreToFile(small, path);
       expect(same(new Uint8Array(readFileSync(path)), pattern(1234, 5))).toBe(true);
@@ -154,7 +154,7 @@ describe('ImageStore', () => {
   });
 
   it('snapshot: shares chunks until either side writes, then each keeps its own bytes', () => {
-    const a = new ImageStore(0);
+    const a = new MemoryImageStore(0);
     a.write(0, pattern(3 * MiB, 4));
     const before = a.read(0, 3 * MiB);
     const b = a.snapshot();
@@ -176,8 +176,8 @@ describe('ImageStore', () => {
   });
 
   it('rejects bad arguments', () => {
-    expect(() => new ImageStore(0, { chunkSize: 1000 })).toThrow(RangeError);
-    const s = new ImageStore(10);
+    expect(() => new MemoryImageStore(0, { chunkSize: 1000 })).toThrow(RangeError);
+    const s = new MemoryImageStore(10);
     expect(() => s.read(-1, 1)).toThrow(RangeError);
     expect(() => s.write(2 ** 53, Uint8Array.of(1))).toThrow(RangeError);
   });

@@ -1,18 +1,25 @@
 /**
- * A disk image as a sparse, chunked byte store.
+ * A disk image as a sparse byte store, behind one interface ({@link ImageStore}) with three
+ * backends:
  *
- * The image lives in fixed-size chunks (1 MiB by default) kept in a Map keyed by chunk
- * index. Chunks that were never written read as zeros and take no memory, and writing
- * all-zero data into a missing chunk allocates nothing, so memory follows the data, not
- * the nominal size. There is no single ArrayBuffer, so an image can exceed 4 GiB (the
- * limit is `Number.MAX_SAFE_INTEGER`).
+ * - {@link MemoryImageStore}: fixed-size chunks (1 MiB by default) in a Map; for small
+ *   images, tests, and where no disk storage is available.
+ * - {@link BackedImageStore} over a {@link StoreBacking}: the image lives in a file (Node: a
+ *   sparse host file, `node-image-file.ts`; browsers: an Origin Private File System file
+ *   through a `FileSystemSyncAccessHandle`, `opfs-image-store.ts`). Only an allocation map
+ *   (one entry per chunk) stays in memory, so memory does not grow with the image.
+ *
+ * Every backend keeps holes: chunks never written read as zeros and cost nothing, writing
+ * all-zero data into a hole allocates nothing, and {@link ImageStore.extents} lists the
+ * allocated runs so streaming and compression skip holes cheaply. There is no single
+ * ArrayBuffer, so an image can exceed 4 GiB (the limit is `Number.MAX_SAFE_INTEGER`).
  *
  * The same store object is mounted into successive tool instances (see `image-fs.ts`);
  * nothing is copied between runs, and a truncation done by one tool (`resize2fs -M`) is
  * what the next tool sees.
  *
- * Invariant: bytes of an allocated chunk that lie at or beyond `size` are zero, so growing
- * the store (by `truncate` or by a write past the end) exposes zeros only.
+ * Invariant: bytes at or beyond `size` read as zero once the store grows again (truncate
+ * or a write past the end exposes zeros only).
  */
 
 /** Default chunk size: 1 MiB. */
@@ -79,10 +86,182 @@ function checkRange(offset: number, length: number): void {
   if (!Number.isSafeInteger(offset + length)) throw new RangeError('offset + length exceeds 2^53');
 }
 
-/** A sparse, chunked, growable byte store holding one disk image. */
-export class ImageStore {
-  /** Chunk size in bytes. */
+/**
+ * A disk image's bytes: a sparse, growable byte store. Reads and writes are synchronous
+ * (the wasm tools call them from inside a filesystem callback).
+ */
+export interface ImageStore {
+  /** Allocation granularity in bytes (a power of two): holes are tracked per chunk. */
   readonly chunkSize: number;
+  /** Logical size of the image in bytes. */
+  readonly size: number;
+  /** Bytes of storage held by allocated chunks (memory for the memory backend, disk otherwise). */
+  readonly allocatedBytes: number;
+  /** Where the bytes live, for messages: `memory`, or the backing file. */
+  readonly location: string;
+  /** Whether the chunk holding byte `offset` is allocated (false means it reads as zeros). */
+  isAllocated(offset: number): boolean;
+  /**
+   * Copies image bytes from `offset` into `target` (reads stop at the end of the image).
+   * @returns the number of bytes copied (less than `target.length` only at the end).
+   */
+  readInto(offset: number, target: Uint8Array): number;
+  /** A fresh copy of up to `length` bytes at `offset` (shorter at the end of the image). */
+  read(offset: number, length: number): Uint8Array;
+  /**
+   * Writes `data` at `offset`, growing the image when writing past its end. Zero data aimed
+   * at a hole allocates nothing. `data` is copied; the caller keeps it.
+   */
+  write(offset: number, data: Uint8Array): void;
+  /** Sets the logical size: shrinking drops the data past the end, growing adds a hole. */
+  truncate(newSize: number): void;
+  /**
+   * Makes `[offset, offset+length)` read as zeros and frees the storage of whole chunks in
+   * it (like `fallocate(FALLOC_FL_PUNCH_HOLE)`). Does not change the size.
+   */
+  punchHole(offset: number, length: number): void;
+  /** Makes `[offset, offset+length)` read as zeros (like `FALLOC_FL_ZERO_RANGE`); may free storage. */
+  zeroRange(offset: number, length: number): void;
+  /** Allocated runs in ascending order (adjacent chunks merged, clipped to the size). */
+  extents(): IterableIterator<StoreExtent>;
+  /**
+   * Streams the logical image from start to end: allocated data and zeros for holes (holes
+   * cost no I/O). Yielded arrays may be views into the store or a shared zero buffer: treat
+   * them as read-only and consume each before the store is written again.
+   */
+  chunks(options?: ChunkStreamOptions): AsyncIterableIterator<Uint8Array>;
+  /** Synchronous form of {@link chunks}. */
+  chunksSync(options?: ChunkStreamOptions): IterableIterator<Uint8Array>;
+  /** sha256 of the logical image, lowercase hex. */
+  sha256(): Promise<string>;
+  /**
+   * An empty store of the same kind (memory, or a new temporary file next to this one),
+   * for scratch data such as an undo log. The caller closes it.
+   */
+  createScratch(): Promise<ImageStore>;
+  /** Writes out what is buffered and sets the backing file's length to {@link size}. */
+  flush(): void;
+  /** Releases the storage: memory, file handles; a temporary file is removed. Idempotent. */
+  close(): void;
+}
+
+/** The parts of {@link ImageStore} every backend shares. */
+abstract class BaseImageStore implements ImageStore {
+  readonly chunkSize: number;
+
+  constructor(chunkSize: number) {
+    if (
+      !Number.isInteger(chunkSize) ||
+      chunkSize < 4096 ||
+      chunkSize > 1 << 26 ||
+      (chunkSize & (chunkSize - 1)) !== 0
+    ) {
+      throw new RangeError(`chunkSize must be a power of two between 4 KiB and 64 MiB, got ${chunkSize}`);
+    }
+    this.chunkSize = chunkSize;
+  }
+
+  abstract readonly size: number;
+  abstract readonly allocatedBytes: number;
+  abstract readonly location: string;
+  abstract isAllocated(offset: number): boolean;
+  abstract readInto(offset: number, target: Uint8Array): number;
+  abstract write(offset: number, data: Uint8Array): void;
+  abstract truncate(newSize: number): void;
+  abstract punchHole(offset: number, length: number): void;
+  abstract createScratch(): Promise<ImageStore>;
+  /** Allocated chunk indices in ascending order. */
+  protected abstract allocatedIndices(): Iterable<number>;
+  /** The bytes of chunk `index` from `inChunk` on, without a copy when possible; undefined for a hole. */
+  protected abstract chunkView(index: number, inChunk: number, length: number): Uint8Array | undefined;
+
+  zeroRange(offset: number, length: number): void {
+    this.punchHole(offset, length);
+  }
+
+  flush(): void {}
+
+  close(): void {}
+
+  read(offset: number, length: number): Uint8Array {
+    checkRange(offset, length);
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    const out = new Uint8Array(n);
+    this.readInto(offset, out);
+    return out;
+  }
+
+  *extents(): IterableIterator<StoreExtent> {
+    let start = -1;
+    let endIndex = -1;
+    for (const index of this.allocatedIndices()) {
+      if (start >= 0 && index === endIndex) {
+        endIndex = index + 1;
+        continue;
+      }
+      if (start >= 0) {
+        const e = this.#clipExtent(start, endIndex);
+        if (e.length > 0) yield e;
+      }
+      start = index;
+      endIndex = index + 1;
+    }
+    if (start >= 0) {
+      const e = this.#clipExtent(start, endIndex);
+      if (e.length > 0) yield e;
+    }
+  }
+
+  #clipExtent(startIndex: number, endIndex: number): StoreExtent {
+    const offset = startIndex * this.chunkSize;
+    const end = Math.min(endIndex * this.chunkSize, this.size);
+    return { offset, length: Math.max(0, end - offset) };
+  }
+
+  async *chunks(options: ChunkStreamOptions = {}): AsyncIterableIterator<Uint8Array> {
+    yield* this.chunksSync(options);
+  }
+
+  *chunksSync(options: ChunkStreamOptions = {}): IterableIterator<Uint8Array> {
+    const cs = this.chunkSize;
+    const pieceSize = options.pieceSize ?? cs;
+    if (!Number.isSafeInteger(pieceSize) || pieceSize <= 0) throw new RangeError(`bad pieceSize ${pieceSize}`);
+    let pos = 0;
+    while (pos < this.size) {
+      options.signal?.throwIfAborted();
+      const n = Math.min(pieceSize, this.size - pos);
+      const index = Math.floor(pos / cs);
+      const inChunk = pos - index * cs;
+      if (inChunk + n <= cs) {
+        // Within one chunk: a view or zeros, no copy.
+        yield this.chunkView(index, inChunk, n) ?? zeros(n);
+      } else if (this.#hole(pos, n)) {
+        yield zeros(n);
+      } else {
+        const out = new Uint8Array(n);
+        this.readInto(pos, out);
+        yield out;
+      }
+      pos += n;
+    }
+  }
+
+  /** True when no chunk of `[offset, offset+length)` is allocated. */
+  #hole(offset: number, length: number): boolean {
+    const cs = this.chunkSize;
+    for (let i = Math.floor(offset / cs); i * cs < offset + length; i++) if (this.isAllocated(i * cs)) return false;
+    return true;
+  }
+
+  async sha256(): Promise<string> {
+    const hash = await createSha256();
+    for (const piece of this.chunksSync()) hash.update(piece);
+    return hash.digestHex();
+  }
+}
+
+/** A sparse, chunked, growable byte store held in memory. */
+export class MemoryImageStore extends BaseImageStore {
   readonly #chunks = new Map<number, Uint8Array>();
   /** Chunks shared with a snapshot: copied before their first write (copy-on-write). */
   readonly #shared = new Set<number>();
@@ -93,17 +272,8 @@ export class ImageStore {
    * @param options chunk size (default 1 MiB).
    */
   constructor(size = 0, options: ImageStoreOptions = {}) {
-    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    if (
-      !Number.isInteger(chunkSize) ||
-      chunkSize < 4096 ||
-      chunkSize > 1 << 26 ||
-      (chunkSize & (chunkSize - 1)) !== 0
-    ) {
-      throw new RangeError(`chunkSize must be a power of two between 4 KiB and 64 MiB, got ${chunkSize}`);
-    }
+    super(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
     checkRange(size, 0);
-    this.chunkSize = chunkSize;
     this.#size = size;
   }
 
@@ -111,8 +281,8 @@ export class ImageStore {
    * A store holding a copy of `bytes` (all-zero chunks are not allocated).
    * @param options chunk size (default 1 MiB).
    */
-  static fromBytes(bytes: Uint8Array, options: ImageStoreOptions = {}): ImageStore {
-    const store = new ImageStore(0, options);
+  static fromBytes(bytes: Uint8Array, options: ImageStoreOptions = {}): MemoryImageStore {
+    const store = new MemoryImageStore(0, options);
     store.write(0, bytes);
     return store;
   }
@@ -124,36 +294,39 @@ export class ImageStore {
   static async fromStream(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     options: ImageStoreOptions = {},
-  ): Promise<ImageStore> {
-    const store = new ImageStore(0, options);
-    let offset = 0;
-    for await (const piece of source) {
-      store.write(offset, piece);
-      offset += piece.length;
-    }
+  ): Promise<MemoryImageStore> {
+    const store = new MemoryImageStore(0, options);
+    await fillStore(store, source);
     return store;
   }
 
+  get location(): string {
+    return 'memory';
+  }
+
   /** An independent copy (same size, same chunk size, its own chunks). */
-  clone(): ImageStore {
-    const copy = new ImageStore(this.#size, { chunkSize: this.chunkSize });
+  clone(): MemoryImageStore {
+    const copy = new MemoryImageStore(this.#size, { chunkSize: this.chunkSize });
     for (const [index, chunk] of this.#chunks) copy.#chunks.set(index, chunk.slice());
     return copy;
   }
 
   /**
    * A copy that costs no bytes until one side is written: both stores share their chunks
-   * and copy a chunk only before writing to it. Keeps an image's state before a change
-   * (to roll back a failed edit) for the price of the chunks the change touches.
+   * and copy a chunk only before writing to it.
    */
-  snapshot(): ImageStore {
-    const copy = new ImageStore(this.#size, { chunkSize: this.chunkSize });
+  snapshot(): MemoryImageStore {
+    const copy = new MemoryImageStore(this.#size, { chunkSize: this.chunkSize });
     for (const [index, chunk] of this.#chunks) {
       copy.#chunks.set(index, chunk);
       copy.#shared.add(index);
       this.#shared.add(index);
     }
     return copy;
+  }
+
+  async createScratch(): Promise<ImageStore> {
+    return new MemoryImageStore(0, { chunkSize: this.chunkSize });
   }
 
   /** The chunk at `index`, made private to this store first when it is shared. */
@@ -166,12 +339,10 @@ export class ImageStore {
     return own;
   }
 
-  /** Logical size of the image in bytes. */
   get size(): number {
     return this.#size;
   }
 
-  /** Bytes of memory held by allocated chunks. */
   get allocatedBytes(): number {
     return this.#chunks.size * this.chunkSize;
   }
@@ -181,15 +352,18 @@ export class ImageStore {
     return this.#chunks.size;
   }
 
-  /** Whether the chunk holding byte `offset` is allocated (false means it reads as zeros). */
   isAllocated(offset: number): boolean {
     return this.#chunks.has(Math.floor(offset / this.chunkSize));
   }
 
-  /**
-   * Copies image bytes from `offset` into `target` (reads stop at the end of the image).
-   * @returns the number of bytes copied (less than `target.length` only at the end).
-   */
+  protected allocatedIndices(): Iterable<number> {
+    return [...this.#chunks.keys()].sort((a, b) => a - b);
+  }
+
+  protected chunkView(index: number, inChunk: number, length: number): Uint8Array | undefined {
+    return this.#chunks.get(index)?.subarray(inChunk, inChunk + length);
+  }
+
   readInto(offset: number, target: Uint8Array): number {
     checkRange(offset, target.length);
     const end = Math.min(offset + target.length, this.#size);
@@ -210,19 +384,6 @@ export class ImageStore {
     return out;
   }
 
-  /** A fresh copy of up to `length` bytes at `offset` (shorter at the end of the image). */
-  read(offset: number, length: number): Uint8Array {
-    checkRange(offset, length);
-    const n = Math.max(0, Math.min(length, this.#size - offset));
-    const out = new Uint8Array(n);
-    this.readInto(offset, out);
-    return out;
-  }
-
-  /**
-   * Writes `data` at `offset`, growing the image when writing past its end. Zero data aimed
-   * at an unallocated chunk allocates nothing. `data` is copied; the caller keeps it.
-   */
   write(offset: number, data: Uint8Array): void {
     checkRange(offset, data.length);
     const cs = this.chunkSize;
@@ -251,8 +412,8 @@ export class ImageStore {
   }
 
   /**
-   * Sets the logical size. Shrinking drops whole chunks past the end and zeroes the tail
-   * of the last one; growing adds a hole (reads as zeros, no memory).
+   * Shrinking drops whole chunks past the end and zeroes the tail of the last one; growing
+   * adds a hole (reads as zeros, no memory).
    */
   truncate(newSize: number): void {
     checkRange(newSize, 0);
@@ -271,6 +432,26 @@ export class ImageStore {
     this.#size = newSize;
   }
 
+  punchHole(offset: number, length: number): void {
+    checkRange(offset, length);
+    const end = Math.min(offset + length, this.#size);
+    const cs = this.chunkSize;
+    for (let pos = offset; pos < end; ) {
+      const index = Math.floor(pos / cs);
+      const inChunk = pos - index * cs;
+      const n = Math.min(cs - inChunk, end - pos);
+      if (this.#chunks.has(index)) {
+        if (n === cs) {
+          this.#chunks.delete(index);
+          this.#shared.delete(index);
+        } else {
+          this.#writable(index)!.fill(0, inChunk, inChunk + n);
+        }
+      }
+      pos += n;
+    }
+  }
+
   /**
    * Frees allocated chunks that hold only zeros (e.g. after a tool zeroed a region).
    * @returns the number of bytes freed.
@@ -287,67 +468,439 @@ export class ImageStore {
     return freed;
   }
 
-  /** Allocated runs of the image in ascending order (adjacent chunks merged, clipped to the size). */
-  *extents(): IterableIterator<StoreExtent> {
-    const indices = [...this.#chunks.keys()].sort((a, b) => a - b);
-    let start = -1;
-    let endIndex = -1;
-    for (const index of indices) {
-      if (start >= 0 && index === endIndex) {
-        endIndex = index + 1;
-        continue;
-      }
-      if (start >= 0) yield this.#clipExtent(start, endIndex);
-      start = index;
-      endIndex = index + 1;
-    }
-    if (start >= 0) yield this.#clipExtent(start, endIndex);
+  override close(): void {
+    this.#chunks.clear();
+    this.#shared.clear();
   }
+}
 
-  #clipExtent(startIndex: number, endIndex: number): StoreExtent {
-    const offset = startIndex * this.chunkSize;
-    const end = Math.min(endIndex * this.chunkSize, this.#size);
-    return { offset, length: Math.max(0, end - offset) };
-  }
-
+/**
+ * A file the image lives in, with synchronous positioned I/O: a Node file descriptor or an
+ * OPFS `FileSystemSyncAccessHandle`.
+ */
+export interface StoreBacking {
+  /** Where the file is, for messages (a path, or `opfs:<name>`). */
+  readonly location: string;
+  /** Reads into `target` at `position`; returns the bytes read (short only at the end of the file). */
+  read(position: number, target: Uint8Array): number;
+  /** Writes all of `data` at `position`. */
+  write(position: number, data: Uint8Array): void;
+  /** Sets the file's length (growing leaves a hole where the file system supports it). */
+  truncate(size: number): void;
   /**
-   * Streams the logical image from start to end: allocated data and zeros for holes. Yielded
-   * arrays may be views into the store or a shared zero buffer: treat them as read-only and
-   * consume each before the store is written again.
+   * Frees `[offset, offset+length)` so it reads as zeros (fallocate punch-hole). Returns false
+   * when the platform cannot (the store then writes zeros instead). Optional.
    */
-  async *chunks(options: ChunkStreamOptions = {}): AsyncIterableIterator<Uint8Array> {
-    yield* this.chunksSync(options);
+  punchHole?(offset: number, length: number): boolean;
+  /** Makes `[offset, offset+length)` read as zeros (fallocate zero-range); false when it cannot. Optional. */
+  zeroRange?(offset: number, length: number): boolean;
+  flush(): void;
+  /** Closes the file; a temporary file is also removed. */
+  close(): void;
+  /** A new empty temporary backing of the same kind, removed when closed. Optional. */
+  createScratch?(): Promise<StoreBacking>;
+}
+
+/** Options of {@link BackedImageStore}. */
+export interface BackedImageStoreOptions extends ImageStoreOptions {
+  /** Logical size to start with (the file is set to it). Default 0. */
+  size?: number;
+  /**
+   * The file already holds an image: take its current `size` and treat every chunk as
+   * allocated (reads go to the file). Default false (the file is emptied).
+   */
+  existing?: boolean;
+}
+
+/**
+ * An image stored in a file ({@link StoreBacking}). Memory use is one byte per chunk of
+ * allocation map (16 KiB for a 16 GiB image), whatever the image size. Zero writes into
+ * holes are skipped, so the file stays sparse; reads of holes do no I/O.
+ */
+export class BackedImageStore extends BaseImageStore {
+  readonly #backing: StoreBacking;
+  /** One byte per chunk: 1 when the chunk may hold data. */
+  #map: Uint8Array = new Uint8Array(64);
+  #allocated = 0;
+  #size = 0;
+  /** The file's length is behind `#size` (zero writes past the end were skipped). */
+  #lengthStale = false;
+  #closed = false;
+
+  constructor(backing: StoreBacking, options: BackedImageStoreOptions = {}) {
+    super(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    this.#backing = backing;
+    if (options.existing) {
+      if (options.size === undefined) throw new RangeError('an existing backing needs its size');
+      checkRange(options.size, 0);
+      this.#size = options.size;
+      const n = Math.ceil(options.size / this.chunkSize);
+      this.#ensure(n);
+      this.#map.fill(1, 0, n);
+      this.#allocated = n;
+    } else {
+      const size = options.size ?? 0;
+      checkRange(size, 0);
+      backing.truncate(0);
+      backing.truncate(size);
+      this.#size = size;
+    }
   }
 
-  /** Synchronous form of {@link chunks}. */
-  *chunksSync(options: ChunkStreamOptions = {}): IterableIterator<Uint8Array> {
+  get location(): string {
+    return this.#backing.location;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get allocatedBytes(): number {
+    return this.#allocated * this.chunkSize;
+  }
+
+  #ensure(chunks: number): void {
+    if (chunks <= this.#map.length) return;
+    let n = this.#map.length;
+    while (n < chunks) n *= 2;
+    const grown = new Uint8Array(n);
+    grown.set(this.#map);
+    this.#map = grown;
+  }
+
+  #isSet(index: number): boolean {
+    return index < this.#map.length && this.#map[index] === 1;
+  }
+
+  #set(index: number): void {
+    this.#ensure(index + 1);
+    if (this.#map[index] === 0) {
+      this.#map[index] = 1;
+      this.#allocated++;
+    }
+  }
+
+  #clear(index: number): void {
+    if (this.#isSet(index)) {
+      this.#map[index] = 0;
+      this.#allocated--;
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new Error(`the image store ${this.location} is closed`);
+  }
+
+  isAllocated(offset: number): boolean {
+    return this.#isSet(Math.floor(offset / this.chunkSize));
+  }
+
+  protected *allocatedIndices(): Iterable<number> {
+    const last = Math.min(this.#map.length, Math.ceil(this.#size / this.chunkSize));
+    for (let i = 0; i < last; i++) if (this.#map[i] === 1) yield i;
+  }
+
+  protected chunkView(index: number, inChunk: number, length: number): Uint8Array | undefined {
+    if (!this.#isSet(index)) return undefined;
+    const out = new Uint8Array(length);
+    this.#readFile(index * this.chunkSize + inChunk, out);
+    return out;
+  }
+
+  /** Fills `target` from the file at `position`; what lies past the file's end reads as zeros. */
+  #readFile(position: number, target: Uint8Array): void {
+    let done = 0;
+    while (done < target.length) {
+      const got = this.#backing.read(position + done, target.subarray(done));
+      if (got <= 0) {
+        target.fill(0, done);
+        return;
+      }
+      done += got;
+    }
+  }
+
+  readInto(offset: number, target: Uint8Array): number {
+    checkRange(offset, target.length);
+    this.#open();
+    const end = Math.min(offset + target.length, this.#size);
+    if (end <= offset) return 0;
     const cs = this.chunkSize;
-    const pieceSize = options.pieceSize ?? cs;
-    if (!Number.isSafeInteger(pieceSize) || pieceSize <= 0) throw new RangeError(`bad pieceSize ${pieceSize}`);
-    let pos = 0;
-    while (pos < this.#size) {
-      options.signal?.throwIfAborted();
-      const n = Math.min(pieceSize, this.#size - pos);
+    // Runs of allocated chunks are read with one call; holes are zero-filled.
+    let pos = offset;
+    while (pos < end) {
+      const allocated = this.#isSet(Math.floor(pos / cs));
+      let runEnd = Math.min(end, (Math.floor(pos / cs) + 1) * cs);
+      while (runEnd < end && this.#isSet(Math.floor(runEnd / cs)) === allocated) runEnd = Math.min(end, runEnd + cs);
+      const view = target.subarray(pos - offset, runEnd - offset);
+      if (allocated) this.#readFile(pos, view);
+      else view.fill(0);
+      pos = runEnd;
+    }
+    return end - offset;
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    checkRange(offset, data.length);
+    this.#open();
+    const cs = this.chunkSize;
+    const end = offset + data.length;
+    // Pieces that go to the file are joined into runs; zero pieces aimed at holes are skipped.
+    let runStart = -1;
+    let pos = offset;
+    while (pos < end) {
       const index = Math.floor(pos / cs);
-      const inChunk = pos - index * cs;
-      if (inChunk + n <= cs) {
-        // Within one chunk: a view or zeros, no copy.
-        const chunk = this.#chunks.get(index);
-        yield chunk ? chunk.subarray(inChunk, inChunk + n) : zeros(n);
-      } else {
-        const out = new Uint8Array(n);
-        this.readInto(pos, out);
-        yield out;
+      const n = Math.min((index + 1) * cs - pos, end - pos);
+      const store = this.#isSet(index) || !isAllZero(data.subarray(pos - offset, pos - offset + n));
+      if (store) {
+        this.#set(index);
+        if (runStart < 0) runStart = pos;
+      } else if (runStart >= 0) {
+        this.#backing.write(runStart, data.subarray(runStart - offset, pos - offset));
+        runStart = -1;
+      }
+      pos += n;
+    }
+    if (runStart >= 0) this.#backing.write(runStart, data.subarray(runStart - offset, end - offset));
+    if (end > this.#size) {
+      // A skipped zero tail leaves the file shorter than the image: set its length on flush.
+      if (runStart < 0) this.#lengthStale = true;
+      this.#size = end;
+    }
+  }
+
+  truncate(newSize: number): void {
+    checkRange(newSize, 0);
+    this.#open();
+    if (newSize < this.#size) {
+      const cs = this.chunkSize;
+      const first = Math.ceil(newSize / cs);
+      for (let i = first; i < this.#map.length; i++) this.#clear(i);
+    }
+    this.#backing.truncate(newSize);
+    this.#size = newSize;
+    this.#lengthStale = false;
+  }
+
+  punchHole(offset: number, length: number): void {
+    this.#zero(offset, length, true);
+  }
+
+  override zeroRange(offset: number, length: number): void {
+    this.#zero(offset, length, false);
+  }
+
+  #zero(offset: number, length: number, punch: boolean): void {
+    checkRange(offset, length);
+    this.#open();
+    const end = Math.min(offset + length, this.#size);
+    const cs = this.chunkSize;
+    const b = this.#backing;
+    for (let pos = offset; pos < end; ) {
+      const index = Math.floor(pos / cs);
+      const n = Math.min((index + 1) * cs - pos, end - pos);
+      if (this.#isSet(index)) {
+        const done = punch ? b.punchHole?.(pos, n) : (b.zeroRange?.(pos, n) ?? b.punchHole?.(pos, n));
+        if (!done) b.write(pos, zeros(n));
+        if (n === cs) this.#clear(index);
       }
       pos += n;
     }
   }
 
-  /** sha256 of the logical image, lowercase hex. Uses node:crypto when present, else a JS implementation. */
-  async sha256(): Promise<string> {
-    const hash = await createSha256();
-    for (const piece of this.chunksSync()) hash.update(piece);
-    return hash.digestHex();
+  async createScratch(): Promise<ImageStore> {
+    this.#open();
+    if (!this.#backing.createScratch) return new MemoryImageStore(0, { chunkSize: this.chunkSize });
+    return new BackedImageStore(await this.#backing.createScratch(), { chunkSize: this.chunkSize });
+  }
+
+  override flush(): void {
+    this.#open();
+    if (this.#lengthStale) {
+      this.#backing.truncate(this.#size);
+      this.#lengthStale = false;
+    }
+    this.#backing.flush();
+  }
+
+  /** Closes the backing (a temporary file is removed); the store cannot be used afterwards. */
+  override close(): void {
+    if (this.#closed) return;
+    try {
+      if (this.#lengthStale) this.#backing.truncate(this.#size);
+    } finally {
+      this.#closed = true;
+      this.#backing.close();
+    }
+  }
+}
+
+/** Writes a byte stream into `store` from offset 0 on; returns the bytes written. */
+export async function fillStore(
+  store: ImageStore,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  signal?: AbortSignal,
+): Promise<number> {
+  let offset = 0;
+  for await (const piece of source) {
+    signal?.throwIfAborted();
+    store.write(offset, piece);
+    offset += piece.length;
+  }
+  return offset;
+}
+
+/**
+ * A store that can be put back as it was: every chunk is copied to a scratch store
+ * (same kind as the base: memory, or a temporary file) before its first change, so an
+ * edit that fails is rolled back for the price of the chunks it touched. Reads go to the
+ * base. Finish with {@link commit} or {@link rollback}.
+ */
+export class UndoableImageStore implements ImageStore {
+  readonly #base: ImageStore;
+  readonly #scratch: ImageStore;
+  readonly #origSize: number;
+  /** Chunk index -> whether it was allocated, for chunks saved to the scratch store. */
+  readonly #saved = new Map<number, boolean>();
+  #done = false;
+
+  private constructor(base: ImageStore, scratch: ImageStore) {
+    this.#base = base;
+    this.#scratch = scratch;
+    this.#origSize = base.size;
+  }
+
+  /** Starts recording changes to `base` (which must not be written to except through the result). */
+  static async begin(base: ImageStore): Promise<UndoableImageStore> {
+    return new UndoableImageStore(base, await base.createScratch());
+  }
+
+  get chunkSize(): number {
+    return this.#base.chunkSize;
+  }
+  get size(): number {
+    return this.#base.size;
+  }
+  get allocatedBytes(): number {
+    return this.#base.allocatedBytes;
+  }
+  get location(): string {
+    return this.#base.location;
+  }
+  /** Chunks saved so far (the price of the undo log). */
+  get savedChunks(): number {
+    return this.#saved.size;
+  }
+
+  #active(): void {
+    if (this.#done) throw new Error('this change was already committed or rolled back');
+  }
+
+  /** Saves the chunks of `[offset, end)` that existed before the change, once each. */
+  #save(offset: number, end: number, onlyAllocated: boolean): void {
+    const cs = this.chunkSize;
+    const stop = Math.min(end, this.#origSize);
+    for (let i = Math.floor(offset / cs); i * cs < stop; i++) {
+      if (this.#saved.has(i)) continue;
+      const allocated = this.#base.isAllocated(i * cs);
+      if (!allocated && onlyAllocated) continue;
+      if (allocated) {
+        const bytes = this.#base.read(i * cs, Math.min(cs, this.#origSize - i * cs));
+        this.#scratch.write(i * cs, bytes);
+      }
+      this.#saved.set(i, allocated);
+    }
+  }
+
+  isAllocated(offset: number): boolean {
+    return this.#base.isAllocated(offset);
+  }
+  readInto(offset: number, target: Uint8Array): number {
+    return this.#base.readInto(offset, target);
+  }
+  read(offset: number, length: number): Uint8Array {
+    return this.#base.read(offset, length);
+  }
+  extents(): IterableIterator<StoreExtent> {
+    return this.#base.extents();
+  }
+  chunks(options?: ChunkStreamOptions): AsyncIterableIterator<Uint8Array> {
+    return this.#base.chunks(options);
+  }
+  chunksSync(options?: ChunkStreamOptions): IterableIterator<Uint8Array> {
+    return this.#base.chunksSync(options);
+  }
+  sha256(): Promise<string> {
+    return this.#base.sha256();
+  }
+  createScratch(): Promise<ImageStore> {
+    return this.#base.createScratch();
+  }
+  flush(): void {
+    this.#base.flush();
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    this.#active();
+    checkRange(offset, data.length);
+    this.#save(offset, offset + data.length, false);
+    this.#base.write(offset, data);
+  }
+
+  truncate(newSize: number): void {
+    this.#active();
+    checkRange(newSize, 0);
+    if (newSize < this.#base.size) {
+      // Only allocated chunks lose data; holes read as zeros before and after.
+      for (const e of this.#base.extents()) {
+        if (e.offset + e.length > newSize) this.#save(Math.max(e.offset, newSize), e.offset + e.length, true);
+      }
+    }
+    this.#base.truncate(newSize);
+  }
+
+  punchHole(offset: number, length: number): void {
+    this.#active();
+    checkRange(offset, length);
+    this.#save(offset, offset + length, true);
+    this.#base.punchHole(offset, length);
+  }
+
+  zeroRange(offset: number, length: number): void {
+    this.#active();
+    checkRange(offset, length);
+    this.#save(offset, offset + length, true);
+    this.#base.zeroRange(offset, length);
+  }
+
+  /** Keeps the changes and drops the undo data. */
+  commit(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#scratch.close();
+  }
+
+  /** Puts the base back exactly as it was at {@link begin}. */
+  rollback(): void {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      const cs = this.chunkSize;
+      this.#base.truncate(Math.min(this.#base.size, this.#origSize));
+      this.#base.truncate(this.#origSize);
+      for (const [i, allocated] of this.#saved) {
+        const n = Math.min(cs, this.#origSize - i * cs);
+        if (allocated) this.#base.write(i * cs, this.#scratch.read(i * cs, n));
+        else this.#base.punchHole(i * cs, n);
+      }
+    } finally {
+      this.#scratch.close();
+    }
+  }
+
+  /** Rolls back if still open (the base stays open: it belongs to the caller). */
+  close(): void {
+    this.rollback();
   }
 }
 
@@ -380,3 +933,20 @@ export async function createSha256(): Promise<Sha256> {
     digestHex: () => h.digest('hex'),
   };
 }
+
+/** Where new image stores are made: memory, temporary host files (Node), or OPFS files (browsers). */
+export interface ImageStorage {
+  /** What kind of storage, for messages: `memory`, `file`, `opfs`. */
+  readonly kind: string;
+  /**
+   * A new empty store. `hint` names it (part of a temporary file's name); `expectedBytes`
+   * is the size it will reach, when known (a storage may refuse what it cannot hold).
+   */
+  create(hint: string, expectedBytes?: number): Promise<ImageStore>;
+}
+
+/** Stores in memory ({@link MemoryImageStore}). */
+export const memoryStorage: ImageStorage = {
+  kind: 'memory',
+  create: async () => new MemoryImageStore(),
+};

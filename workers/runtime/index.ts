@@ -3,8 +3,24 @@
  * TreeEntry tree, in a Web Worker or in Node. See README.md in this folder.
  * (`node-image-file.ts` is Node only and not re-exported here.)
  */
-export { ImageStore, DEFAULT_CHUNK_SIZE, isAllZero, createSha256 } from './image-store.ts';
-export type { ImageStoreOptions, StoreExtent, ChunkStreamOptions, Sha256 } from './image-store.ts';
+export {
+  MemoryImageStore,
+  BackedImageStore,
+  UndoableImageStore,
+  DEFAULT_CHUNK_SIZE,
+  fillStore,
+  isAllZero,
+  createSha256,
+} from './image-store.ts';
+export type {
+  ImageStore,
+  ImageStoreOptions,
+  BackedImageStoreOptions,
+  StoreBacking,
+  StoreExtent,
+  ChunkStreamOptions,
+  Sha256,
+} from './image-store.ts';
 export { runTool, ToolCrashError, MKE2FS_CONF_PATH, MAX_TIME } from './run-tool.ts';
 export type { RunToolOptions, ToolMount, ToolResult } from './run-tool.ts';
 export {

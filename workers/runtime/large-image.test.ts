@@ -12,7 +12,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { ImageStore } from './image-store.ts';
+import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount, type ToolResult } from './run-tool.ts';
 import {
@@ -48,7 +48,7 @@ const imageTree: TreeEntry[] = [
 
 describe('an image larger than 4 GiB', () => {
   const tmp = tempDir('rt-large-');
-  const store = new ImageStore(5 * GiB);
+  const store = new MemoryImageStore(5 * GiB);
   const image: ToolMount = { type: 'image', path: IMG, store };
   let placed: ToolResult;
   const firstBlocks = new Map<string, number>();

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { ImageStore } from './image-store.ts';
+import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
 import {
@@ -60,7 +60,7 @@ const onImage = (store: ImageStore) => ({ epoch: EPOCH, mounts: [{ type: 'image'
 describe('wasm e2fsprogs on a TreeEntry tree', () => {
   const tmp = tempDir('rt-mkfs-');
   let entries: TreeEntry[];
-  let store: ImageStore;
+  let store: MemoryImageStore;
   let made: ToolResult;
   let firstSha: string;
   let img: string;
@@ -68,7 +68,7 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
   beforeAll(async () => {
     useWasmDirFromEnv();
     entries = fixtureTree(tmp.dir);
-    store = new ImageStore(64 << 20);
+    store = new MemoryImageStore(64 << 20);
     const t = performance.now();
     made = await mkfs(entries, store);
     time('wasm mke2fs -d (first, incl. compile)', performance.now() - t);
@@ -197,13 +197,13 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
   });
 
   it('the same inputs and arguments give byte-identical images', async () => {
-    const again = new ImageStore(64 << 20);
+    const again = new MemoryImageStore(64 << 20);
     const r = await mkfs(entries, again);
     time('wasm mke2fs -d (warm)', r.durationMs);
     expect(r.exitCode).toBe(0);
     expect(await again.sha256()).toBe(firstSha);
     // A different epoch gives a different image (the check can fail).
-    const other = new ImageStore(64 << 20);
+    const other = new MemoryImageStore(64 << 20);
     await runTool('mke2fs', MKFS_ARGS, {
       epoch: 2,
       mounts: [

@@ -1,7 +1,7 @@
 /** The runner: exit codes, output, environment, stdin, abort, crashes, fresh instances. */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageStore } from './image-store.ts';
+import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, ToolCrashError, type ToolMount } from './run-tool.ts';
 import { dir, file, runNative, symlink, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
@@ -28,7 +28,7 @@ describe('runTool', () => {
   it('streams output line by line, as written, and collects it', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const store = new ImageStore(8 << 20);
+    const store = new MemoryImageStore(8 << 20);
     const r = await runTool('mke2fs', ['-t', 'ext4', '-F', IMG, '2048'], {
       epoch: 1,
       mounts: [image(store)],
@@ -44,7 +44,7 @@ describe('runTool', () => {
   });
 
   it('sets the environment before main: fake time, the shipped mke2fs.conf, caller overrides', async () => {
-    const store = new ImageStore(8 << 20);
+    const store = new MemoryImageStore(8 << 20);
     const r = await runTool('mke2fs', ['-t', 'ext4', '-F', '-U', 'clear', IMG, '2048'], {
       epoch: 424242,
       mounts: [image(store)],
@@ -62,7 +62,7 @@ describe('runTool', () => {
     // A caller's MKE2FS_CONFIG wins over the default.
     const custom =
       '[defaults]\n\tblocksize = 2048\n\tinode_size = 256\n\tinode_ratio = 8192\n[fs_types]\n\text4 = {\n\t\tfeatures = has_journal,extent\n\t}\n';
-    const store2 = new ImageStore(8 << 20);
+    const store2 = new MemoryImageStore(8 << 20);
     const r2 = await runTool('mke2fs', ['-T', 'default', '-t', 'ext4', '-F', IMG, '4096'], {
       epoch: 1,
       env: { MKE2FS_CONFIG: '/etc/custom.conf' },
@@ -77,7 +77,7 @@ describe('runTool', () => {
   });
 
   it('never waits for stdin: a question gets EOF, an interactive debugfs ends', async () => {
-    const store = new ImageStore(8 << 20);
+    const store = new MemoryImageStore(8 << 20);
     expect(
       (await runTool('mke2fs', ['-t', 'ext4', '-F', IMG, '2048'], { epoch: 1, mounts: [image(store)] })).exitCode,
     ).toBe(0);
@@ -95,7 +95,7 @@ describe('runTool', () => {
   });
 
   it('uses a fresh instance per run (a second e2fsck -f checks again)', async () => {
-    const store = new ImageStore(8 << 20);
+    const store = new MemoryImageStore(8 << 20);
     await runTool('mke2fs', ['-t', 'ext4', '-F', IMG, '2048'], { epoch: 1, mounts: [image(store)] });
     for (let i = 0; i < 3; i++) {
       const r = await runTool('e2fsck', ['-fn', IMG], { epoch: 1, mounts: [image(store)] });
@@ -111,7 +111,7 @@ describe('runTool', () => {
     await expect(runTool('e2fsck', ['-V'], { signal: pre.signal })).rejects.toThrow('stop early');
 
     const ctl = new AbortController();
-    const store = new ImageStore(64 << 20);
+    const store = new MemoryImageStore(64 << 20);
     const tree = [dir('/'), ...Array.from({ length: 50 }, (_, i) => file(`/f${i}`, `file ${i}\n`.repeat(1000)))];
     const stats = { lines: 0 };
     const run = runTool('mke2fs', ['-t', 'ext4', '-F', '-d', '/tree', IMG, '16384'], {
@@ -142,7 +142,7 @@ describe('runTool', () => {
   });
 
   it('an exception inside a filesystem callback ends the run as a ToolCrashError', async () => {
-    const store = new ImageStore(16 << 20);
+    const store = new MemoryImageStore(16 << 20);
     const blob = new Blob(['x'.repeat(10000)]);
     const run = runTool('mke2fs', ['-t', 'ext4', '-F', '-d', '/tree', IMG, '4096'], {
       epoch: 1,
@@ -165,7 +165,7 @@ describe('runTool', () => {
   });
 
   it('shows the tree and small files where asked, and honours cwd', async () => {
-    const store = new ImageStore(8 << 20);
+    const store = new MemoryImageStore(8 << 20);
     const r = await runTool('mke2fs', ['-t', 'ext4', '-F', '-d', 'tree', 'img/disk.img', '2048'], {
       epoch: 1,
       cwd: '/work',
@@ -184,7 +184,7 @@ describe('runTool', () => {
   });
 
   it('captures stdout as bytes when asked, and stops at an output limit without failing', async () => {
-    const store = new ImageStore(8 << 20);
+    const store = new MemoryImageStore(8 << 20);
     const big = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
     const mk = await runTool('mke2fs', ['-t', 'ext4', '-F', '-d', '/tree', IMG, '2048'], {
       epoch: 1,
@@ -201,7 +201,7 @@ describe('runTool', () => {
     expect(lines).toEqual([]);
     expect(Buffer.from(cat.stdoutBytes!).equals(Buffer.from(big))).toBe(true);
 
-    const head = new ImageStore(0);
+    const head = new MemoryImageStore(0);
     const dump = await runTool('debugfs', ['-R', 'dump /big /out/head', IMG], {
       mounts: [image(store), { type: 'image', path: '/out/head', store: head, maxBytes: 5000 }],
     });
@@ -209,7 +209,7 @@ describe('runTool', () => {
     expect(head.size).toBe(5000);
     expect(Buffer.from(head.read(0, 5000)).equals(Buffer.from(big.subarray(0, 5000)))).toBe(true);
     // Under the limit the run ends normally.
-    const whole = new ImageStore(0);
+    const whole = new MemoryImageStore(0);
     const all = await runTool('debugfs', ['-R', 'dump /big /out/all', IMG], {
       mounts: [image(store), { type: 'image', path: '/out/all', store: whole, maxBytes: big.length }],
     });

@@ -18,7 +18,7 @@
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { EmFS, EmModule, EmModuleConfig } from './emscripten-types.ts';
 import { mountImageFs, newImageFsStats, splitPath, type ImageFsStats } from './image-fs.ts';
-import { ImageStore } from './image-store.ts';
+import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import { mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
 import { compileTool, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
 
@@ -241,10 +241,10 @@ export async function runTool(
     stderr: stderrLines.length ? stderrLines.join('\n') + '\n' : '',
   });
   const captured =
-    options.captureStdout instanceof ImageStore
+    typeof options.captureStdout === 'object'
       ? options.captureStdout
       : options.captureStdout
-        ? new ImageStore(0)
+        ? new MemoryImageStore(0)
         : null;
   try {
     // Root runs the tools: no permission checks on MEMFS either.

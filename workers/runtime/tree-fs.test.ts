@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { ImageStore } from './image-store.ts';
+import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount } from './run-tool.ts';
 import { buildTreeModel, TreeError, type ReadBlobSync } from './tree-fs.ts';
@@ -80,7 +80,7 @@ describe('TREEFS under wasm mke2fs', () => {
   afterAll(() => tmp.cleanup());
 
   const mkfs = async (mounts: ToolMount[], extra: { onStdout?: (l: string) => void; epoch?: number } = {}) => {
-    const store = new ImageStore(32 << 20);
+    const store = new MemoryImageStore(32 << 20);
     const r = await runTool('mke2fs', MKFS, {
       epoch: 1,
       mounts: [{ type: 'image', path: IMG, store }, ...mounts],
@@ -134,7 +134,7 @@ describe('TREEFS under wasm mke2fs', () => {
     await expect(
       runTool('mke2fs', MKFS, {
         mounts: [
-          { type: 'image', path: IMG, store: new ImageStore(32 << 20) },
+          { type: 'image', path: IMG, store: new MemoryImageStore(32 << 20) },
           { type: 'tree', path: '/tree', entries },
         ],
       }),

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageStore } from './image-store.ts';
+import { MemoryImageStore } from './image-store.ts';
 import { pseudoRandom, runNative, sameBytes, sha256Hex, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
 import {
   compressStream,
@@ -135,7 +135,7 @@ describe('zstd streams', () => {
   });
 
   it('works as TransformStreams and straight from an ImageStore', async () => {
-    const store = new ImageStore(10 << 20);
+    const store = new MemoryImageStore(10 << 20);
     store.write(3 << 20, data.subarray(0, 2 << 20));
     const compressed = await collect(
       readable(store.chunks()).pipeThrough(createCompressionStream({ level: 3, contentSize: store.size })),

@@ -223,12 +223,16 @@ export class ZstdDecompressor {
     return { consumed: z._zs_in_pos(this.#s) >>> 0, full: produced === this.#outCap, frameDone: this.#last === 0 };
   }
 
-  /** Decompresses `data`; returns the output it completes. */
-  push(data: Uint8Array): Uint8Array[] {
+  /**
+   * Decompresses `data`, yielding the output one buffer (at most 1 MiB) at a time, only as
+   * the caller pulls: a few KiB of hostile input can expand to many GiB, so nothing is
+   * produced ahead of the consumer. Finish iterating before the next call.
+   */
+  *pieces(data: Uint8Array): Generator<Uint8Array, void, undefined> {
     if (this.#done) throw new ZstdError('zstd: push after end');
-    const out: Uint8Array[] = [];
     const z = this.#z;
     if (data.length) this.#sawInput = true;
+    const out: Uint8Array[] = [];
     let off = 0;
     while (off < data.length) {
       const n = Math.min(this.#inCap, data.length - off);
@@ -237,13 +241,18 @@ export class ZstdDecompressor {
       for (;;) {
         const { consumed, full, frameDone } = this.#step(this.#in + pos, n - pos, out);
         pos += consumed;
+        if (out.length) yield out.pop()!;
         // A full output buffer may hide more output: call again, unless the frame is
         // complete (another call without input would start waiting for a next frame).
         if (pos >= n && (!full || frameDone)) break;
       }
       off += n;
     }
-    return out;
+  }
+
+  /** Decompresses `data`; returns all the output it completes (unbounded: prefer {@link pieces}). */
+  push(data: Uint8Array): Uint8Array[] {
+    return [...this.pieces(data)];
   }
 
   /** Checks that the input ended on a frame boundary and frees the instance's buffers. */
@@ -324,7 +333,10 @@ export async function* decompressStream(
   try {
     for await (const piece of bytesOf(source)) {
       options.signal?.throwIfAborted();
-      yield* d.push(piece);
+      for (const out of d.pieces(piece)) {
+        yield out;
+        options.signal?.throwIfAborted();
+      }
     }
     yield* d.end();
   } finally {
@@ -378,8 +390,32 @@ export function createDecompressionStream(
   return codecTransform(() => ZstdDecompressor.create(options));
 }
 
+/**
+ * A zstd-decompressing ReadableStream that produces output only as it is read (at most one
+ * buffer of up to 1 MiB ahead): unlike a TransformStream, whose `transform` must emit all
+ * the output of an input chunk at once, a bomb cannot fill memory here.
+ */
+export function decompressReadable(
+  input: ReadableStream<Uint8Array>,
+  options: Omit<DecompressOptions, 'signal'> = {},
+): ReadableStream<Uint8Array> {
+  const it = decompressStream(input, options);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const r = await it.next();
+        if (r.done) controller.close();
+        else controller.enqueue(r.value);
+      },
+      async cancel() {
+        await it.return?.(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** The stream decompressors input parsing needs (`resolveInputs`' `decompressors`): zstd from this build. */
 export const inputDecompressors = {
-  zstd: (input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> =>
-    input.pipeThrough(createDecompressionStream()),
+  zstd: (input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => decompressReadable(input),
 };
