@@ -154,6 +154,15 @@ export function classifyMkfsFailure(stderr: string): 'inodes' | 'blocks' | 'othe
  * {@link EngineFailure} naming the input or the tool at fault.
  */
 export async function buildImage(request: BuildRequest, ctx: BuildContext): Promise<BuildResult> {
+  const owned: { store?: ImageStore } = {};
+  try {
+    return await runBuild(request, ctx, owned);
+  } finally {
+    owned.store?.close();
+  }
+}
+
+async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store?: ImageStore }): Promise<BuildResult> {
   const { options } = request;
   const { signal } = ctx;
   const emit = (e: BuildEvent) => ctx.onEvent?.(e);
@@ -233,121 +242,113 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
 
   // 2. mkfs, growing the image (or the inode count) when the estimate was too small,
   // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
-  // The image's store: emptied before each mkfs attempt, closed at the end unless the
-  // caller gave it.
+  // The image's store, emptied before each mkfs attempt.
   const store =
-    ctx.store ?? (await (ctx.storage ?? memoryStorage).create(options.label || 'image', plan.initialImageBytes));
-  const imageMount: ToolMount[] = [{ type: 'image', path: IMAGE, store }];
-  try {
-    return await finish();
-  } finally {
-    if (!ctx.store) store.close();
-  }
-
-  async function finish(): Promise<BuildResult> {
-    await stage('mkfs', async () => {
-      let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
-      // Progress: the bytes mke2fs has copied in, of all the files' bytes.
-      const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-      const onRead =
-        total > 0
-          ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total })
-          : undefined;
-      for (let attempt = 1; ; attempt++) {
-        const candidate = store;
-        candidate.truncate(0);
-        candidate.truncate(size.initialImageBytes);
-        const args = mkfsArgs(
-          options,
-          size.initialImageBytes,
-          entries.find((e) => e.path === '/'),
-          plan.inodeRatio,
+    ctx.store ??
+    (owned.store = await (ctx.storage ?? memoryStorage).create(options.label || 'image', plan.initialImageBytes));
+  await stage('mkfs', async () => {
+    let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
+    // Progress: the bytes mke2fs has copied in, of all the files' bytes.
+    const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+    const onRead =
+      total > 0
+        ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total })
+        : undefined;
+    for (let attempt = 1; ; attempt++) {
+      const candidate = store;
+      candidate.truncate(0);
+      candidate.truncate(size.initialImageBytes);
+      const args = mkfsArgs(
+        options,
+        size.initialImageBytes,
+        entries.find((e) => e.path === '/'),
+        plan.inodeRatio,
+      );
+      const r = await run('mke2fs', args, [
+        { type: 'image', path: IMAGE, store: candidate },
+        { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead },
+      ]);
+      if (r.exitCode === 0) return;
+      const kind = classifyMkfsFailure(r.stderr + r.stdout);
+      if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS)
+        throw toolFailed(
+          'mke2fs',
+          r,
+          kind === 'other'
+            ? 'mke2fs could not create the filesystem.'
+            : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`,
         );
-        const r = await run('mke2fs', args, [
-          { type: 'image', path: IMAGE, store: candidate },
-          { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead },
-        ]);
-        if (r.exitCode === 0) return;
-        const kind = classifyMkfsFailure(r.stderr + r.stdout);
-        if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS)
-          throw toolFailed(
-            'mke2fs',
-            r,
-            kind === 'other'
-              ? 'mke2fs could not create the filesystem.'
-              : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`,
-          );
-        // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
-        // with -d even where there is room, so the size is what grows.
-        size = grow(size);
-        emit({
-          type: 'log',
-          stage: 'mkfs',
-          tool: 'plan',
-          stream: 'stdout',
-          text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB`,
-        });
-      }
-    });
+      // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
+      // with -d even where there is room, so the size is what grows.
+      size = grow(size);
+      emit({
+        type: 'log',
+        stage: 'mkfs',
+        tool: 'plan',
+        stream: 'stdout',
+        text: `out of ${kind}; retrying with ${size.initialImageBytes / MiB} MiB`,
+      });
+    }
+  });
 
-    const check = async () => {
-      const r = await run('e2fsck', ['-n', '-f', IMAGE], imageMount);
-      if (r.exitCode !== 0) {
-        throw new EngineFailure({
-          code: 'check-failed',
-          message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
-          hint: "This is a defect: the image was not written. The log holds e2fsck's report; please report it with the inputs.",
-          problems: [],
-          toolOutput: r.stdout + r.stderr,
-        });
-      }
-    };
+  const imageMount: ToolMount[] = [{ type: 'image', path: IMAGE, store }];
+  const check = async () => {
+    const r = await run('e2fsck', ['-n', '-f', IMAGE], imageMount);
+    if (r.exitCode !== 0) {
+      throw new EngineFailure({
+        code: 'check-failed',
+        message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
+        hint: "This is a defect: the image was not written. The log holds e2fsck's report; please report it with the inputs.",
+        problems: [],
+        toolOutput: r.stdout + r.stderr,
+      });
+    }
+  };
 
-    // 3. Check.
-    await stage('check', check);
+  // 3. Check.
+  await stage('check', check);
 
-    // 4. Shrink to the minimum, then add the headroom (#125121: a full filesystem cannot boot).
-    await stage('shrink', async () => {
-      const r = await run('resize2fs', ['-M', IMAGE], imageMount);
-      if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
-      if (options.headroomMiB > 0) {
-        const { blockCount, blockSize } = await summary();
-        const blocks = blockCount + Math.ceil((options.headroomMiB * MiB) / blockSize);
-        const g = await run('resize2fs', [IMAGE, String(blocks)], imageMount);
-        if (g.exitCode !== 0) throw toolFailed('resize2fs', g, 'resize2fs could not add the headroom.');
-      }
-    });
+  // 4. Shrink to the minimum, then add the headroom (#125121: a full filesystem cannot boot).
+  await stage('shrink', async () => {
+    const r = await run('resize2fs', ['-M', IMAGE], imageMount);
+    if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
+    if (options.headroomMiB > 0) {
+      const { blockCount, blockSize } = await summary();
+      const blocks = blockCount + Math.ceil((options.headroomMiB * MiB) / blockSize);
+      const g = await run('resize2fs', [IMAGE, String(blocks)], imageMount);
+      if (g.exitCode !== 0) throw toolFailed('resize2fs', g, 'resize2fs could not add the headroom.');
+    }
+  });
 
-    // 5. Check again, because of the resize.
-    await stage('recheck', check);
+  // 5. Check again, because of the resize.
+  await stage('recheck', check);
 
-    const fs = await summary();
-    // The image is exactly the filesystem: no trailing bytes whatever the resize left.
-    store.truncate(fs.blockCount * fs.blockSize);
+  const fs = await summary();
+  // The image is exactly the filesystem: no trailing bytes whatever the resize left.
+  store.truncate(fs.blockCount * fs.blockSize);
 
-    // 6-7. Compress (optional) and save, streamed.
-    const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
-    if (!options.compress) skip('compress');
-    for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
-    current = streaming[0];
-    store.flush();
-    const out = await streamImage(store, ctx.sink, {
-      compress: options.compress,
-      level: options.compressionLevel,
-      signal,
-      onProgress: (done, total) => {
-        for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
-      },
-    });
-    for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
+  // 6-7. Compress (optional) and save, streamed.
+  const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
+  if (!options.compress) skip('compress');
+  for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
+  current = streaming[0];
+  store.flush();
+  const out = await streamImage(store, ctx.sink, {
+    compress: options.compress,
+    level: options.compressionLevel,
+    signal,
+    onProgress: (done, total) => {
+      for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
+    },
+  });
+  for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
 
-    return {
-      fileName: `${options.label || 'image'}.img${options.compress ? '.zst' : ''}`,
-      ...out,
-      compressed: options.compress,
-      summary: fs,
-    };
-  }
+  return {
+    fileName: `${options.label || 'image'}.img${options.compress ? '.zst' : ''}`,
+    ...out,
+    compressed: options.compress,
+    summary: fs,
+  };
 
   async function summary() {
     const r = await run('dumpe2fs', ['-h', IMAGE], imageMount);
