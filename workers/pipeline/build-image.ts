@@ -13,7 +13,7 @@ import { validateBuildOptions } from '../../core/build-options.ts';
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { buildTreeModel, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
-import type { E2fsTool } from '../runtime/wasm-modules.ts';
+import { preloadTools, type E2fsTool } from '../runtime/wasm-modules.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { streamImage } from './stream-image.ts';
 
@@ -47,6 +47,11 @@ export interface BuildContext {
   readBlobSync?: ReadBlobSync;
   /** Size of mkfs's first attempt instead of the plan's, bytes (to exercise the retry). Default: the plan. */
   startBytes?: number;
+  /**
+   * Workers compressing the output; 0 compresses in the calling thread. The output is the
+   * same bytes whatever the number. Default: one per core.
+   */
+  compressionWorkers?: number;
 }
 
 /**
@@ -167,6 +172,11 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   const { signal } = ctx;
   const emit = (e: BuildEvent) => ctx.onEvent?.(e);
   const t0 = now();
+  // Compile every tool the build runs now, in the background (V8 compiles off the main
+  // thread), instead of one by one as each stage starts. A failure shows where the tool runs.
+  preloadTools(['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', ...(options.compress ? (['zstd'] as const) : [])]).catch(
+    () => {},
+  );
   let current: StageName = 'plan';
 
   const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {
@@ -320,27 +330,60 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     }
   });
 
-  // 5. Check again, because of the resize.
-  await stage('recheck', check);
-
+  // 5. The image is final now (the second check only reads it): its size from dumpe2fs,
+  // exactly the filesystem, no trailing bytes whatever the resize left.
   const fs = await summary();
-  // The image is exactly the filesystem: no trailing bytes whatever the resize left.
   store.truncate(fs.blockCount * fs.blockSize);
-
-  // 6-7. Compress (optional) and save, streamed.
-  const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
-  if (!options.compress) skip('compress');
-  for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
-  current = streaming[0];
   store.flush();
-  const out = await streamImage(store, ctx.sink, {
-    compress: options.compress,
-    level: options.compressionLevel,
-    signal,
-    onProgress: (done, total) => {
-      for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
-    },
+
+  // 6-8. Check again (because of the resize) while compression already runs on the other
+  // cores; nothing reaches the sink before the check has passed.
+  const streaming: StageName[] = options.compress ? ['compress', 'save'] : ['save'];
+  let open!: () => void;
+  let shut!: (e: unknown) => void;
+  const gate = new Promise<void>((resolve, reject) => {
+    open = resolve;
+    shut = reject;
   });
+  gate.catch(() => {});
+  const streamSignal = new AbortController();
+  const forwardAbort = () => streamSignal.abort(signal?.reason);
+  signal?.addEventListener('abort', forwardAbort, { once: true });
+  let out: Awaited<ReturnType<typeof streamImage>>;
+  try {
+    const streamed = streamImage(
+      store,
+      async (chunk) => {
+        await gate;
+        if (ctx.sink) await ctx.sink(chunk);
+      },
+      {
+        compress: options.compress,
+        level: options.compressionLevel,
+        workers: ctx.compressionWorkers,
+        signal: streamSignal.signal,
+        onProgress: (done, total) => {
+          for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
+        },
+      },
+    );
+    streamed.catch(() => {});
+    try {
+      await stage('recheck', check);
+    } catch (e) {
+      shut(e);
+      streamSignal.abort(e);
+      await streamed.catch(() => {});
+      throw e;
+    }
+    if (!options.compress) skip('compress');
+    for (const s of streaming) emit({ type: 'stage', stage: s, state: 'start', elapsedMs: now() - t0 });
+    current = streaming[0];
+    open();
+    out = await streamed;
+  } finally {
+    signal?.removeEventListener('abort', forwardAbort);
+  }
   for (const s of streaming) emit({ type: 'stage', stage: s, state: 'done', elapsedMs: now() - t0 });
 
   return {

@@ -12,7 +12,8 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool } from './run-tool.ts';
-import { runNative, tempDir } from './test-helpers.ts';
+import { runNative, sha256Hex, tempDir } from './test-helpers.ts';
+import { compressFrames, FRAME_PIECE, storePieces } from './zstd-frames.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RUNTIME = fileURLToPath(new URL('./index.ts', import.meta.url));
@@ -66,7 +67,16 @@ function smallTree(make: (bytes: Uint8Array) => TreeEntry['source']): TreeEntry[
 }
 
 const WORKER = `
-import { runTool, MemoryImageStore, compressStream, decompressStream } from ${JSON.stringify(RUNTIME)};
+import { runTool, MemoryImageStore, compressStream, decompressStream, compressFrames, storePieces, FRAME_PIECE, frameWorkersStarted, lastPoolError } from ${JSON.stringify(RUNTIME)};
+async function framesSha(store, workers) {
+  const parts = [];
+  for await (const f of compressFrames(storePieces(store, FRAME_PIECE), { workers })) parts.push(f);
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { all.set(p, at); at += p.length; }
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
 function tree(source) {
   const base = { uid: 0, gid: 0, mtime: 1, origin: 'test' };
   return [
@@ -88,11 +98,12 @@ self.onmessage = async (e) => {
     for await (const p of compressStream(store.chunks(), { contentSize: store.size })) parts.push(p);
     let back = 0;
     for await (const p of decompressStream(parts)) back += p.length;
+    const frames = { inThread: await framesSha(store, 0), pooled: await framesSha(store, 2), started: frameWorkersStarted(), why: String(lastPoolError) };
     const smallTree = ${smallTree.toString()};
     const small = new MemoryImageStore(16 << 20);
     const smallEntries = smallTree((bytes) => ({ kind: 'blob', blob: new File([bytes], 'f'), offset: 0, size: bytes.length }));
     const sm = await runTool('mke2fs', ${JSON.stringify(MKFS)}, { epoch: 1, mounts: [{ type: 'image', path: '/image/disk.img', store: small }, { type: 'tree', path: '/tree', entries: smallEntries }] });
-    self.postMessage({ exits: [mk.exitCode, ck.exitCode, rs.exitCode, sm.exitCode], blobReads: mk.treeStats['/tree'].blobReads, sha: await store.sha256(), size: store.size, zstBytes: parts.reduce((n, p) => n + p.length, 0), back,
+    self.postMessage({ exits: [mk.exitCode, ck.exitCode, rs.exitCode, sm.exitCode], blobReads: mk.treeStats['/tree'].blobReads, sha: await store.sha256(), size: store.size, zstBytes: parts.reduce((n, p) => n + p.length, 0), back, frames,
       small: { sha: await small.sha256(), blobReads: sm.treeStats['/tree'].blobReads } });
   } catch (err) {
     self.postMessage({ error: String(err && err.stack || err) });
@@ -169,6 +180,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
       size: number;
       zstBytes: number;
       back: number;
+      frames: { inThread: string; pooled: string; started: number };
       small: { sha: string; blobReads: number };
     };
     try {
@@ -199,6 +211,13 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     expect((await runTool('resize2fs', ['-M', '/image/disk.img'], { epoch: 1, mounts: [img] })).exitCode).toBe(0);
     expect(store.size).toBe(result.size);
     expect(await store.sha256()).toBe(result.sha);
+    // zstd frames from a pool of nested Web Workers: the same bytes as in the worker's own
+    // thread, and as Node's.
+    expect(result.frames.started, (result.frames as { why?: string }).why).toBe(2);
+    expect(result.frames.pooled).toBe(result.frames.inThread);
+    const frames: Uint8Array[] = [];
+    for await (const f of compressFrames(storePieces(store, FRAME_PIECE), { workers: 0 })) frames.push(f);
+    expect(sha256Hex(Buffer.concat(frames))).toBe(result.frames.inThread);
     // ... so the browser's image is this one, which native e2fsck accepts.
     const path = join(tmp.dir, 'node.img');
     writeStoreToFile(store, path);

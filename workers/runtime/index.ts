@@ -47,3 +47,12 @@ export {
   ZstdError,
 } from './zstd-stream.ts';
 export type { CompressOptions, DecompressOptions } from './zstd-stream.ts';
+export {
+  compressFrames,
+  FRAME_PIECE,
+  frameWorkersStarted,
+  lastPoolError,
+  stopFrameWorkers,
+  storePieces,
+} from './zstd-frames.ts';
+export type { FrameOptions, FramePiece } from './zstd-frames.ts';

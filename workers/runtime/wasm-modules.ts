@@ -80,6 +80,18 @@ export function toolWasmUrl(tool: WasmTool): URL {
   return make();
 }
 
+/**
+ * URL of a tool's emscripten loader (`.mjs`) as a file, for Node worker threads, which
+ * import it themselves. Not for bundled browser code: there the loader is a bundled chunk.
+ */
+export function toolGlueUrl(tool: WasmTool): URL {
+  const dir = overrideDir(tool);
+  if (dir) return new URL(`${tool}.mjs`, dir);
+  // Not a literal: bundlers must not turn this into an asset reference.
+  const folder = tool === 'zstd' ? 'zstd' : 'e2fsprogs';
+  return new URL(`../../wasm/${folder}/dist/${tool}.mjs`.toString(), import.meta.url);
+}
+
 type NodeFsPromises = typeof import('node:fs/promises');
 
 function nodeFsPromises(): NodeFsPromises | undefined {

@@ -9,7 +9,7 @@ import { compileTool, loadToolFactory } from './wasm-modules.ts';
 import type { EmModuleConfig } from './emscripten-types.ts';
 
 /** The wrapper's exports (see wasm/zstd/zstd_stream.c). Pointers are unsigned 32-bit. */
-interface ZstdExports {
+export interface ZstdExports {
   HEAPU8: Uint8Array;
   UTF8ToString(ptr: number): string;
   _malloc(size: number): number;
@@ -59,8 +59,9 @@ export class ZstdError extends Error {
   override name = 'ZstdError';
 }
 
-async function instantiateZstd(): Promise<ZstdExports> {
-  const [factory, wasmModule] = await Promise.all([loadToolFactory('zstd'), compileTool('zstd')]);
+/** A fresh zstd instance, from `wasmModule` (default: the cached compiled module). */
+export async function instantiateZstd(compiled?: WebAssembly.Module): Promise<ZstdExports> {
+  const [factory, wasmModule] = await Promise.all([loadToolFactory('zstd'), compiled ?? compileTool('zstd')]);
   let fail: (e: unknown) => void = () => {};
   const failed = new Promise<never>((_, reject) => (fail = reject));
   const config: EmModuleConfig = {

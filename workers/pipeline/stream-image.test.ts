@@ -1,0 +1,120 @@
+/** zstd on every core: the same bytes whatever the number of workers, readable by native zstd. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryImageStore } from '../runtime/image-store.ts';
+import { pseudoRandom, runNative, sha256Hex, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import { compressFrames, FRAME_PIECE, stopFrameWorkers, storePieces } from '../runtime/zstd-frames.ts';
+import { decompressStream } from '../runtime/zstd-stream.ts';
+import { streamImage } from './stream-image.ts';
+
+useWasmDirFromEnv();
+const MiB = 1024 * 1024;
+
+/**
+ * An image-like store: text, random bytes, a 3-piece hole (never allocated), a written
+ * all-zero piece, and a last piece shorter than the others.
+ */
+function sampleStore(): MemoryImageStore {
+  const store = new MemoryImageStore(0);
+  const text = new TextEncoder().encode('inode block /nix/store/abc-hello-2.12 ext4 superblock\n'.repeat(200_000));
+  store.write(0, text.subarray(0, 10 * MiB));
+  store.write(10 * MiB, pseudoRandom(6 * MiB, 7));
+  // 16 MiB .. 40 MiB: a hole.
+  store.write(40 * MiB, new Uint8Array(0)); // nothing
+  store.write(40 * MiB, text.subarray(0, 3 * MiB));
+  store.write(43 * MiB, pseudoRandom(MiB + 12345, 9));
+  store.truncate(43 * MiB + MiB + 12345);
+  return store;
+}
+
+async function compressed(store: MemoryImageStore, workers: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const r = await streamImage(store, (c) => void parts.push(c.slice()), { compress: true, workers });
+  const out = new Uint8Array(Buffer.concat(parts));
+  expect(r.size).toBe(out.length);
+  expect(r.sha256).toBe(sha256Hex(out));
+  expect(r.imageSize).toBe(store.size);
+  return out;
+}
+
+describe('zstd frames on every core', () => {
+  const tmp = tempDir('zstd-frames-');
+  afterAll(() => {
+    stopFrameWorkers();
+    tmp.cleanup();
+  });
+
+  it('gives the same bytes with 0, 1, 2 and 4 workers, and native zstd -d restores the image', async () => {
+    const store = sampleStore();
+    const image = store.read(0, store.size);
+    const outs = [];
+    for (const workers of [0, 1, 2, 4]) outs.push(await compressed(store, workers));
+    for (const o of outs.slice(1)) expect(sha256Hex(o)).toBe(sha256Hex(outs[0]));
+
+    const file = join(tmp.dir, 'image.zst');
+    writeFileSync(file, outs[0]);
+    const d = runNative('zstd', ['-q', '-d', '-f', file, '-o', join(tmp.dir, 'image')]);
+    expect(d.stderr).toBe('');
+    expect(d.status).toBe(0);
+    expect(sha256Hex(readFileSync(join(tmp.dir, 'image')))).toBe(sha256Hex(image));
+
+    // One frame per 8 MiB piece, each with its content size and checksum: `zstd -l` knows
+    // the whole size without decoding.
+    const l = runNative('zstd', ['-lv', file]);
+    expect(l.status).toBe(0);
+    expect(l.stdout).toMatch(new RegExp(`# Zstandard Frames: ${Math.ceil(store.size / FRAME_PIECE)}\\b`));
+    expect(l.stdout).toMatch(/Check: XXH64/);
+    expect(l.stdout).toContain(`(${store.size} B)`);
+
+    // Our own decoder reads the concatenated frames too.
+    const back: Uint8Array[] = [];
+    for await (const p of decompressStream([outs[0]])) back.push(p.slice());
+    expect(sha256Hex(Buffer.concat(back))).toBe(sha256Hex(image));
+  });
+
+  it('compresses a hole as it would compress its zeros, without reading it', async () => {
+    const store = sampleStore();
+    const pieces = [...storePieces(store, FRAME_PIECE)];
+    // Pieces 2..4 lie in the hole.
+    expect(pieces.map((p) => p.bytes === null)).toEqual([false, false, true, true, true, false]);
+    const asHoles: Uint8Array[] = [];
+    for await (const f of compressFrames(pieces, { workers: 0 })) asHoles.push(f);
+    const asZeros: Uint8Array[] = [];
+    const zeroed = [...storePieces(store, FRAME_PIECE)].map((p) => ({
+      length: p.length,
+      bytes: p.bytes ?? new Uint8Array(p.length),
+    }));
+    for await (const f of compressFrames(zeroed, { workers: 2 })) asZeros.push(f);
+    expect(asHoles.map((f) => sha256Hex(f))).toEqual(asZeros.map((f) => sha256Hex(f)));
+  });
+
+  it('stays within 1% of native zstd -3 on an image-like input', async () => {
+    const store = sampleStore();
+    const ours = await compressed(store, 2);
+    const raw = join(tmp.dir, 'raw');
+    writeFileSync(raw, store.read(0, store.size));
+    const n = runNative('zstd', ['-q', '-3', '-T1', '-f', raw, '-o', `${raw}.zst`]);
+    expect(n.status).toBe(0);
+    const native = readFileSync(`${raw}.zst`).length;
+    expect(ours.length).toBeLessThanOrEqual(native * 1.01);
+  });
+
+  it('stops when aborted, and a later call still works', async () => {
+    const store = sampleStore();
+    const controller = new AbortController();
+    let frames = 0;
+    await expect(
+      streamImage(
+        store,
+        () => {
+          if (++frames === 1) controller.abort(new Error('stop here'));
+        },
+        { compress: true, workers: 2, signal: controller.signal },
+      ),
+    ).rejects.toThrow('stop here');
+    expect(frames).toBe(1);
+    const again = await compressed(store, 2);
+    expect(sha256Hex(again)).toBe(sha256Hex(await compressed(store, 0)));
+  });
+});
