@@ -3,6 +3,9 @@
  * `UsageError` whose message says what is wrong and what to type instead.
  */
 import type { BuildOptions } from '../core/engine-contract.ts';
+import { parsePublicKey } from '../core/binary-cache/narinfo.ts';
+import { normalizeCacheUrl } from '../core/binary-cache/substitute.ts';
+import { storePathProblem } from '../core/store-path.ts';
 import { DEFAULT_BUILD_OPTIONS, validateBuildOptions } from '../core/build-options.ts';
 
 export const USAGE = `Usage:
@@ -18,6 +21,18 @@ Inputs (each may be repeated):
   --export FILE      a \`nix-store --export\` stream
   --files DIR        a folder whose entries go to /
   --tar FILE         a tar archive (.tar, .tar.gz, .tar.zst) extracted at /
+  --store-path P     a store path (/nix/store/<hash>-<name>) fetched with its whole
+                     closure from the binary caches
+
+Binary caches (store paths that no input holds are fetched and verified):
+  --substituter URL  a Nix binary cache, in priority order (default
+                     https://cache.nixos.org when --store-path is given); giving one
+                     fetches what manifests list but no input holds
+  --trusted-public-key KEY
+                     a key (<name>:<base64>) whose signatures are trusted; default
+                     cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=
+  --no-check-sigs    accept narinfos without a valid trusted signature (private
+                     caches only: anything the cache or the network sends goes in)
 
 Options:
   --label L          filesystem label (default nixos)
@@ -55,6 +70,14 @@ export interface BuildCommand {
   quiet: boolean;
   /** `--max-expanded-bytes`; undefined: the readers' default (8 GiB). */
   maxExpandedBytes?: number;
+  /** `--store-path`: store paths fetched with their closures. */
+  storePaths: string[];
+  /** `--substituter`: binary caches in priority order. */
+  substituters: string[];
+  /** `--trusted-public-key` */
+  trustedKeys: string[];
+  /** `--no-check-sigs` */
+  noCheckSigs: boolean;
 }
 
 export type Command =
@@ -70,6 +93,9 @@ const LIST_FLAGS = {
   '--export': 'exports',
   '--files': 'files',
   '--tar': 'tars',
+  '--store-path': 'storePaths',
+  '--substituter': 'substituters',
+  '--trusted-public-key': 'trustedKeys',
 } as const;
 
 /** Parses `argv` (without `node` and the script). */
@@ -106,6 +132,10 @@ export function parseArgs(argv: string[]): Command {
     output: '',
     options: { ...DEFAULT_BUILD_OPTIONS },
     quiet: false,
+    storePaths: [],
+    substituters: [],
+    trustedKeys: [],
+    noCheckSigs: false,
   };
   let compressFlag: number | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -163,6 +193,9 @@ export function parseArgs(argv: string[]): Command {
       case '--quiet':
         cmd.quiet = true;
         break;
+      case '--no-check-sigs':
+        cmd.noCheckSigs = true;
+        break;
       case '--max-expanded-bytes':
         cmd.maxExpandedBytes = byteCount(flag, value());
         break;
@@ -186,10 +219,32 @@ export function parseArgs(argv: string[]): Command {
     cmd.options.compressionLevel = compressFlag ?? DEFAULT_BUILD_OPTIONS.compressionLevel;
   }
   const inputs =
-    cmd.closures.length + cmd.stores.length + cmd.nars.length + cmd.exports.length + cmd.files.length + cmd.tars.length;
+    cmd.closures.length +
+    cmd.stores.length +
+    cmd.nars.length +
+    cmd.exports.length +
+    cmd.files.length +
+    cmd.tars.length +
+    cmd.storePaths.length;
   if (inputs === 0)
     throw new UsageError(
-      'nothing to put in the image: give at least one of --closure, --store, --nar, --export, --files, --tar.',
+      'nothing to put in the image: give at least one of --closure, --store, --nar, --export, --files, --tar, --store-path.',
+    );
+  for (const p of cmd.storePaths) {
+    const why = storePathProblem(p);
+    if (why) throw new UsageError(`--store-path ${p}: not a store path: ${why}.`);
+  }
+  for (const u of cmd.substituters) {
+    const n = normalizeCacheUrl(u);
+    if (typeof n === 'string') throw new UsageError(`--substituter ${u}: ${n}.`);
+  }
+  for (const k of cmd.trustedKeys) {
+    const why = parsePublicKey(k);
+    if (typeof why === 'string') throw new UsageError(`--trusted-public-key: ${why}.`);
+  }
+  if ((cmd.trustedKeys.length || cmd.noCheckSigs) && !cmd.substituters.length && !cmd.storePaths.length)
+    throw new UsageError(
+      `${cmd.noCheckSigs ? '--no-check-sigs' : '--trusted-public-key'} only matters when fetching: add --substituter URL or --store-path PATH.`,
     );
   const problem = validateBuildOptions(cmd.options);
   if (problem) throw new UsageError(problem);

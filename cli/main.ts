@@ -25,6 +25,8 @@ import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failur
 import { BackedImageStore } from '../workers/runtime/image-store.ts';
 import { createTempBacking } from '../workers/runtime/node-image-file.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
+import type { HostSpool } from '../core/io/host-spool.ts';
+import { fetchFromCaches, wantsFetch } from './fetch-closure.ts';
 import { type BuildCommand, type Command, parseArgs, USAGE, UsageError } from './args.ts';
 import { inspectCommand, lsCommand } from './image-commands.ts';
 
@@ -132,6 +134,21 @@ function hostPathProblems(cmd: BuildCommand): string[] {
 }
 
 async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promise<number> {
+  // Fetched NARs live in a private temporary folder until the image is written.
+  const spools: HostSpool[] = [];
+  try {
+    return await buildWithSpools(cmd, io, spools, signal);
+  } finally {
+    for (const s of spools) s.dispose();
+  }
+}
+
+async function buildWithSpools(
+  cmd: BuildCommand,
+  io: CliIo,
+  spools: HostSpool[],
+  signal?: AbortSignal,
+): Promise<number> {
   const pathProblems = hostPathProblems(cmd);
   if (pathProblems.length) {
     for (const p of pathProblems) io.stderr(`error: ${p}\n`);
@@ -145,12 +162,20 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promis
   for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars])
     inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
 
-  const resolved = await resolveInputs(inputs, {
+  const resolveOptions = {
     decompressors,
     host: nodeHost,
     maxExpandedBytes: cmd.maxExpandedBytes,
     limitOptionName: '--max-expanded-bytes',
-  });
+  };
+  let resolved = await resolveInputs(inputs, resolveOptions);
+  if (wantsFetch(cmd)) {
+    const fetched = await fetchFromCaches(cmd, resolved, io, signal);
+    if (!fetched) return 1;
+    spools.push(fetched.spool);
+    inputs.push(...fetched.inputs);
+    resolved = await resolveInputs(inputs, resolveOptions);
+  }
   for (const p of resolved.problems) {
     io.stderr(`${p.severity}: ${p.input}${p.path ? `: ${p.path}` : ''}: ${p.message}\n  ${p.hint}\n`);
   }

@@ -22,7 +22,13 @@ export type BuildInput =
    */
   | { kind: 'closure'; file: InputFile }
   /** Node: a folder of `<hash>-<name>` store paths (`--store DIR`). */
-  | { kind: 'store-dir'; hostPath: string };
+  | { kind: 'store-dir'; hostPath: string }
+  /**
+   * A store path fetched from a binary cache (`core/binary-cache/substitute.ts`): its NAR as
+   * it was written while its NarHash and NarSize were checked, and its narinfo's details
+   * (`info.fetchedFrom` names the cache and the key that signed it).
+   */
+  | { kind: 'fetched'; file: InputFile; info: StorePathInfo };
 
 /** What the inputs resolve to: the image tree (store paths under /nix/store) and the closure. */
 export interface ResolvedInputs {

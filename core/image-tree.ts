@@ -51,6 +51,11 @@ export interface StorePathInfo {
   /** Whether the image will hold its contents, and whether the NAR hash was verified against them. */
   contents: 'present' | 'missing';
   hashChecked: boolean;
+  /**
+   * Set when the contents were fetched from a binary cache: the cache's URL and the name of
+   * the trusted key whose signature verified (null when signatures were not checked).
+   */
+  fetchedFrom?: { cache: string; signedBy: string | null };
 }
 
 /** A problem with an input: what is wrong, where, and what to do. */

@@ -6,7 +6,6 @@
  */
 import type { BuildInput, InputFile, ResolvedInputs } from './engine-contract.ts';
 import type { InputProblem, StorePathInfo, TreeEntry } from './image-tree.ts';
-import { InputError, toProblem } from './errors.ts';
 import { type OpenCursorOptions, sniffCompression } from './io/open-cursor.ts';
 import {
   BlobReader,
@@ -16,7 +15,17 @@ import {
   readerToStream,
 } from './io/random-access-reader.ts';
 import { type Manifest, parseManifest, sniffClosureBytes } from './manifests.ts';
-import { hashNarTree, type NarEntry, narTreeFromEntries, parseNarFile, sourceChunks } from './nar.ts';
+import { RandomAccessCursor } from './io/cursor.ts';
+import {
+  hashNarTree,
+  type NarEntry,
+  narEofError,
+  narTreeFromEntries,
+  parseNar,
+  parseNarFile,
+  sourceChunks,
+} from './nar.ts';
+import { InputError, NarError, toProblem } from './errors.ts';
 import { readExportStream } from './nix-export.ts';
 import { registrationBytes } from './registration.ts';
 import { STORE_DIR, storeBaseProblem, storePathProblem } from './store-path.ts';
@@ -59,6 +68,8 @@ function inputName(i: BuildInput): string {
     case 'archive':
     case 'closure':
       return i.file.name;
+    case 'fetched':
+      return i.info.fetchedFrom ? `${i.info.path} from ${i.info.fetchedFrom.cache}` : i.file.name;
     case 'store-dir':
       return i.hostPath;
   }
@@ -82,6 +93,8 @@ function inputIdentity(i: BuildInput): string {
     case 'archive':
     case 'closure':
       return 'hostPath' in i.file ? i.file.hostPath : `${i.file.blob.size}`;
+    case 'fetched':
+      return i.info.narHash;
     case 'store-dir':
       return i.hostPath;
   }
@@ -293,12 +306,50 @@ export async function resolveInputs(
           }
           addStoreTree(origin, await options.host.walk(`${input.hostPath}/${name}`, origin), name);
         }
+      } else if (input.kind === 'fetched') {
+        await resolveFetched(input.file, input.info, origin);
       } else {
         await resolveClosureFile(input.file, origin);
       }
     } catch (err) {
       problems.push(toProblem(err, origin));
     }
+  }
+
+  /**
+   * A NAR fetched from a binary cache. Its NarHash and NarSize were checked as it was written
+   * to a private spool; here it is parsed in place (file contents stay slices of it).
+   */
+  async function resolveFetched(file: InputFile, info: StorePathInfo, origin: string): Promise<void> {
+    const why = storePathProblem(info.path);
+    if (why) throw new Error(`fetched path ${info.path} is not a store path: ${why}`);
+    const reader = await readerFor(file, options.host);
+    if (reader.size !== info.narSize)
+      throw new NarError({
+        code: 'fetch-spool-changed',
+        input: origin,
+        path: info.path,
+        message: `The fetched NAR of ${info.path} has ${reader.size} bytes on disk, not the ${info.narSize} that were checked.`,
+        hint: 'Its temporary copy was changed or removed; fetch it again.',
+      });
+    const cursor = new RandomAccessCursor(reader, (at) => narEofError(origin, at));
+    const entries = await parseNar(cursor, { input: origin, pathPrefix: info.path });
+    if (!(await cursor.atEnd()))
+      throw new NarError({
+        code: 'nar-trailing-data',
+        input: origin,
+        path: info.path,
+        message: `The fetched NAR of ${info.path} has bytes after its end.`,
+        hint: 'Fetch it again.',
+      });
+    contents.push({
+      storePath: info.path,
+      origin,
+      entries: narToEntries(info.path, entries, origin, mtime),
+      narHash: info.narHash,
+      narSize: info.narSize,
+      info: { ...info, references: [...info.references] },
+    });
   }
 
   async function resolveClosureFile(file: InputFile, origin: string): Promise<void> {
@@ -563,6 +614,7 @@ export async function resolveInputs(
     if (!l.hasRefs && c?.info) info.references = [...c.info.references];
     else if (!l.hasRefs) unknownRefs++;
     if (!info.deriver && c?.info?.deriver) info.deriver = c.info.deriver;
+    if (c?.info?.fetchedFrom) info.fetchedFrom = { ...c.info.fetchedFrom };
     if (!c) {
       info.contents = 'missing';
       info.hashChecked = false;
