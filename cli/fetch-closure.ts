@@ -7,6 +7,7 @@ import {
   DEFAULT_CACHE_KEY,
   DEFAULT_CACHE_URL,
   FetchError,
+  type FetchedPath,
   type FetchProgress,
   fetchClosure,
   formatBytes,
@@ -84,7 +85,7 @@ export async function fetchFromCaches(
     );
   }
   const spool = new HostSpool();
-  let fetched;
+  let fetched: FetchedPath[];
   try {
     fetched = await fetchClosure(plan, spool, {
       ...common,

@@ -173,7 +173,7 @@ async function buildWithSpools(
     const fetched = await fetchFromCaches(cmd, resolved, io, signal);
     if (!fetched) return 1;
     spools.push(fetched.spool);
-    inputs.push(...fetched.inputs);
+    for (const f of fetched.inputs) inputs.push(f);
     resolved = await resolveInputs(inputs, resolveOptions);
   }
   for (const p of resolved.problems) {

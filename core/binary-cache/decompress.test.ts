@@ -1,7 +1,6 @@
 /** The streaming NAR decompressors against native xz and bzip2, fed in small uneven pieces. */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { pseudoRandom } from '../../workers/runtime/test-helpers.ts';
 import { bzip2Decompress, xzDecompress } from './decompress.ts';
 
 function piecewise(bytes: Uint8Array, piece = 7001): ReadableStream<Uint8Array> {
@@ -19,6 +18,19 @@ async function collect(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const p of s as unknown as AsyncIterable<Uint8Array>) parts.push(p);
   return Buffer.concat(parts);
+}
+
+/** Deterministic bytes (xorshift). */
+function pseudoRandom(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
 }
 
 // Compressible but not trivial: random blocks repeated, runs, text.

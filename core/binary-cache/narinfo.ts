@@ -183,7 +183,7 @@ export function parsePublicKey(text: string): PublicKey | string {
   const colon = t.indexOf(':');
   if (colon <= 0) return `"${printable(t)}" is not of the form <name>:<base64 key>`;
   const key = base64Bytes(t.slice(colon + 1));
-  if (!key || key.length !== 32)
+  if (key?.length !== 32)
     return `the key "${printable(t)}" is not 32 bytes of base64 after its name (it may be a secret key)`;
   return { name: t.slice(0, colon), key };
 }

@@ -9,7 +9,7 @@
  * spool (a temporary file, or OPFS in a browser) so memory stays bounded. Every refusal
  * names the store path, the cache and what did not match.
  */
-import { createSHA256, type IHasher } from 'hash-wasm';
+import { createSHA256 } from 'hash-wasm';
 import type { InputFile } from '../engine-contract.ts';
 import type { InputProblem, StorePathInfo } from '../image-tree.ts';
 import { formatNarHash } from '../nix-base32.ts';
