@@ -113,6 +113,58 @@ describe('resolveInputs: closures', () => {
     expect(r.closure.map((i) => [i.path, i.narHash])).toEqual([P2, P1].sort().map((p) => [p, nativeHash(p)]));
   });
 
+  it('takes store paths from any input (an archive at /, a folder in /nix/store) and hash-checks them', async () => {
+    const tar = run('tar', [
+      '-C',
+      join(dir, 'root'),
+      '-cf',
+      '-',
+      `nix/store/${P1.slice(11)}`,
+      `nix/store/${P2.slice(11)}`,
+    ]);
+    const p3 = run('nix-store', ['--store', S, '--export', P3]);
+    const asArchive: BuildInput = { kind: 'archive', at: '/', file: blobInput('store.tar', tar) };
+    const r = await resolveInputs([asArchive, closure('p3.export', p3), closure('registration', dumpDb)]);
+    expect(codes(r)).toEqual([]);
+    for (const i of r.closure) expect(i).toMatchObject({ contents: 'present', hashChecked: true });
+    expect(byPath(r.entries).get(`${P2}/bin/tool`)).toMatchObject({ mode: 0o555 });
+
+    // A dropped folder: entries under /nix/store, with a changed byte: the hash check says so.
+    const tampered: BuildInput = {
+      kind: 'tree',
+      at: '/',
+      entries: [
+        {
+          path: P1,
+          type: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          mtime: 5,
+          size: 5,
+          origin: 'store folder',
+          source: { kind: 'bytes', bytes: new TextEncoder().encode('DATA\n') },
+        },
+      ],
+    };
+    const t = await resolveInputs([tampered, closure('registration', dumpDb)]);
+    expect(t.problems.find((p) => p.path === P1)).toMatchObject({
+      code: 'closure-hash-mismatch',
+      input: 'store folder',
+    });
+    // Without a manifest, an archive's /nix/store stays plain files.
+    const plainOnly = await resolveInputs([asArchive]);
+    expect(codes(plainOnly)).toEqual([]);
+    expect(plainOnly.closure).toEqual([]);
+  });
+
+  it('names commands a person can type when contents are missing', async () => {
+    const r = await resolveInputs([closure('registration', dumpDb)]);
+    const hint = r.problems.find((p) => p.code === 'closure-missing-contents')!.hint;
+    expect(hint).toContain('nix-store --export $(nix-store -qR ./result) > closure.export');
+    expect(hint).not.toContain('--store');
+  });
+
   it('reads <hash>-<name>.nar files', async () => {
     const nar = run('nix-store', ['--dump', join(storeDir, P2.slice(11))]);
     const r = await resolveInputs([closure(`${P2.slice(11)}.nar`, nar)]);

@@ -240,6 +240,8 @@ export async function resolveInputs(
   const mtime = options.storeMtime ?? 1;
   const problems: InputProblem[] = [];
   const plain: TreeEntry[][] = [];
+  /** Origins of the `plain` lists, for store paths found in them. */
+  const plainOrigins: string[] = [];
   const manifests: { manifest: Manifest; origin: string }[] = [];
   const contents: Contents[] = [];
   const sorted = inputs
@@ -282,10 +284,12 @@ export async function resolveInputs(
           out.push(x);
         }
         plain.push(out);
+        plainOrigins.push(origin);
       } else if (input.kind === 'archive') {
         const tar = await readTarArchive(await readerFor(input.file, options.host), { ...options, input: origin });
         for (const w of tar.warnings) problems.push(w);
         plain.push(membersToEntries(tar.members, input.at, origin, problems));
+        plainOrigins.push(origin);
       } else if (input.kind === 'store-dir') {
         if (!options.host) throw new Error('store folders can only be read by the Node engine');
         for (const name of await options.host.list(input.hostPath)) {
@@ -496,6 +500,46 @@ export async function resolveInputs(
     return openSource(src, 'registration', options.host?.openFile);
   }
 
+  // Any input that puts <hash>-<name> paths under /nix/store holds contents for the closure
+  // when a manifest is given: they are hash-checked like an export's, whatever way they came.
+  if (manifests.length > 0) {
+    for (let i = 0; i < plain.length; i++) {
+      const byBase = new Map<string, TreeEntry[]>();
+      const rest: TreeEntry[] = [];
+      for (const e of plain[i]) {
+        const m = /^\/nix\/store\/([^/]+)(\/.*)?$/.exec(e.path);
+        if (!m || storeBaseProblem(m[1])) {
+          rest.push(e);
+          continue;
+        }
+        let list = byBase.get(m[1]);
+        if (!list) byBase.set(m[1], (list = []));
+        const rel: TreeEntry = { ...e, path: m[2] ?? '/' };
+        if (e.type === 'hardlink' && e.target) {
+          const t = /^\/nix\/store\/([^/]+)(\/.*)?$/.exec(e.target);
+          if (t && t[1] === m[1]) rel.target = t[2] ?? '/';
+        }
+        list.push(rel);
+      }
+      if (byBase.size === 0) continue;
+      plain[i] = rest;
+      for (const [base, list] of [...byBase.entries()].sort((a, b) => byteOrder(a[0], b[0]))) {
+        if (!list.some((e) => e.path === '/'))
+          list.push({
+            path: '/',
+            type: 'directory',
+            mode: 0o555,
+            uid: 0,
+            gid: 0,
+            mtime,
+            size: 0,
+            origin: plainOrigins[i],
+          });
+        addStoreTree(plainOrigins[i], list, base);
+      }
+    }
+  }
+
   // ---- closure: merge manifests ---------------------------------------------------------
   const listed = new Map<string, { info: StorePathInfo; origin: string; hasRefs: boolean }>();
   for (const { manifest, origin } of manifests) {
@@ -624,7 +668,7 @@ export async function resolveInputs(
           'closure-missing-contents',
           l.origin,
           `${path} is listed in ${l.origin} but no input holds its contents.`,
-          "Add the closure's contents: a `nix-store --export` of it, its .nar, a tar of nix/store, or (Node) --store pointing at the store.",
+          "Add the closure's contents: `nix-store --export $(nix-store -qR ./result) > closure.export` makes one file of them, or give a tar of the store paths (tar -cf closure.tar $(nix-store -qR ./result)).",
           path,
         ),
       );
