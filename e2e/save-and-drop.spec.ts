@@ -137,7 +137,7 @@ test('dropping an archive asks: extract here, or keep it as one file', async ({ 
   await expect(page.getByRole('treeitem', { name: 'note.txt', exact: true })).toBeVisible();
 
   // Dropped onto a folder, kept whole.
-  await dropFiles(page, '[role="treeitem"][aria-label="etc"]', [{ path: tarFile, name: 'rootfs.tar' }]);
+  await dropFiles(page, 'role=treeitem[name="etc"]', [{ path: tarFile, name: 'rootfs.tar' }]);
   await page
     .getByRole('dialog', { name: 'Extract this archive?' })
     .getByRole('button', { name: 'Keep as one file' })

@@ -18,10 +18,32 @@ import { OpenFailure, OpeningImage } from './components/open-image.tsx';
 import { OptionsPanel } from './components/options-panel.tsx';
 import { ResultCard } from './components/result-card.tsx';
 import { TreeView } from './components/tree-view.tsx';
-import { imageTreeController, useImage } from './state/image-session.ts';
+import { imageTreeController, useImage } from './state/opened-image.ts';
+import { useEffect } from 'react';
+import { DeleteDialog, LinkDialog } from './components/tree-dialogs.tsx';
+import { undoKey } from './components/tree-view.tsx';
 import { buildTreeController } from './state/store.ts';
+import type { TreeController } from './state/tree-controller.ts';
+
+const buildTree: TreeController = { ...buildTreeController, LinkDialog };
+
+/** Ctrl+Z and Ctrl+Shift+Z anywhere but in a text field undo and redo tree edits. */
+function useUndoKeys(): void {
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.defaultPrevented) return;
+      const t = e.target as HTMLElement | null;
+      if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+      if (document.querySelector('dialog[open]')) return;
+      if (undoKey(e, buildTreeController)) e.preventDefault();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
+}
 
 function NewBuild() {
+  useUndoKeys();
   return (
     <>
       <div className="col col-main">
@@ -30,7 +52,7 @@ function NewBuild() {
           <InputPanel />
         </ErrorBoundary>
         <ErrorBoundary area="tree view">
-          <TreeView controller={buildTreeController} />
+          <TreeView controller={buildTree} />
           <EntryInspector />
         </ErrorBoundary>
         <ErrorBoundary area="closure panel">
@@ -92,6 +114,7 @@ export function App() {
       <ErrorBoundary area="dialog">
         <ArchiveDialog />
         <ConflictDialog />
+        <DeleteDialog />
       </ErrorBoundary>
     </div>
   );

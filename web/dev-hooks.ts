@@ -32,12 +32,15 @@ export function syntheticEntries(n: number): TreeEntry[] {
 
 export function install(): void {
   (window as unknown as { __studio: unknown }).__studio = {
-    store,
+    /** The store's state and actions now. */
+    get store() {
+      return store.studio();
+    },
     getState: store.useStudio.getState,
     syntheticEntries,
     /** Loads `n` generated entries and opens every folder. */
     loadSynthetic(n: number) {
-      store.mergeEntries(syntheticEntries(n), 'generated');
+      store.studio().mergeEntries(syntheticEntries(n), 'generated');
       const s = store.useStudio.getState();
       const expanded = new Set<number>();
       const stack = [s.tree.root];

@@ -2,8 +2,9 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app.tsx';
 import { ErrorBoundary } from './components/error-boundary.tsx';
-import { useImage } from './state/image-session.ts';
-import { startEstimates, useStudio } from './state/store.ts';
+import { useImage } from './state/opened-image.ts';
+import { startEstimates } from './state/slice-options.ts';
+import { useStudio } from './state/store.ts';
 import './styles.css';
 
 // A file dropped anywhere else must not make the browser navigate away from the work.
@@ -21,7 +22,7 @@ window.addEventListener('beforeunload', (e) => {
   if (img.busy !== null || (img.image && img.image.revision !== img.savedRevision)) e.preventDefault();
 });
 
-startEstimates();
+startEstimates(useStudio);
 
 if (import.meta.env.DEV) {
   // Development and browser tests reach the store through this handle.

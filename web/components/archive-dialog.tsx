@@ -1,5 +1,5 @@
 /** A dropped archive: extract it here, or keep it as one file? */
-import { answerArchivePrompt, useStudio } from '../state/store.ts';
+import { studio, useStudio } from '../state/store.ts';
 import { formatBytes } from '../lib/format.ts';
 import { Modal } from './modal.tsx';
 
@@ -11,7 +11,7 @@ export function ArchiveDialog() {
     <Modal
       title={one ? 'Extract this archive?' : `Extract these ${prompt.files.length} archives?`}
       labelId="archive-title"
-      onCancel={() => void answerArchivePrompt('cancel')}
+      onCancel={() => void studio().answerArchivePrompt('cancel')}
     >
       <ul className="plain-list">
         {prompt.files.map((f, i) => (
@@ -25,13 +25,18 @@ export function ArchiveDialog() {
         image as {one ? 'a file' : 'files'}, unopened?
       </p>
       <div className="modal-actions">
-        <button type="button" className="btn btn-quiet" onClick={() => void answerArchivePrompt('cancel')}>
+        <button type="button" className="btn btn-quiet" onClick={() => void studio().answerArchivePrompt('cancel')}>
           Cancel
         </button>
-        <button type="button" className="btn" onClick={() => void answerArchivePrompt('keep')}>
+        <button type="button" className="btn" onClick={() => void studio().answerArchivePrompt('keep')}>
           Keep as {one ? 'one file' : 'files'}
         </button>
-        <button type="button" className="btn btn-primary" autoFocus onClick={() => void answerArchivePrompt('extract')}>
+        <button
+          type="button"
+          className="btn btn-primary"
+          autoFocus
+          onClick={() => void studio().answerArchivePrompt('extract')}
+        >
           Extract here
         </button>
       </div>

@@ -1,15 +1,7 @@
 /** "Build image": where the output goes, the stages with progress and time, the tools' log, Cancel. */
 import { useEffect, useRef, useState } from 'react';
 import type { StageName } from '../../core/engine-contract.ts';
-import {
-  buildBlocker,
-  cancelBuild,
-  setSaveMode,
-  STAGES,
-  startBuild,
-  useStudio,
-  type StageState,
-} from '../state/store.ts';
+import { STAGES, buildBlocker, studio, type StageState, useStudio } from '../state/store.ts';
 import { canPickFile } from '../save/save-target.ts';
 import { formatDuration, outputFileName } from '../lib/format.ts';
 import { ProblemList } from './problem-list.tsx';
@@ -129,7 +121,7 @@ function SaveChoice() {
           name="save-mode"
           value="file"
           checked={mode === 'file'}
-          onChange={() => setSaveMode('file')}
+          onChange={() => studio().setSaveMode('file')}
         />
         <span>
           <strong>Save to a file</strong> <span className="muted">streams to disk while it builds</span>
@@ -141,7 +133,7 @@ function SaveChoice() {
           name="save-mode"
           value="download"
           checked={mode === 'download'}
-          onChange={() => setSaveMode('download')}
+          onChange={() => studio().setSaveMode('download')}
         />
         <span>
           <strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span>
@@ -180,7 +172,7 @@ export function BuildPanel() {
       <SaveChoice />
       <div className="build-actions">
         {running ? (
-          <button type="button" className="btn btn-danger btn-large" onClick={cancelBuild}>
+          <button type="button" className="btn btn-danger btn-large" onClick={studio().cancelBuild}>
             Cancel
           </button>
         ) : (
@@ -189,7 +181,7 @@ export function BuildPanel() {
             className="btn btn-primary btn-large"
             disabled={!!blocker}
             aria-describedby="build-blocker"
-            onClick={() => void startBuild()}
+            onClick={() => void studio().startBuild()}
           >
             <DiskIcon />
             <span>Build image</span>

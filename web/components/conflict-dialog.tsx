@@ -1,6 +1,6 @@
 /** Two inputs claim one path: replace, keep both, or skip, per path or for all. */
 import { useMemo, useState } from 'react';
-import { settleConflicts, useStudio } from '../state/store.ts';
+import { studio, useStudio } from '../state/store.ts';
 import type { Conflict, ConflictChoice } from '../state/file-tree.ts';
 import { formatBytes, formatCount } from '../lib/format.ts';
 import { Modal } from './modal.tsx';
@@ -21,7 +21,7 @@ export function ConflictDialog() {
   if (!pending) return null;
   const choose = (path: string, c: ConflictChoice) => setChoices(new Map(choices).set(path, c));
   const done = (fallback: ConflictChoice, useChoices: boolean) => {
-    settleConflicts(useChoices ? choices : new Map(), fallback);
+    studio().settleConflicts(useChoices ? choices : new Map(), fallback);
     setChoices(new Map());
   };
   const n = conflicts.length;

@@ -1,6 +1,6 @@
 /** Details of the selected entry, with its mode editable (octal, and the executable bit). */
 import { useEffect, useState } from 'react';
-import { deleteNode, setMode, startRename, toggleExec, useStudio } from '../state/store.ts';
+import { studio, useStudio } from '../state/store.ts';
 import { formatBytes, modeString, octalMode, parseOctalMode } from '../lib/format.ts';
 import { PencilIcon, TrashIcon } from './icons.tsx';
 
@@ -73,7 +73,7 @@ export function EntryInspector() {
             onChange={(ev) => {
               setDraft(ev.target.value);
               const m = parseOctalMode(ev.target.value);
-              if (m !== undefined) setMode(node.id, m);
+              if (m !== undefined) studio().setMode(node.id, m);
             }}
           />
           <code id="mode-help" className="muted">
@@ -82,15 +82,29 @@ export function EntryInspector() {
         </label>
         {canExec ? (
           <label className="check">
-            <input type="checkbox" checked={(e.mode & 0o111) !== 0} onChange={() => toggleExec(node.id)} />
+            <input type="checkbox" checked={(e.mode & 0o111) !== 0} onChange={() => studio().toggleExec(node.id)} />
             <span>Executable</span>
           </label>
         ) : null}
-        <button type="button" className="btn btn-small" onClick={() => startRename(node.id)}>
+        {e.type === 'directory' && node.children!.size > 0 ? (
+          <>
+            <button type="button" className="btn btn-small" onClick={() => studio().setExecutable([node.id], true)}>
+              Make files below executable
+            </button>
+            <button
+              type="button"
+              className="btn btn-small btn-quiet"
+              onClick={() => studio().setExecutable([node.id], false)}
+            >
+              Clear their x bits
+            </button>
+          </>
+        ) : null}
+        <button type="button" className="btn btn-small" onClick={() => studio().startRename(node.id)}>
           <PencilIcon />
           <span>Rename</span>
         </button>
-        <button type="button" className="btn btn-small btn-danger" onClick={() => deleteNode(node.id)}>
+        <button type="button" className="btn btn-small btn-danger" onClick={() => studio().deleteNode(node.id)}>
           <TrashIcon />
           <span>Delete</span>
         </button>

@@ -7,7 +7,7 @@ import {
   dropIntoImage,
   imageTargetFolder,
   useImage,
-} from '../state/image-session.ts';
+} from '../state/opened-image.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { AddButtons, type AddHandlers } from './input-panel.tsx';
 
@@ -27,7 +27,13 @@ export function ImageInputs() {
     <section className="panel" aria-labelledby="image-inputs-heading">
       <div className="panel-head">
         <h2 id="image-inputs-heading">Add to the image</h2>
-        <AddButtons compact handlers={handlers} disabled={busy} />
+        <AddButtons
+          compact
+          handlers={handlers}
+          disabled={busy}
+          destination={imageTargetFolder()}
+          describedBy="image-add-destination"
+        />
       </div>
       <div
         className={`drop-strip ${over ? 'is-over' : ''}`}
@@ -50,8 +56,10 @@ export function ImageInputs() {
       >
         {clean ? (
           <>
-            Drop files or folders here (they go into <code>{imageTargetFolder()}</code>), or onto any folder below.
-            debugfs copies them in.
+            <span id="image-add-destination">
+              Adds and drops here go into <code>{imageTargetFolder()}</code> (the selected folder)
+            </span>
+            , or drop onto any folder below. debugfs copies them in.
           </>
         ) : (
           <>The image must be clean to be changed: repair it first.</>

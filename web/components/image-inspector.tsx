@@ -14,7 +14,7 @@ import {
   previewNode,
   selectedNode,
   useImage,
-} from '../state/image-session.ts';
+} from '../state/opened-image.ts';
 import { formatBytes, formatCount, formatTime, modeString, octalMode, parseOctalMode } from '../lib/format.ts';
 import { AlertIcon, CloseIcon, DownloadIcon, PencilIcon, TrashIcon } from './icons.tsx';
 

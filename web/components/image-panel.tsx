@@ -16,8 +16,8 @@ import {
   setImageLabel,
   setSaveCompression,
   useImage,
-} from '../state/image-session.ts';
-import { setSaveMode, useStudio } from '../state/store.ts';
+} from '../state/opened-image.ts';
+import { studio, useStudio } from '../state/store.ts';
 import { canPickFile } from '../save/save-target.ts';
 import { formatBytes, formatCount } from '../lib/format.ts';
 import { ProblemList } from './problem-list.tsx';
@@ -271,7 +271,12 @@ function SaveSection() {
         <fieldset className="save-choice" disabled={running}>
           <legend className="visually-hidden">Where the image goes</legend>
           <label className="radio">
-            <input type="radio" name="image-save-mode" checked={mode === 'file'} onChange={() => setSaveMode('file')} />
+            <input
+              type="radio"
+              name="image-save-mode"
+              checked={mode === 'file'}
+              onChange={() => studio().setSaveMode('file')}
+            />
             <span>
               <strong>Save to a file</strong> <span className="muted">streams to disk</span>
             </span>
@@ -281,7 +286,7 @@ function SaveSection() {
               type="radio"
               name="image-save-mode"
               checked={mode === 'download'}
-              onChange={() => setSaveMode('download')}
+              onChange={() => studio().setSaveMode('download')}
             />
             <span>
               <strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span>

@@ -2,21 +2,13 @@
  * Where things come in: the four "Add …" buttons (each backed by a hidden file input), the
  * drop zone for the image root, and the list of inputs with their problems.
  */
-import { useRef, useState, type DragEvent, type ReactNode } from 'react';
-import { useStudio } from '../state/store.ts';
-import {
-  addArchives,
-  addClosureFiles,
-  addDropped,
-  addFiles,
-  addFolderFiles,
-  namesInput,
-  removeInput,
-  type InputItem,
-} from '../state/store.ts';
+import { useEffect, useMemo, useRef, useState, type DragEvent, type ReactNode } from 'react';
+import { type InputItem, studio, useStudio } from '../state/store.ts';
+import { inputPlace, namesInput } from '../state/slice-inputs.ts';
+import type { InputProblem } from '../../core/image-tree.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
-import { isImageFileName, openImageFile } from '../state/image-session.ts';
+import { isImageFileName, openImageFile } from '../state/opened-image.ts';
 import { ProblemList } from './problem-list.tsx';
 import {
   ArchiveIcon,
@@ -39,10 +31,10 @@ export type AddHandlers = Record<'files' | 'folder' | 'archive', (files: File[])
 };
 
 const buildHandlers: AddHandlers = {
-  files: (f) => void addFiles(f),
-  folder: (f) => void addFolderFiles(f),
-  archive: (f) => void addArchives(f),
-  closure: (f) => void addClosureFiles(f),
+  files: (f) => void studio().addFiles(f),
+  folder: (f) => void studio().addFolderFiles(f),
+  archive: (f) => void studio().addArchives(f),
+  closure: (f) => void studio().addClosureFiles(f),
 };
 
 function take(input: HTMLInputElement): File[] {
@@ -55,10 +47,16 @@ export function AddButtons({
   compact = false,
   handlers = buildHandlers,
   disabled = false,
+  destination,
+  describedBy,
 }: {
   compact?: boolean;
   handlers?: AddHandlers;
   disabled?: boolean;
+  /** Where the buttons put things, said in their names' descriptions. */
+  destination: string;
+  /** The element saying where things go (for aria-describedby). */
+  describedBy?: string;
 }) {
   const refs = {
     files: useRef<HTMLInputElement>(null),
@@ -74,6 +72,8 @@ export function AddButtons({
       onClick={() => open(k)}
       title={title}
       disabled={disabled}
+      data-add={k}
+      aria-describedby={k === 'closure' ? undefined : describedBy}
     >
       {icon}
       <span>{label}</span>
@@ -81,15 +81,25 @@ export function AddButtons({
   );
   return (
     <div className="add-buttons" role="group" aria-label="Add to the image">
-      {button('files', 'Add files', <FilesIcon />, 'Add files to the selected folder')}
-      {button('folder', 'Add folder', <FolderIcon />, 'Add a folder and everything in it')}
-      {button('archive', 'Add archive', <ArchiveIcon />, 'Extract a .tar, .tar.gz or .tar.zst archive')}
+      {button('files', 'Add files', <FilesIcon />, `Add files into ${destination}`)}
+      {button(
+        'folder',
+        'Add folder',
+        <FolderIcon />,
+        `Add a folder (the folder itself, with everything in it) into ${destination}`,
+      )}
+      {button(
+        'archive',
+        'Add archive',
+        <ArchiveIcon />,
+        `Extract a .tar, .tar.gz or .tar.zst archive into ${destination}`,
+      )}
       {handlers.closure
         ? button(
             'closure',
             'Add closure',
             <SnowflakeIcon />,
-            'A Nix closure: registration or store-paths file, path-info JSON, nix-store --export stream, .nar files',
+            'A Nix closure into /nix/store: registration or store-paths file, path-info JSON, nix-store --export stream, .nar files',
           )
         : null}
       <input
@@ -137,6 +147,78 @@ export function AddButtons({
   );
 }
 
+/** "Put new inputs in /": where every Add goes, said before it happens and changed only by the person. */
+function DestinationField() {
+  const destination = useStudio((s) => s.destination);
+  const [draft, setDraft] = useState(destination);
+  const [error, setError] = useState<string | undefined>();
+  useEffect(() => setDraft(destination), [destination]);
+  const commit = () => {
+    const why = draft === destination ? undefined : studio().setDestination(draft.trim());
+    setError(why);
+  };
+  return (
+    <div className="destination">
+      <label htmlFor="add-destination">Adds go into</label>
+      <input
+        id="add-destination"
+        className={`mono destination-input ${error ? 'is-invalid' : ''}`}
+        value={draft}
+        spellCheck={false}
+        list="tree-folders"
+        aria-invalid={error ? true : undefined}
+        aria-describedby="add-destination-help"
+        onChange={(e) => {
+          setDraft(e.target.value);
+          setError(undefined);
+        }}
+        onBlur={commit}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') {
+            e.preventDefault();
+            commit();
+          }
+        }}
+      />
+      <p id="add-destination-help" className={error ? 'field-error' : 'field-help'}>
+        {error ?? (
+          <>
+            Files, folders and archives go into <code>{destination}</code> (missing folders are made); closures into{' '}
+            <code>/nix/store</code>.
+          </>
+        )}
+      </p>
+      <FolderList />
+    </div>
+  );
+}
+
+/** The tree's folders, offered as destinations (the first thousand). */
+function FolderList() {
+  const tree = useStudio((s) => s.tree);
+  const version = useStudio((s) => s.treeVersion);
+  const folders = useMemo(() => {
+    const out: string[] = ['/'];
+    const stack = [tree.root];
+    while (stack.length > 0 && out.length < 1000) {
+      const n = stack.pop()!;
+      for (const c of tree.sortedChildren(n))
+        if (c.children) {
+          out.push(tree.pathOf(c));
+          stack.push(c);
+        }
+    }
+    return out;
+  }, [tree, version]); // eslint-disable-line react-hooks/exhaustive-deps
+  return (
+    <datalist id="tree-folders">
+      {folders.map((f) => (
+        <option key={f} value={f} />
+      ))}
+    </datalist>
+  );
+}
+
 /** Drop handling shared by the drop zone and the tree's background (both mean the root). */
 export function useRootDrop() {
   const [over, setOver] = useState(false);
@@ -162,7 +244,7 @@ export function useRootDrop() {
           // One .img or .img.zst dropped on its own is opened, not put into the new image.
           const only = list.length === 1 && list[0].kind === 'file' ? list[0].file : null;
           if (only && isImageFileName(only.name)) void openImageFile(only);
-          else void addDropped(list, '/');
+          else void studio().addDropped(list, '/');
         });
       },
     },
@@ -181,7 +263,6 @@ export function DropZone() {
         They go to the root of the image. Folders keep their structure, empty ones too. Drop an <code>.img</code> or{' '}
         <code>.img.zst</code> on its own to open it.
       </p>
-      <AddButtons />
     </div>
   );
 }
@@ -193,7 +274,12 @@ const KIND_ICON: Record<InputItem['kind'], ReactNode> = {
   closure: <SnowflakeIcon />,
 };
 
-function InputStatus({ item }: { item: InputItem }) {
+/** The key of an input's nodes in `tree.inputCounts`. */
+function countKey(item: InputItem, inClosure: boolean): number | string {
+  return inClosure ? `closure:${item.origin}` : item.id;
+}
+
+function InputStatus({ item, live }: { item: InputItem; live: number | undefined }) {
   if (item.status === 'resolving')
     return (
       <span className="status status-busy">
@@ -207,23 +293,184 @@ function InputStatus({ item }: { item: InputItem }) {
         <AlertIcon /> {errors > 1 ? `${errors} problems` : 'Problem'}
       </span>
     );
+  const placed = item.placed ?? item.entryCount;
+  if (live !== undefined && item.placed !== undefined && live < placed)
+    return (
+      <span className="status status-warn">
+        <AlertIcon />{' '}
+        {live === 0
+          ? 'deleted from the tree'
+          : `${formatCount(live)} of ${formatCount(placed)} entries left in the tree`}
+      </span>
+    );
   return (
     <span className="status status-ok">
-      <CheckIcon /> {formatCount(item.entryCount)} {item.entryCount === 1 ? 'entry' : 'entries'}
+      <CheckIcon /> {formatCount(placed)} {placed === 1 ? 'entry' : 'entries'}
     </span>
+  );
+}
+
+/** The input's place, changeable afterwards (its entries move with it). */
+function InputPlace({ item }: { item: InputItem }) {
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(item.at);
+  const [error, setError] = useState<string | undefined>();
+  const fieldId = `input-${item.id}-at`;
+  const place = inputPlace(item);
+  if (!item.request)
+    return (
+      <span className="input-at muted">
+        → <code>{place}</code>
+      </span>
+    );
+  if (!editing)
+    return (
+      <button
+        type="button"
+        className="input-at link-btn"
+        aria-label={`${item.label} goes to ${place}: change`}
+        title="Change where this input goes"
+        onClick={() => {
+          setDraft(item.at);
+          setEditing(true);
+        }}
+      >
+        → <code>{place}</code>
+      </button>
+    );
+  const commit = () => {
+    const why = studio().moveInput(item.id, draft.trim());
+    setError(why);
+    if (!why) setEditing(false);
+  };
+  return (
+    <span className="input-at-edit">
+      <label htmlFor={fieldId}>{item.top ? `Put ${item.top} in` : 'Put in'}</label>
+      <input
+        id={fieldId}
+        className={`mono ${error ? 'is-invalid' : ''}`}
+        value={draft}
+        list="tree-folders"
+        autoFocus
+        spellCheck={false}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={error ? `${fieldId}-error` : undefined}
+        onChange={(e) => {
+          setDraft(e.target.value);
+          setError(undefined);
+        }}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') {
+            e.preventDefault();
+            commit();
+          } else if (e.key === 'Escape') {
+            e.preventDefault();
+            setEditing(false);
+          }
+        }}
+      />
+      <button type="button" className="btn btn-small" onClick={commit}>
+        Move
+      </button>
+      <button type="button" className="btn btn-small btn-quiet" onClick={() => setEditing(false)}>
+        Cancel
+      </button>
+      {error ? (
+        <span id={`${fieldId}-error`} className="field-error">
+          {error}
+        </span>
+      ) : null}
+    </span>
+  );
+}
+
+/** What a folder lost on its way through the browser, and what to do about it. */
+function FolderLossNote({ item }: { item: InputItem }) {
+  const l = item.losses;
+  const archive = useRef<HTMLInputElement>(null);
+  if (!l || item.status !== 'ready') return null;
+  const shown = l.programs.slice(0, 20);
+  return (
+    <div className="loss-note" role="note">
+      <p>
+        {l.fromPicker ? (
+          <>
+            The browser's folder picker passes no <strong>empty folders</strong> and no <strong>symbolic links</strong>{' '}
+            (drag the folder in to keep empty folders), and{' '}
+          </>
+        ) : (
+          <>The browser passes no symbolic links, and </>
+        )}
+        all {formatCount(l.files)} {l.files === 1 ? 'file' : 'files'} came in with mode 0644.
+        {l.programs.length > 0 ? (
+          <>
+            {' '}
+            {formatCount(l.programs.length)} {l.programs.length === 1 ? 'looks like a program' : 'look like programs'}{' '}
+            (ELF or <code>#!</code>) but {l.programs.length === 1 ? 'is' : 'are'} not executable:
+          </>
+        ) : null}
+      </p>
+      {shown.length > 0 ? (
+        <ul className="plain-list mono loss-list">
+          {shown.map((p) => (
+            <li key={p}>{p}</li>
+          ))}
+          {l.programs.length > shown.length ? (
+            <li>… and {formatCount(l.programs.length - shown.length)} more</li>
+          ) : null}
+        </ul>
+      ) : null}
+      <div className="loss-actions">
+        {l.programs.length > 0 ? (
+          <button
+            type="button"
+            className="btn btn-small"
+            onClick={() => {
+              const { tree } = studio();
+              const ids = l.programs.map((p) => tree.get(p)?.id).filter((id): id is number => id !== undefined);
+              studio().setExecutable(ids, true);
+            }}
+          >
+            Make {l.programs.length === 1 ? 'it' : `these ${formatCount(l.programs.length)}`} executable
+          </button>
+        ) : null}
+        <button type="button" className="btn btn-small btn-quiet" onClick={() => archive.current?.click()}>
+          Keep modes from a tar instead…
+        </button>
+        <input
+          ref={archive}
+          type="file"
+          hidden
+          tabIndex={-1}
+          accept={ARCHIVE_ACCEPT}
+          data-input={`replace-${item.id}`}
+          onChange={(e) => {
+            const [file] = take(e.currentTarget);
+            if (file) void studio().replaceWithArchive(item.id, file);
+          }}
+        />
+      </div>
+    </div>
   );
 }
 
 export function InputList() {
   const inputs = useStudio((s) => s.inputs);
+  const tree = useStudio((s) => s.tree);
+  useStudio((s) => s.treeVersion);
   const buildProblems = useStudio((s) => s.build.failure?.problems);
   if (inputs.length === 0) return null;
+  const counts = tree.inputCounts;
+  const withClosure = inputs.some((i) => i.kind === 'closure');
   return (
     <ul className="input-list" aria-label="Inputs">
       {inputs.map((item) => {
         const fromBuild = (buildProblems ?? []).filter((p) => namesInput(item, p.input));
-        const problems = [...item.problems, ...fromBuild];
+        const same = (a: InputProblem, b: InputProblem) =>
+          a.code === b.code && a.path === b.path && a.message === b.message;
+        const problems = [...item.problems, ...fromBuild.filter((p) => !item.problems.some((q) => same(p, q)))];
         const problemsId = `input-${item.id}-problems`;
+        const inClosure = item.kind === 'closure' || (!!item.storeContents && withClosure);
         return (
           <li
             key={item.id}
@@ -236,20 +483,19 @@ export function InputList() {
               <span className="input-label" title={item.label}>
                 {item.label}
               </span>
-              <span className="input-at muted">
-                → <code>{item.at}</code>
-              </span>
-              <InputStatus item={item} />
+              <InputPlace item={item} />
+              <InputStatus item={item} live={counts.get(countKey(item, inClosure)) ?? 0} />
               <button
                 type="button"
                 className="icon-btn"
                 aria-label={`Remove ${item.label}`}
                 title="Remove this input"
-                onClick={() => removeInput(item.id)}
+                onClick={() => studio().removeInput(item.id)}
               >
                 <CloseIcon />
               </button>
             </div>
+            <FolderLossNote item={item} />
             <ProblemList problems={problems} id={problemsId} />
           </li>
         );
@@ -260,18 +506,21 @@ export function InputList() {
 
 export function InputPanel() {
   const empty = useStudio((s) => s.inputs.length === 0 && s.tree.isEmpty);
+  const destination = useStudio((s) => s.destination);
   const { over, handlers } = useRootDrop();
   return (
     <section className="panel" aria-labelledby="inputs-heading">
       <div className="panel-head">
         <h2 id="inputs-heading">Inputs</h2>
-        {!empty ? <AddButtons compact /> : null}
+        {/* One set of buttons in both states, so focus stays on the button that was used. */}
+        <AddButtons compact={!empty} destination={destination} describedBy="add-destination-help" />
       </div>
+      <DestinationField />
       {empty ? (
         <DropZone />
       ) : (
         <div className={`drop-strip ${over ? 'is-over' : ''}`} {...handlers}>
-          Drop more files, folders or archives here, or onto any folder below.
+          Drop more files, folders or archives here (they go to <code>/</code>), or onto any folder below.
         </div>
       )}
       <InputList />

@@ -3,7 +3,7 @@
  * notice when a file cannot be opened; the progress while one is read.
  */
 import { useRef } from 'react';
-import { dismissOpenFailure, openImageFile, useImage } from '../state/image-session.ts';
+import { dismissOpenFailure, openImageFile, useImage } from '../state/opened-image.ts';
 import { formatBytes } from '../lib/format.ts';
 import { AlertIcon, CloseIcon, DiskIcon } from './icons.tsx';
 

@@ -2,7 +2,7 @@
 import { useEffect, useId, useState } from 'react';
 import type { BuildOptions, FsType } from '../../core/engine-contract.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
-import { randomUuid, resetOptions, setOption, useStudio } from '../state/store.ts';
+import { studio, useStudio } from '../state/store.ts';
 import { formatBytes, formatCount } from '../lib/format.ts';
 import { DiceIcon, SpinnerIcon } from './icons.tsx';
 
@@ -113,7 +113,7 @@ export function OptionsPanel() {
   const set =
     <K extends keyof BuildOptions>(k: K) =>
     (v: BuildOptions[K]) =>
-      setOption(k, v);
+      studio().setOption(k, v);
   const labelErr = labelProblem(o.label);
   const uuidOk = UUID_RE.test(o.uuid);
   const changed = JSON.stringify(o) !== JSON.stringify(DEFAULT_BUILD_OPTIONS);
@@ -124,7 +124,7 @@ export function OptionsPanel() {
         <button
           type="button"
           className="btn btn-small btn-quiet"
-          onClick={resetOptions}
+          onClick={studio().resetOptions}
           disabled={!changed || disabled}
         >
           Defaults
@@ -141,7 +141,7 @@ export function OptionsPanel() {
             aria-invalid={labelErr ? true : undefined}
             className={labelErr ? 'is-invalid' : ''}
             aria-describedby="opt-label-help"
-            onChange={(e) => setOption('label', e.target.value)}
+            onChange={(e) => studio().setOption('label', e.target.value)}
           />
           <p id="opt-label-help" className={labelErr ? 'field-error' : 'field-help'}>
             {labelErr ?? 'Also names the file.'}
@@ -149,7 +149,11 @@ export function OptionsPanel() {
         </div>
         <div className="field">
           <label htmlFor="opt-type">Type</label>
-          <select id="opt-type" value={o.fsType} onChange={(e) => setOption('fsType', e.target.value as FsType)}>
+          <select
+            id="opt-type"
+            value={o.fsType}
+            onChange={(e) => studio().setOption('fsType', e.target.value as FsType)}
+          >
             <option value="ext4">ext4</option>
             <option value="ext3">ext3</option>
             <option value="ext2">ext2</option>
@@ -158,7 +162,7 @@ export function OptionsPanel() {
         <div className="field field-wide">
           <div className="label-row">
             <label htmlFor="opt-uuid">UUID</label>
-            <button type="button" className="btn btn-small btn-quiet" onClick={randomUuid}>
+            <button type="button" className="btn btn-small btn-quiet" onClick={studio().randomUuid}>
               <DiceIcon />
               <span>Random</span>
             </button>
@@ -170,7 +174,7 @@ export function OptionsPanel() {
             className={`mono ${uuidOk ? '' : 'is-invalid'}`}
             aria-invalid={uuidOk ? undefined : true}
             aria-describedby="opt-uuid-help"
-            onChange={(e) => setOption('uuid', e.target.value.trim().toLowerCase())}
+            onChange={(e) => studio().setOption('uuid', e.target.value.trim().toLowerCase())}
           />
           <p id="opt-uuid-help" className={uuidOk ? 'field-help' : 'field-error'}>
             {uuidOk
@@ -184,7 +188,7 @@ export function OptionsPanel() {
             id="opt-block"
             value={String(o.blockSize)}
             onChange={(e) =>
-              setOption(
+              studio().setOption(
                 'blockSize',
                 e.target.value === 'auto' ? 'auto' : (Number(e.target.value) as 1024 | 2048 | 4096),
               )
@@ -202,7 +206,7 @@ export function OptionsPanel() {
             id="opt-inode"
             value={String(o.inodeSize)}
             onChange={(e) =>
-              setOption(
+              studio().setOption(
                 'inodeSize',
                 e.target.value === 'auto' ? 'auto' : (Number(e.target.value) as 128 | 256 | 512 | 1024),
               )
@@ -235,7 +239,11 @@ export function OptionsPanel() {
         />
         <div className="field field-wide compress-row">
           <label className="check">
-            <input type="checkbox" checked={o.compress} onChange={(e) => setOption('compress', e.target.checked)} />
+            <input
+              type="checkbox"
+              checked={o.compress}
+              onChange={(e) => studio().setOption('compress', e.target.checked)}
+            />
             <span>
               Compress with zstd (<code>.img.zst</code>)
             </span>
@@ -250,7 +258,7 @@ export function OptionsPanel() {
               step={1}
               value={o.compressionLevel}
               disabled={!o.compress}
-              onChange={(e) => setOption('compressionLevel', Number(e.target.value))}
+              onChange={(e) => studio().setOption('compressionLevel', Number(e.target.value))}
             />
             <output htmlFor="opt-level" className="level-value">
               {o.compressionLevel}

@@ -1,6 +1,6 @@
 /** The finished image: where it went, its size and sha256, and what dumpe2fs says about it. */
 import { useState } from 'react';
-import { downloadAgain, useStudio } from '../state/store.ts';
+import { studio, useStudio } from '../state/store.ts';
 import { formatBytes, formatCount } from '../lib/format.ts';
 import { CheckIcon, CopyIcon, DownloadIcon } from './icons.tsx';
 
@@ -48,7 +48,7 @@ export function ResultCard() {
         <span className="muted">{saved.kind === 'file' ? 'saved to the file you picked' : 'downloaded'}</span>
       </p>
       {saved.kind === 'download' ? (
-        <button type="button" className="btn" onClick={downloadAgain}>
+        <button type="button" className="btn" onClick={studio().downloadAgain}>
           <DownloadIcon />
           <span>Download again</span>
         </button>

@@ -29,8 +29,11 @@ import {
   FolderIcon,
   FolderOpenIcon,
   HardlinkIcon,
+  LinkPlusIcon,
   PencilIcon,
   PlusFolderIcon,
+  RedoIcon,
+  UndoIcon,
   SymlinkIcon,
   TrashIcon,
 } from './icons.tsx';
@@ -115,6 +118,16 @@ function RenameField({ node }: { node: FileNode }) {
   );
 }
 
+/** Ctrl+Z / Ctrl+Shift+Z (and Ctrl+Y, Cmd on Macs): undo and redo. Returns true when handled. */
+export function undoKey(e: globalThis.KeyboardEvent, c: Pick<TreeController, 'undo' | 'redo'>): boolean {
+  if (!(e.ctrlKey || e.metaKey) || e.altKey || !c.undo || !c.redo) return false;
+  const k = e.key.toLowerCase();
+  if (k === 'z' && !e.shiftKey) c.undo();
+  else if ((k === 'z' && e.shiftKey) || (k === 'y' && !e.shiftKey)) c.redo();
+  else return false;
+  return true;
+}
+
 function focusTree() {
   requestAnimationFrame(() => document.getElementById('image-tree')?.focus());
 }
@@ -150,7 +163,7 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
     <div
       id={rowDomId(node.id)}
       role="treeitem"
-      aria-label={node.name}
+      aria-labelledby={`tree-name-${node.id}`}
       aria-describedby={`tree-meta-${node.id}`}
       aria-level={p.depth + 1}
       aria-selected={p.selected}
@@ -193,7 +206,7 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
         {p.renaming ? (
           <RenameField node={node} />
         ) : (
-          <span className="name" title={node.name}>
+          <span className="name" id={`tree-name-${node.id}`} title={node.name}>
             {node.name}
           </span>
         )}
@@ -223,7 +236,7 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
             tabIndex={-1}
             className="mode-btn"
             title={e.mode & 0o111 ? 'Executable — click to clear the x bits' : 'Click to make executable'}
-            aria-label={`Toggle executable for ${node.name}`}
+            aria-label={`${modeString(e.type, e.mode)}: toggle executable for ${node.name}`}
             onClick={(ev) => {
               ev.stopPropagation();
               select(node.id);
@@ -277,7 +290,8 @@ const TreeRow = memo(function TreeRow(p: RowProps) {
 });
 
 export function TreeView({ controller }: { controller: TreeController }) {
-  const { tree, version, expanded, selectedId, renamingId, message, busy } = controller.useModel();
+  const model = controller.useModel();
+  const { tree, version, expanded, selectedId, renamingId, message, busy } = model;
   const {
     select,
     setExpanded,
@@ -289,7 +303,12 @@ export function TreeView({ controller }: { controller: TreeController }) {
     newFolder,
     drop,
     clearAll,
+    undo,
+    redo,
+    LinkDialog,
   } = controller;
+  const [linking, setLinking] = useState(false);
+  const { canUndo, canRedo } = model;
   const scrollRef = useRef<HTMLDivElement>(null);
   const [dropTargetId, setDropTargetId] = useState<number | 'root' | null>(null);
   const [rootOver, setRootOver] = useState(false);
@@ -326,6 +345,10 @@ export function TreeView({ controller }: { controller: TreeController }) {
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     if (renamingId !== null) return;
+    if (undoKey(e.nativeEvent, controller)) {
+      e.preventDefault();
+      return;
+    }
     const cur = selectedIndex >= 0 ? rows[selectedIndex] : undefined;
     const page = Math.max(1, Math.floor((scrollRef.current?.clientHeight ?? 300) / ROW_HEIGHT) - 1);
     switch (e.key) {
@@ -452,6 +475,44 @@ export function TreeView({ controller }: { controller: TreeController }) {
               <PlusFolderIcon />
               <span>New folder</span>
             </button>
+            {undo && redo ? (
+              <>
+                <button
+                  type="button"
+                  className="btn btn-small btn-quiet"
+                  onClick={() => undo()}
+                  disabled={!canUndo}
+                  aria-keyshortcuts="Control+Z"
+                  title={canUndo ? `Undo ${canUndo} (Ctrl+Z)` : 'Nothing to undo'}
+                >
+                  <UndoIcon />
+                  <span>Undo</span>
+                </button>
+                <button
+                  type="button"
+                  className="btn btn-small btn-quiet"
+                  onClick={() => redo()}
+                  disabled={!canRedo}
+                  aria-keyshortcuts="Control+Shift+Z"
+                  title={canRedo ? `Redo ${canRedo} (Ctrl+Shift+Z)` : 'Nothing to redo'}
+                >
+                  <RedoIcon />
+                  <span>Redo</span>
+                </button>
+              </>
+            ) : null}
+            {LinkDialog ? (
+              <button
+                type="button"
+                className="btn btn-small"
+                onClick={() => setLinking(true)}
+                disabled={busy && !clearAll}
+              >
+                <LinkPlusIcon />
+                <span>New link</span>
+              </button>
+            ) : null}
+            {linking && LinkDialog ? <LinkDialog onClose={() => setLinking(false)} /> : null}
             <button
               type="button"
               className="btn btn-small btn-quiet"
@@ -544,9 +605,6 @@ export function TreeView({ controller }: { controller: TreeController }) {
             className="tree"
             style={{ height: virtualizer.getTotalSize() }}
             onKeyDown={onKeyDown}
-            onFocus={() => {
-              if (selectedIndex < 0 && rows.length > 0) select(rows[0].node.id);
-            }}
           >
             {items.map((vi) => {
               const row = rows[vi.index];

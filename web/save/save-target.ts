@@ -125,7 +125,7 @@ export function memoryTarget(fileName: string): SaveTarget {
 
 /** Starts a browser download of a finished output. */
 export function startDownload(saved: SavedOutput): void {
-  if (!saved.url) return;
+  if (!saved.url || typeof document === 'undefined') return;
   const a = document.createElement('a');
   a.href = saved.url;
   a.download = saved.fileName;
@@ -138,4 +138,33 @@ export function startDownload(saved: SavedOutput): void {
 
 export function release(saved: SavedOutput | null | undefined): void {
   if (saved?.url) URL.revokeObjectURL(saved.url);
+}
+
+/**
+ * Where a build or a save of an opened image goes: the file the person picks when `mode` is
+ * `file` and the browser can, else memory for a download. Resolves to null when the person
+ * closes the picker; rejects with a message saying what to do when the file cannot be opened.
+ * Call it from the click (the picker needs the click's user activation).
+ */
+export async function chooseSaveTarget(mode: 'file' | 'download', fileName: string): Promise<SaveTarget | null> {
+  if (mode !== 'file' || !canPickFile()) return memoryTarget(fileName);
+  try {
+    return await pickFileTarget(fileName);
+  } catch (err) {
+    throw new SaveTargetError(
+      `Could not open the file to save to: ${err instanceof Error ? err.message : String(err)}`,
+      'Choose "Download" instead, or pick another place.',
+    );
+  }
+}
+
+/** The file picked to save to could not be opened. */
+export class SaveTargetError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'SaveTargetError';
+  }
 }

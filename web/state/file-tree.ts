@@ -1,7 +1,9 @@
 /**
- * The page's editable model of the image tree: a mutable tree of nodes (name + parent, so a
- * rename or move touches one node, not every descendant's path), with the edit operations
- * the tree view offers and a merge that reports conflicts instead of silently overwriting.
+ * The page's one tree model, for new builds and opened images alike. It is not core's
+ * `TreeModel` (a path map the engine resolves inputs with): the page needs node identity, so a
+ * rename or move touches one node, not every descendant's path, and every edit can be undone.
+ * It offers the edits the tree view offers and a merge that reports conflicts instead of
+ * silently overwriting.
  *
  * It converts from and to the engine's flat `TreeEntry[]` (core/image-tree.ts). Mutations
  * bump `version`; the store mirrors that number so React re-renders.
@@ -44,6 +46,14 @@ export interface FileNode {
   /** Set for nodes shown from an opened image. */
   image?: ImageNodeInfo;
 }
+
+/**
+ * One step of a change, as recorded for undo: a node (with everything below it) put into or
+ * taken out of a folder under a name, or its metadata replaced.
+ */
+export type TreeOp =
+  | { kind: 'attach' | 'detach'; node: FileNode; parent: FileNode; name: string }
+  | { kind: 'entry'; node: FileNode; before: Omit<TreeEntry, 'path'>; after: Omit<TreeEntry, 'path'> };
 
 export type ConflictChoice = 'replace' | 'keep-both' | 'skip';
 
@@ -159,6 +169,7 @@ export class FileTree {
     if (parent) {
       parent.children!.set(name, node);
       parent.sorted = null;
+      this.journal?.push({ kind: 'attach', node, parent, name });
     }
     return node;
   }
@@ -166,6 +177,77 @@ export class FileTree {
   private changed(): void {
     this.version++;
     this.stats = null;
+  }
+
+  private journal: TreeOp[] | null = null;
+
+  /**
+   * Runs `change` and returns the steps it made, for {@link undo} and {@link redo}. Nodes taken
+   * out stay alive in the returned steps (not in the tree), so undoing brings back the very same
+   * nodes, ids and all.
+   */
+  record(change: () => void): TreeOp[] {
+    const outer = this.journal;
+    const ops: TreeOp[] = [];
+    this.journal = ops;
+    try {
+      change();
+    } finally {
+      this.journal = outer;
+    }
+    if (outer) for (const op of ops) outer.push(op);
+    return ops;
+  }
+
+  /** Reverts steps from {@link record}, last first. */
+  undo(ops: readonly TreeOp[]): void {
+    for (let i = ops.length - 1; i >= 0; i--) this.replay(ops[i], true);
+    this.changed();
+  }
+
+  /** Makes steps from {@link record} again, first first. */
+  redo(ops: readonly TreeOp[]): void {
+    for (const op of ops) this.replay(op, false);
+    this.changed();
+  }
+
+  private replay(op: TreeOp, backwards: boolean): void {
+    if (op.kind === 'entry') {
+      op.node.entry = backwards ? op.before : op.after;
+      return;
+    }
+    if ((op.kind === 'attach') !== backwards) this.link(op.node, op.parent, op.name);
+    else this.unlink(op.node);
+  }
+
+  /** Puts a node (and its subtree) into `parent` as `name`, without recording. */
+  private link(node: FileNode, parent: FileNode, name: string): void {
+    node.name = name;
+    node.parent = parent;
+    parent.children!.set(name, node);
+    parent.sorted = null;
+    const stack = [node];
+    while (stack.length) {
+      const n = stack.pop()!;
+      this.byId.set(n.id, n);
+      if (n.children) for (const c of n.children.values()) stack.push(c);
+    }
+  }
+
+  /** Takes a node (and its subtree) out of the tree, without recording. */
+  private unlink(node: FileNode): void {
+    const parent = node.parent;
+    if (parent && parent.children!.get(node.name) === node) {
+      parent.children!.delete(node.name);
+      parent.sorted = null;
+    }
+    const stack = [node];
+    while (stack.length) {
+      const n = stack.pop()!;
+      this.byId.delete(n.id);
+      if (n.children) for (const c of n.children.values()) stack.push(c);
+    }
+    node.parent = null;
   }
 
   byIdOrUndefined(id: number): FileNode | undefined {
@@ -258,10 +340,7 @@ export class FileTree {
     if (why) return why;
     const parent = node.parent!;
     if (parent.children!.has(name)) return `"${name}" already exists in this folder.`;
-    parent.children!.delete(node.name);
-    node.name = name;
-    parent.children!.set(name, node);
-    parent.sorted = null;
+    this.relink(node, parent, name);
     this.changed();
     return undefined;
   }
@@ -273,14 +352,22 @@ export class FileTree {
     if (node.parent === into) return undefined;
     if (this.isWithin(into, node)) return 'A folder cannot be moved into itself.';
     if (into.children!.has(node.name)) return `"${node.name}" already exists in ${this.pathOf(into)}.`;
-    const from = node.parent!;
-    from.children!.delete(node.name);
-    from.sorted = null;
-    node.parent = into;
-    into.children!.set(node.name, node);
-    into.sorted = null;
+    this.relink(node, into, node.name);
     this.changed();
     return undefined;
+  }
+
+  /** Moves or renames: the node keeps its identity and everything below it. */
+  private relink(node: FileNode, parent: FileNode, name: string): void {
+    const from = node.parent!;
+    this.journal?.push({ kind: 'detach', node, parent: from, name: node.name });
+    from.children!.delete(node.name);
+    from.sorted = null;
+    node.name = name;
+    node.parent = parent;
+    parent.children!.set(name, node);
+    parent.sorted = null;
+    this.journal?.push({ kind: 'attach', node, parent, name });
   }
 
   /** Deletes a node and everything below it. */
@@ -294,18 +381,8 @@ export class FileTree {
   }
 
   private detach(node: FileNode): void {
-    const parent = node.parent;
-    if (parent) {
-      parent.children!.delete(node.name);
-      parent.sorted = null;
-    }
-    const stack = [node];
-    while (stack.length) {
-      const n = stack.pop()!;
-      this.byId.delete(n.id);
-      if (n.children) for (const c of n.children.values()) stack.push(c);
-    }
-    node.parent = null;
+    if (node.parent) this.journal?.push({ kind: 'detach', node, parent: node.parent, name: node.name });
+    this.unlink(node);
   }
 
   /** Creates a folder in `dir` with a free name based on `name`. */
@@ -329,9 +406,59 @@ export class FileTree {
   }
 
   setMode(node: FileNode, mode: number): void {
+    const before = node.entry;
     node.entry = { ...node.entry, mode: mode & 0o7777 };
+    this.journal?.push({ kind: 'entry', node, before, after: node.entry });
     this.changed();
   }
+
+  /** Makes a symbolic link named `name` (or a free name based on it) in `dir`, pointing at `target`. */
+  createSymlink(dir: FileNode, name: string, target: string): FileNode {
+    const node = this.makeNode(
+      this.freeName(dir, name),
+      dir,
+      { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0, origin: 'new link', target },
+      0,
+    );
+    this.changed();
+    return node;
+  }
+
+  /** How many nodes below `node` (not counting it). */
+  countBelow(node: FileNode): number {
+    let n = 0;
+    const stack = [node];
+    while (stack.length) {
+      const x = stack.pop()!;
+      if (x.children)
+        for (const c of x.children.values()) {
+          n++;
+          stack.push(c);
+        }
+    }
+    return n;
+  }
+
+  /**
+   * Live nodes per input (cached until the next change), so input rows can say what of
+   * theirs is still in the tree. Nodes of the closure group count by origin under
+   * `closure:<origin>`.
+   */
+  get inputCounts(): ReadonlyMap<number | string, number> {
+    if (!this.counts || this.countsVersion !== this.version) {
+      const m = new Map<number | string, number>();
+      for (const n of this.byId.values()) {
+        if (n === this.root) continue;
+        const key = n.inputId < 0 ? `closure:${n.entry.origin}` : n.inputId;
+        m.set(key, (m.get(key) ?? 0) + 1);
+      }
+      this.counts = m;
+      this.countsVersion = this.version;
+    }
+    return this.counts;
+  }
+  private counts: Map<number | string, number> | null = null;
+  private countsVersion = -1;
 
   /**
    * Makes `dir`'s children exactly `items` (a folder listing of an opened image). Nodes

@@ -1,8 +1,9 @@
 /**
  * What the tree view needs from whoever owns the tree: the page's new-build tree
- * (`store.ts`) or an opened image (`image-session.ts`). The view renders the same rows,
+ * (`store.ts`) or an opened image (`opened-image.ts`). The view renders the same rows,
  * keyboard and drag and drop for both; the controller decides what an action means.
  */
+import type { ReactNode } from 'react';
 import type { DroppedItem } from '../input/collect.ts';
 import type { FileNode, FileTree } from './file-tree.ts';
 
@@ -18,6 +19,9 @@ export interface TreeViewModel {
   message: string | null;
   /** True while edits cannot be made (a build or an engine call is running). */
   busy: boolean;
+  /** What Undo and Redo would undo or redo (null: nothing); absent where there is no undo. */
+  canUndo?: string | null;
+  canRedo?: string | null;
 }
 
 export interface TreeController {
@@ -46,6 +50,11 @@ export interface TreeController {
   newFolder(): void;
   /** Files or folders dropped from the desktop onto folder `at`. */
   drop(items: DroppedItem[], at: string): void;
+  /** Offers "New link" (a dialog of the owner's); absent where links cannot be made. */
+  LinkDialog?: (props: { onClose(): void }) => ReactNode;
+  /** Undo and redo of tree edits (only where edits are kept in the page). */
+  undo?(): void;
+  redo?(): void;
   /** "Clear all" (only where it makes sense). */
   clearAll?(): void;
   /** The size column of a folder, when it has more to say than a count (e.g. "not loaded"). */

@@ -1,5 +1,5 @@
 /**
- * The page's side of an opened image: which image is open, its summary and check verdict,
+ * The page's side of an opened image (the engine's side is `workers/pipeline/image-session.ts`): which image is open, its summary and check verdict,
  * its tree (loaded one folder at a time, as folders are opened), and the actions on it:
  * add, delete, rename/move, chmod/chown, label, resize, repair, preview, export, save.
  * Every action goes to the engine (`engine-client.ts`); the tree is reloaded from the
@@ -22,15 +22,16 @@ import { engine, toEngineError } from '../engine-client.ts';
 import { type DroppedItem, folderPickerInputs, looseFilesInput, placeEntries } from '../input/collect.ts';
 import { formatCount, toggleExecutable } from '../lib/format.ts';
 import {
-  canPickFile,
+  chooseSaveTarget,
   memoryTarget,
-  pickFileTarget,
   release,
   type SavedOutput,
   type SaveTarget,
+  SaveTargetError,
   startDownload,
 } from '../save/save-target.ts';
 import { FileTree, joinPath, nameProblem, parentPath, type FileNode, type SyncItem } from './file-tree.ts';
+import { createTreeUiSlice, emptyTreeUi, type TreeUiSlice } from './slice-tree.ts';
 import type { TreeController, TreeViewModel } from './tree-controller.ts';
 
 /** `.img` and `.img.zst`: files a drop on the new-build page opens as images rather than adding them. */
@@ -57,7 +58,7 @@ export interface PreviewState {
   failure?: BuildFailure;
 }
 
-export interface ImageSessionState {
+export interface OpenedImageState extends TreeUiSlice {
   status: 'closed' | 'opening' | 'open';
   /** The file being opened or open. */
   fileName: string | null;
@@ -66,12 +67,6 @@ export interface ImageSessionState {
   /** Why the last file could not be opened (shown until the next attempt). */
   openFailure: BuildFailure | null;
   image: ImageState | null;
-  tree: FileTree;
-  treeVersion: number;
-  expanded: ReadonlySet<number>;
-  selectedId: number | null;
-  renamingId: number | null;
-  message: string | null;
   /** What the engine is doing for the image right now, or null. */
   busy: string | null;
   /** The last step that failed. */
@@ -84,6 +79,10 @@ export interface ImageSessionState {
   preview: PreviewState | null;
   compress: boolean;
   level: number;
+  /** Set while a save runs: the save stops before its next chunk. */
+  saveCancelled: boolean;
+  /** Folders being listed from the image. */
+  loading: ReadonlySet<number>;
 }
 
 const idleSave = (): SaveState => ({
@@ -95,18 +94,18 @@ const idleSave = (): SaveState => ({
   failure: null,
 });
 
-function closedState(): Omit<ImageSessionState, 'openFailure' | 'compress' | 'level'> {
+/** The state without the tree UI's actions. */
+type DataState = Omit<OpenedImageState, Exclude<keyof TreeUiSlice, keyof ReturnType<typeof emptyTreeUi>>>;
+
+function closedState(): Omit<DataState, 'openFailure' | 'compress' | 'level'> {
   return {
     status: 'closed',
     fileName: null,
     progress: null,
     image: null,
-    tree: new FileTree(),
-    treeVersion: 0,
-    expanded: new Set(),
-    selectedId: null,
-    renamingId: null,
-    message: null,
+    ...emptyTreeUi(),
+    saveCancelled: false,
+    loading: new Set(),
     busy: null,
     failure: null,
     repair: null,
@@ -116,7 +115,8 @@ function closedState(): Omit<ImageSessionState, 'openFailure' | 'compress' | 'le
   };
 }
 
-export const useImage = create<ImageSessionState>(() => ({
+export const useImage = create<OpenedImageState>()((set, get) => ({
+  ...createTreeUiSlice<OpenedImageState>(set, get),
   ...closedState(),
   openFailure: null,
   compress: false,
@@ -127,7 +127,7 @@ const get = useImage.getState;
 const set = useImage.setState;
 
 /** True while an image is open or opening (the page shows the image instead of the new build). */
-export function imageMode(s: ImageSessionState = get()): boolean {
+export function imageMode(s: OpenedImageState = get()): boolean {
   return s.status !== 'closed';
 }
 
@@ -201,8 +201,8 @@ export function dismissOpenFailure(): void {
 
 // ---- the tree -------------------------------------------------------------------------
 
-function treeChanged(extra: Partial<ImageSessionState> = {}): void {
-  set({ treeVersion: get().tree.version, ...extra });
+function treeChanged(extra: Partial<OpenedImageState> = {}): void {
+  get().treeChanged(extra);
 }
 
 function toSyncItem(e: ImageEntry): SyncItem {
@@ -220,13 +220,18 @@ function toSyncItem(e: ImageEntry): SyncItem {
   return { name: e.name, entry, image: { inode: e.inode, links: e.links, kind: e.type, loaded: false } };
 }
 
-const loading = new Set<number>();
+function setLoading(id: number, on: boolean): void {
+  const next = new Set(get().loading);
+  if (on) next.add(id);
+  else next.delete(id);
+  set({ loading: next });
+}
 
 /** Lists a folder from the image into the tree. */
 async function loadDir(node: FileNode): Promise<void> {
   const { image, tree } = get();
-  if (!image || !node.children || loading.has(node.id)) return;
-  loading.add(node.id);
+  if (!image || !node.children || get().loading.has(node.id)) return;
+  setLoading(node.id, true);
   treeChanged();
   try {
     const listing = await engine().listDir(image.id, tree.pathOf(node));
@@ -237,7 +242,7 @@ async function loadDir(node: FileNode): Promise<void> {
   } catch (err) {
     if (get().tree === tree) set({ failure: fail(err) });
   } finally {
-    loading.delete(node.id);
+    setLoading(node.id, false);
     if (get().tree === tree) treeChanged();
   }
 }
@@ -259,27 +264,20 @@ function nodeOf(id: number): FileNode | undefined {
   return get().tree.byIdOrUndefined(id);
 }
 
-export function selectedNode(s: ImageSessionState = get()): FileNode | undefined {
+export function selectedNode(s: OpenedImageState = get()): FileNode | undefined {
   return s.selectedId === null ? undefined : s.tree.byIdOrUndefined(s.selectedId);
 }
 
 /** The folder new things go into: the selected folder, or the selected entry's folder. */
 export function imageTargetFolder(): string {
-  const { tree } = get();
-  const node = selectedNode();
-  if (!node) return '/';
-  return tree.pathOf(node.children ? node : (node.parent ?? tree.root));
+  return get().selectedFolder();
 }
 
+/** Opens or closes a folder, listing it from the image when first opened. */
 function setExpanded(id: number, open: boolean): void {
-  const cur = get().expanded;
   const node = nodeOf(id);
   if (open && node?.children && node.image && !node.image.loaded) void loadDir(node);
-  if (cur.has(id) === open) return;
-  const next = new Set(cur);
-  if (open) next.add(id);
-  else next.delete(id);
-  set({ expanded: next });
+  get().setExpanded(id, open);
 }
 
 // ---- changes --------------------------------------------------------------------------
@@ -293,15 +291,15 @@ async function change(
 ): Promise<boolean> {
   const { image, busy } = get();
   if (!image || busy) return false;
-  set({ busy: what, failure: null, message: `${what}…` });
+  set({ busy: what, failure: null, treeMessage: `${what}…` });
   try {
     const next = await work(image.id);
-    set({ image: next, message: done ?? null });
+    set({ image: next, treeMessage: done ?? null });
     await reload(touched);
     return true;
   } catch (err) {
     const f = fail(err);
-    set({ failure: f, message: f.message });
+    set({ failure: f, treeMessage: f.message });
     return false;
   } finally {
     set({ busy: null });
@@ -314,7 +312,7 @@ const apply = (edits: ImageEdit[]) => (id: string) => engine().apply(id, edits);
 async function addInputs(inputs: BuildInput[], label: string, touched: string[]): Promise<void> {
   const { image, busy } = get();
   if (!image || busy || inputs.length === 0) return;
-  set({ busy: `Reading ${label}`, failure: null, message: `Reading ${label}…` });
+  set({ busy: `Reading ${label}`, failure: null, treeMessage: `Reading ${label}…` });
   let entries: TreeEntry[];
   try {
     const resolved = await engine().resolveInputs(inputs);
@@ -327,14 +325,14 @@ async function addInputs(inputs: BuildInput[], label: string, touched: string[])
           hint: errors[0].hint,
           problems: resolved.problems,
         },
-        message: null,
+        treeMessage: null,
       });
       return;
     }
     entries = resolved.entries;
   } catch (err) {
     const f = fail(err);
-    set({ failure: f, message: f.message });
+    set({ failure: f, treeMessage: f.message });
     return;
   } finally {
     set({ busy: null });
@@ -434,7 +432,7 @@ function commitRename(id: number, name: string): string | undefined {
     (name.includes('\n') ? 'A name cannot contain a line break.' : undefined) ??
     (node.parent?.children?.has(name) ? `"${name}" already exists in this folder.` : undefined);
   if (why) {
-    set({ message: why });
+    set({ treeMessage: why });
     return why;
   }
   set({ renamingId: null });
@@ -449,7 +447,7 @@ function moveNode(id: number, intoId: number | 'root'): string | undefined {
   if (!node || !into || node.parent === into) return undefined;
   if (!into.children) return 'Items can only be moved into folders.';
   if (tree.isWithin(into, node)) {
-    set({ message: 'A folder cannot be moved into itself.' });
+    set({ treeMessage: 'A folder cannot be moved into itself.' });
     return 'A folder cannot be moved into itself.';
   }
   moveTo(node, joinPath(tree.pathOf(into), node.name), 'Moved');
@@ -523,13 +521,13 @@ export function resizeImage(size: 'min' | number): Promise<boolean> {
 export async function repairImage(): Promise<void> {
   const { image, busy } = get();
   if (!image || busy) return;
-  set({ busy: 'Repairing', failure: null, message: 'Repairing (e2fsck -fy)…', repair: null });
+  set({ busy: 'Repairing', failure: null, treeMessage: 'Repairing (e2fsck -fy)…', repair: null });
   try {
     const r = await engine().repair(image.id);
     set({
       image: r.state,
       repair: { exitCode: r.exitCode, output: r.output },
-      message: r.state.fsck.clean ? 'Repaired: the check is clean now.' : 'e2fsck could not fix everything.',
+      treeMessage: r.state.fsck.clean ? 'Repaired: the check is clean now.' : 'e2fsck could not fix everything.',
     });
     // Repairs can move entries (lost+found) anywhere: list every loaded folder again.
     const { tree } = get();
@@ -581,12 +579,12 @@ export async function exportNode(id: number): Promise<void> {
   const name = `${node === tree.root ? image.summary.label || 'image' : node.name}${isFile ? '' : '.tar'}`;
   let target: SaveTarget | null;
   try {
-    target = canPickFile() ? await pickFileTarget(name) : memoryTarget(name);
+    target = await chooseSaveTarget('file', name);
   } catch {
     target = memoryTarget(name);
   }
   if (!target) return;
-  set({ busy: `Exporting ${node.name}`, failure: null, message: `Exporting ${path}…` });
+  set({ busy: `Exporting ${node.name}`, failure: null, treeMessage: `Exporting ${path}…` });
   try {
     const sink = target;
     const r = await engine().exportPath(image.id, path, (chunk) => sink.write(chunk));
@@ -597,7 +595,7 @@ export async function exportNode(id: number): Promise<void> {
       setTimeout(() => release(saved), 60_000);
     }
     set({
-      message: `Exported ${path} as ${saved.fileName}${r.skipped ? ` (${r.skipped} device files, fifos or sockets left out)` : ''}.`,
+      treeMessage: `Exported ${path} as ${saved.fileName}${r.skipped ? ` (${r.skipped} device files, fifos or sockets left out)` : ''}.`,
     });
   } catch (err) {
     await target.abort();
@@ -609,19 +607,17 @@ export async function exportNode(id: number): Promise<void> {
 
 // ---- save -----------------------------------------------------------------------------
 
-let saveCancelled = false;
-
 export function setSaveCompression(compress: boolean, level = get().level): void {
   set({ compress, level });
 }
 
-export function defaultSaveName(s: ImageSessionState = get()): string {
+export function defaultSaveName(s: OpenedImageState = get()): string {
   const base = (s.fileName ?? '').replace(/\.zst$/i, '').replace(/\.img$/i, '') || s.image?.summary.label || 'image';
   return `${base.replace(/[/\\:*?"<>|\u0000-\u001f]/g, '_')}.img${s.compress ? '.zst' : ''}`;
 }
 
 /** Why the image cannot be saved now, or undefined. */
-export function saveBlocker(s: ImageSessionState = get()): string | undefined {
+export function saveBlocker(s: OpenedImageState = get()): string | undefined {
   if (!s.image) return 'No image is open.';
   if (s.busy) return `${s.busy}…`;
   if (!s.image.fsck.clean) return 'e2fsck found problems: repair the image before saving it.';
@@ -634,30 +630,22 @@ export async function saveImage(mode: 'file' | 'download'): Promise<void> {
   const { image, compress, level } = get();
   const fileName = defaultSaveName();
   let target: SaveTarget | null;
-  if (mode === 'file' && canPickFile()) {
-    try {
-      target = await pickFileTarget(fileName);
-    } catch (err) {
-      set({
-        save: {
-          ...idleSave(),
-          status: 'failed',
-          failure: {
-            code: 'internal',
-            message: `Could not open the file to save to: ${err instanceof Error ? err.message : String(err)}`,
-            hint: 'Choose "Download" instead.',
-            problems: [],
-          },
-        },
-      });
-      return;
-    }
-    if (!target) return;
-  } else {
-    target = memoryTarget(fileName);
+  try {
+    target = await chooseSaveTarget(mode, fileName);
+  } catch (err) {
+    const e = err instanceof SaveTargetError ? err : new SaveTargetError(String(err), '');
+    set({
+      save: {
+        ...idleSave(),
+        status: 'failed',
+        failure: { code: 'internal', message: e.message, hint: e.hint, problems: [] },
+      },
+    });
+    return;
   }
+  if (!target) return;
   release(get().save.saved);
-  saveCancelled = false;
+  set({ saveCancelled: false });
   set({ busy: 'Saving', save: { ...idleSave(), status: 'running' }, failure: null });
   const sink = target;
   try {
@@ -671,7 +659,7 @@ export async function saveImage(mode: 'file' | 'download'): Promise<void> {
       },
       async (chunk) => {
         // Stops the save between chunks; the image stays open in the engine.
-        if (saveCancelled) throw new DOMException('The save was cancelled.', 'AbortError');
+        if (get().saveCancelled) throw new DOMException('The save was cancelled.', 'AbortError');
         await sink.write(chunk);
       },
     );
@@ -684,7 +672,7 @@ export async function saveImage(mode: 'file' | 'download'): Promise<void> {
   } catch (err) {
     await target.abort();
     const f = toEngineError(err).toFailure();
-    if (saveCancelled || f.code === 'aborted') set({ save: { ...idleSave(), status: 'cancelled' } });
+    if (get().saveCancelled || f.code === 'aborted') set({ save: { ...idleSave(), status: 'cancelled' } });
     else set({ save: { ...idleSave(), status: 'failed', failure: fail(err) } });
   } finally {
     set({ busy: null });
@@ -692,7 +680,7 @@ export async function saveImage(mode: 'file' | 'download'): Promise<void> {
 }
 
 export function cancelSave(): void {
-  saveCancelled = true;
+  set({ saveCancelled: true });
 }
 
 // ---- the tree view's controller -------------------------------------------------------
@@ -705,7 +693,7 @@ export const imageTreeController: TreeController = {
       expanded: useImage((s) => s.expanded),
       selectedId: useImage((s) => s.selectedId),
       renamingId: useImage((s) => s.renamingId),
-      message: useImage((s) => s.message),
+      message: useImage((s) => s.treeMessage),
       busy: useImage((s) => s.busy !== null || s.status !== 'open'),
     };
   },
@@ -713,16 +701,14 @@ export const imageTreeController: TreeController = {
   emptyText: 'This folder of the image is empty. Add files, a folder or an archive, or drop them here.',
   showOwnerAndTime: true,
   totalsNote: 'in the folders opened so far',
-  select: (id) => {
-    if (get().selectedId !== id) set({ selectedId: id });
-  },
+  select: (id) => get().select(id),
   setExpanded,
   toggleExpanded: (id) => setExpanded(id, !get().expanded.has(id)),
-  collapseAll: () => set({ expanded: new Set() }),
+  collapseAll: () => get().collapseAll(),
   startRename: (id) => {
-    if (!get().busy) set({ renamingId: id, selectedId: id, message: null });
+    if (!get().busy) get().startRename(id);
   },
-  cancelRename: () => set({ renamingId: null }),
+  cancelRename: () => get().cancelRename(),
   commitRename,
   deleteNode: deleteImageNode,
   moveNode,
@@ -733,5 +719,5 @@ export const imageTreeController: TreeController = {
   },
   newFolder,
   drop: (items, at) => void dropIntoImage(items, at),
-  folderNote: (node) => (node.image && !node.image.loaded ? (loading.has(node.id) ? 'loading…' : '') : undefined),
+  folderNote: (node) => (node.image && !node.image.loaded ? (get().loading.has(node.id) ? 'loading…' : '') : undefined),
 };

@@ -1,0 +1,557 @@
+/**
+ * The inputs slice: what the person added (files, folders, archives, closure files), where each
+ * goes, what the engine made of it, the closure, conflicts waiting for a decision and the
+ * "extract this archive?" question. Every input is resolved by the engine and merged into the
+ * tree as one undoable step.
+ */
+import type { StateCreator } from 'zustand';
+import type { InputProblem, StorePathInfo, TreeEntry } from '../../core/image-tree.ts';
+import type { BuildFailure, BuildInput, ResolvedInputs } from '../../core/engine-contract.ts';
+import { engine, toEngineError } from '../engine-client.ts';
+import {
+  type DroppedItem,
+  folderPickerInputs,
+  isArchiveName,
+  looseFilesInput,
+  placeEntries,
+} from '../input/collect.ts';
+import { formatCount } from '../lib/format.ts';
+import { type ConflictChoice, FileTree, type MergePlan, joinPath } from './file-tree.ts';
+import { destinationProblem } from './slice-tree.ts';
+import type { StudioState } from './store.ts';
+
+export type InputKind = 'files' | 'folder' | 'archive' | 'closure';
+
+/** What a folder picker could not pass on, said on the folder's row. */
+export interface FolderLosses {
+  /** Files that came in with mode 0644 (browsers pass no modes). */
+  files: number;
+  /** Of those, the ones that look like programs (ELF, or starting with "#!"), by image path. */
+  programs: string[];
+  /** Whether the browser's picker (which leaves out empty folders and links) gave the folder. */
+  fromPicker: boolean;
+}
+
+export interface InputItem {
+  id: number;
+  kind: InputKind;
+  /** What the person sees: a file or folder name, or "3 files". */
+  label: string;
+  /** The engine's name for this input (`origin` of its entries), e.g. the file name. */
+  origin: string;
+  /** File names in this input; problems name one of them in `problem.input`. */
+  names: string[];
+  /** The folder it goes into. */
+  at: string;
+  /** Folders: the name the folder gets inside `at`. */
+  top?: string;
+  status: 'resolving' | 'ready' | 'failed';
+  /** Entries the engine made of it. */
+  entryCount: number;
+  /** Its nodes in the tree right after it was merged (rows compare the tree with this). */
+  placed?: number;
+  problems: InputProblem[];
+  failure?: BuildFailure;
+  /** The engine input for a destination (undefined: the destination cannot change, as for closures). */
+  request?: (at: string) => BuildInput;
+  /** Puts store paths under /nix/store: resolved with the closure when there is one. */
+  storeContents?: boolean;
+  losses?: FolderLosses;
+}
+
+export interface PendingMerge {
+  label: string;
+  plan: MergePlan;
+}
+
+export interface ArchivePrompt {
+  files: File[];
+  at: string;
+}
+
+export interface InputsSlice {
+  inputs: InputItem[];
+  /** Where the "Add …" buttons put things (changed by the person, never by the selection). */
+  destination: string;
+  closure: StorePathInfo[];
+  /** Merges waiting for the person to settle conflicts; the first one is shown. */
+  pendingMerges: PendingMerge[];
+  archivePrompt: ArchivePrompt | null;
+  nextInputId: number;
+  /** Counts closure resolutions, so a stale answer is dropped. */
+  closureRun: number;
+  /** Closure files by input id (resolved together, so manifests meet their contents). */
+  closureFiles: ReadonlyMap<number, File>;
+
+  setDestination(path: string): string | undefined;
+  addFiles(files: readonly File[], at?: string): Promise<void>;
+  addFolderFiles(files: readonly File[], at?: string): Promise<void>;
+  addArchives(files: readonly File[], at?: string): Promise<void>;
+  addClosureFiles(files: readonly File[]): Promise<void>;
+  addDropped(items: DroppedItem[], at: string): Promise<void>;
+  answerArchivePrompt(choice: 'extract' | 'keep' | 'cancel'): Promise<void>;
+  settleConflicts(choices: ReadonlyMap<string, ConflictChoice>, fallback: ConflictChoice): void;
+  /** Moves an input: its entries leave the tree and come back at `at`. Returns why not. */
+  moveInput(id: number, at: string): string | undefined;
+  removeInput(id: number): void;
+  /** Replaces a folder input with a tar of the same folder (which keeps modes and links). */
+  replaceWithArchive(id: number, file: File): Promise<void>;
+  /** Adds entries straight to the tree (what a resolved input does), e.g. generated trees. */
+  mergeEntries(entries: TreeEntry[], label?: string): void;
+  clearAll(): void;
+}
+
+/** Tree nodes of inputs resolved together as one closure. */
+export const CLOSURE_GROUP = -1;
+
+const STORE_PATH_RE = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/]+/;
+
+/** Each input's names as a set (a folder has one per file: a lookup per problem must not scan them). */
+const nameSets = new WeakMap<readonly string[], Set<string>>();
+function nameSet(names: readonly string[]): Set<string> {
+  let set = nameSets.get(names);
+  if (!set) nameSets.set(names, (set = new Set(names)));
+  return set;
+}
+
+/** True when a problem's `input` names this input item (one of its files, its label or origin). */
+export function namesInput(item: InputItem, input: string): boolean {
+  return input === item.label || input === item.origin || nameSet(item.names).has(input);
+}
+
+/** Problems named by file, spread over the inputs they belong to. */
+function problemsFor(item: InputItem, problems: readonly InputProblem[], only: boolean): InputProblem[] {
+  return problems.filter((p) => only || namesInput(item, p.input));
+}
+
+/**
+ * Cancelling a build ends the worker, and with it any input still being read: those are
+ * read again on the fresh worker rather than failing.
+ */
+async function resolveWithRetry(inputs: BuildInput[]): Promise<ResolvedInputs> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await engine().resolveInputs(inputs);
+    } catch (err) {
+      if (attempt < 2 && toEngineError(err).aborted) continue;
+      throw err;
+    }
+  }
+}
+
+/** How many of the first files to look into for programs that lost their executable bit. */
+const PROGRAM_SNIFF_LIMIT = 5000;
+
+/** Paths of files that start like programs (ELF or "#!"), among the first {@link PROGRAM_SNIFF_LIMIT}. */
+async function programsAmong(entries: readonly TreeEntry[]): Promise<string[]> {
+  const out: string[] = [];
+  let seen = 0;
+  for (const e of entries) {
+    if (e.type !== 'file' || e.source?.kind !== 'blob' || e.size < 2) continue;
+    if (++seen > PROGRAM_SNIFF_LIMIT) break;
+    const head = new Uint8Array(await e.source.blob.slice(0, 4).arrayBuffer());
+    const elf = head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
+    if (elf || (head[0] === 0x23 && head[1] === 0x21)) out.push(e.path);
+  }
+  return out;
+}
+
+export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> = (set, get) => {
+  const patchInput = (id: number, patch: Partial<InputItem>): void => {
+    set({ inputs: get().inputs.map((i) => (i.id === id ? { ...i, ...patch } : i)) });
+  };
+
+  const addInputItem = (fields: Omit<InputItem, 'id' | 'status' | 'entryCount' | 'problems'>): InputItem => {
+    const item: InputItem = { id: get().nextInputId, status: 'resolving', entryCount: 0, problems: [], ...fields };
+    set({ inputs: [...get().inputs, item], nextInputId: item.id + 1 });
+    return item;
+  };
+
+  const failInput = (item: InputItem, err: unknown): void => {
+    const e = toEngineError(err);
+    patchInput(item.id, {
+      status: 'failed',
+      failure: e.toFailure(),
+      problems:
+        e.problems.length > 0
+          ? e.problems
+          : [{ severity: 'error', code: e.code, input: item.label, message: e.message, hint: e.hint }],
+    });
+  };
+
+  const applyPlan = (
+    label: string,
+    plan: MergePlan,
+    choices: ReadonlyMap<string, ConflictChoice>,
+    fallback: ConflictChoice = 'replace',
+  ): void => {
+    const { tree } = get();
+    const firstLoad = tree.isEmpty;
+    get().editTree(`add ${label}`, (t) => t.applyMerge(plan, choices, fallback));
+    const counts = tree.inputCounts;
+    const closureIds = new Set(
+      get()
+        .inputs.filter((i) => i.kind === 'closure' || i.storeContents)
+        .map((i) => i.id),
+    );
+    set({
+      inputs: get().inputs.map((i) => {
+        if (plan.inputId === CLOSURE_GROUP && closureIds.has(i.id))
+          return { ...i, placed: counts.get(`closure:${i.origin}`) ?? 0 };
+        return i.id === plan.inputId ? { ...i, placed: counts.get(i.id) ?? 0 } : i;
+      }),
+    });
+    // Open the top folders of a first load, so people see what they added.
+    if (firstLoad) {
+      const expanded = new Set(get().expanded);
+      for (const n of tree.sortedChildren(tree.root)) if (n.children && n.name !== 'nix') expanded.add(n.id);
+      set({ expanded });
+    }
+  };
+
+  const queueMerge = (label: string, plan: MergePlan): void => {
+    if (plan.entries.length === 0) return;
+    const queue = get().pendingMerges;
+    if (plan.conflicts.length === 0 && queue.length === 0) {
+      applyPlan(label, plan, new Map());
+      return;
+    }
+    set({ pendingMerges: [...queue, { label, plan }] });
+  };
+
+  const hasClosureFiles = () => get().inputs.some((i) => i.kind === 'closure');
+
+  /** Resolves one input and merges what it yields (store contents wait for the closure). */
+  const resolveAndMerge = async (item: InputItem, input: BuildInput): Promise<void> => {
+    let resolved: ResolvedInputs;
+    try {
+      resolved = await resolveWithRetry([input]);
+    } catch (err) {
+      failInput(item, err);
+      return;
+    }
+    if (!get().inputs.some((i) => i.id === item.id)) return; // removed meanwhile
+    const problems = resolved.problems;
+    const hasError = problems.some((p) => p.severity === 'error');
+    const storeContents = resolved.entries.some((e) => STORE_PATH_RE.test(e.path));
+    patchInput(item.id, {
+      status: hasError && resolved.entries.length === 0 ? 'failed' : 'ready',
+      problems,
+      entryCount: resolved.entries.length,
+      storeContents,
+    });
+    if (storeContents && hasClosureFiles()) {
+      await resolveClosure();
+      return;
+    }
+    queueMerge(item.label, get().tree.planMerge(resolved.entries, item.id));
+  };
+
+  /** Every closure file and every input holding store paths, resolved together. */
+  const resolveClosure = async (): Promise<void> => {
+    const run = get().closureRun + 1;
+    set({ closureRun: run });
+    const files = get().closureFiles;
+    const group = get().inputs.filter(
+      (i) => (i.kind === 'closure' && files.has(i.id)) || (i.storeContents && i.request),
+    );
+    const requests = group.map(
+      (i): BuildInput =>
+        i.kind === 'closure' ? { kind: 'closure', file: { name: i.origin, blob: files.get(i.id)! } } : i.request!(i.at),
+    );
+    for (const c of group) if (c.kind === 'closure') patchInput(c.id, { status: 'resolving' });
+    let resolved: ResolvedInputs;
+    try {
+      resolved = await resolveWithRetry(requests);
+    } catch (err) {
+      if (run !== get().closureRun) return;
+      const e = toEngineError(err);
+      for (const c of group) {
+        if (c.kind !== 'closure') continue;
+        const mine = problemsFor(c, e.problems, group.length === 1);
+        patchInput(c.id, {
+          status: 'failed',
+          failure: e.toFailure(),
+          problems:
+            mine.length > 0
+              ? mine
+              : [{ severity: 'error', code: e.code, input: c.label, message: e.message, hint: e.hint }],
+        });
+      }
+      return;
+    }
+    if (run !== get().closureRun) return;
+    const perOrigin = new Map<string, number>();
+    for (const e of resolved.entries) perOrigin.set(e.origin, (perOrigin.get(e.origin) ?? 0) + 1);
+    for (const c of group) {
+      const mine = problemsFor(c, resolved.problems, group.length === 1);
+      patchInput(c.id, {
+        status: mine.some((p) => p.severity === 'error') ? 'failed' : 'ready',
+        problems: mine,
+        entryCount: perOrigin.get(c.origin) ?? 0,
+      });
+    }
+    // Unclaimed problems (not naming one file) go to the first closure input.
+    const claimed = new Set(group.flatMap((c) => problemsFor(c, resolved.problems, false)));
+    const rest = resolved.problems.filter((p) => !claimed.has(p));
+    const first = group.find((c) => c.kind === 'closure');
+    if (rest.length > 0 && group.length > 1 && first)
+      patchInput(first.id, { problems: [...get().inputs.find((i) => i.id === first.id)!.problems, ...rest] });
+
+    get().editTree('read the closure again', (t) => {
+      t.removeInput(CLOSURE_GROUP);
+      for (const c of group) if (c.kind !== 'closure') t.removeInput(c.id);
+    });
+    set({ closure: [...resolved.closure].sort((a, b) => (a.path < b.path ? -1 : 1)) });
+    queueMerge(
+      group.length === 1 ? group[0].label : 'the closure',
+      get().tree.planMerge(resolved.entries, CLOSURE_GROUP),
+    );
+  };
+
+  const addWalkedFolder = (name: string, entries: TreeEntry[], at: string): Promise<void> => {
+    const request = (to: string): BuildInput => ({ kind: 'tree', at: '/', entries: placeEntries(entries, to) });
+    const item = addInputItem({
+      kind: 'folder',
+      label: name,
+      origin: name,
+      top: name,
+      names: [name, ...entries.filter((e) => e.type === 'file').map((e) => e.path.slice(e.path.lastIndexOf('/') + 1))],
+      at,
+      request,
+    });
+    void programsAmong(entries).then((programs) =>
+      patchInput(item.id, {
+        losses: {
+          files: entries.filter((e) => e.type === 'file').length,
+          programs: placedPaths(programs, at),
+          fromPicker: false,
+        },
+      }),
+    );
+    return resolveAndMerge(item, request(at));
+  };
+
+  /** Entry paths rooted at `/<folder>` as they land under `at`. */
+  const placedPaths = (paths: string[], at: string) => (at === '/' ? paths : paths.map((p) => at + p));
+
+  return {
+    inputs: [],
+    destination: '/',
+    closure: [],
+    pendingMerges: [],
+    archivePrompt: null,
+    nextInputId: 1,
+    closureRun: 0,
+    closureFiles: new Map(),
+
+    setDestination(path) {
+      const why = destinationProblem(path);
+      if (!why) set({ destination: path });
+      return why;
+    },
+
+    addFiles(files, at = get().destination) {
+      if (files.length === 0) return Promise.resolve();
+      const label = files.length === 1 ? files[0].name : `${formatCount(files.length)} files`;
+      const request = (to: string) => looseFilesInput(files, to);
+      const item = addInputItem({
+        kind: 'files',
+        label,
+        origin: files[0].name,
+        names: files.map((f) => f.name),
+        at,
+        request,
+      });
+      return resolveAndMerge(item, request(at));
+    },
+
+    async addFolderFiles(files, at = get().destination) {
+      // One input per top folder: each is the folder itself, placed in `at`.
+      const byTop = new Map<string, File[]>();
+      for (const f of files) {
+        const top = (f.webkitRelativePath || f.name).split('/').filter((p) => p.length > 0)[0] ?? f.name;
+        let list = byTop.get(top);
+        if (!list) byTop.set(top, (list = []));
+        list.push(f);
+      }
+      await Promise.all(
+        [...byTop].map(([top, list]) => {
+          const request = (to: string) => folderPickerInputs(list, to)[0];
+          const first = request(at);
+          const entries = first.kind === 'tree' ? first.entries : [];
+          const item = addInputItem({
+            kind: 'folder',
+            label: top,
+            origin: top,
+            top,
+            names: [top, ...new Set(list.map((f) => f.name))],
+            at,
+            request,
+          });
+          void programsAmong(entries).then((programs) =>
+            patchInput(item.id, { losses: { files: list.length, programs, fromPicker: true } }),
+          );
+          return resolveAndMerge(item, first);
+        }),
+      );
+    },
+
+    async addArchives(files, at = get().destination) {
+      await Promise.all(
+        files.map((file) => {
+          const request = (to: string): BuildInput => ({
+            kind: 'archive',
+            at: to,
+            file: { name: file.name, blob: file },
+          });
+          const item = addInputItem({
+            kind: 'archive',
+            label: file.name,
+            origin: file.name,
+            names: [file.name],
+            at,
+            request,
+          });
+          return resolveAndMerge(item, request(at));
+        }),
+      );
+    },
+
+    async addClosureFiles(files) {
+      if (files.length === 0) return;
+      const map = new Map(get().closureFiles);
+      for (const f of files) {
+        const item = addInputItem({
+          kind: 'closure',
+          label: f.name,
+          origin: f.name,
+          names: [f.name],
+          at: '/nix/store',
+        });
+        map.set(item.id, f);
+      }
+      set({ closureFiles: map });
+      await resolveClosure();
+    },
+
+    async addDropped(items, at) {
+      const loose: File[] = [];
+      const archives: File[] = [];
+      const work: Promise<void>[] = [];
+      for (const it of items) {
+        if (it.kind === 'folder') work.push(addWalkedFolder(it.name, it.entries, at));
+        else if (isArchiveName(it.file.name)) archives.push(it.file);
+        else loose.push(it.file);
+      }
+      if (loose.length > 0) work.push(get().addFiles(loose, at));
+      if (archives.length > 0) set({ archivePrompt: { files: archives, at } });
+      await Promise.all(work);
+    },
+
+    answerArchivePrompt(choice) {
+      const prompt = get().archivePrompt;
+      set({ archivePrompt: null });
+      if (!prompt || choice === 'cancel') return Promise.resolve();
+      return choice === 'extract'
+        ? get().addArchives(prompt.files, prompt.at)
+        : get().addFiles(prompt.files, prompt.at);
+    },
+
+    settleConflicts(choices, fallback) {
+      const [head, ...rest] = get().pendingMerges;
+      if (!head) return;
+      set({ pendingMerges: rest });
+      applyPlan(head.label, head.plan, choices, fallback);
+      // Later merges were planned against an older tree: plan them again.
+      const again = rest.map((m) => ({ label: m.label, plan: get().tree.planMerge(m.plan.entries, m.plan.inputId) }));
+      set({ pendingMerges: [] });
+      for (const m of again) queueMerge(m.label, m.plan);
+    },
+
+    moveInput(id, at) {
+      const item = get().inputs.find((i) => i.id === id);
+      if (!item?.request) return 'This input has a fixed place.';
+      const why = destinationProblem(at);
+      if (why) return why;
+      if (at === item.at) return undefined;
+      set({ pendingMerges: get().pendingMerges.filter((m) => m.plan.inputId !== id) });
+      get().editTree(`move ${item.label} to ${at}`, (t) => t.removeInput(id));
+      patchInput(id, { at, status: 'resolving' });
+      const moved = get().inputs.find((i) => i.id === id)!;
+      void resolveAndMerge(moved, item.request(at));
+      return undefined;
+    },
+
+    removeInput(id) {
+      const item = get().inputs.find((i) => i.id === id);
+      if (!item) return;
+      set({
+        inputs: get().inputs.filter((i) => i.id !== id),
+        pendingMerges: get().pendingMerges.filter((m) => m.plan.inputId !== id),
+      });
+      const inGroup = item.kind === 'closure' || (item.storeContents && hasClosureFiles());
+      if (item.kind === 'closure') {
+        const map = new Map(get().closureFiles);
+        map.delete(id);
+        set({ closureFiles: map });
+      }
+      if (!inGroup) {
+        get().editTree(`remove ${item.label}`, (t) => t.removeInput(id));
+        return;
+      }
+      if (hasClosureFiles()) {
+        void resolveClosure();
+        return;
+      }
+      // The last closure file went: store contents of other inputs stand on their own again.
+      set({ closureRun: get().closureRun + 1, closure: [] });
+      get().editTree(`remove ${item.label}`, (t) => t.removeInput(CLOSURE_GROUP));
+      for (const other of get().inputs)
+        if (other.storeContents && other.request) {
+          patchInput(other.id, { status: 'resolving' });
+          void resolveAndMerge(other, other.request(other.at));
+        }
+    },
+
+    async replaceWithArchive(id, file) {
+      const item = get().inputs.find((i) => i.id === id);
+      if (!item) return;
+      get().removeInput(id);
+      await get().addArchives([file], item.at);
+    },
+
+    mergeEntries(entries, label = 'entries') {
+      const item = addInputItem({ kind: 'files', label, origin: label, names: [label], at: '/' });
+      patchInput(item.id, { status: 'ready', entryCount: entries.length });
+      queueMerge(label, get().tree.planMerge(entries, item.id));
+    },
+
+    clearAll() {
+      get().releaseResult();
+      set({
+        inputs: [],
+        closure: [],
+        closureFiles: new Map(),
+        closureRun: get().closureRun + 1,
+        pendingMerges: [],
+        archivePrompt: null,
+        deletePrompt: null,
+        undoStack: [],
+        redoStack: [],
+        tree: new FileTree(),
+        treeVersion: 0,
+        expanded: new Set(),
+        selectedId: null,
+        renamingId: null,
+        treeMessage: null,
+        estimate: { state: 'idle' },
+      });
+    },
+  };
+};
+
+/** Where a folder input's folder ends up. */
+export function inputPlace(item: InputItem): string {
+  return item.top ? joinPath(item.at, item.top) : item.at;
+}
