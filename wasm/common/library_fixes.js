@@ -26,6 +26,9 @@
  * positive errno, __syscall_* functions a negative one.
  */
 mergeInto(LibraryManager.library, {
+  // Helpers, and MEMFS limits. Replaces 3.1.6 library_memfs.js expandFileStorage /
+  // resizeFileStorage, which compute sizes with `>>> 0` (32 bits) and let a failed
+  // allocation's RangeError escape the syscall.
   $wasmFixes__deps: ['$FS', '$MEMFS'],
   $wasmFixes__postset: 'wasmFixes.limitMemfs();',
   $wasmFixes: {
@@ -97,6 +100,8 @@ mergeInto(LibraryManager.library, {
     },
   },
 
+  // Replaces 3.1.6 library_wasi.js fd_pread: it passes only offset_low on (offsets from
+  // 4 GiB wrap around), via doReadv, which reads every iovec at the same offset.
   fd_pread__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
   fd_pread: function(fd, iov, iovcnt, {{{ defineI64Param('offset') }}}, pnum) {
     try {
@@ -111,6 +116,8 @@ mergeInto(LibraryManager.library, {
     }
   },
 
+  // Replaces 3.1.6 library_wasi.js fd_pwrite: only offset_low, and doWritev writes every
+  // iovec at the same offset.
   fd_pwrite__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
   fd_pwrite: function(fd, iov, iovcnt, {{{ defineI64Param('offset') }}}, pnum) {
     try {
@@ -125,6 +132,8 @@ mergeInto(LibraryManager.library, {
     }
   },
 
+  // Replaces 3.1.6 library_syscall.js __syscall_ftruncate64: SYSCALLS.get64 returns the low
+  // 32 bits only.
   __syscall_ftruncate64__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
   __syscall_ftruncate64: function(fd, low, high) {
     try {
@@ -135,6 +144,7 @@ mergeInto(LibraryManager.library, {
     }
   },
 
+  // Replaces 3.1.6 __syscall_truncate64: SYSCALLS.get64 returns the low 32 bits only.
   __syscall_truncate64__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
   __syscall_truncate64: function(path, low, high) {
     try {
@@ -146,6 +156,8 @@ mergeInto(LibraryManager.library, {
     }
   },
 
+  // Replaces 3.1.6 __syscall_fallocate: low 32 bits of offset and length only, and any mode
+  // (punch hole, zero range, keep size) treated as a plain allocate (asserted only in debug builds).
   __syscall_fallocate__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
   __syscall_fallocate: function(fd, mode, off_low, off_high, len_low, len_high) {
     try {
@@ -158,6 +170,8 @@ mergeInto(LibraryManager.library, {
     }
   },
 
+  // Replaces 3.1.6 __syscall_ioctl, which calls abort('bad ioctl syscall') for any request
+  // but the terminal ones.
   __syscall_ioctl__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
   __syscall_ioctl: function(fd, op, varargs) {
     SYSCALLS.varargs = varargs;
@@ -203,6 +217,8 @@ mergeInto(LibraryManager.library, {
     }
   },
 
+  // Replace 3.1.6 __syscall_readlink(at), whose FS.readlink resolves the target against the
+  // link's folder (PATH_FS.resolve) instead of returning it as stored.
   __syscall_readlink__deps: ['$SYSCALLS', '$FS', '$wasmFixes'],
   __syscall_readlink: function(path, buf, bufsize) {
     try {
@@ -222,6 +238,8 @@ mergeInto(LibraryManager.library, {
     }
   },
 
+  // Replaces 3.1.6 library.js system(), which under Node runs the command on the host
+  // (child_process.spawnSync with a shell).
   system__deps: ['$setErrNo'],
   system: function(command) {
     if (!command) return 0; // system(NULL): no shell is available
@@ -229,6 +247,8 @@ mergeInto(LibraryManager.library, {
     return -1;
   },
 
+  // Replaces 3.1.6 alarm(), which sets a setTimeout that raises SIGALRM later, possibly in an
+  // instance whose main has returned.
   alarm: function(seconds) {
     return 0;
   },

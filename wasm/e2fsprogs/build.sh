@@ -63,6 +63,7 @@ for tool in $tools; do
     > "$work/e2fsprogs-$tool.log" 2>&1 || { tail -40 "$work/e2fsprogs-$tool.log" >&2; exit 1; }
   cp "${dir[$tool]}/$tool" "$dist/$tool.mjs"
   cp "${dir[$tool]}/$tool.wasm" "$dist/$tool.wasm"
+  cp "$common/tool.d.mts" "$dist/$tool.d.mts"
 done
 
 # The distribution's defaults for mke2fs (point MKE2FS_CONFIG at it).

@@ -41,4 +41,5 @@ emcc -O2 "${objs[@]}" -o "$work/zstd.mjs" \
   --js-library "$common/library_fixes.js" \
   --pre-js "$work/zstd-name.js" --pre-js "$common/pre.js"
 cp "$work/zstd.mjs" "$work/zstd.wasm" "$dist/"
+cp "$common/tool.d.mts" "$dist/zstd.d.mts"
 chmod 644 "$dist"/zstd.*

@@ -170,8 +170,14 @@ export interface EmModule {
   [key: string]: unknown;
 }
 
-/** The settings object a MODULARIZE factory accepts (those we use). */
+/**
+ * The settings object a MODULARIZE factory accepts (those we use). wasm/common/pre.js sets
+ * defaults for `thisProgram` (the tool's name), `stdin` (at EOF) and `quit` (throws, so
+ * `exit()` ends `callMain`, never the host), and reads `env`.
+ */
 export interface EmModuleConfig {
+  /** Variables merged into the program's environment before it starts (wasm/common/pre.js). */
+  env?: Record<string, string>;
   noInitialRun?: boolean;
   noFSInit?: boolean;
   thisProgram?: string;

@@ -211,16 +211,13 @@ export async function runTool(
 
   let instantiateFailed: (e: unknown) => void = () => {};
   const instantiateFailure = new Promise<never>((_, reject) => (instantiateFailed = reject));
+  // wasm/common/pre.js already sets the program name, an empty stdin and a quit() that
+  // throws (so exit() ends callMain, not the host), and the build does not run main
+  // (INVOKE_RUN=0); wasm/e2fsprogs/pre.js creates /etc and an empty /etc/mtab.
   const config: EmModuleConfig = {
-    noInitialRun: true,
-    thisProgram: tool,
     env,
-    stdin: () => null,
     print: deliver(stdoutLines, options.onStdout),
     printErr: deliver(stderrLines, options.onStderr),
-    quit: (_status: number, toThrow: unknown): never => {
-      throw toThrow;
-    },
     instantiateWasm: (imports, receive) => {
       WebAssembly.instantiate(wasmModule, imports).then(
         (instance) => receive(instance, wasmModule),
@@ -249,9 +246,7 @@ export async function runTool(
   try {
     // Root runs the tools: no permission checks on MEMFS either.
     FS.ignorePermissions = true;
-    FS.mkdirTree('/etc');
     FS.writeFile(MKE2FS_CONF_PATH, conf);
-    FS.writeFile('/etc/mtab', '');
     setupMounts(FS, options, env, check, imageStats, treeStats, trees);
     if (captured) {
       // fd 1 becomes a file: libc then buffers stdout in blocks instead of per line.

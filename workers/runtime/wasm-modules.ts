@@ -15,7 +15,8 @@ export type WasmTool = E2fsTool | 'zstd';
 /** The e2fsprogs programs, in pipeline order. */
 export const E2FS_TOOLS: readonly E2fsTool[] = ['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'debugfs', 'tune2fs'];
 
-// Literal URLs and import specifiers: bundlers only follow static strings.
+// Literal URLs and import specifiers: bundlers only follow static strings. Each `.mjs` has
+// its declarations beside it (`<tool>.d.mts`, from wasm/common/tool.d.mts).
 const WASM_URLS: Record<WasmTool, () => URL> = {
   mke2fs: () => new URL('../../wasm/e2fsprogs/dist/mke2fs.wasm', import.meta.url),
   e2fsck: () => new URL('../../wasm/e2fsprogs/dist/e2fsck.wasm', import.meta.url),
@@ -28,19 +29,12 @@ const WASM_URLS: Record<WasmTool, () => URL> = {
 
 type FactoryModule = { default: EmFactory };
 const FACTORIES: Record<WasmTool, () => Promise<FactoryModule>> = {
-  // @ts-expect-error generated JS without type declarations
   mke2fs: () => import('../../wasm/e2fsprogs/dist/mke2fs.mjs'),
-  // @ts-expect-error generated JS without type declarations
   e2fsck: () => import('../../wasm/e2fsprogs/dist/e2fsck.mjs'),
-  // @ts-expect-error generated JS without type declarations
   resize2fs: () => import('../../wasm/e2fsprogs/dist/resize2fs.mjs'),
-  // @ts-expect-error generated JS without type declarations
   dumpe2fs: () => import('../../wasm/e2fsprogs/dist/dumpe2fs.mjs'),
-  // @ts-expect-error generated JS without type declarations
   debugfs: () => import('../../wasm/e2fsprogs/dist/debugfs.mjs'),
-  // @ts-expect-error generated JS without type declarations
   tune2fs: () => import('../../wasm/e2fsprogs/dist/tune2fs.mjs'),
-  // @ts-expect-error generated JS without type declarations
   zstd: () => import('../../wasm/zstd/dist/zstd.mjs'),
 };
 
