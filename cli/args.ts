@@ -46,6 +46,8 @@ Options:
   --compress[=LEVEL] zstd-compress the output (level 1-19, default 3); implied by .zst
   -o, --output OUT   where to write the image
   -q, --quiet        no progress output
+  --debug            print every tool's output as it runs and, when something fails,
+                     where it failed (the stack); goes with any command
   --max-expanded-bytes N
                      most bytes the members of compressed inputs (.tar.gz, .tar.zst,
                      compressed exports) may expand to; they are held in memory.

@@ -21,7 +21,7 @@ import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
 import { resolveInputs } from '../core/resolve-inputs.ts';
 import type { BuildEvent, BuildInput, BuildResult } from '../core/engine-contract.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
-import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
+import { EngineFailure, errorStack, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
 import { BackedImageStore } from '../workers/runtime/image-store.ts';
 import { createTempBacking } from '../workers/runtime/node-image-file.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
@@ -46,9 +46,11 @@ const processIo: CliIo = {
 
 /** Runs the CLI; resolves with the process exit code. */
 export async function main(argv: string[], io: CliIo = processIo, signal?: AbortSignal): Promise<number> {
+  // --debug goes with any command: every tool's output as it runs, and a failure's stack.
+  const debug = argv.includes('--debug');
   let command: Command;
   try {
-    command = parseArgs(argv);
+    command = parseArgs(argv.filter((a) => a !== '--debug'));
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr(`disk-image-studio: ${err.message}\n`);
@@ -62,7 +64,7 @@ export async function main(argv: string[], io: CliIo = processIo, signal?: Abort
         io.stdout(USAGE);
         return 0;
       case 'build':
-        return await build(command, io, signal);
+        return await build(command, io, signal, debug);
       case 'inspect':
         return await inspectCommand(command.image, io);
       case 'ls':
@@ -71,6 +73,8 @@ export async function main(argv: string[], io: CliIo = processIo, signal?: Abort
   } catch (err) {
     const f = toBuildFailure(err);
     io.stderr(`disk-image-studio: ${f.message}\n  ${f.hint}\n`);
+    if (debug) io.stderr(`${f.stack ?? errorStack(err) ?? ''}\n`);
+    else if (f.code === 'internal') io.stderr('  Run it again with --debug to see where it failed.\n');
     return f.code === 'aborted' ? 130 : 1;
   }
 }
@@ -133,11 +137,11 @@ function hostPathProblems(cmd: BuildCommand): string[] {
   return problems;
 }
 
-async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal): Promise<number> {
+async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal, debug = false): Promise<number> {
   // Fetched NARs live in a private temporary folder until the image is written.
   const spools: HostSpool[] = [];
   try {
-    return await buildWithSpools(cmd, io, spools, signal);
+    return await buildWithSpools(cmd, io, spools, signal, debug);
   } finally {
     for (const s of spools) s.dispose();
   }
@@ -148,6 +152,7 @@ async function buildWithSpools(
   io: CliIo,
   spools: HostSpool[],
   signal?: AbortSignal,
+  debug = false,
 ): Promise<number> {
   const pathProblems = hostPathProblems(cmd);
   if (pathProblems.length) {
@@ -192,7 +197,7 @@ async function buildWithSpools(
   const backing = createTempBacking(dirname(resolve(cmd.output)), basename(cmd.output));
   const store = new BackedImageStore(backing);
   const request = { entries: resolved.entries, closure: resolved.closure, options: cmd.options };
-  const onEvent = cmd.quiet ? undefined : progressPrinter(io);
+  const onEvent = cmd.quiet && !debug ? undefined : progressPrinter(io, debug);
   let result: BuildResult;
   try {
     if (!cmd.options.compress) {
@@ -255,11 +260,12 @@ function writeAll(fd: number, chunk: Uint8Array): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
-/** Stage lines on stderr; on a terminal, also a live percentage. */
-function progressPrinter(io: CliIo): (e: BuildEvent) => void {
+/** Stage lines on stderr; on a terminal, also a live percentage; with --debug, every tool's output. */
+function progressPrinter(io: CliIo, debug = false): (e: BuildEvent) => void {
   let lastPct = -1;
   return (e) => {
-    if (e.type === 'stage' && e.state === 'done')
+    if (debug && e.type === 'log') io.stderr(`  ${e.tool} ${e.stream}: ${e.text}\n`);
+    else if (e.type === 'stage' && e.state === 'done')
       io.stderr(`${e.stage.padEnd(8)} done at ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
     else if (e.type === 'problem') io.stderr(`${e.problem.severity}: ${e.problem.input}: ${e.problem.message}\n`);
     else if (e.type === 'log' && e.stream === 'stderr' && io.interactive) io.stderr(`  ${e.tool}: ${e.text}\n`);

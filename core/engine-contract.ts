@@ -118,6 +118,8 @@ export interface BuildFailure {
   hint: string;
   problems: InputProblem[];
   toolOutput?: string;
+  /** `internal` only: where it failed (the error's stack and its causes'), for a defect report. */
+  stack?: string;
 }
 
 /** Everything one build needs: the (possibly edited) tree, the closure, the options. */

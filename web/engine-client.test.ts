@@ -64,6 +64,22 @@ describe('EngineClient', () => {
     });
   });
 
+  it("shows an internal failure's stack with the tool output", () => {
+    const stack = 'TypeError: x is undefined\n    at planImage (build-image.ts:12:3)';
+    const withOutput = new EngineError({
+      code: 'internal',
+      message: 'Unexpected error',
+      hint: '',
+      problems: [],
+      stack,
+      toolOutput: 'mke2fs 1.47.4',
+    });
+    expect(withOutput.toolOutput).toBe(`mke2fs 1.47.4\n\n${stack}`);
+    const alone = new EngineError({ code: 'internal', message: 'Unexpected error', hint: '', problems: [], stack });
+    expect(alone.toolOutput).toBe(stack);
+    expect(alone.toFailure().toolOutput).toBe(stack);
+  });
+
   it('aborting terminates the worker, rejects every call in flight and starts afresh next time', async () => {
     const { made, connect } = fakeConnections();
     const client = new EngineClient(connect);

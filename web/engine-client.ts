@@ -49,7 +49,10 @@ export class EngineError extends Error implements BuildFailure {
     this.code = failure.code;
     this.hint = failure.hint;
     this.problems = failure.problems ?? [];
-    this.toolOutput = failure.toolOutput;
+    // An internal failure's stack shows with the tool output, for a defect report.
+    this.toolOutput = failure.stack
+      ? [failure.toolOutput, failure.stack].filter(Boolean).join('\n\n')
+      : failure.toolOutput;
   }
 
   static aborted(): EngineError {

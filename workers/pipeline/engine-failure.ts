@@ -4,6 +4,7 @@
  */
 import type { InputProblem } from '../../core/image-tree.ts';
 import type { BuildFailure } from '../../core/engine-contract.ts';
+import { ToolCrashError } from '../runtime/run-tool.ts';
 
 export class EngineFailure extends Error {
   override name = 'EngineFailure';
@@ -45,12 +46,32 @@ export function toBuildFailure(err: unknown): BuildFailure {
       problems: [],
     };
   }
-  return {
+  const failure: BuildFailure = {
     code: 'internal',
     message: `Unexpected error: ${message}`,
-    hint: 'This is a defect of the studio; the log holds the details. Please report it with the inputs that caused it.',
+    hint: 'This is a defect of the studio. Please report it with the inputs that caused it and the stack (shown with the tool output; the CLI prints it with --debug).',
     problems: [],
   };
+  const stack = errorStack(err);
+  if (stack) failure.stack = stack;
+  if (err instanceof ToolCrashError && (err.stdout || err.stderr)) failure.toolOutput = err.stdout + err.stderr;
+  return failure;
+}
+
+/** The stack of `err` and of its causes (at most 5), for a defect report. */
+export function errorStack(err: unknown): string | undefined {
+  const parts: string[] = [];
+  let e = err;
+  for (let depth = 0; depth < 5 && e !== undefined && e !== null; depth++) {
+    const prefix = depth ? 'Caused by: ' : '';
+    if (!(e instanceof Error)) {
+      parts.push(prefix + String(e));
+      break;
+    }
+    parts.push(prefix + (e.stack ?? `${e.name}: ${e.message}`));
+    e = e.cause;
+  }
+  return parts.length ? parts.join('\n') : undefined;
 }
 
 export function isAbort(err: unknown): boolean {
