@@ -512,6 +512,9 @@ export interface BackedImageStoreOptions extends ImageStoreOptions {
   existing?: boolean;
 }
 
+/** Most bytes of queued writes a {@link BackedImageStore} holds before writing them out. */
+const PENDING_CAP = 1 << 20;
+
 /**
  * An image stored in a file ({@link StoreBacking}). Memory use is one byte per chunk of
  * allocation map (16 KiB for a 16 GiB image), whatever the image size. Zero writes into
@@ -526,6 +529,14 @@ export class BackedImageStore extends BaseImageStore {
   /** The file's length is behind `#size` (zero writes past the end were skipped). */
   #lengthStale = false;
   #closed = false;
+  /**
+   * Writes not yet in the file: one contiguous run, extended while writes follow each other
+   * (mke2fs writes a file's blocks one by one, 1-4 KiB each), so a run of blocks costs one
+   * system call instead of one per block. Written out before any read, resize or flush.
+   */
+  #pending: Uint8Array | undefined;
+  #pendingStart = 0;
+  #pendingLength = 0;
 
   constructor(backing: StoreBacking, options: BackedImageStoreOptions = {}) {
     super(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
@@ -607,8 +618,41 @@ export class BackedImageStore extends BaseImageStore {
     return out;
   }
 
+  /** Queues `data` for the file at `position` (see {@link #pending}). */
+  #put(position: number, data: Uint8Array): void {
+    const n = this.#pendingLength;
+    if (n > 0 && position === this.#pendingStart + n && n + data.length <= PENDING_CAP) {
+      this.#pending!.set(data, n);
+      this.#pendingLength = n + data.length;
+      return;
+    }
+    this.#drain();
+    if (data.length >= PENDING_CAP / 2) {
+      this.#backing.write(position, data);
+      return;
+    }
+    this.#pending ??= new Uint8Array(PENDING_CAP);
+    this.#pending.set(data, 0);
+    this.#pendingStart = position;
+    this.#pendingLength = data.length;
+  }
+
+  /** Writes the pending run to the file. */
+  #drain(): void {
+    if (this.#pendingLength === 0) return;
+    const n = this.#pendingLength;
+    this.#pendingLength = 0;
+    this.#backing.write(this.#pendingStart, this.#pending!.subarray(0, n));
+  }
+
   /** Fills `target` from the file at `position`; what lies past the file's end reads as zeros. */
   #readFile(position: number, target: Uint8Array): void {
+    if (
+      this.#pendingLength > 0 &&
+      position < this.#pendingStart + this.#pendingLength &&
+      position + target.length > this.#pendingStart
+    )
+      this.#drain();
     let done = 0;
     while (done < target.length) {
       const got = this.#backing.read(position + done, target.subarray(done));
@@ -656,12 +700,12 @@ export class BackedImageStore extends BaseImageStore {
         this.#set(index);
         if (runStart < 0) runStart = pos;
       } else if (runStart >= 0) {
-        this.#backing.write(runStart, data.subarray(runStart - offset, pos - offset));
+        this.#put(runStart, data.subarray(runStart - offset, pos - offset));
         runStart = -1;
       }
       pos += n;
     }
-    if (runStart >= 0) this.#backing.write(runStart, data.subarray(runStart - offset, end - offset));
+    if (runStart >= 0) this.#put(runStart, data.subarray(runStart - offset, end - offset));
     if (end > this.#size) {
       // A skipped zero tail leaves the file shorter than the image: set its length on flush.
       if (runStart < 0) this.#lengthStale = true;
@@ -672,6 +716,7 @@ export class BackedImageStore extends BaseImageStore {
   truncate(newSize: number): void {
     checkRange(newSize, 0);
     this.#open();
+    this.#drain();
     if (newSize < this.#size) {
       const cs = this.chunkSize;
       const first = Math.ceil(newSize / cs);
@@ -693,6 +738,7 @@ export class BackedImageStore extends BaseImageStore {
   #zero(offset: number, length: number, punch: boolean): void {
     checkRange(offset, length);
     this.#open();
+    this.#drain();
     const end = Math.min(offset + length, this.#size);
     const cs = this.chunkSize;
     const b = this.#backing;
@@ -710,12 +756,14 @@ export class BackedImageStore extends BaseImageStore {
 
   async createScratch(): Promise<ImageStore> {
     this.#open();
+    this.#drain();
     if (!this.#backing.createScratch) return new MemoryImageStore(0, { chunkSize: this.chunkSize });
     return new BackedImageStore(await this.#backing.createScratch(), { chunkSize: this.chunkSize });
   }
 
   override flush(): void {
     this.#open();
+    this.#drain();
     if (this.#lengthStale) {
       this.#backing.truncate(this.#size);
       this.#lengthStale = false;
@@ -727,6 +775,7 @@ export class BackedImageStore extends BaseImageStore {
   override close(): void {
     if (this.#closed) return;
     try {
+      this.#drain();
       if (this.#lengthStale) this.#backing.truncate(this.#size);
     } finally {
       this.#closed = true;
