@@ -2,26 +2,30 @@
 import { useMemo, useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { StorePathInfo } from '../../core/image-tree.ts';
+import type { FileTree } from '../state/file-tree.ts';
 import { useStudio } from '../state/store.ts';
 import { formatBytes, formatCount, splitStorePath } from '../lib/format.ts';
 
 const ROW = 30;
 const BARS = 8;
 
-function status(p: StorePathInfo): { text: string; cls: string } {
+function status(p: StorePathInfo, tree: FileTree): { text: string; cls: string } {
   if (p.contents === 'missing') return { text: 'missing', cls: 'badge-bad' };
+  if (!tree.get(p.path)) return { text: 'not in the tree', cls: 'badge-bad' };
   if (p.hashChecked) return { text: 'hash checked', cls: 'badge-ok' };
   return { text: 'present', cls: 'badge-neutral' };
 }
 
 export function ClosurePanel() {
   const closure = useStudio((s) => s.closure);
+  const tree = useStudio((s) => s.tree);
+  useStudio((s) => s.treeVersion);
   const sorted = useMemo(
     () => [...closure].sort((a, b) => b.narSize - a.narSize || (a.path < b.path ? -1 : 1)),
     [closure],
   );
   const total = useMemo(() => closure.reduce((n, p) => n + p.narSize, 0), [closure]);
-  const missing = closure.filter((p) => p.contents === 'missing').length;
+  const missing = closure.filter((p) => p.contents === 'missing' || !tree.get(p.path)).length;
   const checked = closure.filter((p) => p.hashChecked).length;
   const scroll = useRef<HTMLDivElement>(null);
   const v = useVirtualizer({
@@ -79,7 +83,7 @@ export function ClosurePanel() {
             {v.getVirtualItems().map((vi) => {
               const p = sorted[vi.index];
               const { hash, name } = splitStorePath(p.path);
-              const st = status(p);
+              const st = status(p, tree);
               return (
                 <div
                   key={vi.key}

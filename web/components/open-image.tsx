@@ -17,7 +17,7 @@ export function OpenImageButton() {
         className="btn"
         disabled={busy}
         onClick={() => input.current?.click()}
-        title="Open an .img or .img.zst to check it, browse it, change it and save it again"
+        title="Open a disk image (.img, .img.zst, .ext4, .raw or any name) to check it, browse it, change it and save it again"
       >
         <DiskIcon />
         <span>Open image</span>
@@ -28,7 +28,7 @@ export function OpenImageButton() {
         hidden
         tabIndex={-1}
         data-input="image"
-        accept=".img,.zst,.raw"
+        /* Any file: images come as .img, .ext4, .raw or without an extension; the engine decides by content. */
         onChange={(e) => {
           const file = e.currentTarget.files?.[0];
           e.currentTarget.value = '';

@@ -153,7 +153,7 @@ async function programsAmong(entries: readonly TreeEntry[]): Promise<string[]> {
     const elf = head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
     if (elf || (head[0] === 0x23 && head[1] === 0x21)) out.push(e.path);
   }
-  return out;
+  return out.sort();
 }
 
 export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> = (set, get) => {
