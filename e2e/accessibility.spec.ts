@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, expect, openStudio, dropFiles } from './support/studio.ts';
-import { axeViolations, buildAndDownload, choose, inputsSettled } from './support/flow.ts';
+import { axeViolations, choose, inputsSettled } from './support/flow.ts';
 import { makeClosure, makeFolder, removeDir, run, tempDir, type ClosureFixture } from './support/host.ts';
 
 let work: string;
