@@ -45,6 +45,8 @@ export interface BrowserRun {
   outBytes: number;
   /** Output chunks sent from the worker to the page. */
   sinkCalls: number;
+  /** sha256 of the output. */
+  sha256: string;
   blockCount: number;
   blockSize: number;
   freeBlocks: number;
@@ -212,6 +214,7 @@ export class BrowserBench {
       imageBytes: r.imageSize,
       outBytes: run.outBytes,
       sinkCalls: run.sinkCalls,
+      sha256: r.sha256,
       blockCount: r.summary.blockCount,
       blockSize: r.summary.blockSize,
       freeBlocks: r.summary.freeBlocks,

@@ -18,10 +18,13 @@ import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
 import { inputDecompressors } from '../workers/runtime/zstd-stream.ts';
 import { PeakTracker, procMemory } from './measure.ts';
 import { MkfsAttempts } from './mkfs-attempts.ts';
+import { StageProfiler } from './profile.ts';
 
 export interface NodeChildRequest {
   dir: string;
   out: string;
+  /** Profile every stage (V8's sampling profiler) and report where the time went. */
+  profile?: boolean;
   /** Scratch wasm folders (absolute paths); omitted: the committed outputs. */
   e2fsprogs?: string;
   zstd?: string;
@@ -38,6 +41,10 @@ export interface StageSpan {
 export interface NodeChildResult {
   ok: boolean;
   error?: string;
+  /** sha256 of the output. */
+  sha256: string;
+  /** With `profile`: self time (ms) per category, per stage. */
+  profile?: Record<string, [string, number][]>;
   /** From the start of work (before the tree walk) to the output file's close. */
   totalMs: number;
   spans: StageSpan[];
@@ -63,6 +70,7 @@ async function main(): Promise<NodeChildResult> {
       zstd: req.zstd ? pathToFileURL(req.zstd + '/') : undefined,
     });
   }
+  const profiler = req.profile ? await StageProfiler.start() : undefined;
   const peaks = new PeakTracker('self');
   const t0 = performance.now();
   const spans: StageSpan[] = [];
@@ -78,6 +86,7 @@ async function main(): Promise<NodeChildResult> {
 
   // The CLI's `--files DIR`: the host folder at /, owned by root.
   begin('input', 0);
+  profiler?.start('input');
   const walked = (await walkHostDir(req.dir, 'bench')).map((e) => ({ ...e, uid: 0, gid: 0 }));
   const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], {
     decompressors: inputDecompressors,
@@ -86,6 +95,7 @@ async function main(): Promise<NodeChildResult> {
   if (resolved.problems.some((p) => p.severity === 'error'))
     throw new Error(`input problems: ${resolved.problems.map((p) => p.message).join('; ')}`);
   const tBuild = performance.now() - t0;
+  profiler?.stop();
   end('input', tBuild);
   const baseline = procMemory('self')?.rss ?? 0;
 
@@ -96,12 +106,18 @@ async function main(): Promise<NodeChildResult> {
     const at = tBuild + e.elapsedMs;
     // 'save' runs together with 'compress' (streamed): one span for both.
     if (e.stage === 'save') return;
+    // 'summary' (dumpe2fs -h, truncate) runs between the shrink and the second check.
     if (e.state === 'start') {
-      if (e.stage === 'compress') end('summary', at);
+      if (e.stage === 'recheck') end('summary', at);
       begin(e.stage, at);
+      profiler?.start(e.stage);
     } else {
+      profiler?.stop();
       end(e.stage, at);
-      if (e.stage === 'recheck') begin('summary', at);
+      if (e.stage === 'shrink') {
+        begin('summary', at);
+        profiler?.start('summary');
+      }
     }
   };
 
@@ -119,9 +135,12 @@ async function main(): Promise<NodeChildResult> {
   );
   closeSync(fd);
   const totalMs = performance.now() - t0;
+  profiler?.stop();
   peaks.mark('done');
   return {
     ok: true,
+    sha256: result.sha256,
+    profile: profiler ? await profiler.finish() : undefined,
     totalMs,
     spans,
     baseline,

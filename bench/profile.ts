@@ -91,6 +91,70 @@ function post<T>(session: Session, method: string, params?: object): Promise<T> 
   );
 }
 
+/**
+ * Profiles named stages of this process, one sampling profile each (node:inspector), and
+ * sorts each stage's samples into {@link categorize}'s categories, naming each wasm module
+ * after the tool of the stage where it spends most.
+ */
+export class StageProfiler {
+  readonly profiles: { name: string; profile: CpuProfile }[] = [];
+  /** V8's name of each wasm module ("wasm <hash>") to the tool's ("wasm e2fsck"), after {@link finish}. */
+  readonly wasmNames = new Map<string, string>();
+  #session: Session;
+  #running: string | undefined;
+  #pending: Promise<unknown> = Promise.resolve();
+
+  private constructor(session: Session) {
+    this.#session = session;
+  }
+
+  static async start(intervalUs = 500): Promise<StageProfiler> {
+    const session = new Session();
+    session.connect();
+    await post(session, 'Profiler.enable');
+    await post(session, 'Profiler.setSamplingInterval', { interval: intervalUs });
+    return new StageProfiler(session);
+  }
+
+  /** Starts profiling `name` (stopping the stage before, if any). */
+  start(name: string): void {
+    this.stop();
+    this.#running = name;
+    this.#pending = this.#pending.then(() => post(this.#session, 'Profiler.start'));
+  }
+
+  stop(): void {
+    const name = this.#running;
+    if (!name) return;
+    this.#running = undefined;
+    this.#pending = this.#pending.then(async () => {
+      const { profile } = await post<{ profile: CpuProfile }>(this.#session, 'Profiler.stop');
+      this.profiles.push({ name, profile });
+    });
+  }
+
+  /** Ends profiling; self time (ms) per category for every stage, largest first. */
+  async finish(): Promise<Record<string, [string, number][]>> {
+    this.stop();
+    await this.#pending;
+    this.#session.disconnect();
+    const names = this.wasmNames;
+    for (const s of this.profiles) {
+      const tool = STAGE_TOOL[s.name];
+      const top = breakdown(s.profile).parts.find(([cat]) => cat.startsWith('wasm '));
+      if (tool && top && !names.has(top[0])) names.set(top[0], `wasm ${tool}`);
+    }
+    const out: Record<string, [string, number][]> = {};
+    for (const s of this.profiles) {
+      const parts = breakdown(s.profile).parts.map(([cat, ms]): [string, number] => [names.get(cat) ?? cat, ms]);
+      const merged = new Map<string, number>();
+      for (const [cat, ms] of parts) merged.set(cat, (merged.get(cat) ?? 0) + ms);
+      out[s.name] = [...merged].sort((a, b) => b[1] - a[1]);
+    }
+    return out;
+  }
+}
+
 function formatBreakdown(name: string, b: { total: number; parts: [string, number][] }): string {
   const lines = [`${name.padEnd(10)} ${b.total.toFixed(0).padStart(6)} ms`];
   for (const [cat, ms] of b.parts) {
@@ -144,44 +208,22 @@ async function main(): Promise<void> {
     cliProfile = p;
   }
 
-  const session = new Session();
-  session.connect();
-  await post(session, 'Profiler.enable');
-  await post(session, 'Profiler.setSamplingInterval', { interval: 200 });
-  const stages: { name: string; profile: CpuProfile }[] = [];
-  let running: string | undefined;
-  let pending = Promise.resolve();
-  const start = (name: string) => {
-    running = name;
-    pending = pending.then(() => post(session, 'Profiler.start'));
-  };
-  const stop = () => {
-    const name = running;
-    if (!name) return;
-    running = undefined;
-    pending = pending.then(async () => {
-      const { profile } = await post<{ profile: CpuProfile }>(session, 'Profiler.stop');
-      stages.push({ name, profile });
-    });
-  };
-
-  start('input');
+  const profiler = await StageProfiler.start(200);
+  profiler.start('input');
   const walked = (await walkHostDir(dir, 'profile')).map((e) => ({ ...e, uid: 0, gid: 0 }));
   const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], {
     decompressors: inputDecompressors,
     host: nodeHost,
   });
-  stop();
+  profiler.stop();
   const onEvent = (e: BuildEvent) => {
     // 'save' runs together with 'compress' (streamed): one profile for both.
-    if (e.type !== 'stage' || e.stage === 'save') return;
-    if (e.state === 'start') {
-      stop();
-      start(e.stage);
-    } else if (e.state === 'done' && running === e.stage) {
-      stop();
-      // What runs between the second check and compression: dumpe2fs -h, truncate.
-      if (e.stage === 'recheck') start('summary');
+    if (e.type !== 'stage' || e.stage === 'save' || e.state === 'skipped') return;
+    if (e.state === 'start') profiler.start(e.stage);
+    else {
+      profiler.stop();
+      // dumpe2fs -h and the truncate run between the shrink and the second check.
+      if (e.stage === 'shrink') profiler.start('summary');
     }
   };
   const t0 = performance.now();
@@ -194,36 +236,32 @@ async function main(): Promise<void> {
     },
     { onEvent, sink: (c) => void (outBytes += c.length) },
   );
-  stop();
-  await pending;
   const total = performance.now() - t0;
-  session.disconnect();
-
+  const stages = await profiler.finish();
   report.push(
     `build: ${total.toFixed(0)} ms (image ${result.imageSize} bytes, output ${outBytes} bytes), ${resolved.entries.length} entries`,
   );
-  // V8 names a wasm module by a hash of its bytes: name each after the tool of the stage
-  // where it spends most.
-  const names = new Map<string, string>();
-  for (const s of stages) {
-    const tool = STAGE_TOOL[s.name];
-    const top = breakdown(s.profile).parts.find(([cat]) => cat.startsWith('wasm '));
-    if (tool && top && !names.has(top[0])) names.set(top[0], `wasm ${tool}`);
+  if (cliProfile) {
+    const b = breakdown(cliProfile);
+    report.push(
+      formatBreakdown('cli', {
+        total: b.total,
+        parts: b.parts.map(([cat, ms]): [string, number] => [profiler.wasmNames.get(cat) ?? cat, ms]),
+      }),
+    );
   }
-  const named = (b: ReturnType<typeof breakdown>) => ({
-    total: b.total,
-    parts: b.parts.map(([cat, ms]): [string, number] => [names.get(cat) ?? cat, ms]),
-  });
-  if (cliProfile) report.push(formatBreakdown('cli', named(breakdown(cliProfile))));
-  for (const s of stages) {
-    writeFileSync(join(out, `${s.name}.cpuprofile`), JSON.stringify(s.profile));
-    report.push(formatBreakdown(s.name, named(breakdown(s.profile))));
+  for (const { name, profile } of profiler.profiles) {
+    writeFileSync(join(out, `${name}.cpuprofile`), JSON.stringify(profile));
+    report.push(
+      formatBreakdown(name, { total: (profile.endTime - profile.startTime) / 1000, parts: stages[name] ?? [] }),
+    );
   }
   report.push(`profiles: ${out}`);
   process.stdout.write(report.join('\n') + '\n');
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+if (process.argv[1]?.endsWith('profile.ts'))
+  main().catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });

@@ -3,17 +3,28 @@
  * in Node and in headless Chromium. See bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { walkHostDir } from '../core/io/host-tree.ts';
 import { planSize } from '../core/size-plan.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
+import { streamImage } from '../workers/pipeline/stream-image.ts';
+import { readStoreFromFile } from '../workers/runtime/node-image-file.ts';
+import { availableCores, stopFrameWorkers } from '../workers/runtime/zstd-frames.ts';
 import { BrowserBench } from './browser.ts';
 import { canResetPeak, ensureGnuTime, runTimed } from './measure.ts';
 import { nativeTools, runNative } from './native.ts';
 import type { NodeChildRequest, NodeChildResult } from './node-child.ts';
-import { formatSummary, summarize, type Contender, type RunRecord, type WorkloadSummary } from './report.ts';
+import {
+  formatSummary,
+  summarize,
+  type CliRun,
+  type Contender,
+  type RunRecord,
+  type WorkloadSummary,
+  type ZstdRun,
+} from './report.ts';
 import { missingWasm, REPO_ROOT, wasmDirs } from './wasm-dirs.ts';
 import { ensureWorkload, warmPageCache, type DiskWorkload } from './workload-disk.ts';
 import { DEFAULT_SEED, WORKLOAD_NAMES, type WorkloadName } from './workload.ts';
@@ -26,6 +37,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --quick            smoke run: scaled-down workloads, 1 run
   --no-node          skip the Node contender
   --no-browser       skip the Chromium contender
+  --no-profile       skip the profiled Node run (where the time goes, per stage)
   --browser-input M  disk (default): the page gets the workload's files as Files;
                      memory: the page generates the same bytes into in-memory Blobs
   --seed N           workload seed (default ${DEFAULT_SEED})
@@ -45,6 +57,7 @@ interface Options {
   quick: boolean;
   node: boolean;
   browser: boolean;
+  profile: boolean;
   browserInput: 'disk' | 'memory';
   seed: number;
   cacheDir: string;
@@ -58,6 +71,7 @@ function parse(argv: string[]): Options {
     quick: false,
     node: true,
     browser: true,
+    profile: true,
     browserInput: 'disk',
     seed: DEFAULT_SEED,
     cacheDir: process.env.BENCH_CACHE_DIR || join(tmpdir(), 'disk-image-studio-bench'),
@@ -102,6 +116,9 @@ function parse(argv: string[]): Options {
       case '--no-browser':
         o.browser = false;
         break;
+      case '--no-profile':
+        o.profile = false;
+        break;
       case '--browser-input': {
         const v = value();
         if (v !== 'disk' && v !== 'memory') throw new Error('--browser-input is disk or memory');
@@ -143,11 +160,13 @@ async function runNode(
   dirs: ReturnType<typeof wasmDirs>,
   w: DiskWorkload,
   workDir: string,
+  profile = false,
 ): Promise<RunRecord['node']> {
   const out = join(workDir, 'node.img.zst');
   const req: NodeChildRequest = {
     dir: w.dir,
     out,
+    profile,
     ...(dirs.committed ? {} : { e2fsprogs: dirs.e2fsprogs, zstd: dirs.zstd }),
   };
   const r = await runTimed(
@@ -167,6 +186,64 @@ async function runNode(
     } as NodeChildResult;
   }
   return { ...result, processMs: r.ms };
+}
+
+/**
+ * The command line as a user runs it (`disk-image-studio build --files DIR -o OUT.img.zst`),
+ * timed from spawn to exit: Node's start-up, loading the compiled CLI, the tree walk, the
+ * pipeline and writing the output. The output is kept for {@link runZstd}.
+ */
+async function runCli(w: DiskWorkload, out: string, gnuTime: string | undefined): Promise<CliRun> {
+  rmSync(out, { force: true });
+  const r = await runTimed(
+    process.execPath,
+    [join(REPO_ROOT, 'cli/bin.mjs'), 'build', '--files', w.dir, '-q', '-o', out],
+    { cwd: REPO_ROOT, gnuTime },
+  );
+  const sha = /sha256 ([0-9a-f]{64})/.exec(r.stdout)?.[1];
+  if (r.code !== 0 || !sha)
+    return {
+      ok: false,
+      error: `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      ms: r.ms,
+      peak: r.peak,
+      outBytes: 0,
+      sha256: '',
+    };
+  return { ok: true, ms: r.ms, peak: r.peak, outBytes: statSync(out).size, sha256: sha };
+}
+
+/**
+ * Compression alone, on the image the CLI made (restored with native `zstd -d`): the
+ * studio's zstd with every core and with one thread (the calling thread, no workers), and
+ * the output's sha256 with 0, 1 and all workers, which must be the same bytes.
+ */
+async function runZstd(cliOut: string, workDir: string, tools: { zstd: string }): Promise<ZstdRun> {
+  const img = join(workDir, 'cli.img');
+  const d = spawnSync(tools.zstd, ['-q', '-d', '-f', cliOut, '-o', img]);
+  if (d.status !== 0)
+    return { ok: false, error: `zstd -d: ${d.stderr}`, allCoresMs: NaN, oneThreadMs: NaN, workers: 0, sha256: {} };
+  const store = readStoreFromFile(img);
+  rmSync(img, { force: true });
+  const cores = availableCores();
+  const sha256: Record<string, string> = {};
+  const time = async (workers: number) => {
+    const t = performance.now();
+    const r = await streamImage(store, undefined, { compress: true, workers });
+    sha256[String(workers)] = r.sha256;
+    return performance.now() - t;
+  };
+  try {
+    // Warm: the pool started and the module compiled, as they are after the first build.
+    await time(cores);
+    const allCoresMs = await time(cores);
+    const oneThreadMs = await time(0);
+    if (cores !== 1) await time(1);
+    return { ok: true, allCoresMs, oneThreadMs, workers: cores, sha256 };
+  } finally {
+    store.close();
+    stopFrameWorkers();
+  }
 }
 
 async function main(): Promise<void> {
@@ -198,6 +275,8 @@ async function main(): Promise<void> {
   if (!canResetPeak())
     log('this kernel does not let us reset peak RSS (/proc/PID/clear_refs): per-stage peaks are cumulative');
   const gnuTime = ensureGnuTime(log);
+  // The CLI's compiled JavaScript, as `npm install` leaves it, so no run pays for building it.
+  if (opts.node) spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/build-cli.mjs')], { stdio: 'ignore' });
   const contenders: Contender[] = [
     ...(opts.node ? ['node' as const] : []),
     ...(opts.browser ? ['chromium' as const] : []),
@@ -289,6 +368,13 @@ async function main(): Promise<void> {
         if (opts.node) {
           log(`${w.workload.name} run ${i}/${opts.runs}: node`);
           rec.node = await runNode(dirs, w, workDir);
+          if (dirs.committed) {
+            log(`${w.workload.name} run ${i}/${opts.runs}: CLI, then zstd alone`);
+            const cliOut = join(workDir, 'cli.img.zst');
+            rec.cli = await runCli(w, cliOut, gnuTime);
+            if (rec.cli.ok) rec.zstd = await runZstd(cliOut, workDir, tools);
+            rmSync(cliOut, { force: true });
+          }
         }
         if (browser) {
           log(`${w.workload.name} run ${i}/${opts.runs}: chromium`);
@@ -298,10 +384,16 @@ async function main(): Promise<void> {
         const t = (x?: { ok?: boolean; totalMs: number }) =>
           x?.ok === false ? 'failed' : x ? `${(x.totalMs / 1000).toFixed(2)} s` : '-';
         log(
-          `  native ${rec.native ? `${(rec.native.totalMs / 1000).toFixed(2)} s` : 'failed'}, node ${t(rec.node)}, chromium ${t(rec.chromium)}`,
+          `  native ${rec.native ? `${(rec.native.totalMs / 1000).toFixed(2)} s` : 'failed'}, node ${t(rec.node)}, CLI ${rec.cli ? (rec.cli.ok ? `${(rec.cli.ms / 1000).toFixed(2)} s` : 'failed') : '-'}, chromium ${t(rec.chromium)}`,
         );
       }
-      const summary = summarize(w.workload, runs);
+      let profile: Record<string, [string, number][]> | undefined;
+      if (opts.node && opts.profile) {
+        log(`${w.workload.name}: one more Node run, profiled`);
+        const p = await runNode(dirs, w, workDir, true);
+        profile = p?.ok ? p.profile : undefined;
+      }
+      const summary = summarize(w.workload, runs, profile);
       const text = formatSummary(w.workload, opts.runs, summary, contenders);
       process.stdout.write(`\n${text}\n`);
       results.push({
