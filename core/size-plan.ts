@@ -88,34 +88,219 @@ export interface SizePlan extends SizeEstimate {
   contentBlocks: number;
   /** The nixpkgs formula's result (bytes), for comparison. */
   nixpkgsBytes: number;
-  /** Bytes per inode to pass to mke2fs (`-i`) when mke2fs.conf's ratio gives too few inodes. */
-  inodeRatio?: number;
+  /**
+   * Inodes per block group for mke2fs (as `-N`, see {@link mkfsInodeCount}), chosen so that
+   * `resize2fs -M` shrinks the filesystem furthest (see {@link planInodesPerGroup}).
+   */
+  inodesPerGroup: number;
+}
+
+/** Blocks per group mke2fs makes (one block of block bitmap). */
+export const blocksPerGroup = (blockSize: number): number => blockSize * 8;
+
+/** flex_bg groups mke2fs packs together (its default, `-G 16`), for ext4. */
+const FLEX_BG_SIZE = 16;
+
+/** Whether group `g` holds a superblock backup (sparse_super: 0, 1 and powers of 3, 5 and 7). */
+function hasSuperBackup(g: number): boolean {
+  if (g <= 1) return true;
+  for (const base of [3, 5, 7]) {
+    let p = base;
+    while (p < g) p *= base;
+    if (p === g) return true;
+  }
+  return false;
+}
+
+/** The groups in [from, to) holding a superblock backup. */
+function superBackupsIn(from: number, to: number): number {
+  let n = 0;
+  if (from <= 0 && to > 0) n++;
+  if (from <= 1 && to > 1) n++;
+  for (const base of [3, 5, 7]) for (let p = base; p < to; p *= base) if (p >= from) n++;
+  return n;
+}
+
+/** What `resize2fs -M` sees of a filesystem mke2fs made: its geometry and what is in use. */
+export interface ShrinkInput {
+  blockSize: number;
+  /** Blocks and groups of the filesystem as made (before shrinking). */
+  blocksCount: number;
+  groups: number;
+  /** Inode table blocks per group. */
+  inodeTableBlocks: number;
+  inodesPerGroup: number;
+  /** Group descriptor blocks plus reserved GDT blocks (what each backup carries). */
+  oldDescBlocks: number;
+  flexBg: boolean;
+  extents: boolean;
+  /** Inodes in use, the reserved ones included. */
+  usedInodes: number;
+  /** Blocks in use outside the groups' own metadata (data, directories, journal, ...). */
+  dataBlocks: number;
+}
+
+/**
+ * The size `resize2fs -M` shrinks to: e2fsprogs 1.47's calculate_minimum_resize_size
+ * (resize/resize2fs.c), step for step, with per-group overheads summed in closed form.
+ *
+ * It matters how it counts: it starts from the groups the used inodes need and, when the
+ * data needs more groups than that, adds groups but does not count the room of the groups
+ * between the inode groups and the end of their flex_bg group. Each of those adds a whole
+ * group of empty space (up to 15 of 16, about 6% on a 5 GiB tree with mke2fs's default
+ * 16384 bytes per inode). Planning the inodes per group so the inode groups already hold
+ * the data avoids that path.
+ */
+export function minimumShrinkBlocks(fs: ShrinkInput): number {
+  const bpg = blocksPerGroup(fs.blockSize);
+  const flex = fs.flexBg ? FLEX_BG_SIZE : 1;
+  const firstDataBlock = fs.blockSize === 1024 ? 1 : 0;
+  const base = fs.inodeTableBlocks + 2;
+  const backup = 1 + fs.oldDescBlocks;
+  // Overhead of groups [from, to): calc_group_overhead summed.
+  const overheadIn = (from: number, to: number) =>
+    to <= from ? 0 : (to - from) * base + backup * superBackupsIn(from, to);
+  const groupOverhead = (g: number) => base + (hasSuperBackup(g) ? backup : 0);
+
+  let groups = Math.ceil(fs.usedInodes / fs.inodesPerGroup);
+  let flexGroups = groups;
+  if (fs.flexBg) flexGroups = Math.min(groups + flex - (groups & (flex - 1)), fs.groups);
+  let dataBlocks = groups * bpg;
+  // Room in the groups before the last one.
+  let lastStart = Math.max(0, groups - 1) * bpg - overheadIn(0, Math.max(0, Math.min(groups - 1, flexGroups)));
+  dataBlocks = Math.max(0, dataBlocks - overheadIn(0, flexGroups));
+  const needed = fs.dataBlocks;
+  while (needed > dataBlocks) {
+    const extra = Math.ceil((needed - dataBlocks) / bpg);
+    dataBlocks += extra * bpg;
+    lastStart += bpg - groupOverhead(groups - 1);
+    const from = flexGroups;
+    groups += extra;
+    if (!fs.flexBg) flexGroups = groups;
+    else if (groups > flexGroups) flexGroups = Math.min(groups + flex - (groups & (flex - 1)), fs.groups);
+    if (flexGroups > from) {
+      const credited = Math.max(from, Math.min(groups - 1, flexGroups));
+      lastStart += (credited - from) * bpg - overheadIn(from, credited);
+      dataBlocks -= overheadIn(from, flexGroups);
+    }
+  }
+  let first = groups - 1;
+  if (fs.flexBg && (first & ~(flex - 1)) === 0) first &= ~(flex - 1);
+  let overhead = overheadIn(first, flexGroups);
+  overhead += lastStart < needed ? Math.max(needed - lastStart, 50) : 50;
+  overhead += firstDataBlock;
+  let blocks = (groups - 1) * bpg + overhead;
+  if (blocks >= fs.blocksCount) return fs.blocksCount;
+  if (fs.extents) {
+    // Room for extent trees that grow while blocks move.
+    const perBlock = fs.blockSize / 12 - 1;
+    const worst = Math.max(Math.floor((needed + perBlock - 1) / perBlock), fs.usedInodes);
+    blocks += Math.min(Math.floor((fs.blocksCount - blocks) / 500), worst);
+  }
+  return blocks;
+}
+
+/** The fields of {@link ShrinkInput} that follow from the geometry mke2fs makes. */
+export function mkfsGeometry(
+  blockSize: number,
+  inodeSize: number,
+  initialBytes: number,
+  inodesPerGroup: number,
+  fsType: 'ext2' | 'ext3' | 'ext4',
+): Omit<ShrinkInput, 'usedInodes' | 'dataBlocks'> {
+  const blocksCount = Math.floor(initialBytes / blockSize);
+  const firstDataBlock = blockSize === 1024 ? 1 : 0;
+  const bpg = blocksPerGroup(blockSize);
+  const groups = Math.ceil((blocksCount - firstDataBlock) / bpg);
+  const descPerBlock = blockSize / (fsType === 'ext4' ? 64 : 32);
+  const descBlocks = Math.ceil(groups / descPerBlock);
+  // calc_reserved_gdt_blocks: room to grow 1024-fold (at most 2^32 blocks), at most a block of pointers.
+  const maxBlocks = blocksCount < 0xffffffff / 1024 ? blocksCount * 1024 : 0xffffffff;
+  const reservedGdt = Math.min(
+    blockSize / 4,
+    Math.max(0, Math.ceil(Math.ceil((maxBlocks - firstDataBlock) / bpg) / descPerBlock) - descBlocks),
+  );
+  return {
+    blockSize,
+    blocksCount,
+    groups,
+    inodeTableBlocks: Math.ceil((inodesPerGroup * inodeSize) / blockSize),
+    inodesPerGroup,
+    oldDescBlocks: descBlocks + reservedGdt,
+    flexBg: fsType === 'ext4',
+    extents: fsType === 'ext4',
+  };
+}
+
+/** The inode count (`-N`) that gives `inodesPerGroup` in a filesystem of `bytes` (whole groups). */
+export function mkfsInodeCount(bytes: number, blockSize: number, inodesPerGroup: number): number {
+  const firstDataBlock = blockSize === 1024 ? 1 : 0;
+  const groups = Math.ceil((Math.floor(bytes / blockSize) - firstDataBlock) / blocksPerGroup(blockSize));
+  return groups * inodesPerGroup;
+}
+
+/**
+ * Picks the inodes per group for which `resize2fs -M` shrinks furthest, given the inodes and
+ * data blocks the tree will use. Too many per group and the data needs more groups than the
+ * inodes, where resize2fs leaves up to 15 groups empty (see {@link minimumShrinkBlocks});
+ * too few and the inodes need more groups than the data. Each candidate is judged at the
+ * data estimate and up to 1% above it (the estimate is within 0.1% on real trees) and with
+ * a few more inodes in use, and among equals the one with the most inodes wins (room for
+ * files added later).
+ */
+export function planInodesPerGroup(
+  geometryFor: (inodesPerGroup: number) => Omit<ShrinkInput, 'usedInodes' | 'dataBlocks'>,
+  blockSize: number,
+  inodeSize: number,
+  usedInodes: number,
+  minimumInodes: number,
+  dataBlocks: number,
+): { inodesPerGroup: number; shrunkBlocks: number } {
+  // Whole inode table blocks, a multiple of 8 (ext2fs_initialize), at most a bitmap block's worth.
+  const perBlock = blockSize / inodeSize;
+  const step = perBlock % 8 === 0 ? perBlock : 8 * perBlock;
+  const max = Math.floor(Math.min(blockSize * 8, 65536 - perBlock) / step) * step;
+  const groups = geometryFor(max).groups;
+  const min = Math.min(max, Math.max(step, Math.ceil(minimumInodes / groups / step) * step));
+  let best = { inodesPerGroup: max, worst: Infinity, shrunkBlocks: Infinity };
+  for (let ipg = min; ipg <= max; ipg += step) {
+    const g = geometryFor(ipg);
+    let worst = 0;
+    for (const f of [1, 1.0025, 1.005, 1.0075, 1.01])
+      for (const inodes of [usedInodes, Math.ceil(usedInodes * 1.002) + 8])
+        worst = Math.max(
+          worst,
+          minimumShrinkBlocks({ ...g, usedInodes: inodes, dataBlocks: Math.ceil(dataBlocks * f) }),
+        );
+    if (worst <= best.worst)
+      best = { inodesPerGroup: ipg, worst, shrunkBlocks: minimumShrinkBlocks({ ...g, usedInodes, dataBlocks }) };
+  }
+  return { inodesPerGroup: best.inodesPerGroup, shrunkBlocks: best.shrunkBlocks };
 }
 
 /**
  * Plans an image for `entries`. `inodes` is what the tree needs (entries other than hard
- * links, plus the 11 reserved). The initial size also covers mke2fs's bytes-per-inode ratio
- * (mke2fs.conf: 4096 under 512 MiB, where blocks are 1 KiB, else 16384), so mke2fs needs no
- * `-N`. Defaults: blockSize `auto` (as mke2fs chooses), inode size 256, ext4, headroom 0.
+ * links, plus the 11 reserved). The initial size is a whole number of block groups, and the
+ * inode count is chosen for the smallest `resize2fs -M` result ({@link planInodesPerGroup}).
+ * Defaults: blockSize `auto` (as mke2fs chooses), inode size 256, ext4, headroom 0.
  */
 export function planSize(entries: readonly TreeEntry[], options: SizePlanOptions = {}): SizePlan {
   const auto = !options.blockSize || options.blockSize === 'auto';
-  // mke2fs.conf types by size: floppy (< 3 MiB) 1 KiB blocks and 8192 bytes per inode,
-  // small (< 512 MiB) 1 KiB and 4096, default 4 KiB and 16384.
-  const classes: { below: number; blockSize: 1024 | 2048 | 4096; ratio: number }[] = [
-    { below: 3 * MiB, blockSize: 1024, ratio: 8192 },
-    { below: 512 * MiB, blockSize: 1024, ratio: 4096 },
-    { below: Infinity, blockSize: 4096, ratio: 16384 },
+  // mke2fs.conf types by size: floppy (< 3 MiB) and small (< 512 MiB) get 1 KiB blocks, the
+  // rest 4 KiB; the inode ratios of those types no longer matter (the plan gives -N).
+  const classes: { below: number; blockSize: 1024 | 2048 | 4096 }[] = [
+    { below: 512 * MiB, blockSize: 1024 },
+    { below: Infinity, blockSize: 4096 },
   ];
   for (const c of classes) {
     const blockSize = auto ? c.blockSize : (options.blockSize as 1024 | 2048 | 4096);
-    const plan = planWith(entries, { ...options, blockSize }, c.ratio);
-    if (plan.initialImageBytes < c.below) return plan;
+    const plan = planWith(entries, { ...options, blockSize });
+    if (plan.initialImageBytes < c.below || !auto) return plan;
   }
-  return planWith(entries, { ...options, blockSize: auto ? 4096 : options.blockSize }, 16384);
+  return planWith(entries, { ...options, blockSize: auto ? 4096 : options.blockSize });
 }
 
-function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inodeRatio: number): SizePlan {
+function planWith(entries: readonly TreeEntry[], options: SizePlanOptions): SizePlan {
   const B = options.blockSize && options.blockSize !== 'auto' ? options.blockSize : 4096;
   const inodeSize = options.inodeSize && options.inodeSize !== 'auto' ? options.inodeSize : 256;
   const fsType = options.fsType ?? 'ext4';
@@ -125,7 +310,12 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
   // Directory sizes come from their children's names.
   const dirBytes = new Map<string, number>();
   let hasRoot = false;
-  for (const e of entries) if (e.type === 'directory') dirBytes.set(e.path, 24); // "." and ".."
+  const explicitDirs = new Set<string>(['/']);
+  for (const e of entries)
+    if (e.type === 'directory') {
+      dirBytes.set(e.path, 24); // "." and ".."
+      explicitDirs.add(e.path);
+    }
   let contentBlocks = 0;
   let inodes = RESERVED_INODES;
   for (const e of entries) {
@@ -143,82 +333,108 @@ function planWith(entries: readonly TreeEntry[], options: SizePlanOptions, inode
     } else if (e.type === 'symlink' && e.size > FAST_SYMLINK_MAX) contentBlocks += 1;
   }
   if (!hasRoot && !dirBytes.has('/')) dirBytes.set('/', 24);
+  // Folders only implied by paths below them are made too: each takes an inode, a block and
+  // a name in its parent.
+  const pending: string[] = [];
+  for (const path of dirBytes.keys()) if (path !== '/' && !explicitDirs.has(path)) pending.push(path);
+  while (pending.length > 0) {
+    const path = pending.pop()!;
+    if (explicitDirs.has(path)) continue;
+    explicitDirs.add(path);
+    inodes++;
+    const cut = path.lastIndexOf('/');
+    const parent = cut <= 0 ? '/' : path.slice(0, cut);
+    dirBytes.set(parent, (dirBytes.get(parent) ?? 24) + ((8 + enc.encode(path.slice(cut + 1)).length + 3) & ~3));
+    if (parent !== '/' && !explicitDirs.has(parent)) pending.push(parent);
+  }
   for (const bytes of dirBytes.values()) {
     const n = Math.max(1, Math.ceil(bytes / (B - csumTail)));
     contentBlocks += n + (n > 1 ? 1 : 0); // an htree index block once a directory spans blocks
   }
   contentBlocks += 4; // lost+found is created with 16 KiB
 
-  // Layout overhead for a filesystem of `blocks` blocks holding `inodes` inodes.
-  const blocksPerGroup = B * 8;
-  const overhead = (blocks: number, journalOf = blocks) => {
-    const groups = Math.max(1, Math.ceil(blocks / blocksPerGroup));
-    const inodesPerGroup = Math.ceil(inodes / groups / (B / inodeSize)) * (B / inodeSize);
-    const inodeTables = groups * ((inodesPerGroup * inodeSize) / B);
+  const bpg = blocksPerGroup(B);
+  const groupBytes = bpg * B;
+  const perBlock = B / inodeSize;
+  const maxPerGroup = Math.floor(Math.min(B * 8, 65536 - perBlock) / perBlock) * perBlock;
+  // Layout overhead for a filesystem of `blocks` blocks with `perGroup` inodes per group.
+  const overhead = (blocks: number, perGroup: number) => {
+    const groups = Math.max(1, Math.ceil(blocks / bpg));
+    const inodeTables = groups * Math.ceil((perGroup * inodeSize) / B);
     const descPerBlock = B / (fsType === 'ext4' ? 64 : 32);
     const gdt = Math.ceil(groups / descPerBlock);
-    const reservedGdt = Math.min(1024, Math.ceil((groups * 1024) / descPerBlock)); // resize_inode room
-    const backups = Math.min(groups, 2 + Math.ceil(Math.log(Math.max(groups, 1)) / Math.log(3)) * 3);
-    const journal = fsType === 'ext2' ? 0 : defaultJournalBlocks(journalOf);
+    const reservedGdt = Math.min(B / 4, Math.ceil((groups * 1024) / descPerBlock)); // resize_inode room
+    const backups = superBackupsIn(0, groups);
+    const journal = fsType === 'ext2' ? 0 : defaultJournalBlocks(blocks);
     return inodeTables + groups * 2 + backups * (1 + gdt + reservedGdt) + journal + (B === 1024 ? 1 : 0);
   };
+  // The tightest filesystem holding the tree with just enough inodes: where mkfs starts from.
   let blocks = contentBlocks;
-  for (let i = 0; i < 8; i++) blocks = contentBlocks + overhead(blocks);
+  for (let i = 0; i < 8; i++)
+    blocks = contentBlocks + overhead(blocks, Math.ceil(inodes / Math.max(1, Math.ceil(blocks / bpg))));
   const minimumBytes = blocks * B;
 
   const nix = nixpkgsInitialBytes(entries);
-  // mkfs -d places files less tightly than a count of blocks: a 10% margin plus a MiB; and
-  // mke2fs makes one inode per `inodeRatio` bytes, so enough bytes for the inodes (+10%).
-  // mke2fs adds no journal below 2048 blocks: an ext3/ext4 image starts at least that large.
+  // mkfs -d places files less tightly than a count of blocks: a 10% margin plus a MiB, never
+  // below make-ext4-fs.nix's size. mke2fs adds no journal below 2048 blocks: an ext3/ext4
+  // image starts at least that large. And whole groups, so the inode count (-N) gives
+  // exactly the inodes per group planned.
   const journalFloor = fsType === 'ext2' ? 0 : 2048 * B;
-  const byBlocks = roundUpMiB(Math.max(nix.bytes, Math.ceil(minimumBytes * 1.1) + MiB, journalFloor));
   const wantedInodes = Math.ceil(inodes * 1.1);
-  // A tree of many small files needs more inodes than mke2fs.conf's ratio gives the size
-  // its blocks need. Rather than a larger filesystem, ask for one inode per block (-i B,
-  // the most a group can hold): resize2fs -M keeps the inodes per group, so the denser
-  // they are, the fewer groups the shrunk image needs (100,000 tiny files: 1.6 GB with
-  // the default ratio, 0.8 GB with just enough inodes, under 0.5 GB with one per block).
-  const explicitRatio = wantedInodes * inodeRatio > byBlocks ? B : undefined;
-  const ratioUsed = explicitRatio ?? inodeRatio;
-  const initialImageBytes = Math.max(byBlocks, roundUpMiB(wantedInodes * ratioUsed));
-  // resize2fs -M keeps the inodes per group, so it needs as many groups as hold the inodes.
-  const initialBlocks = initialImageBytes / B;
-  const groupsInitial = Math.ceil(initialBlocks / blocksPerGroup);
-  const perBlock = B / inodeSize;
-  const inodesPerGroup = Math.max(
-    perBlock,
-    Math.ceil(Math.floor(initialImageBytes / ratioUsed) / groupsInitial / perBlock) * perBlock,
-  );
-  const groupsForInodes = Math.ceil(inodes / inodesPerGroup);
-  const inodeBound = (groupsForInodes - 1) * blocksPerGroup + (inodesPerGroup * inodeSize) / B + 64;
-  // The journal is sized for the filesystem mkfs makes, and resize2fs -M keeps it.
-  let shrunk = contentBlocks;
-  for (let i = 0; i < 8; i++) shrunk = contentBlocks + overhead(shrunk, initialBlocks);
-  const finalBlocks = Math.max(shrunk, inodeBound);
-  const headroom = (options.headroomMiB ?? 0) * MiB;
-  const finalImageBytes = Math.ceil((finalBlocks * B + headroom) / B) * B;
-  return {
-    inodes,
-    dataBytes: contentBlocks * B,
-    initialImageBytes,
-    finalImageBytes,
-    blockSize: B,
-    inodeSize,
-    contentBlocks,
-    nixpkgsBytes: nix.bytes,
-    ...(explicitRatio === undefined ? {} : { inodeRatio: ratioUsed }),
-  };
+  let initialImageBytes =
+    Math.ceil(
+      Math.max(
+        nix.bytes,
+        Math.ceil(minimumBytes * 1.1) + MiB,
+        journalFloor,
+        (wantedInodes / maxPerGroup) * groupBytes,
+      ) / groupBytes,
+    ) * groupBytes;
+  // Inodes in use after mkfs: the tree's, the reserved ones, and ext4's orphan file.
+  const usedInodes = inodes + (fsType === 'ext4' ? 1 : 0);
+  for (;;) {
+    const initialBlocks = initialImageBytes / B;
+    const journal = fsType === 'ext2' ? 0 : defaultJournalBlocks(initialBlocks);
+    const dataBlocks = contentBlocks + journal;
+    const pick = planInodesPerGroup(
+      (ipg) => mkfsGeometry(B, inodeSize, initialImageBytes, ipg, fsType),
+      B,
+      inodeSize,
+      usedInodes,
+      wantedInodes,
+      dataBlocks,
+    );
+    // The chosen inode tables must leave mkfs its margin; else one more group and plan again.
+    const fits = (contentBlocks + overhead(initialBlocks, pick.inodesPerGroup)) * 1.1 <= initialBlocks;
+    if (!fits) {
+      initialImageBytes += groupBytes;
+      continue;
+    }
+    const headroom = (options.headroomMiB ?? 0) * MiB;
+    return {
+      inodes,
+      dataBytes: contentBlocks * B,
+      initialImageBytes,
+      finalImageBytes: Math.ceil((pick.shrunkBlocks * B + headroom) / B) * B,
+      blockSize: B,
+      inodeSize,
+      contentBlocks,
+      nixpkgsBytes: nix.bytes,
+      inodesPerGroup: pick.inodesPerGroup,
+    };
+  }
 }
 
 /**
  * The next attempt after mkfs reported no space (blocks or inodes): 1.5x the bytes (at least
- * 16 MiB more), 1.25x the inodes, rounded up to a MiB. The final size stays as estimated,
+ * 16 MiB more), 1.25x the inodes, rounded up to a MiB (or to `unitBytes`, e.g. whole groups). The final size stays as estimated,
  * since `resize2fs -M` shrinks to fit anyway.
  */
-export function grow(previous: SizeEstimate): SizeEstimate {
+export function grow(previous: SizeEstimate, unitBytes = MiB): SizeEstimate {
+  const bytes = Math.max(previous.initialImageBytes * 1.5, previous.initialImageBytes + 16 * MiB);
   return {
     ...previous,
     inodes: Math.ceil(previous.inodes * 1.25),
-    initialImageBytes: roundUpMiB(Math.max(previous.initialImageBytes * 1.5, previous.initialImageBytes + 16 * MiB)),
+    initialImageBytes: Math.ceil(roundUpMiB(bytes) / unitBytes) * unitBytes,
   };
 }

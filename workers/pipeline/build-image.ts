@@ -7,7 +7,7 @@ import type { InputProblem, StorePathInfo, TreeEntry } from '../../core/image-tr
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
 import { registrationBytes } from '../../core/registration.ts';
 import { REGISTRATION_PATH } from '../../core/resolve-inputs.ts';
-import { grow, planSize } from '../../core/size-plan.ts';
+import { blocksPerGroup, grow, mkfsInodeCount, planSize } from '../../core/size-plan.ts';
 import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } from '../../core/engine-contract.ts';
 import { validateBuildOptions } from '../../core/build-options.ts';
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
@@ -272,7 +272,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         options,
         size.initialImageBytes,
         entries.find((e) => e.path === '/'),
-        plan.inodeRatio,
+        plan,
       );
       const r = await run('mke2fs', args, [
         { type: 'image', path: IMAGE, store: candidate },
@@ -290,7 +290,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         );
       // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
       // with -d even where there is room, so the size is what grows.
-      size = grow(size);
+      size = grow(size, blocksPerGroup(plan.blockSize) * plan.blockSize);
       emit({
         type: 'log',
         stage: 'mkfs',
@@ -400,12 +400,17 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   }
 }
 
-/** mke2fs's arguments: the seed's label/UUID, plus the determinism make-ext4-fs gets from faketime. */
+/**
+ * mke2fs's arguments: the seed's label/UUID, plus the determinism make-ext4-fs gets from
+ * faketime. With a `layout` (the plan's), the block size and the inode count (`-N`, the
+ * planned inodes per group in every group of `bytes`) are given rather than left to
+ * mke2fs.conf's ratio, so that `resize2fs -M` can shrink furthest (see core/size-plan.ts).
+ */
 export function mkfsArgs(
   options: BuildRequest['options'],
   bytes: number,
   root?: TreeEntry,
-  inodeRatio?: number,
+  layout?: { blockSize: number; inodesPerGroup: number },
 ): string[] {
   // mke2fs -d does not copy the root directory's own mode and owner: pass them.
   const ext = [`hash_seed=${options.uuid}`, `root_owner=${root?.uid ?? 0}:${root?.gid ?? 0}`];
@@ -420,9 +425,13 @@ export function mkfsArgs(
     options.uuid,
     '-E',
     ext.join(','),
-    ...(options.blockSize !== 'auto' ? ['-b', String(options.blockSize)] : []),
+    ...(layout
+      ? ['-b', String(layout.blockSize)]
+      : options.blockSize !== 'auto'
+        ? ['-b', String(options.blockSize)]
+        : []),
     ...(options.inodeSize !== 'auto' ? ['-I', String(options.inodeSize)] : []),
-    ...(inodeRatio !== undefined ? ['-i', String(inodeRatio)] : []),
+    ...(layout ? ['-N', String(mkfsInodeCount(bytes, layout.blockSize, layout.inodesPerGroup))] : []),
     '-d',
     TREE,
     IMAGE,
