@@ -71,4 +71,9 @@ export interface InputProblem {
   message: string;
   /** What to do about it. */
   hint: string;
+  /**
+   * For `store-path-sealed`: the store path a closure input certifies (by its NAR hash) and
+   * the closure input it came from. Another input may not change what is inside it.
+   */
+  sealed?: { storePath: string; closureInput: string };
 }
