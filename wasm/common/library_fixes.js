@@ -9,8 +9,12 @@
  *   A JS RangeError (an in-memory file that cannot grow) becomes EFBIG.
  * - MEMFS: a file size above 4 GiB (which 3.1.6 MEMFS silently truncates to
  *   32 bits) or one the engine cannot allocate fails with EFBIG.
- * - __syscall_fallocate with a mode other than 0 (punch hole, zero range,
- *   keep size) returns EOPNOTSUPP instead of pretending to have done it.
+ * - __syscall_fallocate: FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE and
+ *   FALLOC_FL_ZERO_RANGE (with or without KEEP_SIZE) are passed to the
+ *   filesystem's stream_ops.fallocate(stream, mode, offset, length) when it
+ *   has one (libext2fs discards and zeroes ranges this way: mke2fs then marks
+ *   inode tables zeroed, as on a Linux file); other modes, or a filesystem
+ *   without it, return EOPNOTSUPP instead of pretending to have done it.
  * - __syscall_ioctl: requests other than the terminal ones are passed to the
  *   filesystem's stream_ops.ioctl when it has one, else fail with ENOTTY
  *   (3.1.6 aborts the program on them: BLKSSZGET, BLKGETSIZE64, BLKROGET,
@@ -162,8 +166,20 @@ mergeInto(LibraryManager.library, {
   __syscall_fallocate: function(fd, mode, off_low, off_high, len_low, len_high) {
     try {
       var stream = SYSCALLS.getStreamFromFD(fd);
-      if (mode !== 0) return -{{{ cDefine('EOPNOTSUPP') }}};
-      FS.allocate(stream, wasmFixes.i64(off_low, off_high), wasmFixes.i64(len_low, len_high));
+      var offset = wasmFixes.i64(off_low, off_high);
+      var length = wasmFixes.i64(len_low, len_high);
+      if (mode === 0) {
+        FS.allocate(stream, offset, length);
+        return 0;
+      }
+      // 3: FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; 0x10 / 0x11: FALLOC_FL_ZERO_RANGE (| KEEP_SIZE).
+      if ((mode !== 3 && mode !== 0x10 && mode !== 0x11) || !stream.stream_ops.fallocate) {
+        return -{{{ cDefine('EOPNOTSUPP') }}};
+      }
+      if (offset < 0 || length <= 0) return -{{{ cDefine('EINVAL') }}};
+      if ((stream.flags & {{{ cDefine('O_ACCMODE') }}}) === {{{ cDefine('O_RDONLY') }}}) return -{{{ cDefine('EBADF') }}};
+      if (FS.isDir(stream.node.mode)) return -{{{ cDefine('EISDIR') }}};
+      stream.stream_ops.fallocate(stream, mode, offset, length);
       return 0;
     } catch (e) {
       return -wasmFixes.errno(e);

@@ -89,6 +89,11 @@ export interface EmStreamOps {
     canOwn?: boolean,
   ): number;
   llseek?(stream: EmStream, offset: number, whence: number): number;
+  /**
+   * fallocate(2) with a non-zero mode (punch hole, zero range), called by the build's JS
+   * library (`wasm/common/library_fixes.js`); absent means EOPNOTSUPP.
+   */
+  fallocate?(stream: EmStream, mode: number, offset: number, length: number): void;
 }
 
 export interface EmMount {
@@ -185,6 +190,10 @@ export interface EmModuleConfig {
   print?: (text: string) => void;
   printErr?: (text: string) => void;
   stdin?: () => number | null | undefined;
+  /** Makes stdout a character device (not a terminal) that receives each byte; `null` flushes. */
+  stdout?: (byte: number | null) => void;
+  /** Makes stderr a character device (not a terminal) that receives each byte; `null` flushes. */
+  stderr?: (byte: number | null) => void;
   quit?: (status: number, toThrow: unknown) => never;
   onExit?: (status: number) => void;
   onAbort?: (what: unknown) => void;

@@ -58,12 +58,19 @@ export interface ImageFsStats {
   /** Highest end offset (position + length) seen by a read or write. */
   maxOffset: number;
   truncates: number;
+  /** Bytes made holes by fallocate's punch-hole and zero-range modes. */
+  zeroed: number;
 }
 
 /** Fresh zeroed counters. */
 export function newImageFsStats(): ImageFsStats {
-  return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, maxOffset: 0, truncates: 0 };
+  return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, maxOffset: 0, truncates: 0, zeroed: 0 };
 }
+
+/** fallocate(2) mode bits (linux/falloc.h). */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
 
 /** Device number reported by IMAGEFS (arbitrary, distinct from the tree's). */
 export const IMAGEFS_DEV = 0x696d; // 'im'
@@ -188,7 +195,32 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
         if (position < 0) fail(ERRNO.EINVAL);
         return position;
       },
-      // No allocate (fallocate/discard -> EOPNOTSUPP), no mmap, no ioctl (-> ENOTTY).
+      /**
+       * fallocate(2) with FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE (3) or FALLOC_FL_ZERO_RANGE
+       * (0x10, with KEEP_SIZE 0x11), passed here by the build's JS library: the range becomes
+       * a hole of the store. libext2fs discards and zeroes this way, and mke2fs then marks
+       * the inode tables zeroed, as it does on a Linux file.
+       */
+      fallocate: (stream: EmStream, mode: number, offset: number, length: number): void => {
+        const opts = optsOf(stream.node);
+        opts.check?.();
+        if (!Number.isSafeInteger(offset + length)) fail(ERRNO.EFBIG);
+        const store = (stream.node as ImageNode).imageStore!;
+        const keepSize = (mode & FALLOC_FL_KEEP_SIZE) !== 0;
+        if (
+          mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) ||
+          (mode & ~FALLOC_FL_KEEP_SIZE) === FALLOC_FL_ZERO_RANGE
+        ) {
+          const limit = opts.limits?.[stream.node.name];
+          if (!keepSize && limit !== undefined && offset + length > limit) fail(ERRNO.EFBIG);
+          if (keepSize) store.punchHole(offset, length);
+          else store.zeroRange(offset, length);
+          if (opts.stats) opts.stats.zeroed += length;
+          return;
+        }
+        fail(ERRNO.EOPNOTSUPP);
+      },
+      // No allocate (posix_fallocate mode 0 -> EOPNOTSUPP), no mmap, no ioctl (-> ENOTTY).
     },
   };
 
