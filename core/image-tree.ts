@@ -11,8 +11,22 @@ export type ByteSource =
   | { kind: 'bytes'; bytes: Uint8Array }
   /** A browser File/Blob, or a slice of one (a member of an uncompressed tar, a file inside a NAR). */
   | { kind: 'blob'; blob: Blob; offset: number; size: number }
-  /** Node only: a host file, or a slice of one. */
-  | { kind: 'host-file'; path: string; offset: number; size: number };
+  /**
+   * Node only: a host file, or a slice of one. `identity` is what the file was when it was
+   * scanned; whoever reads it later opens it without following links and checks it is
+   * still that file.
+   */
+  | { kind: 'host-file'; path: string; offset: number; size: number; identity?: HostFileIdentity };
+
+/** What identifies a host file as scanned: device, inode, size and modification time. */
+export interface HostFileIdentity {
+  dev: number;
+  ino: number;
+  /** The whole file's size in bytes. */
+  size: number;
+  /** Modification time, ms since 1970 (with the fraction the host gives). */
+  mtimeMs: number;
+}
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
 

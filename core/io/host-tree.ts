@@ -6,7 +6,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TreeEntry } from '../image-tree.ts';
-import { openHostFile } from './host-file-reader.ts';
+import { identityOf, openHostFile } from './host-file-reader.ts';
 import type { HostAccess } from './random-access-reader.ts';
 
 export type { HostAccess };
@@ -52,7 +52,7 @@ export async function walkHostDir(root: string, origin: string): Promise<TreeEnt
           ...base,
           type: 'file',
           size: st.size,
-          source: { kind: 'host-file', path: host, offset: 0, size: st.size },
+          source: { kind: 'host-file', path: host, offset: 0, size: st.size, identity: identityOf(st) },
         });
       }
     }

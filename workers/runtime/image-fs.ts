@@ -214,7 +214,11 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
           const limit = opts.limits?.[stream.node.name];
           if (!keepSize && limit !== undefined && offset + length > limit) fail(ERRNO.EFBIG);
           if (keepSize) store.punchHole(offset, length);
-          else store.zeroRange(offset, length);
+          else {
+            store.zeroRange(offset, length);
+            // Without KEEP_SIZE, zeroing past the end grows the file (with a hole).
+            if (offset + length > store.size) store.truncate(offset + length);
+          }
           if (opts.stats) opts.stats.zeroed += length;
           return;
         }

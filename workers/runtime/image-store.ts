@@ -453,60 +453,6 @@ export class MemoryImageStore extends BaseImageStore {
   }
 
   /**
-   * Makes `[offset, offset + length)` read as zeros without changing the size (Linux's
-   * `fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)`): chunks inside the range are
-   * freed, the parts of chunks at its ends are zeroed. The range past the end is ignored.
-   */
-  punchHole(offset: number, length: number): void {
-    checkRange(offset, length);
-    const end = Math.min(offset + length, this.#size);
-    if (end <= offset) return;
-    const cs = this.chunkSize;
-    const first = Math.floor(offset / cs);
-    const last = Math.floor((end - 1) / cs);
-    const whole = (index: number) => index * cs >= offset && (index + 1) * cs <= end;
-    if (last - first + 1 > this.#chunks.size) {
-      // A wide range over a sparse store: visit the allocated chunks, not every index.
-      for (const index of [...this.#chunks.keys()]) {
-        if (index < first || index > last) continue;
-        if (whole(index)) this.#drop(index);
-        else this.#zeroPart(index, offset, end);
-      }
-      return;
-    }
-    for (let index = first; index <= last; index++) {
-      if (!this.#chunks.has(index)) continue;
-      if (whole(index)) this.#drop(index);
-      else this.#zeroPart(index, offset, end);
-    }
-  }
-
-  /**
-   * Makes `[offset, offset + length)` read as zeros, growing the size to its end when it
-   * reaches past it (Linux's `fallocate(FALLOC_FL_ZERO_RANGE)`). Costs no memory: whole
-   * chunks become holes.
-   */
-  zeroRange(offset: number, length: number): void {
-    checkRange(offset, length);
-    this.punchHole(offset, length);
-    if (offset + length > this.#size) this.#size = offset + length;
-  }
-
-  #drop(index: number): void {
-    this.#chunks.delete(index);
-    this.#shared.delete(index);
-  }
-
-  /** Zeroes the part of chunk `index` inside `[from, to)`; frees the chunk when it is then all zeros. */
-  #zeroPart(index: number, from: number, to: number): void {
-    const cs = this.chunkSize;
-    const chunk = this.#writable(index);
-    if (!chunk) return;
-    chunk.fill(0, Math.max(0, from - index * cs), Math.min(cs, to - index * cs));
-    if (isAllZero(chunk)) this.#drop(index);
-  }
-
-  /**
    * Frees allocated chunks that hold only zeros (e.g. after a tool zeroed a region).
    * @returns the number of bytes freed.
    */

@@ -12,14 +12,15 @@
  *  - `/etc/mtab` exists and is empty (resize2fs refuses to run without it);
  *  - the mounts are attached: an {@link ImageStore} as a file (IMAGEFS), a
  *    `TreeEntry[]` as a read-only directory (TREEFS), small MEMFS files.
- * stdin is always at EOF. `exit()` ends the program, not the host process; the exit
+ * stdin is always at EOF; stdout and stderr are not terminals. `exit()` ends the program, not the host process; the exit
  * code, stdout and stderr reach the caller.
  */
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { EmFS, EmModule, EmModuleConfig } from './emscripten-types.ts';
 import { mountImageFs, newImageFsStats, splitPath, type ImageFsStats } from './image-fs.ts';
 import { MemoryImageStore, type ImageStore } from './image-store.ts';
-import { mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
+import type { NarCheckResult, SealedStorePath } from './nar-stream-check.ts';
+import { InputChangedError, mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
 import { compileTool, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
 
 /**
@@ -58,6 +59,11 @@ export type ToolMount =
       readBlobSync?: ReadBlobSync;
       /** Called after each file read with the bytes read from the tree so far (progress). */
       onRead?: (bytesRead: number) => void;
+      /**
+       * Store paths whose NAR hash is computed from the bytes as the program reads them
+       * (mke2fs -d); results in {@link ToolResult.narChecks}. Default none.
+       */
+      sealed?: readonly SealedStorePath[];
     }
   /** A small file written into the instance's memory filesystem (e.g. a debugfs command file). */
   | { type: 'file'; path: string; data: string | Uint8Array };
@@ -117,6 +123,8 @@ export interface ToolResult {
   imageStats: Record<string, ImageFsStats>;
   /** Read counters of each tree mount, by path. */
   treeStats: Record<string, TreeFsStats>;
+  /** For tree mounts with `sealed` store paths: whether each went in with its NAR hash, by mount path. */
+  narChecks: Record<string, NarCheckResult[]>;
 }
 
 /** The program crashed (a wasm trap, an emscripten abort) instead of exiting. */
@@ -209,6 +217,9 @@ export async function runTool(
     if (signal?.aborted) throw new StopRun(abortReason(signal));
   };
 
+  const stdoutBytes = lineSplitter(deliver(stdoutLines, options.onStdout));
+  const stderrBytes = lineSplitter(deliver(stderrLines, options.onStderr));
+
   let instantiateFailed: (e: unknown) => void = () => {};
   const instantiateFailure = new Promise<never>((_, reject) => (instantiateFailed = reject));
   // wasm/common/pre.js already sets the program name, an empty stdin and a quit() that
@@ -216,6 +227,11 @@ export async function runTool(
   // (INVOKE_RUN=0); wasm/e2fsprogs/pre.js creates /etc and an empty /etc/mtab.
   const config: EmModuleConfig = {
     env,
+    // stdout and stderr are character devices, not terminals (as when native tools write to
+    // a pipe): programs then print no terminal progress (backspaces, lines ending in \r).
+    stdout: stdoutBytes.put,
+    stderr: stderrBytes.put,
+    // The runtime's own messages (an abort's reason).
     print: deliver(stdoutLines, options.onStdout),
     printErr: deliver(stderrLines, options.onStderr),
     instantiateWasm: (imports, receive) => {
@@ -233,6 +249,7 @@ export async function runTool(
   const imageStats: Record<string, ImageFsStats> = {};
   const treeStats: Record<string, TreeFsStats> = {};
   const trees: TreeFs[] = [];
+  const treeMounts = new Map<string, TreeFs>();
   const text = (): { stdout: string; stderr: string } => ({
     stdout: stdoutLines.length ? stdoutLines.join('\n') + '\n' : '',
     stderr: stderrLines.length ? stderrLines.join('\n') + '\n' : '',
@@ -247,7 +264,7 @@ export async function runTool(
     // Root runs the tools: no permission checks on MEMFS either.
     FS.ignorePermissions = true;
     FS.writeFile(MKE2FS_CONF_PATH, conf);
-    setupMounts(FS, options, env, check, imageStats, treeStats, trees);
+    setupMounts(FS, options, env, check, imageStats, treeStats, trees, treeMounts);
     if (captured) {
       // fd 1 becomes a file: libc then buffers stdout in blocks instead of per line.
       mountImageFs(FS, STDOUT_DIR, { files: { stdout: captured }, check });
@@ -274,18 +291,37 @@ export async function runTool(
       stoppedAt = e.reason.path;
     } else if (e instanceof StopRun) {
       throw e.reason;
+    } else if (e instanceof InputChangedError) {
+      throw e; // an input changed under the program: the caller names it
     } else {
       const { stdout, stderr } = text();
       throw new ToolCrashError(tool, [...args], e instanceof Error ? e.message : String(e), stdout, stderr, e);
     }
   } finally {
     for (const t of trees) t.dispose();
+    stdoutBytes.put(null);
+    stderrBytes.put(null);
   }
   const durationMs = performance.now() - start;
   // Aborted (or a callback failed) after the program's last I/O: still reported.
   if (callbackError) throw callbackError.error;
   if (signal?.aborted) throw abortReason(signal);
-  const result: ToolResult = { tool, args: [...args], exitCode, ...text(), durationMs, setupMs, imageStats, treeStats };
+  const narChecks: Record<string, NarCheckResult[]> = {};
+  for (const [path, tree] of treeMounts) {
+    const results = tree.narResults();
+    if (results.length > 0) narChecks[path] = results;
+  }
+  const result: ToolResult = {
+    tool,
+    args: [...args],
+    exitCode,
+    ...text(),
+    durationMs,
+    setupMs,
+    imageStats,
+    treeStats,
+    narChecks,
+  };
   if (captured) {
     result.stdoutBytes = captured.read(0, captured.size);
     result.stdout = utf8.decode(result.stdoutBytes);
@@ -296,6 +332,37 @@ export async function runTool(
 
 const utf8 = new TextDecoder();
 
+/**
+ * A byte sink for an emscripten output device: bytes up to each `\n` become one line (UTF-8,
+ * without the `\n`); `null` delivers what is left. Never throws (the device would turn a
+ * throw into EIO for the program).
+ */
+function lineSplitter(onLine: (line: string) => void): { put: (byte: number | null) => void } {
+  let buf = new Uint8Array(256);
+  let n = 0;
+  const flush = () => {
+    const line = utf8.decode(buf.subarray(0, n));
+    n = 0;
+    onLine(line);
+  };
+  return {
+    put: (byte) => {
+      if (byte === null) {
+        if (n > 0) flush();
+        return;
+      }
+      const b = byte & 0xff; // HEAP8 gives bytes >= 0x80 as negative numbers
+      if (b === 10) return flush();
+      if (n === buf.length) {
+        const bigger = new Uint8Array(buf.length * 2);
+        bigger.set(buf);
+        buf = bigger;
+      }
+      buf[n++] = b;
+    },
+  };
+}
+
 function setupMounts(
   FS: EmFS,
   options: RunToolOptions,
@@ -304,6 +371,7 @@ function setupMounts(
   imageStats: Record<string, ImageFsStats>,
   treeStats: Record<string, TreeFsStats>,
   trees: TreeFs[],
+  treeMounts: Map<string, TreeFs>,
 ): void {
   // Image files sharing a directory share one IMAGEFS mount.
   const imageDirs = new Map<string, { files: Record<string, ImageStore>; limits: Record<string, number> }>();
@@ -336,8 +404,10 @@ function setupMounts(
         readBlobSync: m.readBlobSync,
         check,
         onRead: m.onRead,
+        sealed: m.sealed,
       });
       trees.push(tree);
+      treeMounts.set(m.path, tree);
       treeStats[m.path] = tree.stats;
     } else if (m.type === 'file') {
       const { dir } = splitPath(m.path);

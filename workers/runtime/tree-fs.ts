@@ -17,7 +17,7 @@
  * tools run as root. Nodes therefore carry `type | 0o777` internally while `stat`
  * reports the tree's real bits, so a directory of mode 0o000 can still be walked.
  */
-import type { ByteSource, TreeEntry } from '../../core/image-tree.ts';
+import type { ByteSource, HostFileIdentity, TreeEntry } from '../../core/image-tree.ts';
 import {
   ERRNO,
   S_IFDIR,
@@ -33,6 +33,7 @@ import {
   type EmStat,
   type EmStream,
 } from './emscripten-types.ts';
+import { type NarCheckResult, NarStreamCheck, type SealedStorePath } from './nar-stream-check.ts';
 
 /** Device number reported for every tree entry. */
 export const TREEFS_DEV = 0x7472; // 'tr'
@@ -51,6 +52,25 @@ export class TreeError extends Error {
     readonly path: string,
   ) {
     super(`${path}: ${message}`);
+  }
+}
+
+/**
+ * An input changed between the scan and the copy (a host file replaced, rewritten or made a
+ * link; a browser File modified on disk), so the image would not hold what was checked.
+ * Thrown out of a program run (runTool rethrows it as is); the build fails naming the entry.
+ */
+export class InputChangedError extends Error {
+  override name = 'InputChangedError';
+  constructor(
+    /** The entry's image path. */
+    readonly path: string,
+    /** The input it came from (for messages). */
+    readonly origin: string,
+    /** What changed. */
+    readonly detail: string,
+  ) {
+    super(`${origin}: ${path}: ${detail}`);
   }
 }
 
@@ -296,6 +316,11 @@ export interface TreeFsOptions {
   check?: () => void;
   /** Called after every file read with the total bytes read so far. */
   onRead?: (bytesRead: number) => void;
+  /**
+   * Store paths whose NAR hash is checked against the bytes as they are copied (see
+   * `nar-stream-check.ts`); the results come from {@link TreeFs.narResults}. Default none.
+   */
+  sealed?: readonly SealedStorePath[];
 }
 
 /** Counters of a TREEFS instance, for tests and diagnostics. */
@@ -318,6 +343,8 @@ export interface TreeFs {
   openHostFiles(): number;
   /** Closes any host descriptor still open (after the program ended or crashed). */
   dispose(): void;
+  /** After the run: whether each sealed store path went in with its certified NAR hash. */
+  narResults(): NarCheckResult[];
 }
 
 /** Times the wasm tools store correctly: emscripten 3.1.6's `time_t` is a signed 32-bit `long`. */
@@ -454,7 +481,14 @@ function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: numb
         total += order![i].size;
       }
       const combined = members.length === 1 ? part(inode) : new Blob(members.map(part));
-      const bytes = readBlob(combined, 0, combined.size);
+      let bytes: Uint8Array;
+      try {
+        bytes = readBlob(combined, 0, combined.size);
+      } catch (e) {
+        // Some file of the batch cannot be read: read this one alone, so an error names it.
+        if (members.length === 1) throw e;
+        return readBlob(src.blob, src.offset, src.offset + inode.size);
+      }
       if (bytes.length !== total) return bytes.subarray(0, 0); // shorter than the tree says: EIO
       batch = new Map();
       let offset = 0;
@@ -507,6 +541,62 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
   const openFds = new Set<number>();
   const states = new WeakMap<EmStream, StreamState>();
   const smallBlobs = model.usesBlobs ? smallBlobReader(model.root, readBlob!, pieceSize, stats) : undefined;
+
+  const changed = (inode: TreeInode, detail: string) =>
+    new InputChangedError(inode.entry.path, inode.entry.origin, detail);
+  /** A browser File changed or removed on disk since it was added fails its reads with NotReadableError. */
+  const blobRead = (inode: TreeInode, blob: Blob, start: number, end: number, read: () => Uint8Array): Uint8Array => {
+    try {
+      return read();
+    } catch (e) {
+      if ((e as { name?: string } | null)?.name === 'NotReadableError')
+        throw changed(
+          inode,
+          'the browser can no longer read this file: it was changed, moved or deleted on disk after it was added. Add it again',
+        );
+      throw e;
+    }
+  };
+  const openHost = (inode: TreeInode, source: Extract<ByteSource, { kind: 'host-file' }>): number =>
+    openHostChecked(fs!, source, (detail) => changed(inode, detail));
+  const narCheck =
+    options.sealed && options.sealed.length > 0
+      ? new NarStreamCheck(model, options.sealed, { readAgain: (inode) => readWhole(inode) })
+      : undefined;
+
+  /** A file's bytes again, in pieces, from its source (for NAR names mke2fs does not copy). */
+  function* readWhole(inode: TreeInode): Iterable<Uint8Array> {
+    const source = inode.entry.source;
+    if (!source || inode.size === 0) return;
+    if (source.kind === 'bytes') {
+      yield source.bytes;
+      return;
+    }
+    if (source.kind === 'blob') {
+      for (let at = 0; at < inode.size; at += pieceSize) {
+        const end = Math.min(inode.size, at + pieceSize);
+        const bytes = blobRead(inode, source.blob, at, end, () =>
+          readBlob!(source.blob, source.offset + at, source.offset + end),
+        );
+        if (bytes.length !== end - at) throw changed(inode, 'it is shorter than when it was added');
+        yield bytes;
+      }
+      return;
+    }
+    const fd = openHost(inode, source);
+    try {
+      const buf = new Uint8Array(Math.min(pieceSize, inode.size));
+      for (let at = 0; at < inode.size; ) {
+        const want = Math.min(buf.length, inode.size - at);
+        const got = fs!.readSync(fd, buf, 0, want, source.offset + at);
+        if (got <= 0) throw changed(inode, 'it is shorter than when it was scanned');
+        yield buf.subarray(0, got);
+        at += got;
+      }
+    } finally {
+      fs!.closeSync(fd);
+    }
+  }
 
   const fail = (code: number): never => {
     throw new FS.ErrnoError(code);
@@ -644,7 +734,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
         case 'blob': {
           if (!state.win && size <= pieceSize) {
             // A small file comes whole, usually from a batch fetched with the files after it.
-            const bytes = smallBlobs!.take(inode);
+            const bytes = blobRead(inode, source.blob, 0, size, () => smallBlobs!.take(inode));
             if (bytes.length !== size) fail(ERRNO.EIO); // the Blob is shorter than the tree says
             state.win = bytes;
             state.winStart = 0;
@@ -659,7 +749,9 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
               pos >= state.winStart + state.win.length
             ) {
               const want = Math.min(Math.max(pieceSize, n - done), size - pos);
-              const bytes = readBlob!(source.blob, source.offset + pos, source.offset + pos + want);
+              const bytes = blobRead(inode, source.blob, pos, pos + want, () =>
+                readBlob!(source.blob, source.offset + pos, source.offset + pos + want),
+              );
               stats.blobReads++;
               if (bytes.length !== want) fail(ERRNO.EIO); // the Blob is shorter than the tree says
               state.win = bytes;
@@ -674,19 +766,21 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
         }
         case 'host-file': {
           if (state.fd === undefined) {
-            state.fd = fs!.openSync(source.path, 'r');
+            // Opened once, without following links, and checked to be the file that was scanned.
+            state.fd = openHost(inode, source);
             openFds.add(state.fd);
             stats.hostOpens++;
           }
           let done = 0;
           while (done < n) {
             const got = fs!.readSync(state.fd, out, done, n - done, source.offset + position + done);
-            if (got <= 0) fail(ERRNO.EIO); // the host file is shorter than the tree says
+            if (got <= 0) throw changed(inode, 'it became shorter while it was being copied');
             done += got;
           }
           break;
         }
       }
+      narCheck?.onRead(inode, position, out);
       stats.bytesRead += n;
       options.onRead?.(stats.bytesRead);
       return n;
@@ -716,7 +810,51 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
       }
       openFds.clear();
     },
+    narResults: () => narCheck?.finish() ?? [],
   };
+}
+
+/**
+ * Opens a host file for reading without following a symlink at its last component (and
+ * without blocking on a FIFO), and checks that it is still the file that was scanned: a
+ * regular file with the same device, inode, size and modification time. Throws what
+ * `changed(detail)` makes otherwise.
+ */
+export function openHostChecked(
+  fs: NodeFs,
+  source: { path: string; offset: number; size: number; identity?: HostFileIdentity },
+  changed: (detail: string) => Error,
+): number {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(source.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ELOOP' || code === 'EMLINK') throw changed('it was replaced by a symbolic link after it was scanned');
+    if (code === 'ENOENT') throw changed('it was removed after it was scanned');
+    throw e;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const id = source.identity;
+    const why = !st.isFile()
+      ? 'it is no longer a regular file'
+      : id && (st.dev !== id.dev || st.ino !== id.ino)
+        ? 'it was replaced by another file after it was scanned'
+        : id && st.size !== id.size
+          ? `its size changed from ${id.size} to ${st.size} bytes after it was scanned`
+          : id && st.mtimeMs !== id.mtimeMs
+            ? 'it was modified after it was scanned'
+            : st.size < source.offset + source.size
+              ? 'it is shorter than when it was scanned'
+              : undefined;
+    if (why) throw changed(why);
+    return fd;
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
 }
 
 /** Creates TREEFS and mounts it on `dir` (created if missing). */
