@@ -3,6 +3,7 @@ import { createReadStream, type Stats, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { checkImage, listImageDir, loadImage, summarizeImage } from '../workers/pipeline/image-inspect.ts';
 import { EngineFailure } from '../workers/pipeline/engine-failure.ts';
+import { escapeControls } from './escape.ts';
 import type { CliIo } from './main.ts';
 
 async function open(path: string) {
@@ -37,7 +38,7 @@ export async function inspectCommand(path: string, io: CliIo): Promise<number> {
     [
       `image:        ${path} (${store.size} bytes)`,
       `type:         ${s.fsType}`,
-      `label:        ${s.label || '(none)'}`,
+      `label:        ${s.label ? escapeControls(s.label) : '(none)'}`,
       `uuid:         ${s.uuid}`,
       `block size:   ${s.blockSize}`,
       `blocks:       ${s.blockCount} (${s.blockCount - s.freeBlocks} used, ${s.freeBlocks} free)`,
@@ -66,13 +67,13 @@ function modeString(mode: number): string {
   return (TYPE[mode & 0o170000] ?? '?') + rwx(mode >> 6) + rwx(mode >> 3) + rwx(mode);
 }
 
-/** Lists a directory of the image like `ls -l`: mode, owner, size, name. */
+/** Lists a directory of the image like `ls -l`: mode, owner, size, name (control characters escaped). */
 export async function lsCommand(path: string, dir: string, io: CliIo): Promise<number> {
   const store = await open(path);
   await summarizeImage(basename(path), store);
   for (const e of await listImageDir(store, dir)) {
     io.stdout(
-      `${modeString(e.mode)} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${String(e.size).padStart(12)} ${e.name}\n`,
+      `${modeString(e.mode)} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${String(e.size).padStart(12)} ${escapeControls(e.name)}\n`,
     );
   }
   return 0;

@@ -16,8 +16,9 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { TreeEntry } from '../core/image-tree.ts';
+import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
+import { escapeControls } from './escape.ts';
 import { resolveInputs } from '../core/resolve-inputs.ts';
 import type { BuildEvent, BuildInput, BuildResult } from '../core/engine-contract.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
@@ -72,7 +73,7 @@ export async function main(argv: string[], io: CliIo = processIo, signal?: Abort
     }
   } catch (err) {
     const f = toBuildFailure(err);
-    io.stderr(`disk-image-studio: ${f.message}\n  ${f.hint}\n`);
+    io.stderr(`disk-image-studio: ${escapeControls(f.message)}\n  ${escapeControls(f.hint)}\n`);
     if (debug) io.stderr(`${f.stack ?? errorStack(err) ?? ''}\n`);
     else if (f.code === 'internal') io.stderr('  Run it again with --debug to see where it failed.\n');
     return f.code === 'aborted' ? 130 : 1;
@@ -83,9 +84,10 @@ export async function main(argv: string[], io: CliIo = processIo, signal?: Abort
  * Everything below `/` of a host folder, owned by root as make-ext4-fs.nix's fakeroot has it.
  * The folder itself may be a symlink (`--files ./result`): it is followed; links inside are not.
  */
-async function hostFolder(dir: string): Promise<TreeEntry[]> {
-  const entries = await walkHostDir(realpathSync(dir), basename(dir) || dir);
-  return entries.map((e) => ({ ...e, uid: 0, gid: 0 }));
+async function hostFolder(dir: string): Promise<{ entries: TreeEntry[]; problems: InputProblem[] }> {
+  const problems: InputProblem[] = [];
+  const entries = await walkHostDir(realpathSync(dir), basename(dir) || dir, problems);
+  return { entries: entries.map((e) => ({ ...e, uid: 0, gid: 0 })), problems };
 }
 
 /** The flags whose value is a folder; every other input flag takes a file. */
@@ -161,7 +163,7 @@ async function buildWithSpools(
     return 1;
   }
   const inputs: BuildInput[] = [];
-  for (const f of cmd.files) inputs.push({ kind: 'tree', at: '/', entries: await hostFolder(f) });
+  for (const f of cmd.files) inputs.push({ kind: 'tree', at: '/', ...(await hostFolder(f)) });
   for (const t of cmd.tars) inputs.push({ kind: 'archive', at: '/', file: { name: basename(t), hostPath: t } });
   for (const s of cmd.stores) inputs.push({ kind: 'store-dir', hostPath: s });
   for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars])
@@ -182,7 +184,9 @@ async function buildWithSpools(
     resolved = await resolveInputs(inputs, resolveOptions);
   }
   for (const p of resolved.problems) {
-    io.stderr(`${p.severity}: ${p.input}${p.path ? `: ${p.path}` : ''}: ${p.message}\n  ${p.hint}\n`);
+    io.stderr(
+      `${p.severity}: ${escapeControls(`${p.input}${p.path ? `: ${p.path}` : ''}: ${p.message}`)}\n  ${escapeControls(p.hint)}\n`,
+    );
   }
   if (resolved.problems.some((p) => p.severity === 'error')) {
     io.stderr('disk-image-studio: the inputs have errors; no image was written.\n');
@@ -267,7 +271,8 @@ function progressPrinter(io: CliIo, debug = false): (e: BuildEvent) => void {
     if (debug && e.type === 'log') io.stderr(`  ${e.tool} ${e.stream}: ${e.text}\n`);
     else if (e.type === 'stage' && e.state === 'done')
       io.stderr(`${e.stage.padEnd(8)} done at ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
-    else if (e.type === 'problem') io.stderr(`${e.problem.severity}: ${e.problem.input}: ${e.problem.message}\n`);
+    else if (e.type === 'problem')
+      io.stderr(`${e.problem.severity}: ${escapeControls(`${e.problem.input}: ${e.problem.message}`)}\n`);
     else if (e.type === 'log' && e.stream === 'stderr' && io.interactive) io.stderr(`  ${e.tool}: ${e.text}\n`);
     else if (e.type === 'progress' && io.interactive && e.total > 0) {
       const pct = Math.floor((e.done / e.total) * 100);

@@ -12,7 +12,13 @@ export type InputFile = { name: string; blob: Blob } | { name: string; hostPath:
 /** One input of a build. */
 export type BuildInput =
   /** Entries already walked (a dropped folder, a Node directory walk), placed under `at`. */
-  | { kind: 'tree'; at: string; entries: TreeEntry[] }
+  | {
+      kind: 'tree';
+      at: string;
+      entries: TreeEntry[];
+      /** What the walk that produced `entries` had to leave out or change (warnings naming the entries). */
+      problems?: InputProblem[];
+    }
   /** A tar archive (`.tar`, `.tar.gz`, `.tar.zst`; ustar, pax, GNU) extracted under `at`. */
   | { kind: 'archive'; at: string; file: InputFile }
   /**

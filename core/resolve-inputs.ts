@@ -274,6 +274,7 @@ export async function resolveInputs(
     const origin = inputName(input);
     try {
       if (input.kind === 'tree') {
+        if (input.problems) for (const p of input.problems) problems.push(p);
         const out: TreeEntry[] = [];
         for (const e of input.entries) {
           const rel = normalizeRelativePath(e.path.replace(/^\/+/, ''));
@@ -312,7 +313,7 @@ export async function resolveInputs(
             );
             continue;
           }
-          addStoreTree(origin, await options.host.walk(`${input.hostPath}/${name}`, origin), name);
+          addStoreTree(origin, await options.host.walk(`${input.hostPath}/${name}`, origin, problems), name);
         }
       } else if (input.kind === 'fetched') {
         await resolveFetched(input.file, input.info, origin);

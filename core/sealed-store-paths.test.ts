@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BuildInput } from '../workers/build-api.ts';
+import type { BuildInput } from './engine-contract.ts';
 import type { TreeEntry } from './image-tree.ts';
 import { nodeHost } from './io/host-tree.ts';
 import { REGISTRATION_PATH, resolveInputs } from './resolve-inputs.ts';

@@ -46,11 +46,13 @@ const BLOCK = 512;
 const latin1 = new TextDecoder('latin1');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeName(b: Uint8Array): string {
+function decodeName(b: Uint8Array, lossy?: { names: boolean }): string {
   try {
     return utf8.decode(b);
   } catch {
-    // Pre-UTF-8 archives: keep every byte as one character rather than failing.
+    // Pre-UTF-8 archives: keep every byte as one character rather than failing (a warning
+    // names the member: its name in the image is the UTF-8 form of those characters).
+    if (lossy) lossy.names = true;
     return latin1.decode(b);
   }
 }
@@ -92,6 +94,9 @@ export async function parseTar(
   const maxMeta = options.maxMetaHeaderBytes ?? 1 << 20;
   const members: TarMember[] = [];
   const warnings: InputProblem[] = [];
+  /** Set when a name or link target of the member being read was not UTF-8. */
+  const lossy = { names: false };
+  let lossyMembers = 0;
   const fail = (code: string, message: string, path?: string, hint?: string) =>
     new TarError({
       code,
@@ -155,7 +160,7 @@ export async function parseTar(
       if (eq <= 0) throw fail('tar-bad-pax', 'A pax extended header has a record without "key=value".');
       const key = latin1.decode(rec.subarray(0, eq));
       const valBytes = rec.subarray(eq + 1);
-      const val = decodeName(valBytes);
+      const val = decodeName(valBytes, key === 'path' || key === 'linkpath' ? lossy : undefined);
       const int = (what: string): number => {
         if (!/^-?[0-9]+(\.[0-9]*)?$/.test(val))
           throw fail('tar-bad-pax', `The pax ${what} "${val.slice(0, 40)}" is not a number.`);
@@ -278,10 +283,10 @@ export async function parseTar(
     const typeflag = String.fromCharCode(h[156] || 0x30);
     const magic = latin1.decode(h.subarray(257, 263));
     const isUstar = magic === 'ustar\0' && h[263] === 0x30 && h[264] === 0x30;
-    let name = decodeName(cstr(h, 0, 100));
+    let name = decodeName(cstr(h, 0, 100), lossy);
     if (isUstar) {
       const prefix = cstr(h, 345, 155);
-      if (prefix.length) name = decodeName(prefix) + '/' + name;
+      if (prefix.length) name = decodeName(prefix, lossy) + '/' + name;
     }
     const pathForErr = longName ?? local.path ?? name;
     let size = num(h, 124, 12, 'size', pathForErr);
@@ -296,7 +301,7 @@ export async function parseTar(
     }
     if (typeflag === 'L' || typeflag === 'K') {
       const data = await readMeta(size, 'GNU long name');
-      const v = decodeName(cstr(data, 0, data.length));
+      const v = decodeName(cstr(data, 0, data.length), lossy);
       if (typeflag === 'L') longName = v;
       else longLink = v;
       continue;
@@ -304,7 +309,7 @@ export async function parseTar(
 
     const pax: PaxState = { ...global, ...local };
     const path = longName ?? pax.path ?? name;
-    const linkTarget = longLink ?? pax.linkpath ?? decodeName(cstr(h, 157, 100));
+    const linkTarget = longLink ?? pax.linkpath ?? decodeName(cstr(h, 157, 100), lossy);
     if (pax.size !== undefined) size = pax.size;
     const mode = num(h, 100, 8, 'mode', path) & 0o7777;
     const uid = pax.uid ?? num(h, 108, 8, 'uid', path);
@@ -314,7 +319,32 @@ export async function parseTar(
     longName = undefined;
     longLink = undefined;
 
-    const base = { path, mode, uid: Math.max(0, uid), gid: Math.max(0, gid), mtime };
+    for (const [what, id] of [
+      ['uid', uid],
+      ['gid', gid],
+    ] as const) {
+      // ext4 keeps 32-bit owners: a larger or negative one would wrap to another owner.
+      if (id < 0 || id > 0xffffffff)
+        throw fail(
+          'tar-bad-owner',
+          `The member ${path} has ${what} ${id}, outside 0..4294967295 (the 32-bit owners ext4 stores).`,
+          path,
+          'Recreate the archive with real owners (or --owner=0 --group=0).',
+        );
+    }
+    if (lossy.names) {
+      lossy.names = false;
+      if (++lossyMembers <= 20)
+        warnings.push({
+          severity: 'warning',
+          code: 'tar-name-not-utf8',
+          input,
+          path,
+          message: `The name or link target of ${path} is not UTF-8 in the archive; its bytes were read as Latin-1 and go into the image as the UTF-8 name shown.`,
+          hint: 'Recreate the archive from names in UTF-8 (e.g. convmv -f latin1 -t utf8) if the original bytes matter.',
+        });
+    }
+    const base = { path, mode, uid, gid, mtime };
     const skipData = async () => {
       await cursor.skip(size);
       await cursor.skip(paddingOf(size));
@@ -387,6 +417,14 @@ export async function parseTar(
         await skipData();
     }
   }
+  if (lossyMembers > 20)
+    warnings.push({
+      severity: 'warning',
+      code: 'tar-name-not-utf8',
+      input,
+      message: `${lossyMembers - 20} more members of ${input} have names that are not UTF-8 (read as Latin-1).`,
+      hint: 'Recreate the archive from names in UTF-8 if the original bytes matter.',
+    });
   return { members, warnings };
 }
 

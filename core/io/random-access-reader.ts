@@ -3,7 +3,7 @@
  * array, or (Node, see `host-file-reader.ts`) a host file. Parsers hand out `ByteSource`
  * slices of the input through `sourceAt`, so file contents are never copied.
  */
-import type { ByteSource, TreeEntry } from '../image-tree.ts';
+import type { ByteSource, InputProblem, TreeEntry } from '../image-tree.ts';
 
 export interface RandomAccessReader {
   /** The input's name, for messages. */
@@ -161,7 +161,8 @@ export function sourceSize(source: ByteSource): number {
 export interface HostAccess {
   openFile: HostFileOpener;
   /** Entries of a folder: `/` is the folder itself, children below it; names sorted. */
-  walk(path: string, origin: string): Promise<TreeEntry[]>;
+  /** Walks a folder; entries it must leave out (special files, names that are not UTF-8) become warnings in `problems`. */
+  walk(path: string, origin: string, problems?: InputProblem[]): Promise<TreeEntry[]>;
   /** Names in a folder, sorted. */
   list(path: string): Promise<string[]>;
 }

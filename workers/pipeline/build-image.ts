@@ -12,9 +12,10 @@ import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } f
 import { validateBuildOptions } from '../../core/build-options.ts';
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
-import { buildTreeModel, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
+import { buildTreeModel, InputChangedError, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
 import { preloadTools, type E2fsTool } from '../runtime/wasm-modules.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
+import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
 import { streamImage } from './stream-image.ts';
 
 /** Where the image and the tree appear inside every tool instance. */
@@ -207,6 +208,8 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     const reg = withRegistration(request.entries, request.closure, options.epoch);
     for (const p of reg.problems) emit({ type: 'problem', problem: p });
     if (reg.problems.some((p) => p.severity === 'error')) throw badInput(reg.problems);
+    const sealedProblems = storeMetadataProblems(reg.entries, request.closure);
+    if (sealedProblems.length > 0) throw badInput(sealedProblems);
     try {
       buildTreeModel(reg.entries);
     } catch (err) {
@@ -257,6 +260,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     ctx.store ??
     (owned.store = await (ctx.storage ?? memoryStorage).create(options.label || 'image', plan.initialImageBytes));
   await stage('mkfs', async () => {
+    const sealed = sealedStorePaths(request.closure);
     let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
     // Progress: the bytes mke2fs has copied in, of all the files' bytes.
     const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
@@ -274,11 +278,22 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         entries.find((e) => e.path === '/'),
         plan,
       );
-      const r = await run('mke2fs', args, [
-        { type: 'image', path: IMAGE, store: candidate },
-        { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead },
-      ]);
-      if (r.exitCode === 0) return;
+      let r: ToolResult;
+      try {
+        r = await run('mke2fs', args, [
+          { type: 'image', path: IMAGE, store: candidate },
+          { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead, sealed },
+        ]);
+      } catch (err) {
+        if (err instanceof InputChangedError) throw badInput([inputChangedProblem(err)]);
+        throw err;
+      }
+      if (r.exitCode === 0) {
+        // Each certified store path went in with the bytes its NAR hash covers.
+        const changed = narCheckProblems(r.narChecks[TREE] ?? [], entries);
+        if (changed.length > 0) throw badInput(changed);
+        return;
+      }
       const kind = classifyMkfsFailure(r.stderr + r.stdout);
       if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS)
         throw toolFailed(

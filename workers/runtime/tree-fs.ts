@@ -140,6 +140,7 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
   });
   const rootEntry = entries.find((e) => e.path === '/');
   if (rootEntry && rootEntry.type !== 'directory') throw new TreeError('the root must be a directory', '/');
+  if (rootEntry) checkOwner(rootEntry);
   const root: TreeDir = {
     inode: { ino: 1, type: 'directory', entry: rootEntry ?? implicitDir('/'), nlink: 2, size: 4096 },
     children: new Map(),
@@ -199,6 +200,7 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
 
   for (const entry of ordered) {
     checkPath(entry.path);
+    checkOwner(entry);
     if (seen.has(entry.path)) {
       // An implied directory met later as a real entry: adopt its metadata.
       const implied = dirs.get(entry.path);
@@ -345,6 +347,17 @@ export interface TreeFs {
   dispose(): void;
   /** After the run: whether each sealed store path went in with its certified NAR hash. */
   narResults(): NarCheckResult[];
+}
+
+/** ext4 stores 32-bit owners; anything else would wrap to another owner. */
+function checkOwner(entry: TreeEntry): void {
+  for (const [what, id] of [
+    ['uid', entry.uid],
+    ['gid', entry.gid],
+  ] as const) {
+    if (id !== undefined && (!Number.isInteger(id) || id < 0 || id > 0xffffffff))
+      throw new TreeError(`${what} ${id} is outside 0..4294967295, the 32-bit owners ext4 stores`, entry.path);
+  }
 }
 
 /** Times the wasm tools store correctly: emscripten 3.1.6's `time_t` is a signed 32-bit `long`. */
@@ -545,7 +558,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
   const changed = (inode: TreeInode, detail: string) =>
     new InputChangedError(inode.entry.path, inode.entry.origin, detail);
   /** A browser File changed or removed on disk since it was added fails its reads with NotReadableError. */
-  const blobRead = (inode: TreeInode, blob: Blob, start: number, end: number, read: () => Uint8Array): Uint8Array => {
+  const blobRead = (inode: TreeInode, read: () => Uint8Array): Uint8Array => {
     try {
       return read();
     } catch (e) {
@@ -575,9 +588,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
     if (source.kind === 'blob') {
       for (let at = 0; at < inode.size; at += pieceSize) {
         const end = Math.min(inode.size, at + pieceSize);
-        const bytes = blobRead(inode, source.blob, at, end, () =>
-          readBlob!(source.blob, source.offset + at, source.offset + end),
-        );
+        const bytes = blobRead(inode, () => readBlob!(source.blob, source.offset + at, source.offset + end));
         if (bytes.length !== end - at) throw changed(inode, 'it is shorter than when it was added');
         yield bytes;
       }
@@ -734,7 +745,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
         case 'blob': {
           if (!state.win && size <= pieceSize) {
             // A small file comes whole, usually from a batch fetched with the files after it.
-            const bytes = blobRead(inode, source.blob, 0, size, () => smallBlobs!.take(inode));
+            const bytes = blobRead(inode, () => smallBlobs!.take(inode));
             if (bytes.length !== size) fail(ERRNO.EIO); // the Blob is shorter than the tree says
             state.win = bytes;
             state.winStart = 0;
@@ -749,7 +760,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
               pos >= state.winStart + state.win.length
             ) {
               const want = Math.min(Math.max(pieceSize, n - done), size - pos);
-              const bytes = blobRead(inode, source.blob, pos, pos + want, () =>
+              const bytes = blobRead(inode, () =>
                 readBlob!(source.blob, source.offset + pos, source.offset + pos + want),
               );
               stats.blobReads++;
