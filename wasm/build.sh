@@ -6,6 +6,7 @@
 #   bash wasm/build.sh            build and replace the committed outputs
 #   bash wasm/build.sh --verify   build in a temporary folder; fail, naming each file,
 #                                 if any output differs from the committed one
+#   bash wasm/build.sh --fetch    only fetch and check the sources (for wasm/native/build.sh)
 #
 # Installs what it needs when missing (emscripten, make, xz-utils; as root) and adds a
 # deb-src entry for sid when apt has none. Scratch files go to wasm/.build/.
@@ -16,7 +17,8 @@ mode=build
 case "${1:-}" in
   "") ;;
   --verify) mode=verify ;;
-  *) echo "usage: $0 [--verify]" >&2; exit 2 ;;
+  --fetch) mode=fetch ;;
+  *) echo "usage: $0 [--verify|--fetch]" >&2; exit 2 ;;
 esac
 
 E2FSPROGS_DEB=1.47.4-1
@@ -41,7 +43,7 @@ as_root() {
 
 # --- toolchain --------------------------------------------------------------
 missing=""
-command -v emcc >/dev/null 2>&1 || missing="$missing emscripten"
+[ "$mode" = fetch ] || command -v emcc >/dev/null 2>&1 || missing="$missing emscripten"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v xz >/dev/null 2>&1 || missing="$missing xz-utils"
 if [ -n "$missing" ]; then
@@ -93,6 +95,8 @@ for pair in "$E2FSPROGS_TARBALL:$E2FSPROGS_SHA256" "$ZSTD_TARBALL:$ZSTD_SHA256";
     exit 1
   fi
 done
+
+[ "$mode" = fetch ] && exit 0
 
 # --- build ------------------------------------------------------------------
 # shellcheck source=common/env.sh
