@@ -126,25 +126,30 @@ describe('closure contents changed after their NAR hash was checked', () => {
   const P = execFileSync('nix-store', ['--store', S, '--add', src], { encoding: 'utf8' }).trim();
   const base = P.slice('/nix/store/'.length);
   const narPath = join(tmp.dir, `${base}.nar`);
-  writeFileSync(narPath, execFileSync('nix-store', ['--store', S, '--dump', P]));
+  writeFileSync(narPath, execFileSync('nix-store', ['--dump', join(tmp.dir, 'store', P)]));
 
   it('a NAR rewritten after hashing (same size, mtime put back) fails the build: other bytes never go in under the hash', async () => {
     const inputs: BuildInput[] = [{ kind: 'closure', file: { name: `${base}.nar`, hostPath: narPath } }];
     const r = await resolveInputs(inputs, { host: nodeHost });
     expect(r.problems.filter((p) => p.severity === 'error')).toEqual([]);
-    const before = statSync(narPath);
+    // Keep the exact modification time (touch -r copies it to the nanosecond), so that only
+    // the bytes tell: the check while copying must catch it.
+    const ref = `${narPath}.times`;
+    writeFileSync(ref, '');
+    execFileSync('touch', ['-r', narPath, ref]);
+    const keepTimes = () => execFileSync('touch', ['-r', ref, narPath]);
     const bytes = readFileSync(narPath);
     const at = bytes.indexOf('documentation text');
     bytes.set(Buffer.from('DOCUMENTATION TEXT'), at);
     writeFileSync(narPath, bytes);
-    utimesSync(narPath, before.atime, before.mtime);
+    keepTimes();
     const f = await failure(build(r.entries, r.closure));
     expect(f.problems[0]).toMatchObject({ code: 'store-path-changed', path: P });
     expect(f.problems[0].message).toMatch(/NAR hash/);
     // Put back: builds, and the image holds the certified bytes.
     bytes.set(Buffer.from('documentation text'), at);
     writeFileSync(narPath, bytes);
-    utimesSync(narPath, before.atime, before.mtime);
+    keepTimes();
     const ok = await build(r.entries, r.closure);
     expect(nativeDebugfs(ok.path, [`cat ${P}/share/doc`])).toContain('documentation text');
   });

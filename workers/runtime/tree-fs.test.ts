@@ -1,12 +1,12 @@
 /** TREEFS: the tree model's validation, and lazy reads from Blobs and host files under mke2fs. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount } from './run-tool.ts';
-import { buildTreeModel, TreeError, type ReadBlobSync } from './tree-fs.ts';
+import { buildTreeModel, InputChangedError, TreeError, type ReadBlobSync } from './tree-fs.ts';
 import {
   dir,
   file,
@@ -158,12 +158,16 @@ describe('TREEFS under wasm mke2fs', () => {
     nativeDebugfs(path, [`dump /a ${out}`]);
     expect(sameBytes(new Uint8Array(readFileSync(out)), bytes.subarray(100, 150_100))).toBe(true);
 
-    // A host file shorter than the tree says: the read fails (EIO), mke2fs reports it.
+    // A host file shorter than the tree says: the run stops with an error naming the entry
+    // (not an I/O error mke2fs might survive), and no descriptor stays open.
     const bad = [dir('/'), file('/short', { kind: 'host-file', path: host, offset: 199_000, size: 5000 })];
-    const failed = await mkfs([{ type: 'tree', path: '/tree', entries: bad }]);
-    expect(failed.r.exitCode).not.toBe(0);
-    expect(failed.r.stderr).toMatch(/Input\/output error|I\/O error/i);
-    expect(failed.r.treeStats['/tree'].hostCloses).toBe(failed.r.treeStats['/tree'].hostOpens);
+    const failed = await mkfs([{ type: 'tree', path: '/tree', entries: bad }]).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(InputChangedError);
+    expect((failed as InputChangedError).path).toBe('/short');
+    expect((failed as Error).message).toMatch(/shorter than when it was scanned/);
+    const fds = readdirSync('/proc/self/fd').length;
+    await mkfs([{ type: 'tree', path: '/tree', entries: bad }]).catch(() => {});
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
   });
 
   it("reports each entry's own mtime with keepTimes, and ignores entry order", async () => {
