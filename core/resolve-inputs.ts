@@ -505,6 +505,94 @@ export async function resolveInputs(
     return openSource(src, 'registration', options.host?.openFile);
   }
 
+  // ---- sealed store paths ---------------------------------------------------------------
+  // A store path whose contents came from a closure input is certified by its NAR hash (and
+  // the registration): no other input may add, replace or change anything inside it, nor
+  // replace the directories holding it or the registration, unless byte-identical.
+  // Runs before store paths in other inputs become closure contents (below): a store path a
+  // closure input holds is not for another input to give again, unless identically.
+  const sealedBy = new Map<string, Contents>();
+  for (const c of contents) if (!sealedBy.has(c.storePath)) sealedBy.set(c.storePath, c);
+  const closureEntry = new Map<string, TreeEntry>();
+  for (const c of sealedBy.values())
+    for (const e of c.entries) if (!closureEntry.has(e.path)) closureEntry.set(e.path, e);
+  if (sealedBy.size > 0) {
+    for (let i = 0; i < plain.length; i++) {
+      const kept: TreeEntry[] = [];
+      for (const e of plain[i]) {
+        const seal = sealOf(e);
+        if (!seal) {
+          kept.push(e);
+          continue;
+        }
+        const same = closureEntry.get(e.path);
+        if (same && (await identicalEntries(e, same))) continue; // the closure's own entry stays
+        problems.push(sealedProblem(e, seal, same));
+      }
+      plain[i] = kept;
+    }
+  }
+
+  /** The closure contents an entry of another input would change, if any. */
+  function sealOf(e: TreeEntry): Contents | undefined {
+    if (e.path === REGISTRATION_PATH) return sealedBy.values().next().value;
+    if (e.path === '/nix' || e.path === STORE_DIR) {
+      // Directories merge; anything else in their place would replace the whole store.
+      return e.type === 'directory' ? undefined : sealedBy.values().next().value;
+    }
+    if (!e.path.startsWith(`${STORE_DIR}/`)) return undefined;
+    const end = e.path.indexOf('/', STORE_DIR.length + 1);
+    return sealedBy.get(end < 0 ? e.path : e.path.slice(0, end));
+  }
+
+  async function identicalEntries(a: TreeEntry, b: TreeEntry): Promise<boolean> {
+    if (a.type !== b.type || (a.mode & 0o7777) !== (b.mode & 0o7777) || a.uid !== b.uid || a.gid !== b.gid)
+      return false;
+    if (a.type === 'symlink' || a.type === 'hardlink') return a.target === b.target;
+    if (a.type !== 'file') return true;
+    if (a.size !== b.size) return false;
+    if (a.size === 0) return true;
+    if (!a.source || !b.source) return false;
+    try {
+      const ra = await readerForSource(a.source);
+      const rb = await readerForSource(b.source);
+      for (let at = 0; at < a.size; at += 1 << 20) {
+        const n = Math.min(1 << 20, a.size - at);
+        const [x, y] = await Promise.all([ra.read(at, n), rb.read(at, n)]);
+        if (x.length !== n || y.length !== n) return false;
+        for (let k = 0; k < n; k++) if (x[k] !== y[k]) return false;
+      }
+      return true;
+    } catch {
+      return false; // unreadable: not shown to be identical
+    }
+  }
+
+  function sealedProblem(e: TreeEntry, seal: Contents, same: TreeEntry | undefined): InputProblem {
+    const what =
+      e.path === REGISTRATION_PATH
+        ? `would replace ${REGISTRATION_PATH}, which is generated from the closure`
+        : e.path === '/nix' || e.path === STORE_DIR
+          ? `would replace ${e.path} (holding ${seal.storePath}) with a ${e.type}`
+          : !same
+            ? `would add ${e.path} inside ${seal.storePath}`
+            : same.type !== e.type
+              ? `would replace the ${same.type} ${e.path} of ${seal.storePath} with a ${e.type}`
+              : (same.mode & 0o7777) !== (e.mode & 0o7777) || same.uid !== e.uid || same.gid !== e.gid
+                ? `would change the mode or owner of ${e.path} in ${seal.storePath} (${modeOwner(same)} to ${modeOwner(e)})`
+                : `would change the contents of ${e.path} in ${seal.storePath}`;
+    const p = problem(
+      'error',
+      'store-path-sealed',
+      e.origin,
+      `${e.origin} ${what}, a store path whose contents ${seal.origin} gives and the registration certifies by its NAR hash.`,
+      `Leave ${seal.storePath} to ${seal.origin}: remove ${e.path} from ${e.origin}, or place it outside /nix/store. To change a store path, build a new one with Nix.`,
+      e.path,
+    );
+    p.sealed = { storePath: seal.storePath, closureInput: seal.origin };
+    return p;
+  }
+
   // Any input that puts <hash>-<name> paths under /nix/store holds contents for the closure
   // when a manifest is given: they are hash-checked like an export's, whatever way they came.
   if (manifests.length > 0) {
@@ -756,91 +844,6 @@ export async function resolveInputs(
     }
   }
   const closureList = [...closure.values()].sort((a, b) => byteOrder(a.path, b.path));
-
-  // ---- sealed store paths ---------------------------------------------------------------
-  // A store path whose contents came from a closure input is certified by its NAR hash (and
-  // the registration): no other input may add, replace or change anything inside it, nor
-  // replace the directories holding it or the registration, unless byte-identical.
-  const sealedBy = new Map<string, Contents>();
-  for (const [path, c] of have) sealedBy.set(path, c);
-  const closureEntry = new Map<string, TreeEntry>();
-  for (const c of have.values()) for (const e of c.entries) closureEntry.set(e.path, e);
-  if (sealedBy.size > 0) {
-    for (let i = 0; i < plain.length; i++) {
-      const kept: TreeEntry[] = [];
-      for (const e of plain[i]) {
-        const seal = sealOf(e);
-        if (!seal) {
-          kept.push(e);
-          continue;
-        }
-        const same = closureEntry.get(e.path);
-        if (same && (await identicalEntries(e, same))) continue; // the closure's own entry stays
-        problems.push(sealedProblem(e, seal, same));
-      }
-      plain[i] = kept;
-    }
-  }
-
-  /** The closure contents an entry of another input would change, if any. */
-  function sealOf(e: TreeEntry): Contents | undefined {
-    if (e.path === REGISTRATION_PATH) return closureList.length > 0 ? [...sealedBy.values()][0] : undefined;
-    if (e.path === '/nix' || e.path === STORE_DIR) {
-      // Directories merge; anything else in their place would replace the whole store.
-      return e.type === 'directory' ? undefined : [...sealedBy.values()][0];
-    }
-    if (!e.path.startsWith(`${STORE_DIR}/`)) return undefined;
-    const end = e.path.indexOf('/', STORE_DIR.length + 1);
-    return sealedBy.get(end < 0 ? e.path : e.path.slice(0, end));
-  }
-
-  async function identicalEntries(a: TreeEntry, b: TreeEntry): Promise<boolean> {
-    if (a.type !== b.type || (a.mode & 0o7777) !== (b.mode & 0o7777) || a.uid !== b.uid || a.gid !== b.gid)
-      return false;
-    if (a.type === 'symlink' || a.type === 'hardlink') return a.target === b.target;
-    if (a.type !== 'file') return true;
-    if (a.size !== b.size) return false;
-    if (a.size === 0) return true;
-    if (!a.source || !b.source) return false;
-    try {
-      const ra = await readerForSource(a.source);
-      const rb = await readerForSource(b.source);
-      for (let at = 0; at < a.size; at += 1 << 20) {
-        const n = Math.min(1 << 20, a.size - at);
-        const [x, y] = await Promise.all([ra.read(at, n), rb.read(at, n)]);
-        if (x.length !== n || y.length !== n) return false;
-        for (let k = 0; k < n; k++) if (x[k] !== y[k]) return false;
-      }
-      return true;
-    } catch {
-      return false; // unreadable: not shown to be identical
-    }
-  }
-
-  function sealedProblem(e: TreeEntry, seal: Contents, same: TreeEntry | undefined): InputProblem {
-    const what =
-      e.path === REGISTRATION_PATH
-        ? `would replace ${REGISTRATION_PATH}, which is generated from the closure`
-        : e.path === '/nix' || e.path === STORE_DIR
-          ? `would replace ${e.path} (holding ${seal.storePath}) with a ${e.type}`
-          : !same
-            ? `would add ${e.path} inside ${seal.storePath}`
-            : same.type !== e.type
-              ? `would replace the ${same.type} ${e.path} of ${seal.storePath} with a ${e.type}`
-              : (same.mode & 0o7777) !== (e.mode & 0o7777) || same.uid !== e.uid || same.gid !== e.gid
-                ? `would change the mode or owner of ${e.path} in ${seal.storePath} (${modeOwner(same)} to ${modeOwner(e)})`
-                : `would change the contents of ${e.path} in ${seal.storePath}`;
-    const p = problem(
-      'error',
-      'store-path-sealed',
-      e.origin,
-      `${e.origin} ${what}, a store path whose contents ${seal.origin} gives and the registration certifies by its NAR hash.`,
-      `Leave ${seal.storePath} to ${seal.origin}: remove ${e.path} from ${e.origin}, or place it outside /nix/store. To change a store path, build a new one with Nix.`,
-      e.path,
-    );
-    p.sealed = { storePath: seal.storePath, closureInput: seal.origin };
-    return p;
-  }
 
   // ---- the tree ----------------------------------------------------------------------------
   const all: TreeEntry[] = [];
