@@ -31,6 +31,11 @@ describe('parseArgs', () => {
     expect(() => build('--tar', 'a.tar', '--compress', '-o', 'x.img')).toThrow(/x\.img\.zst/);
   });
 
+  it('--compat asks for ext4 without the features older kernels and boot loaders refuse', () => {
+    expect(build('--files', 'd', '-o', 'a.img').options.compat).toBe(false);
+    expect(build('--files', 'd', '--compat', '-o', 'a.img').options.compat).toBe(true);
+  });
+
   it('makes a random UUID on request', () => {
     const a = build('--files', 'd', '--uuid', 'random', '-o', 'a.img').options.uuid;
     expect(a).toMatch(/^[0-9a-f-]{36}$/);

@@ -43,6 +43,8 @@ Options:
   --inode-size N     128, 256, 512, 1024 or auto (default auto)
   --epoch S          every timestamp in the image, seconds since 1970 (default 1)
   --headroom MIB     free space added after shrinking (default 0)
+  --compat           ext4 without orphan_file and metadata_csum_seed, for kernels
+                     before 5.15 and boot loaders such as GRUB before 2.12
   --compress[=LEVEL] zstd-compress the output (level 1-19, default 3); implied by .zst
   -o, --output OUT   where to write the image
   -q, --quiet        no progress output
@@ -194,6 +196,9 @@ export function parseArgs(argv: string[]): Command {
       case '-q':
       case '--quiet':
         cmd.quiet = true;
+        break;
+      case '--compat':
+        cmd.options.compat = true;
         break;
       case '--no-check-sigs':
         cmd.noCheckSigs = true;

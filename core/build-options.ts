@@ -12,7 +12,11 @@ export const DEFAULT_BUILD_OPTIONS: Readonly<BuildOptions> = Object.freeze({
   headroomMiB: 0,
   compress: false,
   compressionLevel: 3,
+  compat: false,
 });
+
+/** What `compat` leaves out of an ext4 filesystem (mke2fs `-O ^feature`). */
+export const COMPAT_DISABLED_FEATURES = ['orphan_file', 'metadata_csum_seed'] as const;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

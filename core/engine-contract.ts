@@ -66,6 +66,11 @@ export interface BuildOptions {
   compress: boolean;
   /** zstd level 1..19. Default 3. */
   compressionLevel: number;
+  /**
+   * Leave out ext4 features that older kernels (before 5.15) and boot loaders (GRUB before
+   * 2.12, U-Boot, syslinux) refuse: `orphan_file` and `metadata_csum_seed`. Default false.
+   */
+  compat?: boolean;
 }
 
 export type StageName = 'plan' | 'mkfs' | 'check' | 'shrink' | 'recheck' | 'compress' | 'save';

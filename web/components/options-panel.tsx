@@ -13,7 +13,10 @@ function labelProblem(label: string): string | undefined {
   return undefined;
 }
 
-/** A whole-number field that keeps what is typed until it is a valid number. */
+/**
+ * A whole-number field. Whatever is typed reaches the options (so a wrong value blocks the
+ * build instead of the last good one being built silently), and what is wrong shows at the field.
+ */
 function IntegerField({
   label,
   value,
@@ -22,6 +25,7 @@ function IntegerField({
   onChange,
   help,
   suffix,
+  problem,
 }: {
   label: string;
   value: number;
@@ -30,14 +34,20 @@ function IntegerField({
   onChange(v: number): void;
   help?: string;
   suffix?: string;
+  /** What is wrong with a whole number typed here (default: outside min..max). */
+  problem?: (v: number) => string | undefined;
 }) {
   const id = useId();
   const [draft, setDraft] = useState(String(value));
   useEffect(() => {
-    if (Number(draft) !== value) setDraft(String(value));
+    if (Number(draft) !== value && !(Number.isNaN(value) && draft.trim() === '')) setDraft(String(value));
   }, [value]); // eslint-disable-line react-hooks/exhaustive-deps
   const n = Number(draft);
-  const ok = draft.trim() !== '' && Number.isInteger(n) && n >= min && n <= max;
+  const whole = draft.trim() !== '' && Number.isInteger(n);
+  const error = !whole
+    ? `A whole number from ${formatCount(min)} to ${formatCount(max)}.`
+    : (problem?.(n) ??
+      (n < min || n > max ? `A whole number from ${formatCount(min)} to ${formatCount(max)}.` : undefined));
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>
@@ -50,20 +60,20 @@ function IntegerField({
           max={max}
           step={1}
           value={draft}
-          aria-invalid={ok ? undefined : true}
-          aria-describedby={help || !ok ? `${id}-help` : undefined}
-          className={ok ? '' : 'is-invalid'}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={help || error ? `${id}-help` : undefined}
+          className={error ? 'is-invalid' : ''}
           onChange={(e) => {
             setDraft(e.target.value);
             const v = Number(e.target.value);
-            if (e.target.value.trim() !== '' && Number.isInteger(v) && v >= min && v <= max) onChange(v);
+            onChange(e.target.value.trim() !== '' && Number.isInteger(v) ? v : Number.NaN);
           }}
         />
         {suffix ? <span className="suffix">{suffix}</span> : null}
       </div>
-      {!ok ? (
+      {error ? (
         <p id={`${id}-help`} className="field-error">
-          A whole number from {formatCount(min)} to {formatCount(max)}.
+          {error}
         </p>
       ) : help ? (
         <p id={`${id}-help`} className="field-help">
@@ -236,7 +246,25 @@ export function OptionsPanel() {
           onChange={set('headroomMiB')}
           help="Free space kept after shrinking."
           suffix="MiB"
+          problem={(v) =>
+            v < 0 ? 'Headroom cannot be negative: give 0 or more MiB of free space to keep.' : undefined
+          }
         />
+        <div className="field field-wide">
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={o.compat ?? false}
+              aria-describedby="opt-compat-help"
+              onChange={(e) => studio().setOption('compat', e.target.checked)}
+            />
+            <span>Compatible with older kernels and boot loaders</span>
+          </label>
+          <p id="opt-compat-help" className="field-help">
+            Leaves out <code>orphan_file</code> and <code>metadata_csum_seed</code>, which Linux before 5.15 and GRUB
+            before 2.12 refuse.
+          </p>
+        </div>
         <div className="field field-wide compress-row">
           <label className="check">
             <input

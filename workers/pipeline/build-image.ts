@@ -9,7 +9,7 @@ import { registrationBytes } from '../../core/registration.ts';
 import { REGISTRATION_PATH } from '../../core/resolve-inputs.ts';
 import { blocksPerGroup, grow, mkfsInodeCount, planSize } from '../../core/size-plan.ts';
 import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } from '../../core/engine-contract.ts';
-import { validateBuildOptions } from '../../core/build-options.ts';
+import { COMPAT_DISABLED_FEATURES, validateBuildOptions } from '../../core/build-options.ts';
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { buildTreeModel, InputChangedError, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
@@ -446,6 +446,11 @@ export function mkfsArgs(
         ? ['-b', String(options.blockSize)]
         : []),
     ...(options.inodeSize !== 'auto' ? ['-I', String(options.inodeSize)] : []),
+    // Older kernels and boot loaders refuse these ext4 features (GRUB before 2.12 rejects
+    // metadata_csum_seed; kernels before 5.15 do not know orphan_file).
+    ...(options.compat && options.fsType === 'ext4'
+      ? ['-O', COMPAT_DISABLED_FEATURES.map((f) => `^${f}`).join(',')]
+      : []),
     ...(layout ? ['-N', String(mkfsInodeCount(bytes, layout.blockSize, layout.inodesPerGroup))] : []),
     '-d',
     TREE,
