@@ -16,6 +16,7 @@ import { createServer, type ViteDevServer } from 'vite';
 import type { PagePrepared, PageRun } from './browser/main.ts';
 import { PeakTracker, procMemory } from './measure.ts';
 import type { StageSpan } from './node-child.ts';
+import { summarizeTrace, type ThreadProfile } from './trace-summary.ts';
 import { REPO_ROOT } from './wasm-dirs.ts';
 import type { DiskWorkload } from './workload-disk.ts';
 
@@ -25,6 +26,14 @@ export const CHROMIUM_ARGS = [
   '--disable-gpu',
   '--disable-background-networking',
   '--disable-component-update',
+];
+
+const TRACE_CATEGORIES = [
+  'devtools.timeline',
+  'disabled-by-default-devtools.timeline',
+  'v8',
+  'v8.execute',
+  'disabled-by-default-v8.cpu_profiler',
 ];
 
 export interface BrowserRun {
@@ -144,7 +153,7 @@ export class BrowserBench {
     let next: string;
     if (stage === 'build') next = state === 'start' ? 'build' : 'after';
     else if (state === 'start') next = stage;
-    else next = stage === 'recheck' ? 'summary' : `after-${stage}`;
+    else next = stage === 'shrink' ? 'summary' : `after-${stage}`;
     this.tracker.mark(next);
   }
 
@@ -184,13 +193,14 @@ export class BrowserBench {
     // Stage spans on the worker's clock; the page's clock started just before the worker's.
     const spans: StageSpan[] = [];
     const starts = new Map<string, number>();
-    let recheckDone = 0;
+    // 'summary' (dumpe2fs -h, truncate) runs between the shrink and the second check.
+    let shrinkDone = 0;
     for (const s of run.stages) {
       if (s.stage === 'save') continue;
       if (s.state === 'start') {
         starts.set(s.stage, s.elapsedMs);
-        if (s.stage === 'compress')
-          spans.push({ stage: 'summary', start: recheckDone, end: s.elapsedMs, peak: tracker.peakOf('summary') });
+        if (s.stage === 'recheck')
+          spans.push({ stage: 'summary', start: shrinkDone, end: s.elapsedMs, peak: tracker.peakOf('summary') });
       } else {
         spans.push({
           stage: s.stage as StageSpan['stage'],
@@ -198,7 +208,7 @@ export class BrowserBench {
           end: s.elapsedMs,
           peak: tracker.peakOf(s.stage),
         });
-        if (s.stage === 'recheck') recheckDone = s.elapsedMs;
+        if (s.stage === 'shrink') shrinkDone = s.elapsedMs;
       }
     }
     const r = run.result;
@@ -221,6 +231,21 @@ export class BrowserBench {
       inodeCount: r.summary.inodeCount,
       freeInodes: r.summary.freeInodes,
     };
+  }
+
+  /**
+   * One more build under Chromium's tracing (timeline and V8's sampling profiler, every
+   * thread), written to `path` (open it in DevTools' Performance panel); returns self time
+   * per category for each thread that worked.
+   */
+  async trace(path: string): Promise<ThreadProfile[]> {
+    await this.browser.startTracing(this.page, { path, categories: TRACE_CATEGORIES });
+    try {
+      await this.page.evaluate(() => window.bench.build());
+    } finally {
+      await this.browser.stopTracing();
+    }
+    return summarizeTrace(JSON.parse(readFileSync(path, 'utf8')));
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,7 @@ import { readStoreFromFile } from '../workers/runtime/node-image-file.ts';
 import { availableCores, stopFrameWorkers } from '../workers/runtime/zstd-frames.ts';
 import { BrowserBench } from './browser.ts';
 import { canResetPeak, ensureGnuTime, runTimed } from './measure.ts';
+import { formatTraceSummary } from './trace-summary.ts';
 import { nativeTools, runNative } from './native.ts';
 import type { NodeChildRequest, NodeChildResult } from './node-child.ts';
 import {
@@ -38,6 +39,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --no-node          skip the Node contender
   --no-browser       skip the Chromium contender
   --no-profile       skip the profiled Node run (where the time goes, per stage)
+  --trace DIR        one more page build per workload under Chromium's tracing, written to
+                     DIR/<workload>.trace.json, with CPU time per thread and category
   --browser-input M  disk (default): the page gets the workload's files as Files;
                      memory: the page generates the same bytes into in-memory Blobs
   --seed N           workload seed (default ${DEFAULT_SEED})
@@ -58,6 +61,7 @@ interface Options {
   node: boolean;
   browser: boolean;
   profile: boolean;
+  trace?: string;
   browserInput: 'disk' | 'memory';
   seed: number;
   cacheDir: string;
@@ -118,6 +122,9 @@ function parse(argv: string[]): Options {
         break;
       case '--no-profile':
         o.profile = false;
+        break;
+      case '--trace':
+        o.trace = value();
         break;
       case '--browser-input': {
         const v = value();
@@ -393,8 +400,17 @@ async function main(): Promise<void> {
         const p = await runNode(dirs, w, workDir, true);
         profile = p?.ok ? p.profile : undefined;
       }
+      let trace: string[] | undefined;
+      if (browser && opts.trace) {
+        mkdirSync(opts.trace, { recursive: true });
+        const file = join(opts.trace, `${w.workload.name}.trace.json`);
+        log(`${w.workload.name}: one more page build, traced, to ${file}`);
+        trace = formatTraceSummary(await browser.trace(file));
+      }
       const summary = summarize(w.workload, runs, profile);
-      const text = formatSummary(w.workload, opts.runs, summary, contenders);
+      let text = formatSummary(w.workload, opts.runs, summary, contenders);
+      if (trace?.length)
+        text += `\n\nwhere the page's time goes (one traced build; CPU per thread and category, ms):\n${trace.join('\n')}`;
       process.stdout.write(`\n${text}\n`);
       results.push({
         workload: { ...wl, dir: w.dir, planInitialBytes: plan.initialImageBytes, planFinalBytes: plan.finalImageBytes },
