@@ -18,7 +18,7 @@ import {
   tempDir,
   useWasmDirFromEnv,
 } from '../runtime/test-helpers.ts';
-import { buildImage, classifyMkfsFailure, estimateImage } from './build-image.ts';
+import { buildImage, classifyMkfsFailure, estimateImage, MKFS_ENTRY_WORK, PROGRESS_STEPS } from './build-image.ts';
 import { EngineFailure } from './engine-failure.ts';
 
 useWasmDirFromEnv();
@@ -78,13 +78,14 @@ describe('buildImage', () => {
       .map((e) => (e as { stage: string }).stage);
     expect(stages).toEqual(['plan', 'mkfs', 'check', 'shrink', 'recheck', 'save']);
     expect(events.some((e) => e.type === 'log' && e.tool === 'e2fsck' && /Pass 5/.test(e.text))).toBe(true);
-    // mkfs reports the bytes it has copied in, up to all of them.
+    // mkfs reports the entries it has reached and the bytes it has copied in, up to all of them.
     const mkfs = events.filter(
       (e): e is Extract<BuildEvent, { type: 'progress' }> => e.type === 'progress' && e.stage === 'mkfs',
     );
     const dataBytes = tree.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+    const work = dataBytes + tree.length * MKFS_ENTRY_WORK;
     expect(mkfs.length).toBeGreaterThan(2);
-    expect(mkfs.at(-1)).toMatchObject({ done: dataBytes, total: dataBytes });
+    expect(mkfs.at(-1)).toMatchObject({ done: work, total: work });
   });
 
   it.each([
@@ -185,6 +186,38 @@ describe('buildImage', () => {
     expect(mkfs && mkfs.type === 'log' ? mkfs.text : '').toMatch(/ -b 1024 (.* )?-N \d+ /);
     // The plan follows resize2fs's own arithmetic: within a few blocks, not a few percent.
     expect(Math.abs(result.imageSize - estimate.finalImageBytes)).toBeLessThan(0.005 * result.imageSize);
+  });
+
+  it('reports progress at bounded steps of work, also through many empty files and through the checks', async () => {
+    const entries: TreeEntry[] = [dir('/', { mode: 0o755 })];
+    for (let i = 0; i < 20_000; i++) entries.push(file(`/d${i % 50}/e${i}`, ''));
+    for (let i = 0; i < 20; i++) entries.push(file(`/big/b${i}`, pseudoRandom(300_000, i)));
+    const { events } = await build(entries);
+    const of = (stage: string) =>
+      events.filter((e): e is Extract<BuildEvent, { type: 'progress' }> => e.type === 'progress' && e.stage === stage);
+    const mkfs = of('mkfs');
+    const total = mkfs[0].total;
+    const fileBytes = 20 * 300_000;
+    expect(total).toBe(entries.length * MKFS_ENTRY_WORK + fileBytes);
+    // Events often (the empty files alone are most of the work) but not for every read...
+    expect(mkfs.length).toBeGreaterThan(PROGRESS_STEPS / 2);
+    expect(mkfs.length).toBeLessThanOrEqual(PROGRESS_STEPS + 1);
+    // ...and never more than a step apart, give or take one read (mke2fs copies 64 KiB or
+    // less at a time) or one entry.
+    const step = Math.floor(total / PROGRESS_STEPS);
+    for (let i = 1; i < mkfs.length; i++) {
+      expect(mkfs[i].done).toBeGreaterThanOrEqual(mkfs[i - 1].done);
+      expect(mkfs[i].done - mkfs[i - 1].done).toBeLessThanOrEqual(step + MKFS_ENTRY_WORK + 65536);
+    }
+    expect(mkfs.at(-1)!.done).toBe(total);
+    for (const stage of ['check', 'recheck']) {
+      const p = of(stage);
+      expect(p.length, stage).toBeGreaterThan(3);
+      expect(p.at(-1), stage).toMatchObject({ done: 1000, total: 1000 });
+      for (let i = 1; i < p.length; i++) expect(p[i].done).toBeGreaterThanOrEqual(p[i - 1].done);
+    }
+    // e2fsck's completion lines are progress, not log.
+    expect(events.some((e) => e.type === 'log' && /^[1-5] \d+ \d+ \S+$/.test(e.text))).toBe(false);
   });
 
   it('refuses trees nested deeper than it can build in reasonable time', async () => {

@@ -190,13 +190,20 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   };
   const skip = (name: StageName) => emit({ type: 'stage', stage: name, state: 'skipped', elapsedMs: now() - t0 });
 
-  const run = async (tool: E2fsTool, args: string[], mounts: ToolMount[]): Promise<ToolResult> => {
+  const run = async (
+    tool: E2fsTool,
+    args: string[],
+    mounts: ToolMount[],
+    onProgressLine?: (line: string) => boolean,
+  ): Promise<ToolResult> => {
     emit({ type: 'log', stage: current, tool, stream: 'stdout', text: `$ ${tool} ${args.join(' ')}` });
     return runTool(tool, args, {
       epoch: options.epoch,
       mounts,
       signal,
-      onStdout: (text) => emit({ type: 'log', stage: current, tool, stream: 'stdout', text }),
+      onStdout: (text) => {
+        if (!onProgressLine?.(text)) emit({ type: 'log', stage: current, tool, stream: 'stdout', text });
+      },
       onStderr: (text) => emit({ type: 'log', stage: current, tool, stream: 'stderr', text }),
     });
   };
@@ -262,13 +269,23 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   await stage('mkfs', async () => {
     const sealed = sealedStorePaths(request.closure);
     let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
-    // Progress: the bytes mke2fs has copied in, of all the files' bytes.
-    const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-    const onRead =
-      total > 0
-        ? (done: number) => emit({ type: 'progress', stage: 'mkfs', done: Math.min(done, total), total })
-        : undefined;
+    // Progress: the entries mke2fs has reached and the bytes it has copied in, each entry
+    // counted as MKFS_ENTRY_WORK bytes, so a tree of many small files moves as well as one
+    // of large files.
+    const fileBytes = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+    const total = entries.length * MKFS_ENTRY_WORK + fileBytes;
     for (let attempt = 1; ; attempt++) {
+      const report = progressReporter('mkfs', total, emit);
+      let seen = 0;
+      let read = 0;
+      const onRead = (bytes: number) => {
+        read = Math.min(bytes, fileBytes);
+        report(seen * MKFS_ENTRY_WORK + read);
+      };
+      const onEntry = (n: number) => {
+        seen = Math.min(n, entries.length);
+        report(seen * MKFS_ENTRY_WORK + read);
+      };
       const candidate = store;
       candidate.truncate(0);
       candidate.truncate(size.initialImageBytes);
@@ -282,7 +299,16 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       try {
         r = await run('mke2fs', args, [
           { type: 'image', path: IMAGE, store: candidate },
-          { type: 'tree', path: TREE, entries, epoch: options.epoch, readBlobSync: ctx.readBlobSync, onRead, sealed },
+          {
+            type: 'tree',
+            path: TREE,
+            entries,
+            epoch: options.epoch,
+            readBlobSync: ctx.readBlobSync,
+            onRead,
+            onEntry,
+            sealed,
+          },
         ]);
       } catch (err) {
         if (err instanceof InputChangedError) throw badInput([inputChangedProblem(err)]);
@@ -292,6 +318,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         // Each certified store path went in with the bytes its NAR hash covers.
         const changed = narCheckProblems(r.narChecks[TREE] ?? [], entries);
         if (changed.length > 0) throw badInput(changed);
+        report(total);
         return;
       }
       const kind = classifyMkfsFailure(r.stderr + r.stdout);
@@ -318,14 +345,17 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
 
   const imageMount: ToolMount[] = [{ type: 'image', path: IMAGE, store }];
   const check = async () => {
-    const r = await run('e2fsck', ['-n', '-f', IMAGE], imageMount);
+    // -C 1: e2fsck's completion lines on stdout, turned into progress events.
+    const progress = e2fsckProgress(current, emit);
+    const r = await run('e2fsck', ['-n', '-f', '-C', '1', IMAGE], imageMount, progress.line);
+    progress.finish();
     if (r.exitCode !== 0) {
       throw new EngineFailure({
         code: 'check-failed',
         message: `e2fsck found problems in the new filesystem (exit ${r.exitCode}).`,
         hint: "This is a defect: the image was not written. The log holds e2fsck's report; please report it with the inputs.",
         problems: [],
-        toolOutput: r.stdout + r.stderr,
+        toolOutput: withoutProgressLines(r.stdout) + r.stderr,
       });
     }
   };
@@ -413,6 +443,61 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     if (r.exitCode !== 0) throw toolFailed('dumpe2fs', r, 'dumpe2fs could not read the filesystem.');
     return parseDumpe2fsHeader(r.stdout);
   }
+}
+
+/** Progress events per stage: at most this many, at even steps of the work. */
+export const PROGRESS_STEPS = 1000;
+/** What reaching one entry counts for in mkfs's progress, in bytes copied. */
+export const MKFS_ENTRY_WORK = 16 * 1024;
+
+/**
+ * Progress of `total` units of work: an event whenever `done` has moved on by a
+ * {@link PROGRESS_STEPS}th of the total since the last one (and at the end), however often
+ * the work itself reports. The gap between events is bounded by work, not by time.
+ */
+export function progressReporter(
+  stage: StageName,
+  total: number,
+  emit: (e: BuildEvent) => void,
+): (done: number) => void {
+  const step = Math.max(1, Math.floor(total / PROGRESS_STEPS));
+  let last = -1;
+  return (done) => {
+    const d = Math.max(0, Math.min(done, total));
+    if (last < 0 || d - last >= step || (d === total && last !== total)) {
+      last = d;
+      emit({ type: 'progress', stage, done: d, total });
+    }
+  };
+}
+
+/** e2fsck's completion lines with `-C 1`: `<pass> <current> <max> <device>`. */
+const E2FSCK_PROGRESS = /^([1-5]) (\d+) (\d+) \S+$/;
+/** How e2fsck weighs its passes in its own completion bar (e2fsck/unix.c), in thousandths. */
+const E2FSCK_PASS_ENDS = [0, 700, 900, 920, 950, 1000];
+
+function withoutProgressLines(stdout: string): string {
+  return stdout
+    .split('\n')
+    .filter((l) => !E2FSCK_PROGRESS.test(l))
+    .join('\n');
+}
+
+/** Turns e2fsck -C lines into progress events of the stage (thousandths of the whole check). */
+function e2fsckProgress(stage: StageName, emit: (e: BuildEvent) => void) {
+  const report = progressReporter(stage, 1000, emit);
+  return {
+    line(text: string): boolean {
+      const m = E2FSCK_PROGRESS.exec(text);
+      if (!m) return false;
+      const pass = Number(m[1]);
+      const max = Number(m[3]);
+      const part = max > 0 ? Math.min(1, Number(m[2]) / max) : 1;
+      report(Math.floor(E2FSCK_PASS_ENDS[pass - 1] + (E2FSCK_PASS_ENDS[pass] - E2FSCK_PASS_ENDS[pass - 1]) * part));
+      return true;
+    },
+    finish: () => report(1000),
+  };
 }
 
 /**

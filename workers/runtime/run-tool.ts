@@ -64,6 +64,8 @@ export type ToolMount =
        * (mke2fs -d); results in {@link ToolResult.narChecks}. Default none.
        */
       sealed?: readonly SealedStorePath[];
+      /** Called as the program first looks up each entry, with the count so far (progress). */
+      onEntry?: (entriesSeen: number) => void;
     }
   /** A small file written into the instance's memory filesystem (e.g. a debugfs command file). */
   | { type: 'file'; path: string; data: string | Uint8Array };
@@ -405,6 +407,7 @@ function setupMounts(
         check,
         onRead: m.onRead,
         sealed: m.sealed,
+        onEntry: m.onEntry,
       });
       trees.push(tree);
       treeMounts.set(m.path, tree);

@@ -323,6 +323,8 @@ export interface TreeFsOptions {
    * `nar-stream-check.ts`); the results come from {@link TreeFs.narResults}. Default none.
    */
   sealed?: readonly SealedStorePath[];
+  /** Called when the program first looks an entry up, with the count so far (progress through trees of small files). */
+  onEntry?: (entriesSeen: number) => void;
 }
 
 /** Counters of a TREEFS instance, for tests and diagnostics. */
@@ -330,6 +332,8 @@ export interface TreeFsStats {
   /** read() calls on files. */
   reads: number;
   bytesRead: number;
+  /** Entries looked up (once each: the program's filesystem layer caches them). */
+  entriesSeen: number;
   /** Blob pieces fetched. */
   blobReads: number;
   hostOpens: number;
@@ -550,7 +554,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
   const keepTimes = options.keepTimes ?? false;
   const pieceSize = options.blobPieceSize ?? 1 << 20;
   const check = options.check;
-  const stats: TreeFsStats = { reads: 0, bytesRead: 0, blobReads: 0, hostOpens: 0, hostCloses: 0 };
+  const stats: TreeFsStats = { reads: 0, bytesRead: 0, entriesSeen: 0, blobReads: 0, hostOpens: 0, hostCloses: 0 };
   const openFds = new Set<number>();
   const states = new WeakMap<EmStream, StreamState>();
   const smallBlobs = model.usesBlobs ? smallBlobReader(model.root, readBlob!, pieceSize, stats) : undefined;
@@ -673,6 +677,8 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel
     lookup: (parent: EmNode, name: string): EmNode => {
       const child = ((parent as TreeFsNode).tree as TreeDir).children.get(name);
       if (!child) return fail(ERRNO.ENOENT);
+      stats.entriesSeen++;
+      options.onEntry?.(stats.entriesSeen);
       return makeNode(parent, name, child);
     },
     readdir: (node: EmNode): string[] => ['.', '..', ...((node as TreeFsNode).tree as TreeDir).children.keys()],
