@@ -1,10 +1,10 @@
 /**
- * Streams an image out of its store: optionally through zstd (one frame per 8 MiB piece,
+ * Streams an image out of its store: optionally through zstd (one frame per 4 MiB piece,
  * compressed on every core, see `zstd-frames.ts`), hashed on the way, to a sink that is
  * awaited for each piece (or only hashed, without a sink). The image's bytes are never held twice.
  */
 import { createSha256, type ImageStore } from '../runtime/image-store.ts';
-import { compressFrames, FRAME_PIECE, storePieces } from '../runtime/zstd-frames.ts';
+import { compressFrames, FRAME_PIECE, storeSource } from '../runtime/zstd-frames.ts';
 
 const MiB = 1024 * 1024;
 /** Output goes to the sink in pieces of about this size: each piece may cross a worker boundary. */
@@ -51,9 +51,9 @@ export async function streamImage(
     options.onProgress?.(consumed, imageSize);
   };
   if (options.compress) {
-    const pieces = storePieces(store, FRAME_PIECE, signal);
     let i = 0;
-    for await (const frame of compressFrames(pieces, { level: options.level ?? 3, workers: options.workers, signal })) {
+    const frames = compressFrames(storeSource(store), { level: options.level ?? 3, workers: options.workers, signal });
+    for await (const frame of frames) {
       consumed = Math.min(imageSize, ++i * FRAME_PIECE);
       await emit(frame);
     }

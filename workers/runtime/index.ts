@@ -53,6 +53,6 @@ export {
   frameWorkersStarted,
   lastPoolError,
   stopFrameWorkers,
-  storePieces,
+  storeSource,
 } from './zstd-frames.ts';
-export type { FrameOptions, FramePiece } from './zstd-frames.ts';
+export type { FrameOptions, FrameSource } from './zstd-frames.ts';

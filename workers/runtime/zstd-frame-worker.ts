@@ -21,7 +21,7 @@ self.onmessage = (e: MessageEvent<{ module?: WebAssembly.Module; piece?: Uint8Ar
   (ready ??= instantiateZstd())
     .then((z) => {
       const frame = encodeFrame(z, piece, level ?? 3);
-      (self as unknown as Worker).postMessage({ frame }, [frame.buffer]);
+      (self as unknown as Worker).postMessage({ frame, piece }, [frame.buffer, piece.buffer as ArrayBuffer]);
     })
     .catch((err: unknown) =>
       (self as unknown as Worker).postMessage({ error: String((err as Error)?.message ?? err) }),

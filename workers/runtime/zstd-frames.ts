@@ -1,13 +1,13 @@
 /**
  * zstd on every core: the input is cut into pieces of a fixed size ({@link FRAME_PIECE},
- * 8 MiB) and each piece becomes one independent zstd frame (content size in its header,
+ * 4 MiB) and each piece becomes one independent zstd frame (content size in its header,
  * content checksum on), compressed by a pool of workers (Node worker threads, Web Workers)
  * or in the calling thread. The frames are concatenated in input order, so the output is
  * the same bytes whatever the number of workers, and plain `zstd -d` (or any decoder
  * reading concatenated frames) restores the input.
  *
- * Size: at level 3 zstd looks back 2 MiB at most (window log 21), so an 8 MiB piece loses
- * little by starting without history: about +0.05% against native `zstd -3` on the bench
+ * Size: at level 3 zstd looks back 2 MiB at most (window log 21), so a 4 MiB piece loses
+ * little by starting without history: about +0.15% against native `zstd -3` on the bench
  * images, well inside the 1% allowed.
  *
  * Holes: a piece that is all zeros (a hole of the image store) is never read nor
@@ -19,15 +19,35 @@ import { instantiateZstd, ZstdError, type ZstdExports } from './zstd-stream.ts';
 import { compileTool, toolGlueUrl } from './wasm-modules.ts';
 
 /** Bytes of input per frame. Fixed: changing it changes the output bytes. */
-export const FRAME_PIECE = 8 * 1024 * 1024;
+export const FRAME_PIECE = 4 * 1024 * 1024;
 
 /** Most workers a pool starts. */
 const MAX_WORKERS = 8;
 
-/** One piece of input: its bytes, or `null` for a run of `length` zero bytes. */
-export interface FramePiece {
-  bytes: Uint8Array | null;
-  length: number;
+/** What {@link compressFrames} compresses: random access to its bytes, and where its holes are. */
+export interface FrameSource {
+  /** Bytes in all. */
+  readonly size: number;
+  /** Fills `target` with the bytes at `offset` (all of them lie within `size`). */
+  readInto(offset: number, target: Uint8Array): void;
+  /** Whether `[offset, offset + length)` reads as zeros without being read (a hole). Optional. */
+  isHole?(offset: number, length: number): boolean;
+}
+
+/** An image store as a {@link FrameSource}: ranges that meet no allocated extent are holes. */
+export function storeSource(store: ImageStore): FrameSource {
+  const extents = [...store.extents()];
+  let e = 0;
+  return {
+    size: store.size,
+    readInto: (offset, target) => void store.readInto(offset, target),
+    isHole(offset, length) {
+      // Asked in ascending order: move forward; start over when asked behind.
+      if (e > 0 && extents[e - 1].offset + extents[e - 1].length > offset) e = 0;
+      while (e < extents.length && extents[e].offset + extents[e].length <= offset) e++;
+      return e >= extents.length || extents[e].offset >= offset + length;
+    },
+  };
 }
 
 /** Options of {@link compressFrames}. */
@@ -50,85 +70,65 @@ export interface FrameOptions {
  */
 export function encodeFrame(z: ZstdExports, piece: Uint8Array, level: number): Uint8Array {
   const inCap = 1 << 20;
-  const outCap = 1 << 18;
-  const s = z._zs_compressor_new(level, piece.length) >>> 0;
+  // ZSTD_COMPRESSBOUND: the frame always fits, so it is written in place and copied out once.
+  const n0 = piece.length;
+  const outCap = n0 + (n0 >>> 8) + (n0 < 131072 ? (131072 - n0) >>> 11 : 0) + 64;
+  const s = z._zs_compressor_new(level, n0) >>> 0;
   const src = z._malloc(inCap) >>> 0;
   const dst = z._malloc(outCap) >>> 0;
-  const parts: Uint8Array[] = [];
   let total = 0;
   try {
     if (!s || !src || !dst) throw new Error('zstd: out of memory');
     let off = 0;
     let done = false;
     while (!done) {
-      const n = Math.min(inCap, piece.length - off);
-      const last = off + n >= piece.length;
+      const n = Math.min(inCap, n0 - off);
+      const last = off + n >= n0;
       z.HEAPU8.set(piece.subarray(off, off + n), src);
       let pos = 0;
       for (;;) {
         // ZS_CONTINUE (0) for all but the last input, then ZS_END (2) until it returns 0.
-        const r = z._zs_compress(s, src + pos, n - pos, dst, outCap, last ? 2 : 0);
+        const r = z._zs_compress(s, src + pos, n - pos, dst + total, outCap - total, last ? 2 : 0);
         if (z._zs_is_error(r)) throw new Error(`zstd: ${z.UTF8ToString(z._zs_error_name(r) >>> 0)}`);
         pos += z._zs_in_pos(s) >>> 0;
-        const produced = z._zs_out_pos(s) >>> 0;
-        if (produced) {
-          parts.push(z.HEAPU8.slice(dst, dst + produced));
-          total += produced;
-        }
+        total += z._zs_out_pos(s) >>> 0;
         if (last ? r === 0 : pos >= n) break;
+        if (total >= outCap) throw new Error('zstd: frame larger than its bound');
       }
       off += n;
       done = last;
     }
+    return z.HEAPU8.slice(dst, dst + total);
   } finally {
     if (s) z._zs_compressor_free(s);
     if (src) z._free(src);
     if (dst) z._free(dst);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/**
- * The image in pieces of `size` bytes: a fresh copy of each piece that holds data, and
- * `null` bytes for a piece that lies entirely in holes of the store (never read).
- */
-export function* storePieces(store: ImageStore, size: number, signal?: AbortSignal): IterableIterator<FramePiece> {
-  const total = store.size;
-  // Allocated runs, in order; a piece that meets none is zeros.
-  const extents = [...store.extents()];
-  let e = 0;
-  for (let pos = 0; pos < total; pos += size) {
-    signal?.throwIfAborted();
-    const length = Math.min(size, total - pos);
-    while (e < extents.length && extents[e].offset + extents[e].length <= pos) e++;
-    const hole = e >= extents.length || extents[e].offset >= pos + length;
-    yield { bytes: hole ? null : store.read(pos, length), length };
   }
 }
 
 /** Something that turns pieces into frames. */
 interface FrameEncoder {
   readonly workers: number;
-  encode(piece: Uint8Array, level: number): Promise<Uint8Array>;
+  /** The frame of `piece`, and `piece` itself back (moved to a worker and returned), for reuse. */
+  encode(piece: Uint8Array, level: number): Promise<Encoded>;
   /** Stops every worker (running work is lost). */
   terminate(): void;
   /** Lets the host end while idle (Node). */
   idle(): void;
 }
 
+interface Encoded {
+  frame: Uint8Array;
+  piece: Uint8Array;
+}
+
 /** Compresses in the calling thread, on one zstd instance. */
 class InThreadEncoder implements FrameEncoder {
   readonly workers = 0;
   #z: Promise<ZstdExports> | undefined;
-  async encode(piece: Uint8Array, level: number): Promise<Uint8Array> {
+  async encode(piece: Uint8Array, level: number): Promise<Encoded> {
     this.#z ??= instantiateZstd();
-    return encodeFrame(await this.#z, piece, level);
+    return { frame: encodeFrame(await this.#z, piece, level), piece };
   }
   terminate(): void {}
   idle(): void {}
@@ -143,11 +143,13 @@ interface PortLike {
 interface WorkerReply {
   ready?: boolean;
   frame?: Uint8Array;
+  /** The piece, moved back for reuse. */
+  piece?: Uint8Array;
   error?: string;
 }
 
 interface Job {
-  resolve: (frame: Uint8Array) => void;
+  resolve: (done: Encoded) => void;
   reject: (e: unknown) => void;
 }
 
@@ -192,7 +194,7 @@ class PoolEncoder implements FrameEncoder {
     }
   }
 
-  encode(piece: Uint8Array, level: number): Promise<Uint8Array> {
+  encode(piece: Uint8Array, level: number): Promise<Encoded> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     return new Promise((resolve, reject) => {
       this.#waiting.push({ piece, level, job: { resolve, reject } });
@@ -227,7 +229,7 @@ class PoolEncoder implements FrameEncoder {
     this.#running.delete(i);
     this.#free.push(i);
     if (job) {
-      if (m.frame) job.resolve(m.frame);
+      if (m.frame && m.piece) job.resolve({ frame: m.frame, piece: m.piece });
       else job.reject(new ZstdError(m.error ?? 'zstd worker failed'));
     }
     this.#pump();
@@ -285,7 +287,7 @@ ready.then(() => parentPort.postMessage({ ready: true }), (e) => parentPort.post
 parentPort.on('message', ({ piece, level }) => {
   ready.then((z) => {
     const frame = encodeFrame(z, piece, level);
-    parentPort.postMessage({ frame }, [frame.buffer]);
+    parentPort.postMessage({ frame, piece }, [frame.buffer, piece.buffer]);
   }).catch((e) => parentPort.postMessage({ error: String((e && e.message) || e) }));
 });
 `;
@@ -317,7 +319,11 @@ async function startPool(count: number): Promise<FrameEncoder> {
     pool = new PoolEncoder(
       count,
       (_i, onMessage, onError) => {
-        const w = new threads.Worker(source, { eval: true, workerData: { glue, module: wasmModule } });
+        const w = new threads.Worker(source, {
+          eval: true,
+          workerData: { glue, module: wasmModule },
+          resourceLimits: { maxYoungGenerationSizeMb: 4 },
+        });
         w.on('message', onMessage);
         w.on('error', onError);
         started.push(w);
@@ -362,12 +368,13 @@ async function encoderFor(workers: number | undefined): Promise<FrameEncoder> {
 }
 
 /**
- * Compresses pieces into concatenated frames, in order, with up to one piece per worker
- * (plus one) in flight. Yields one frame per piece. Each `bytes` array is handed over
- * (transferred to a worker): pass arrays nobody else uses.
+ * Compresses `source` into concatenated frames of {@link FRAME_PIECE} bytes of input each,
+ * in order, with up to one piece per worker (plus one) in flight. The pieces' buffers are
+ * reused (moved to a worker and back), so memory stays at a few pieces whatever the size.
+ * Yielded frames are read-only (a hole's frame is yielded again for the next hole).
  */
 export async function* compressFrames(
-  pieces: AsyncIterable<FramePiece> | Iterable<FramePiece>,
+  source: FrameSource,
   options: FrameOptions = {},
 ): AsyncIterableIterator<Uint8Array> {
   const level = options.level ?? 3;
@@ -377,28 +384,31 @@ export async function* compressFrames(
   signal?.throwIfAborted();
   const encoder = await encoderFor(options.workers);
   const zeroFrames = new Map<number, Promise<Uint8Array>>();
+  const free: Uint8Array[] = [];
   const inFlight: Promise<Uint8Array>[] = [];
   const limit = Math.max(1, encoder.workers) + 1;
-  const frameOf = (piece: FramePiece): Promise<Uint8Array> => {
-    if (piece.bytes) {
-      const b = piece.bytes;
-      if (b.length !== piece.length) throw new RangeError('piece length does not match its bytes');
-      // Workers take the whole buffer: a view into a larger one is copied first.
-      const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
-      return encoder.encode(own, level);
+  const frameAt = (offset: number, length: number): Promise<Uint8Array> => {
+    if (source.isHole?.(offset, length)) {
+      let zero = zeroFrames.get(length);
+      if (!zero) {
+        zero = encoder.encode(new Uint8Array(length), level).then((e) => e.frame);
+        zeroFrames.set(length, zero);
+      }
+      return zero;
     }
-    let zero = zeroFrames.get(piece.length);
-    if (!zero) {
-      zero = encoder.encode(new Uint8Array(piece.length), level);
-      zeroFrames.set(piece.length, zero);
-    }
-    return zero;
+    const buffer = free.pop() ?? new Uint8Array(FRAME_PIECE);
+    const piece = length === buffer.length ? buffer : buffer.subarray(0, length);
+    source.readInto(offset, piece);
+    return encoder.encode(piece, level).then(({ frame, piece: back }) => {
+      free.push(new Uint8Array(back.buffer));
+      return frame;
+    });
   };
   let ok = false;
   try {
-    for await (const piece of pieces) {
+    for (let offset = 0; offset < source.size; offset += FRAME_PIECE) {
       signal?.throwIfAborted();
-      const p = frameOf(piece);
+      const p = frameAt(offset, Math.min(FRAME_PIECE, source.size - offset));
       p.catch(() => {}); // awaited below, in order
       inFlight.push(p);
       if (inFlight.length >= limit) yield await inFlight.shift()!;
