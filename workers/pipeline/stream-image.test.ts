@@ -59,7 +59,7 @@ describe('zstd frames on every core', () => {
     expect(d.status).toBe(0);
     expect(sha256Hex(readFileSync(join(tmp.dir, 'image')))).toBe(sha256Hex(image));
 
-    // One frame per 8 MiB piece, each with its content size and checksum: `zstd -l` knows
+    // One frame per 4 MiB piece, each with its content size and checksum: `zstd -l` knows
     // the whole size without decoding.
     const l = runNative('zstd', ['-lv', file]);
     expect(l.status).toBe(0);
