@@ -1,6 +1,7 @@
 /** `disk-image-studio inspect IMG` and `ls IMG [PATH]`. */
 import { createReadStream, type Stats, statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../core/file-mode.ts';
 import { checkImage, listImageDir, loadImage, summarizeImage } from '../workers/pipeline/image-inspect.ts';
 import { EngineFailure } from '../workers/pipeline/engine-failure.ts';
 import { escapeControls } from './escape.ts';
@@ -53,18 +54,18 @@ export async function inspectCommand(path: string, io: CliIo): Promise<number> {
 }
 
 const TYPE: Record<number, string> = {
-  0o040000: 'd',
-  0o120000: 'l',
-  0o100000: '-',
-  0o020000: 'c',
-  0o060000: 'b',
-  0o010000: 'p',
-  0o140000: 's',
+  [S_IFDIR]: 'd',
+  [S_IFLNK]: 'l',
+  [S_IFREG]: '-',
+  [S_IFCHR]: 'c',
+  [S_IFBLK]: 'b',
+  [S_IFIFO]: 'p',
+  [S_IFSOCK]: 's',
 };
 
 function modeString(mode: number): string {
   const rwx = (b: number) => `${b & 4 ? 'r' : '-'}${b & 2 ? 'w' : '-'}${b & 1 ? 'x' : '-'}`;
-  return (TYPE[mode & 0o170000] ?? '?') + rwx(mode >> 6) + rwx(mode >> 3) + rwx(mode);
+  return (TYPE[mode & S_IFMT] ?? '?') + rwx(mode >> 6) + rwx(mode >> 3) + rwx(mode);
 }
 
 /** Lists a directory of the image like `ls -l`: mode, owner, size, name (control characters escaped). */

@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildTreeModel, TreeError } from '../workers/runtime/tree-fs.ts';
+import { indexTree, TreeError } from '../workers/runtime/tree-fs.ts';
 import { tempDir } from '../workers/runtime/test-helpers.ts';
 import { escapeControls } from './escape.ts';
 import { runCli } from './test-support/cli.ts';
@@ -93,7 +93,7 @@ describe('tar archives', () => {
   it('a tree entry with an owner outside 32 bits is refused by the engine too', () => {
     for (const uid of [2 ** 32, -1, 1.5]) {
       expect(() =>
-        buildTreeModel([{ path: '/f', type: 'file', mode: 0o644, uid, gid: 0, mtime: 1, size: 0, origin: 'page' }]),
+        indexTree([{ path: '/f', type: 'file', mode: 0o644, uid, gid: 0, mtime: 1, size: 0, origin: 'page' }]),
       ).toThrow(TreeError);
     }
   });

@@ -98,8 +98,9 @@ describe('input resolution at size', () => {
     expect(r.problems).toEqual([]);
     expect(r.entries).toHaveLength(DEEP + 2); // `/`, DEEP folders, the file
     expect(r.entries.at(-1)?.path).toBe(bottom);
-    const rows = TreeModel.fromEntries(r.entries).tree.rows();
-    expect(rows.at(-1)?.depth).toBe(DEEP + 1);
+    const listed = TreeModel.fromEntries(r.entries).tree.toEntries();
+    expect(listed).toHaveLength(DEEP + 2);
+    expect(listed.at(-1)?.path).toBe(bottom);
   });
 });
 

@@ -30,13 +30,8 @@ import { readExportStream } from './nix-export.ts';
 import { registrationBytes } from './registration.ts';
 import { STORE_DIR, storeBaseProblem, storePathProblem } from './store-path.ts';
 import { readTarArchive, type TarMember } from './tar.ts';
-import {
-  compareImagePaths,
-  joinImagePath,
-  normalizeRelativePath,
-  pathEscapesProblem,
-  TreeModel,
-} from './tree-model.ts';
+import { compareImagePaths, joinImagePath, normalizeRelativePath, pathEscapesProblem } from './image-path.ts';
+import { TreeModel } from './tree-model.ts';
 
 export interface ResolveOptions extends OpenCursorOptions {
   /** Node: host file access and folder walks (`nodeHost` from `io/host-tree.ts`). Browsers have none. */

@@ -6,7 +6,8 @@
  */
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { BuildInput } from '../../core/engine-contract.ts';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, joinPath } from '../state/file-tree.ts';
+import { joinImagePath } from '../../core/image-path.ts';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../state/file-tree.ts';
 
 /** Names that look like tar archives (extracted or kept, the person decides). */
 export const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst)$/i;
@@ -42,7 +43,7 @@ export function looseFilesInput(files: readonly File[], at: string): BuildInput 
   return {
     kind: 'tree',
     at: '/',
-    entries: files.map((f) => fileEntry(joinPath(at, f.name), f, f.name)),
+    entries: files.map((f) => fileEntry(joinImagePath(at, f.name), f, f.name)),
   };
 }
 
@@ -59,10 +60,10 @@ export function folderPickerInputs(files: readonly File[], at: string): BuildInp
     }
     let dir = at;
     for (let i = 0; i < rel.length - 1; i++) {
-      dir = joinPath(dir, rel[i]);
+      dir = joinImagePath(dir, rel[i]);
       list.push(dirEntry(dir, top));
     }
-    list.push(fileEntry(joinPath(dir, rel[rel.length - 1] ?? f.name), f, top));
+    list.push(fileEntry(joinImagePath(dir, rel[rel.length - 1] ?? f.name), f, top));
   }
   return [...byTop.values()].map((entries) => ({ kind: 'tree', at: '/', entries: dedupe(entries) }));
 }
@@ -109,7 +110,7 @@ function legacyWalker(entry: LegacyEntry): Walker {
       const stack: Array<{ entry: LegacyEntry; at: string }> = [{ entry, at }];
       while (stack.length > 0) {
         const next = stack.pop()!;
-        const path = joinPath(next.at, next.entry.name);
+        const path = joinImagePath(next.at, next.entry.name);
         if (next.entry.isFile) {
           out.push(fileEntry(path, await fileOf(next.entry), origin));
           continue;
@@ -138,7 +139,7 @@ function handleWalker(handle: HandleLike): Walker {
       const stack: Array<{ handle: HandleLike; at: string }> = [{ handle, at }];
       while (stack.length > 0) {
         const next = stack.pop()!;
-        const path = joinPath(next.at, next.handle.name);
+        const path = joinImagePath(next.at, next.handle.name);
         if (next.handle.kind === 'file') {
           out.push(fileEntry(path, await next.handle.getFile!(), origin));
           continue;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { nameProblem } from '../../core/image-path.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { alternativeName, FileTree, nameProblem, normalizeEntries } from './file-tree.ts';
+import { alternativeName, FileTree, normalizeEntries } from './file-tree.ts';
 
 const file = (path: string, size = 1, origin = 'a'): TreeEntry => ({
   path,

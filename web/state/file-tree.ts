@@ -8,6 +8,7 @@
  * It converts from and to the engine's flat `TreeEntry[]` (core/image-tree.ts). Mutations
  * bump `version`; the store mirrors that number so React re-renders.
  */
+import { baseName, joinImagePath, nameProblem, parentPath, splitImagePath } from '../../core/image-path.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { ImageEntryType } from '../../core/engine-contract.ts';
 
@@ -81,38 +82,9 @@ export interface VisibleRow {
 }
 
 const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
-const encoder = new TextEncoder();
 
 export const DEFAULT_DIR_MODE = 0o755;
 export const DEFAULT_FILE_MODE = 0o644;
-
-/** Why `name` cannot be a file name in an ext filesystem, or undefined when it can. */
-export function nameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'A name cannot be empty.';
-  if (name === '.' || name === '..') return `"${name}" is reserved.`;
-  if (name.includes('/')) return 'A name cannot contain "/".';
-  if (name.includes('\0')) return 'A name cannot contain a NUL character.';
-  if (encoder.encode(name).length > 255) return 'A name can be at most 255 bytes long.';
-  return undefined;
-}
-
-/** Splits an absolute image path into its names; `/` gives `[]`. */
-export function splitPath(path: string): string[] {
-  return path.split('/').filter((p) => p.length > 0);
-}
-
-export function joinPath(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
-}
-
-export function parentPath(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
-}
-
-function baseName(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
 
 /** `name (2).txt` style alternatives for a taken name. */
 export function alternativeName(name: string, n: number): string {
@@ -277,7 +249,7 @@ export class FileTree {
 
   get(path: string): FileNode | undefined {
     let node: FileNode | undefined = this.root;
-    for (const name of splitPath(path)) {
+    for (const name of splitImagePath(path)) {
       node = node.children?.get(name);
       if (!node) return undefined;
     }
@@ -564,7 +536,7 @@ export class FileTree {
             this.detach(existing);
           } else {
             const dir = existing.parent!;
-            const alt = joinPath(this.pathOf(dir), this.freeName(dir, existing.name));
+            const alt = joinImagePath(this.pathOf(dir), this.freeName(dir, existing.name));
             renamed.set(e.path, alt);
             path = alt;
           }
@@ -593,7 +565,7 @@ export class FileTree {
 
   private ensureDirectory(path: string, inputId: number, origin: string): FileNode {
     let node = this.root;
-    for (const name of splitPath(path)) {
+    for (const name of splitImagePath(path)) {
       let next = node.children!.get(name);
       if (!next) {
         next = this.makeNode(
@@ -642,7 +614,7 @@ export class FileTree {
     while (stack.length > 0) {
       const { dir, dirPath } = stack.pop()!;
       for (const child of dir.children!.values()) {
-        const path = joinPath(dirPath, child.name);
+        const path = joinImagePath(dirPath, child.name);
         const e: TreeEntry = { path, ...child.entry };
         if (child.entry.type === 'hardlink') {
           if (child.linkTo && live(child.linkTo)) {

@@ -30,7 +30,8 @@ import {
   SaveTargetError,
   startDownload,
 } from '../save/save-target.ts';
-import { FileTree, joinPath, nameProblem, parentPath, type FileNode, type SyncItem } from './file-tree.ts';
+import { joinImagePath, nameProblem, parentPath } from '../../core/image-path.ts';
+import { FileTree, type FileNode, type SyncItem } from './file-tree.ts';
 import { createTreeUiSlice, emptyTreeUi, type TreeUiSlice } from './slice-tree.ts';
 import type { TreeController, TreeViewModel } from './tree-controller.ts';
 
@@ -436,7 +437,7 @@ function commitRename(id: number, name: string): string | undefined {
     return why;
   }
   set({ renamingId: null });
-  moveTo(node, joinPath(get().tree.pathOf(node.parent!), name), 'Renamed');
+  moveTo(node, joinImagePath(get().tree.pathOf(node.parent!), name), 'Renamed');
   return undefined;
 }
 
@@ -450,7 +451,7 @@ function moveNode(id: number, intoId: number | 'root'): string | undefined {
     set({ treeMessage: 'A folder cannot be moved into itself.' });
     return 'A folder cannot be moved into itself.';
   }
-  moveTo(node, joinPath(tree.pathOf(into), node.name), 'Moved');
+  moveTo(node, joinImagePath(tree.pathOf(into), node.name), 'Moved');
   return undefined;
 }
 
@@ -483,7 +484,7 @@ function newFolder(): void {
   const at = imageTargetFolder();
   const dir = tree.get(at) ?? tree.root;
   const name = tree.freeName(dir, 'New folder');
-  const path = joinPath(at, name);
+  const path = joinImagePath(at, name);
   const entry: TreeEntry = {
     path,
     type: 'directory',

@@ -16,7 +16,8 @@ import {
   placeEntries,
 } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
-import { type ConflictChoice, FileTree, type MergePlan, joinPath } from './file-tree.ts';
+import { joinImagePath } from '../../core/image-path.ts';
+import { type ConflictChoice, FileTree, type MergePlan } from './file-tree.ts';
 import { destinationProblem } from './slice-tree.ts';
 import type { StudioState } from './store.ts';
 
@@ -553,5 +554,5 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
 
 /** Where a folder input's folder ends up. */
 export function inputPlace(item: InputItem): string {
-  return item.top ? joinPath(item.at, item.top) : item.at;
+  return item.top ? joinImagePath(item.at, item.top) : item.at;
 }

@@ -6,7 +6,8 @@
  */
 import type { StateCreator, StoreApi } from 'zustand';
 import { toggleExecutable } from '../lib/format.ts';
-import { type FileNode, FileTree, joinPath, nameProblem, splitPath, type TreeOp } from './file-tree.ts';
+import { joinImagePath, nameProblem, splitImagePath } from '../../core/image-path.ts';
+import { type FileNode, FileTree, type TreeOp } from './file-tree.ts';
 import type { StudioState } from './store.ts';
 
 export interface TreeUiSlice {
@@ -303,10 +304,10 @@ export const createTreeSlice: StateCreator<StudioState, [], [], TreeSlice> = (se
       const at = get().selectedFolder();
       const dir = tree.get(at) ?? tree.root;
       if (dir.children!.has(name)) return `"${name}" already exists in ${at}.`;
-      const node = get().editTree(`new link ${joinPath(at, name)}`, (t) => t.createSymlink(dir, name, target));
+      const node = get().editTree(`new link ${joinImagePath(at, name)}`, (t) => t.createSymlink(dir, name, target));
       const expanded = new Set(get().expanded);
       if (dir !== tree.root) expanded.add(dir.id);
-      get().treeChanged({ expanded, selectedId: node.id, treeMessage: `Made ${joinPath(at, name)} → ${target}.` });
+      get().treeChanged({ expanded, selectedId: node.id, treeMessage: `Made ${joinImagePath(at, name)} → ${target}.` });
       return undefined;
     },
   };
@@ -315,7 +316,7 @@ export const createTreeSlice: StateCreator<StudioState, [], [], TreeSlice> = (se
 /** True when `path` is an absolute image path without empty, "." or ".." parts. */
 export function destinationProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'Start with "/".';
-  for (const part of splitPath(path)) {
+  for (const part of splitImagePath(path)) {
     const why = nameProblem(part);
     if (why) return why;
   }

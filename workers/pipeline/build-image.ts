@@ -12,7 +12,7 @@ import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } f
 import { COMPAT_DISABLED_FEATURES, validateBuildOptions } from '../../core/build-options.ts';
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
-import { buildTreeModel, InputChangedError, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
+import { indexTree, InputChangedError, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
 import { preloadTools, type E2fsTool } from '../runtime/wasm-modules.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
@@ -218,7 +218,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     const sealedProblems = storeMetadataProblems(reg.entries, request.closure);
     if (sealedProblems.length > 0) throw badInput(sealedProblems);
     try {
-      buildTreeModel(reg.entries);
+      indexTree(reg.entries);
     } catch (err) {
       if (err instanceof TreeError) {
         throw badInput([

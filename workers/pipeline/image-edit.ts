@@ -17,17 +17,15 @@
  * Callers keep a snapshot of the store: a failed edit leaves the image half-changed.
  */
 import { argumentProblem, fitsCommandLine, quoteArg, type LsRecord } from '../../core/debugfs-output.ts';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../../core/file-mode.ts';
+import { asClause, baseName, nameProblem, parentPath } from '../../core/image-path.ts';
 import type { InputProblem, TreeEntry } from '../../core/image-tree.ts';
 import type { ImageEdit } from '../../core/engine-contract.ts';
 import type { ImageStore } from '../runtime/image-store.ts';
 import { MAX_TIME, type ToolMount } from '../runtime/run-tool.ts';
 import { EngineFailure } from './engine-failure.ts';
-import { listInodes, normalizeImagePath, resolvePath, ROOT_INODE, runCommands, statInodes } from './image-inspect.ts';
+import { listInodes, checkedImagePath, resolvePath, ROOT_INODE, runCommands, statInodes } from './image-inspect.ts';
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
 const encoder = new TextEncoder();
 const isDir = (mode: number) => (mode & S_IFMT) === S_IFDIR;
 
@@ -166,15 +164,9 @@ function refuse(
 function checkName(path: string, name: string): void {
   const why = argumentProblem(name);
   if (why) throw refuse(path, `the name ${why}`);
-  if (name.length === 0 || name === '.' || name === '..' || name.includes('/')) throw refuse(path, 'not a valid name');
-  if (encoder.encode(name).length > 255) throw refuse(path, 'a name can be at most 255 bytes');
+  const problem = nameProblem(name);
+  if (problem) throw refuse(path, asClause(problem));
 }
-
-const parentOf = (path: string) => {
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
-};
-const baseOf = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
 // ---- subtrees ---------------------------------------------------------------------------
 
@@ -230,7 +222,7 @@ async function deleteLines(
 // ---- delete, move, chmod, chown ------------------------------------------------------
 
 async function mustResolve(store: ImageStore, path: string) {
-  const norm = normalizeImagePath(path);
+  const norm = checkedImagePath(path);
   const r = await resolvePath(store, norm);
   if (!r.record) throw refuse(norm, 'no such file or folder in the image', 'not-found');
   return { ...r, record: r.record, path: norm };
@@ -246,15 +238,15 @@ async function deletePath(store: ImageStore, path: string): Promise<void> {
 
 async function movePath(store: ImageStore, fromPath: string, toPath: string, blockSize: number): Promise<void> {
   const from = await mustResolve(store, fromPath);
-  const to = normalizeImagePath(toPath);
+  const to = checkedImagePath(toPath);
   if (from.path === to) return;
   if (from.path === '/') throw refuse('/', 'the root folder cannot be moved');
   if (to.startsWith(`${from.path}/`)) throw refuse(to, `a folder cannot be moved into itself (${from.path})`);
-  const toName = baseOf(to);
+  const toName = baseName(to);
   checkName(to, toName);
   const target = await resolvePath(store, to).catch((e: unknown) => {
     if (e instanceof EngineFailure)
-      throw refuse(to, `the folder ${parentOf(to)} does not exist in the image`, 'not-found');
+      throw refuse(to, `the folder ${parentPath(to)} does not exist in the image`, 'not-found');
     throw e;
   });
   if (target.record) throw refuse(to, 'something with that name already exists there', 'image-path-exists');
@@ -444,7 +436,7 @@ function addTree(entries: readonly TreeEntry[]): AddNode {
     .filter((e) => e.path !== '/')
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const e of sorted) {
-    const path = normalizeImagePath(e.path);
+    const path = checkedImagePath(e.path);
     let node = root;
     const parts = path.split('/').slice(1);
     parts.forEach((name, i) => {
@@ -620,7 +612,7 @@ async function addHardlinks(
   const counts = new Map<number, number>();
   const script = new Script();
   for (const { node, steps } of links) {
-    const targetPath = normalizeImagePath(node.entry!.target ?? '');
+    const targetPath = checkedImagePath(node.entry!.target ?? '');
     let ino = find(targetPath)?.inode;
     let base = 1;
     if (ino === undefined) {

@@ -6,7 +6,6 @@
  * Listings go through debugfs's captured stdout (see `runTool`'s `captureStdout`): a
  * directory of 10,000 entries is two tool runs and well under a second.
  */
-import { normalizeImagePath as normalizeTreePath } from '../../core/tree-model.ts';
 import {
   parseLsP,
   parseStat,
@@ -17,6 +16,8 @@ import {
   type StatRecord,
 } from '../../core/debugfs-output.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../../core/file-mode.ts';
+import { ImagePathError, joinImagePath, normalizeImagePath } from '../../core/image-path.ts';
 import type {
   FilesystemSummary,
   FsckVerdict,
@@ -221,7 +222,7 @@ export async function statInodes(
   const result = new Map<number, StatRecord & { target?: string }>();
   const unique = [...new Map(records.map((r) => [r.inode, r])).values()];
   if (unique.length === 0) return result;
-  const slow = unique.filter((r) => (r.mode & 0o170000) === 0o120000 && r.size >= FAST_LINK_MAX);
+  const slow = unique.filter((r) => (r.mode & S_IFMT) === S_IFLNK && r.size >= FAST_LINK_MAX);
   const linkStores = new Map(slow.map((r) => [r.inode, storeFor(r.size)]));
   const commands = [
     ...unique.map((r) => `stat <${r.inode}>`),
@@ -246,22 +247,18 @@ export async function statInodes(
 }
 
 const TYPE_OF: Record<number, ImageEntryType> = {
-  0o100000: 'file',
-  0o040000: 'directory',
-  0o120000: 'symlink',
-  0o020000: 'char-device',
-  0o060000: 'block-device',
-  0o010000: 'fifo',
-  0o140000: 'socket',
+  [S_IFREG]: 'file',
+  [S_IFDIR]: 'directory',
+  [S_IFLNK]: 'symlink',
+  [S_IFCHR]: 'char-device',
+  [S_IFBLK]: 'block-device',
+  [S_IFIFO]: 'fifo',
+  [S_IFSOCK]: 'socket',
 };
 
 /** The entry type of a full `i_mode`. */
 export function entryTypeOf(mode: number): ImageEntryType {
-  return TYPE_OF[mode & 0o170000] ?? 'file';
-}
-
-export function joinImagePath(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+  return TYPE_OF[mode & S_IFMT] ?? 'file';
 }
 
 /** Listing records and their stats as `ImageEntry`s, sorted by name. */
@@ -304,7 +301,7 @@ export async function resolvePath(
   store: ImageStore,
   path: string,
 ): Promise<{ parent: number; name: string; record: LsRecord | null }> {
-  const norm = normalizeImagePath(path);
+  const norm = checkedImagePath(path);
   if (norm === '/')
     return {
       parent: ROOT_INODE,
@@ -318,15 +315,13 @@ export async function resolvePath(
   return { parent: inode, name, record: records.find((r) => r.name === name) ?? null };
 }
 
-/** `/a//b/` → `/a/b`; throws on relative paths and `.`/`..` parts (or NUL, or names over 255 bytes). */
-export function normalizeImagePath(path: string): string {
-  if (!path.startsWith('/')) throw badPath(path, 'paths in the image start with /');
-  const parts = path.split('/');
-  if (parts.includes('.') || parts.includes('..')) throw badPath(path, '"." and ".." are not allowed');
+/** The normal form of a path given to the engine (`/a//b/` -> `/a/b`); refuses anything else as bad input. */
+export function checkedImagePath(path: string): string {
   try {
-    return normalizeTreePath(path);
-  } catch {
-    throw badPath(path, 'names hold no NUL bytes and at most 255 bytes');
+    return normalizeImagePath(path);
+  } catch (err) {
+    if (err instanceof ImagePathError) throw badPath(path, err.reason);
+    throw err;
   }
 }
 

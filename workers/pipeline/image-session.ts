@@ -40,7 +40,7 @@ import {
   listDirectory,
   listInodes,
   loadImage,
-  normalizeImagePath,
+  checkedImagePath,
   resolvePath,
   statInodes,
   summarizeImage,
@@ -142,12 +142,12 @@ export class ImageSessions implements ImageApi {
   }
 
   listDir(id: string, path: string): Promise<ImageListing> {
-    return this.#run(id, (s) => listDirectory(s.store, normalizeImagePath(path)));
+    return this.#run(id, (s) => listDirectory(s.store, checkedImagePath(path)));
   }
 
   readFile(id: string, path: string, limit = DEFAULT_PREVIEW_BYTES): Promise<FileHead> {
     return this.#run(id, async (s) => {
-      const norm = normalizeImagePath(path);
+      const norm = checkedImagePath(path);
       const r = await resolvePath(s.store, norm);
       if (!r.record) throw notFound(norm);
       const type = entryTypeOf(r.record.mode);
@@ -165,7 +165,7 @@ export class ImageSessions implements ImageApi {
   }
 
   exportPath(id: string, path: string, sink: Sink): Promise<ExportResult> {
-    return this.#run(id, (s) => exportPath(s, normalizeImagePath(path), sink));
+    return this.#run(id, (s) => exportPath(s, checkedImagePath(path), sink));
   }
 
   apply(id: string, edits: ImageEdit[]): Promise<ImageState> {

@@ -25,12 +25,6 @@ export const ERRNO = {
   EOPNOTSUPP: 138,
 } as const;
 
-/** File type and permission bits (as in Linux). */
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-
 export const SEEK_SET = 0;
 export const SEEK_CUR = 1;
 export const SEEK_END = 2;

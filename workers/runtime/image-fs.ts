@@ -13,11 +13,10 @@
  * This layer receives whatever the syscall layer computed; `run-tool.ts` verifies the fix
  * is present in the loaded glue.
  */
+import { S_IFDIR, S_IFREG } from '../../core/file-mode.ts';
 import type { ImageStore } from './image-store.ts';
 import {
   ERRNO,
-  S_IFDIR,
-  S_IFREG,
   SEEK_CUR,
   SEEK_END,
   SEEK_SET,
@@ -272,14 +271,6 @@ export function createImageFs(FS: EmFS): EmFilesystemType {
       return root;
     },
   };
-}
-
-/** Splits an absolute file path into its directory and base name. */
-export function splitPath(path: string): { dir: string; base: string } {
-  if (!path.startsWith('/') || path.endsWith('/'))
-    throw new Error(`expected an absolute file path, got ${JSON.stringify(path)}`);
-  const i = path.lastIndexOf('/');
-  return { dir: i === 0 ? '/' : path.slice(0, i), base: path.slice(i + 1) };
 }
 
 /**

@@ -35,8 +35,8 @@ export {
 export type { E2fsTool, WasmTool } from './wasm-modules.ts';
 export { createImageFs, mountImageFs, newImageFsStats, IMAGEFS_DEV } from './image-fs.ts';
 export type { ImageFsMountOptions, ImageFsStats } from './image-fs.ts';
-export { buildTreeModel, createTreeFs, mountTreeFs, TreeError, TREEFS_DEV } from './tree-fs.ts';
-export type { ReadBlobSync, TreeFs, TreeFsOptions, TreeFsStats, TreeModel } from './tree-fs.ts';
+export { indexTree, createTreeFs, mountTreeFs, TreeError, TREEFS_DEV } from './tree-fs.ts';
+export type { ReadBlobSync, TreeFs, TreeFsOptions, TreeFsStats, TreeIndex } from './tree-fs.ts';
 export {
   compressStream,
   decompressStream,

@@ -13,7 +13,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { formatNarHash } from '../../core/nix-base32.ts';
-import type { TreeDir, TreeInode, TreeModel } from './tree-fs.ts';
+import type { TreeDir, TreeInode, TreeIndex } from './tree-fs.ts';
 
 /** A store path whose copy is checked: where it is and the NAR hash it must have. */
 export interface SealedStorePath {
@@ -180,7 +180,7 @@ export class NarStreamCheck {
   /** Inode -> walks waiting until its copy is complete. */
   readonly #waiting = new Map<number, PathState[]>();
 
-  constructor(model: TreeModel, sealed: readonly SealedStorePath[], options: NarStreamCheckOptions) {
+  constructor(model: TreeIndex, sealed: readonly SealedStorePath[], options: NarStreamCheckOptions) {
     this.#readAgain = options.readAgain;
     // The first name of every file in mke2fs's order (the one it copies).
     const firstPath = new Map<number, string>();

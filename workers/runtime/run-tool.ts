@@ -15,9 +15,10 @@
  * stdin is always at EOF; stdout and stderr are not terminals. `exit()` ends the program, not the host process; the exit
  * code, stdout and stderr reach the caller.
  */
+import { baseName, imagePathProblem, joinImagePath, parentPath } from '../../core/image-path.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { EmFS, EmModule, EmModuleConfig } from './emscripten-types.ts';
-import { mountImageFs, newImageFsStats, splitPath, type ImageFsStats } from './image-fs.ts';
+import { mountImageFs, newImageFsStats, type ImageFsStats } from './image-fs.ts';
 import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import type { NarCheckResult, SealedStorePath } from './nar-stream-check.ts';
 import { InputChangedError, mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
@@ -380,7 +381,7 @@ function setupMounts(
   const mtime = options.epoch ?? 0;
   for (const m of options.mounts ?? []) {
     if (m.type === 'image') {
-      const { dir, base } = splitPath(m.path);
+      const { dir, base } = mountPoint(m.path);
       let group = imageDirs.get(dir);
       if (!group) imageDirs.set(dir, (group = { files: {}, limits: {} }));
       if (group.files[base]) throw new Error(`two images mounted at ${m.path}`);
@@ -390,7 +391,7 @@ function setupMounts(
   }
   for (const [dir, { files, limits }] of imageDirs) {
     const stats = newImageFsStats();
-    const pathOf = (base: string) => (dir === '/' ? `/${base}` : `${dir}/${base}`);
+    const pathOf = (base: string) => joinImagePath(dir, base);
     for (const base of Object.keys(files)) imageStats[pathOf(base)] = stats;
     const onLimit = (base: string) => {
       throw new StopRun(new LimitReached(pathOf(base)));
@@ -413,9 +414,16 @@ function setupMounts(
       treeMounts.set(m.path, tree);
       treeStats[m.path] = tree.stats;
     } else if (m.type === 'file') {
-      const { dir } = splitPath(m.path);
+      const { dir } = mountPoint(m.path);
       FS.mkdirTree(dir);
       FS.writeFile(m.path, m.data);
     }
   }
+}
+
+/** The folder and name of a file mounted into a tool's filesystem (an absolute path in normal form). */
+function mountPoint(path: string): { dir: string; base: string } {
+  const why = path === '/' ? 'it is the root' : imagePathProblem(path);
+  if (why) throw new Error(`cannot mount a file at ${JSON.stringify(path)}: ${why}`);
+  return { dir: parentPath(path), base: baseName(path) };
 }

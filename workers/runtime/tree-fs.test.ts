@@ -6,7 +6,7 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount } from './run-tool.ts';
-import { buildTreeModel, InputChangedError, TreeError, type ReadBlobSync } from './tree-fs.ts';
+import { indexTree, InputChangedError, TreeError, type ReadBlobSync } from './tree-fs.ts';
 import {
   dir,
   file,
@@ -38,9 +38,9 @@ const MKFS = [
   '8192',
 ];
 
-describe('buildTreeModel', () => {
+describe('indexTree', () => {
   it('indexes a tree: implied parents, link counts, hard-link chains', () => {
-    const m = buildTreeModel([
+    const m = indexTree([
       file('/x/y/z.txt', 'z'),
       file('/f', 'f'),
       hardlink('/g', '/f'),
@@ -69,8 +69,8 @@ describe('buildTreeModel', () => {
     ['a size that does not match the bytes', [{ ...file('/a', 'abc'), size: 4 }], /size 4/],
     ['a non-directory root', [{ ...file('/x', 'a'), path: '/' }], /root/],
   ] as [string, TreeEntry[], RegExp][])('rejects %s', (_name, entries, message) => {
-    expect(() => buildTreeModel(entries)).toThrow(TreeError);
-    expect(() => buildTreeModel(entries)).toThrow(message);
+    expect(() => indexTree(entries)).toThrow(TreeError);
+    expect(() => indexTree(entries)).toThrow(message);
   });
 });
 

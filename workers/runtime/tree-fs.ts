@@ -17,12 +17,11 @@
  * tools run as root. Nodes therefore carry `type | 0o777` internally while `stat`
  * reports the tree's real bits, so a directory of mode 0o000 can still be walked.
  */
+import { S_IFDIR, S_IFLNK, S_IFREG } from '../../core/file-mode.ts';
+import { imagePathProblem } from '../../core/image-path.ts';
 import type { ByteSource, HostFileIdentity, TreeEntry } from '../../core/image-tree.ts';
 import {
   ERRNO,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFREG,
   SEEK_CUR,
   SEEK_END,
   SEEK_SET,
@@ -38,8 +37,6 @@ import { type NarCheckResult, NarStreamCheck, type SealedStorePath } from './nar
 /** Device number reported for every tree entry. */
 export const TREEFS_DEV = 0x7472; // 'tr'
 
-/** Maximum bytes of one name in ext4. */
-const NAME_MAX = 255;
 /** Maximum bytes of a symlink target (PATH_MAX - 1). */
 const SYMLINK_MAX = 4095;
 
@@ -96,7 +93,7 @@ export interface TreeDir {
 }
 
 /** A validated, indexed tree. */
-export interface TreeModel {
+export interface TreeIndex {
   root: TreeDir;
   /** Distinct inodes (directories included, the root counted). */
   inodeCount: number;
@@ -123,7 +120,7 @@ function sourceSize(source: ByteSource): number {
  * malformed path, a duplicate, a non-directory parent, a name over 255 bytes, a
  * symlink without target, a hard link not leading to a file, or a size mismatch.
  */
-export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
+export function indexTree(entries: readonly TreeEntry[]): TreeIndex {
   let nextIno = 2;
   let entryCount = 1;
   let usesBlobs = false;
@@ -181,13 +178,8 @@ export function buildTreeModel(entries: readonly TreeEntry[]): TreeModel {
   };
 
   const checkPath = (path: string): void => {
-    if (typeof path !== 'string' || !path.startsWith('/') || path.length < 2 || path.endsWith('/'))
-      throw new TreeError('not an absolute path', String(path));
-    for (const part of path.slice(1).split('/')) {
-      if (part === '' || part === '.' || part === '..') throw new TreeError('empty, "." or ".." path component', path);
-      if (part.includes('\0')) throw new TreeError('NUL in name', path);
-      if (encoder.encode(part).length > NAME_MAX) throw new TreeError(`name longer than ${NAME_MAX} bytes`, path);
-    }
+    const why = typeof path !== 'string' || path === '/' ? 'not an entry below /' : imagePathProblem(path);
+    if (why) throw new TreeError(why, String(path));
   };
 
   // Sort so that parents come before children; hard links after everything.
@@ -343,7 +335,7 @@ export interface TreeFsStats {
 /** A TREEFS instance bound to one module instance's `FS`. */
 export interface TreeFs {
   type: EmFilesystemType;
-  model: TreeModel;
+  model: TreeIndex;
   stats: TreeFsStats;
   /** Host descriptors open right now. */
   openHostFiles(): number;
@@ -531,13 +523,13 @@ function defaultBlobReader(): ReadBlobSync | undefined {
 }
 
 /**
- * Creates TREEFS for `FS` over `entries` (validated with {@link buildTreeModel}).
+ * Creates TREEFS for `FS` over `entries` (validated with {@link indexTree}).
  * Mount it with `FS.mount(treeFs.type, {}, '/tree')`, or use {@link mountTreeFs}.
  * Throws {@link TreeError}, or an Error when the tree needs a Blob/host reader this
  * environment lacks.
  */
-export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeModel, options: TreeFsOptions = {}): TreeFs {
-  const model = Array.isArray(entries) ? buildTreeModel(entries as TreeEntry[]) : (entries as TreeModel);
+export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex, options: TreeFsOptions = {}): TreeFs {
+  const model = Array.isArray(entries) ? indexTree(entries as TreeEntry[]) : (entries as TreeIndex);
   const epochCheck = options.epoch ?? 1;
   if (!Number.isSafeInteger(epochCheck) || epochCheck < TIME_MIN || epochCheck > TIME_MAX)
     throw new RangeError(`epoch ${epochCheck} is outside the 32-bit time_t range of the wasm tools`);
@@ -878,7 +870,7 @@ export function openHostChecked(
 export function mountTreeFs(
   FS: EmFS,
   dir: string,
-  entries: readonly TreeEntry[] | TreeModel,
+  entries: readonly TreeEntry[] | TreeIndex,
   options: TreeFsOptions = {},
 ): TreeFs {
   if (dir === '/' || !dir.startsWith('/'))
