@@ -106,6 +106,22 @@ export interface BuildResult {
   sha256: string;
   compressed: boolean;
   summary: FilesystemSummary;
+  /**
+   * The output as a disk-backed file in the browser's own storage (OPFS), when the call
+   * asked to keep it (`keepFile`) and the browser could: hand it to a download as it is.
+   */
+  file?: File;
+}
+
+/** Where an output goes besides the sink (browsers). */
+export interface OutputOptions {
+  /**
+   * Keep the output as a file in the browser's own storage (the Origin Private File System)
+   * and return it as `BuildResult.file` instead of streaming it to the sink: a download of
+   * any size without holding it in memory. Where that storage is missing or full, the
+   * output goes to the sink and a warning says so. Default false.
+   */
+  keepFile?: boolean;
 }
 
 /** An estimate of the image, before building. */

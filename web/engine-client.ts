@@ -24,6 +24,7 @@ import type {
   ImageListing,
   ImageSaveOptions,
   ImageState,
+  OutputOptions,
   RepairResult,
   ResolvedInputs,
   SizeEstimate,
@@ -167,9 +168,10 @@ export class EngineClient {
     request: BuildRequest,
     onEvent: (event: BuildEvent) => void,
     sink: (chunk: Uint8Array) => Promise<void> | void,
-    opts: CallOptions = {},
+    opts: CallOptions & OutputOptions = {},
   ): Promise<BuildResult> {
-    return this.call((r) => r.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink)), opts.signal);
+    const output: OutputOptions = { keepFile: opts.keepFile ?? false };
+    return this.call((r) => r.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink), output), opts.signal);
   }
 
   // ---- opened images ----------------------------------------------------------------

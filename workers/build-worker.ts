@@ -11,11 +11,13 @@ import type {
   BuildInput,
   BuildRequest,
   ImageEdit,
+  OutputOptions,
   ImageSaveOptions,
   InputFile,
 } from '../core/engine-contract.ts';
 import type { EngineApi, ImageApi } from './engine-api.ts';
-import { buildImage, estimateImage } from './pipeline/build-image.ts';
+import { estimateImage } from './pipeline/build-image.ts';
+import { buildInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
@@ -42,8 +44,8 @@ function throttledEvents(onEvent: (e: BuildEvent) => void, intervalMs = 50): (e:
   };
 }
 
-/** Opened images live here until closed or until this worker ends. */
-const images = new ImageSessions();
+/** Opened images live here (in OPFS where the browser allows) until closed or until this worker ends. */
+const images = new ImageSessions({ storage: storageWithFallback(() => {}) });
 
 type Sink = (chunk: Uint8Array) => Promise<void> | void;
 
@@ -60,8 +62,12 @@ export const api = {
 
   estimate: (request: BuildRequest) => guarded(() => estimateImage(request)),
 
-  build: (request: BuildRequest, onEvent: (e: BuildEvent) => void, sink: (chunk: Uint8Array) => Promise<void> | void) =>
-    guarded(() => buildImage(request, { onEvent: throttledEvents(onEvent), sink: transferring(sink) })),
+  build: (
+    request: BuildRequest,
+    onEvent: (e: BuildEvent) => void,
+    sink: (chunk: Uint8Array) => Promise<void> | void,
+    output?: OutputOptions,
+  ) => guarded(() => buildInBrowser(request, throttledEvents(onEvent), transferring(sink), output)),
 
   openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) =>
     guarded(() => images.openImage(file, onProgress)),

@@ -16,6 +16,7 @@ import type {
   ImageSaveOptions,
   ImageState,
   InputFile,
+  OutputOptions,
   RepairResult,
   ResolvedInputs,
   SizeEstimate,
@@ -34,12 +35,14 @@ export interface EngineApi {
   estimate(request: BuildRequest): Promise<SizeEstimate>;
   /**
    * Builds, checks, shrinks, checks and optionally compresses the image. Output goes to
-   * `sink` chunk by chunk as it is produced; awaiting each call gives back-pressure.
+   * `sink` chunk by chunk as it is produced (awaiting each call gives back-pressure), or,
+   * with `output.keepFile`, into a browser-storage file returned as `result.file`.
    */
   build(
     request: BuildRequest,
     onEvent: (event: BuildEvent) => void,
     sink: (chunk: Uint8Array) => Promise<void> | void,
+    output?: OutputOptions,
   ): Promise<BuildResult>;
 }
 

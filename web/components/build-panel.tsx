@@ -95,22 +95,11 @@ function BuildLog() {
   );
 }
 
-/** Above this, a download kept in memory is at risk (Chromium cancelled them past about 2 GB). */
-const LARGE_DOWNLOAD = 1.5 * 1024 ** 3;
-
 function SaveChoice() {
   const mode = useStudio((s) => s.saveMode);
   const running = useStudio((s) => s.build.status === 'running');
-  const large = useStudio((s) => (s.estimate.value?.finalImageBytes ?? 0) > LARGE_DOWNLOAD);
   if (!canPickFile()) {
-    return (
-      <p className="muted save-note">
-        The image downloads when it is ready.
-        {large
-          ? ' It is large: the browser keeps it in memory until then, and may refuse downloads of several GB; the command line (disk-image-studio build) writes straight to disk.'
-          : ''}
-      </p>
-    );
+    return <p className="muted save-note">The image downloads when it is ready.</p>;
   }
   return (
     <fieldset className="save-choice" disabled={running}>
@@ -136,15 +125,10 @@ function SaveChoice() {
           onChange={() => studio().setSaveMode('download')}
         />
         <span>
-          <strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span>
+          <strong>Download</strong>{' '}
+          <span className="muted">kept in the browser's storage on disk, downloaded when done</span>
         </span>
       </label>
-      {large && mode === 'download' ? (
-        <p className="note" role="note">
-          This image is large: a download kept in memory may fail above about 2 GB. <strong>Save to a file</strong>{' '}
-          streams it to disk instead.
-        </p>
-      ) : null}
     </fieldset>
   );
 }

@@ -4,9 +4,10 @@
  * - `pickFileTarget`: the File System Access API. The person picks a file first (this must
  *   run inside the click that started the build), then every chunk is written to it as it
  *   arrives, so even a large image never sits in memory.
- * - `memoryTarget`: everywhere else, or when the person chose "Download". Chunks are kept
- *   as Blob parts (no concatenation into one big buffer) and handed to the browser's
- *   download machinery through an object URL when the build is done.
+ * - `memoryTarget`: everywhere else, or when the person chose "Download". A build's output
+ *   normally arrives as a disk-backed File from the engine's browser storage (OPFS), handed
+ *   to `finish`; otherwise chunks are kept as Blob parts (no concatenation into one big
+ *   buffer). Either goes to the browser's download machinery through an object URL.
  */
 
 export interface SavedOutput {
@@ -21,8 +22,8 @@ export interface SaveTarget {
   readonly kind: 'file' | 'download';
   readonly fileName: string;
   write(chunk: Uint8Array): Promise<void>;
-  /** Closes the file, or assembles the Blob. */
-  finish(fileName: string): Promise<SavedOutput>;
+  /** Closes the file, or assembles the Blob (or takes `file`, the output the engine kept on disk). */
+  finish(fileName: string, file?: File): Promise<SavedOutput>;
   /** Drops whatever was written (a cancelled or failed build leaves nothing behind). */
   abort(): Promise<void>;
 }
@@ -112,8 +113,9 @@ export function memoryTarget(fileName: string): SaveTarget {
       // of hundreds of ms for a large image), and the JS copy can be freed.
       parts.push(new Blob([chunk as Uint8Array<ArrayBuffer>]));
     },
-    async finish(name) {
-      const blob = new Blob(parts, { type: name.endsWith('.zst') ? 'application/zstd' : 'application/octet-stream' });
+    async finish(name, file) {
+      const blob =
+        file ?? new Blob(parts, { type: name.endsWith('.zst') ? 'application/zstd' : 'application/octet-stream' });
       parts = [];
       return { kind: 'download', fileName: name, blob, url: URL.createObjectURL(blob) };
     },

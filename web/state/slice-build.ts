@@ -161,10 +161,11 @@ export const createBuildSlice: StateCreator<StudioState, [], [], BuildSlice> = (
           request,
           (ev) => events.push(ev),
           (chunk) => sink.write(chunk),
-          { signal: controller.signal },
+          // A download is kept on disk by the engine (OPFS) and handed over as a File.
+          { signal: controller.signal, keepFile: target.kind === 'download' },
         );
         events.flush();
-        const saved = await target.finish(target.kind === 'file' ? target.fileName : result.fileName);
+        const saved = await target.finish(target.kind === 'file' ? target.fileName : result.fileName, result.file);
         const b = get().build;
         set({
           build: { ...b, status: 'done', finishedAt: performance.now(), stages: endStages(b.stages, 'done') },
