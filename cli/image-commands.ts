@@ -1,13 +1,21 @@
 /** `disk-image-studio inspect IMG` and `ls IMG [PATH]`. */
-import { createReadStream, type Stats, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, type Stats, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../core/file-mode.ts';
+import type { ImageStore } from '../workers/runtime/image-store.ts';
+import { openImageFileStore, tempFileStorage } from '../workers/runtime/node-image-file.ts';
 import { checkImage, listImageDir, loadImage, summarizeImage } from '../workers/pipeline/image-inspect.ts';
 import { EngineFailure } from '../workers/pipeline/engine-failure.ts';
 import { escapeControls } from './escape.ts';
 import type { CliIo } from './main.ts';
 
-async function open(path: string) {
+/**
+ * The image as a store without holding it in memory: an uncompressed image is read in place
+ * (read-only: these commands never change it); an `.img.zst` is decompressed into a sparse
+ * temporary file. Close the store when done.
+ */
+async function open(path: string): Promise<ImageStore> {
   let st: Stats;
   try {
     st = statSync(path);
@@ -27,12 +35,44 @@ async function open(path: string) {
       hint: 'Give the path of an .img or .img.zst file.',
       problems: [],
     });
-  return loadImage(basename(path), createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>);
+  if (st.isFile() && !isZstd(path)) {
+    const store = openImageFileStore(path);
+    if (store.size < 2048) {
+      store.close();
+      // loadImage says why such a file is not an image.
+      return loadImage(basename(path), createReadStream(path) as AsyncIterable<Uint8Array>);
+    }
+    return store;
+  }
+  return loadImage(
+    basename(path),
+    createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>,
+    tempFileStorage(process.env.TMPDIR || tmpdir()),
+  );
+}
+
+function isZstd(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = new Uint8Array(4);
+    const n = readSync(fd, head, 0, 4, 0);
+    return n === 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Prints the summary and the fsck verdict; exit 0 only for a clean filesystem. */
 export async function inspectCommand(path: string, io: CliIo): Promise<number> {
   const store = await open(path);
+  try {
+    return await inspect(path, store, io);
+  } finally {
+    store.close();
+  }
+}
+
+async function inspect(path: string, store: ImageStore, io: CliIo): Promise<number> {
   const s = await summarizeImage(basename(path), store);
   const v = await checkImage(store);
   io.stdout(
@@ -71,6 +111,14 @@ function modeString(mode: number): string {
 /** Lists a directory of the image like `ls -l`: mode, owner, size, name (control characters escaped). */
 export async function lsCommand(path: string, dir: string, io: CliIo): Promise<number> {
   const store = await open(path);
+  try {
+    return await list(path, store, dir, io);
+  } finally {
+    store.close();
+  }
+}
+
+async function list(path: string, store: ImageStore, dir: string, io: CliIo): Promise<number> {
   await summarizeImage(basename(path), store);
   for (const e of await listImageDir(store, dir)) {
     io.stdout(

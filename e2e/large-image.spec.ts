@@ -84,9 +84,12 @@ test('Download: a 4.2 GiB image is handed over from OPFS as a disk-backed file, 
   await page.getByRole('radio', { name: /^Download/ }).check();
   const download = page.waitForEvent('download', { timeout: 160_000 });
   await page.getByRole('button', { name: 'Build image' }).click();
+  const t0 = Date.now();
   const d = await download;
+  const t1 = Date.now();
   const file = join(work, d.suggestedFilename());
   await d.saveAs(file);
+  const t2 = Date.now();
   await expect(page.getByRole('heading', { name: 'Image ready' })).toBeVisible();
   expect(d.suggestedFilename()).toBe('nixos.img');
   const size = statSync(file).size;
@@ -95,6 +98,8 @@ test('Download: a 4.2 GiB image is handed over from OPFS as a disk-backed file, 
   // No warning that the image fell back to memory.
   await expect(page.getByText(/kept in memory, not on disk/)).toHaveCount(0);
   const image = checkImage(file, work);
+  console.log(`build ${t1 - t0} ms, download ${t2 - t1} ms, native check ${Date.now() - t2} ms`);
+  console.log(await page.locator('[data-stage]').allInnerTexts());
   expect(plain(withoutLostFound(image.tree))).toEqual(plain(expectedFromBrowserFolder(site, '/site')));
   // The output stays in OPFS for "Download again" until the next build; no working files are left.
   const left = await opfsFiles();
@@ -118,8 +123,11 @@ test('Save to a file: the same image streams into the picked file, clean nativel
   });
   await prepare(false);
   await expect(page.getByRole('radio', { name: /^Save to a file/ })).toBeChecked();
+  const t0 = Date.now();
   await page.getByRole('button', { name: 'Build image' }).click();
   await expect(page.getByRole('heading', { name: 'Image ready' })).toBeVisible({ timeout: 160_000 });
+  console.log(`build and save ${Date.now() - t0} ms`);
+  console.log(await page.locator('[data-stage]').allInnerTexts());
   await expect(page.getByRole('region', { name: 'Image ready' })).toContainText('saved to the file you picked');
   // A new build removed the previous build's output from OPFS.
   expect((await opfsFiles()).filter((n) => n.startsWith('output-'))).toEqual([]);

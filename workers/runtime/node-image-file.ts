@@ -24,6 +24,7 @@ import {
   BackedImageStore,
   MemoryImageStore,
   isAllZero,
+  type ImageStorage,
   type ImageStore,
   type ImageStoreOptions,
   type StoreBacking,
@@ -123,6 +124,11 @@ export function createTempImageStore(dir: string, hint = 'image', options: Image
     backing.close();
     throw err;
   }
+}
+
+/** Stores in temporary sparse files in `dir` (each removed when its store is closed). */
+export function tempFileStorage(dir: string, options: ImageStoreOptions = {}): ImageStorage {
+  return { kind: 'file', create: async (hint) => createTempImageStore(dir, hint, options) };
 }
 
 /**
