@@ -89,8 +89,20 @@ export class RandomAccessCursor implements Cursor {
   }
 }
 
+/**
+ * Where a stream cursor keeps the member bytes it takes. Default: Blobs (browsers keep
+ * large ones on disk); in Node a temporary file (`host-content-spool.ts`), so decompressed
+ * contents never sit in memory.
+ */
+export interface ContentSpool {
+  /** Stores `size` bytes, given through `fill`'s callback in order, and names them as a ByteSource. */
+  append(size: number, fill: (write: (part: Uint8Array) => void) => Promise<void>): Promise<ByteSource>;
+}
+
 /** Options of a stream cursor. */
 export interface StreamCursorOptions {
+  /** Where taken bytes go. Default: Blobs. */
+  spool?: ContentSpool;
   /** Most bytes `take` may collect into memory in total. Default 8 GiB. */
   maxExpandedBytes?: number;
   /** The option name people use to raise the limit, for the message. Default `maxExpandedBytes`. */
@@ -117,6 +129,7 @@ export class StreamCursor implements Cursor {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly limit: number;
   private readonly limitName: string;
+  private readonly spool: ContentSpool | undefined;
 
   constructor(
     stream: ReadableStream<Uint8Array>,
@@ -127,6 +140,7 @@ export class StreamCursor implements Cursor {
     this.reader = stream.getReader();
     this.limit = options.maxExpandedBytes ?? DEFAULT_MAX_EXPANDED_BYTES;
     this.limitName = options.limitOptionName ?? 'maxExpandedBytes';
+    this.spool = options.spool;
   }
 
   get position(): number {
@@ -228,6 +242,7 @@ export class StreamCursor implements Cursor {
       });
     }
     this.expanded += n;
+    if (this.spool) return this.spool.append(n, (write) => this.stream(n, write));
     const parts: Uint8Array[] = [];
     await this.stream(n, (p) => parts.push(p));
     return { kind: 'blob', blob: new Blob(parts as BlobPart[]), offset: 0, size: n };

@@ -3,7 +3,7 @@
  * stream, otherwise reads in place so parsed files stay slices of the input.
  */
 import { DecompressError } from '../errors.ts';
-import { type Cursor, type EofErrorFactory, RandomAccessCursor, StreamCursor } from './cursor.ts';
+import { type ContentSpool, type Cursor, type EofErrorFactory, RandomAccessCursor, StreamCursor } from './cursor.ts';
 import { type RandomAccessReader, readerToStream } from './random-access-reader.ts';
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
@@ -21,6 +21,8 @@ export interface OpenCursorOptions {
   maxExpandedBytes?: number;
   /** How people raise that limit where they are (a CLI flag, a setting), for the message. Default `maxExpandedBytes`. */
   limitOptionName?: string;
+  /** Where a compressed input's member bytes are kept. Default: Blobs. */
+  spool?: ContentSpool;
 }
 
 /** Which compression the first bytes announce. */
@@ -71,6 +73,7 @@ export async function openCursor(
   const cursor = new StreamCursor(stream, reader.name, eof, {
     maxExpandedBytes: options.maxExpandedBytes,
     limitOptionName: options.limitOptionName,
+    spool: options.spool,
   });
   return { cursor, compression };
 }
