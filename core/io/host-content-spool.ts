@@ -20,7 +20,11 @@ export class HostContentSpool implements ContentSpool {
   /** @param dir where the file goes. Default: the system's temporary folder. */
   constructor(dir = tmpdir()) {
     this.path = join(dir, `.disk-image-studio-contents-${randomBytes(9).toString('hex')}.tmp`);
-    this.#fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    this.#fd = openSync(
+      this.path,
+      constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
   }
 
   /** Bytes spooled so far. */
