@@ -15,6 +15,7 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
@@ -26,7 +27,7 @@ import { EngineFailure, errorStack, toBuildFailure } from '../workers/pipeline/e
 import { BackedImageStore } from '../workers/runtime/image-store.ts';
 import { createTempBacking } from '../workers/runtime/node-image-file.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
-import type { HostSpool } from '../core/io/host-spool.ts';
+import { HostContentSpool } from '../core/io/host-content-spool.ts';
 import { fetchFromCaches, wantsFetch } from './fetch-closure.ts';
 import { type BuildCommand, type Command, parseArgs, USAGE, UsageError } from './args.ts';
 import { inspectCommand, lsCommand } from './image-commands.ts';
@@ -140,8 +141,9 @@ function hostPathProblems(cmd: BuildCommand): string[] {
 }
 
 async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal, debug = false): Promise<number> {
-  // Fetched NARs live in a private temporary folder until the image is written.
-  const spools: HostSpool[] = [];
+  // Fetched NARs live in a private temporary folder, and the contents of compressed
+  // archives in a temporary file, until the image is written.
+  const spools: Array<{ dispose(): void }> = [];
   try {
     return await buildWithSpools(cmd, io, spools, signal, debug);
   } finally {
@@ -152,7 +154,7 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal, debug =
 async function buildWithSpools(
   cmd: BuildCommand,
   io: CliIo,
-  spools: HostSpool[],
+  spools: Array<{ dispose(): void }>,
   signal?: AbortSignal,
   debug = false,
 ): Promise<number> {
@@ -169,8 +171,11 @@ async function buildWithSpools(
   for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars])
     inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
 
+  const contents = new HostContentSpool(process.env.TMPDIR || tmpdir());
+  spools.push(contents);
   const resolveOptions = {
     decompressors,
+    spool: contents,
     host: nodeHost,
     maxExpandedBytes: cmd.maxExpandedBytes,
     limitOptionName: '--max-expanded-bytes',
