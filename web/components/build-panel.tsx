@@ -155,22 +155,23 @@ export function BuildPanel() {
       </div>
       <SaveChoice />
       <div className="build-actions">
-        {running ? (
-          <button type="button" className="btn btn-danger btn-large" onClick={studio().cancelBuild}>
-            Cancel
-          </button>
-        ) : (
-          <button
-            type="button"
-            className="btn btn-primary btn-large"
-            disabled={!!blocker}
-            aria-describedby="build-blocker"
-            onClick={() => void studio().startBuild()}
-          >
-            <DiskIcon />
-            <span>Build image</span>
-          </button>
-        )}
+        {/* One button for Build and Cancel, so focus stays on it while a build starts and ends. */}
+        <button
+          type="button"
+          className={`btn btn-large ${running ? 'btn-danger' : 'btn-primary'}`}
+          disabled={!running && !!blocker}
+          aria-describedby="build-blocker"
+          onClick={() => (running ? studio().cancelBuild() : void studio().startBuild())}
+        >
+          {running ? (
+            <span>Cancel</span>
+          ) : (
+            <>
+              <DiskIcon />
+              <span>Build image</span>
+            </>
+          )}
+        </button>
         <p id="build-blocker" className="muted build-hint">
           {running
             ? `Building ${fileName}…`
