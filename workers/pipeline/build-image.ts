@@ -12,7 +12,7 @@ import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } f
 import { COMPAT_DISABLED_FEATURES, validateBuildOptions } from '../../core/build-options.ts';
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
-import { indexTree, InputChangedError, TreeError, type ReadBlobSync } from '../runtime/tree-fs.ts';
+import { indexTree, InputChangedError, TreeError, type ReadBlobSync, type TreeIndex } from '../runtime/tree-fs.ts';
 import { preloadTools, type E2fsTool } from '../runtime/wasm-modules.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
@@ -209,7 +209,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   };
 
   // 1. Plan: options, closure, tree; then the sizes mkfs starts from.
-  const { entries, plan } = await stage('plan', () => {
+  const { entries, model, plan } = await stage('plan', () => {
     const optionProblem = validateBuildOptions(options);
     if (optionProblem) throw badInput([optionProblemOf(optionProblem)]);
     const reg = withRegistration(request.entries, request.closure, options.epoch);
@@ -217,8 +217,9 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     if (reg.problems.some((p) => p.severity === 'error')) throw badInput(reg.problems);
     const sealedProblems = storeMetadataProblems(reg.entries, request.closure);
     if (sealedProblems.length > 0) throw badInput(sealedProblems);
+    let model: TreeIndex;
     try {
-      indexTree(reg.entries);
+      model = indexTree(reg.entries);
     } catch (err) {
       if (err instanceof TreeError) {
         throw badInput([
@@ -257,7 +258,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       stream: 'stdout',
       text: `${reg.entries.length} entries, ${p.inodes} inodes, ${p.dataBytes} bytes of content; starting at ${p.initialImageBytes / MiB} MiB`,
     });
-    return { entries: reg.entries, plan: p };
+    return { entries: reg.entries, model, plan: p };
   });
 
   // 2. mkfs, growing the image (or the inode count) when the estimate was too small,
@@ -303,6 +304,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
             type: 'tree',
             path: TREE,
             entries,
+            model,
             epoch: options.epoch,
             readBlobSync: ctx.readBlobSync,
             onRead,

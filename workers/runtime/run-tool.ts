@@ -21,7 +21,14 @@ import type { EmFS, EmModule, EmModuleConfig } from './emscripten-types.ts';
 import { mountImageFs, newImageFsStats, type ImageFsStats } from './image-fs.ts';
 import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import type { NarCheckResult, SealedStorePath } from './nar-stream-check.ts';
-import { InputChangedError, mountTreeFs, type ReadBlobSync, type TreeFs, type TreeFsStats } from './tree-fs.ts';
+import {
+  InputChangedError,
+  mountTreeFs,
+  type ReadBlobSync,
+  type TreeFs,
+  type TreeFsStats,
+  type TreeIndex,
+} from './tree-fs.ts';
 import { compileTool, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
 
 /**
@@ -52,6 +59,8 @@ export type ToolMount =
       type: 'tree';
       path: string;
       entries: readonly TreeEntry[];
+      /** `entries` already indexed (`indexTree(entries)`), so a run does not index them again. */
+      model?: TreeIndex;
       /** Times reported for every entry; default: the run's `epoch`, else 1. */
       epoch?: number;
       /** Report each entry's own mtime instead. Default false. */
@@ -401,7 +410,7 @@ function setupMounts(
   for (const m of options.mounts ?? []) {
     if (m.type === 'tree') {
       const epochText = env.E2FSPROGS_FAKE_TIME;
-      const tree = mountTreeFs(FS, m.path, m.entries, {
+      const tree = mountTreeFs(FS, m.path, m.model ?? m.entries, {
         epoch: m.epoch ?? options.epoch ?? (epochText !== undefined ? Number(epochText) : 1),
         keepTimes: m.keepTimes,
         readBlobSync: m.readBlobSync,
