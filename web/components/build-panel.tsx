@@ -1,4 +1,5 @@
 /** "Build image": where the output goes, the stages with progress and time, the tools' log, Cancel. */
+import { tidyMessage } from '../lib/problems.ts';
 import { useEffect, useRef, useState } from 'react';
 import type { StageName } from '../../core/engine-contract.ts';
 import { STAGES, buildBlocker, studio, type StageState, useStudio } from '../state/store.ts';
@@ -206,9 +207,9 @@ export function BuildPanel() {
       {build.status === 'failed' && build.failure ? (
         <div role="alert" className="failure">
           <p className="failure-title">
-            <AlertIcon /> {build.failure.message}
+            <AlertIcon /> {tidyMessage(build.failure.message)}
           </p>
-          {build.failure.hint ? <p>{build.failure.hint}</p> : null}
+          {build.failure.hint ? <p>{tidyMessage(build.failure.hint)}</p> : null}
           <ProblemList problems={build.failure.problems} />
           {build.failure.toolOutput ? (
             <details className="tool-output" open>

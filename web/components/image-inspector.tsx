@@ -3,6 +3,7 @@
  * symlink target), its mode and owner to change, a text preview of a file's head, and
  * saving a file, or a folder as a .tar, to the person's disk.
  */
+import { tidyMessage } from '../lib/problems.ts';
 import { useEffect, useState } from 'react';
 import {
   chmodImageNode,
@@ -51,7 +52,7 @@ function Preview() {
       {p.status === 'loading' ? <p className="muted">Reading…</p> : null}
       {p.status === 'failed' ? (
         <p className="bad" role="alert">
-          <AlertIcon /> {p.failure?.message}
+          <AlertIcon /> {tidyMessage(p.failure?.message ?? '')}
         </p>
       ) : null}
       {p.head ? (

@@ -3,6 +3,7 @@
  * and size, and saving it again. Every action runs in the engine on the copy in memory;
  * the file on disk changes only when saved over.
  */
+import { tidyMessage } from '../lib/problems.ts';
 import { useEffect, useState } from 'react';
 import type { BuildFailure } from '../../core/engine-contract.ts';
 import {
@@ -363,9 +364,9 @@ function FailureBox({ failure }: { failure: BuildFailure }) {
   return (
     <div role="alert" className="failure">
       <p className="failure-title">
-        <AlertIcon /> {failure.message}
+        <AlertIcon /> {tidyMessage(failure.message)}
       </p>
-      {failure.hint ? <p>{failure.hint}</p> : null}
+      {failure.hint ? <p>{tidyMessage(failure.hint)}</p> : null}
       <ProblemList problems={failure.problems.slice(0, 20)} />
       {failure.toolOutput ? (
         <details className="tool-output" open>

@@ -2,6 +2,7 @@
  * "Open image": pick an `.img` or `.img.zst` to check, browse, change and save again; the
  * notice when a file cannot be opened; the progress while one is read.
  */
+import { tidyMessage } from '../lib/problems.ts';
 import { useRef } from 'react';
 import { dismissOpenFailure, openImageFile, useImage } from '../state/opened-image.ts';
 import { formatBytes } from '../lib/format.ts';
@@ -46,9 +47,9 @@ export function OpenFailure() {
   return (
     <div role="alert" className="failure open-failure">
       <p className="failure-title">
-        <AlertIcon /> {failure.message}
+        <AlertIcon /> {tidyMessage(failure.message)}
       </p>
-      {failure.hint ? <p>{failure.hint}</p> : null}
+      {failure.hint ? <p>{tidyMessage(failure.hint)}</p> : null}
       {failure.toolOutput ? (
         <details className="tool-output">
           <summary>What the tool said</summary>
