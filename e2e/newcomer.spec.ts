@@ -225,3 +225,30 @@ test('"keep modes from a tar instead" replaces a folder with its tar, modes and 
   await expect(row(page, 'busybox')).toHaveAccessibleDescription(/-rwxr-xr-x/);
   await expect(row(page, 'sh')).toHaveAccessibleDescription(/symbolic link, busybox/);
 });
+
+test('a folder dragged in keeps its empty folders (webkitGetAsEntry), checked in the image', async ({ page }) => {
+  const src = join(work, 'drag');
+  mkdirSync(join(src, 'rootfs/proc'), { recursive: true });
+  mkdirSync(join(src, 'rootfs/etc'), { recursive: true });
+  writeFileSync(join(src, 'rootfs/etc/hostname'), 'box\n');
+  await openStudio(page);
+  // A real drag from the desktop, through Chromium's own drag and drop (DevTools protocol).
+  const box = (await page.locator('.drop-zone').boundingBox())!;
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: [join(src, 'rootfs')], dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop'] as const)
+    await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+  await inputsSettled(page);
+  const folder = inputRow(page, 'folder');
+  await expect(folder).toContainText('→ /rootfs');
+  await expect(folder.getByRole('note')).toContainText('The browser passes no symbolic links');
+  await expect(folder.getByRole('note')).not.toContainText('empty folders');
+  await row(page, 'rootfs').click();
+  await page.keyboard.press('ArrowRight');
+  await expect(row(page, 'proc')).toHaveAccessibleDescription(/folder, 0 items/);
+
+  const image = await build(page);
+  expect(image.tree.get('/rootfs/proc')).toMatchObject({ type: 'dir', mode: 0o755 });
+  expect(image.tree.get('/rootfs/etc/hostname')?.type).toBe('file');
+});
