@@ -6,7 +6,8 @@
  * instantiation (tens of ms), not a compilation. Before `main`:
  *  - the environment is set (it is read once, by a C constructor): `MKE2FS_CONFIG`
  *    pointing at the shipped mke2fs.conf (written into the instance's MEMFS),
- *    `SS_READLINE_PATH=none` (debugfs), `E2FSPROGS_LIBMAGIC_SUPPRESS=1`, and with an
+ *    `SS_READLINE_PATH=none` (debugfs), `E2FSPROGS_LIBMAGIC_SUPPRESS=1`,
+ *    `E2FSPROGS_SKIP_PROGRESS=1`, and with an
  *    epoch `E2FSPROGS_FAKE_TIME`, `SOURCE_DATE_EPOCH` and `E2FSCK_TIME`; caller's
  *    variables last;
  *  - `/etc/mtab` exists and is empty (resize2fs refuses to run without it);
@@ -173,6 +174,8 @@ function baseEnv(epoch: number | undefined): Record<string, string> {
     MKE2FS_CONFIG: MKE2FS_CONF_PATH,
     SS_READLINE_PATH: 'none',
     E2FSPROGS_LIBMAGIC_SUPPRESS: '1',
+    // No numeric progress ("0/8192" and backspaces): logs are plain lines, as in upstream's tests.
+    E2FSPROGS_SKIP_PROGRESS: '1',
     LANG: 'C',
   };
   if (epoch !== undefined) {
