@@ -114,6 +114,14 @@ export interface RunToolOptions {
    * Default false.
    */
   captureStdout?: boolean | ImageStore;
+  /**
+   * Every byte the program writes to stdout or stderr, in the order written (before the
+   * split into lines), e.g. to keep a partial stdout line ahead of an error message as a
+   * shared log file would. Default none.
+   */
+  onOutputByte?: (stream: 'stdout' | 'stderr', byte: number) => void;
+  /** The program's name, argv[0] (programs print it in messages). Default: the tool's name. */
+  programName?: string;
 }
 
 /** What a finished program left. */
@@ -244,8 +252,9 @@ export async function runTool(
     env,
     // stdout and stderr are character devices, not terminals (as when native tools write to
     // a pipe): programs then print no terminal progress (backspaces, lines ending in \r).
-    stdout: stdoutBytes.put,
-    stderr: stderrBytes.put,
+    stdout: options.onOutputByte ? teeByte('stdout', stdoutBytes.put, options.onOutputByte) : stdoutBytes.put,
+    stderr: options.onOutputByte ? teeByte('stderr', stderrBytes.put, options.onOutputByte) : stderrBytes.put,
+    ...(options.programName ? { thisProgram: options.programName } : {}),
     // The runtime's own messages (an abort's reason).
     print: deliver(stdoutLines, options.onStdout),
     printErr: deliver(stderrLines, options.onStderr),
@@ -346,6 +355,24 @@ export async function runTool(
 }
 
 const utf8 = new TextDecoder();
+
+/** Passes each byte (0..255) to `tap` too; a throwing `tap` is ignored (the device would turn it into EIO). */
+function teeByte(
+  stream: 'stdout' | 'stderr',
+  put: (byte: number | null) => void,
+  tap: (stream: 'stdout' | 'stderr', byte: number) => void,
+): (byte: number | null) => void {
+  return (byte) => {
+    if (byte !== null) {
+      try {
+        tap(stream, byte & 0xff);
+      } catch {
+        // the caller's problem; the program goes on
+      }
+    }
+    put(byte);
+  };
+}
 
 /**
  * A byte sink for an emscripten output device: bytes up to each `\n` become one line (UTF-8,
