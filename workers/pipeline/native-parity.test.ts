@@ -25,10 +25,10 @@ import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import type { BuildOptions } from '../../core/engine-contract.ts';
 import { walkHostDir } from '../../core/io/host-tree.ts';
 import { planSize } from '../../core/size-plan.ts';
-import { mkfsArgs } from '../pipeline/build-image.ts';
-import { MemoryImageStore } from './image-store.ts';
-import { runTool } from './run-tool.ts';
-import { pseudoRandom, tempDir } from './test-helpers.ts';
+import { mkfsArgs } from './build-image.ts';
+import { MemoryImageStore } from '../runtime/image-store.ts';
+import { runTool } from '../runtime/run-tool.ts';
+import { pseudoRandom, tempDir } from '../runtime/test-helpers.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const conf = join(repo, 'wasm/e2fsprogs/dist/mke2fs.conf');
