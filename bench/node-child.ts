@@ -13,7 +13,9 @@ import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
 import { resolveInputs } from '../core/resolve-inputs.ts';
 import type { BuildEvent, StageName } from '../core/engine-contract.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
+import { dirname } from 'node:path';
 import { buildImage } from '../workers/pipeline/build-image.ts';
+import { tempFileStorage } from '../workers/runtime/node-image-file.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
 import { inputDecompressors } from '../workers/runtime/zstd-stream.ts';
 import { PeakTracker, procMemory } from './measure.ts';
@@ -127,6 +129,8 @@ async function main(): Promise<NodeChildResult> {
     { entries: resolved.entries, closure: resolved.closure, options: { ...DEFAULT_BUILD_OPTIONS, compress: true } },
     {
       onEvent,
+      // As the CLI does: the image in a sparse temporary file beside the output.
+      storage: tempFileStorage(dirname(req.out)),
       sink: (chunk) => {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
         outBytes += chunk.length;

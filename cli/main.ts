@@ -5,6 +5,7 @@
  * build leaves no output file.
  */
 import {
+  chmodSync,
   closeSync,
   existsSync,
   openSync,
@@ -216,6 +217,8 @@ async function buildWithSpools(
       backing.keep();
       store.close();
       try {
+        // The working file was private (0600); the output gets the usual mode for new files.
+        chmodSync(backing.location, 0o666 & ~process.umask());
         renameSync(backing.location, cmd.output);
       } catch (err) {
         rmSync(backing.location, { force: true });
