@@ -73,7 +73,7 @@ export function AddButtons({
       title={title}
       disabled={disabled}
       data-add={k}
-      aria-describedby={k === 'closure' ? undefined : describedBy}
+      aria-describedby={describedBy}
     >
       {icon}
       <span>{label}</span>

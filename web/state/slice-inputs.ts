@@ -477,6 +477,12 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
       if (why) return why;
       if (at === item.at) return undefined;
       set({ pendingMerges: get().pendingMerges.filter((m) => m.plan.inputId !== id) });
+      if (item.storeContents && hasClosureFiles()) {
+        // Its entries are part of the closure's: the closure is read again with it in its new place.
+        patchInput(id, { at });
+        void resolveClosure();
+        return undefined;
+      }
       get().editTree(`move ${item.label} to ${at}`, (t) => t.removeInput(id));
       patchInput(id, { at, status: 'resolving' });
       const moved = get().inputs.find((i) => i.id === id)!;
