@@ -17,7 +17,7 @@ import type {
 } from '../core/engine-contract.ts';
 import type { EngineApi, ImageApi } from './engine-api.ts';
 import { estimateImage } from './pipeline/build-image.ts';
-import { buildInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
+import { browserStorage, buildInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
@@ -84,4 +84,8 @@ export const api = {
 } satisfies EngineApi & ImageApi;
 
 const scope = globalThis as unknown as { WorkerGlobalScope?: unknown; postMessage?: unknown };
-if (scope.WorkerGlobalScope !== undefined) Comlink.expose(api);
+if (scope.WorkerGlobalScope !== undefined) {
+  Comlink.expose(api);
+  // At start-up, remove what cancelled or finished builds of earlier sessions left in OPFS.
+  void browserStorage();
+}

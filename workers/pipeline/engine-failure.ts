@@ -34,6 +34,8 @@ export function toBuildFailure(err: unknown): BuildFailure {
   if (isAbort(err))
     return { code: 'aborted', message: 'The build was cancelled.', hint: 'Start it again when ready.', problems: [] };
   const message = err instanceof Error ? err.message : String(err);
+  const storage = storageFailure(err);
+  if (storage) return storage;
   // The image and decompressed inputs live in memory; running out shows as a failed allocation.
   if (
     err instanceof RangeError &&
@@ -56,6 +58,33 @@ export function toBuildFailure(err: unknown): BuildFailure {
   if (stack) failure.stack = stack;
   if (err instanceof ToolCrashError && (err.stdout || err.stderr)) failure.toolOutput = err.stdout + err.stderr;
   return failure;
+}
+
+/**
+ * The disk (or the browser's storage quota) ran out while the image was written: said as
+ * such, wherever in the cause chain it shows (a tool crashes when its write fails).
+ */
+function storageFailure(err: unknown): BuildFailure | undefined {
+  let e = err;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++) {
+    if (e.name === 'StorageUnavailableError')
+      return {
+        code: 'too-large',
+        message: e.message,
+        hint: "Free disk space (or this site's storage in the browser settings), or build a smaller image.",
+        problems: [],
+      };
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      return {
+        code: 'too-large',
+        message: `The disk is full: the image could not be written (${e.message}).`,
+        hint: 'Free disk space where the output goes (the image is built in a temporary file beside it), or build a smaller image.',
+        problems: [],
+      };
+    e = e.cause;
+  }
+  return undefined;
 }
 
 /** The stack of `err` and of its causes (at most 5), for a defect report. */
