@@ -288,7 +288,7 @@ describe('the command line', () => {
     expect(existsSync(join(work, 'absent.img'))).toBe(false);
   });
 
-  it('a cancelled build leaves neither OUT nor its working file', async () => {
+  it('a cancelled build leaves neither OUT nor its temporary file', async () => {
     const outDir = join(work, `cancel-${++n}`);
     mkdirSync(outDir);
     const out = join(outDir, 'disk.img');
@@ -301,9 +301,9 @@ describe('the command line', () => {
         stdout: () => {},
         stderr: (t) => {
           stderr += t;
-          // Cancel once mkfs has run: the image's working file beside OUT exists by then.
+          // Cancel once mkfs has run: the temporary output exists by then.
           if (t.startsWith('mkfs')) {
-            sawPartial = readdirSync(outDir).some((name) => name.startsWith('.disk.img.') && name.endsWith('.tmp'));
+            sawPartial = readdirSync(outDir).some((name) => /^\.disk\.img\.[\w-]+\.partial$/.test(name));
             controller.abort();
           }
         },

@@ -52,10 +52,21 @@ async function loadMain() {
 }
 
 const main = await loadMain();
+const argv = process.argv.slice(2);
 const controller = new AbortController();
-// First Ctrl-C cancels at the next safe point (no partial output is left); a second one exits at once.
-process.once('SIGINT', () => {
-  controller.abort();
-  process.once('SIGINT', () => process.exit(130));
-});
-process.exitCode = await main(process.argv.slice(2), undefined, controller.signal);
+if (argv[0] === 'build') {
+  // The build runs in a worker thread: Ctrl-C, SIGTERM or SIGHUP ends it at once, removes
+  // the temporary files and exits 130, 143 or 129. A second signal exits without waiting.
+  for (const [name, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ]) {
+    process.on(name, () => {
+      if (controller.signal.aborted) process.exit(code);
+      controller.abort(name);
+    });
+  }
+}
+// inspect and ls write nothing: the default signal action ends them at once.
+process.exitCode = await main(argv, undefined, controller.signal);

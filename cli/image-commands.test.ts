@@ -128,10 +128,47 @@ describe('inspect', () => {
     const p = join(work, 'no-such.img');
     const r = await runCli('inspect', p);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${p}: no such file.`);
+    expect(r.stderr).toContain(`${p}: no such file or folder.`);
     expect(r.stderr).not.toMatch(/Unexpected|defect/);
   });
+
+  it.each([
+    ['a FIFO', () => fifo(), /a FIFO \(named pipe\), not a regular file/],
+    ['/dev/zero', () => '/dev/zero', /\/dev\/zero: a character device, not a regular file/],
+    ['/dev/urandom', () => '/dev/urandom', /\/dev\/urandom: a character device, not a regular file/],
+    ['a folder', () => tree, /tree: a folder, not a file/],
+  ])('refuses %s at once instead of waiting or reading without end', async (_what, path, message) => {
+    const r = await runCli('inspect', path());
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/Give the path of an \.img or \.img\.zst file/);
+    const l = await runCli('ls', path());
+    expect(l.code).toBe(1);
+    expect(l.stderr).toMatch(message);
+  });
+
+  it('refuses an image whose label fakes a "Block count" line once cut short, and shows the label escaped', async () => {
+    const fake = join(work, 'fake-label.img');
+    execFileSync(nativeTool('mke2fs'), ['-q', '-F', '-t', 'ext4', '-b', '4096', '-L', '\nBlock count: 1', fake, '8M']);
+    const whole = await runCli('inspect', fake);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(whole.stdout).toContain('label:        \\x0aBlock count: 1\n');
+    expect(whole.stdout).toMatch(/^blocks: +2048 /m);
+    expect(whole.stdout.split('\n').filter((l) => l.startsWith('Block count'))).toEqual([]);
+    const cut = copy('fake-label-cut.img', readFileSync(fake).subarray(0, 1 << 20));
+    const r = await runCli('inspect', cut);
+    expect(r.code).toBe(1);
+    expect(r.stdout).not.toMatch(/clean/);
+    expect(r.stderr).toContain('it is truncated: its ext4 filesystem is 2048 blocks of 4096 bytes');
+  });
 });
+
+function fifo(): string {
+  const p = join(work, `fifo-${Math.random().toString(36).slice(2)}`);
+  execFileSync('mkfifo', [p]);
+  return p;
+}
 
 describe('ls', () => {
   /** name -> the rest of the ls line (mode, owner, size). */

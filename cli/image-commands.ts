@@ -1,7 +1,9 @@
 /** `disk-image-studio inspect IMG` and `ls IMG [PATH]`. */
-import { closeSync, createReadStream, openSync, readSync, type Stats, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, realpathSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
+import { InputError } from '../core/errors.ts';
+import { openRegularFile } from '../core/io/host-input-check.ts';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../core/file-mode.ts';
 import type { ImageStore } from '../workers/runtime/image-store.ts';
 import { openImageFileStore, tempFileStorage } from '../workers/runtime/node-image-file.ts';
@@ -16,27 +18,24 @@ import type { CliIo } from './main.ts';
  * temporary file. Close the store when done.
  */
 async function open(path: string): Promise<ImageStore> {
+  // Only a regular file is read: a FIFO would wait for a writer forever and /dev/zero or
+  // /dev/urandom would be read without end. Checked through a descriptor opened without blocking.
   let st: Stats;
   try {
-    st = statSync(path);
+    const opened = await openRegularFile(path, basename(path));
+    st = opened.st;
+    await opened.fh.close();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err instanceof InputError)) throw err;
     throw new EngineFailure({
       code: 'bad-input',
-      message: `${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}.`,
+      message: err.message,
       hint: 'Give the path of an .img or .img.zst file.',
       problems: [],
     });
   }
-  if (st.isDirectory())
-    throw new EngineFailure({
-      code: 'bad-input',
-      message: `${path}: a folder, not an image file.`,
-      hint: 'Give the path of an .img or .img.zst file.',
-      problems: [],
-    });
   if (st.isFile() && !isZstd(path)) {
-    const store = openImageFileStore(path);
+    const store = openImageFileStore(realpathSync(path));
     if (store.size < 2048) {
       store.close();
       // loadImage says why such a file is not an image.

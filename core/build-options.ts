@@ -20,11 +20,32 @@ export const COMPAT_DISABLED_FEATURES = ['orphan_file', 'metadata_csum_seed'] as
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+
+/** `text` with control characters shown as `\xNN` (never a raw line break in a message or listing). */
+export function showControlCharacters(text: string): string {
+  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * What is wrong with a filesystem label, or `undefined`: at most 16 bytes (s_volume_name;
+ * mke2fs would truncate with a warning) and no control characters (a line break in a label
+ * shows up inside the tools' text output and in every listing of the image).
+ */
+export function labelProblem(label: string): string | undefined {
+  if (new TextEncoder().encode(label).length > 16)
+    return `label "${showControlCharacters(label)}" is longer than 16 bytes; ext filesystems keep at most 16.`;
+  const c = new RegExp(CONTROL.source).exec(label);
+  if (c)
+    return `label "${showControlCharacters(label)}" holds a control character (${showControlCharacters(c[0])} at position ${c.index + 1}); a label is one line of plain text.`;
+  return undefined;
+}
+
 /** Returns what is wrong with the options, in one sentence with the fix, or `undefined`. */
 export function validateBuildOptions(o: BuildOptions): string | undefined {
-  // ext2/3/4 labels are at most 16 bytes (s_volume_name); mke2fs would truncate with a warning.
-  if (new TextEncoder().encode(o.label).length > 16)
-    return `label "${o.label}" is longer than 16 bytes; ext filesystems keep at most 16.`;
+  if (typeof o.label !== 'string') return 'the label is not text.';
+  const label = labelProblem(o.label);
+  if (label) return label;
   if (!UUID_RE.test(o.uuid))
     return `UUID "${o.uuid}" is not of the form 01234567-89ab-cdef-0123-456789abcdef (or use "random").`;
   if (!['ext2', 'ext3', 'ext4'].includes(o.fsType))

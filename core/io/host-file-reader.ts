@@ -6,6 +6,7 @@ import { realpath } from 'node:fs/promises';
 import { constants, open } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
 import type { ByteSource, HostFileIdentity } from '../image-tree.ts';
+import { accessProblem, openRegularFile } from './host-input-check.ts';
 import type { HostFileOpener, RandomAccessReader } from './random-access-reader.ts';
 
 /** The identity of an open file (see {@link HostFileIdentity}). */
@@ -90,10 +91,20 @@ export class HostFileReader implements RandomAccessReader {
  * later read opens the resolved file without following links and checks it is the same file.
  */
 export const openHostFile: HostFileOpener = async (path, name, offset = 0, size) => {
-  const real = await realpath(path);
-  const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let real: string;
   try {
-    const st = await fh.stat();
+    real = await realpath(path);
+  } catch (err) {
+    throw new InputError({
+      code: 'input-not-usable',
+      input: name,
+      message: `${path}: ${accessProblem(err)}`,
+      hint: 'Give a regular file that can be read.',
+    });
+  }
+  // Anything but a regular file (a FIFO, a device, a folder) is refused without blocking.
+  const { fh, st } = await openRegularFile(real, name, { noFollow: true });
+  try {
     return new HostFileReader(real, name, size ?? Math.max(0, st.size - offset), offset, identityOf(st));
   } finally {
     await fh.close();

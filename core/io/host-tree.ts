@@ -5,7 +5,9 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InputError } from '../errors.ts';
 import type { InputProblem, TreeEntry } from '../image-tree.ts';
+import { hostInputProblem } from './host-input-check.ts';
 import { identityOf, openHostFile } from './host-file-reader.ts';
 import type { HostAccess } from './random-access-reader.ts';
 
@@ -125,5 +127,15 @@ function utf8Name(raw: Buffer): string | undefined {
 export const nodeHost: HostAccess = {
   openFile: openHostFile,
   walk: walkHostDir,
-  list: async (path) => (await readdir(path)).sort(byteOrder),
+  list: async (path) => {
+    const why = hostInputProblem(path, 'folder');
+    if (why)
+      throw new InputError({
+        code: 'input-not-usable',
+        input: path,
+        message: `${path}: ${why}`,
+        hint: 'Give a folder of <hash>-<name> store paths.',
+      });
+    return (await readdir(path)).sort(byteOrder);
+  },
 };

@@ -4,7 +4,13 @@
  * Web Worker and in the Node CLI; only the sink and the Blob reader differ.
  */
 import type { InputProblem, StorePathInfo, TreeEntry } from '../../core/image-tree.ts';
-import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
+import {
+  parseSuperblock,
+  SUPERBLOCK_OFFSET,
+  SUPERBLOCK_SIZE,
+  SuperblockError,
+  summaryOf,
+} from '../../core/ext-superblock.ts';
 import { registrationBytes } from '../../core/registration.ts';
 import { REGISTRATION_PATH } from '../../core/resolve-inputs.ts';
 import { blocksPerGroup, grow, mkfsInodeCount, planSize } from '../../core/size-plan.ts';
@@ -175,9 +181,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   const t0 = now();
   // Compile every tool the build runs now, in the background (V8 compiles off the main
   // thread), instead of one by one as each stage starts. A failure shows where the tool runs.
-  preloadTools(['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', ...(options.compress ? (['zstd'] as const) : [])]).catch(
-    () => {},
-  );
+  preloadTools(['mke2fs', 'e2fsck', 'resize2fs', ...(options.compress ? (['zstd'] as const) : [])]).catch(() => {});
   let current: StageName = 'plan';
 
   const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {
@@ -370,17 +374,26 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     const r = await run('resize2fs', ['-M', IMAGE], imageMount);
     if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
     if (options.headroomMiB > 0) {
-      const { blockCount, blockSize } = await summary();
+      const { blockCount, blockSize } = superblock();
       const blocks = blockCount + Math.ceil((options.headroomMiB * MiB) / blockSize);
       const g = await run('resize2fs', [IMAGE, String(blocks)], imageMount);
       if (g.exitCode !== 0) throw toolFailed('resize2fs', g, 'resize2fs could not add the headroom.');
     }
   });
 
-  // 5. The image is final now (the second check only reads it): its size from dumpe2fs,
-  // exactly the filesystem, no trailing bytes whatever the resize left.
-  const fs = await summary();
-  store.truncate(fs.blockCount * fs.blockSize);
+  // 5. The image is final now (the second check only reads it): exactly the filesystem,
+  // as its own superblock says (never a tool's text, which the label could fake): no
+  // trailing bytes whatever the resize left, and never less than the filesystem.
+  const sb = superblock();
+  if (sb.filesystemBytes > store.size)
+    throw new EngineFailure({
+      code: 'check-failed',
+      message: `The finished filesystem says it is ${sb.filesystemBytes} bytes (${sb.blockCount} blocks of ${sb.blockSize}), but the image holds only ${store.size}.`,
+      hint: 'This is a defect: the image was not written. Please report it with the inputs.',
+      problems: [],
+    });
+  store.truncate(sb.filesystemBytes);
+  const fs = summaryOf(sb);
   store.flush();
 
   // 6-8. Check again (because of the resize) while compression already runs on the other
@@ -440,10 +453,19 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     summary: fs,
   };
 
-  async function summary() {
-    const r = await run('dumpe2fs', ['-h', IMAGE], imageMount);
-    if (r.exitCode !== 0) throw toolFailed('dumpe2fs', r, 'dumpe2fs could not read the filesystem.');
-    return parseDumpe2fsHeader(r.stdout);
+  /** The superblock, read from the image's bytes (never from a tool's text, which the label could fake). */
+  function superblock() {
+    try {
+      return parseSuperblock(store.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+    } catch (err) {
+      if (!(err instanceof SuperblockError)) throw err;
+      throw new EngineFailure({
+        code: 'check-failed',
+        message: `The new filesystem's superblock cannot be read: ${err.message}.`,
+        hint: 'This is a defect: the image was not written. Please report it with the inputs.',
+        problems: [],
+      });
+    }
   }
 }
 

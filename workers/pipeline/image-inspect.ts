@@ -15,7 +15,14 @@ import {
   type LsRecord,
   type StatRecord,
 } from '../../core/debugfs-output.ts';
-import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
+import {
+  parseSuperblock,
+  SUPERBLOCK_OFFSET,
+  SUPERBLOCK_SIZE,
+  type Superblock,
+  SuperblockError,
+  summaryOf,
+} from '../../core/ext-superblock.ts';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../../core/file-mode.ts';
 import { ImagePathError, joinImagePath, normalizeImagePath } from '../../core/image-path.ts';
 import type {
@@ -105,24 +112,28 @@ function lastError(r: ToolResult, name = 'the image'): string {
   return (lines.pop() ?? '').split(IMAGE).join(name).trim();
 }
 
-/** The superblock summary; an EngineFailure when the bytes are not an ext filesystem. */
+/**
+ * The superblock summary, read from the image's bytes (a label or name inside the image
+ * cannot fake what a tool's text output would say); an EngineFailure when the bytes are
+ * not an ext filesystem or the file is shorter than the filesystem it holds.
+ */
 export async function summarizeImage(name: string, store: ImageStore): Promise<FilesystemSummary> {
-  const r = await runTool('dumpe2fs', ['-h', IMAGE], { mounts: mounts(store) });
-  if (r.exitCode !== 0) {
-    const said = lastError(r, name);
-    throw notExt(name, `no ext2/3/4 superblock was found${said ? ` (dumpe2fs: ${said})` : ''}`);
+  let sb: Superblock;
+  try {
+    sb = parseSuperblock(store.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+  } catch (err) {
+    if (!(err instanceof SuperblockError)) throw err;
+    throw notExt(name, err.message.startsWith('no ') ? err.message : `its superblock is damaged: ${err.message}`);
   }
-  const summary = parseDumpe2fsHeader(r.stdout);
   // A superblock is found in a truncated file too, and e2fsck -n only warns about a device
   // smaller than the filesystem (the tools read the missing end as zeros): say it here.
-  const fsBytes = summary.blockCount * summary.blockSize;
-  if (fsBytes > store.size) {
+  if (sb.filesystemBytes > store.size) {
     throw notExt(
       name,
-      `it is truncated: its ${summary.fsType} filesystem is ${summary.blockCount} blocks of ${summary.blockSize} bytes (${fsBytes} bytes) but the file holds only ${store.size} bytes`,
+      `it is truncated: its ${sb.fsType} filesystem is ${sb.blockCount} blocks of ${sb.blockSize} bytes (${sb.filesystemBytes} bytes) but the file holds only ${store.size} bytes`,
     );
   }
-  return summary;
+  return summaryOf(sb);
 }
 
 /** Runs `e2fsck -fn`: reports, changes nothing. */

@@ -26,6 +26,7 @@ import type {
   RepairResult,
   StageName,
 } from '../../core/engine-contract.ts';
+import { labelProblem } from '../../core/build-options.ts';
 import type { ImageApi } from '../engine-api.ts';
 import { memoryStorage, UndoableImageStore, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
@@ -208,17 +209,11 @@ export class ImageSessions implements ImageApi {
 
   setLabel(id: string, label: string): Promise<ImageState> {
     return this.#change(id, 'label', async (s) => {
-      if (new TextEncoder().encode(label).length > 16)
+      const why = labelProblem(label);
+      if (why)
         throw new EngineFailure({
           code: 'bad-input',
-          message: `The label "${label}" is longer than 16 bytes.`,
-          hint: 'Choose a shorter label.',
-          problems: [],
-        });
-      if (/[\0\n]/.test(label))
-        throw new EngineFailure({
-          code: 'bad-input',
-          message: 'A label cannot hold a line break or NUL.',
+          message: `The ${why}`,
           hint: 'Choose another label.',
           problems: [],
         });
@@ -331,7 +326,7 @@ async function refresh(s: Session, known?: ImageState['summary']): Promise<void>
   let minimumBytes: number | undefined;
   if (fsck.clean) {
     const p = await runTool('resize2fs', ['-P', IMAGE], { mounts: mounts(s.store) });
-    const m = /minimum size of the filesystem: (\d+)/.exec(p.stdout);
+    const m = /^Estimated minimum size of the filesystem: (\d+)$/m.exec(p.stdout);
     if (p.exitCode === 0 && m) minimumBytes = Number(m[1]) * summary.blockSize;
   }
   s.state = { ...s.state, size: s.store.size, summary, fsck, minimumBytes };

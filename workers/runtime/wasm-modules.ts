@@ -61,6 +61,11 @@ export function setWasmDirs(dirs: { e2fsprogs?: URL | string; zstd?: URL | strin
   confPromise = undefined;
 }
 
+/** The folders set by {@link setWasmDirs}, as hrefs (to hand to another thread). */
+export function wasmDirOverrides(): { e2fsprogs?: string; zstd?: string } {
+  return { e2fsprogs: overrideDirs.e2fsprogs?.href, zstd: overrideDirs.zstd?.href };
+}
+
 function overrideDir(tool: WasmTool): URL | undefined {
   return tool === 'zstd' ? overrideDirs.zstd : overrideDirs.e2fsprogs;
 }

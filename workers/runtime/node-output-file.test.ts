@@ -1,0 +1,158 @@
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { outputPathProblem, SparseWriter, TempOutput } from './node-output-file.ts';
+import { tempDir } from './test-helpers.ts';
+
+const { dir: work, cleanup } = tempDir('output-file-');
+afterAll(cleanup);
+let n = 0;
+const fresh = () => {
+  const d = join(work, `d${++n}`);
+  mkdirSync(d);
+  return d;
+};
+
+describe('TempOutput', () => {
+  it('creates an unpredictable new file beside the target, and renames it over the target on commit', () => {
+    const d = fresh();
+    const target = join(d, 'a.img');
+    const a = TempOutput.create(target);
+    const b = TempOutput.create(target);
+    expect(a.path).not.toBe(b.path);
+    for (const t of [a, b]) {
+      expect(t.path.startsWith(join(d, '.a.img.'))).toBe(true);
+      expect(t.path.endsWith('.partial')).toBe(true);
+      expect(lstatSync(t.path).isFile()).toBe(true);
+    }
+    writeSync(a.fd, Buffer.from('image'));
+    a.commit(5);
+    b.discard();
+    expect(readFileSync(target, 'utf8')).toBe('image');
+    expect(readdirSync(d)).toEqual(['a.img']);
+  });
+
+  it('never writes through links planted at old predictable names or at the target', () => {
+    const d = fresh();
+    const victim = join(d, 'victim');
+    writeFileSync(victim, 'keep');
+    symlinkSync(victim, join(d, 'a.img.partial'));
+    symlinkSync(victim, join(d, 'a.img'));
+    const t = TempOutput.create(join(d, 'a.img'));
+    writeSync(t.fd, Buffer.from('new image'));
+    t.commit();
+    expect(readFileSync(victim, 'utf8')).toBe('keep');
+    expect(lstatSync(join(d, 'a.img')).isFile()).toBe(true);
+    expect(readFileSync(join(d, 'a.img'), 'utf8')).toBe('new image');
+    expect(readlinkSync(join(d, 'a.img.partial'))).toBe(victim);
+  });
+
+  it('leaves an existing output untouched when discarded, and refuses a file of the wrong size', () => {
+    const d = fresh();
+    const target = join(d, 'a.img');
+    writeFileSync(target, 'old');
+    const t = TempOutput.create(target);
+    writeSync(t.fd, Buffer.from('partial'));
+    t.discard();
+    t.discard();
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    const u = TempOutput.create(target);
+    writeSync(u.fd, Buffer.from('short'));
+    expect(() => u.commit(4096)).toThrow(/5 bytes instead of 4096/);
+    expect(readdirSync(d)).toEqual(['a.img']);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+  });
+
+  it('fails with the system error in a folder that cannot be written', () => {
+    const d = fresh();
+    execFileSync('chmod', ['a-w', d]);
+    try {
+      // root ignores folder permissions: then at least the create must succeed.
+      if (process.getuid?.() === 0) TempOutput.create(join(d, 'a.img')).discard();
+      else expect(() => TempOutput.create(join(d, 'a.img'))).toThrow(/EACCES/);
+    } finally {
+      execFileSync('chmod', ['u+w', d]);
+    }
+  });
+});
+
+describe('outputPathProblem', () => {
+  it('accepts a new file, an existing regular file and a dangling link (replaced, not followed)', () => {
+    const d = fresh();
+    expect(outputPathProblem(join(d, 'new.img'))).toBeUndefined();
+    writeFileSync(join(d, 'old.img'), 'x');
+    expect(outputPathProblem(join(d, 'old.img'))).toBeUndefined();
+    symlinkSync(join(d, 'nowhere'), join(d, 'dangling.img'));
+    expect(outputPathProblem(join(d, 'dangling.img'))).toBeUndefined();
+  });
+
+  it('refuses folders, FIFOs, devices, a missing folder, an input, and a place inside an input folder', () => {
+    const d = fresh();
+    execFileSync('mkfifo', [join(d, 'fifo')]);
+    writeFileSync(join(d, 'in.tar'), 'x');
+    symlinkSync(join(d, 'in.tar'), join(d, 'link-to-input'));
+    const inputs = [
+      { path: join(d, 'in.tar'), folder: false },
+      { path: d, folder: true },
+    ];
+    expect(outputPathProblem(d)).toMatch(/it is a folder; give a file name such as .*nixos\.img/);
+    expect(outputPathProblem(join(d, 'fifo'))).toMatch(/it is a FIFO \(named pipe\), not a regular file/);
+    expect(outputPathProblem('/dev/null')).toMatch(/it is a character device, not a regular file/);
+    expect(outputPathProblem(join(d, 'nope', 'x.img'))).toMatch(/the folder .*nope does not exist/);
+    expect(outputPathProblem(join(d, 'in.tar'), inputs.slice(0, 1))).toMatch(/it is the input .*in\.tar/);
+    expect(outputPathProblem(join(d, 'link-to-input'), inputs.slice(0, 1))).toMatch(/it is the input/);
+    expect(outputPathProblem(join(d, 'sub.img'), inputs)).toMatch(/inside the input folder/);
+    expect(outputPathProblem(join(work, 'elsewhere.img'), inputs)).toBeUndefined();
+  });
+});
+
+describe('SparseWriter', () => {
+  it('leaves zero runs as holes, keeps the bytes and sets the length (trailing hole too)', () => {
+    const d = fresh();
+    const t = TempOutput.create(join(d, 'sparse.img'));
+    const w = new SparseWriter(t.fd);
+    const MiB = 1 << 20;
+    const expected = Buffer.alloc(64 * MiB);
+    const piece = (i: number) => {
+      const c = new Uint8Array(4 * MiB);
+      if (i % 5 === 0) c.fill(7, 1000, 9000); // data across a grain boundary
+      if (i === 3) c[4 * MiB - 1] = 1;
+      return c;
+    };
+    for (let i = 0; i < 16; i++) {
+      const c = piece(i);
+      expected.set(c, i * 4 * MiB);
+      w.write(c);
+    }
+    expect(w.finish()).toBe(64 * MiB);
+    t.commit(64 * MiB);
+    const out = join(d, 'sparse.img');
+    expect(statSync(out).size).toBe(64 * MiB);
+    expect(readFileSync(out).equals(expected)).toBe(true);
+    expect(w.written).toBeLessThan(64 * 1024);
+    expect(statSync(out).blocks * 512).toBeLessThan(1 * MiB);
+  });
+
+  it('writes every byte when not sparse (a compressed output)', () => {
+    const d = fresh();
+    const t = TempOutput.create(join(d, 'dense.zst'));
+    const w = new SparseWriter(t.fd, false);
+    w.write(new Uint8Array(100_000));
+    w.finish();
+    t.commit(100_000);
+    expect(w.written).toBe(100_000);
+    expect(existsSync(join(d, 'dense.zst'))).toBe(true);
+  });
+});
