@@ -43,7 +43,8 @@ beforeAll(async () => {
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 let n = 0;
 const out = () => join(work, `out-${++n}.img`);
-const spoolDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('disk-image-studio-nars-'));
+/** Temporary folders of builds (the build thread's scratch folder holds its NAR spool). */
+const spoolDirs = () => readdirSync(tmpdir()).filter((d) => /^disk-image-studio-(nars|build)-/.test(d));
 
 /** The image holds the whole closure, verifies in a fresh Nix store, and equals the export's image. */
 function expectGoodImage(img: string): void {
