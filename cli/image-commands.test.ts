@@ -153,7 +153,7 @@ describe('inspect', () => {
     execFileSync(nativeTool('mke2fs'), ['-q', '-F', '-t', 'ext4', '-b', '4096', '-L', '\nBlock count: 1', fake, '8M']);
     const whole = await runCli('inspect', fake);
     expect(whole.code, whole.stderr).toBe(0);
-    expect(whole.stdout).toContain('label:        \\x0aBlock count: 1\n');
+    expect(whole.stdout).toContain('label:        \\nBlock count: 1\n');
     expect(whole.stdout).toMatch(/^blocks: +2048 /m);
     expect(whole.stdout.split('\n').filter((l) => l.startsWith('Block count'))).toEqual([]);
     const cut = copy('fake-label-cut.img', readFileSync(fake).subarray(0, 1 << 20));

@@ -103,13 +103,13 @@ function hostPathProblems(cmd: BuildCommand): string[] {
     const why = hostInputProblem(path, want);
     if (why)
       problems.push(
-        `${flag} ${path}: ${why.replace(/\.$/, '')}${/^a folder, not|not a folder/.test(why) ? (KIND_HINTS[flag] ?? '') : ''}.`,
+        `${flag} ${escapeControls(path)}: ${why.replace(/\.$/, '')}${/^a folder, not|not a folder/.test(why) ? (KIND_HINTS[flag] ?? '') : ''}.`,
       );
   };
   for (const [flag, key] of FOLDER_INPUTS) for (const p of cmd[key] as string[]) check(flag, p, 'folder');
   for (const [flag, key] of FILE_INPUTS) for (const p of cmd[key] as string[]) check(flag, p, 'file');
   const out = outputPathProblem(cmd.output, inputs);
-  if (out) problems.push(`-o ${cmd.output}: ${out}`);
+  if (out) problems.push(`-o ${escapeControls(cmd.output)}: ${out}`);
   return problems;
 }
 
