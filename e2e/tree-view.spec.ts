@@ -106,6 +106,18 @@ test('tree edits: new folder, rename, executable bit, move by dragging, delete',
       .map((e: any) => e.path),
   );
   expect(paths.sort()).toEqual(['/<img src=x onerror=alert(1)>.txt', '/bin', '/bin/run.sh']);
+
+  // Undo walks back: the delete, the rename, then the move made by dragging.
+  const at = (p: string) => page.evaluate((q) => (window as any).__studio.getState().tree.get(q) !== undefined, p);
+  await page.keyboard.press('Control+z');
+  await expect(page.getByRole('treeitem', { name: /README/ })).toBeVisible();
+  await page.keyboard.press('Control+z');
+  await expect(page.getByRole('treeitem', { name: /notes\.txt/ })).toBeVisible();
+  await page.getByRole('button', { name: 'Undo', exact: true }).click();
+  expect(await at('/run.sh')).toBe(true);
+  expect(await at('/bin/run.sh')).toBe(false);
+  await page.getByRole('button', { name: 'Redo', exact: true }).click();
+  expect(await at('/bin/run.sh')).toBe(true);
 });
 
 test('conflicts offer replace, keep both and skip', async ({ page }) => {
