@@ -1,7 +1,8 @@
 /**
  * Settles what the inputs say: one tree from all their entries, with the parent directories
  * they imply and the conflicts when two inputs claim one path. Kept fast at 100k+ entries: a
- * path map plus per-directory child sets. The page's editable tree is `web/state/file-tree.ts`.
+ * path map plus per-directory child sets. The page's editable tree is `web/state/file-tree.ts`:
+ * two models because that one needs node identity (renames, moves and undo touch one node).
  */
 import { baseName, compareNames, joinImagePath, parentPath } from './image-path.ts';
 import type { InputProblem, TreeEntry } from './image-tree.ts';
