@@ -218,8 +218,10 @@ export class EngineClient {
     options: ImageSaveOptions,
     onEvent: (event: BuildEvent) => void,
     sink: (chunk: Uint8Array) => Promise<void> | void,
+    output: OutputOptions = {},
   ): Promise<BuildResult> {
-    return this.call((r) => r.save(id, options, Comlink.proxy(onEvent), Comlink.proxy(sink)));
+    const out: OutputOptions = { keepFile: output.keepFile ?? false };
+    return this.call((r) => r.save(id, options, Comlink.proxy(onEvent), Comlink.proxy(sink), out));
   }
 
   closeImage(id: string): Promise<void> {

@@ -17,7 +17,7 @@ import type {
 } from '../core/engine-contract.ts';
 import type { EngineApi, ImageApi } from './engine-api.ts';
 import { estimateImage } from './pipeline/build-image.ts';
-import { browserStorage, buildInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
+import { browserStorage, buildInBrowser, saveInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
@@ -78,8 +78,17 @@ export const api = {
   repair: (id: string) => guarded(() => images.repair(id)),
   resize: (id: string, size: 'min' | number) => guarded(() => images.resize(id, size)),
   setLabel: (id: string, label: string) => guarded(() => images.setLabel(id, label)),
-  save: (id: string, options: ImageSaveOptions, onEvent: (e: BuildEvent) => void, sink: Sink) =>
-    guarded(() => images.save(id, options, throttledEvents(onEvent), transferring(sink))),
+  save: (id: string, options: ImageSaveOptions, onEvent: (e: BuildEvent) => void, sink: Sink, output?: OutputOptions) =>
+    guarded(() => {
+      const events = throttledEvents(onEvent);
+      return saveInBrowser(
+        (to) => images.save(id, options, events, to),
+        options.fileName ?? 'image.img',
+        events,
+        transferring(sink),
+        output,
+      );
+    }),
   close: (id: string) => guarded(() => images.close(id)),
 } satisfies EngineApi & ImageApi;
 

@@ -68,12 +68,16 @@ export interface ImageApi {
   resize(id: string, size: 'min' | number): Promise<ImageState>;
   /** Sets the filesystem label (`tune2fs -L`, at most 16 bytes). */
   setLabel(id: string, label: string): Promise<ImageState>;
-  /** Checks (`e2fsck -fn` must be clean), then streams the image out like a build. */
+  /**
+   * Checks (`e2fsck -fn` must be clean), then streams the image out like a build (with
+   * `output.keepFile`, into a browser-storage file returned as `result.file`).
+   */
   save(
     id: string,
     options: ImageSaveOptions,
     onEvent: (event: BuildEvent) => void,
     sink: (chunk: Uint8Array) => Promise<void> | void,
+    output?: OutputOptions,
   ): Promise<BuildResult>;
   /** Forgets the image. */
   close(id: string): Promise<void>;

@@ -290,7 +290,8 @@ function SaveSection() {
               onChange={() => studio().setSaveMode('download')}
             />
             <span>
-              <strong>Download</strong> <span className="muted">kept in memory, downloaded when done</span>
+              <strong>Download</strong>{' '}
+              <span className="muted">kept in the browser's storage on disk, downloaded when done</span>
             </span>
           </label>
         </fieldset>

@@ -663,8 +663,10 @@ export async function saveImage(mode: 'file' | 'download'): Promise<void> {
         if (get().saveCancelled) throw new DOMException('The save was cancelled.', 'AbortError');
         await sink.write(chunk);
       },
+      // A download is kept on disk by the engine (OPFS) and handed over as a File.
+      { keepFile: target.kind === 'download' },
     );
-    const saved = await target.finish(target.kind === 'file' ? target.fileName : result.fileName);
+    const saved = await target.finish(target.kind === 'file' ? target.fileName : result.fileName, result.file);
     set({
       save: { status: 'done', stage: null, progress: 1, result, saved, failure: null },
       savedRevision: image!.revision,

@@ -7,7 +7,7 @@
  */
 import type { BuildEvent, BuildRequest, BuildResult, OutputOptions } from '../../core/engine-contract.ts';
 import type { InputProblem } from '../../core/image-tree.ts';
-import { MemoryImageStore, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
+import { isAllZero, MemoryImageStore, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { type OpfsBacking, OpfsStorage, StorageUnavailableError } from '../runtime/opfs-image-store.ts';
 import { buildImage } from './build-image.ts';
 
@@ -163,6 +163,59 @@ export async function buildInBrowser(
   } catch (err) {
     kept?.close();
     await remove();
+    throw err;
+  }
+}
+
+/** Outputs of earlier saves of opened images kept for a download; removed at the next save. */
+const keptSaves = new Set<string>();
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Saves an opened image (`save` streams it to the sink it is given). With `keepFile`, the
+ * output goes into a new OPFS file (zero pieces left as holes) returned as `result.file`;
+ * `sink` then gets an empty chunk per piece, so the page can still stop the save by
+ * rejecting. Without OPFS the output goes to `sink`, with a warning.
+ */
+export async function saveInBrowser(
+  save: (sink: Sink) => Promise<BuildResult>,
+  fileName: string,
+  onEvent: (e: BuildEvent) => void,
+  sink: Sink,
+  output: OutputOptions = {},
+): Promise<BuildResult> {
+  if (!output.keepFile) return save(sink);
+  const opfs = await browserStorage();
+  const warn = (why: string) => onEvent({ type: 'problem', problem: fallbackProblem(why) });
+  if (opfs instanceof StorageUnavailableError) {
+    warn(opfs.message);
+    return save(sink);
+  }
+  for (const name of keptSaves) await opfs.remove(name);
+  keptSaves.clear();
+  let out: OpfsBacking;
+  try {
+    out = await opfs.createBacking('output', false, fileName);
+  } catch (err) {
+    if (!(err instanceof StorageUnavailableError)) throw err;
+    warn(err.message);
+    return save(sink);
+  }
+  let position = 0;
+  try {
+    const result = await save(async (chunk) => {
+      if (!isAllZero(chunk)) out.write(position, chunk);
+      position += chunk.length;
+      await sink(EMPTY);
+    });
+    out.truncate(position);
+    out.flush();
+    out.close();
+    keptSaves.add(out.file.name);
+    return { ...result, file: await out.file.getFile() };
+  } catch (err) {
+    out.close();
+    await opfs.remove(out.file.name);
     throw err;
   }
 }
