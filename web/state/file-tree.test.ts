@@ -216,3 +216,38 @@ describe('names', () => {
     expect(t.sortedChildren(t.root).map((n) => n.name)).toEqual(['etc', 'new', 'a.txt']);
   });
 });
+
+describe('FileTree undo records', () => {
+  it('undoes a merge that replaced and renamed things, bringing back the very same nodes', () => {
+    const t = load([file('/etc/hosts', 5, 'first'), file('/etc/motd', 2, 'first')]);
+    const hosts = t.get('/etc/hosts')!;
+    // Order among siblings is not kept (the engine sorts names); what each path holds is.
+    const sorted = () => t.toEntries().sort((a, b) => (a.path < b.path ? -1 : 1));
+    const before = sorted();
+    const plan = t.planMerge(
+      [file('/etc/hosts', 9, 'second'), file('/etc/motd', 3, 'second'), file('/new', 1, 'second')],
+      2,
+    );
+    const ops = t.record(() => t.applyMerge(plan, new Map([['/etc/motd', 'keep-both' as const]]), 'replace'));
+    expect(t.get('/etc/hosts')!.entry.size).toBe(9);
+    expect(paths(t)).toEqual(['/etc', '/etc/hosts', '/etc/motd', '/etc/motd (2)', '/new']);
+    const after = sorted();
+    t.undo(ops);
+    expect(sorted()).toEqual(before);
+    expect(t.get('/etc/hosts')).toBe(hosts);
+    expect(t.byIdOrUndefined(hosts.id)).toBe(hosts);
+    t.redo(ops);
+    expect(sorted()).toEqual(after);
+    expect(t.byIdOrUndefined(hosts.id)).toBeUndefined();
+  });
+
+  it('counts live nodes per input, closure nodes by origin', () => {
+    const t = load([file('/a/x'), file('/a/y')], 7);
+    const plan = t.planMerge([file('/nix/store/p', 1, 'closure.export')], -1);
+    t.applyMerge(plan, new Map());
+    expect(t.inputCounts.get(7)).toBe(3);
+    expect(t.inputCounts.get('closure:closure.export')).toBe(3);
+    t.remove(t.get('/a/x')!);
+    expect(t.inputCounts.get(7)).toBe(2);
+  });
+});
