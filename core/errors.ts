@@ -62,6 +62,16 @@ export class DecompressError extends InputError {}
 /** Turns anything thrown into an `InputProblem`; unexpected errors become `internal-error`. */
 export function toProblem(err: unknown, input: string): InputProblem {
   if (err instanceof InputError) return err.toProblem();
+  if ((err as { name?: unknown } | null)?.name === 'NotReadableError') {
+    // A browser File that changed, moved or was deleted on disk after it was picked.
+    return {
+      severity: 'error',
+      code: 'input-changed',
+      input,
+      message: `${input} can no longer be read: it was changed, moved or deleted on disk after it was added.`,
+      hint: 'Add the file again (remove it from the inputs, then drop it in once more).',
+    };
+  }
   const message = err instanceof Error ? err.message : String(err);
   return {
     severity: 'error',

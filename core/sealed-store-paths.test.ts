@@ -222,3 +222,19 @@ describe('sealed store paths', () => {
     expect(sealed(r)).toEqual([]);
   });
 });
+
+describe('browser Files changed on disk while resolving', () => {
+  it('a NotReadableError becomes an input-changed problem naming the input', async () => {
+    const blob = new Blob(['x']);
+    Object.defineProperty(blob, 'slice', {
+      value: () => ({
+        arrayBuffer: () => Promise.reject(new DOMException('The requested file could not be read', 'NotReadableError')),
+      }),
+    });
+    const r = await resolveInputs([{ kind: 'archive', at: '/', file: { name: 'photos.tar', blob } }]);
+    expect(r.problems).toEqual([
+      expect.objectContaining({ code: 'input-changed', input: 'photos.tar', severity: 'error' }),
+    ]);
+    expect(r.problems[0].message).toMatch(/changed, moved or deleted on disk/);
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * e2fsprogs' own f_* test cases against our wasm e2fsck (see upstream-fsck.ts). The
+ * e2fsprogs' own f_* and j_* (fsck) test cases against our wasm e2fsck (see upstream-fsck.ts). The
  * committed list (upstream-fsck-results.txt) says which pass natively and with ours; this
  * keeps it from getting worse: every case listed as passing with wasm must still pass, every
  * case where native and wasm differ carries a written reason, and the list covers exactly
@@ -15,8 +15,8 @@ const tests = upstreamTestsDir();
 const { cases, notRun } = listCases(tests);
 const results = parseResults(readFileSync(RESULTS_FILE, 'utf8'));
 
-describe('upstream e2fsprogs f_* tests with our e2fsck', () => {
-  it('the committed list covers every f_* case of the source, each difference with a reason', () => {
+describe('upstream e2fsprogs f_* and j_* tests with our e2fsck', () => {
+  it('the committed list covers every f_* and j_* case of the source, each difference with a reason', () => {
     expect([...results.keys()].sort()).toEqual([...cases.map((c) => c.name), ...notRun.map((n) => n.name)].sort());
     for (const n of notRun) expect(results.get(n.name)?.notRun, n.name).toBe(n.reason);
     for (const r of results.values()) {

@@ -1,5 +1,5 @@
 /**
- * e2fsprogs' own fsck test cases (`tests/f_*` of the pinned 1.47.4 source) run with a given
+ * e2fsprogs' own fsck test cases (`tests/f_*` and `tests/j_*` of the pinned 1.47.4 source) run with a given
  * e2fsck: ours (wasm) or a native build of the same source. Mimics upstream's
  * `tests/run_e2fsck`: the image is gunzipped, `e2fsck $FSCK_OPT -N test_filesys IMAGE` runs,
  * then `e2fsck $SECOND_FSCK_OPT ...` on the result; each output (stdout and stderr as they
@@ -36,7 +36,7 @@ const repo = fileURLToPath(new URL('../../../', import.meta.url));
 /** The committed list of results. */
 export const RESULTS_FILE = fileURLToPath(new URL('./upstream-fsck-results.txt', import.meta.url));
 
-/** One f_* case that the harness can run. */
+/** One f_* or j_* case that the harness can run. */
 export interface FsckCase {
   name: string;
   dir: string;
@@ -75,12 +75,12 @@ export function upstreamTestsDir(): string {
 
 const SIMPLE_VARS = new Set(['FSCK_OPT', 'SECOND_FSCK_OPT', 'ONE_PASS_ONLY', 'IMAGE', 'DESCRIPTION']);
 
-/** The f_* cases, split into those the harness runs and those it cannot (with why). */
+/** The f_* and j_* cases, split into those the harness runs and those it cannot (with why). */
 export function listCases(tests: string): { cases: FsckCase[]; notRun: { name: string; reason: string }[] } {
   const cases: FsckCase[] = [];
   const notRun: { name: string; reason: string }[] = [];
   for (const name of readdirSync(tests)
-    .filter((n) => n.startsWith('f_'))
+    .filter((n) => /^[fj]_/.test(n))
     .sort()) {
     const dir = join(tests, name);
     const vars: Record<string, string> = {};
@@ -240,12 +240,12 @@ export function parseResults(text: string): Map<string, ResultLine> {
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
-    const nr = /^(f_\S+)\s+not run: (.*)$/.exec(line);
+    const nr = /^([fj]_\S+)\s+not run: (.*)$/.exec(line);
     if (nr) {
       out.set(nr[1], { name: nr[1], notRun: nr[2] });
       continue;
     }
-    const m = /^(f_\S+)\s+native=(pass|fail)\s+wasm=(pass|fail)(?:\s+(.*))?$/.exec(line);
+    const m = /^([fj]_\S+)\s+native=(pass|fail)\s+wasm=(pass|fail)(?:\s+(.*))?$/.exec(line);
     if (!m) throw new Error(`bad line in ${RESULTS_FILE}: ${line}`);
     out.set(m[1], { name: m[1], native: m[2] as Outcome, wasm: m[3] as Outcome, reason: m[4] });
   }
@@ -261,7 +261,7 @@ export function formatResults(lines: ResultLine[], header: string): string {
   return `${header}\n${body.join('\n')}\n`;
 }
 
-export const RESULTS_HEADER = `# e2fsprogs 1.47.4 tests/f_* run by workers/runtime/upstream/upstream-fsck.ts with a native
+export const RESULTS_HEADER = `# e2fsprogs 1.47.4 tests/f_* and j_* run by workers/runtime/upstream/upstream-fsck.ts with a native
 # build of the pinned source (wasm/native/build.sh) and with our wasm e2fsck.
 # A case where the two differ carries the reason after the outcomes. CI fails when a case
 # that passes here with wasm stops passing, or a new difference has no reason.
