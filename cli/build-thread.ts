@@ -83,7 +83,7 @@ async function buildWithSpools(
   for (const c of [...cmd.closures, ...cmd.exports, ...cmd.nars])
     inputs.push({ kind: 'closure', file: { name: basename(c), hostPath: c } });
 
-  const contents = new HostContentSpool(process.env.TMPDIR || tmpdir());
+  const contents = new HostContentSpool(data.scratch);
   spools.push(contents);
   const resolveOptions = {
     decompressors,
