@@ -8,11 +8,12 @@ import { gzipSync } from 'node:zlib';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pseudoRandom, tempDir } from '../workers/runtime/test-helpers.ts';
+import { tempDir } from '../workers/test-support/native.ts';
+import { pseudoRandom } from '../workers/test-support/tree-fixture.ts';
 import { runCli } from './test-support/cli.ts';
 import { buildNixClosure, type NixClosure } from './test-support/nix-closure.ts';
 import { tarBytes } from './test-support/tar.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 import { main } from './main.ts';
 
 useTestWasm();

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeStat, runNative, tempDir } from '../workers/runtime/test-helpers.ts';
+import { nativeStat, runNative, tempDir } from '../workers/test-support/native.ts';
 import { runCli } from './test-support/cli.ts';
 import {
   debugfsCat,
@@ -23,7 +23,7 @@ import {
 } from './test-support/native.ts';
 import { buildNixClosure, type NixClosure } from './test-support/nix-closure.ts';
 import { tarBytes } from './test-support/tar.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-build-');

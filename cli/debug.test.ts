@@ -5,10 +5,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../workers/runtime/test-helpers.ts';
+import { tempDir } from '../workers/test-support/native.ts';
 import { main } from './main.ts';
 import { runCli } from './test-support/cli.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-debug-');

@@ -11,13 +11,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../workers/runtime/test-helpers.ts';
+import { tempDir } from '../workers/test-support/native.ts';
 import { main } from './main.ts';
 import { makeTestCaches, serveTestCaches, type CacheServer, type TestCaches } from './test-support/binary-cache.ts';
 import { runCli } from './test-support/cli.ts';
 import { fsck, loadIntoFreshStore } from './test-support/native.ts';
 import { buildNixClosure, type NixClosure } from './test-support/nix-closure.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-fetch-');

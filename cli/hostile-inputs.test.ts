@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { wire } from '../core/test-support/nar-bytes.ts';
-import { nativeStat, nativeTool, tempDir } from '../workers/runtime/test-helpers.ts';
+import { nativeStat, nativeTool, tempDir } from '../workers/test-support/native.ts';
 import { parseArgs, type BuildCommand } from './args.ts';
 import { runCli } from './test-support/cli.ts';
 import { debugfsCat, fsck } from './test-support/native.ts';
 import { tarBytes, type TarSpec } from './test-support/tar.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-hostile-');

@@ -15,9 +15,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeTool, pseudoRandom, runNative, tempDir } from '../workers/runtime/test-helpers.ts';
+import { nativeTool, runNative, tempDir } from '../workers/test-support/native.ts';
+import { pseudoRandom } from '../workers/test-support/tree-fixture.ts';
 import { runCli } from './test-support/cli.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-inspect-');

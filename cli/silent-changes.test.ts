@@ -9,12 +9,12 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { indexTree, TreeError } from '../workers/runtime/tree-fs.ts';
-import { tempDir } from '../workers/runtime/test-helpers.ts';
+import { tempDir } from '../workers/test-support/native.ts';
 import { escapeControls } from './escape.ts';
 import { runCli } from './test-support/cli.ts';
 import { debugfsCat, fsck } from './test-support/native.ts';
 import { tarBytes } from './test-support/tar.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-silent-');

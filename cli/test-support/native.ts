@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { nativeTool, runNative, sha256Hex, type HostEntry } from '../../workers/runtime/test-helpers.ts';
+import { nativeTool, runNative, sha256Hex, type HostEntry } from '../../workers/test-support/native.ts';
 import { nix, nixOk, storeUriOf } from './nix-closure.ts';
 
 /** `e2fsck -fn IMG`: exit status and report. */

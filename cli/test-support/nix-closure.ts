@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pseudoRandom } from '../../workers/runtime/test-helpers.ts';
+import { pseudoRandom } from '../../workers/test-support/tree-fixture.ts';
 
 export interface NixClosure {
   /** The private store's root; its store folder is `ROOT/nix/store`. */

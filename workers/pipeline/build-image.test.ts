@@ -6,22 +6,13 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
 import type { BuildEvent, BuildOptions, BuildResult } from '../../core/engine-contract.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
-import {
-  dir,
-  file,
-  nativeStat,
-  nativeTool,
-  pseudoRandom,
-  runNative,
-  sha256Hex,
-  symlink,
-  tempDir,
-  useWasmDirFromEnv,
-} from '../runtime/test-helpers.ts';
+import { nativeStat, nativeTool, runNative, sha256Hex, tempDir } from '../test-support/native.ts';
+import { dir, file, pseudoRandom, symlink } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 import { buildImage, classifyMkfsFailure, estimateImage, MKFS_ENTRY_WORK, PROGRESS_STEPS } from './build-image.ts';
 import { EngineFailure } from './engine-failure.ts';
 
-useWasmDirFromEnv();
+useTestWasm();
 const tmp = tempDir('pipeline-');
 afterAll(() => tmp.cleanup());
 

@@ -21,11 +21,13 @@ import type { BuildInput } from '../../core/engine-contract.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import { nodeHost } from '../../core/io/host-tree.ts';
 import { resolveInputs } from '../../core/resolve-inputs.ts';
-import { file, nativeDebugfs, runNative, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import { nativeDebugfs, runNative, tempDir } from '../test-support/native.ts';
+import { file } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 import { buildImage } from './build-image.ts';
 import { EngineFailure } from './engine-failure.ts';
 
-useWasmDirFromEnv();
+useTestWasm();
 const tmp = tempDir('changing-');
 afterAll(() => tmp.cleanup());
 

@@ -23,24 +23,17 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseStat, quoteArg, splitCommandOutput, type StatRecord } from '../../core/debugfs-output.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { BuildEvent, ImageEntry, ImageState } from '../../core/engine-contract.ts';
-import {
-  nativeDebugfs,
-  nativeTool,
-  pseudoRandom,
-  runNative,
-  sha256Hex,
-  tempDir,
-  useWasmDirFromEnv,
-} from '../runtime/test-helpers.ts';
+import { nativeDebugfs, nativeStat, nativeTool, runNative, sha256Hex, tempDir } from '../test-support/native.ts';
+import { pseudoRandom } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 import { EngineFailure } from './engine-failure.ts';
 import { ImageSessions } from './image-session.ts';
 
 const { dir: work, cleanup } = tempDir('image-session-');
 afterAll(cleanup);
-beforeAll(() => useWasmDirFromEnv());
+beforeAll(() => useTestWasm());
 
 const root = process.getuid?.() === 0;
 const LABEL = 'known';
@@ -117,23 +110,6 @@ async function walkImage(s: ImageSessions, id: string, dir = '/'): Promise<Map<s
     if (e.type === 'directory') for (const [k, v] of await walkImage(s, id, e.path)) out.set(k, v);
   }
   return out;
-}
-
-/** Native debugfs `stat` of each path, read with our parser (native debugfs prints ids over 2^31 as negative numbers). */
-function nativeStats(image: string, paths: string[]): Map<string, StatRecord & { type: string; mode: number }> {
-  const sections = splitCommandOutput(
-    nativeDebugfs(
-      image,
-      paths.map((p) => `stat ${quoteArg(p)}`),
-    ),
-  );
-  expect(sections).toHaveLength(paths.length);
-  return new Map(
-    paths.map((p, i) => {
-      const st = parseStat(sections[i].body);
-      return [p, { ...st, mode: st.perm }];
-    }),
-  );
 }
 
 const plain = (m: Map<string, Seen>) => Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -383,7 +359,7 @@ describe('changing and saving', () => {
     expect(fsck.status, fsck.stdout).toBe(0);
     expect(runNative('dumpe2fs', ['-h', out]).stdout).toMatch(/Filesystem volume name:\s+changed/);
 
-    const stat = nativeStats(out, [
+    const stat = nativeStat(out, [
       '/srv',
       '/srv/index.html',
       '/srv/tool',
@@ -523,7 +499,7 @@ describe('moving folders', () => {
     execFileSync(nativeTool('mkfs.ext4'), ['-q', '-F', '-b', '1024', '-d', src, moved, '16M'], { stdio: 'ignore' });
     // e2fsck -D turns the big folder into a hash-indexed one.
     runNative('e2fsck', ['-fyD', moved]);
-    expect(nativeStats(moved, ['/big']).get('/big')!.flags & 0x1000).toBe(0x1000);
+    expect(nativeStat(moved, ['/big']).get('/big')!.flags & 0x1000).toBe(0x1000);
 
     const s = new ImageSessions();
     const st = await open(s, moved);
@@ -536,7 +512,7 @@ describe('moving folders', () => {
     await save(s, st.id, out);
     const fsck = runNative('e2fsck', ['-fn', out]);
     expect(fsck.status, fsck.stdout).toBe(0);
-    const stat = nativeStats(out, ['/other', '/other/a', '/other/a/b', '/other/a/b/big']);
+    const stat = nativeStat(out, ['/other', '/other/a', '/other/a/b', '/other/a/b/big']);
     expect(stat.get('/other')!.links).toBe(3);
     expect(stat.get('/other/a/b')!.links).toBe(4);
     const dots = nativeDebugfs(out, ['ls -p /other/a']);
@@ -604,16 +580,12 @@ describe('scale', () => {
     execFileSync(nativeTool('mkfs.ext4'), ['-q', '-F', '-d', big, image, '64M'], { stdio: 'ignore' });
     const s = new ImageSessions();
     const st = await open(s, image);
-    const t0 = performance.now();
     const listing = await s.listDir(st.id, '/d');
-    const ms = performance.now() - t0;
     expect(listing.entries).toHaveLength(10_000);
     expect(listing.entries[9_999]).toMatchObject<Partial<ImageEntry>>({
       name: 'file-09999.txt',
       type: 'file',
       size: 0,
     });
-    console.log(`listing 10,000 entries: ${ms.toFixed(0)} ms`);
-    expect(ms).toBeLessThan(15_000);
   });
 });

@@ -14,10 +14,11 @@ import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import { walkHostDir } from '../../core/io/host-tree.ts';
 import { nixpkgsInitialBytes } from '../../core/size-plan.ts';
-import { nativeTool, runNative, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import { nativeTool, runNative, tempDir } from '../test-support/native.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 import { buildImage } from './build-image.ts';
 
-useWasmDirFromEnv();
+useTestWasm();
 const tmp = tempDir('size-parity-');
 afterAll(() => tmp.cleanup());
 

@@ -3,12 +3,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryImageStore } from '../runtime/image-store.ts';
-import { pseudoRandom, runNative, sha256Hex, tempDir, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import { runNative, sha256Hex, tempDir } from '../test-support/native.ts';
+import { pseudoRandom } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 import { compressFrames, FRAME_PIECE, stopFrameWorkers, storeSource } from '../runtime/zstd-frames.ts';
 import { decompressStream } from '../runtime/zstd-stream.ts';
 import { streamImage } from './stream-image.ts';
 
-useWasmDirFromEnv();
+useTestWasm();
 const MiB = 1024 * 1024;
 
 /**

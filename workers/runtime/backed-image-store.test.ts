@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackedImageStore, isAllZero, MemoryImageStore, UndoableImageStore, type ImageStore } from './image-store.ts';
 import { createFileBacking, createTempImageStore, openImageFileStore } from './node-image-file.ts';
-import { pseudoRandom, sameBytes, tempDir } from './test-helpers.ts';
+import { sameBytes, tempDir } from '../test-support/native.ts';
+import { pseudoRandom } from '../test-support/tree-fixture.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackedImageStore, MemoryImageStore, type StoreBacking } from './image-store.ts';
 import { createFileBacking } from './node-image-file.ts';
-import { pseudoRandom, sha256Hex, tempDir } from './test-helpers.ts';
+import { sha256Hex, tempDir } from '../test-support/native.ts';
+import { pseudoRandom } from '../test-support/tree-fixture.ts';
 
 const tmp = tempDir('store-batching-');
 afterAll(() => tmp.cleanup());

@@ -12,7 +12,7 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool } from './run-tool.ts';
-import { runNative, sha256Hex, tempDir } from './test-helpers.ts';
+import { runNative, sha256Hex, tempDir } from '../test-support/native.ts';
 import { compressFrames, storeSource } from './zstd-frames.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

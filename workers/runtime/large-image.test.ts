@@ -15,18 +15,9 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount, type ToolResult } from './run-tool.ts';
-import {
-  diffTree,
-  dir,
-  file,
-  nativeDebugfs,
-  pseudoRandom,
-  runNative,
-  sameBytes,
-  tempDir,
-  useWasmDirFromEnv,
-  walkHost,
-} from './test-helpers.ts';
+import { diffTree, nativeDebugfs, runNative, sameBytes, tempDir, walkHost } from '../test-support/native.ts';
+import { dir, file, pseudoRandom } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 
 const GiB = 1024 ** 3;
 const IMG = '/image/disk.img';
@@ -55,7 +46,7 @@ describe('an image larger than 4 GiB', () => {
   let hostImg: string;
 
   beforeAll(async () => {
-    useWasmDirFromEnv();
+    useTestWasm();
     const mk = await runTool(
       'mke2fs',
       ['-t', 'ext4', '-F', '-b', '4096', '-U', UUID, '-E', `hash_seed=${UUID}`, IMG, String((5 * GiB) / 4096)],

@@ -8,16 +8,9 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
-import {
-  diffTree,
-  fixtureTree,
-  nativeDebugfs,
-  nativeStat,
-  runNative,
-  tempDir,
-  useWasmDirFromEnv,
-  walkHost,
-} from './test-helpers.ts';
+import { diffTree, nativeDebugfs, nativeStat, runNative, tempDir, walkHost } from '../test-support/native.ts';
+import { fixtureTree } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 
 const UUID = '44444444-4444-4444-8888-888888888888';
 const EPOCH = 1;
@@ -40,11 +33,6 @@ const MKFS_ARGS = [
 ];
 const IMG = '/image/disk.img';
 
-const timings: Record<string, number> = {};
-const time = (label: string, ms: number): void => {
-  timings[label] = Math.round(ms * 10) / 10;
-};
-
 function mkfs(entries: TreeEntry[], store: ImageStore): Promise<ToolResult> {
   return runTool('mke2fs', MKFS_ARGS, {
     epoch: EPOCH,
@@ -66,13 +54,10 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
   let img: string;
 
   beforeAll(async () => {
-    useWasmDirFromEnv();
+    useTestWasm();
     entries = fixtureTree(tmp.dir);
     store = new MemoryImageStore(64 << 20);
-    const t = performance.now();
     made = await mkfs(entries, store);
-    time('wasm mke2fs -d (first, incl. compile)', performance.now() - t);
-    time('wasm mke2fs -d (main)', made.durationMs);
     firstSha = await store.sha256();
     img = join(tmp.dir, 'fixture.img');
     writeStoreToFile(store, img);
@@ -80,7 +65,6 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
 
   afterAll(() => {
     tmp.cleanup();
-    console.log('timings (ms):', timings);
   });
 
   it('mke2fs exits 0, reading every file exactly once and only when copying', () => {
@@ -143,9 +127,6 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
   it('wasm e2fsck -fn is clean and reads the store in place (no writes, no allocation)', async () => {
     const before = store.allocatedBytes;
     const r = await runTool('e2fsck', ['-fn', IMG], onImage(store));
-    time('wasm e2fsck -fn (first, incl. compile)', r.durationMs + r.setupMs);
-    const r2 = await runTool('e2fsck', ['-fn', IMG], onImage(store));
-    time('wasm e2fsck -fn (warm)', r2.durationMs);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Pass 5/);
     expect(r.imageStats[IMG].writes).toBe(0);
@@ -174,7 +155,6 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
     const sizeBefore = store.size;
     const allocBefore = store.allocatedBytes;
     const r = await runTool('resize2fs', ['-M', IMG], onImage(store));
-    time('wasm resize2fs -M', r.durationMs);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(store.size).toBeLessThan(sizeBefore);
     expect(r.imageStats[IMG].truncates).toBeGreaterThan(0);
@@ -199,7 +179,6 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
   it('the same inputs and arguments give byte-identical images', async () => {
     const again = new MemoryImageStore(64 << 20);
     const r = await mkfs(entries, again);
-    time('wasm mke2fs -d (warm)', r.durationMs);
     expect(r.exitCode).toBe(0);
     expect(await again.sha256()).toBe(firstSha);
     // A different epoch gives a different image (the check can fail).
@@ -212,21 +191,5 @@ describe('wasm e2fsprogs on a TreeEntry tree', () => {
       ],
     });
     expect(await other.sha256()).not.toBe(firstSha);
-  });
-
-  it('native tools on the same tree, for comparison', () => {
-    const src = join(tmp.dir, 'rdump');
-    const native = join(tmp.dir, 'native.img');
-    let t = performance.now();
-    const args = MKFS_ARGS.map((a) => (a === '/tree' ? src : a === IMG ? native : a));
-    const mk = runNative('mke2fs', ['-q', ...args]);
-    time('native mke2fs -d (process)', performance.now() - t);
-    expect(mk.status, mk.stderr).toBe(0);
-    t = performance.now();
-    expect(runNative('e2fsck', ['-fn', native]).status).toBe(0);
-    time('native e2fsck -fn (process)', performance.now() - t);
-    t = performance.now();
-    expect(runNative('resize2fs', ['-M', native]).status).toBe(0);
-    time('native resize2fs -M (process)', performance.now() - t);
   });
 });

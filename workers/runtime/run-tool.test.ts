@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, ToolCrashError, type ToolMount } from './run-tool.ts';
-import { dir, file, runNative, symlink, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
+import { runNative, tempDir } from '../test-support/native.ts';
+import { dir, file, symlink } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 
 const IMG = '/image/disk.img';
 const image = (store: ImageStore): ToolMount => ({ type: 'image', path: IMG, store });
@@ -12,7 +14,7 @@ const small = [dir('/'), file('/a.txt', 'a\n'), dir('/d'), symlink('/d/l', '../a
 
 describe('runTool', () => {
   const tmp = tempDir('rt-run-');
-  beforeAll(() => useWasmDirFromEnv());
+  beforeAll(() => useTestWasm());
   afterAll(() => tmp.cleanup());
 
   it('reports a non-zero exit and the message instead of ending the process', async () => {

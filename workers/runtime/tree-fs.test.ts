@@ -7,19 +7,9 @@ import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool, type ToolMount } from './run-tool.ts';
 import { indexTree, InputChangedError, TreeError, type ReadBlobSync } from './tree-fs.ts';
-import {
-  dir,
-  file,
-  hardlink,
-  nativeDebugfs,
-  nativeStat,
-  pseudoRandom,
-  runNative,
-  sameBytes,
-  symlink,
-  tempDir,
-  useWasmDirFromEnv,
-} from './test-helpers.ts';
+import { nativeDebugfs, nativeStat, runNative, sameBytes, tempDir } from '../test-support/native.ts';
+import { dir, file, hardlink, pseudoRandom, symlink } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 
 const IMG = '/image/disk.img';
 const MKFS = [
@@ -76,7 +66,7 @@ describe('indexTree', () => {
 
 describe('TREEFS under wasm mke2fs', () => {
   const tmp = tempDir('rt-tree-');
-  beforeAll(() => useWasmDirFromEnv());
+  beforeAll(() => useTestWasm());
   afterAll(() => tmp.cleanup());
 
   const mkfs = async (mounts: ToolMount[], extra: { onStdout?: (l: string) => void; epoch?: number } = {}) => {

@@ -5,13 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileTool, loadMke2fsConf, loadToolFactory, setWasmDirs, toolWasmUrl } from './wasm-modules.ts';
 import { runTool } from './run-tool.ts';
-import { useWasmDirFromEnv } from './test-helpers.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 
 describe('wasm-modules', () => {
-  beforeAll(() => useWasmDirFromEnv());
+  beforeAll(() => useTestWasm());
   afterAll(() => {
     setWasmDirs({});
-    useWasmDirFromEnv();
+    useTestWasm();
   });
 
   it('compiles each tool once and imports its factory once', async () => {
@@ -82,7 +82,7 @@ describe('wasm-modules', () => {
 
   it('leaves no process listeners behind after many runs', async () => {
     setWasmDirs({});
-    useWasmDirFromEnv();
+    useTestWasm();
     const before = ['uncaughtException', 'unhandledRejection', 'exit'].map((e) => process.listenerCount(e));
     for (let i = 0; i < 12; i++) await runTool('e2fsck', ['-V']);
     const after = ['uncaughtException', 'unhandledRejection', 'exit'].map((e) => process.listenerCount(e));

@@ -3,7 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryImageStore } from './image-store.ts';
-import { pseudoRandom, runNative, sameBytes, sha256Hex, tempDir, useWasmDirFromEnv } from './test-helpers.ts';
+import { runNative, sameBytes, sha256Hex, tempDir } from '../test-support/native.ts';
+import { pseudoRandom } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 import {
   compressStream,
   createCompressionStream,
@@ -63,13 +65,11 @@ function* pieces(data: Uint8Array, size: number): Iterable<Uint8Array> {
 describe('zstd streams', () => {
   const tmp = tempDir('rt-zstd-');
   const data = sample(24 << 20);
-  beforeAll(() => useWasmDirFromEnv());
+  beforeAll(() => useTestWasm());
   afterAll(() => tmp.cleanup());
 
   it('our frame passes native zstd -t, records the content size, and decompresses natively to the same bytes', async () => {
-    const t = performance.now();
     const z = await collect(compressStream(pieces(data, 1_000_003), { level: 3, contentSize: data.length }));
-    const ms = performance.now() - t;
     const path = join(tmp.dir, 'ours.zst');
     writeFileSync(path, z);
     expect(z.length).toBeLessThan(data.length / 3);
@@ -81,14 +81,6 @@ describe('zstd streams', () => {
     const out = join(tmp.dir, 'ours.out');
     expect(runNative('zstd', ['-d', '-q', '-f', path, '-o', out]).status).toBe(0);
     expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
-    // For the report: native on the same input.
-    const raw = join(tmp.dir, 'raw');
-    writeFileSync(raw, data);
-    const n0 = performance.now();
-    runNative('zstd', ['-3', '-T1', '-q', '-f', raw, '-o', join(tmp.dir, 'native.zst')]);
-    console.log(
-      `zstd -3, ${data.length >> 20} MiB: wasm ${ms.toFixed(0)} ms, native ${(performance.now() - n0).toFixed(0)} ms (process); sizes ${z.length} vs ${readFileSync(join(tmp.dir, 'native.zst')).length}`,
-    );
   });
 
   it('without a content size the header has none, and native zstd still accepts it', async () => {
@@ -111,9 +103,7 @@ describe('zstd streams', () => {
     const path = join(tmp.dir, 'native2.zst');
     expect(runNative('zstd', ['-3', '-q', '-f', raw, '-o', path]).status).toBe(0);
     const z = new Uint8Array(readFileSync(path));
-    const t = performance.now();
     const back = await collect(decompressStream(pieces(z, 65_537)));
-    console.log(`zstd -d, ${data.length >> 20} MiB: wasm ${(performance.now() - t).toFixed(0)} ms`);
     expect(back.length).toBe(data.length);
     expect(sha256Hex(back)).toBe(sha256Hex(data));
     const two = new Uint8Array([

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setWasmDirs } from '../../workers/runtime/wasm-modules.ts';
+import { setWasmDirs } from '../runtime/wasm-modules.ts';
 
 export function useTestWasm(): void {
   const env = process.env.RUNTIME_WASM_DIR;
