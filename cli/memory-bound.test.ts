@@ -16,7 +16,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSyn
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pseudoRandom, runNative, tempDir } from '../workers/runtime/test-helpers.ts';
+import { runNative, tempDir } from '../workers/test-support/native.ts';
+import { pseudoRandom } from '../workers/test-support/tree-fixture.ts';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;

@@ -28,7 +28,8 @@ import { planSize } from '../../core/size-plan.ts';
 import { mkfsArgs } from './build-image.ts';
 import { MemoryImageStore } from '../runtime/image-store.ts';
 import { runTool } from '../runtime/run-tool.ts';
-import { pseudoRandom, tempDir } from '../runtime/test-helpers.ts';
+import { tempDir } from '../test-support/native.ts';
+import { pseudoRandom } from '../test-support/tree-fixture.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const conf = join(repo, 'wasm/e2fsprogs/dist/mke2fs.conf');

@@ -7,10 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { useWasmDirFromEnv } from '../test-helpers.ts';
+import { useTestWasm } from '../../test-support/wasm.ts';
 import { listCases, parseResults, RESULTS_FILE, runCase, upstreamTestsDir, wasmRunner } from './upstream-fsck.ts';
 
-useWasmDirFromEnv();
+useTestWasm();
 const tests = upstreamTestsDir();
 const { cases, notRun } = listCases(tests);
 const results = parseResults(readFileSync(RESULTS_FILE, 'utf8'));
