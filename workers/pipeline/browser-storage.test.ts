@@ -9,12 +9,14 @@ import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import type { BuildEvent } from '../../core/engine-contract.ts';
 import { MemoryImageStore } from '../runtime/image-store.ts';
 import { StorageUnavailableError } from '../runtime/opfs-image-store.ts';
-import { dir, file, sha256Hex, useWasmDirFromEnv } from '../runtime/test-helpers.ts';
+import { sha256Hex } from '../test-support/native.ts';
+import { dir, file } from '../test-support/tree-fixture.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
 import { ToolCrashError } from '../runtime/run-tool.ts';
 import { buildInBrowser, storageWithFallback } from './browser-storage.ts';
 import { toBuildFailure } from './engine-failure.ts';
 
-useWasmDirFromEnv();
+useTestWasm();
 
 describe('browser storage without OPFS', () => {
   it('falls back to memory once, saying why', async () => {

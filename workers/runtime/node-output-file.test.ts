@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { outputPathProblem, SparseWriter, TempOutput } from './node-output-file.ts';
-import { tempDir } from './test-helpers.ts';
+import { tempDir } from '../test-support/native.ts';
 
 const { dir: work, cleanup } = tempDir('output-file-');
 afterAll(cleanup);
