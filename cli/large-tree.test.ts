@@ -7,7 +7,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tarHeader, tarPadding, tarTrailer } from '../core/tar-writer.ts';
-import { runNative, tempDir } from '../workers/runtime/test-helpers.ts';
+import { runNative, tempDir } from '../workers/test-support/native.ts';
 import { runCli } from './test-support/cli.ts';
 import { useTestWasm } from './test-support/wasm.ts';
 
