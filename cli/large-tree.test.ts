@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tarHeader, tarPadding, tarTrailer } from '../core/tar-writer.ts';
 import { runNative, tempDir } from '../workers/test-support/native.ts';
 import { runCli } from './test-support/cli.ts';
-import { useTestWasm } from './test-support/wasm.ts';
+import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-large-');
