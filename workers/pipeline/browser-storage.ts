@@ -1,6 +1,6 @@
 /**
  * Browsers: builds and opened images in the Origin Private File System (see
- * `runtime/opfs-image-store.ts`), with the fallback to memory where OPFS is missing or
+ * `workers/runtime/opfs-image-store.ts`), with the fallback to memory where OPFS is missing or
  * refuses, said as a warning. A build asked to keep its output (`keepFile`) leaves it in an
  * OPFS file and returns it as a disk-backed `File`: an uncompressed image is the very file
  * it was built in; a compressed one is streamed into a second file.
