@@ -30,7 +30,7 @@ import {
   type TreeFsStats,
   type TreeIndex,
 } from './tree-fs.ts';
-import { compileTool, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
+import { compileTool, instantiateNow, loadMke2fsConf, loadToolFactory, type E2fsTool } from './wasm-modules.ts';
 
 /**
  * Latest time the wasm tools can handle: emscripten 3.1.6's `time_t` is 32 bits, so
@@ -258,13 +258,7 @@ export async function runTool(
     // The runtime's own messages (an abort's reason).
     print: deliver(stdoutLines, options.onStdout),
     printErr: deliver(stderrLines, options.onStderr),
-    instantiateWasm: (imports, receive) => {
-      WebAssembly.instantiate(wasmModule, imports).then(
-        (instance) => receive(instance, wasmModule),
-        (e) => instantiateFailed(e),
-      );
-      return {};
-    },
+    instantiateWasm: (imports, receive) => instantiateNow(wasmModule, imports, receive, instantiateFailed),
   };
   const mod: EmModule = await Promise.race([factory(config), instantiateFailure]);
   const FS = mod.FS;

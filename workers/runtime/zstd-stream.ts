@@ -5,7 +5,7 @@
  * caller knows it (the CLI does so for files). Each stream gets its own module instance
  * (from the cached compiled module), freed with it.
  */
-import { compileTool, loadToolFactory } from './wasm-modules.ts';
+import { compileTool, instantiateNow, loadToolFactory } from './wasm-modules.ts';
 import type { EmModuleConfig } from './emscripten-types.ts';
 
 /** The wrapper's exports (see wasm/zstd/zstd_stream.c). Pointers are unsigned 32-bit. */
@@ -71,10 +71,7 @@ export async function instantiateZstd(compiled?: WebAssembly.Module): Promise<Zs
     },
     print: () => {},
     printErr: () => {},
-    instantiateWasm: (imports, receive) => {
-      WebAssembly.instantiate(wasmModule, imports).then((instance) => receive(instance, wasmModule), fail);
-      return {};
-    },
+    instantiateWasm: (imports, receive) => instantiateNow(wasmModule, imports, receive, fail),
   };
   return (await Promise.race([factory(config), failed])) as unknown as ZstdExports;
 }
