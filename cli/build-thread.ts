@@ -5,7 +5,6 @@
  * answer Ctrl-C and SIGTERM at once: it ends this thread and removes the temporary file.
  */
 import { realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BuildEvent, BuildFailure, BuildInput, BuildResult } from '../core/engine-contract.ts';

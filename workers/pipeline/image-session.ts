@@ -28,7 +28,15 @@ import type {
 } from '../../core/engine-contract.ts';
 import { labelProblem } from '../../core/build-options.ts';
 import type { ImageApi } from '../engine-api.ts';
-import { memoryStorage, UndoableImageStore, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
+import { BlobBacking, fileReaderSync } from '../runtime/blob-backing.ts';
+import {
+  BackedImageStore,
+  memoryStorage,
+  OverlayImageStore,
+  UndoableImageStore,
+  type ImageStorage,
+  type ImageStore,
+} from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { streamImage } from './stream-image.ts';
 import { EngineFailure } from './engine-failure.ts';
@@ -84,6 +92,17 @@ export class ImageSessions implements ImageApi {
 
   /** Opens a file (Blob or host path). */
   async openImage(file: InputFile, onProgress?: (done: number, total: number) => void): Promise<ImageState> {
+    const blob = 'blob' in file ? file.blob : undefined;
+    const inPlace = blob ? await this.#openInPlace(file.name, blob) : undefined;
+    if (blob && inPlace) {
+      try {
+        onProgress?.(blob.size, blob.size);
+        return await this.#adopt(file.name, inPlace);
+      } catch (err) {
+        inPlace.close();
+        throw err;
+      }
+    }
     let reader: RandomAccessReader;
     if ('blob' in file) reader = new BlobReader(file.blob, file.name);
     else if (this.options.host) reader = await this.options.host.openFile(file.hostPath, file.name);
@@ -120,6 +139,20 @@ export class ImageSessions implements ImageApi {
       store.close();
       throw err;
     }
+  }
+
+  /**
+   * An uncompressed image in a dedicated worker is used in place: the File is the base of a
+   * copy-on-write overlay (in `storage`), read synchronously, never copied or written.
+   * Undefined where that cannot be done (zstd, no FileReaderSync, too small to be an image).
+   */
+  async #openInPlace(name: string, blob: Blob): Promise<ImageStore | undefined> {
+    const reader = fileReaderSync();
+    if (!reader || blob.size < 2048) return undefined;
+    const head = new Uint8Array(await blob.slice(0, 4).arrayBuffer());
+    if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return undefined;
+    const base = new BackedImageStore(new BlobBacking(blob, name, reader), { size: blob.size, existing: true });
+    return new OverlayImageStore(base, await (await this.#storage()).create(name));
   }
 
   async #storage(): Promise<ImageStorage> {

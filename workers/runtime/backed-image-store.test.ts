@@ -4,10 +4,17 @@
  * created exclusively and removed; and the undo log that rolls a failed change back on
  * either backend.
  */
-import { existsSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BackedImageStore, isAllZero, MemoryImageStore, UndoableImageStore, type ImageStore } from './image-store.ts';
+import {
+  BackedImageStore,
+  isAllZero,
+  MemoryImageStore,
+  OverlayImageStore,
+  UndoableImageStore,
+  type ImageStore,
+} from './image-store.ts';
 import { createFileBacking, createTempImageStore, openImageFileStore } from './node-image-file.ts';
 import { sameBytes, tempDir } from '../test-support/native.ts';
 import { pseudoRandom } from '../test-support/tree-fixture.ts';
@@ -144,4 +151,44 @@ describe('UndoableImageStore', () => {
       expect(readdirSync(tmp.dir).filter((n) => n.includes('undo'))).toEqual([]);
     });
   }
+});
+
+describe('OverlayImageStore', () => {
+  it('reads the base until changed, then its own copy; the base is never written', () => {
+    const path = join(tmp.dir, 'base.img');
+    const mem = new MemoryImageStore(0, { chunkSize: 64 * KiB });
+    for (const op of operations(3, 80, 3 * MiB)) op(mem);
+    writeFileSync(path, contents(mem));
+    const before = contents(mem);
+    const base = openImageFileStore(path, false, { chunkSize: 64 * KiB });
+    const overlay = new OverlayImageStore(base, createTempImageStore(tmp.dir, 'overlay', { chunkSize: 64 * KiB }));
+    expect(sameBytes(contents(overlay), before)).toBe(true);
+    expect(overlay.ownedChunks).toBe(0);
+    for (const op of operations(21, 300, 4 * MiB)) {
+      op(mem);
+      op(overlay);
+      expect(overlay.size).toBe(mem.size);
+    }
+    expect(sameBytes(contents(overlay), contents(mem))).toBe(true);
+    const streamed = Buffer.concat([...overlay.chunksSync({ pieceSize: 96 * KiB })]);
+    expect(sameBytes(streamed, contents(mem))).toBe(true);
+    overlay.close();
+    expect(sameBytes(readFileSync(path), before)).toBe(true);
+    expect(readdirSync(tmp.dir).filter((n) => n.includes('overlay'))).toEqual([]);
+  });
+
+  it('rolls back changes made through an undo log on top of it', async () => {
+    const path = join(tmp.dir, 'base2.img');
+    writeFileSync(path, pseudoRandom(2 * MiB + 77, 5));
+    const overlay = new OverlayImageStore(
+      openImageFileStore(path, false, { chunkSize: 64 * KiB }),
+      new MemoryImageStore(0, { chunkSize: 64 * KiB }),
+    );
+    const before = contents(overlay);
+    const undo = await UndoableImageStore.begin(overlay);
+    for (const op of operations(9, 60, 3 * MiB)) op(undo);
+    undo.rollback();
+    expect(sameBytes(contents(overlay), before)).toBe(true);
+    overlay.close();
+  });
 });

@@ -999,3 +999,185 @@ export const memoryStorage: ImageStorage = {
   kind: 'memory',
   create: async () => new MemoryImageStore(),
 };
+
+/**
+ * An image seen through a copy-on-write overlay: reads come from `base` (read-only, e.g.
+ * the opened file itself) until a chunk is changed; the first change to a chunk copies it
+ * into `overlay` (memory, a temporary file, an OPFS file), which holds it from then on.
+ * Opening a large image then costs nothing up front, and the base file is never written.
+ */
+export class OverlayImageStore extends BaseImageStore {
+  readonly #base: ImageStore;
+  readonly #overlay: ImageStore;
+  readonly #baseSize: number;
+  /** One byte per chunk: 1 when the overlay holds the chunk (its bytes, or zeros). */
+  #owned: Uint8Array = new Uint8Array(64);
+  #size: number;
+
+  /** @param overlay an empty store; its chunk size must equal the base's. */
+  constructor(base: ImageStore, overlay: ImageStore) {
+    super(base.chunkSize);
+    if (overlay.chunkSize !== base.chunkSize) throw new RangeError('the overlay needs the base store chunk size');
+    this.#base = base;
+    this.#overlay = overlay;
+    this.#baseSize = base.size;
+    this.#size = base.size;
+    overlay.truncate(base.size);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get allocatedBytes(): number {
+    return this.#overlay.allocatedBytes;
+  }
+
+  get location(): string {
+    return `${this.#overlay.location} over ${this.#base.location}`;
+  }
+
+  /** Chunks the overlay holds (copied or written since opening). */
+  get ownedChunks(): number {
+    let n = 0;
+    for (const b of this.#owned) n += b;
+    return n;
+  }
+
+  #isOwned(index: number): boolean {
+    return index < this.#owned.length && this.#owned[index] === 1;
+  }
+
+  /** Makes the overlay hold chunk `index`, copying the base's bytes unless `whole` is overwritten. */
+  #own(index: number, whole: boolean): void {
+    if (this.#isOwned(index)) return;
+    if (index >= this.#owned.length) {
+      let n = this.#owned.length;
+      while (n <= index) n *= 2;
+      const grown = new Uint8Array(n);
+      grown.set(this.#owned);
+      this.#owned = grown;
+    }
+    this.#owned[index] = 1;
+    const cs = this.chunkSize;
+    const start = index * cs;
+    if (whole || start >= this.#baseSize || !this.#base.isAllocated(start)) return;
+    const end = Math.min(start + cs, this.#baseSize, this.#size);
+    if (end > start) this.#overlay.write(start, this.#base.read(start, end - start));
+  }
+
+  isAllocated(offset: number): boolean {
+    const index = Math.floor(offset / this.chunkSize);
+    if (this.#isOwned(index)) return this.#overlay.isAllocated(offset);
+    return offset < this.#baseSize && offset < this.#size && this.#base.isAllocated(offset);
+  }
+
+  protected *allocatedIndices(): Iterable<number> {
+    const cs = this.chunkSize;
+    const last = Math.ceil(this.#size / cs);
+    for (let i = 0; i < last; i++) if (this.isAllocated(i * cs)) yield i;
+  }
+
+  protected chunkView(index: number, inChunk: number, length: number): Uint8Array | undefined {
+    if (!this.isAllocated(index * this.chunkSize)) return undefined;
+    const out = new Uint8Array(length);
+    this.readInto(index * this.chunkSize + inChunk, out);
+    return out;
+  }
+
+  readInto(offset: number, target: Uint8Array): number {
+    checkRange(offset, target.length);
+    const end = Math.min(offset + target.length, this.#size);
+    if (end <= offset) return 0;
+    const cs = this.chunkSize;
+    for (let pos = offset; pos < end; ) {
+      const index = Math.floor(pos / cs);
+      const n = Math.min((index + 1) * cs - pos, end - pos);
+      const view = target.subarray(pos - offset, pos - offset + n);
+      if (this.#isOwned(index)) this.#overlay.readInto(pos, view);
+      else if (pos < this.#baseSize) {
+        const got = this.#base.readInto(pos, view.subarray(0, Math.min(n, this.#baseSize - pos)));
+        view.fill(0, got);
+      } else view.fill(0);
+      pos += n;
+    }
+    return end - offset;
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    checkRange(offset, data.length);
+    const cs = this.chunkSize;
+    const end = offset + data.length;
+    for (let pos = offset; pos < end; ) {
+      const index = Math.floor(pos / cs);
+      const next = (index + 1) * cs;
+      const n = Math.min(next - pos, end - pos);
+      if (!this.#isOwned(index)) {
+        // Zeros into a hole of the base need no copy.
+        const piece = data.subarray(pos - offset, pos - offset + n);
+        if (!(pos >= this.#baseSize || !this.#base.isAllocated(pos)) || !isAllZero(piece))
+          this.#own(index, pos === index * cs && n === cs);
+      }
+      pos += n;
+    }
+    if (end > this.#size) this.#size = end;
+    this.#overlay.write(offset, data);
+  }
+
+  truncate(newSize: number): void {
+    checkRange(newSize, 0);
+    if (newSize < this.#size) {
+      // What lies past the new end must read as zeros if the image grows again: the
+      // overlay takes those chunks over (as holes), and the cut one keeps its head.
+      const cs = this.chunkSize;
+      const first = Math.floor(newSize / cs);
+      const stop = Math.ceil(Math.min(this.#size, this.#baseSize) / cs);
+      if (newSize % cs !== 0) this.#own(first, false);
+      for (let i = newSize % cs !== 0 ? first + 1 : first; i < stop; i++) this.#own(i, true);
+    }
+    this.#overlay.truncate(newSize);
+    this.#size = newSize;
+  }
+
+  punchHole(offset: number, length: number): void {
+    this.#zero(offset, length, true);
+  }
+
+  override zeroRange(offset: number, length: number): void {
+    this.#zero(offset, length, false);
+  }
+
+  #zero(offset: number, length: number, punch: boolean): void {
+    checkRange(offset, length);
+    const end = Math.min(offset + length, this.#size);
+    const cs = this.chunkSize;
+    for (let pos = offset; pos < end; ) {
+      const index = Math.floor(pos / cs);
+      const n = Math.min((index + 1) * cs - pos, end - pos);
+      if (!this.#isOwned(index) && pos < this.#baseSize && this.#base.isAllocated(pos))
+        this.#own(index, pos === index * cs && n === cs);
+      pos += n;
+    }
+    if (end > offset) {
+      if (punch) this.#overlay.punchHole(offset, end - offset);
+      else this.#overlay.zeroRange(offset, end - offset);
+    }
+  }
+
+  createScratch(): Promise<ImageStore> {
+    return this.#overlay.createScratch();
+  }
+
+  override flush(): void {
+    this.#overlay.flush();
+  }
+
+  /** Closes the overlay and the base. */
+  override close(): void {
+    try {
+      this.#overlay.close();
+    } finally {
+      this.#base.close();
+    }
+  }
+}

@@ -7,6 +7,7 @@ export {
   MemoryImageStore,
   BackedImageStore,
   UndoableImageStore,
+  OverlayImageStore,
   DEFAULT_CHUNK_SIZE,
   fillStore,
   isAllZero,
