@@ -2,8 +2,8 @@
 # Builds native e2fsprogs 1.47.4 (mke2fs, e2fsck, resize2fs, debugfs, dumpe2fs, tune2fs)
 # with the system C compiler, from the same pinned Debian source wasm/build.sh uses, with
 # the same configure options as the WebAssembly build. Tests compare our wasm tools with
-# these: images byte for byte (workers/runtime/native-parity.test.ts) and upstream's own
-# test suite (wasm/upstream-tests/).
+# these: images byte for byte (workers/pipeline/native-parity.test.ts) and upstream's own
+# test suite (workers/runtime/upstream/).
 #
 #   bash wasm/native/build.sh      prints the folder holding the programs
 #
