@@ -222,7 +222,7 @@ function folderProblem(err: unknown): string {
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied; choose a folder you can write to.';
   if (code === 'EROFS') return 'the filesystem is read-only; choose another folder.';
   if (code === 'ENOSPC' || code === 'EDQUOT') return 'the disk is full; free some space or choose another disk.';
-  return `${code ?? (err as Error).message}.`;
+  return `the system refused (${(err as Error).message}); choose a folder on an ordinary disk.`;
 }
 
 /**

@@ -20,6 +20,7 @@ import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/im
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { indexTree, InputChangedError, TreeError, type ReadBlobSync, type TreeIndex } from '../runtime/tree-fs.ts';
 import { preloadTools, type E2fsTool } from '../runtime/wasm-modules.ts';
+import { classifyMkfsFailure, mkfsFailureProblem, symlinkTargetProblems } from './mkfs-diagnosis.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
 import { streamImage } from './stream-image.ts';
@@ -148,17 +149,7 @@ function optionProblemOf(message: string): InputProblem {
   };
 }
 
-/** Recognises mke2fs running out of room while populating, so the pipeline can grow and retry. */
-export function classifyMkfsFailure(stderr: string): 'inodes' | 'blocks' | 'other' {
-  if (/Could not allocate inode|No free inodes|inode table/i.test(stderr)) return 'inodes';
-  if (
-    /Could not allocate block|No space left on device|Not enough space|Could not allocate .*block|too big to create a filesystem/i.test(
-      stderr,
-    )
-  )
-    return 'blocks';
-  return 'other';
-}
+export { classifyMkfsFailure } from './mkfs-diagnosis.ts';
 
 /**
  * Builds the image for `request` and streams it to `ctx.sink`. Every image that leaves has
@@ -255,6 +246,9 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       ]);
     }
     const p = planSize(reg.entries, options);
+    // A symlink target longer than a block is refused by mke2fs; say which, before it runs.
+    const longLinks = symlinkTargetProblems(reg.entries, p.blockSize);
+    if (longLinks.length > 0) throw badInput(longLinks);
     emit({
       type: 'log',
       stage: 'plan',
@@ -328,6 +322,15 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         return;
       }
       const kind = classifyMkfsFailure(r.stderr + r.stdout);
+      if (kind === 'other') {
+        // Not out of room: growing would not help. Name the entry mke2fs stopped at.
+        const problem = mkfsFailureProblem(r.stderr + r.stdout, entries, plan.blockSize);
+        if (problem) {
+          const failure = badInput([problem]);
+          failure.failure.toolOutput = r.stdout + r.stderr;
+          throw failure;
+        }
+      }
       if (kind === 'other' || attempt >= MAX_MKFS_ATTEMPTS)
         throw toolFailed(
           'mke2fs',
