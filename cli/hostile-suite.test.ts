@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../workers/runtime/test-helpers.ts';
+import { tempDir } from '../workers/test-support/native.ts';
 import { fsck, rdump, walkPath } from './test-support/native.ts';
 import { buildNixClosure, type NixClosure } from './test-support/nix-closure.ts';
 
