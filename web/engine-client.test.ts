@@ -125,4 +125,45 @@ describe('EngineClient', () => {
     made[0].calls[0].reject(new TypeError('boom'));
     await expect(p).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('boom') });
   });
+
+  it('hands a tree to the worker once per version, and again to a fresh worker', async () => {
+    const kept: Array<{ worker: number; key: string; count: number }> = [];
+    const seen: unknown[] = [];
+    let workers = 0;
+    const connect = (): EngineConnection => {
+      const worker = ++workers;
+      const remote = {
+        keepTree: async (key: string, entries: unknown[]) => void kept.push({ worker, key, count: entries.length }),
+        estimate: async (request: unknown) => {
+          seen.push(request);
+          return { inodes: 0, dataBytes: 0, initialImageBytes: 0, finalImageBytes: 0 };
+        },
+      } as unknown as EngineRemote;
+      return { remote, terminate: () => {} };
+    };
+    const client = new EngineClient(connect);
+    let listed = 0;
+    const big = Array.from({ length: 400_000 }, (_, i) => ({ path: `/f${i}` }));
+    const tree = (key: string) => ({
+      key,
+      entries: () => {
+        listed++;
+        return big as never;
+      },
+    });
+    const options = {} as never;
+    await client.estimate({ tree: tree('1:1'), closure: [], options });
+    await client.estimate({ tree: tree('1:1'), closure: [], options });
+    await client.estimate({ tree: tree('1:2'), closure: [], options });
+    expect(kept).toEqual([
+      { worker: 1, key: '1:1', count: 400_000 },
+      { worker: 1, key: '1:2', count: 400_000 },
+    ]);
+    expect(listed).toBe(2);
+    // The worker is asked with the tree's key, not its entries.
+    expect(seen[1]).toEqual({ tree: '1:1', closure: [], options });
+    client.restart();
+    await client.estimate({ tree: tree('1:2'), closure: [], options });
+    expect(kept.at(-1)).toEqual({ worker: 2, key: '1:2', count: 400_000 });
+  });
 });

@@ -29,13 +29,23 @@ import type {
   ResolvedInputs,
   SizeEstimate,
 } from '../core/engine-contract.ts';
-import type { InputProblem } from '../core/image-tree.ts';
+import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import type { api } from '../workers/build-worker.ts';
+import type { KeptTreeRequest } from '../workers/engine-api.ts';
 
 /** What the worker exposes (`api satisfies EngineApi`). */
 type WorkerApi = typeof api;
 
 export type EngineRemote = Remote<WorkerApi>;
+
+/** The page's tree for the engine: a key that changes with it, and its entries when needed. */
+export interface TreeSource {
+  key: string;
+  entries(): TreeEntry[];
+}
+
+/** A build request whose tree is given as a {@link TreeSource}. */
+export type TreeRequest = Omit<BuildRequest, 'entries'> & { tree: TreeSource };
 
 /** A failure of the engine, with everything `BuildFailure` carries. */
 export class EngineError extends Error implements BuildFailure {
@@ -143,6 +153,8 @@ export interface CallOptions {
 
 export class EngineClient {
   private conn: EngineConnection | null = null;
+  /** The tree the current worker keeps (see `withTree`). */
+  private sentTree: { remote: EngineRemote; key: string } | null = null;
   private readonly pending = new Set<(err: EngineError) => void>();
 
   constructor(private readonly connect: () => EngineConnection = connectWorker) {}
@@ -156,8 +168,33 @@ export class EngineClient {
     return this.call((r) => r.resolveInputs(inputs), opts.signal);
   }
 
-  estimate(request: BuildRequest, opts: CallOptions = {}): Promise<SizeEstimate> {
-    return this.call((r) => r.estimate(request), opts.signal);
+  estimate(request: BuildRequest | TreeRequest, opts: CallOptions = {}): Promise<SizeEstimate> {
+    return this.call((r) => this.withTree(r, request, (q) => r.estimate(q)), opts.signal);
+  }
+
+  /**
+   * A request for the worker: a tree given as a {@link TreeSource} is handed over once per
+   * key (`keepTree`) and named afterwards, so a large tree is not copied to the worker for
+   * every estimate and again for the build. A fresh worker gets it again.
+   */
+  private withTree<T>(
+    remote: EngineRemote,
+    request: BuildRequest | TreeRequest,
+    call: (request: BuildRequest | KeptTreeRequest) => Promise<T>,
+  ): Promise<T> {
+    if (!('tree' in request)) return call(request);
+    const { tree, ...rest } = request;
+    const named = { ...rest, tree: tree.key };
+    if (this.sentTree?.remote === remote && this.sentTree.key === tree.key) return call(named);
+    const sent = { remote, key: tree.key };
+    this.sentTree = sent;
+    return remote.keepTree(tree.key, tree.entries()).then(
+      () => call(named),
+      (err: unknown) => {
+        if (this.sentTree === sent) this.sentTree = null;
+        throw err;
+      },
+    );
   }
 
   /**
@@ -165,13 +202,16 @@ export class EngineClient {
    * call, so a slow disk slows the build instead of filling memory.
    */
   build(
-    request: BuildRequest,
+    request: BuildRequest | TreeRequest,
     onEvent: (event: BuildEvent) => void,
     sink: (chunk: Uint8Array) => Promise<void> | void,
     opts: CallOptions & OutputOptions = {},
   ): Promise<BuildResult> {
     const output: OutputOptions = { keepFile: opts.keepFile ?? false };
-    return this.call((r) => r.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink), output), opts.signal);
+    return this.call(
+      (r) => this.withTree(r, request, (q) => r.build(q, Comlink.proxy(onEvent), Comlink.proxy(sink), output)),
+      opts.signal,
+    );
   }
 
   // ---- opened images ----------------------------------------------------------------

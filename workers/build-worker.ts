@@ -15,7 +15,8 @@ import type {
   ImageSaveOptions,
   InputFile,
 } from '../core/engine-contract.ts';
-import type { EngineApi, ImageApi } from './engine-api.ts';
+import type { TreeEntry } from '../core/image-tree.ts';
+import type { EngineApi, ImageApi, KeptTreeRequest } from './engine-api.ts';
 import { estimateImage } from './pipeline/build-image.ts';
 import { browserStorage, buildInBrowser, saveInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
@@ -44,6 +45,18 @@ function throttledEvents(onEvent: (e: BuildEvent) => void, intervalMs = 50): (e:
   };
 }
 
+/** Trees the page handed over once (keepTree), newest last; two are kept. */
+const keptTrees: Array<{ key: string; entries: TreeEntry[] }> = [];
+
+/** The request with its entries, from the kept tree it names. */
+function withEntries(request: BuildRequest | KeptTreeRequest): BuildRequest {
+  if (!('tree' in request)) return request;
+  const kept = keptTrees.find((t) => t.key === request.tree);
+  if (!kept) throw new Error(`the tree ${request.tree} is not kept here (keepTree first)`);
+  const { tree: _tree, ...rest } = request;
+  return { ...rest, entries: kept.entries };
+}
+
 /** Opened images live here (in OPFS where the browser allows) until closed or until this worker ends. */
 const images = new ImageSessions({ storage: storageWithFallback(() => {}) });
 
@@ -60,14 +73,21 @@ function transferring(sink: Sink): Sink {
 export const api = {
   resolveInputs: (inputs: BuildInput[]) => guarded(() => resolveInputs(inputs, { decompressors })),
 
-  estimate: (request: BuildRequest) => guarded(() => estimateImage(request)),
+  keepTree: async (key: string, entries: TreeEntry[]) => {
+    const at = keptTrees.findIndex((t) => t.key === key);
+    if (at >= 0) keptTrees.splice(at, 1);
+    keptTrees.push({ key, entries });
+    if (keptTrees.length > 2) keptTrees.shift();
+  },
+
+  estimate: (request: BuildRequest | KeptTreeRequest) => guarded(() => estimateImage(withEntries(request))),
 
   build: (
-    request: BuildRequest,
+    request: BuildRequest | KeptTreeRequest,
     onEvent: (e: BuildEvent) => void,
     sink: (chunk: Uint8Array) => Promise<void> | void,
     output?: OutputOptions,
-  ) => guarded(() => buildInBrowser(request, throttledEvents(onEvent), transferring(sink), output)),
+  ) => guarded(() => buildInBrowser(withEntries(request), throttledEvents(onEvent), transferring(sink), output)),
 
   openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) =>
     guarded(() => images.openImage(file, onProgress)),

@@ -21,6 +21,14 @@ import type {
   ResolvedInputs,
   SizeEstimate,
 } from '../core/engine-contract.ts';
+import type { TreeEntry } from '../core/image-tree.ts';
+
+/**
+ * A request naming a tree the engine keeps ({@link EngineApi.keepTree}) instead of carrying
+ * its entries: a tree of 400,000 entries crosses to the worker once per change, not once
+ * per estimate and again for the build.
+ */
+export type KeptTreeRequest = Omit<BuildRequest, 'entries'> & { tree: string };
 
 /**
  * The surface `workers/build-worker.ts` exposes through comlink (`api satisfies EngineApi`).
@@ -31,15 +39,20 @@ import type {
 export interface EngineApi {
   /** Parses inputs (headers, manifests, NAR hashes) into the image tree and closure. */
   resolveInputs(inputs: BuildInput[]): Promise<ResolvedInputs>;
+  /**
+   * Keeps `entries` under `key` for requests that name it (the two most recent trees are
+   * kept; older ones are dropped).
+   */
+  keepTree(key: string, entries: TreeEntry[]): Promise<void>;
   /** Estimates the image size for the tree and options (cheap, no tools run). */
-  estimate(request: BuildRequest): Promise<SizeEstimate>;
+  estimate(request: BuildRequest | KeptTreeRequest): Promise<SizeEstimate>;
   /**
    * Builds, checks, shrinks, checks and optionally compresses the image. Output goes to
    * `sink` chunk by chunk as it is produced (awaiting each call gives back-pressure), or,
    * with `output.keepFile`, into a browser-storage file returned as `result.file`.
    */
   build(
-    request: BuildRequest,
+    request: BuildRequest | KeptTreeRequest,
     onEvent: (event: BuildEvent) => void,
     sink: (chunk: Uint8Array) => Promise<void> | void,
     output?: OutputOptions,

@@ -655,3 +655,16 @@ export function normalizeEntries(entries: readonly TreeEntry[]): TreeEntry[] {
   }
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
+
+const treeIds = new WeakMap<FileTree, number>();
+let nextTreeId = 1;
+
+/**
+ * The tree as the engine takes it (`TreeSource` of engine-client.ts): a key of this tree
+ * and its version, and the entries, listed only when the engine does not have them yet.
+ */
+export function treeSource(tree: FileTree): { key: string; entries(): TreeEntry[] } {
+  let id = treeIds.get(tree);
+  if (id === undefined) treeIds.set(tree, (id = nextTreeId++));
+  return { key: `${id}:${tree.version}`, entries: () => tree.toEntries() };
+}

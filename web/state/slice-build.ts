@@ -17,6 +17,7 @@ import {
   startDownload,
 } from '../save/save-target.ts';
 import type { StudioState } from './store.ts';
+import { treeSource } from './file-tree.ts';
 
 export const STAGES: readonly StageName[] = ['plan', 'mkfs', 'check', 'shrink', 'recheck', 'compress', 'save'];
 
@@ -153,7 +154,7 @@ export const createBuildSlice: StateCreator<StudioState, [], [], BuildSlice> = (
       });
 
       const { tree, closure } = get();
-      const request = { entries: tree.toEntries(), closure, options: { ...options } };
+      const request = { tree: treeSource(tree), closure, options: { ...options } };
       const events = new EventBuffer((evs) => set({ build: applyEvents(get().build, evs) }));
       const sink = target;
       try {

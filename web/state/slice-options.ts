@@ -8,6 +8,7 @@ import { DEFAULT_BUILD_OPTIONS, validateBuildOptions } from '../../core/build-op
 import { engine, toEngineError } from '../engine-client.ts';
 import { canPickFile } from '../save/save-target.ts';
 import type { StudioState } from './store.ts';
+import { treeSource } from './file-tree.ts';
 
 export interface Estimate {
   state: 'idle' | 'pending' | 'ready' | 'error';
@@ -63,7 +64,7 @@ export const createOptionsSlice: StateCreator<StudioState, [], [], OptionsSlice>
     set({ estimate: { ...s.estimate, state: 'pending' } });
     try {
       const value = await engine().estimate({
-        entries: s.tree.toEntries(),
+        tree: treeSource(s.tree),
         closure: s.closure,
         options: { ...s.options },
       });
