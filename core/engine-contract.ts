@@ -4,6 +4,7 @@
  * methods that take and return them are in `workers/engine-api.ts`; the worker's comlink
  * surface is typed from the worker module itself (`Remote<typeof api>`).
  */
+import type { BinaryCache, ClosurePlan } from './binary-cache/substitute.ts';
 import type { InputProblem, StorePathInfo, TreeEntry } from './image-tree.ts';
 
 /** A file a person gave us: a browser File/Blob, or (Node) a host path. */
@@ -271,4 +272,48 @@ export interface RepairResult {
   state: ImageState;
   exitCode: number;
   output: string;
+}
+
+// ---- binary caches --------------------------------------------------------------------
+
+/**
+ * HTTP GETs made by the page itself (so the page's Content-Security-Policy decides which
+ * hosts may be reached) and read by the worker chunk by chunk. `open` rejects with
+ * `{ httpError, transient }` when no response came.
+ */
+export interface PageHttp {
+  open(url: string): Promise<{
+    id: number;
+    status: number;
+    url: string;
+    contentType: string;
+    contentLength: number | null;
+  }>;
+  /** The next chunk of the body, or null at its end. */
+  read(id: number): Promise<Uint8Array | null>;
+  cancel(id: number): Promise<void>;
+}
+
+/** What to look up in binary caches (`core/binary-cache/substitute.ts`'s `substitutionRequest`). */
+export interface CacheFetchRequest {
+  /** Store paths whose closures are wanted. */
+  roots: string[];
+  /** Paths other inputs hold: neither looked up nor fetched. */
+  have: string[];
+  /** NAR hashes a manifest gives, which the caches must match: `[path, narHash]`. */
+  known: Array<[string, string]>;
+  caches: BinaryCache[];
+  /** Default true. */
+  requireSignatures: boolean;
+}
+
+/** A plan the engine keeps until it is fetched (`id`), with what it found. */
+export interface CacheFetchPlan extends ClosurePlan {
+  id: string;
+}
+
+/** Fetched and verified paths as one `nix-store --export` stream (a File made of the spooled NARs). */
+export interface CacheFetchResult {
+  file: InputFile;
+  paths: Array<{ path: string; cache: string; signedBy: string | null }>;
 }

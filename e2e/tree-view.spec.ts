@@ -8,7 +8,7 @@ test('the page promises local building and offers the four inputs', async ({ pag
     await expect(page.getByRole('button', { name, exact: true })).toBeVisible();
   }
   await expect(page.getByRole('button', { name: 'Build image' })).toBeDisabled();
-  const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+  const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').first().getAttribute('content');
   expect(csp).toContain("default-src 'self'");
   expect(csp).toContain("connect-src 'self'");
   // No worker (and so no WebAssembly) is started before it is needed.

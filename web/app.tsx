@@ -5,6 +5,7 @@
  */
 import { AppHeader } from './components/app-header.tsx';
 import { ArchiveDialog } from './components/archive-dialog.tsx';
+import { CacheFetchHost } from './components/cache-fetch-dialog.tsx';
 import { BuildPanel } from './components/build-panel.tsx';
 import { ClosurePanel } from './components/closure-panel.tsx';
 import { ConflictDialog } from './components/conflict-dialog.tsx';
@@ -113,6 +114,7 @@ export function App() {
       </footer>
       <ErrorBoundary area="dialog">
         <ArchiveDialog />
+        <CacheFetchHost />
         <ConflictDialog />
         <DeleteDialog />
       </ErrorBoundary>

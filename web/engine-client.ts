@@ -12,9 +12,14 @@
  */
 import * as Comlink from 'comlink';
 import type { Remote } from 'comlink';
+import type { FetchProgress } from '../core/binary-cache/substitute.ts';
 import type {
   BuildEvent,
   BuildFailure,
+  CacheFetchPlan,
+  CacheFetchRequest,
+  CacheFetchResult,
+  PageHttp,
   BuildInput,
   BuildRequest,
   BuildResult,
@@ -266,6 +271,28 @@ export class EngineClient {
 
   closeImage(id: string): Promise<void> {
     return this.call((r) => r.close(id));
+  }
+
+  // ---- binary caches ----------------------------------------------------------------
+  // Stopped by `cancelCacheFetch`, not by ending the worker, so the spool is cleaned up.
+
+  planCacheFetch(request: CacheFetchRequest, http: PageHttp, runId: string): Promise<CacheFetchPlan> {
+    return this.call((r) => r.planCacheFetch(request, Comlink.proxy(http), runId));
+  }
+
+  runCacheFetch(
+    planId: string,
+    session: string,
+    runId: string,
+    http: PageHttp,
+    onProgress: (p: FetchProgress) => void,
+  ): Promise<CacheFetchResult> {
+    return this.call((r) => r.runCacheFetch(planId, session, runId, Comlink.proxy(http), Comlink.proxy(onProgress)));
+  }
+
+  cancelCacheFetch(runId: string): Promise<void> {
+    if (!this.conn) return Promise.resolve();
+    return this.call((r) => r.cancelCacheFetch(runId));
   }
 
   /** Stops the worker; calls in flight reject with `reason` (default: aborted). */

@@ -16,9 +16,12 @@ import type {
   InputFile,
 } from '../core/engine-contract.ts';
 import type { TreeEntry } from '../core/image-tree.ts';
-import type { EngineApi, ImageApi, KeptTreeRequest } from './engine-api.ts';
+import type { CacheApi, EngineApi, ImageApi, KeptTreeRequest } from './engine-api.ts';
+import type { FetchProgress } from '../core/binary-cache/substitute.ts';
+import type { CacheFetchRequest, PageHttp } from '../core/engine-contract.ts';
 import { estimateImage } from './pipeline/build-image.ts';
 import { browserStorage, buildInBrowser, saveInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
+import { CacheFetches } from './pipeline/cache-fetch.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
@@ -56,6 +59,9 @@ function withEntries(request: BuildRequest | KeptTreeRequest): BuildRequest {
   const { tree: _tree, ...rest } = request;
   return { ...rest, entries: kept.entries };
 }
+
+/** Binary cache plans and fetches in progress. */
+const fetches = new CacheFetches();
 
 /** Opened images live here (in OPFS where the browser allows) until closed or until this worker ends. */
 const images = new ImageSessions({ storage: storageWithFallback(() => {}) });
@@ -110,7 +116,18 @@ export const api = {
       );
     }),
   close: (id: string) => guarded(() => images.close(id)),
-} satisfies EngineApi & ImageApi;
+
+  planCacheFetch: (request: CacheFetchRequest, http: PageHttp, runId: string) =>
+    guarded(() => fetches.plan(request, http, runId)),
+  runCacheFetch: (
+    planId: string,
+    session: string,
+    runId: string,
+    http: PageHttp,
+    onProgress?: (p: FetchProgress) => void,
+  ) => guarded(() => fetches.fetch(planId, session, runId, http, onProgress)),
+  cancelCacheFetch: (runId: string) => guarded(() => fetches.cancel(runId)),
+} satisfies EngineApi & ImageApi & CacheApi;
 
 const scope = globalThis as unknown as { WorkerGlobalScope?: unknown; postMessage?: unknown };
 if (scope.WorkerGlobalScope !== undefined) {

@@ -4,8 +4,13 @@
  * calls the same pipeline directly. The data shapes they take and return live in
  * `core/engine-contract.ts`.
  */
+import type { FetchProgress } from '../core/binary-cache/substitute.ts';
 import type {
   BuildEvent,
+  CacheFetchPlan,
+  CacheFetchRequest,
+  CacheFetchResult,
+  PageHttp,
   BuildInput,
   BuildRequest,
   BuildResult,
@@ -94,4 +99,24 @@ export interface ImageApi {
   ): Promise<BuildResult>;
   /** Forgets the image. */
   close(id: string): Promise<void>;
+}
+
+/**
+ * Fetching closures from Nix binary caches (`workers/pipeline/cache-fetch.ts`). The page
+ * makes the HTTP requests (`http`), so its Content-Security-Policy applies; the worker
+ * verifies, decompresses and spools. `cancelCacheFetch(runId)` stops a plan or fetch and
+ * removes what it wrote. A refused fetch rejects with a bad-input `BuildFailure`.
+ */
+export interface CacheApi {
+  /** Looks up the closure (narinfos, signatures, references): paths and bytes to fetch, and problems. */
+  planCacheFetch(request: CacheFetchRequest, http: PageHttp, runId: string): Promise<CacheFetchPlan>;
+  /** Fetches a plan into the session's spool; the result is one export stream of the fetched paths. */
+  runCacheFetch(
+    planId: string,
+    session: string,
+    runId: string,
+    http: PageHttp,
+    onProgress?: (p: FetchProgress) => void,
+  ): Promise<CacheFetchResult>;
+  cancelCacheFetch(runId: string): Promise<void>;
 }

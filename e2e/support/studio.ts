@@ -8,6 +8,12 @@ import { test as base, expect, type Page } from '@playwright/test';
 
 export { expect };
 
+/**
+ * Origins besides the page's that a spec allows (a local test binary cache); a spec adds
+ * them in `beforeAll` and removes them in `afterAll`.
+ */
+export const allowedOrigins = new Set<string>();
+
 export interface Watch {
   /** Requests to anything but the page's origin (blob: and data: are local). */
   foreign: string[];
@@ -24,7 +30,7 @@ export const test = base.extend<{ watch: Watch }>({
       page.on('request', (r) => {
         const u = new URL(r.url());
         if (u.protocol === 'blob:' || u.protocol === 'data:') return;
-        if (u.origin !== origin) watch.foreign.push(r.url());
+        if (u.origin !== origin && !allowedOrigins.has(u.origin)) watch.foreign.push(r.url());
       });
       page.on('websocket', (ws) => {
         if (new URL(ws.url()).host !== host) watch.foreign.push(ws.url());

@@ -3,21 +3,40 @@ import { useMemo, useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { StorePathInfo } from '../../core/image-tree.ts';
 import type { FileTree } from '../state/file-tree.ts';
+import { useCacheFetch } from '../state/cache-fetch.ts';
 import { useStudio } from '../state/store.ts';
 import { formatBytes, formatCount, splitStorePath } from '../lib/format.ts';
 
 const ROW = 30;
 const BARS = 8;
 
-function status(p: StorePathInfo, tree: FileTree): { text: string; cls: string } {
+function status(
+  p: StorePathInfo,
+  tree: FileTree,
+  fetched?: { cache: string; signedBy: string | null },
+): { text: string; cls: string } {
   if (p.contents === 'missing') return { text: 'missing', cls: 'badge-bad' };
   if (!tree.get(p.path)) return { text: 'not in the tree', cls: 'badge-bad' };
+  if (fetched)
+    return fetched.signedBy
+      ? { text: `fetched from ${hostOf(fetched.cache)}, signature by ${fetched.signedBy}`, cls: 'badge-ok' }
+      : { text: `fetched from ${hostOf(fetched.cache)}, SIGNATURE NOT CHECKED`, cls: 'badge-bad' };
   if (p.hashChecked) return { text: 'hash checked', cls: 'badge-ok' };
   return { text: 'present', cls: 'badge-neutral' };
 }
 
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host + new URL(url).pathname.replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
 export function ClosurePanel() {
   const closure = useStudio((s) => s.closure);
+  const fetchedFrom = useCacheFetch((s) => s.fetchedFrom);
+  const unchecked = closure.filter((p) => p.contents === 'present' && fetchedFrom[p.path]?.signedBy === null).length;
   const tree = useStudio((s) => s.tree);
   useStudio((s) => s.treeVersion);
   const sorted = useMemo(
@@ -52,6 +71,15 @@ export function ClosurePanel() {
               · <strong className="bad">{formatCount(missing)} missing</strong>
             </>
           ) : null}
+          {unchecked ? (
+            <>
+              {' '}
+              ·{' '}
+              <strong className="bad" data-testid="unchecked-signatures">
+                {formatCount(unchecked)} fetched WITHOUT signature checks
+              </strong>
+            </>
+          ) : null}
         </p>
       </div>
       <figure className="bars">
@@ -83,7 +111,7 @@ export function ClosurePanel() {
             {v.getVirtualItems().map((vi) => {
               const p = sorted[vi.index];
               const { hash, name } = splitStorePath(p.path);
-              const st = status(p, tree);
+              const st = status(p, tree, p.contents === 'present' ? fetchedFrom[p.path] : undefined);
               return (
                 <div
                   key={vi.key}

@@ -9,6 +9,7 @@ import type { InputProblem } from '../../core/image-tree.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
 import { isImageFileName, openImageFile } from '../state/opened-image.ts';
+import { CacheFetchButton } from './cache-fetch-dialog.tsx';
 import { ProblemList } from './problem-list.tsx';
 import {
   ArchiveIcon,
@@ -102,6 +103,7 @@ export function AddButtons({
             'A Nix closure into /nix/store: registration or store-paths file, path-info JSON, nix-store --export stream, .nar files',
           )
         : null}
+      {handlers.closure ? <CacheFetchButton compact={compact} disabled={disabled} /> : null}
       <input
         ref={refs.files}
         type="file"
