@@ -21,12 +21,19 @@ import { useTestWasm } from '../workers/test-support/wasm.ts';
 
 useTestWasm();
 const { dir: work, cleanup } = tempDir('cli-fetch-');
+// A temporary folder of this file's own, so other tests' build folders do not count.
+const privateTmp = join(work, 'tmp');
+mkdirSync(privateTmp);
+const savedTmp = process.env.TMPDIR;
+process.env.TMPDIR = privateTmp;
 let c: NixClosure;
 let caches: TestCaches;
 let server: CacheServer;
 let exportImage: string;
 afterAll(async () => {
   await server?.close();
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
   cleanup();
 });
 
