@@ -13,6 +13,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { formatNarHash } from '../../core/nix-base32.ts';
+import { compareNames } from '../../core/image-path.ts';
 import type { TreeDir, TreeInode, TreeIndex } from './tree-fs.ts';
 
 /** A store path whose copy is checked: where it is and the NAR hash it must have. */
@@ -63,16 +64,9 @@ function isDir(node: TreeDir | TreeInode): node is TreeDir {
   return (node as TreeDir).children !== undefined;
 }
 
-/** UTF-8 byte order of names (strcmp), what both mke2fs and NAR sort by. */
-function nameOrder(a: string, b: string): number {
-  const x = enc.encode(a);
-  const y = enc.encode(b);
-  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
-}
-
 function sortedNames(dir: TreeDir): string[] {
-  return [...dir.children.keys()].sort(nameOrder);
+  // UTF-8 byte order (strcmp), what both mke2fs's scandir and NAR sort by.
+  return [...dir.children.keys()].sort(compareNames);
 }
 
 /** A file the NAR walk needs bytes of. */
@@ -185,18 +179,20 @@ export class NarStreamCheck {
     // The first name of every file in mke2fs's order (the one it copies).
     const firstPath = new Map<number, string>();
     const names = new Map<number, number>();
-    const visit = (dir: TreeDir, path: string) => {
-      for (const name of sortedNames(dir)) {
-        const child = dir.children.get(name)!;
-        const p = path === '/' ? `/${name}` : `${path}/${name}`;
-        if (isDir(child)) visit(child, p);
-        else if (child.type === 'file') {
-          if (!firstPath.has(child.ino)) firstPath.set(child.ino, p);
-          names.set(child.ino, (names.get(child.ino) ?? 0) + 1);
-        }
+    // Pre-order, names in order (a folder's contents before its next sibling), with an
+    // explicit stack: no recursion by depth.
+    const stack: { node: TreeDir | TreeInode; path: string }[] = [{ node: model.root, path: '/' }];
+    while (stack.length > 0) {
+      const { node, path } = stack.pop()!;
+      if (isDir(node)) {
+        const kids = sortedNames(node);
+        for (let i = kids.length - 1; i >= 0; i--)
+          stack.push({ node: node.children.get(kids[i])!, path: path === '/' ? `/${kids[i]}` : `${path}/${kids[i]}` });
+      } else if (node.type === 'file') {
+        names.set(node.ino, (names.get(node.ino) ?? 0) + 1);
+        if (!firstPath.has(node.ino)) firstPath.set(node.ino, path);
       }
-    };
-    visit(model.root, '/');
+    }
     for (const [ino, n] of names) if (n > 1) this.#copied.set(ino, { hash: createSyncHash(), fed: 0 });
 
     for (const s of sealed) {
