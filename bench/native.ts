@@ -7,10 +7,10 @@
  * each timed (wall) with its peak RSS. mke2fs reads the shipped mke2fs.conf of the wasm
  * build (MKE2FS_CONFIG), so both sides make the same features and layout.
  */
-import { rmSync, statSync, truncateSync } from 'node:fs';
+import { rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDumpe2fsHeader } from '../core/dumpe2fs-header.ts';
-import { grow } from '../core/size-plan.ts';
+import { blocksPerGroup, grow, type SizePlan } from '../core/size-plan.ts';
 import type { SizeEstimate } from '../core/engine-contract.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
 import { classifyMkfsFailure, mkfsArgs } from '../workers/pipeline/build-image.ts';
@@ -81,12 +81,52 @@ export function nativeTools(): NativeTools | { missing: string[] } {
   return missing.length ? { missing } : (found as unknown as NativeTools);
 }
 
+/**
+ * make-ext4-fs.nix's own steps with the native tools: its size formula, `mkfs.ext4 -L -U -d`
+ * with mke2fs.conf's inode ratio (no -N), `e2fsck -fn`, `resize2fs -M`; the image's size
+ * after them (what the studio's image size is held against), and the time they took.
+ */
+export async function runMakeExt4Fs(opts: {
+  tools: NativeTools;
+  treeDir: string;
+  workDir: string;
+  nixpkgsBytes: number;
+  mke2fsConf: string;
+  gnuTime?: string;
+}): Promise<{ ok: true; imageBytes: number; blockCount: number; ms: number } | { ok: false; error: string }> {
+  const { tools, treeDir, gnuTime } = opts;
+  const img = join(opts.workDir, 'make-ext4-fs.img');
+  const env = { ...process.env, MKE2FS_CONFIG: opts.mke2fsConf };
+  rmSync(img, { force: true });
+  try {
+    let ms = 0;
+    const step = async (tool: string, args: string[]) => {
+      const r = await runTimed(tool, args, { env, gnuTime });
+      ms += r.ms;
+      if (r.code !== 0) throw new Error(`${tool} exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+      return r.stdout;
+    };
+    writeFileSync(img, '');
+    truncateSync(img, opts.nixpkgsBytes);
+    const { label, uuid } = DEFAULT_BUILD_OPTIONS;
+    await step(tools.mke2fs, ['-q', '-F', '-t', 'ext4', '-L', label, '-U', uuid, '-d', treeDir, img]);
+    await step(tools.e2fsck, ['-fn', img]);
+    await step(tools.resize2fs, ['-M', img]);
+    const fs = parseDumpe2fsHeader(await step(tools.dumpe2fs, ['-h', img]));
+    return { ok: true, imageBytes: fs.blockCount * fs.blockSize, blockCount: fs.blockCount, ms };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  } finally {
+    rmSync(img, { force: true });
+  }
+}
+
 /** Runs the native pipeline once on `treeDir`, starting from `plan` (the studio's initial size). */
 export async function runNative(opts: {
   tools: NativeTools;
   treeDir: string;
   workDir: string;
-  plan: SizeEstimate;
+  plan: SizePlan;
   mke2fsConf: string;
   gnuTime?: string;
 }): Promise<NativeRun> {
@@ -111,7 +151,7 @@ export async function runNative(opts: {
   for (;;) {
     attempts++;
     rmSync(img, { force: true });
-    const args = mkfsArgs(DEFAULT_BUILD_OPTIONS, size.initialImageBytes);
+    const args = mkfsArgs(DEFAULT_BUILD_OPTIONS, size.initialImageBytes, undefined, opts.plan);
     const d = args.indexOf('-d');
     args.splice(d + 1, 2, treeDir, img);
     const r = await runTimed(tools.mke2fs, args, { env, gnuTime });
@@ -119,7 +159,7 @@ export async function runNative(opts: {
     if (r.code === 0) break;
     const kind = classifyMkfsFailure(r.stderr + r.stdout);
     if (kind === 'other' || attempts >= 8) throw fail('mke2fs', r);
-    size = grow(size);
+    size = grow(size, blocksPerGroup(opts.plan.blockSize) * opts.plan.blockSize);
   }
 
   const check = async (stage: 'check' | 'recheck') => {

@@ -469,3 +469,44 @@ export function formatSummary(w: Workload, runs: number, s: WorkloadSummary, con
   for (const p of s.problems) out.push(`  problem: ${p}`);
   return out.join('\n');
 }
+
+/**
+ * The `system` workload's targets (a NixOS system, 400,000 entries, 8 GiB): peak memory at
+ * most 1 GiB in Node and 1.5 GiB in the tab whatever the image size, the image no larger
+ * than make-ext4-fs.nix's native steps give on the same tree, and time at most 1.5x native
+ * in Node and 2x in Chromium. Added to `summary.targets`.
+ */
+export function addSystemTargets(
+  summary: WorkloadSummary,
+  makeExt4Fs: { ok: true; imageBytes: number; blockCount: number; ms: number } | { ok: false; error: string },
+): void {
+  const GiB = 1024 * MiB;
+  for (const who of ['node', 'chromium'] as const) {
+    const s = summary.ours[who];
+    if (!s) continue;
+    const budget = who === 'node' ? GiB : 1.5 * GiB;
+    summary.targets.push({
+      name: `system: peak memory <= ${who === 'node' ? '1' : '1.5'} GiB`,
+      contender: who,
+      pass: s.peak <= budget,
+      detail: `${fmtMiB(s.peak)} MiB`,
+    });
+    const limit = who === 'node' ? 1.5 : 2;
+    const ratio = summary.rows.total[who]?.timeRatio ?? NaN;
+    summary.targets.push({
+      name: `system: time <= ${limit}x native`,
+      contender: who,
+      pass: ratio <= limit,
+      detail: fmtRatio(ratio),
+    });
+    if (makeExt4Fs.ok) {
+      const r = s.imageBytes / makeExt4Fs.imageBytes;
+      summary.targets.push({
+        name: 'system: image size <= 1.00x make-ext4-fs.nix (native)',
+        contender: who,
+        pass: s.imageBytes <= makeExt4Fs.imageBytes,
+        detail: `${fmtBytes(s.imageBytes)} vs ${fmtBytes(makeExt4Fs.imageBytes)} (${r.toFixed(3)}x)`,
+      });
+    } else summary.problems.push(`make-ext4-fs.nix steps: ${makeExt4Fs.error}`);
+  }
+}

@@ -15,9 +15,10 @@ import { availableCores, stopFrameWorkers } from '../workers/runtime/zstd-frames
 import { BrowserBench } from './browser.ts';
 import { canResetPeak, ensureGnuTime, runTimed } from './measure.ts';
 import { formatTraceSummary } from './trace-summary.ts';
-import { nativeTools, runNative } from './native.ts';
+import { nativeTools, runMakeExt4Fs, runNative } from './native.ts';
 import type { NodeChildRequest, NodeChildResult } from './node-child.ts';
 import {
+  addSystemTargets,
   formatSummary,
   summarize,
   type CliRun,
@@ -32,8 +33,9 @@ import { DEFAULT_SEED, WORKLOAD_NAMES, type WorkloadName } from './workload.ts';
 
 const USAGE = `Usage: npm run bench -- [options]
 
-  --workloads LIST   comma-separated: small, closure, large (default small,closure)
-  --all              every workload, large included (slow: 2 GiB)
+  --workloads LIST   comma-separated: small, closure, large, system (default small,closure)
+  --all              every workload, large and system included (slow: 2 GiB, and
+                     400,000 entries and 8 GiB)
   --runs N           runs per workload; figures are medians (default 3)
   --quick            smoke run: scaled-down workloads, 1 run
   --no-node          skip the Node contender
@@ -52,7 +54,7 @@ Env: RUNTIME_WASM_DIR runs a scratch wasm build (wasm/.build/{w1,z1}/dist) inste
 wasm/*/dist; CHROMIUM_PATH (default /usr/bin/chromium).
 `;
 
-const QUICK_SCALE: Record<WorkloadName, number> = { small: 0.1, closure: 0.05, large: 0.01 };
+const QUICK_SCALE: Record<WorkloadName, number> = { small: 0.1, closure: 0.05, large: 0.01, system: 0.01 };
 
 interface Options {
   workloads: WorkloadName[];
@@ -408,6 +410,20 @@ async function main(): Promise<void> {
         trace = formatTraceSummary(await browser.trace(file));
       }
       const summary = summarize(w.workload, runs, profile);
+      if (w.workload.name === 'system') {
+        log(`${w.workload.name}: make-ext4-fs.nix's own steps, natively (the size reference)`);
+        addSystemTargets(
+          summary,
+          await runMakeExt4Fs({
+            tools,
+            treeDir: w.dir,
+            workDir,
+            nixpkgsBytes: plan.nixpkgsBytes,
+            mke2fsConf: join(dirs.e2fsprogs, 'mke2fs.conf'),
+            gnuTime,
+          }),
+        );
+      }
       let text = formatSummary(w.workload, opts.runs, summary, contenders);
       if (trace?.length)
         text += `\n\nwhere the page's time goes (one traced build; CPU per thread and category, ms):\n${trace.join('\n')}`;

@@ -9,6 +9,9 @@
  *              (library version chains, long absolute links into other store paths) and a
  *              few dozen large binaries, 500 MiB.
  * - `large`:   2 GiB, 1,000 files, most of the bytes in 40 large files.
+ * - `system`:  a NixOS system: 400,000 entries and 8 GiB: 2,000 store paths of mostly small
+ *              files in deep folders, library link chains, a system-path symlink farm into
+ *              them, and 40 large binaries (`repeat` contents, so it is generated fast).
  *
  * Contents come in three kinds, so compression has something to do: `text` (words,
  * ~3x with zstd -3), `binary` (machine-code-like tokens, zero runs, strings; ~1.4x) and
@@ -19,10 +22,15 @@
 export const WORKLOAD_VERSION = 1;
 export const DEFAULT_SEED = 20240611;
 
-export type WorkloadName = 'small' | 'closure' | 'large';
-export const WORKLOAD_NAMES: readonly WorkloadName[] = ['small', 'closure', 'large'];
+export type WorkloadName = 'small' | 'closure' | 'large' | 'system';
+export const WORKLOAD_NAMES: readonly WorkloadName[] = ['small', 'closure', 'large', 'system'];
 
-export type ContentKind = 'text' | 'binary' | 'random';
+/**
+ * `repeat`: one pseudo-random 64 KiB block per file, repeated with each block's index written
+ * into its first bytes (large binaries made quickly; not zero, so every block is stored, and
+ * zstd finds the repeats).
+ */
+export type ContentKind = 'text' | 'binary' | 'random' | 'repeat';
 
 export type WorkloadEntry =
   | { type: 'directory'; path: string; mode: number }
@@ -177,10 +185,27 @@ export function fillContent(
     const block = (offset + pos) / CONTENT_BLOCK;
     const piece = out.subarray(pos, Math.min(out.length, pos + CONTENT_BLOCK));
     const rng = new Prng(mix32(file.seed, block));
-    if (file.kind === 'random') fillRandom(rng, piece);
+    if (file.kind === 'repeat') {
+      piece.set(repeatBlock(file.seed).subarray(0, piece.length));
+      for (let k = 0; k < 4 && k < piece.length; k++) piece[k] = (block >>> (k * 8)) & 0xff;
+    } else if (file.kind === 'random') fillRandom(rng, piece);
     else if (file.kind === 'text') fillText(rng, piece);
     else fillBinary(rng, tokenTable(file.seed), piece);
   }
+}
+
+const repeatBlocks = new Map<number, Uint8Array>();
+
+/** The pseudo-random block a `repeat` file is made of. */
+function repeatBlock(seed: number): Uint8Array {
+  let b = repeatBlocks.get(seed);
+  if (!b) {
+    b = new Uint8Array(CONTENT_BLOCK);
+    fillRandom(new Prng(mix32(seed, 0x5eed)), b);
+    if (repeatBlocks.size > 64) repeatBlocks.clear();
+    repeatBlocks.set(seed, b);
+  }
+  return b;
 }
 
 function fillRandom(rng: Prng, out: Uint8Array): void {
@@ -347,7 +372,7 @@ function smallSize(rng: Prng, median: number, max: number): number {
   return Math.min(max, Math.floor(rng.logNormal(median, 1.3)));
 }
 
-function kindFor(rng: Prng, weights: Record<ContentKind, number>): ContentKind {
+function kindFor(rng: Prng, weights: Record<Exclude<ContentKind, 'repeat'>, number>): Exclude<ContentKind, 'repeat'> {
   const x = rng.float() * (weights.text + weights.binary + weights.random);
   if (x < weights.text) return 'text';
   if (x < weights.text + weights.binary) return 'binary';
@@ -373,7 +398,7 @@ function smallTree(rng: Prng, t: TreeBuilder, scale: number): void {
   const bigSizes: number[] = [];
   for (let i = 0; i < big; i++) bigSizes.push(0.5 + rng.float());
   fitSizes(bigSizes, total - Math.round(smallBytes));
-  const exts: Record<ContentKind, string[]> = {
+  const exts: Record<Exclude<ContentKind, 'repeat'>, string[]> = {
     text: ['txt', 'md', 'html', 'js', 'css', 'json'],
     binary: ['bin', 'o', 'wasm', 'db'],
     random: ['png', 'jpg', 'gz', 'zip'],
@@ -399,11 +424,23 @@ interface StorePath {
   bins: string[];
 }
 
-function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
-  const fileCount = Math.max(40, Math.round(20000 * scale));
-  const total = Math.round(500 * MiB * scale);
-  const pathCount = Math.max(4, Math.round(250 * scale));
-  const largeCount = Math.max(2, Math.round(24 * scale));
+interface ClosureShape {
+  fileCount: number;
+  total: number;
+  pathCount: number;
+  largeCount: number;
+  /** Share of the bytes in the small files. */
+  smallShare: number;
+  /** Contents of the large files. */
+  largeKind?: ContentKind;
+}
+
+function closureTree(rng: Prng, t: TreeBuilder, scale: number, shape?: ClosureShape): StorePath[] {
+  const fileCount = shape?.fileCount ?? Math.max(40, Math.round(20000 * scale));
+  const total = shape?.total ?? Math.round(500 * MiB * scale);
+  const pathCount = shape?.pathCount ?? Math.max(4, Math.round(250 * scale));
+  const largeCount = shape?.largeCount ?? Math.max(2, Math.round(24 * scale));
+  const smallShare = shape?.smallShare ?? 0.35;
 
   const paths: StorePath[] = [];
   for (let i = 0; i < pathCount; i++) {
@@ -483,7 +520,7 @@ function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
   );
   const smallBytes = Math.min(
     sizes.reduce((a, b) => a + b, 0),
-    Math.round(total * 0.35),
+    Math.round(total * smallShare),
   );
   const smallIdx = sizes.map((_, i) => i).filter((i) => !large.has(i));
   const smallSizes = smallIdx.map((i) => sizes[i]);
@@ -496,7 +533,7 @@ function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
 
   for (let i = 0; i < small.length; i++) {
     const s = small[i];
-    const kind: ContentKind = large.has(i) ? (rng.float() < 0.7 ? 'binary' : 'random') : s.kind;
+    const kind: ContentKind = large.has(i) ? (shape?.largeKind ?? (rng.float() < 0.7 ? 'binary' : 'random')) : s.kind;
     const path = t.file(s.path, sizes[i], kind, s.exec ? 0o755 : 0o644);
     if (s.exec) s.p.bins.push(path);
     if (s.lib && rng.float() < 0.35) {
@@ -524,6 +561,57 @@ function closureTree(rng: Prng, t: TreeBuilder, scale: number): void {
     if (rng.float() < 0.5) t.symlink(`${p.base}/share/doc/${p.name}/README`, `../../${p.name}/data`);
     if (rng.float() < 0.3) t.symlink(`${p.base}/lib64`, 'lib');
   }
+  return paths;
+}
+
+/**
+ * A NixOS system: a closure of 2,000 store paths (mostly small files, deep folders, library
+ * link chains, 40 large binaries), the system-path's symlink farm (bin, lib, share) into
+ * them, and /etc's links into the store, as `nixos-rebuild` leaves them.
+ */
+function systemTree(rng: Prng, t: TreeBuilder, scale: number): void {
+  const paths = closureTree(rng, t, scale, {
+    fileCount: Math.max(60, Math.round(300_000 * scale)),
+    total: Math.round(8192 * MiB * scale),
+    pathCount: Math.max(6, Math.round(2000 * scale)),
+    largeCount: Math.max(2, Math.round(40 * scale)),
+    smallShare: 0.3,
+    largeKind: 'repeat',
+  });
+  const farm = `/nix/store/${storeHash(rng)}-system-path`;
+  const taken = new Set<string>();
+  for (const p of paths) {
+    for (const bin of p.bins) {
+      const name = bin.slice(bin.lastIndexOf('/') + 1);
+      if (taken.has(name)) continue;
+      taken.add(name);
+      t.symlink(`${farm}/bin/${name}`, bin);
+    }
+  }
+  const farmLinks = Math.round(18_000 * scale);
+  for (let i = 0; i < farmLinks; i++) {
+    const p = rng.pick(paths);
+    const area = rng.pick([
+      'share/man/man1',
+      'share/doc',
+      'share/locale',
+      'lib',
+      'share/applications',
+      'share/icons/hicolor/48x48/apps',
+    ]);
+    t.symlink(`${farm}/${area}/${ident(rng, 2)}-${i}`, `${p.base}/${area}/${ident(rng, 2)}`);
+  }
+  const system = `/nix/store/${storeHash(rng)}-nixos-system-studio-24.11`;
+  t.symlink(`${system}/sw`, farm);
+  const etc = `/nix/store/${storeHash(rng)}-etc/etc`;
+  for (let i = 0; i < Math.max(10, Math.round(1200 * scale)); i++) {
+    const p = rng.pick(paths);
+    t.symlink(
+      `${etc}/${rng.pick(['systemd/system', 'ssl/certs', 'pam.d', 'fonts/conf.d', 'xdg'])}/${ident(rng, 2)}-${i}`,
+      `${p.base}/share/${ident(rng, 1)}`,
+    );
+  }
+  t.symlink(`${system}/etc`, etc);
 }
 
 function largeTree(rng: Prng, t: TreeBuilder, scale: number): void {
@@ -567,13 +655,14 @@ function largeTree(rng: Prng, t: TreeBuilder, scale: number): void {
 
 /** The workload's tree (metadata and content recipes; no bytes). */
 export function makeWorkload(name: WorkloadName, seed = DEFAULT_SEED, scale = 1): Workload {
-  const rng = new Prng(mix32(seed, name === 'small' ? 1 : name === 'closure' ? 2 : 3));
+  const rng = new Prng(mix32(seed, name === 'small' ? 1 : name === 'closure' ? 2 : name === 'large' ? 3 : 4));
   const t = new TreeBuilder(mix32(seed, 0xbe4c4));
   if (name === 'small') smallTree(rng, t, scale);
   else if (name === 'closure') closureTree(rng, t, scale);
   else if (name === 'large') largeTree(rng, t, scale);
+  else if (name === 'system') systemTree(rng, t, scale);
   else throw new Error(`unknown workload ${String(name)}`);
-  const kinds: Record<ContentKind, number> = { text: 0, binary: 0, random: 0 };
+  const kinds: Record<ContentKind, number> = { text: 0, binary: 0, random: 0, repeat: 0 };
   let files = 0;
   let directories = 0;
   let symlinks = 0;
