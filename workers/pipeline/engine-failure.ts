@@ -2,6 +2,7 @@
  * The engine's one error type. It carries a `BuildFailure` (plain data), so it survives the
  * worker boundary: the worker throws `failure`, the page's client rethrows it as its own class.
  */
+import { InputError } from '../../core/errors.ts';
 import type { InputProblem } from '../../core/image-tree.ts';
 import type { BuildFailure } from '../../core/engine-contract.ts';
 import { ToolCrashError } from '../runtime/run-tool.ts';
@@ -31,6 +32,8 @@ export function badInput(problems: InputProblem[]): EngineFailure {
 /** Turns anything thrown into a `BuildFailure`, keeping an `EngineFailure`'s own and naming aborts. */
 export function toBuildFailure(err: unknown): BuildFailure {
   if (err instanceof EngineFailure) return err.failure;
+  // An input refused where no parser wrapped it (a host path that is a FIFO or missing).
+  if (err instanceof InputError) return badInput([err.toProblem()]).failure;
   if (isAbort(err))
     return { code: 'aborted', message: 'The build was cancelled.', hint: 'Start it again when ready.', problems: [] };
   const message = err instanceof Error ? err.message : String(err);
