@@ -159,3 +159,44 @@ test('cancel mid-fetch leaves nothing in OPFS', async ({ page }) => {
   });
   expect(files).toEqual([]);
 });
+
+// Every refusal of the command line, in the page too: found while estimating, or while fetching.
+for (const [what, cache, phase, message] of [
+  [
+    'a signature by an untrusted key',
+    'untrusted',
+    'estimate',
+    /signed only by keys not trusted for it \(other-cache-1\)/,
+  ],
+  [
+    'a tampered NarHash',
+    'tampered-narhash',
+    'estimate',
+    /the signature by test-cache-1 on the narinfo from .* does not match/,
+  ],
+  ['a path missing from every cache', 'missing', 'estimate', /tool-2\.3 is in none of the caches/],
+  ['a cache that answers HTML', 'html', 'estimate', /answered its nix-cache-info with an HTML page/],
+  ['a redirect loop', 'loop', 'estimate', /cannot be used: the request failed/],
+  [
+    'a truncated download',
+    'short-nar',
+    'fetch',
+    /libdemo-1\.0 from .* was refused: the download (broke off|ended) after \d+ of \d+ bytes/,
+  ],
+  [
+    'a FileSize that lies',
+    'filesize-lies',
+    'fetch',
+    /libdemo-1\.0 from .* was refused: the cache sent more than the \d+ bytes its narinfo's FileSize says/,
+  ],
+] as const) {
+  test(`refused in the page: ${what}`, async ({ page }) => {
+    const url = cache === 'html' ? server.htmlUrl : cache === 'loop' ? server.loopUrl : cache;
+    await openWithCaches(page, [url]);
+    await estimate(page, [c.named.env, c.named.chain]);
+    if (phase === 'fetch') await dialog(page).getByRole('button', { name: 'Fetch', exact: true }).click();
+    else await expect(dialog(page).getByRole('button', { name: 'Fetch', exact: true })).toBeDisabled();
+    await expect(dialog(page).getByText(message).first()).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByText(/fetched from/)).toHaveCount(0);
+  });
+}
