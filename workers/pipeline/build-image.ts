@@ -374,7 +374,11 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
 
   // 4. Shrink to the minimum, then add the headroom (#125121: a full filesystem cannot boot).
   await stage('shrink', async () => {
-    const r = await run('resize2fs', ['-M', IMAGE], imageMount);
+    // -p: resize2fs names each pass as it begins and draws a bar as it ends; those lines
+    // become progress (pass by pass) rather than log.
+    const progress = resize2fsProgress(current, emit);
+    const r = await run('resize2fs', ['-p', '-M', IMAGE], imageMount, progress.line);
+    progress.finish();
     if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
     if (options.headroomMiB > 0) {
       const { blockCount, blockSize } = superblock();
@@ -522,6 +526,32 @@ function e2fsckProgress(stage: StageName, emit: (e: BuildEvent) => void) {
       const part = max > 0 ? Math.min(1, Number(m[2]) / max) : 1;
       report(Math.floor(E2FSCK_PASS_ENDS[pass - 1] + (E2FSCK_PASS_ENDS[pass] - E2FSCK_PASS_ENDS[pass - 1]) * part));
       return true;
+    },
+    finish: () => report(1000),
+  };
+}
+
+/** resize2fs -p: `Begin pass <n> (max = <m>)`, then a line of a title and its bar. */
+const RESIZE_PASS = /^Begin pass ([1-5]) \(max = \d+\)$/;
+const RESIZE_BAR = /^[A-Za-z ]+[-X\b]+$/;
+
+/** Turns resize2fs -p's pass lines into progress events of the stage (its five passes, in thousandths). */
+function resize2fsProgress(stage: StageName, emit: (e: BuildEvent) => void) {
+  const report = progressReporter(stage, 1000, emit);
+  let pass = 0;
+  return {
+    line(text: string): boolean {
+      const m = RESIZE_PASS.exec(text);
+      if (m) {
+        pass = Number(m[1]);
+        report((pass - 1) * 200);
+        return true;
+      }
+      if (pass > 0 && RESIZE_BAR.test(text)) {
+        report(pass * 200);
+        return true;
+      }
+      return false;
     },
     finish: () => report(1000),
   };
