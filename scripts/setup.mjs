@@ -17,6 +17,9 @@ const TEST_PACKAGES = [
   { pkg: 'zstd', cmd: 'zstd' },
   { pkg: 'nix-bin', cmd: 'nix-store' },
   { pkg: 'chromium', cmd: 'chromium' },
+  // The binary cache decompressor tests compare with native xz and bzip2.
+  { pkg: 'xz-utils', cmd: 'xz' },
+  { pkg: 'bzip2', cmd: 'bzip2' },
 ];
 
 function have(cmd) {
