@@ -75,9 +75,16 @@ function toBytes(text: string | Uint8Array): Uint8Array {
 /**
  * Splits the output of `debugfs -f FILE` into one section per command. Lines before the
  * first echo (none, normally) are dropped.
+ *
+ * With `marker` (a comment line `#...` written before every command, see
+ * {@link markCommands}; debugfs prints comment lines as they are), sections start only at
+ * that exact line: text an image controls (a file name holding a line break and
+ * `debugfs: `) cannot fake a section, since it cannot know the marker. The line after the
+ * marker is the command's echo.
  */
-export function splitCommandOutput(output: string | Uint8Array): CommandSection[] {
+export function splitCommandOutput(output: string | Uint8Array, marker?: string): CommandSection[] {
   const bytes = toBytes(output);
+  const markerLine = marker === undefined ? undefined : encoder.encode(`${marker}\n`);
   const sections: CommandSection[] = [];
   let at = 0;
   let current: { command: string; start: number } | null = null;
@@ -88,7 +95,21 @@ export function splitCommandOutput(output: string | Uint8Array): CommandSection[
   while (at < bytes.length) {
     let nl = bytes.indexOf(NL, at);
     if (nl < 0) nl = bytes.length;
-    if (startsWithAt(bytes, at, ECHO)) {
+    if (markerLine) {
+      if (nl - at + 1 === markerLine.length && startsWithAt(bytes, at, markerLine)) {
+        close(at);
+        // The echo line follows.
+        let echoEnd = bytes.indexOf(NL, nl + 1);
+        if (echoEnd < 0) echoEnd = bytes.length;
+        const echo = bytes.subarray(nl + 1, echoEnd);
+        current = {
+          command: decoder.decode(startsWithAt(echo, 0, ECHO) ? echo.subarray(ECHO.length) : echo),
+          start: Math.min(echoEnd + 1, bytes.length),
+        };
+        at = echoEnd + 1;
+        continue;
+      }
+    } else if (startsWithAt(bytes, at, ECHO)) {
       close(at);
       current = {
         command: decoder.decode(bytes.subarray(at + ECHO.length, nl)),
@@ -99,6 +120,20 @@ export function splitCommandOutput(output: string | Uint8Array): CommandSection[
   }
   close(bytes.length);
   return sections;
+}
+
+/** A marker no image can predict (a comment line for a command file). */
+export function newCommandMarker(): string {
+  const r = new Uint8Array(16);
+  crypto.getRandomValues(r);
+  return `#section-${Array.from(r, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** The command-file lines: `marker` before each command (see {@link splitCommandOutput}). */
+export function markCommands(commands: readonly string[], marker: string): string[] {
+  const lines: string[] = [];
+  for (const c of commands) lines.push(marker, c);
+  return lines;
 }
 
 /** Index of the section whose body holds output offset `offset` (-1 before the first). */

@@ -11,6 +11,8 @@ import {
   parseStat,
   quoteArg,
   sectionAt,
+  markCommands,
+  newCommandMarker,
   splitCommandOutput,
   type LsRecord,
   type StatRecord,
@@ -190,17 +192,20 @@ export async function runCommands(
 ) {
   const out = new MemoryImageStore(0);
   const errors: Array<CommandError & { at: number }> = [];
+  // Sections are split at a marker line the image cannot know, not at `debugfs: ` echoes
+  // that a file name with a line break could imitate.
+  const marker = newCommandMarker();
   const r = await runTool('debugfs', [...(opts.write ? ['-w'] : []), '-f', '/commands', IMAGE], {
     mounts: [
       ...mounts(store),
-      { type: 'file', path: '/commands', data: commands.join('\n') + '\n' },
+      { type: 'file', path: '/commands', data: markCommands(commands, marker).join('\n') + '\n' },
       ...(opts.extra ?? []),
     ],
     captureStdout: out,
     // stdout is unbuffered in command-file mode: its size here says which command printed the line.
     onStderr: (line) => errors.push({ line, section: -1, at: out.size }),
   });
-  const sections = splitCommandOutput(r.stdoutBytes ?? new Uint8Array(0));
+  const sections = splitCommandOutput(r.stdoutBytes ?? new Uint8Array(0), marker);
   for (const e of errors) e.section = sectionAt(sections, e.at);
   return {
     result: r,
