@@ -339,8 +339,8 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
             ? 'mke2fs could not create the filesystem.'
             : `mke2fs ran out of room ${attempt} times; the tree is larger than the studio can plan for.`,
         );
-      // More room gives more inodes too (mke2fs's inode ratio); an explicit -N can fail
-      // with -d even where there is room, so the size is what grows.
+      // More room gives more inodes too: -N is the planned inodes per group times the
+      // groups of the larger size.
       size = grow(size, blocksPerGroup(plan.blockSize) * plan.blockSize);
       emit({
         type: 'log',
