@@ -66,7 +66,9 @@ export interface EngineApi {
 
 /**
  * Working on existing images (`workers/pipeline/image-session.ts`): the worker keeps each
- * opened image in memory by id; nothing is written anywhere until `save`. A failed call
+ * opened image by id (an uncompressed file is used in place under a copy-on-write overlay
+ * in browser storage, or memory); the opened file is never written, and nothing is saved
+ * anywhere until `save`. A failed call
  * rejects with a `BuildFailure`; a failed `apply` leaves the image as it was.
  */
 export interface ImageApi {
