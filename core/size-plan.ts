@@ -306,7 +306,9 @@ export function planSize(entries: readonly TreeEntry[], options: SizePlanOptions
     if (auto && nixBytes >= c.below) continue;
     const blockSize = auto ? c.blockSize : (options.blockSize as 1024 | 2048 | 4096);
     const plan = planWith(entries, { ...options, blockSize });
-    if (plan.initialImageBytes < c.below || !auto) return plan;
+    // The size after the headroom counts too: resize2fs cannot grow a filesystem of 1 KiB
+    // blocks a thousandfold (its reserved group descriptor blocks run out).
+    if (Math.max(plan.initialImageBytes, plan.finalImageBytes) < c.below || !auto) return plan;
   }
   return planWith(entries, { ...options, blockSize: auto ? 4096 : options.blockSize });
 }
