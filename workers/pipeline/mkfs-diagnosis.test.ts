@@ -113,3 +113,32 @@ describe('symlinkTargetProblems', () => {
     expect(symlinkTargetProblems([huge], 4096)[0].hint).toMatch(/at most 4095/);
   });
 });
+
+describe('a host file that cannot be read when mke2fs copies it', () => {
+  it('names the file and says permission denied, not a change or a defect', async () => {
+    const { openHostChecked, InputChangedError } = await import('../runtime/tree-fs.ts');
+    const { inputChangedProblem } = await import('./sealed-store.ts');
+    const { constants } = await import('node:fs');
+    const fs = {
+      constants,
+      openSync: () => {
+        throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      },
+    } as unknown as Parameters<typeof openHostChecked>[0];
+    let caught: unknown;
+    try {
+      openHostChecked(
+        fs,
+        { path: '/host/secret', offset: 0, size: 1 },
+        (d) => new InputChangedError('/etc/secret', 'in', d),
+      );
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(InputChangedError);
+    const p = inputChangedProblem(caught as InstanceType<typeof InputChangedError>);
+    expect(p).toMatchObject({ code: 'input-unreadable', input: 'in', path: '/etc/secret' });
+    expect(p.message).toBe('/etc/secret: it cannot be read: permission denied. Nothing was written.');
+    expect(p.hint).toMatch(/readable/);
+  });
+});

@@ -77,6 +77,15 @@ export function narCheckProblems(results: readonly NarCheckResult[], entries: re
 
 /** The problem for an input that changed between its scan and its copy. */
 export function inputChangedProblem(err: InputChangedError): InputProblem {
+  if (err.unreadable)
+    return {
+      severity: 'error',
+      code: 'input-unreadable',
+      input: err.origin,
+      path: err.path,
+      message: `${err.path}: ${err.detail}. Nothing was written.`,
+      hint: 'Make the file readable (chmod, or run as a user who can read it), or leave it out, then build again.',
+    };
   return {
     severity: 'error',
     code: 'input-changed',

@@ -69,6 +69,8 @@ export class InputChangedError extends Error {
   ) {
     super(`${origin}: ${path}: ${detail}`);
   }
+  /** Set when the file did not change but cannot be read (permissions, I/O errors). */
+  unreadable = false;
 }
 
 /** One inode of the tree: a directory, a symlink, or a file with all its names. */
@@ -842,7 +844,14 @@ export function openHostChecked(
     const code = (e as { code?: string }).code;
     if (code === 'ELOOP' || code === 'EMLINK') throw changed('it was replaced by a symbolic link after it was scanned');
     if (code === 'ENOENT') throw changed('it was removed after it was scanned');
-    throw e;
+    // Not a change but still this entry's fault: say which file and why, not "defect".
+    const err = changed(
+      code === 'EACCES' || code === 'EPERM'
+        ? 'it cannot be read: permission denied'
+        : `it cannot be opened (${code ?? (e as Error).message})`,
+    );
+    if (err instanceof InputChangedError) err.unreadable = true;
+    throw err;
   }
   try {
     const st = fs.fstatSync(fd);
