@@ -57,7 +57,7 @@ describe('--debug', () => {
     expect(r.stderr).toMatch(/^ {2}mke2fs stdout: \$ mke2fs .*-d /m);
     expect(r.stderr).toMatch(/^ {2}e2fsck stdout: \$ e2fsck -n -f .*\/image\/disk\.img$/m);
     expect(r.stderr).toMatch(/^ {2}e2fsck stdout: Pass 1: Checking inodes/m);
-    expect(r.stderr).toMatch(/^ {2}resize2fs stdout: \$ resize2fs -M /m);
+    expect(r.stderr).toMatch(/^ {2}resize2fs stdout: \$ resize2fs (-p )?-M /m);
     const quiet = await runCli('build', '-q', '--files', files, '-o', join(work, 'quiet.img'));
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(quiet.stderr).toBe('');
