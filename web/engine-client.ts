@@ -36,18 +36,27 @@ import type {
 } from '../core/engine-contract.ts';
 import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import type { api } from '../workers/build-worker.ts';
-import type { KeptTreeRequest } from '../workers/engine-api.ts';
+import type { KeptTreeRequest, StagedTreeInput } from '../workers/engine-api.ts';
 
 /** What the worker exposes (`api satisfies EngineApi`). */
 type WorkerApi = typeof api;
 
 export type EngineRemote = Remote<WorkerApi>;
 
-/** The page's tree for the engine: a key that changes with it, and its entries when needed. */
+/**
+ * The page's tree for the engine: a key that changes with it, and its entries when needed,
+ * all at once or (`parts`, for large trees) in pieces listed one after another, so that no
+ * single task of the page lists and clones them all.
+ */
 export interface TreeSource {
-  key: string;
+  /** Read again after the pieces were sent: a tree changed meanwhile is sent again. */
+  readonly key: string;
   entries(): TreeEntry[];
+  parts?(): Iterable<TreeEntry[]>;
 }
+
+/** Entries per message between the page and the worker: each piece clones in a few ms. */
+export const PIECE = 8000;
 
 /** A build request whose tree is given as a {@link TreeSource}. */
 export type TreeRequest = Omit<BuildRequest, 'entries'> & { tree: TreeSource };
@@ -161,6 +170,7 @@ export class EngineClient {
   /** The tree the current worker keeps (see `withTree`). */
   private sentTree: { remote: EngineRemote; key: string } | null = null;
   private readonly pending = new Set<(err: EngineError) => void>();
+  private stages = 0;
 
   constructor(private readonly connect: () => EngineConnection = connectWorker) {}
 
@@ -173,6 +183,45 @@ export class EngineClient {
     return this.call((r) => r.resolveInputs(inputs), opts.signal);
   }
 
+  /**
+   * `resolveInputs` for large inputs: tree inputs go to the worker in pieces, and the
+   * entries come back in pieces, each its own message, so the page's main thread never
+   * clones a whole list in one task. All pieces go to one worker; if it is restarted
+   * meanwhile, the call rejects as aborted.
+   */
+  async resolveInPieces(inputs: BuildInput[], opts: CallOptions = {}): Promise<ResolvedInputs> {
+    const remote = this.ensure().remote;
+    const on = <T>(run: (r: EngineRemote) => Promise<T>): Promise<T> =>
+      this.conn?.remote === remote ? this.call(run, opts.signal) : Promise.reject(EngineError.aborted());
+    const sent: Array<BuildInput | StagedTreeInput> = [];
+    for (const input of inputs) {
+      if (input.kind !== 'tree' || input.entries.length <= PIECE) {
+        sent.push(input);
+        continue;
+      }
+      const stage = `s${++this.stages}`;
+      for (let at = 0; at < input.entries.length; at += PIECE) {
+        const part = input.entries.slice(at, at + PIECE);
+        await on((r) => r.stageEntries(stage, part));
+      }
+      const staged: StagedTreeInput = { kind: 'staged-tree', at: input.at, stage };
+      if (input.problems) staged.problems = input.problems;
+      sent.push(staged);
+    }
+    const head = await on((r) => r.resolveInPieces(sent));
+    const entries: TreeEntry[] = [];
+    try {
+      for (let at = 0; at < head.count; at += PIECE) {
+        const part = await on((r) => r.takeResolved(head.id, at, PIECE));
+        for (const e of part) entries.push(e);
+      }
+    } catch (err) {
+      if (this.conn?.remote === remote) void remote.takeResolved(head.id, 0, 0, true).catch(() => {});
+      throw err;
+    }
+    return { entries, closure: head.closure, problems: head.problems };
+  }
+
   estimate(request: BuildRequest | TreeRequest, opts: CallOptions = {}): Promise<SizeEstimate> {
     return this.call((r) => this.withTree(r, request, (q) => r.estimate(q)), opts.signal);
   }
@@ -182,24 +231,43 @@ export class EngineClient {
    * key (`keepTree`) and named afterwards, so a large tree is not copied to the worker for
    * every estimate and again for the build. A fresh worker gets it again.
    */
-  private withTree<T>(
+  private async withTree<T>(
     remote: EngineRemote,
     request: BuildRequest | TreeRequest,
     call: (request: BuildRequest | KeptTreeRequest) => Promise<T>,
   ): Promise<T> {
     if (!('tree' in request)) return call(request);
     const { tree, ...rest } = request;
-    const named = { ...rest, tree: tree.key };
-    if (this.sentTree?.remote === remote && this.sentTree.key === tree.key) return call(named);
-    const sent = { remote, key: tree.key };
-    this.sentTree = sent;
-    return remote.keepTree(tree.key, tree.entries()).then(
-      () => call(named),
-      (err: unknown) => {
+    // A tree changed while its pieces were on the way is sent again (a few times at most).
+    for (let attempt = 0; ; attempt++) {
+      const key = tree.key;
+      if (this.sentTree?.remote === remote && this.sentTree.key === key) return call({ ...rest, tree: key });
+      const sent = { remote, key };
+      this.sentTree = sent;
+      try {
+        if (!tree.parts) await remote.keepTree(key, tree.entries());
+        else {
+          // One piece listed per message: the page lists the next piece when the worker took the last.
+          let previous: TreeEntry[] | null = null;
+          for (const part of tree.parts()) {
+            if (previous) await remote.keepTreePart(key, previous, false);
+            previous = part;
+          }
+          await remote.keepTreePart(key, previous ?? [], true);
+        }
+      } catch (err) {
         if (this.sentTree === sent) this.sentTree = null;
         throw err;
-      },
-    );
+      }
+      if (tree.key === key) return call({ ...rest, tree: key });
+      if (attempt >= 2)
+        throw new EngineError({
+          code: 'internal',
+          message: 'The tree kept changing while it was handed to the engine.',
+          hint: 'Wait until the inputs are read, then try again.',
+          problems: [],
+        });
+    }
   }
 
   /**

@@ -16,7 +16,15 @@ import type {
   InputFile,
 } from '../core/engine-contract.ts';
 import type { TreeEntry } from '../core/image-tree.ts';
-import type { CacheApi, EngineApi, ImageApi, KeptTreeRequest } from './engine-api.ts';
+import type {
+  CacheApi,
+  EngineApi,
+  ImageApi,
+  KeptTreeRequest,
+  PagedApi,
+  ResolvedHead,
+  StagedTreeInput,
+} from './engine-api.ts';
 import type { FetchProgress } from '../core/binary-cache/substitute.ts';
 import type { CacheFetchRequest, PageHttp } from '../core/engine-contract.ts';
 import { estimateImage } from './pipeline/build-image.ts';
@@ -51,6 +59,27 @@ function throttledEvents(onEvent: (e: BuildEvent) => void, intervalMs = 50): (e:
 /** Trees the page handed over once (keepTree), newest last; two are kept. */
 const keptTrees: Array<{ key: string; entries: TreeEntry[] }> = [];
 
+/** Trees arriving in pieces (keepTreePart), by key. */
+const arrivingTrees = new Map<string, TreeEntry[]>();
+/** Tree inputs arriving in pieces (stageEntries), by stage. */
+const staged = new Map<string, TreeEntry[]>();
+/** Resolved entries waiting to be taken (takeResolved), by id. */
+const resolvedWaiting = new Map<string, TreeEntry[]>();
+let nextResolved = 1;
+
+function keep(key: string, entries: TreeEntry[]): void {
+  const at = keptTrees.findIndex((t) => t.key === key);
+  if (at >= 0) keptTrees.splice(at, 1);
+  keptTrees.push({ key, entries });
+  if (keptTrees.length > 2) keptTrees.shift();
+}
+
+function appendTo(map: Map<string, TreeEntry[]>, key: string, entries: readonly TreeEntry[]): void {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  for (const e of entries) list.push(e);
+}
+
 /** The request with its entries, from the kept tree it names. */
 function withEntries(request: BuildRequest | KeptTreeRequest): BuildRequest {
   if (!('tree' in request)) return request;
@@ -79,11 +108,39 @@ function transferring(sink: Sink): Sink {
 export const api = {
   resolveInputs: (inputs: BuildInput[]) => guarded(() => resolveInputs(inputs, { decompressors })),
 
-  keepTree: async (key: string, entries: TreeEntry[]) => {
-    const at = keptTrees.findIndex((t) => t.key === key);
-    if (at >= 0) keptTrees.splice(at, 1);
-    keptTrees.push({ key, entries });
-    if (keptTrees.length > 2) keptTrees.shift();
+  keepTree: async (key: string, entries: TreeEntry[]) => keep(key, entries),
+
+  keepTreePart: async (key: string, entries: TreeEntry[], last: boolean) => {
+    appendTo(arrivingTrees, key, entries);
+    if (!last) return;
+    keep(key, arrivingTrees.get(key)!);
+    arrivingTrees.delete(key);
+  },
+
+  stageEntries: async (stage: string, entries: TreeEntry[]) => appendTo(staged, stage, entries),
+
+  resolveInPieces: (inputs: Array<BuildInput | StagedTreeInput>) =>
+    guarded(async (): Promise<ResolvedHead> => {
+      const real = inputs.map((i): BuildInput => {
+        if (i.kind !== 'staged-tree') return i;
+        const entries = staged.get(i.stage) ?? [];
+        staged.delete(i.stage);
+        return i.problems
+          ? { kind: 'tree', at: i.at, entries, problems: i.problems }
+          : { kind: 'tree', at: i.at, entries };
+      });
+      const r = await resolveInputs(real, { decompressors });
+      const id = `r${nextResolved++}`;
+      if (r.entries.length > 0) resolvedWaiting.set(id, r.entries);
+      return { id, count: r.entries.length, closure: r.closure, problems: r.problems };
+    }),
+
+  takeResolved: async (id: string, from: number, count: number, drop = false) => {
+    const list = resolvedWaiting.get(id);
+    if (!list) throw toBuildFailure(new Error(`the resolved entries ${id} are not kept here`));
+    const part = drop ? [] : list.slice(from, from + count);
+    if (drop || from + count >= list.length) resolvedWaiting.delete(id);
+    return part;
   },
 
   estimate: (request: BuildRequest | KeptTreeRequest) => guarded(() => estimateImage(withEntries(request))),
@@ -127,7 +184,7 @@ export const api = {
     onProgress?: (p: FetchProgress) => void,
   ) => guarded(() => fetches.fetch(planId, session, runId, http, onProgress)),
   cancelCacheFetch: (runId: string) => guarded(() => fetches.cancel(runId)),
-} satisfies EngineApi & ImageApi & CacheApi;
+} satisfies EngineApi & ImageApi & CacheApi & PagedApi;
 
 const scope = globalThis as unknown as { WorkerGlobalScope?: unknown; postMessage?: unknown };
 if (scope.WorkerGlobalScope !== undefined) {

@@ -26,7 +26,7 @@ import type {
   ResolvedInputs,
   SizeEstimate,
 } from '../core/engine-contract.ts';
-import type { TreeEntry } from '../core/image-tree.ts';
+import type { InputProblem, StorePathInfo, TreeEntry } from '../core/image-tree.ts';
 
 /**
  * A request naming a tree the engine keeps ({@link EngineApi.keepTree}) instead of carrying
@@ -34,6 +34,42 @@ import type { TreeEntry } from '../core/image-tree.ts';
  * per estimate and again for the build.
  */
 export type KeptTreeRequest = Omit<BuildRequest, 'entries'> & { tree: string };
+
+/**
+ * A tree input whose entries the page handed over in pieces ({@link PagedApi.stageEntries})
+ * under `stage`: a folder of 400,000 files is not cloned to the worker in one message.
+ */
+export interface StagedTreeInput {
+  kind: 'staged-tree';
+  at: string;
+  stage: string;
+  problems?: InputProblem[];
+}
+
+/** What {@link PagedApi.resolveInPieces} answers: everything but the entries, which wait to be taken. */
+export interface ResolvedHead {
+  /** Names the entries for {@link PagedApi.takeResolved}. */
+  id: string;
+  count: number;
+  closure: StorePathInfo[];
+  problems: InputProblem[];
+}
+
+/**
+ * Large lists cross the worker boundary in pieces, each its own message, so that neither
+ * side spends one long task cloning 400,000 entries: the page's main thread stays
+ * responsive (no task over 200 ms) while a system-sized input is added.
+ */
+export interface PagedApi {
+  /** Appends entries to a staged tree input (created on the first call). */
+  stageEntries(stage: string, entries: TreeEntry[]): Promise<void>;
+  /** Resolves like `resolveInputs`; the entries are kept until taken. Staged inputs are used up. */
+  resolveInPieces(inputs: Array<BuildInput | StagedTreeInput>): Promise<ResolvedHead>;
+  /** Entries `from` to `from + count` of a resolution; the last piece (or `drop`) forgets them. */
+  takeResolved(id: string, from: number, count: number, drop?: boolean): Promise<TreeEntry[]>;
+  /** Like `keepTree`, in pieces: `last` ends the tree (and replaces one kept under `key`). */
+  keepTreePart(key: string, entries: TreeEntry[], last: boolean): Promise<void>;
+}
 
 /**
  * The surface `workers/build-worker.ts` exposes through comlink (`api satisfies EngineApi`).

@@ -11,6 +11,7 @@
 import { baseName, joinImagePath, nameProblem, parentPath, splitImagePath } from '../../core/image-path.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { ImageEntryType } from '../../core/engine-contract.ts';
+import type { TreeSource } from '../engine-client.ts';
 
 /** What a node shown from an opened image knows beyond its tree entry. */
 export interface ImageNodeInfo {
@@ -479,12 +480,30 @@ export class FileTree {
 
   /**
    * Checks how `entries` would merge: directories merge with directories, anything else
-   * that meets an existing path is a conflict for the person to decide.
+   * that meets an existing path is a conflict for the person to decide. `normalized`: the
+   * entries already list every parent before its children (the engine's resolved lists do),
+   * so they are taken as they are instead of sorted again.
    */
-  planMerge(entries: readonly TreeEntry[], inputId: number): MergePlan {
-    const normalized = normalizeEntries(entries);
+  planMerge(entries: readonly TreeEntry[], inputId: number, normalized = false): MergePlan {
+    const steps = this.planSteps(entries, inputId, normalized, Number.POSITIVE_INFINITY);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** {@link planMerge} in steps of `every` entries, for a caller that lets the page breathe in between. */
+  *planSteps(
+    entries: readonly TreeEntry[],
+    inputId: number,
+    normalized: boolean,
+    every: number,
+  ): Generator<void, MergePlan> {
+    const list = normalized ? (entries as TreeEntry[]) : normalizeEntries(entries);
     const conflicts: Conflict[] = [];
-    for (const e of normalized) {
+    let n = 0;
+    for (const e of list) {
+      if (++n % every === 0) yield;
       if (e.path === '/') continue;
       const existing = this.get(e.path);
       if (!existing) continue;
@@ -495,7 +514,7 @@ export class FileTree {
         incoming: { type: e.type, size: e.size, origin: e.origin },
       });
     }
-    return { conflicts, entries: normalized, inputId };
+    return { conflicts, entries: list, inputId };
   }
 
   /** Applies a plan; `choices` decides each conflict (by path), `fallback` the rest. */
@@ -504,6 +523,25 @@ export class FileTree {
     choices: ReadonlyMap<string, ConflictChoice>,
     fallback: ConflictChoice = 'replace',
   ): number {
+    const steps = this.mergeSteps(plan, choices, fallback, Number.POSITIVE_INFINITY);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * {@link applyMerge} in steps of `every` entries. The version moves when it starts and
+   * when it ends, so a listing of the tree made in between is known to be stale.
+   */
+  *mergeSteps(
+    plan: MergePlan,
+    choices: ReadonlyMap<string, ConflictChoice>,
+    fallback: ConflictChoice,
+    every: number,
+  ): Generator<void, number> {
+    this.changed();
+    let n = 0;
     const conflictPaths = new Set(plan.conflicts.map((c) => c.path));
     const skipped = new Set<string>();
     const renamed = new Map<string, string>();
@@ -521,6 +559,7 @@ export class FileTree {
     };
 
     for (const e of plan.entries) {
+      if (++n % every === 0) yield;
       if (e.path === '/') continue;
       if (nearest(skipped, e.path) !== undefined) continue;
       let path = rewrite(e.path);
@@ -608,11 +647,18 @@ export class FileTree {
   /** The whole tree as the engine wants it: parents before children, paths absolute. */
   toEntries(): TreeEntry[] {
     const out: TreeEntry[] = [];
+    for (const e of this.walkEntries()) out.push(e);
+    return out;
+  }
+
+  /** {@link toEntries} one entry at a time (a folder's children are listed together). */
+  *walkEntries(): Generator<TreeEntry> {
     const live = (n: FileNode) => this.byId.has(n.id);
     // Parents before children with an explicit stack: no recursion by folder depth.
     const stack: Array<{ dir: FileNode; dirPath: string }> = [{ dir: this.root, dirPath: '/' }];
     while (stack.length > 0) {
       const { dir, dirPath } = stack.pop()!;
+      const out: TreeEntry[] = [];
       for (const child of dir.children!.values()) {
         const path = joinImagePath(dirPath, child.name);
         const e: TreeEntry = { path, ...child.entry };
@@ -630,8 +676,8 @@ export class FileTree {
         out.push(e);
         if (child.children) stack.push({ dir: child, dirPath: path });
       }
+      for (const e of out) yield e;
     }
-    return out;
   }
 }
 
@@ -661,10 +707,28 @@ let nextTreeId = 1;
 
 /**
  * The tree as the engine takes it (`TreeSource` of engine-client.ts): a key of this tree
- * and its version, and the entries, listed only when the engine does not have them yet.
+ * and its version (read when asked, so a change is seen), and the entries, listed only when
+ * the engine does not have them yet: at once, or in pieces of `piece` entries.
  */
-export function treeSource(tree: FileTree): { key: string; entries(): TreeEntry[] } {
+export function treeSource(tree: FileTree, piece = 8000): TreeSource {
   let id = treeIds.get(tree);
   if (id === undefined) treeIds.set(tree, (id = nextTreeId++));
-  return { key: `${id}:${tree.version}`, entries: () => tree.toEntries() };
+  const treeId = id;
+  return {
+    get key() {
+      return `${treeId}:${tree.version}`;
+    },
+    entries: () => tree.toEntries(),
+    *parts() {
+      let part: TreeEntry[] = [];
+      for (const e of tree.walkEntries()) {
+        part.push(e);
+        if (part.length >= piece) {
+          yield part;
+          part = [];
+        }
+      }
+      yield part;
+    },
+  };
 }

@@ -106,7 +106,7 @@ export function closureGone(s: Pick<StudioState, 'closure' | 'tree'>): string[] 
 export function buildBlocker(s: StudioState): string | undefined {
   if (s.build.status === 'running') return 'A build is running.';
   if (s.tree.isEmpty && s.closure.length === 0) return 'Add files, a folder, an archive or a closure first.';
-  if (s.inputs.some((i) => i.status === 'resolving')) return 'Still reading the inputs…';
+  if (s.inputs.some((i) => i.status === 'resolving') || s.merging > 0) return 'Still reading the inputs…';
   if (s.pendingMerges.length > 0) return 'Decide the conflicts first.';
   const bad = s.inputs.find((i) => i.status === 'failed' || i.problems.some((p) => p.severity === 'error'));
   if (bad) return `Fix or remove ${bad.label} first (see its problems above).`;

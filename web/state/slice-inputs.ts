@@ -16,6 +16,7 @@ import {
   placeEntries,
 } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
+import { runInSteps } from '../lib/yield-to-page.ts';
 import { joinImagePath } from '../../core/image-path.ts';
 import { type ConflictChoice, FileTree, type MergePlan } from './file-tree.ts';
 import { destinationProblem } from './slice-tree.ts';
@@ -79,6 +80,8 @@ export interface InputsSlice {
   pendingMerges: PendingMerge[];
   archivePrompt: ArchivePrompt | null;
   nextInputId: number;
+  /** Merges into the tree under way (made in steps, one after another); builds wait for them. */
+  merging: number;
   /** Counts closure resolutions, so a stale answer is dropped. */
   closureRun: number;
   /** Closure files by input id (resolved together, so manifests meet their contents). */
@@ -91,7 +94,7 @@ export interface InputsSlice {
   addClosureFiles(files: readonly File[]): Promise<void>;
   addDropped(items: DroppedItem[], at: string): Promise<void>;
   answerArchivePrompt(choice: 'extract' | 'keep' | 'cancel'): Promise<void>;
-  settleConflicts(choices: ReadonlyMap<string, ConflictChoice>, fallback: ConflictChoice): void;
+  settleConflicts(choices: ReadonlyMap<string, ConflictChoice>, fallback: ConflictChoice): Promise<void>;
   /** Moves an input: its entries leave the tree and come back at `at`. Returns why not. */
   moveInput(id: number, at: string): string | undefined;
   removeInput(id: number): void;
@@ -132,7 +135,7 @@ function problemsFor(item: InputItem, problems: readonly InputProblem[], only: b
 async function resolveWithRetry(inputs: BuildInput[]): Promise<ResolvedInputs> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await engine().resolveInputs(inputs);
+      return await engine().resolveInPieces(inputs);
     } catch (err) {
       if (attempt < 2 && toEngineError(err).aborted) continue;
       throw err;
@@ -157,7 +160,19 @@ async function programsAmong(entries: readonly TreeEntry[]): Promise<string[]> {
   return out.sort();
 }
 
+/** Entries checked or merged per step before the page gets a turn (a few ms each). */
+const MERGE_STEP = 4000;
+const PLAN_STEP = 20000;
+
+/** True when an entry list puts something under /nix/store/<hash>-<name>. */
+function holdsStorePaths(entries: readonly TreeEntry[]): boolean {
+  for (const e of entries) if (e.path.startsWith('/nix/store/') && STORE_PATH_RE.test(e.path)) return true;
+  return false;
+}
+
 export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> = (set, get) => {
+  /** Merges run one after another, each in steps. */
+  let mergeChain: Promise<void> = Promise.resolve();
   const patchInput = (id: number, patch: Partial<InputItem>): void => {
     set({ inputs: get().inputs.map((i) => (i.id === id ? { ...i, ...patch } : i)) });
   };
@@ -180,15 +195,9 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     });
   };
 
-  const applyPlan = (
-    label: string,
-    plan: MergePlan,
-    choices: ReadonlyMap<string, ConflictChoice>,
-    fallback: ConflictChoice = 'replace',
-  ): void => {
+  /** What follows a merge: input rows learn what of theirs is in the tree; a first load opens its folders. */
+  const afterMerge = (plan: MergePlan, firstLoad: boolean): void => {
     const { tree } = get();
-    const firstLoad = tree.isEmpty;
-    get().editTree(`add ${label}`, (t) => t.applyMerge(plan, choices, fallback));
     const counts = tree.inputCounts;
     const closureIds = new Set(
       get()
@@ -210,15 +219,42 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     }
   };
 
-  const queueMerge = (label: string, plan: MergePlan): void => {
-    if (plan.entries.length === 0) return;
-    const queue = get().pendingMerges;
-    if (plan.conflicts.length === 0 && queue.length === 0) {
-      applyPlan(label, plan, new Map());
-      return;
-    }
-    set({ pendingMerges: [...queue, { label, plan }] });
+  /** Applies a plan in steps, the page getting its turn in between. */
+  const applyPlan = async (
+    label: string,
+    plan: MergePlan,
+    choices: ReadonlyMap<string, ConflictChoice>,
+    fallback: ConflictChoice = 'replace',
+  ): Promise<void> => {
+    const { tree } = get();
+    const firstLoad = tree.isEmpty;
+    await get().editTreeInSteps(`add ${label}`, tree.mergeSteps(plan, choices, fallback, MERGE_STEP));
+    if (get().tree === tree) afterMerge(plan, firstLoad);
   };
+
+  /** Runs `work` after the merges before it, counted in `merging` until it ends. */
+  const inMergeOrder = (work: () => Promise<void>): Promise<void> => {
+    set({ merging: get().merging + 1 });
+    const run = mergeChain.then(work).finally(() => set({ merging: get().merging - 1 }));
+    mergeChain = run.catch(() => {});
+    return run;
+  };
+
+  /**
+   * Plans a merge of `entries` (in steps) and applies it at once when nothing conflicts,
+   * or queues it for the person. `normalized`: the engine's lists, parents first.
+   */
+  const mergeResolved = (label: string, entries: TreeEntry[], inputId: number, normalized: boolean): Promise<void> =>
+    inMergeOrder(async () => {
+      if (entries.length === 0) return;
+      const plan = await runInSteps(get().tree.planSteps(entries, inputId, normalized, PLAN_STEP));
+      const queue = get().pendingMerges;
+      if (plan.conflicts.length === 0 && queue.length === 0) {
+        await applyPlan(label, plan, new Map());
+        return;
+      }
+      set({ pendingMerges: [...queue, { label, plan }] });
+    });
 
   const hasClosureFiles = () => get().inputs.some((i) => i.kind === 'closure');
 
@@ -234,7 +270,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     if (!get().inputs.some((i) => i.id === item.id)) return; // removed meanwhile
     const problems = resolved.problems;
     const hasError = problems.some((p) => p.severity === 'error');
-    const storeContents = resolved.entries.some((e) => STORE_PATH_RE.test(e.path));
+    const storeContents = holdsStorePaths(resolved.entries);
     patchInput(item.id, {
       status: hasError && resolved.entries.length === 0 ? 'failed' : 'ready',
       problems,
@@ -245,7 +281,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
       await resolveClosure();
       return;
     }
-    queueMerge(item.label, get().tree.planMerge(resolved.entries, item.id));
+    await mergeResolved(item.label, resolved.entries, item.id, true);
   };
 
   /** Every closure file and every input holding store paths, resolved together. */
@@ -304,10 +340,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
       for (const c of group) if (c.kind !== 'closure') t.removeInput(c.id);
     });
     set({ closure: [...resolved.closure].sort((a, b) => (a.path < b.path ? -1 : 1)) });
-    queueMerge(
-      group.length === 1 ? group[0].label : 'the closure',
-      get().tree.planMerge(resolved.entries, CLOSURE_GROUP),
-    );
+    await mergeResolved(group.length === 1 ? group[0].label : 'the closure', resolved.entries, CLOSURE_GROUP, true);
   };
 
   const addWalkedFolder = (name: string, entries: TreeEntry[], at: string): Promise<void> => {
@@ -343,6 +376,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     pendingMerges: [],
     archivePrompt: null,
     nextInputId: 1,
+    merging: 0,
     closureRun: 0,
     closureFiles: new Map(),
 
@@ -461,13 +495,12 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
 
     settleConflicts(choices, fallback) {
       const [head, ...rest] = get().pendingMerges;
-      if (!head) return;
-      set({ pendingMerges: rest });
-      applyPlan(head.label, head.plan, choices, fallback);
-      // Later merges were planned against an older tree: plan them again.
-      const again = rest.map((m) => ({ label: m.label, plan: get().tree.planMerge(m.plan.entries, m.plan.inputId) }));
+      if (!head) return Promise.resolve();
+      // Later merges were planned against an older tree: they are planned again after this one.
       set({ pendingMerges: [] });
-      for (const m of again) queueMerge(m.label, m.plan);
+      const done = inMergeOrder(() => applyPlan(head.label, head.plan, choices, fallback));
+      const again = rest.map((m) => mergeResolved(m.label, m.plan.entries, m.plan.inputId, true));
+      return Promise.all([done, ...again]).then(() => {});
     },
 
     moveInput(id, at) {
@@ -531,7 +564,20 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     mergeEntries(entries, label = 'entries') {
       const item = addInputItem({ kind: 'files', label, origin: label, names: [label], at: '/' });
       patchInput(item.id, { status: 'ready', entryCount: entries.length });
-      queueMerge(label, get().tree.planMerge(entries, item.id));
+      if (get().merging > 0) {
+        void mergeResolved(label, entries, item.id, false);
+        return;
+      }
+      // Generated trees (tests, development previews) merge at once, as one task.
+      const plan = get().tree.planMerge(entries, item.id);
+      if (plan.entries.length === 0) return;
+      if (plan.conflicts.length > 0 || get().pendingMerges.length > 0) {
+        set({ pendingMerges: [...get().pendingMerges, { label, plan }] });
+        return;
+      }
+      const firstLoad = get().tree.isEmpty;
+      get().editTree(`add ${label}`, (t) => t.applyMerge(plan, new Map()));
+      afterMerge(plan, firstLoad);
     },
 
     clearAll() {

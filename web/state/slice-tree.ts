@@ -6,6 +6,7 @@
  */
 import type { StateCreator, StoreApi } from 'zustand';
 import { toggleExecutable } from '../lib/format.ts';
+import { yieldToPage } from '../lib/yield-to-page.ts';
 import { joinImagePath, nameProblem, splitImagePath } from '../../core/image-path.ts';
 import { type FileNode, FileTree, type TreeOp } from './file-tree.ts';
 import type { StudioState } from './store.ts';
@@ -113,6 +114,11 @@ export interface TreeSlice extends TreeUiSlice {
    * returned. Steps that change nothing are not kept.
    */
   editTree<T>(label: string, change: (tree: FileTree) => T): T;
+  /**
+   * {@link editTree} for a change made in steps (a generator of the tree's, e.g.
+   * `mergeSteps`), with a pause for the page after each: one undoable step in the end.
+   */
+  editTreeInSteps<T>(label: string, steps: Generator<void, T>): Promise<T>;
   undo(): void;
   redo(): void;
   commitRename(id: number, name: string): string | undefined;
@@ -153,6 +159,8 @@ export const createTreeSlice: StateCreator<StudioState, [], [], TreeSlice> = (se
   };
 
   const step = (from: 'undoStack' | 'redoStack'): void => {
+    // A merge made in steps is one undo step once it has ended, not before.
+    if (get().merging > 0) return;
     const stack = get()[from];
     const last = stack[stack.length - 1];
     if (!last) return;
@@ -190,6 +198,29 @@ export const createTreeSlice: StateCreator<StudioState, [], [], TreeSlice> = (se
       }
       get().treeChanged();
       return result;
+    },
+
+    async editTreeInSteps<T>(label: string, steps: Generator<void, T>): Promise<T> {
+      const { tree } = get();
+      const all: TreeOp[] = [];
+      const end: { result?: { value: T } } = {};
+      for (;;) {
+        // Each step records on its own, so edits made in the pauses keep their own undo steps.
+        const ops = tree.record(() => {
+          const r = steps.next();
+          if (r.done) end.result = { value: r.value };
+        });
+        for (const op of ops) all.push(op);
+        if (end.result) break;
+        await yieldToPage();
+      }
+      if (all.length > 0) {
+        const undoStack = [...get().undoStack, { label, ops: all }];
+        if (undoStack.length > HISTORY_LIMIT) undoStack.splice(0, undoStack.length - HISTORY_LIMIT);
+        set({ undoStack, redoStack: [] });
+      }
+      get().treeChanged();
+      return end.result.value;
     },
 
     undo: () => step('undoStack'),

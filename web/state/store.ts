@@ -43,7 +43,7 @@ export const buildTreeController: TreeController = {
       selectedId: useStudio((s) => s.selectedId),
       renamingId: useStudio((s) => s.renamingId),
       message: useStudio((s) => s.treeMessage),
-      busy: useStudio((s) => s.build.status === 'running'),
+      busy: useStudio((s) => s.build.status === 'running' || s.merging > 0),
       canUndo: useStudio((s) => s.undoStack[s.undoStack.length - 1]?.label ?? null),
       canRedo: useStudio((s) => s.redoStack[s.redoStack.length - 1]?.label ?? null),
     };

@@ -1,0 +1,140 @@
+/**
+ * 400,000 entries through the real worker API (the worker module's `api`, in this process)
+ * and the page's state: an archive and a dropped folder of a NixOS system's count are
+ * resolved, merged into the tree and handed back for an estimate, with no message between
+ * the page and the worker carrying more than one piece of entries, and the tree handed over
+ * once per version.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TreeEntry } from '../../core/image-tree.ts';
+import { tarHeader, tarTrailer } from '../../core/tar-writer.ts';
+import { api } from '../../workers/build-worker.ts';
+import { EngineClient, type EngineRemote, PIECE, setEngine } from '../engine-client.ts';
+import { until } from '../test-support/node-engine.ts';
+import { createStudioStore } from './store.ts';
+
+/** Every call to the worker: its method and the most entries one of its arguments or its answer held. */
+const calls: Array<{ method: string; entries: number }> = [];
+
+function entriesIn(value: unknown): number {
+  if (Array.isArray(value)) return value.length;
+  let most = 0;
+  if (value && typeof value === 'object')
+    for (const v of Object.values(value)) if (Array.isArray(v)) most = Math.max(most, v.length);
+  return most;
+}
+
+const recording = new Proxy(api, {
+  get(target, key: string) {
+    const f = (target as unknown as Record<string, unknown>)[key];
+    if (typeof f !== 'function') return f;
+    return async (...args: unknown[]) => {
+      const result = await (f as (...a: unknown[]) => unknown)(...args);
+      let most = entriesIn(result);
+      for (const a of args) {
+        most = Math.max(most, entriesIn(a));
+        if (Array.isArray(a)) for (const x of a) most = Math.max(most, entriesIn(x));
+      }
+      calls.push({ method: key, entries: most });
+      return result;
+    };
+  },
+});
+
+beforeAll(() => setEngine(new EngineClient(() => ({ remote: recording as unknown as EngineRemote, terminate() {} }))));
+afterAll(() => setEngine(new EngineClient()));
+
+/** A ustar stream of `count` empty files in folders of 200 (one header each, patched from a template). */
+function systemTar(count: number): File {
+  const template = tarHeader({ path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0 });
+  const out = new Uint8Array(count * 512);
+  const enc = new TextEncoder();
+  for (let i = 0; i < count; i++) {
+    const h = out.subarray(i * 512, (i + 1) * 512);
+    h.set(template);
+    h.fill(0, 0, 100);
+    enc.encodeInto(`sys/p${Math.floor(i / 200)}/lib/f${i}`, h.subarray(0, 100));
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let k = 0; k < 512; k++) sum += h[k];
+    enc.encodeInto(`${sum.toString(8).padStart(6, '0')}\0 `, h.subarray(148, 156));
+  }
+  return new File([out, tarTrailer()] as BlobPart[], 'system.tar');
+}
+
+const N = 400_000;
+const FOLDERS = N / 200;
+
+describe('400,000 entries in the page', () => {
+  it('an archive: resolved in the worker, taken in pieces, merged in steps, handed back once per version', async () => {
+    calls.length = 0;
+    const s = createStudioStore();
+    await s.getState().addArchives([systemTar(N)]);
+    const st = s.getState();
+    expect(st.inputs[0]).toMatchObject({ status: 'ready', entryCount: N + 2 * FOLDERS + 1 + 1 });
+    expect(st.merging).toBe(0);
+    // sys, its p* folders and their lib folders; the files.
+    expect(st.tree.totals).toMatchObject({ files: N, directories: 1 + 2 * FOLDERS, others: 0 });
+    expect(st.tree.get(`/sys/p${FOLDERS - 1}/lib/f${N - 1}`)?.entry.type).toBe('file');
+    expect(st.inputs[0].placed).toBe(N + 2 * FOLDERS + 1);
+    // One undo step takes the whole archive out again, and redo puts it back.
+    expect(st.undoStack).toHaveLength(1);
+    st.undo();
+    expect(s.getState().tree.totals.files).toBe(0);
+    s.getState().redo();
+    expect(s.getState().tree.totals.files).toBe(N);
+
+    const took = calls.filter((c) => c.method === 'takeResolved');
+    expect(took.length).toBe(Math.ceil((N + 2 * FOLDERS + 2) / PIECE));
+    await s.getState().refreshEstimate();
+    expect(s.getState().estimate.state).toBe('ready');
+    expect(s.getState().estimate.value!.inodes).toBeGreaterThan(N);
+    const sent = calls.filter((c) => c.method === 'keepTreePart');
+    // Full pieces, then the rest with the end mark.
+    expect(sent.length).toBe(Math.floor((N + 2 * FOLDERS + 1) / PIECE) + 1);
+    // The same version again: named, not sent.
+    await s.getState().refreshEstimate();
+    expect(calls.filter((c) => c.method === 'keepTreePart')).toHaveLength(sent.length);
+    expect(calls.filter((c) => c.method === 'keepTree' || c.method === 'resolveInputs')).toEqual([]);
+    for (const c of calls) expect(c.entries, `${c.method} carried too many entries`).toBeLessThanOrEqual(PIECE);
+  }, 120_000);
+
+  it('a dropped folder: its entries go to the worker in pieces and come back into the tree', async () => {
+    calls.length = 0;
+    const s = createStudioStore();
+    const entries: TreeEntry[] = [
+      { path: '/root', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, origin: 'root' },
+    ];
+    const blob = new Blob(['x']);
+    for (let i = 0; i < N; i++) {
+      if (i % 200 === 0)
+        entries.push({
+          path: `/root/d${i / 200}`,
+          type: 'directory',
+          mode: 0o755,
+          uid: 0,
+          gid: 0,
+          mtime: 0,
+          size: 0,
+          origin: 'root',
+        });
+      entries.push({
+        path: `/root/d${Math.floor(i / 200)}/f${i}`,
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        size: 1,
+        source: { kind: 'blob', blob, offset: 0, size: 1 },
+        origin: 'root',
+      });
+    }
+    await s.getState().addDropped([{ kind: 'folder', name: 'root', entries }], '/srv');
+    await until(() => s.getState().merging === 0 && s.getState().inputs.every((i) => i.status !== 'resolving'));
+    expect(s.getState().tree.totals).toMatchObject({ files: N, directories: 2 + FOLDERS, bytes: N });
+    expect(s.getState().tree.get(`/srv/root/d${FOLDERS - 1}/f${N - 1}`)?.entry.size).toBe(1);
+    expect(calls.filter((c) => c.method === 'stageEntries').length).toBe(Math.ceil(entries.length / PIECE));
+    for (const c of calls) expect(c.entries, `${c.method} carried too many entries`).toBeLessThanOrEqual(PIECE);
+  }, 120_000);
+});
