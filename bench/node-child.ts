@@ -89,7 +89,7 @@ async function main(): Promise<NodeChildResult> {
   // The CLI's `--files DIR`: the host folder at /, owned by root.
   begin('input', 0);
   profiler?.start('input');
-  const walked = (await walkHostDir(req.dir, 'bench')).map((e) => ({ ...e, uid: 0, gid: 0 }));
+  const walked = await walkHostDir(req.dir, 'bench', undefined, { uid: 0, gid: 0 });
   const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], {
     decompressors: inputDecompressors,
     host: nodeHost,

@@ -210,7 +210,7 @@ async function main(): Promise<void> {
 
   const profiler = await StageProfiler.start(200);
   profiler.start('input');
-  const walked = (await walkHostDir(dir, 'profile')).map((e) => ({ ...e, uid: 0, gid: 0 }));
+  const walked = await walkHostDir(dir, 'profile', undefined, { uid: 0, gid: 0 });
   const resolved = await resolveInputs([{ kind: 'tree', at: '/', entries: walked }], {
     decompressors: inputDecompressors,
     host: nodeHost,

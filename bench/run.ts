@@ -351,7 +351,7 @@ async function main(): Promise<void> {
       const { entries: _entries, ...wl } = w.workload;
       log(`${w.workload.name}: warming the page cache`);
       warmPageCache(w);
-      const walked = (await walkHostDir(w.dir, 'bench')).map((e) => ({ ...e, uid: 0, gid: 0 }));
+      const walked = await walkHostDir(w.dir, 'bench', undefined, { uid: 0, gid: 0 });
       const plan = planSize(walked, DEFAULT_BUILD_OPTIONS);
       if (browser) {
         const p = await browser.load(w, opts.browserInput);

@@ -158,8 +158,8 @@ function outputWriteFailure(output: string, err: unknown): EngineFailure {
  */
 async function hostFolder(dir: string): Promise<{ entries: TreeEntry[]; problems: InputProblem[] }> {
   const problems: InputProblem[] = [];
-  const entries = await walkHostDir(realpathSync(dir), basename(dir) || dir, problems);
-  return { entries: entries.map((e) => ({ ...e, uid: 0, gid: 0 })), problems };
+  const entries = await walkHostDir(realpathSync(dir), basename(dir) || dir, problems, { uid: 0, gid: 0 });
+  return { entries, problems };
 }
 
 /**

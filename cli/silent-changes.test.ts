@@ -53,11 +53,15 @@ describe('special files in a --files folder', () => {
     const root = fresh('latin1');
     writeFileSync(Buffer.from(`${root}/caf\xe9.txt`, 'latin1'), 'latin-1 name\n');
     writeFileSync(join(root, 'ok.txt'), 'ok\n');
+    // A real U+FFFD (valid UTF-8, what Node also shows for bytes that are not) is kept.
+    writeFileSync(join(root, 'repl\uFFFDchar.txt'), 'kept\n');
     const out = join(fresh('out'), 'disk.img');
     const r = await runCli('build', '-q', '--files', root, '-o', out);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/warning: latin1-\d+: \/caf.\.txt: Left out .*its name is not UTF-8/);
+    expect(r.stderr.match(/warning/g)).toHaveLength(1);
     expect(debugfsCat(out, '/ok.txt').toString()).toBe('ok\n');
+    expect(debugfsCat(out, '/repl\uFFFDchar.txt').toString()).toBe('kept\n');
   });
 });
 

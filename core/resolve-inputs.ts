@@ -279,9 +279,17 @@ export async function resolveInputs(
             );
             continue;
           }
-          const x = { ...e, path: joinImagePath(input.at, rel.path) };
-          if (e.type === 'hardlink' && e.target) x.target = joinImagePath(input.at, e.target.replace(/^\/+/, ''));
-          out.push(x);
+          const path = joinImagePath(input.at, rel.path);
+          const target =
+            e.type === 'hardlink' && e.target ? joinImagePath(input.at, e.target.replace(/^\/+/, '')) : e.target;
+          // An entry already where it goes is kept as it is, not copied: a walked folder of
+          // 400,000 entries is otherwise held twice for the whole build.
+          if (path === e.path && target === e.target) out.push(e);
+          else {
+            const x = { ...e, path };
+            if (e.type === 'hardlink' && e.target) x.target = target;
+            out.push(x);
+          }
         }
         plain.push(out);
         plainOrigins.push(origin);

@@ -124,7 +124,7 @@ function* narWalk(
   } else if (node.type === 'symlink') {
     put('symlink');
     put('target');
-    put(node.targetBytes ?? enc.encode(node.entry.target ?? ''));
+    put(enc.encode(node.entry.target ?? ''));
   } else {
     put('regular');
     if ((node.entry.mode & 0o100) !== 0) {
