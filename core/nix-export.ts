@@ -153,9 +153,11 @@ export async function readExportStream(
   options: ParseExportOptions & OpenCursorOptions = {},
 ): Promise<ExportedPath[]> {
   const input = options.input ?? reader.name;
-  const { cursor } = await openCursor(reader, (at) => exportEofError(input, at), options);
+  const { cursor, compression } = await openCursor(reader, (at) => exportEofError(input, at), options);
   try {
-    return await parseExport(cursor, { ...options, input });
+    const paths = await parseExport(cursor, { ...options, input });
+    if (compression !== 'none') await options.spool?.seal?.();
+    return paths;
   } finally {
     if ('cancel' in cursor && typeof cursor.cancel === 'function')
       await (cursor as { cancel(): Promise<void> }).cancel();

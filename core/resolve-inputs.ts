@@ -326,6 +326,8 @@ export async function resolveInputs(
     } catch (err) {
       problems.push(toProblem(err, origin));
     }
+    // What a failed parse spooled is readable too (its sources are dropped with the input).
+    await options.spool?.seal?.();
   }
 
   /**

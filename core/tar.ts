@@ -439,6 +439,7 @@ export async function readTarArchive(reader: RandomAccessReader, options: ReadTa
   const { cursor, compression } = await openCursor(reader, (at) => tarEofError(input, at), options);
   try {
     const { members, warnings } = await parseTar(cursor, { ...options, input });
+    if (compression !== 'none') await options.spool?.seal?.();
     return { members, warnings, compression };
   } finally {
     if ('cancel' in cursor && typeof cursor.cancel === 'function')

@@ -36,7 +36,7 @@ import type {
 } from '../core/engine-contract.ts';
 import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import type { api } from '../workers/build-worker.ts';
-import type { KeptTreeRequest, StagedTreeInput } from '../workers/engine-api.ts';
+import type { ContentsPlace, KeptTreeRequest, StagedTreeInput } from '../workers/engine-api.ts';
 
 /** What the worker exposes (`api satisfies EngineApi`). */
 type WorkerApi = typeof api;
@@ -189,7 +189,10 @@ export class EngineClient {
    * clones a whole list in one task. All pieces go to one worker; if it is restarted
    * meanwhile, the call rejects as aborted.
    */
-  async resolveInPieces(inputs: BuildInput[], opts: CallOptions = {}): Promise<ResolvedInputs> {
+  async resolveInPieces(
+    inputs: BuildInput[],
+    opts: CallOptions & { contents?: ContentsPlace } = {},
+  ): Promise<ResolvedInputs> {
     const remote = this.ensure().remote;
     const on = <T>(run: (r: EngineRemote) => Promise<T>): Promise<T> =>
       this.conn?.remote === remote ? this.call(run, opts.signal) : Promise.reject(EngineError.aborted());
@@ -208,7 +211,7 @@ export class EngineClient {
       if (input.problems) staged.problems = input.problems;
       sent.push(staged);
     }
-    const head = await on((r) => r.resolveInPieces(sent));
+    const head = await on((r) => r.resolveInPieces(sent, opts.contents));
     const entries: TreeEntry[] = [];
     try {
       for (let at = 0; at < head.count; at += PIECE) {
@@ -285,6 +288,12 @@ export class EngineClient {
       (r) => this.withTree(r, request, (q) => r.build(q, Comlink.proxy(onEvent), Comlink.proxy(sink), output)),
       opts.signal,
     );
+  }
+
+  /** Removes what compressed inputs spooled to OPFS for `input` (or the whole session). */
+  releaseContents(session: string, input?: string): Promise<void> {
+    if (!this.conn) return Promise.resolve();
+    return this.call((r) => r.releaseContents(session, input));
   }
 
   // ---- opened images ----------------------------------------------------------------

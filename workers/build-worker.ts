@@ -18,6 +18,7 @@ import type {
 import type { TreeEntry } from '../core/image-tree.ts';
 import type {
   CacheApi,
+  ContentsPlace,
   EngineApi,
   ImageApi,
   KeptTreeRequest,
@@ -33,6 +34,10 @@ import { CacheFetches } from './pipeline/cache-fetch.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
+import { openContentSpool, removeContents, removeStaleSessions } from './runtime/opfs-spool.ts';
+import type { ContentSpool } from '../core/io/cursor.ts';
+import type { ResolveOptions } from '../core/resolve-inputs.ts';
+import type { InputProblem } from '../core/image-tree.ts';
 
 /** Runs `work`, turning any failure into the plain `BuildFailure` the page expects. */
 async function guarded<T>(work: () => Promise<T> | T): Promise<T> {
@@ -80,6 +85,62 @@ function appendTo(map: Map<string, TreeEntry[]>, key: string, entries: readonly 
   for (const e of entries) list.push(e);
 }
 
+/** Most bytes compressed inputs may expand to where their contents cannot go to OPFS: 1 GiB. */
+export const MEMORY_EXPANSION_LIMIT = 1024 ** 3;
+
+/**
+ * Resolve options for the page: compressed inputs expand into an OPFS spool at `place`, or,
+ * where OPFS cannot be used, into memory up to {@link MEMORY_EXPANSION_LIMIT} (`fellBack`
+ * then says why, for a warning once it was used).
+ */
+async function contentsOptions(
+  inputs: readonly BuildInput[],
+  place: ContentsPlace | undefined,
+): Promise<{ options: ResolveOptions; warning(): InputProblem | null }> {
+  const none = { options: { decompressors }, warning: () => null };
+  const name = inputs.find((i) => i.kind === 'archive' || i.kind === 'closure');
+  if (!place || !name || !('file' in name)) return none;
+  const spool = await openContentSpool(place.session, place.input);
+  if (typeof spool !== 'string')
+    return {
+      options: {
+        decompressors,
+        spool,
+        limitHint:
+          'Give the archive uncompressed (its files are then read in place), or build with the command line (--max-expanded-bytes).',
+      },
+      warning: () => null,
+    };
+  let used = false;
+  const memory: ContentSpool = {
+    async append(size, fill) {
+      used = true;
+      const parts: Uint8Array[] = [];
+      await fill((p) => parts.push(p.slice()));
+      return { kind: 'blob', blob: new Blob(parts as BlobPart[]), offset: 0, size };
+    },
+  };
+  const gib = MEMORY_EXPANSION_LIMIT / 1024 ** 3;
+  return {
+    options: {
+      decompressors,
+      spool: memory,
+      maxExpandedBytes: MEMORY_EXPANSION_LIMIT,
+      limitHint: `This browser cannot keep decompressed contents on disk (${spool}), so at most ${gib} GiB is held in memory. Give the archive uncompressed (its files are then read in place), or use the command line.`,
+    },
+    warning: () =>
+      used
+        ? {
+            severity: 'warning',
+            code: 'storage-fallback',
+            input: name.file.name,
+            message: `The decompressed contents of ${name.file.name} are held in memory, not on disk: ${spool}.`,
+            hint: `Compressed archives can expand to at most ${gib} GiB here. Give large archives uncompressed (they are read in place), or use a browser with the Origin Private File System.`,
+          }
+        : null,
+  };
+}
+
 /** The request with its entries, from the kept tree it names. */
 function withEntries(request: BuildRequest | KeptTreeRequest): BuildRequest {
   if (!('tree' in request)) return request;
@@ -119,7 +180,7 @@ export const api = {
 
   stageEntries: async (stage: string, entries: TreeEntry[]) => appendTo(staged, stage, entries),
 
-  resolveInPieces: (inputs: Array<BuildInput | StagedTreeInput>) =>
+  resolveInPieces: (inputs: Array<BuildInput | StagedTreeInput>, contents?: ContentsPlace) =>
     guarded(async (): Promise<ResolvedHead> => {
       const real = inputs.map((i): BuildInput => {
         if (i.kind !== 'staged-tree') return i;
@@ -129,11 +190,16 @@ export const api = {
           ? { kind: 'tree', at: i.at, entries, problems: i.problems }
           : { kind: 'tree', at: i.at, entries };
       });
-      const r = await resolveInputs(real, { decompressors });
+      const { options, warning } = await contentsOptions(real, contents);
+      const r = await resolveInputs(real, options);
+      const fellBack = warning();
+      if (fellBack) r.problems.push(fellBack);
       const id = `r${nextResolved++}`;
       if (r.entries.length > 0) resolvedWaiting.set(id, r.entries);
       return { id, count: r.entries.length, closure: r.closure, problems: r.problems };
     }),
+
+  releaseContents: (session: string, input?: string) => guarded(() => removeContents(session, input)),
 
   takeResolved: async (id: string, from: number, count: number, drop = false) => {
     const list = resolvedWaiting.get(id);
@@ -189,6 +255,8 @@ export const api = {
 const scope = globalThis as unknown as { WorkerGlobalScope?: unknown; postMessage?: unknown };
 if (scope.WorkerGlobalScope !== undefined) {
   Comlink.expose(api);
-  // At start-up, remove what cancelled or finished builds of earlier sessions left in OPFS.
+  // At start-up, remove what cancelled or finished builds of earlier sessions left in OPFS,
+  // and the spools (fetched NARs, decompressed contents) of pages that are gone.
   void browserStorage();
+  void removeStaleSessions().catch(() => {});
 }

@@ -46,6 +46,16 @@ export interface StagedTreeInput {
   problems?: InputProblem[];
 }
 
+/**
+ * Where the decompressed contents of an input's compressed archives go: OPFS files under the
+ * page's spool session (removed with `releaseContents`, or at the next start once the page
+ * is gone) and the input's id.
+ */
+export interface ContentsPlace {
+  session: string;
+  input: string;
+}
+
 /** What {@link PagedApi.resolveInPieces} answers: everything but the entries, which wait to be taken. */
 export interface ResolvedHead {
   /** Names the entries for {@link PagedApi.takeResolved}. */
@@ -63,8 +73,15 @@ export interface ResolvedHead {
 export interface PagedApi {
   /** Appends entries to a staged tree input (created on the first call). */
   stageEntries(stage: string, entries: TreeEntry[]): Promise<void>;
-  /** Resolves like `resolveInputs`; the entries are kept until taken. Staged inputs are used up. */
-  resolveInPieces(inputs: Array<BuildInput | StagedTreeInput>): Promise<ResolvedHead>;
+  /**
+   * Resolves like `resolveInputs`; the entries are kept until taken. Staged inputs are used
+   * up. With `contents`, what compressed inputs expand to is spooled to OPFS there (what an
+   * earlier resolve of the same input spooled is removed); where OPFS is missing or refuses,
+   * it is held in memory up to a smaller limit, with a warning.
+   */
+  resolveInPieces(inputs: Array<BuildInput | StagedTreeInput>, contents?: ContentsPlace): Promise<ResolvedHead>;
+  /** Removes what was spooled for an input (or, without `input`, for the whole session). */
+  releaseContents(session: string, input?: string): Promise<void>;
   /** Entries `from` to `from + count` of a resolution; the last piece (or `drop`) forgets them. */
   takeResolved(id: string, from: number, count: number, drop?: boolean): Promise<TreeEntry[]>;
   /** Like `keepTree`, in pieces: `last` ends the tree (and replaces one kept under `key`). */

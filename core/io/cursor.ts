@@ -97,6 +97,12 @@ export class RandomAccessCursor implements Cursor {
 export interface ContentSpool {
   /** Stores `size` bytes, given through `fill`'s callback in order, and names them as a ByteSource. */
   append(size: number, fill: (write: (part: Uint8Array) => void) => Promise<void>): Promise<ByteSource>;
+  /**
+   * Makes what was appended so far readable through the sources `append` returned (a
+   * browser spool can hand out a readable File only once its writes are done). Called
+   * when a parse of an input ends, before its sources are read. Default: always readable.
+   */
+  seal?(): Promise<void>;
 }
 
 /** Options of a stream cursor. */
@@ -107,6 +113,8 @@ export interface StreamCursorOptions {
   maxExpandedBytes?: number;
   /** The option name people use to raise the limit, for the message. Default `maxExpandedBytes`. */
   limitOptionName?: string;
+  /** The message's hint when the limit is passed, where there is no option to raise it. */
+  limitHint?: string;
 }
 
 /** Default limit of bytes a compressed input may expand to in memory: 8 GiB. */
@@ -129,6 +137,7 @@ export class StreamCursor implements Cursor {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly limit: number;
   private readonly limitName: string;
+  private readonly limitHint: string | undefined;
   private readonly spool: ContentSpool | undefined;
 
   constructor(
@@ -140,6 +149,7 @@ export class StreamCursor implements Cursor {
     this.reader = stream.getReader();
     this.limit = options.maxExpandedBytes ?? DEFAULT_MAX_EXPANDED_BYTES;
     this.limitName = options.limitOptionName ?? 'maxExpandedBytes';
+    this.limitHint = options.limitHint;
     this.spool = options.spool;
   }
 
@@ -237,8 +247,10 @@ export class StreamCursor implements Cursor {
       throw new DecompressError({
         code: 'expansion-limit',
         input: this.name,
-        message: `${this.name} expands to more than the limit of ${formatBytes(this.limit)} of file contents held in memory.`,
-        hint: `Raise the limit with the "${this.limitName}" option (bytes), or give the archive uncompressed so its files are read in place.`,
+        message: `${this.name} expands to more than the limit of ${formatBytes(this.limit)} of file contents ${this.spool ? 'kept' : 'held in memory'}.`,
+        hint:
+          this.limitHint ??
+          `Raise the limit with the "${this.limitName}" option (bytes), or give the archive uncompressed so its files are read in place.`,
       });
     }
     this.expanded += n;

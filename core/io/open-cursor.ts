@@ -21,6 +21,8 @@ export interface OpenCursorOptions {
   maxExpandedBytes?: number;
   /** How people raise that limit where they are (a CLI flag, a setting), for the message. Default `maxExpandedBytes`. */
   limitOptionName?: string;
+  /** The hint when the limit is passed, where there is no option to raise it (the page). */
+  limitHint?: string;
   /** Where a compressed input's member bytes are kept. Default: Blobs. */
   spool?: ContentSpool;
 }
@@ -73,6 +75,7 @@ export async function openCursor(
   const cursor = new StreamCursor(stream, reader.name, eof, {
     maxExpandedBytes: options.maxExpandedBytes,
     limitOptionName: options.limitOptionName,
+    limitHint: options.limitHint,
     spool: options.spool,
   });
   return { cursor, compression };

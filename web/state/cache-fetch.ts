@@ -81,11 +81,14 @@ export function parseStorePathsText(text: string): string[] {
 }
 
 let session: string | null = null;
-/** This page's spool session, locked while the page lives so other tabs leave its files alone. */
-function spoolSession(): string {
+/**
+ * This page's spool session (fetched NARs, decompressed archive contents), locked while the
+ * page lives so other tabs leave its files alone; a later start removes them once it is gone.
+ */
+export function spoolSession(): string {
   if (session) return session;
   session = crypto.randomUUID();
-  void navigator.locks?.request(SPOOL_LOCK_PREFIX + session, () => new Promise<void>(() => {}));
+  void globalThis.navigator?.locks?.request(SPOOL_LOCK_PREFIX + session, () => new Promise<void>(() => {}));
   return session;
 }
 

@@ -18,6 +18,7 @@ import {
 import { formatCount } from '../lib/format.ts';
 import { runInSteps } from '../lib/yield-to-page.ts';
 import { joinImagePath } from '../../core/image-path.ts';
+import { spoolSession } from './cache-fetch.ts';
 import { type ConflictChoice, FileTree, type MergePlan } from './file-tree.ts';
 import { destinationProblem } from './slice-tree.ts';
 import type { StudioState } from './store.ts';
@@ -108,6 +109,17 @@ export interface InputsSlice {
 /** Tree nodes of inputs resolved together as one closure. */
 export const CLOSURE_GROUP = -1;
 
+/** Where the engine spools what an input's compressed archives expand to (see `releaseContents`). */
+const contentsId = (inputId: number) => `input-${inputId}`;
+const CLOSURE_CONTENTS = 'closure';
+
+/** Removes spooled contents no input needs any more (the whole session's without `id`). */
+function releaseContents(id?: string): void {
+  void engine()
+    .releaseContents(spoolSession(), id)
+    .catch(() => {});
+}
+
 const STORE_PATH_RE = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/]+/;
 
 /** Each input's names as a set (a folder has one per file: a lookup per problem must not scan them). */
@@ -132,10 +144,10 @@ function problemsFor(item: InputItem, problems: readonly InputProblem[], only: b
  * Cancelling a build ends the worker, and with it any input still being read: those are
  * read again on the fresh worker rather than failing.
  */
-async function resolveWithRetry(inputs: BuildInput[]): Promise<ResolvedInputs> {
+async function resolveWithRetry(inputs: BuildInput[], contents: string): Promise<ResolvedInputs> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await engine().resolveInPieces(inputs);
+      return await engine().resolveInPieces(inputs, { contents: { session: spoolSession(), input: contents } });
     } catch (err) {
       if (attempt < 2 && toEngineError(err).aborted) continue;
       throw err;
@@ -262,7 +274,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
   const resolveAndMerge = async (item: InputItem, input: BuildInput): Promise<void> => {
     let resolved: ResolvedInputs;
     try {
-      resolved = await resolveWithRetry([input]);
+      resolved = await resolveWithRetry([input], contentsId(item.id));
     } catch (err) {
       failInput(item, err);
       return;
@@ -299,7 +311,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     for (const c of group) if (c.kind === 'closure') patchInput(c.id, { status: 'resolving' });
     let resolved: ResolvedInputs;
     try {
-      resolved = await resolveWithRetry(requests);
+      resolved = await resolveWithRetry(requests, CLOSURE_CONTENTS);
     } catch (err) {
       if (run !== get().closureRun) return;
       const e = toEngineError(err);
@@ -531,6 +543,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
         pendingMerges: get().pendingMerges.filter((m) => m.plan.inputId !== id),
       });
       const inGroup = item.kind === 'closure' || (item.storeContents && hasClosureFiles());
+      if (!inGroup) releaseContents(contentsId(id));
       if (item.kind === 'closure') {
         const map = new Map(get().closureFiles);
         map.delete(id);
@@ -545,6 +558,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
         return;
       }
       // The last closure file went: store contents of other inputs stand on their own again.
+      releaseContents(CLOSURE_CONTENTS);
       set({ closureRun: get().closureRun + 1, closure: [] });
       get().editTree(`remove ${item.label}`, (t) => t.removeInput(CLOSURE_GROUP));
       for (const other of get().inputs)
@@ -582,6 +596,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
 
     clearAll() {
       get().releaseResult();
+      releaseContents();
       set({
         inputs: [],
         closure: [],
