@@ -24,6 +24,12 @@
  * - system(): there is no shell (3.1.6 runs the command on the host under Node).
  * - alarm(): does nothing (3.1.6 sets a timer that raises SIGALRM later, possibly
  *   into an instance whose main has long returned).
+ * - FS.lookupPath: the same walk without re-normalizing the path at every step. 3.1.6
+ *   builds each intermediate path with PATH.join2 (split, filter, join of the whole path
+ *   so far: quadratic in the depth) and normalizes paths that are already normal; every
+ *   lstat/open/readlink of `mke2fs -d` (relative names under a deep cwd) paid that. Paths
+ *   with `.`, `..`, `//` or a trailing slash still go through PATH.normalizeArray, and
+ *   mount points and symlinks are handled as in 3.1.6.
  *
  * Functions overridden here are not wrapped by emscripten's syscall wrapper,
  * so each one catches FS.ErrnoError itself: WASI functions (fd_*) return a
@@ -33,8 +39,8 @@ mergeInto(LibraryManager.library, {
   // Helpers, and MEMFS limits. Replaces 3.1.6 library_memfs.js expandFileStorage /
   // resizeFileStorage, which compute sizes with `>>> 0` (32 bits) and let a failed
   // allocation's RangeError escape the syscall.
-  $wasmFixes__deps: ['$FS', '$MEMFS'],
-  $wasmFixes__postset: 'wasmFixes.limitMemfs();',
+  $wasmFixes__deps: ['$FS', '$MEMFS', '$PATH', '$PATH_FS'],
+  $wasmFixes__postset: 'wasmFixes.limitMemfs(); wasmFixes.fastLookupPath();',
   $wasmFixes: {
     // MEMFS keeps a file in one typed array and truncates sizes to 32 bits
     // (a 6 GiB ftruncate gives a 1.7 GiB file). Refuse what it cannot hold
@@ -52,6 +58,51 @@ mergeInto(LibraryManager.library, {
           }
         };
       });
+    },
+    // Replaces FS.lookupPath (see the header). Same results, same errors, same mutation of
+    // `opts` (3.1.6 fills in its defaults), same recursion for symlinks.
+    fastLookupPath: function() {
+      // A segment that normalizing would change: empty (`//`, trailing `/`), `.` or `..`.
+      var unnormal = /\/\.{0,2}(?:\/|$)/;
+      FS.lookupPath = function(path, opts) {
+        if (opts === undefined) opts = {};
+        // PATH_FS.resolve(FS.cwd(), path) gives '' for an empty path.
+        if (!path) return { path: '', node: null };
+        var abs = path.charAt(0) === '/' ? path : FS.cwd() + '/' + path;
+        var parts;
+        if (unnormal.test(abs)) {
+          parts = PATH.normalizeArray(abs.split('/').filter(function(p) { return !!p; }), false);
+        } else {
+          parts = abs.split('/');
+          parts.shift();
+        }
+        if (opts.follow_mount === undefined) opts.follow_mount = true;
+        if (opts.recurse_count === undefined) opts.recurse_count = 0;
+        if (opts.recurse_count > 8) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
+        var current = FS.root;
+        var currentPath = '/';
+        for (var i = 0; i < parts.length; i++) {
+          var islast = i === parts.length - 1;
+          if (islast && opts.parent) break;
+          current = FS.lookupNode(current, parts[i]);
+          // PATH.join2 of a normal absolute path and a plain name.
+          currentPath = currentPath === '/' ? '/' + parts[i] : currentPath + '/' + parts[i];
+          if (FS.isMountpoint(current)) {
+            if (!islast || opts.follow_mount) current = current.mounted.root;
+          }
+          if (!islast || opts.follow) {
+            var count = 0;
+            while (FS.isLink(current.mode)) {
+              var link = FS.readlink(currentPath);
+              currentPath = PATH_FS.resolve(PATH.dirname(currentPath), link);
+              var lookup = FS.lookupPath(currentPath, { recurse_count: opts.recurse_count });
+              current = lookup.node;
+              if (count++ > 40) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
+            }
+          }
+        }
+        return { path: currentPath, node: current };
+      };
     },
     // Offset from the two 32-bit halves of a legalized i64 parameter.
     i64: function(low, high) {

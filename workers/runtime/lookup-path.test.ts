@@ -1,0 +1,196 @@
+/**
+ * The glue's FS.lookupPath (wasm/common/library_fixes.js) against emscripten 3.1.6's own,
+ * kept below as the reference: same node, same resolved path, same error, for relative and
+ * absolute paths, `.`/`..`/`//`/trailing slashes, symlinks (relative, absolute, chains,
+ * loops), mount points, and the `parent`/`follow`/`follow_mount` options.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileTool, instantiateNow, loadToolFactory } from './wasm-modules.ts';
+import { useTestWasm } from '../test-support/wasm.ts';
+
+interface Node {
+  mode: number;
+  mounted: { root: Node } | null;
+}
+interface Lookup {
+  path: string;
+  node: Node | null;
+}
+interface Opts {
+  parent?: boolean;
+  follow?: boolean;
+  follow_mount?: boolean;
+  recurse_count?: number;
+}
+interface Fs {
+  cwd(): string;
+  chdir(path: string): void;
+  mkdir(path: string): void;
+  mkdirTree(path: string): void;
+  writeFile(path: string, data: string): void;
+  symlink(target: string, path: string): void;
+  mount(type: unknown, opts: object, dir: string): void;
+  filesystems: { MEMFS: unknown };
+  root: Node;
+  lookupPath(path: string, opts?: Opts): Lookup;
+  lookupNode(parent: Node, name: string): Node;
+  isMountpoint(node: Node): boolean;
+  isLink(mode: number): boolean;
+  readlink(path: string): string;
+  ErrnoError: new (errno: number) => Error & { errno: number };
+}
+interface PathLib {
+  normalizeArray(parts: string[], allowAboveRoot: boolean): string[];
+  dirname(path: string): string;
+  join2(a: string, b: string): string;
+}
+
+/** emscripten 3.1.6's PATH_FS.resolve (library_path.js), as the reference uses it. */
+function resolve(FS: Fs, PATH: PathLib, ...args: string[]): string {
+  let resolvedPath = '';
+  let resolvedAbsolute = false;
+  for (let i = args.length - 1; i >= -1 && !resolvedAbsolute; i--) {
+    const path = i >= 0 ? args[i] : FS.cwd();
+    if (!path) return '';
+    resolvedPath = `${path}/${resolvedPath}`;
+    resolvedAbsolute = path.charAt(0) === '/';
+  }
+  resolvedPath = PATH.normalizeArray(
+    resolvedPath.split('/').filter((p) => !!p),
+    !resolvedAbsolute,
+  ).join('/');
+  return (resolvedAbsolute ? '/' : '') + resolvedPath || '.';
+}
+
+/** emscripten 3.1.6's FS.lookupPath (library_fs.js), unchanged but for names. */
+function referenceLookup(FS: Fs, PATH: PathLib, path: string, opts: Opts = {}): Lookup {
+  path = resolve(FS, PATH, FS.cwd(), path);
+  if (!path) return { path: '', node: null };
+  const defaults = { follow_mount: true, recurse_count: 0 };
+  for (const [key, value] of Object.entries(defaults)) {
+    if (opts[key as keyof Opts] === undefined) (opts as Record<string, unknown>)[key] = value;
+  }
+  if (opts.recurse_count! > 8) throw new FS.ErrnoError(32);
+  const parts = PATH.normalizeArray(
+    path.split('/').filter((p) => !!p),
+    false,
+  );
+  let current: Node = FS.root;
+  let currentPath = '/';
+  for (let i = 0; i < parts.length; i++) {
+    const islast = i === parts.length - 1;
+    if (islast && opts.parent) break;
+    current = FS.lookupNode(current, parts[i]);
+    currentPath = PATH.join2(currentPath, parts[i]);
+    if (FS.isMountpoint(current)) {
+      if (!islast || (islast && opts.follow_mount)) current = current.mounted!.root;
+    }
+    if (!islast || opts.follow) {
+      let count = 0;
+      while (FS.isLink(current.mode)) {
+        const link = FS.readlink(currentPath);
+        currentPath = resolve(FS, PATH, PATH.dirname(currentPath), link);
+        const lookup = referenceLookup(FS, PATH, currentPath, { recurse_count: opts.recurse_count });
+        current = lookup.node!;
+        if (count++ > 40) throw new FS.ErrnoError(32);
+      }
+    }
+  }
+  return { path: currentPath, node: current };
+}
+
+function outcome(run: () => Lookup): { path?: string; node?: Node | null; errno?: number } {
+  try {
+    const r = run();
+    return { path: r.path, node: r.node };
+  } catch (e) {
+    const errno = (e as { errno?: number }).errno;
+    if (errno === undefined) throw e;
+    return { errno };
+  }
+}
+
+describe('FS.lookupPath in the glue', () => {
+  let FS: Fs;
+  let PATH: PathLib;
+
+  beforeAll(async () => {
+    useTestWasm();
+    const wasm = await compileTool('mke2fs');
+    const factory = await loadToolFactory('mke2fs');
+    const mod = (await factory({
+      noInitialRun: true,
+      print() {},
+      printErr() {},
+      instantiateWasm: (
+        imports: WebAssembly.Imports,
+        receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void,
+      ) =>
+        instantiateNow(wasm, imports, receive, (e) => {
+          throw e;
+        }),
+    } as never)) as unknown as { FS: Fs; PATH: PathLib };
+    FS = mod.FS;
+    PATH = mod.PATH;
+    FS.mkdirTree('/a/b/c');
+    FS.writeFile('/a/b/c/file', 'x');
+    FS.writeFile('/a/b/.hidden', 'x');
+    FS.writeFile('/a/b/...', 'x');
+    FS.symlink('b', '/a/rel');
+    FS.symlink('/a/b/c', '/a/abs');
+    FS.symlink('../a/rel/c', '/a/b/up');
+    FS.symlink('rel', '/a/chain');
+    FS.symlink('loop', '/a/loop');
+    FS.symlink('file', '/a/b/c/self');
+    FS.symlink('nowhere', '/a/dangling');
+    FS.mkdir('/m');
+    FS.mount(FS.filesystems.MEMFS, {}, '/m');
+    FS.mkdirTree('/m/d');
+    FS.writeFile('/m/d/f', 'x');
+    FS.symlink('/m/d', '/a/b/tom');
+  });
+
+  it('finds the same node and path, or fails the same way, as emscripten 3.1.6', () => {
+    const names = ['', '.', '..', 'b', 'b/', 'b//c', './b/./c/', 'b/c/../c/file', 'rel', 'rel/', 'rel/c/file'];
+    names.push('abs', 'abs/file', 'b/up', 'b/up/file', 'chain/c', 'loop', 'loop/x', 'dangling', 'dangling/x');
+    names.push('b/c/self', 'b/.hidden', 'b/...', 'b/tom', 'b/tom/f', 'missing', 'missing/x', 'b/c/file/x');
+    const paths = [
+      ...names,
+      ...names.map((n) => `/a/${n}`),
+      '/',
+      '//',
+      '/m',
+      '/m/',
+      '/m/d/f',
+      '/../a/b',
+      '/a/b/../../m/d',
+    ];
+    const options: (() => Opts | undefined)[] = [
+      () => undefined,
+      () => ({}),
+      () => ({ follow: true }),
+      () => ({ parent: true }),
+      () => ({ follow_mount: false }),
+      () => ({ parent: true, follow: true }),
+    ];
+    let compared = 0;
+    for (const cwd of ['/', '/a', '/a/b/c', '/m']) {
+      FS.chdir(cwd);
+      for (const path of paths) {
+        for (const opts of options) {
+          const want = outcome(() => referenceLookup(FS, PATH, path, opts()));
+          const got = outcome(() => FS.lookupPath(path, opts()));
+          expect(got, `cwd ${cwd}, ${JSON.stringify(path)}, ${JSON.stringify(opts())}`).toEqual(want);
+          if (got.node !== undefined) expect(got.node).toBe(want.node);
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(1000);
+    FS.chdir('/');
+  });
+
+  it('is the glue’s own walk, not 3.1.6’s', () => {
+    expect(FS.lookupPath.toString()).toContain('unnormal');
+  });
+});
