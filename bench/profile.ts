@@ -9,7 +9,10 @@
  * start-ups (instantiation and setup of every run) and, with `--startup`, profiles the CLI
  * process itself from its first line.
  *
- *   node --import tsx bench/profile.ts DIR [--out DIR] [--startup] [--level N]
+ *   node --import tsx bench/profile.ts DIR [--out DIR] [--startup] [--level N] [--memory]
+ *
+ * The image is built in a sparse temporary file under `--out`, as the CLI and the bench's
+ * Node child build it; `--memory` holds it in memory instead (as the page does without OPFS).
  *
  * Profiles (`.cpuprofile`, loadable in Chrome DevTools' Performance panel) go to `--out`
  * (default a temp folder).
@@ -25,6 +28,7 @@ import type { BuildEvent } from '../core/engine-contract.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
 import { buildImage } from '../workers/pipeline/build-image.ts';
 import { inputDecompressors } from '../workers/runtime/zstd-stream.ts';
+import { tempFileStorage } from '../workers/runtime/node-image-file.ts';
 import { REPO_ROOT } from './wasm-dirs.ts';
 
 interface ProfileNode {
@@ -168,7 +172,9 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const dir = argv.find((a, i) => !a.startsWith('--') && !['--out', '--level'].includes(argv[i - 1]));
   if (!dir) {
-    process.stderr.write('usage: node --import tsx bench/profile.ts DIR [--out DIR] [--startup] [--level N]\n');
+    process.stderr.write(
+      'usage: node --import tsx bench/profile.ts DIR [--out DIR] [--startup] [--level N] [--memory]\n',
+    );
     process.exit(2);
   }
   const outIdx = argv.indexOf('--out');
@@ -234,7 +240,11 @@ async function main(): Promise<void> {
       closure: resolved.closure,
       options: { ...DEFAULT_BUILD_OPTIONS, compress: true, compressionLevel: level },
     },
-    { onEvent, sink: (c) => void (outBytes += c.length) },
+    {
+      onEvent,
+      sink: (c) => void (outBytes += c.length),
+      storage: argv.includes('--memory') ? undefined : tempFileStorage(out),
+    },
   );
   const total = performance.now() - t0;
   const stages = await profiler.finish();

@@ -41,7 +41,9 @@ export interface BuildContext {
   onEvent?: (event: BuildEvent) => void;
   /**
    * Receives the output chunk by chunk; awaited, so a slow sink slows the build instead of
-   * filling memory. Without a sink the image is only hashed (the caller keeps `store`).
+   * filling memory. A chunk is valid until the sink returns (or its promise settles): its
+   * array is reused for later output, so copy what must be kept. Without a sink the image
+   * is only hashed (the caller keeps `store`).
    */
   sink?: (chunk: Uint8Array) => Promise<void> | void;
   /**

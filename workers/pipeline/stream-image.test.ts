@@ -92,6 +92,31 @@ describe('zstd frames on every core', () => {
     expect(asHoles.map((f) => sha256Hex(f))).toEqual(asZeros.map((f) => sha256Hex(f)));
   });
 
+  it('reuses its arrays: a few for the frames of many pieces, with or without workers', async () => {
+    // 12 pieces of data, no holes.
+    const store = new MemoryImageStore(0);
+    for (let i = 0; i < 12; i++)
+      store.write(i * FRAME_PIECE, pseudoRandom(FRAME_PIECE, 100 + i).subarray(0, i * 1000 + 5000));
+    store.truncate(12 * FRAME_PIECE);
+    for (const workers of [0, 2]) {
+      const buffers = new Set<ArrayBufferLike>();
+      const capacities = new Set<number>();
+      let frames = 0;
+      for await (const f of compressFrames(storeSource(store), { workers })) {
+        buffers.add(f.buffer);
+        // Written into an array made for any frame of a piece, not one of its own size.
+        expect(f.buffer.byteLength).toBeGreaterThan(FRAME_PIECE);
+        capacities.add(f.buffer.byteLength);
+        frames++;
+      }
+      expect(frames).toBe(12);
+      expect(capacities.size).toBe(1);
+      // In the calling thread the same arrays come back (at most one per piece in flight and
+      // the one being read); a worker's come back as new ArrayBuffer objects on the same memory.
+      if (workers === 0) expect(buffers.size).toBeLessThanOrEqual(3);
+    }
+  });
+
   it('stays within 1% of native zstd -3 on an image-like input', async () => {
     const store = sampleStore();
     const ours = await compressed(store, 2);

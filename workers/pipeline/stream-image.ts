@@ -2,6 +2,8 @@
  * Streams an image out of its store: optionally through zstd (one frame per 4 MiB piece,
  * compressed on every core, see `zstd-frames.ts`), hashed on the way, to a sink that is
  * awaited for each piece (or only hashed, without a sink). The image's bytes are never held twice.
+ * A piece handed to the sink is valid until the sink returns or settles (compressed frames'
+ * arrays are reused, uncompressed pieces may be views of the store): copy what must be kept.
  */
 import { createSha256, type ImageStore } from '../runtime/image-store.ts';
 import { compressFrames, FRAME_PIECE, storeSource } from '../runtime/zstd-frames.ts';

@@ -70,7 +70,7 @@ const WORKER = `
 import { runTool, MemoryImageStore, compressStream, decompressStream, compressFrames, storeSource, frameWorkersStarted, lastPoolError } from ${JSON.stringify(RUNTIME)};
 async function framesSha(store, workers) {
   const parts = [];
-  for await (const f of compressFrames(storeSource(store), { workers })) parts.push(f);
+  for await (const f of compressFrames(storeSource(store), { workers })) parts.push(f.slice());
   const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) { all.set(p, at); at += p.length; }
@@ -216,7 +216,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     expect(result.frames.started, (result.frames as { why?: string }).why).toBe(2);
     expect(result.frames.pooled).toBe(result.frames.inThread);
     const frames: Uint8Array[] = [];
-    for await (const f of compressFrames(storeSource(store), { workers: 0 })) frames.push(f);
+    for await (const f of compressFrames(storeSource(store), { workers: 0 })) frames.push(f.slice());
     expect(sha256Hex(Buffer.concat(frames))).toBe(result.frames.inThread);
     // ... so the browser's image is this one, which native e2fsck accepts.
     const path = join(tmp.dir, 'node.img');

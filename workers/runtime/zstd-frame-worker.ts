@@ -7,8 +7,10 @@ import { instantiateZstd, type ZstdExports } from './zstd-stream.ts';
 
 let ready: Promise<ZstdExports> | undefined;
 
-self.onmessage = (e: MessageEvent<{ module?: WebAssembly.Module; piece?: Uint8Array; level?: number }>) => {
-  const { module, piece, level } = e.data;
+self.onmessage = (
+  e: MessageEvent<{ module?: WebAssembly.Module; piece?: Uint8Array; level?: number; out?: Uint8Array }>,
+) => {
+  const { module, piece, level, out } = e.data;
   if (module) {
     ready = instantiateZstd(module);
     ready.then(
@@ -20,7 +22,7 @@ self.onmessage = (e: MessageEvent<{ module?: WebAssembly.Module; piece?: Uint8Ar
   if (!piece) return;
   (ready ??= instantiateZstd())
     .then((z) => {
-      const frame = encodeFrame(z, piece, level ?? 3);
+      const frame = encodeFrame(z, piece, level ?? 3, out);
       (self as unknown as Worker).postMessage({ frame, piece }, [frame.buffer, piece.buffer as ArrayBuffer]);
     })
     .catch((err: unknown) =>
