@@ -6,6 +6,7 @@ import { useEffect, useMemo, useRef, useState, type DragEvent, type ReactNode } 
 import { type InputItem, studio, useStudio } from '../state/store.ts';
 import { inputPlace, namesInput } from '../state/slice-inputs.ts';
 import type { InputProblem } from '../../core/image-tree.ts';
+import type { FileNode } from '../state/file-tree.ts';
 import { dragHasFiles, readDrop } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
 import { isImageFileName, openImageFile } from '../state/opened-image.ts';
@@ -195,20 +196,29 @@ function DestinationField() {
   );
 }
 
-/** The tree's folders, offered as destinations (the first thousand). */
+/** Folders offered as destinations: the shallowest first. */
+const FOLDER_OPTIONS = 300;
+
+/**
+ * The tree's folders, offered as destinations (the shallowest {@link FOLDER_OPTIONS}). Only
+ * folders are looked at and sorted, never the files beside them: after a 400,000-entry
+ * archive this stays a few milliseconds.
+ */
 function FolderList() {
   const tree = useStudio((s) => s.tree);
   const version = useStudio((s) => s.treeVersion);
   const folders = useMemo(() => {
     const out: string[] = ['/'];
-    const stack = [tree.root];
-    while (stack.length > 0 && out.length < 1000) {
-      const n = stack.pop()!;
-      for (const c of tree.sortedChildren(n))
-        if (c.children) {
-          out.push(tree.pathOf(c));
-          stack.push(c);
-        }
+    const queue: FileNode[] = [tree.root];
+    for (let head = 0; head < queue.length && out.length < FOLDER_OPTIONS; head++) {
+      const dirs: FileNode[] = [];
+      for (const c of queue[head].children!.values()) if (c.children) dirs.push(c);
+      dirs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const d of dirs) {
+        if (out.length >= FOLDER_OPTIONS) break;
+        out.push(tree.pathOf(d));
+        queue.push(d);
+      }
     }
     return out;
   }, [tree, version]); // eslint-disable-line react-hooks/exhaustive-deps

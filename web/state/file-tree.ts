@@ -233,19 +233,27 @@ export class FileTree {
 
   /** Counts of what is in the tree (cached until the next change). */
   get totals(): { files: number; directories: number; others: number; bytes: number } {
-    if (!this.stats) {
-      const s = { files: 0, directories: 0, others: 0, bytes: 0 };
-      for (const n of this.byId.values()) {
-        if (n === this.root) continue;
-        if (n.entry.type === 'file') {
-          s.files++;
-          s.bytes += n.entry.size;
-        } else if (n.entry.type === 'directory') s.directories++;
-        else s.others++;
-      }
-      this.stats = s;
+    if (!this.stats) this.census();
+    return this.stats!;
+  }
+
+  /** One walk over every node for {@link totals} and {@link inputCounts}. */
+  private census(): void {
+    const s = { files: 0, directories: 0, others: 0, bytes: 0 };
+    const m = new Map<number | string, number>();
+    for (const n of this.byId.values()) {
+      if (n === this.root) continue;
+      if (n.entry.type === 'file') {
+        s.files++;
+        s.bytes += n.entry.size;
+      } else if (n.entry.type === 'directory') s.directories++;
+      else s.others++;
+      const key = n.inputId < 0 ? `closure:${n.entry.origin}` : n.inputId;
+      m.set(key, (m.get(key) ?? 0) + 1);
     }
-    return this.stats;
+    this.stats = s;
+    this.counts = m;
+    this.countsVersion = this.version;
   }
 
   get(path: string): FileNode | undefined {
@@ -418,17 +426,8 @@ export class FileTree {
    * `closure:<origin>`.
    */
   get inputCounts(): ReadonlyMap<number | string, number> {
-    if (!this.counts || this.countsVersion !== this.version) {
-      const m = new Map<number | string, number>();
-      for (const n of this.byId.values()) {
-        if (n === this.root) continue;
-        const key = n.inputId < 0 ? `closure:${n.entry.origin}` : n.inputId;
-        m.set(key, (m.get(key) ?? 0) + 1);
-      }
-      this.counts = m;
-      this.countsVersion = this.version;
-    }
-    return this.counts;
+    if (!this.counts || this.countsVersion !== this.version) this.census();
+    return this.counts!;
   }
   private counts: Map<number | string, number> | null = null;
   private countsVersion = -1;

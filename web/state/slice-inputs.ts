@@ -16,7 +16,7 @@ import {
   placeEntries,
 } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
-import { runInSteps } from '../lib/yield-to-page.ts';
+import { runInSteps, yieldToPage } from '../lib/yield-to-page.ts';
 import { joinImagePath } from '../../core/image-path.ts';
 import { spoolSession } from './cache-fetch.ts';
 import { type ConflictChoice, FileTree, type MergePlan } from './file-tree.ts';
@@ -241,6 +241,8 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     const { tree } = get();
     const firstLoad = tree.isEmpty;
     await get().editTreeInSteps(`add ${label}`, tree.mergeSteps(plan, choices, fallback, MERGE_STEP));
+    // The tree's render and the input rows' in separate tasks.
+    await yieldToPage();
     if (get().tree === tree) afterMerge(plan, firstLoad);
   };
 

@@ -214,6 +214,10 @@ export const createTreeSlice: StateCreator<StudioState, [], [], TreeSlice> = (se
         if (end.result) break;
         await yieldToPage();
       }
+      // The counts the view shows, in a task of their own rather than in the render's.
+      await yieldToPage();
+      void tree.totals;
+      await yieldToPage();
       if (all.length > 0) {
         const undoStack = [...get().undoStack, { label, ops: all }];
         if (undoStack.length > HISTORY_LIMIT) undoStack.splice(0, undoStack.length - HISTORY_LIMIT);
