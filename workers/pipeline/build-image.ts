@@ -13,7 +13,7 @@ import {
 } from '../../core/ext-superblock.ts';
 import { registrationBytes } from '../../core/registration.ts';
 import { REGISTRATION_PATH } from '../../core/resolve-inputs.ts';
-import { blocksPerGroup, grow, mkfsInodeCount, planSize } from '../../core/size-plan.ts';
+import { blocksPerGroup, grow, mkfsInodeCount, planSize, replanInodesPerGroup } from '../../core/size-plan.ts';
 import type { BuildEvent, BuildRequest, BuildResult, SizeEstimate, StageName } from '../../core/engine-contract.ts';
 import { COMPAT_DISABLED_FEATURES, validateBuildOptions } from '../../core/build-options.ts';
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
@@ -270,6 +270,8 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   await stage('mkfs', async () => {
     const sealed = sealedStorePaths(request.closure);
     let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
+    let layout = { blockSize: plan.blockSize, inodesPerGroup: plan.inodesPerGroup };
+    let replanned = false;
     // Progress: the entries mke2fs has reached and the bytes it has copied in, each entry
     // counted as MKFS_ENTRY_WORK bytes, so a tree of many small files moves as well as one
     // of large files.
@@ -294,7 +296,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         options,
         size.initialImageBytes,
         entries.find((e) => e.path === '/'),
-        plan,
+        layout,
       );
       let r: ToolResult;
       try {
@@ -320,8 +322,39 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         // Each certified store path went in with the bytes its NAR hash covers.
         const changed = narCheckProblems(r.narChecks[TREE] ?? [], entries);
         if (changed.length > 0) throw badInput(changed);
-        report(total);
-        return;
+        // Sparse or zero-filled files: mke2fs left their zero blocks out, so the inodes per
+        // group were planned for far more data than went in. Once, make it again with
+        // inodes per group for what did.
+        const sb = superblock();
+        const better = replanned
+          ? undefined
+          : replanInodesPerGroup(
+              {
+                ...layout,
+                inodeSize: plan.inodeSize,
+                initialBytes: size.initialImageBytes,
+                fsType: options.fsType,
+                blockCount: sb.blockCount,
+                freeBlocks: sb.freeBlocks,
+                inodeCount: sb.inodeCount,
+                freeInodes: sb.freeInodes,
+              },
+              Math.ceil(plan.inodes * 1.1),
+            );
+        if (!better) {
+          report(total);
+          return;
+        }
+        replanned = true;
+        layout = { ...layout, inodesPerGroup: better.inodesPerGroup };
+        emit({
+          type: 'log',
+          stage: 'mkfs',
+          tool: 'plan',
+          stream: 'stdout',
+          text: `all-zero blocks left out: ${sb.blockCount - sb.freeBlocks} blocks in use; making it again with ${better.inodesPerGroup} inodes per group (resize2fs -M: ${better.shrunkBlocks} blocks instead of ${better.plannedBlocks})`,
+        });
+        continue;
       }
       const kind = classifyMkfsFailure(r.stderr + r.stdout);
       if (kind === 'other') {

@@ -7,7 +7,7 @@
  * blocks.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDumpe2fsHeader } from '../../core/dumpe2fs-header.ts';
@@ -70,6 +70,22 @@ function nativeMakeExt4Fs(root: string, bytes: number): { blocks: number; blockS
   return { blocks: fs.blockCount, blockSize: fs.blockSize };
 }
 
+/** Files mke2fs -d stores as holes: all-zero bytes written out, and sparse files with a little data. */
+function addZeroFiles(root: string, zeroBytes: number, sparse: number[]): void {
+  mkdirSync(join(root, 'zero'), { recursive: true });
+  const fd = openSync(join(root, 'zero', 'zeros.bin'), 'w');
+  const zeros = Buffer.alloc(1 << 20);
+  for (let left = zeroBytes; left > 0; ) left -= writeSync(fd, zeros, 0, Math.min(left, zeros.length));
+  closeSync(fd);
+  const data = Buffer.alloc(1 << 16, 0x5a);
+  sparse.forEach((size, i) => {
+    const f = openSync(join(root, 'zero', `sparse-${i}.img`), 'w');
+    writeSync(f, data, 0, data.length, 0);
+    writeSync(f, data, 0, data.length, size - data.length);
+    closeSync(f);
+  });
+}
+
 describe('final image size against make-ext4-fs.nix', () => {
   it.each([
     ['1 KiB blocks', 6000, 150 << 20],
@@ -94,6 +110,36 @@ describe('final image size against make-ext4-fs.nix', () => {
       // Not larger, and on these shapes clearly smaller (resize2fs -M's empty groups).
       expect(ours).toBeLessThanOrEqual(native.blocks);
       expect(ours).toBeLessThan(native.blocks * 0.97);
+    },
+    240_000,
+  );
+
+  it.each([
+    // Mostly holes: the plan counts 2.6 GiB that mke2fs leaves out.
+    ['mostly holes', 3000, 40 << 20, 256 << 20, [1 << 30, 1 << 30, 300 << 20]],
+    // Holes beside as much data: still a quarter of what the plan counts.
+    ['half holes', 12_000, 560 << 20, 64 << 20, [400 << 20]],
+  ])(
+    'is no larger than native when files are all-zero or sparse (%s)',
+    async (name, files, bytes, zeroBytes, sparse) => {
+      const root = join(tmp.dir, `zero-${files}`);
+      makeTree(root, files, bytes, files + 1);
+      addZeroFiles(root, zeroBytes, sparse);
+      const entries = await walkHostDir(root, 'tree');
+      const native = nativeMakeExt4Fs(root, nixpkgsInitialBytes(entries).bytes);
+
+      const img = join(tmp.dir, `ours-zero-${files}.img`);
+      const fd = openSync(img, 'w');
+      const result = await buildImage(
+        { entries, closure: [], options: { ...DEFAULT_BUILD_OPTIONS } },
+        { sink: (c) => void writeSync(fd, c) },
+      ).finally(() => closeSync(fd));
+      expect(runNative('e2fsck', ['-fn', img]).status).toBe(0);
+      console.log(`${name}: ${result.summary.blockCount} blocks, native ${native.blocks}`);
+      expect(result.summary.blockSize).toBe(native.blockSize);
+      expect(result.summary.blockCount).toBeLessThanOrEqual(native.blocks);
+      rmSync(root, { recursive: true, force: true });
+      rmSync(img, { force: true });
     },
     240_000,
   );
