@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import type { BuildEvent } from '../../core/engine-contract.ts';
 import { MemoryImageStore } from '../runtime/image-store.ts';
-import { StorageUnavailableError } from '../runtime/opfs-image-store.ts';
+import { freeFromEstimate, StorageUnavailableError } from '../runtime/opfs-image-store.ts';
 import { sha256Hex } from '../test-support/native.ts';
 import { dir, file } from '../test-support/tree-fixture.ts';
 import { useTestWasm } from '../test-support/wasm.ts';
@@ -50,6 +50,20 @@ describe('browser storage without OPFS', () => {
     const warnings = events.flatMap((e) => (e.type === 'problem' ? [e.problem] : []));
     expect(warnings.map((p) => p.code)).toEqual(['storage-fallback']);
     expect(warnings[0].severity).toBe('warning');
+  });
+});
+
+describe("the browser's storage estimate", () => {
+  const GiB = 1024 ** 3;
+  it('is exact below 10 GiB free', () => {
+    expect(freeFromEstimate({ quota: 6 * GiB, usage: 1 * GiB })).toBe(5 * GiB);
+    expect(freeFromEstimate({ quota: 10 * GiB + 180, usage: 181 })).toBe(10 * GiB - 1);
+  });
+  it("is only a lower bound at Chromium's reporting cap (usage + 10 GiB): unknown, no refusal up front", () => {
+    // What Chromium 156 reported on a VM with 162 GB of real quota for the origin.
+    expect(freeFromEstimate({ quota: 10737418420, usage: 180 })).toBeUndefined();
+    expect(freeFromEstimate({ quota: 30 * GiB, usage: 2 * GiB })).toBeUndefined();
+    expect(freeFromEstimate({})).toBeUndefined();
   });
 });
 

@@ -168,14 +168,16 @@ export class OpfsStorage implements ImageStorage {
     return new OpfsStorage(dir);
   }
 
-  /** Bytes this site may still store, by the browser's estimate (undefined when unknown). */
+  /**
+   * Bytes this site may still store, by the browser's estimate (undefined when unknown, or
+   * when the estimate only says "at least 10 GiB": see {@link freeFromEstimate}).
+   */
   static async available(): Promise<number | undefined> {
     const storage = (
       globalThis as { navigator?: { storage?: { estimate?: () => Promise<{ quota?: number; usage?: number }> } } }
     ).navigator?.storage;
     if (typeof storage?.estimate !== 'function') return undefined;
-    const { quota, usage } = await storage.estimate();
-    return quota === undefined ? undefined : quota - (usage ?? 0);
+    return freeFromEstimate(await storage.estimate());
   }
 
   /** A new OPFS file `<kind>-<random>[-<hint>]`, opened for synchronous access. */
@@ -242,6 +244,23 @@ export class OpfsStorage implements ImageStorage {
     return removed;
   }
 }
+
+/**
+ * What `navigator.storage.estimate()` tells of the free quota. Chromium reports the quota
+ * as usage + 10 GiB whenever more is left (it hides the disk's size from sites): on a VM
+ * with 160 GB of real quota, estimate() said 10 GiB, and a 12 GiB image was refused before
+ * a byte was written and kept in memory instead. A figure of 10 GiB or more is therefore
+ * only a lower bound: undefined (unknown), and the writes themselves find out (a quota
+ * refusal is a clear {@link StorageUnavailableError}). Below that the figure is exact.
+ */
+export function freeFromEstimate(estimate: { quota?: number; usage?: number }): number | undefined {
+  if (estimate.quota === undefined) return undefined;
+  const free = estimate.quota - (estimate.usage ?? 0);
+  return free >= REPORTED_QUOTA_CAP ? undefined : free;
+}
+
+/** The most free quota Chromium's `estimate()` reports (10 GiB). */
+const REPORTED_QUOTA_CAP = 10 * 1024 ** 3;
 
 function formatBytes(n: number): string {
   const GiB = 1024 ** 3;

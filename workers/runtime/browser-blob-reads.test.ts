@@ -1,0 +1,297 @@
+/**
+ * TREEFS reading disk-backed Files in Debian's Chromium, as the page hands them over: files
+ * picked into `<input type=file multiple>` (Playwright `setInputFiles`, real files on disk),
+ * either one File per entry or all of them joined into one Blob in mke2fs's copy order (each
+ * entry a range of it, read a batch at a time as one range). Either way the image is the
+ * one Node makes from the same bytes, native `e2fsck -fn` finds it clean and a native
+ * `debugfs rdump` shows exactly the tree; and a file changed on disk after it was picked is
+ * reported by its path, not copied.
+ */
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TreeEntry } from '../../core/image-tree.ts';
+import { diffTree, runNative, sha256Hex, tempDir, walkHost } from '../test-support/native.ts';
+import { MemoryImageStore } from './image-store.ts';
+import { writeStoreToFile } from './node-image-file.ts';
+import { runTool } from './run-tool.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const RUNTIME = fileURLToPath(new URL('./index.ts', import.meta.url));
+const UUID = '55555555-4444-4444-8888-888888888888';
+const MKFS = ['-t', 'ext4', '-F', '-U', UUID, '-E', `hash_seed=${UUID}`, '-d', '/tree', '/image/disk.img', '16384'];
+const EPOCH = 1;
+
+/** Names that sort differently by bytes than as written, so the copy order is not the listing order. */
+const NAMES = ['b', 'B', 'a', 'Z', '10', '9', '_x', 'a.b'];
+
+interface HostFile {
+  path: string;
+  size: number;
+  bytes: Uint8Array;
+}
+
+/** 500 small files in nested folders, sizes 0 to 6 KiB, and a 2.5 MiB file read in pieces. */
+function makeFiles(): HostFile[] {
+  const out: HostFile[] = [];
+  for (let i = 0; i < 500; i++) {
+    const path = `/${NAMES[i % 8]}/${NAMES[(i >> 3) % 8]}/${NAMES[(i * 5) % 8]}${i}`;
+    const size = (i * 131) % 6000;
+    const bytes = new Uint8Array(size);
+    for (let j = 0; j < size; j++) bytes[j] = (i * 29 + j * 13 + (j >> 7)) & 255;
+    out.push({ path, size, bytes });
+  }
+  const big = new Uint8Array(5 << 19);
+  for (let j = 0; j < big.length; j++) big[j] = (j * 2654435761) >>> 24;
+  out.push({ path: '/a/big.bin', size: big.length, bytes: big });
+  return out;
+}
+
+/** mke2fs -d's copy order: depth first, names in byte order (ASCII names here). */
+function copyOrder(files: HostFile[]): HostFile[] {
+  const parts = new Map(files.map((f) => [f, f.path.split('/')]));
+  return [...files].sort((a, b) => {
+    const x = parts.get(a)!;
+    const y = parts.get(b)!;
+    for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+    return x.length - y.length;
+  });
+}
+
+const WORKER = `
+import { runTool, MemoryImageStore } from ${JSON.stringify(RUNTIME)};
+self.onmessage = async (e) => {
+  const { entries } = e.data;
+  try {
+    const store = new MemoryImageStore(16 << 20);
+    const r = await runTool('mke2fs', ${JSON.stringify(MKFS)}, { epoch: ${EPOCH}, mounts: [{ type: 'image', path: '/image/disk.img', store }, { type: 'tree', path: '/tree', entries }] });
+    const image = new Uint8Array(store.size);
+    let at = 0;
+    for await (const c of store.chunks()) { image.set(c, at); at += c.length; }
+    self.postMessage({ exit: r.exitCode, stderr: r.stderr, blobReads: r.treeStats['/tree'].blobReads, image }, [image.buffer]);
+  } catch (err) {
+    self.postMessage({ error: { name: err.name, message: String(err.message), path: err.path } });
+  }
+};
+`;
+
+const MAIN = `
+window.build = (mode, meta) => {
+  const files = Array.from(document.getElementById('f').files);
+  const base = { uid: 0, gid: 0, mtime: 1, origin: 'picked' };
+  const entries = [{ ...base, path: '/', type: 'directory', mode: 0o755, size: 0 }];
+  const joined = mode === 'joined' ? new Blob(files) : undefined;
+  let offset = 0;
+  meta.forEach((m, i) => {
+    const source = joined ? { kind: 'blob', blob: joined, offset, size: m.size } : { kind: 'blob', blob: files[i], offset: 0, size: m.size };
+    offset += m.size;
+    entries.push({ ...base, path: m.path, type: 'file', mode: 0o644, size: m.size, source: m.size ? source : undefined });
+  });
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  return new Promise((resolve) => {
+    w.onmessage = (e) => {
+      w.terminate();
+      const d = e.data;
+      if (d.error) return resolve(d);
+      const reader = new FileReader();
+      reader.onload = () => resolve({ exit: d.exit, stderr: d.stderr, blobReads: d.blobReads, b64: String(reader.result).slice(String(reader.result).indexOf(',') + 1) });
+      reader.readAsDataURL(new Blob([d.image]));
+    };
+    w.onerror = (e) => resolve({ error: { name: 'WorkerError', message: String(e.message) } });
+    w.postMessage({ entries });
+  });
+};
+`;
+
+interface BuildOutcome {
+  exit?: number;
+  stderr?: string;
+  blobReads?: number;
+  b64?: string;
+  error?: { name: string; message: string; path?: string };
+}
+
+describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
+  'TREEFS reading picked Files in Chromium',
+  () => {
+    const tmp = tempDir('rt-blob-reads-');
+    let server: Server;
+    let port = 0;
+    const files = copyOrder(makeFiles());
+    const treeDir = join(tmp.dir, 'tree');
+
+    beforeAll(async () => {
+      for (const f of files) {
+        mkdirSync(dirname(join(treeDir, f.path)), { recursive: true });
+        writeFileSync(join(treeDir, f.path), f.bytes);
+      }
+      const src = join(tmp.dir, 'src');
+      mkdirSync(src);
+      writeFileSync(
+        join(src, 'index.html'),
+        '<!doctype html><html><body><input id="f" type="file" multiple><script type="module" src="./main.js"></script></body></html>',
+      );
+      writeFileSync(join(src, 'main.js'), MAIN);
+      writeFileSync(join(src, 'worker.js'), WORKER);
+      const { build } = await import('vite');
+      await build({
+        root: src,
+        configFile: false,
+        logLevel: 'error',
+        worker: { format: 'es' },
+        build: {
+          outDir: join(tmp.dir, 'out'),
+          emptyOutDir: true,
+          target: 'es2022',
+          minify: false,
+          assetsInlineLimit: 0,
+        },
+      });
+      const types: Record<string, string> = {
+        '.html': 'text/html',
+        '.js': 'text/javascript',
+        '.wasm': 'application/wasm',
+      };
+      server = createServer((req, res) => {
+        const rel = decodeURIComponent((req.url ?? '/').split('?')[0]);
+        const file = join(tmp.dir, 'out', rel === '/' ? 'index.html' : rel);
+        if (!file.startsWith(join(tmp.dir, 'out')) || !existsSync(file)) return void res.writeHead(404).end();
+        res
+          .writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' })
+          .end(readFileSync(file));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const addr = server.address();
+      port = typeof addr === 'object' && addr ? addr.port : 0;
+    }, 120_000);
+    afterAll(async () => {
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      tmp.cleanup();
+    });
+
+    /** Picks the tree's files (in copy order) into the page and builds in a worker, once per mode. */
+    async function buildInPage(modes: ('joined' | 'separate')[], before?: () => void): Promise<BuildOutcome[]> {
+      const { chromium } = await import('@playwright/test');
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu'],
+      });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${port}/`);
+        await page.setInputFiles(
+          '#f',
+          files.map((f) => join(treeDir, f.path)),
+        );
+        before?.();
+        const meta = files.map((f) => ({ path: f.path, size: f.size }));
+        const out: BuildOutcome[] = [];
+        for (const mode of modes)
+          out.push(
+            await page.evaluate(
+              ([m, list]) =>
+                (window as unknown as { build: (m: string, l: unknown) => Promise<BuildOutcome> }).build(m, list),
+              [mode, meta] as const,
+            ),
+          );
+        return out;
+      } finally {
+        await browser.close();
+      }
+    }
+
+    it('gives the image Node makes from the same bytes, one range read per batch when joined', async () => {
+      const entries: TreeEntry[] = files.map((f) => ({
+        path: f.path,
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 1,
+        size: f.size,
+        origin: 'picked',
+        source: f.size ? { kind: 'bytes', bytes: f.bytes } : undefined,
+      }));
+      const store = new MemoryImageStore(16 << 20);
+      const node = await runTool('mke2fs', MKFS, {
+        epoch: EPOCH,
+        mounts: [
+          { type: 'image', path: '/image/disk.img', store },
+          { type: 'tree', path: '/tree', entries },
+        ],
+      });
+      expect(node.exitCode, node.stderr).toBe(0);
+      const want = await store.sha256();
+
+      const [joined, separate] = await buildInPage(['joined', 'separate']);
+      for (const r of [joined, separate]) {
+        expect(r.error).toBeUndefined();
+        expect(r.exit, r.stderr).toBe(0);
+        expect(sha256Hex(Buffer.from(r.b64!, 'base64'))).toBe(want);
+      }
+      // 500 small files (about 1.5 MiB) come in a few batches; the big file in 1 MiB pieces.
+      expect(joined.blobReads).toBeLessThanOrEqual(12);
+      expect(separate.blobReads).toBeLessThanOrEqual(12);
+
+      const img = join(tmp.dir, 'joined.img');
+      writeFileSync(img, Buffer.from(joined.b64!, 'base64'));
+      expect(runNative('e2fsck', ['-fn', img]).status).toBe(0);
+      const dump = join(tmp.dir, 'rdump');
+      mkdirSync(dump);
+      const r = runNative('debugfs', ['-R', `rdump / ${dump}`, img]);
+      expect(r.status, r.stderr).toBe(0);
+      const dirs = new Set<string>();
+      for (const f of files) for (let p = dirname(f.path); p !== '/'; p = dirname(p)) dirs.add(p);
+      const tree: TreeEntry[] = [
+        ...[...dirs].map((p) => ({
+          path: p,
+          type: 'directory' as const,
+          mode: 0o755,
+          uid: 0,
+          gid: 0,
+          mtime: 0,
+          size: 0,
+          origin: '',
+        })),
+        ...entries,
+      ];
+      // rdump restores owners as the caller: compare with this process's uid/gid.
+      const host = walkHost(dump);
+      for (const h of host.values()) {
+        h.uid = 0;
+        h.gid = 0;
+      }
+      expect(diffTree(tree, host, EPOCH)).toEqual([]);
+      writeStoreToFile(store, join(tmp.dir, 'node.img'));
+    }, 180_000);
+
+    it.each(['joined', 'separate'] as const)(
+      'reports a file changed on disk after it was picked, by its path (%s)',
+      async (mode) => {
+        // A small file in the middle of the copy order (inside a batch), rewritten after the pick.
+        const victim = files[Math.floor(files.length / 2)];
+        expect(victim.size).toBeGreaterThan(0);
+        const host = join(treeDir, victim.path);
+        const original = readFileSync(host);
+        try {
+          const [r] = await buildInPage([mode], () => {
+            const changed = Buffer.from(original);
+            changed[0] ^= 0xff;
+            writeFileSync(host, changed);
+            const later = new Date(Date.now() + 5000);
+            utimesSync(host, later, later);
+          });
+          expect(r.exit).toBeUndefined();
+          expect(r.error?.name).toBe('InputChangedError');
+          expect(r.error?.path).toBe(victim.path);
+          expect(r.error?.message).toMatch(/changed, moved or deleted on disk after it was added/);
+        } finally {
+          writeFileSync(host, original);
+        }
+      },
+      180_000,
+    );
+  },
+);
