@@ -9,16 +9,17 @@
  * so each stage gets its own peak. The RSS summed over all Chromium processes (browser,
  * GPU, utility, renderers) is sampled every 50 ms as a second, coarser figure.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import type { PagePrepared, PageRun } from './browser/main.ts';
-import { PeakTracker, procMemory } from './measure.ts';
+import { PeakTracker, procMemory, resetPeak } from './measure.ts';
 import type { StageSpan } from './node-child.ts';
 import { summarizeTrace, type ThreadProfile } from './trace-summary.ts';
 import { REPO_ROOT } from './wasm-dirs.ts';
 import type { DiskWorkload } from './workload-disk.ts';
+import { copyOrder } from './workload.ts';
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -27,6 +28,9 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
 ];
+
+/** Files picked into the page's input per setInputFiles call. */
+const PICK_GROUP = 5000;
 
 const TRACE_CATEGORIES = [
   'devtools.timeline',
@@ -48,6 +52,8 @@ export interface BrowserRun {
   peak: number;
   /** Peak of the RSS summed over every Chromium process (sampled every 50 ms). */
   allProcessesPeak: number;
+  /** Peak RSS of the driver (this Node process: Playwright and Vite) during the build. */
+  driverPeak: number;
   mkfsAttempts: number;
   initialBytes: number;
   imageBytes: number;
@@ -68,31 +74,52 @@ export class BrowserBench {
   private rendererPid = 0;
   private constructor(
     private readonly server: ViteDevServer,
+    private readonly context: BrowserContext,
     private readonly browser: Browser,
     private readonly page: Page,
     private readonly cdp: CDPSession,
     readonly version: string,
+    private readonly profile: string,
+    private readonly log: (s: string) => void,
   ) {}
 
-  static async start(log: (s: string) => void): Promise<BrowserBench> {
+  /**
+   * Starts Vite and Chromium. Chromium runs on a profile folder made under `workDir` (removed
+   * at {@link close}), as a person's browser does: a plain `newContext()` is an incognito-like
+   * profile whose storage lives in memory, so OPFS refuses past about 1.4 GiB there and the
+   * worker falls back to keeping the image in the renderer's memory.
+   */
+  static async start(log: (s: string) => void, workDir: string): Promise<BrowserBench> {
     const server = await createServer({ configFile: join(REPO_ROOT, 'bench/browser/vite.config.ts') });
     await server.listen();
     const url = server.resolvedUrls?.local[0];
     if (!url) throw new Error('vite did not report a URL');
-    let browser: Browser | undefined;
+    const profile = mkdtempSync(join(workDir, 'chromium-profile-'));
+    let context: BrowserContext | undefined;
     try {
-      browser = await chromium.launch({
+      context = await chromium.launchPersistentContext(profile, {
         executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
         args: CHROMIUM_ARGS,
       });
-      const page = await browser.newPage();
+      const browser = context.browser();
+      if (!browser) throw new Error('Playwright gave no browser for the persistent context');
+      const page = context.pages()[0] ?? (await context.newPage());
       page.setDefaultTimeout(0);
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
       page.on('console', (m) => {
         if (m.type() === 'error') errors.push(m.text());
       });
-      const bench = new BrowserBench(server, browser, page, await browser.newBrowserCDPSession(), browser.version());
+      const bench = new BrowserBench(
+        server,
+        context,
+        browser,
+        page,
+        await browser.newBrowserCDPSession(),
+        browser.version(),
+        profile,
+        log,
+      );
       await page.exposeFunction('benchMark', (label: string) => bench.mark(label));
       // A first visit can race Vite's dependency optimizer (a 504 for a stale module): one reload.
       for (let attempt = 1; ; attempt++) {
@@ -114,8 +141,9 @@ export class BrowserBench {
       await bench.findRenderer();
       return bench;
     } catch (e) {
-      await browser?.close().catch(() => {});
+      await context?.close().catch(() => {});
       await server.close();
+      rmSync(profile, { recursive: true, force: true });
       throw e;
     }
   }
@@ -162,8 +190,18 @@ export class BrowserBench {
    * page's file input; with `memory`, from bytes generated in the page.
    */
   async load(w: DiskWorkload, input: 'disk' | 'memory'): Promise<PagePrepared> {
-    const files = w.workload.entries.filter((e) => e.type === 'file').map((e) => join(w.dir, e.path));
-    await this.page.setInputFiles('#tree', input === 'disk' ? files : []);
+    await this.page.evaluate(() => window.bench.beginFiles());
+    if (input === 'disk') {
+      // In mke2fs's copy order (the page joins them into one Blob in this order), a group at
+      // a time: one setInputFiles of 300,000 paths took the driver past 2 GiB.
+      const files = copyOrder(w.workload);
+      for (let i = 0; i < files.length; i += PICK_GROUP) {
+        const paths = files.slice(i, i + PICK_GROUP).map((e) => join(w.dir, e.path));
+        await this.page.setInputFiles('#tree', paths);
+        const taken = await this.page.evaluate(() => window.bench.takePicked());
+        if (taken !== paths.length) throw new Error(`the page took ${taken} of ${paths.length} picked files`);
+      }
+    }
     const { name, seed, scale } = w.workload;
     return this.page.evaluate(([n, s, x, i]) => window.bench.prepare(n, s, x, i), [name, seed, scale, input] as const);
   }
@@ -177,6 +215,7 @@ export class BrowserBench {
       allPeak = Math.max(allPeak, sum);
     }, 50);
     const baseline = procMemory(this.rendererPid)?.rss ?? 0;
+    resetPeak('self');
     this.tracker = new PeakTracker(this.rendererPid);
     let run: PageRun;
     try {
@@ -186,6 +225,7 @@ export class BrowserBench {
     } finally {
       clearInterval(sample);
     }
+    const driverPeak = procMemory('self')?.hwm ?? 0;
     const tracker = this.tracker;
     this.tracker = null;
     tracker.mark('gone');
@@ -212,6 +252,7 @@ export class BrowserBench {
       }
     }
     const r = run.result;
+    for (const p of run.problems) this.log(`chromium: ${p}`);
     return {
       ok: true,
       totalMs: run.totalMs,
@@ -219,6 +260,7 @@ export class BrowserBench {
       baseline,
       peak: tracker.overall,
       allProcessesPeak: allPeak,
+      driverPeak,
       mkfsAttempts: run.mkfsAttempts,
       initialBytes: run.initialBytes,
       imageBytes: r.imageSize,
@@ -249,7 +291,8 @@ export class BrowserBench {
   }
 
   async close(): Promise<void> {
-    await this.browser.close().catch(() => {});
+    await this.context.close().catch(() => {});
     await this.server.close();
+    rmSync(this.profile, { recursive: true, force: true });
   }
 }

@@ -3,7 +3,7 @@
  * in Node and in headless Chromium. See bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { walkHostDir } from '../core/io/host-tree.ts';
@@ -38,6 +38,8 @@ const USAGE = `Usage: npm run bench -- [options]
                      400,000 entries and 8 GiB)
   --runs N           runs per workload; figures are medians (default 3)
   --quick            smoke run: scaled-down workloads, 1 run
+  --scale X          every workload at X of its size (0 < X <= 1; e.g. 0.1 for system at
+                     40,000 entries and 819 MiB); overrides --quick's scales
   --no-node          skip the Node contender
   --no-browser       skip the Chromium contender
   --no-profile       skip the profiled Node run (where the time goes, per stage)
@@ -60,6 +62,8 @@ interface Options {
   workloads: WorkloadName[];
   runs: number;
   quick: boolean;
+  /** Scale of every workload (overrides --quick's). */
+  scale?: number;
   node: boolean;
   browser: boolean;
   profile: boolean;
@@ -116,6 +120,12 @@ function parse(argv: string[]): Options {
       case '--quick':
         o.quick = true;
         break;
+      case '--scale': {
+        const x = Number(value());
+        if (!(x > 0 && x <= 1)) throw new Error('--scale needs a number above 0 and at most 1');
+        o.scale = x;
+        break;
+      }
       case '--no-node':
         o.node = false;
         break;
@@ -316,12 +326,13 @@ async function main(): Promise<void> {
   };
 
   mkdirSync(opts.cacheDir, { recursive: true });
-  const workDir = join(opts.cacheDir, 'work');
-  mkdirSync(workDir, { recursive: true });
+  // A folder of this run's own: several benches may share the cache (and its workloads).
+  const workDir = mkdtempSync(join(opts.cacheDir, 'work-'));
 
   const workloads: DiskWorkload[] = [];
   for (const name of opts.workloads) {
-    const w = ensureWorkload(name, opts.seed, opts.quick ? QUICK_SCALE[name] : 1, opts.cacheDir, log);
+    const scale = opts.scale ?? (opts.quick ? QUICK_SCALE[name] : 1);
+    const w = ensureWorkload(name, opts.seed, scale, opts.cacheDir, log);
     if (!w.generated) log(`reusing ${name} in ${w.dir}`);
     workloads.push(w);
   }
@@ -329,7 +340,7 @@ async function main(): Promise<void> {
   let browser: BrowserBench | undefined;
   if (opts.browser) {
     try {
-      browser = await BrowserBench.start(log);
+      browser = await BrowserBench.start(log, workDir);
       meta.versions.chromium = browser.version;
     } catch (e) {
       log(`Chromium could not be started; continuing without it: ${(e as Error).message}`);
@@ -436,6 +447,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await browser?.close();
+    rmSync(workDir, { recursive: true, force: true });
   }
 
   const stamp = meta.date.replace(/[:.]/g, '-');

@@ -62,6 +62,22 @@ export function workloadId(name: WorkloadName, seed: number, scale: number): str
   return `${name}-v${WORKLOAD_VERSION}-s${seed}${scale === 1 ? '' : `-x${scale}`}`;
 }
 
+/**
+ * The workload's files in the order `mke2fs -d` copies them: depth first, each folder's
+ * names in byte order (its scandir + alphasort), i.e. paths compared component by
+ * component. (Code-unit order, which is byte order for the ASCII names generated here.)
+ */
+export function copyOrder(w: Workload): Extract<WorkloadEntry, { type: 'file' }>[] {
+  const files = w.entries.filter((e): e is Extract<WorkloadEntry, { type: 'file' }> => e.type === 'file');
+  const parts = new Map(files.map((f) => [f, f.path.split('/')]));
+  return files.sort((a, b) => {
+    const x = parts.get(a)!;
+    const y = parts.get(b)!;
+    for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+    return x.length - y.length;
+  });
+}
+
 // ---- PRNG ---------------------------------------------------------------------------
 
 /** A 32-bit avalanche mix (murmur3's finalizer) of two words. */

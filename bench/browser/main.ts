@@ -16,10 +16,11 @@
  */
 import * as Comlink from 'comlink';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import type { BuildEvent, BuildRequest, BuildResult } from '../../core/engine-contract.ts';
+import type { BuildEvent, BuildResult } from '../../core/engine-contract.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import type { api } from '../../workers/build-worker.ts';
-import { fillContent, makeWorkload, type WorkloadName } from '../workload.ts';
+import type { KeptTreeRequest } from '../../workers/engine-api.ts';
+import { copyOrder, fillContent, makeWorkload, type WorkloadName } from '../workload.ts';
 import { MkfsAttempts } from '../mkfs-attempts.ts';
 
 type WorkerApi = typeof api;
@@ -41,6 +42,8 @@ export interface PageRun {
   sinkCalls: number;
   mkfsAttempts: number;
   initialBytes: number;
+  /** Problems the build reported (e.g. the image kept in memory because OPFS refused). */
+  problems: string[];
 }
 
 export interface PagePrepared {
@@ -54,6 +57,8 @@ export interface PagePrepared {
 declare global {
   interface Window {
     bench: {
+      beginFiles(): void;
+      takePicked(): number;
       prepare(name: WorkloadName, seed: number, scale: number, input: 'disk' | 'memory'): PagePrepared;
       prepareTiny(): PagePrepared;
       build(): Promise<PageRun>;
@@ -65,6 +70,36 @@ declare global {
 const status = document.getElementById('status')!;
 const input = document.getElementById('tree') as HTMLInputElement;
 let entries: TreeEntry[] = [];
+
+/**
+ * The picked files, taken from the input a group at a time: each group's Files joined into
+ * one Blob (then the Files themselves are let go), with each file's name and size kept to
+ * check against the workload. A File costs the renderer and the browser process a few KiB
+ * each (its blob registration), so 300,000 of them held at once (and cloned to the worker)
+ * would take gigabytes; one Blob of all of them costs one registration and, in the browser,
+ * a list of file references.
+ */
+let groups: Blob[] = [];
+let pickedNames: string[] = [];
+let pickedSizes: number[] = [];
+
+function beginFiles(): void {
+  groups = [];
+  pickedNames = [];
+  pickedSizes = [];
+}
+
+/** Takes the files now in the input as the next group; returns how many. */
+function takePicked(): number {
+  const files = Array.from(input.files ?? []);
+  for (const f of files) {
+    pickedNames.push(f.name);
+    pickedSizes.push(f.size);
+  }
+  if (files.length) groups.push(new Blob(files));
+  input.value = '';
+  return files.length;
+}
 
 const PIECE = 1 << 20;
 
@@ -81,10 +116,26 @@ function generated(file: Parameters<typeof fillContent>[0]): Blob {
 
 function prepare(name: WorkloadName, seed: number, scale: number, source: 'disk' | 'memory'): PagePrepared {
   const w = makeWorkload(name, seed, scale);
-  // The picked files come in the workload's order (Playwright passes one path per file).
-  const picked = source === 'disk' ? [...(input.files ?? [])] : [];
-  let next = 0;
   const mismatched: string[] = [];
+  // The picked files came in the order mke2fs copies them (see takePicked); each file is
+  // a range of their one Blob, so consecutive files are consecutive ranges.
+  const all = source === 'disk' ? new Blob(groups) : undefined;
+  groups = [];
+  const offsets = new Map<string, number>();
+  if (all) {
+    let offset = 0;
+    let next = 0;
+    for (const f of copyOrder(w)) {
+      const at = next++;
+      const base = f.path.slice(f.path.lastIndexOf('/') + 1);
+      if (pickedNames[at] !== base || pickedSizes[at] !== f.size) mismatched.push(f.path);
+      offsets.set(f.path, offset);
+      offset += pickedSizes[at] ?? 0;
+    }
+    if (next !== pickedNames.length) mismatched.push(`(${pickedNames.length} files picked, ${next} expected)`);
+  }
+  pickedNames = [];
+  pickedSizes = [];
   entries = [];
   for (const e of w.entries) {
     const base = { path: e.path, uid: 0, gid: 0, mtime: 1, origin: name };
@@ -98,19 +149,11 @@ function prepare(name: WorkloadName, seed: number, scale: number, source: 'disk'
         target: e.target,
       });
     else {
-      const file: Blob | undefined = source === 'memory' ? generated(e) : picked[next++];
-      const name = e.path.slice(e.path.lastIndexOf('/') + 1);
-      if (!file || file.size !== e.size || (file instanceof File && source === 'disk' && file.name !== name)) {
-        mismatched.push(e.path);
-        continue;
-      }
-      entries.push({
-        ...base,
-        type: 'file',
-        mode: e.mode,
-        size: e.size,
-        source: { kind: 'blob', blob: file, offset: 0, size: e.size },
-      });
+      const source =
+        all === undefined
+          ? { kind: 'blob' as const, blob: generated(e), offset: 0, size: e.size }
+          : { kind: 'blob' as const, blob: all, offset: offsets.get(e.path) ?? 0, size: e.size };
+      entries.push({ ...base, type: 'file', mode: e.mode, size: e.size, source });
     }
   }
   status.textContent = `${name}: ${entries.length} entries`;
@@ -139,22 +182,30 @@ function prepareTiny(): PagePrepared {
 }
 
 async function build(): Promise<PageRun> {
-  const request: BuildRequest = { entries, closure: [], options: { ...DEFAULT_BUILD_OPTIONS, compress: true } };
+  const request: KeptTreeRequest = {
+    tree: 'bench',
+    closure: [],
+    options: { ...DEFAULT_BUILD_OPTIONS, compress: true },
+  };
   // A fresh worker per build, as after a cancel; started (and its modules loaded) before
-  // the clock starts, as the studio's page starts it when the first input is added.
+  // the clock starts, as the studio's page starts it when the first input is added. The
+  // tree crosses once (keepTree), as the studio's page hands it over, not with each call.
   const worker = new Worker(new URL('../../workers/build-worker.ts', import.meta.url), {
     type: 'module',
     name: 'bench-engine',
   });
   const remote = Comlink.wrap<WorkerApi>(worker);
   try {
+    await remote.keepTree('bench', entries);
     await remote.estimate(request);
     const stages: PageStage[] = [];
     let outBytes = 0;
     let sinkCalls = 0;
     const attempts = new MkfsAttempts();
+    const problems: string[] = [];
     const onEvent = (e: BuildEvent) => {
       attempts.see(e);
+      if (e.type === 'problem') problems.push(`${e.problem.severity}: ${e.problem.message}`);
       if (e.type !== 'stage' || e.state === 'skipped') return;
       stages.push({ stage: e.stage, state: e.state, elapsedMs: e.elapsedMs });
       void window.benchMark?.(`${e.stage}:${e.state}`);
@@ -179,6 +230,7 @@ async function build(): Promise<PageRun> {
       sinkCalls,
       mkfsAttempts: attempts.count,
       initialBytes: attempts.initialBytes,
+      problems,
     };
   } finally {
     remote[Comlink.releaseProxy]();
@@ -186,5 +238,5 @@ async function build(): Promise<PageRun> {
   }
 }
 
-window.bench = { prepare, prepareTiny, build };
+window.bench = { beginFiles, takePicked, prepare, prepareTiny, build };
 status.textContent = 'ready';

@@ -7,7 +7,8 @@
  * `/wasm/e2fsprogs/dist/*` and `/wasm/zstd/dist/*` are answered from the scratch build.
  *
  * By hand: `npx vite --config bench/browser/vite.config.ts`, then open
- * http://127.0.0.1:5198/bench/browser/index.html (the page exposes `window.bench`).
+ * http://127.0.0.1:5198/bench/browser/index.html (the page exposes `window.bench`); the
+ * port is `BENCH_PORT` when set (and then must be free).
  */
 import { dirname, join, resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
@@ -52,8 +53,9 @@ export default defineConfig({
   optimizeDeps: { entries: ['bench/browser/index.html'], include: ['comlink', '@noble/hashes/sha2.js'] },
   server: {
     host: '127.0.0.1',
-    port: 5198,
-    strictPort: false,
+    // BENCH_PORT lets several checkouts bench at once (each its own port).
+    port: Number(process.env.BENCH_PORT ?? 5198),
+    strictPort: process.env.BENCH_PORT !== undefined,
     hmr: false,
     fs: { allow: [REPO_ROOT, dirs.e2fsprogs, dirs.zstd] },
   },
