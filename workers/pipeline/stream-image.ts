@@ -1,5 +1,5 @@
 /**
- * Streams an image out of its store: optionally through zstd (one frame per 4 MiB piece,
+ * Streams an image out of its store: optionally through zstd (one frame per 32 MiB piece,
  * compressed on every core, see `zstd-frames.ts`), hashed on the way, to a sink that is
  * awaited for each piece (or only hashed, without a sink). The image's bytes are never held twice.
  * A piece handed to the sink is valid until the sink returns or settles (compressed frames'

@@ -1,14 +1,18 @@
 /**
  * zstd on every core: the input is cut into pieces of a fixed size ({@link FRAME_PIECE},
- * 4 MiB) and each piece becomes one independent zstd frame (content size in its header,
+ * 32 MiB) and each piece becomes one independent zstd frame (content size in its header,
  * content checksum on), compressed by a pool of workers (Node worker threads, Web Workers)
  * or in the calling thread. The frames are concatenated in input order, so the output is
  * the same bytes whatever the number of workers, and plain `zstd -d` (or any decoder
  * reading concatenated frames) restores the input.
  *
- * Size: at level 3 zstd looks back 2 MiB at most (window log 21), so a 4 MiB piece loses
- * little by starting without history: about +0.15% against native `zstd -3` on the bench
- * images, well inside the 1% allowed.
+ * Size: each frame starts without history, so whatever the previous 2 MiB (zstd -3's window)
+ * would have matched costs again at every start. On mixed contents that was +0.15% against
+ * native `zstd -3` with 4 MiB pieces, but data that repeats within the window throughout
+ * (the bench's system workload: 5.6 GiB of binaries repeating one 64 KiB block) pays its
+ * first copy once per frame: +5.5% with 4 MiB pieces. 32 MiB pieces pay it an eighth as
+ * often. Memory: one piece and one frame array per worker plus one, so the pool is at
+ * most {@link MAX_WORKERS} workers.
  *
  * Holes: a piece that is all zeros (a hole of the image store) is never read nor
  * compressed again: its frame, the same for every such piece of the same size and level,
@@ -19,13 +23,13 @@ import { instantiateZstd, ZstdError, type ZstdExports } from './zstd-stream.ts';
 import { compileTool, toolGlueUrl } from './wasm-modules.ts';
 
 /** Bytes of input per frame. Fixed: changing it changes the output bytes. */
-export const FRAME_PIECE = 4 * 1024 * 1024;
+export const FRAME_PIECE = 32 * 1024 * 1024;
 
 /** Largest frame of a full piece (ZSTD_COMPRESSBOUND, as in {@link encodeFrame}). */
 const FRAME_BOUND = FRAME_PIECE + (FRAME_PIECE >>> 8) + 64;
 
-/** Most workers a pool starts. */
-const MAX_WORKERS = 8;
+/** Most workers a pool starts: each holds a piece and a frame array (64 MiB), and more do not pay off. */
+const MAX_WORKERS = 4;
 
 /** What {@link compressFrames} compresses: random access to its bytes, and where its holes are. */
 export interface FrameSource {
@@ -60,7 +64,7 @@ export interface FrameOptions {
   /**
    * Workers compressing at once: 0 compresses in the calling thread; default: one per
    * core (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency` in browsers),
-   * at most 8, or 0 on a single core or where workers cannot be started.
+   * at most 4, or 0 on a single core or where workers cannot be started.
    */
   workers?: number;
   signal?: AbortSignal;
@@ -74,9 +78,13 @@ export interface FrameOptions {
  */
 export function encodeFrame(z: ZstdExports, piece: Uint8Array, level: number, out?: Uint8Array): Uint8Array {
   const inCap = 1 << 20;
-  // ZSTD_COMPRESSBOUND: the frame always fits, so it is written in place and copied out once.
+  // Output through a MiB of the instance's memory, copied out as it fills: a buffer of the
+  // frame's bound there would grow the instance by a piece's size for good.
   const n0 = piece.length;
-  const outCap = n0 + (n0 >>> 8) + (n0 < 131072 ? (131072 - n0) >>> 11 : 0) + 64;
+  const outCap = 1 << 20;
+  const bound = n0 + (n0 >>> 8) + (n0 < 131072 ? (131072 - n0) >>> 11 : 0) + 64;
+  const target = out && out.byteLength >= bound ? new Uint8Array(out.buffer, out.byteOffset, bound) : undefined;
+  const parts: Uint8Array[] = [];
   const s = z._zs_compressor_new(level, n0) >>> 0;
   const src = z._malloc(inCap) >>> 0;
   const dst = z._malloc(outCap) >>> 0;
@@ -92,22 +100,30 @@ export function encodeFrame(z: ZstdExports, piece: Uint8Array, level: number, ou
       let pos = 0;
       for (;;) {
         // ZS_CONTINUE (0) for all but the last input, then ZS_END (2) until it returns 0.
-        const r = z._zs_compress(s, src + pos, n - pos, dst + total, outCap - total, last ? 2 : 0);
+        const r = z._zs_compress(s, src + pos, n - pos, dst, outCap, last ? 2 : 0);
         if (z._zs_is_error(r)) throw new Error(`zstd: ${z.UTF8ToString(z._zs_error_name(r) >>> 0)}`);
         pos += z._zs_in_pos(s) >>> 0;
-        total += z._zs_out_pos(s) >>> 0;
+        const got = z._zs_out_pos(s) >>> 0;
+        if (got > 0) {
+          if (total + got > bound) throw new Error('zstd: frame larger than its bound');
+          if (target) target.set(z.HEAPU8.subarray(dst, dst + got), total);
+          else parts.push(z.HEAPU8.slice(dst, dst + got));
+          total += got;
+        }
         if (last ? r === 0 : pos >= n) break;
-        if (total >= outCap) throw new Error('zstd: frame larger than its bound');
       }
       off += n;
       done = last;
     }
-    if (out && out.byteLength >= total) {
-      const frame = new Uint8Array(out.buffer, out.byteOffset, total);
-      frame.set(z.HEAPU8.subarray(dst, dst + total));
-      return frame;
+    if (target) return target.subarray(0, total);
+    if (parts.length === 1) return parts[0];
+    const frame = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      frame.set(p, at);
+      at += p.length;
     }
-    return z.HEAPU8.slice(dst, dst + total);
+    return frame;
   } finally {
     if (s) z._zs_compressor_free(s);
     if (src) z._free(src);
