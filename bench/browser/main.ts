@@ -2,8 +2,9 @@
  * The bench page: builds images with the studio's own Web Worker (`workers/build-worker.ts`
  * through comlink, as the studio's page does). The tree's file bytes are the workload's
  * files on disk, picked into `<input type=file multiple>` by Playwright (`setInputFiles`
- * with one path per file, in the workload's order), so they are disk-backed Files as after
- * "Add files"; paths, modes and symlinks, which browsers do not expose, come from the
+ * with one path per file, a group at a time, in mke2fs's copy order), so they are
+ * disk-backed Files as after "Add files", joined into Blobs of 1,000 (see takePicked);
+ * paths, modes and symlinks, which browsers do not expose, come from the
  * workload's description (`bench/workload.ts`, same seed). Not a folder picked into
  * `<input webkitdirectory>`: Chromium's folder listing follows symlinks and drops the
  * files of a directory that a symlink listed earlier also reaches.
@@ -82,21 +83,39 @@ let entries: TreeEntry[] = [];
 let groups: Blob[] = [];
 let pickedNames: string[] = [];
 let pickedSizes: number[] = [];
+/** Per picked file: its group and its offset in the group's Blob. */
+let pickedGroup: number[] = [];
+let pickedOffset: number[] = [];
+
+/**
+ * Files per Blob. Not one Blob of all files: Chromium finds a slice's start by walking a
+ * Blob's items, so slices of a Blob of 300,000 files would cost in proportion to it.
+ */
+const GROUP_FILES = 1000;
 
 function beginFiles(): void {
   groups = [];
   pickedNames = [];
   pickedSizes = [];
+  pickedGroup = [];
+  pickedOffset = [];
 }
 
-/** Takes the files now in the input as the next group; returns how many. */
+/** Takes the files now in the input as the next groups; returns how many. */
 function takePicked(): number {
   const files = Array.from(input.files ?? []);
-  for (const f of files) {
-    pickedNames.push(f.name);
-    pickedSizes.push(f.size);
+  for (let i = 0; i < files.length; i += GROUP_FILES) {
+    const group = files.slice(i, i + GROUP_FILES);
+    let offset = 0;
+    for (const f of group) {
+      pickedNames.push(f.name);
+      pickedSizes.push(f.size);
+      pickedGroup.push(groups.length);
+      pickedOffset.push(offset);
+      offset += f.size;
+    }
+    groups.push(new Blob(group));
   }
-  if (files.length) groups.push(new Blob(files));
   input.value = '';
   return files.length;
 }
@@ -118,24 +137,20 @@ function prepare(name: WorkloadName, seed: number, scale: number, source: 'disk'
   const w = makeWorkload(name, seed, scale);
   const mismatched: string[] = [];
   // The picked files came in the order mke2fs copies them (see takePicked); each file is
-  // a range of their one Blob, so consecutive files are consecutive ranges.
-  const all = source === 'disk' ? new Blob(groups) : undefined;
-  groups = [];
-  const offsets = new Map<string, number>();
-  if (all) {
-    let offset = 0;
-    let next = 0;
+  // a range of its group's Blob, so consecutive files are consecutive ranges.
+  const disk = source === 'disk';
+  const ranges = new Map<string, { blob: Blob; offset: number }>();
+  if (disk) {
+    let at = 0;
     for (const f of copyOrder(w)) {
-      const at = next++;
       const base = f.path.slice(f.path.lastIndexOf('/') + 1);
       if (pickedNames[at] !== base || pickedSizes[at] !== f.size) mismatched.push(f.path);
-      offsets.set(f.path, offset);
-      offset += pickedSizes[at] ?? 0;
+      else ranges.set(f.path, { blob: groups[pickedGroup[at]], offset: pickedOffset[at] });
+      at++;
     }
-    if (next !== pickedNames.length) mismatched.push(`(${pickedNames.length} files picked, ${next} expected)`);
+    if (at !== pickedNames.length) mismatched.push(`(${pickedNames.length} files picked, ${at} expected)`);
   }
-  pickedNames = [];
-  pickedSizes = [];
+  beginFiles();
   entries = [];
   for (const e of w.entries) {
     const base = { path: e.path, uid: 0, gid: 0, mtime: 1, origin: name };
@@ -149,10 +164,9 @@ function prepare(name: WorkloadName, seed: number, scale: number, source: 'disk'
         target: e.target,
       });
     else {
-      const source =
-        all === undefined
-          ? { kind: 'blob' as const, blob: generated(e), offset: 0, size: e.size }
-          : { kind: 'blob' as const, blob: all, offset: offsets.get(e.path) ?? 0, size: e.size };
+      const range = disk ? ranges.get(e.path) : { blob: generated(e), offset: 0 };
+      if (!range) continue; // mismatched
+      const source = { kind: 'blob' as const, blob: range.blob, offset: range.offset, size: e.size };
       entries.push({ ...base, type: 'file', mode: e.mode, size: e.size, source });
     }
   }
@@ -196,8 +210,11 @@ async function build(): Promise<PageRun> {
   });
   const remote = Comlink.wrap<WorkerApi>(worker);
   try {
+    await window.benchMark?.('page:keep');
     await remote.keepTree('bench', entries);
+    await window.benchMark?.('page:kept');
     await remote.estimate(request);
+    await window.benchMark?.('page:estimated');
     const stages: PageStage[] = [];
     let outBytes = 0;
     let sinkCalls = 0;
