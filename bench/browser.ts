@@ -177,7 +177,9 @@ export class BrowserBench {
   private mark(label: string): void {
     if (process.env.BENCH_DEBUG_MARKS) {
       const m = procMemory(this.rendererPid);
-      this.log(`mark ${label}: renderer rss ${((m?.rss ?? 0) / 2 ** 20).toFixed(0)} MiB hwm ${((m?.hwm ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+      this.log(
+        `mark ${label}: renderer rss ${((m?.rss ?? 0) / 2 ** 20).toFixed(0)} MiB hwm ${((m?.hwm ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+      );
     }
     if (label.startsWith('page:')) return; // the page's own steps before the build
     if (!this.tracker) return;
