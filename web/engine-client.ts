@@ -36,7 +36,8 @@ import type {
 } from '../core/engine-contract.ts';
 import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import type { api } from '../workers/build-worker.ts';
-import type { ContentsPlace, KeptTreeRequest, StagedTreeInput } from '../workers/engine-api.ts';
+import type { PickedFile } from '../core/picked-files.ts';
+import type { ContentsPlace, KeptTreeRequest, StagedFilesInput, StagedTreeInput } from '../workers/engine-api.ts';
 
 /** What the worker exposes (`api satisfies EngineApi`). */
 type WorkerApi = typeof api;
@@ -55,8 +56,25 @@ export interface TreeSource {
   parts?(): Iterable<TreeEntry[]>;
 }
 
+/**
+ * A folder picker's Files for the engine: it makes their entries (placed in `at`, named
+ * `origin`), reading sizes and times in the worker rather than on the page's main thread.
+ */
+export interface PickedFilesInput {
+  kind: 'picked-files';
+  at: string;
+  origin: string;
+  files: PickedFile[];
+}
+
+/** What the page gives `resolveInPieces`. */
+export type PageInput = BuildInput | PickedFilesInput;
+
 /** Entries per message between the page and the worker: each piece clones in a few ms. */
 export const PIECE = 8000;
+
+/** Picked Files per message (see `resolveInPieces`). */
+export const PICKED_PIECE = 48;
 
 /** A build request whose tree is given as a {@link TreeSource}. */
 export type TreeRequest = Omit<BuildRequest, 'entries'> & { tree: TreeSource };
@@ -190,14 +208,25 @@ export class EngineClient {
    * meanwhile, the call rejects as aborted.
    */
   async resolveInPieces(
-    inputs: BuildInput[],
+    inputs: PageInput[],
     opts: CallOptions & { contents?: ContentsPlace } = {},
   ): Promise<ResolvedInputs> {
     const remote = this.ensure().remote;
     const on = <T>(run: (r: EngineRemote) => Promise<T>): Promise<T> =>
       this.conn?.remote === remote ? this.call(run, opts.signal) : Promise.reject(EngineError.aborted());
-    const sent: Array<BuildInput | StagedTreeInput> = [];
+    const sent: Array<BuildInput | StagedTreeInput | StagedFilesInput> = [];
     for (const input of inputs) {
+      if (input.kind === 'picked-files') {
+        const stage = `s${++this.stages}`;
+        // Cloning a picked File makes Chromium ask the browser for its size and time (0.2 to
+        // 1 ms each, on this thread, unless something read them before): a few per message.
+        for (let at = 0; at < input.files.length; at += PICKED_PIECE) {
+          const part = input.files.slice(at, at + PICKED_PIECE);
+          await on((r) => r.stageFiles(stage, part));
+        }
+        sent.push({ kind: 'staged-files', at: input.at, stage, origin: input.origin });
+        continue;
+      }
       if (input.kind !== 'tree' || input.entries.length <= PIECE) {
         sent.push(input);
         continue;

@@ -24,8 +24,10 @@ import type {
   KeptTreeRequest,
   PagedApi,
   ResolvedHead,
+  StagedFilesInput,
   StagedTreeInput,
 } from './engine-api.ts';
+import { type PickedFile, pickedFilesToEntries } from '../core/picked-files.ts';
 import type { FetchProgress } from '../core/binary-cache/substitute.ts';
 import type { CacheFetchRequest, PageHttp } from '../core/engine-contract.ts';
 import { estimateImage } from './pipeline/build-image.ts';
@@ -68,6 +70,8 @@ const keptTrees: Array<{ key: string; entries: TreeEntry[] }> = [];
 const arrivingTrees = new Map<string, TreeEntry[]>();
 /** Tree inputs arriving in pieces (stageEntries), by stage. */
 const staged = new Map<string, TreeEntry[]>();
+/** Folder pickers' Files arriving in pieces (stageFiles), by stage. */
+const stagedFiles = new Map<string, PickedFile[]>();
 /** Resolved entries waiting to be taken (takeResolved), by id. */
 const resolvedWaiting = new Map<string, TreeEntry[]>();
 let nextResolved = 1;
@@ -180,9 +184,20 @@ export const api = {
 
   stageEntries: async (stage: string, entries: TreeEntry[]) => appendTo(staged, stage, entries),
 
-  resolveInPieces: (inputs: Array<BuildInput | StagedTreeInput>, contents?: ContentsPlace) =>
+  stageFiles: async (stage: string, files: PickedFile[]) => {
+    let list = stagedFiles.get(stage);
+    if (!list) stagedFiles.set(stage, (list = []));
+    for (const f of files) list.push(f);
+  },
+
+  resolveInPieces: (inputs: Array<BuildInput | StagedTreeInput | StagedFilesInput>, contents?: ContentsPlace) =>
     guarded(async (): Promise<ResolvedHead> => {
       const real = inputs.map((i): BuildInput => {
+        if (i.kind === 'staged-files') {
+          const files = stagedFiles.get(i.stage) ?? [];
+          stagedFiles.delete(i.stage);
+          return { kind: 'tree', at: '/', entries: pickedFilesToEntries(files, i.at, i.origin) };
+        }
         if (i.kind !== 'staged-tree') return i;
         const entries = staged.get(i.stage) ?? [];
         staged.delete(i.stage);

@@ -27,6 +27,7 @@ import type {
   SizeEstimate,
 } from '../core/engine-contract.ts';
 import type { InputProblem, StorePathInfo, TreeEntry } from '../core/image-tree.ts';
+import type { PickedFile } from '../core/picked-files.ts';
 
 /**
  * A request naming a tree the engine keeps ({@link EngineApi.keepTree}) instead of carrying
@@ -56,6 +57,18 @@ export interface ContentsPlace {
   input: string;
 }
 
+/**
+ * A folder picker's Files handed over in pieces ({@link PagedApi.stageFiles}) under `stage`:
+ * the worker makes their entries (reading each File's size and time there, which in Chromium
+ * costs a synchronous call to the browser per File), placed in `at`, named `origin`.
+ */
+export interface StagedFilesInput {
+  kind: 'staged-files';
+  at: string;
+  stage: string;
+  origin: string;
+}
+
 /** What {@link PagedApi.resolveInPieces} answers: everything but the entries, which wait to be taken. */
 export interface ResolvedHead {
   /** Names the entries for {@link PagedApi.takeResolved}. */
@@ -73,13 +86,18 @@ export interface ResolvedHead {
 export interface PagedApi {
   /** Appends entries to a staged tree input (created on the first call). */
   stageEntries(stage: string, entries: TreeEntry[]): Promise<void>;
+  /** Appends picked Files to a staged folder input (created on the first call). */
+  stageFiles(stage: string, files: PickedFile[]): Promise<void>;
   /**
    * Resolves like `resolveInputs`; the entries are kept until taken. Staged inputs are used
    * up. With `contents`, what compressed inputs expand to is spooled to OPFS there (what an
    * earlier resolve of the same input spooled is removed); where OPFS is missing or refuses,
    * it is held in memory up to a smaller limit, with a warning.
    */
-  resolveInPieces(inputs: Array<BuildInput | StagedTreeInput>, contents?: ContentsPlace): Promise<ResolvedHead>;
+  resolveInPieces(
+    inputs: Array<BuildInput | StagedTreeInput | StagedFilesInput>,
+    contents?: ContentsPlace,
+  ): Promise<ResolvedHead>;
   /** Removes what was spooled for an input (or, without `input`, for the whole session). */
   releaseContents(session: string, input?: string): Promise<void>;
   /** Entries `from` to `from + count` of a resolution; the last piece (or `drop`) forgets them. */

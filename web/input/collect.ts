@@ -7,6 +7,7 @@
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { BuildInput } from '../../core/engine-contract.ts';
 import { joinImagePath } from '../../core/image-path.ts';
+import { type PickedFile, pickedFilesToEntries } from '../../core/picked-files.ts';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../state/file-tree.ts';
 
 /** Names that look like tar archives (extracted or kept, the person decides). */
@@ -47,31 +48,34 @@ export function looseFilesInput(files: readonly File[], at: string): BuildInput 
   };
 }
 
-/** Files from an `<input webkitdirectory>`: their `webkitRelativePath` names the folders. */
-export function folderPickerInputs(files: readonly File[], at: string): BuildInput[] {
-  const byTop = new Map<string, TreeEntry[]>();
-  for (const f of files) {
-    const rel = (f.webkitRelativePath || f.name).split('/').filter((p) => p.length > 0);
-    const top = rel[0] ?? f.name;
-    let list = byTop.get(top);
-    if (!list) {
-      list = [];
-      byTop.set(top, list);
-    }
-    let dir = at;
-    for (let i = 0; i < rel.length - 1; i++) {
-      dir = joinImagePath(dir, rel[i]);
-      list.push(dirEntry(dir, top));
-    }
-    list.push(fileEntry(joinImagePath(dir, rel[rel.length - 1] ?? f.name), f, top));
-  }
-  return [...byTop.values()].map((entries) => ({ kind: 'tree', at: '/', entries: dedupe(entries) }));
+/** A folder picker's File and its path below the picked folder's parent (`site/css/a.css`). */
+export function pickedPath(f: File): string {
+  return f.webkitRelativePath || f.name;
 }
 
-function dedupe(entries: TreeEntry[]): TreeEntry[] {
-  const seen = new Map<string, TreeEntry>();
-  for (const e of entries) seen.set(e.path, e);
-  return [...seen.values()];
+/** The first part of a picked file's path: the picked folder's name. */
+export function pickedTop(f: File): string {
+  return (
+    pickedPath(f)
+      .split('/')
+      .filter((p) => p.length > 0)[0] ?? f.name
+  );
+}
+
+/**
+ * Files from an `<input webkitdirectory>`: their `webkitRelativePath` names the folders. Reads
+ * every File's size and time here (see `core/picked-files.ts`: the page hands large folders
+ * to the worker as a `picked-files` input of engine-client.ts instead).
+ */
+export function folderPickerInputs(files: readonly File[], at: string): BuildInput[] {
+  const byTop = new Map<string, PickedFile[]>();
+  for (const f of files) {
+    const top = pickedTop(f);
+    let list = byTop.get(top);
+    if (!list) byTop.set(top, (list = []));
+    list.push({ file: f, path: pickedPath(f) });
+  }
+  return [...byTop].map(([top, list]) => ({ kind: 'tree', at: '/', entries: pickedFilesToEntries(list, at, top) }));
 }
 
 // ---- drops --------------------------------------------------------------------------

@@ -7,14 +7,8 @@
 import type { StateCreator } from 'zustand';
 import type { InputProblem, StorePathInfo, TreeEntry } from '../../core/image-tree.ts';
 import type { BuildFailure, BuildInput, ResolvedInputs } from '../../core/engine-contract.ts';
-import { engine, toEngineError } from '../engine-client.ts';
-import {
-  type DroppedItem,
-  folderPickerInputs,
-  isArchiveName,
-  looseFilesInput,
-  placeEntries,
-} from '../input/collect.ts';
+import { engine, type PageInput, toEngineError } from '../engine-client.ts';
+import { type DroppedItem, isArchiveName, looseFilesInput, pickedPath, placeEntries } from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
 import { runInSteps, yieldToPage } from '../lib/yield-to-page.ts';
 import { joinImagePath } from '../../core/image-path.ts';
@@ -56,7 +50,7 @@ export interface InputItem {
   problems: InputProblem[];
   failure?: BuildFailure;
   /** The engine input for a destination (undefined: the destination cannot change, as for closures). */
-  request?: (at: string) => BuildInput;
+  request?: (at: string) => PageInput;
   /** Puts store paths under /nix/store: resolved with the closure when there is one. */
   storeContents?: boolean;
   losses?: FolderLosses;
@@ -144,7 +138,7 @@ function problemsFor(item: InputItem, problems: readonly InputProblem[], only: b
  * Cancelling a build ends the worker, and with it any input still being read: those are
  * read again on the fresh worker rather than failing.
  */
-async function resolveWithRetry(inputs: BuildInput[], contents: string): Promise<ResolvedInputs> {
+async function resolveWithRetry(inputs: PageInput[], contents: string): Promise<ResolvedInputs> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await engine().resolveInPieces(inputs, { contents: { session: spoolSession(), input: contents } });
@@ -159,17 +153,24 @@ async function resolveWithRetry(inputs: BuildInput[], contents: string): Promise
 const PROGRAM_SNIFF_LIMIT = 5000;
 
 /** Paths of files that start like programs (ELF or "#!"), among the first {@link PROGRAM_SNIFF_LIMIT}. */
-async function programsAmong(entries: readonly TreeEntry[]): Promise<string[]> {
+async function programsAmong(files: Iterable<{ path: string; blob: Blob }>): Promise<string[]> {
   const out: string[] = [];
   let seen = 0;
-  for (const e of entries) {
-    if (e.type !== 'file' || e.source?.kind !== 'blob' || e.size < 2) continue;
+  for (const { path, blob } of files) {
     if (++seen > PROGRAM_SNIFF_LIMIT) break;
-    const head = new Uint8Array(await e.source.blob.slice(0, 4).arrayBuffer());
+    // One file per task: in Chromium a picked File's size is a call to the browser.
+    const head = new Uint8Array(await blob.slice(0, 4).arrayBuffer());
+    if (head.length < 2) continue;
     const elf = head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
-    if (elf || (head[0] === 0x23 && head[1] === 0x21)) out.push(e.path);
+    if (elf || (head[0] === 0x23 && head[1] === 0x21)) out.push(path);
   }
   return out.sort();
+}
+
+/** The files of an entry list with a readable source, for {@link programsAmong}. */
+function* blobFiles(entries: readonly TreeEntry[]): Generator<{ path: string; blob: Blob }> {
+  for (const e of entries)
+    if (e.type === 'file' && e.source?.kind === 'blob' && e.size >= 2) yield { path: e.path, blob: e.source.blob };
 }
 
 /** Entries checked or merged per step before the page gets a turn (a few ms each). */
@@ -273,7 +274,11 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
   const hasClosureFiles = () => get().inputs.some((i) => i.kind === 'closure');
 
   /** Resolves one input and merges what it yields (store contents wait for the closure). */
-  const resolveAndMerge = async (item: InputItem, input: BuildInput): Promise<void> => {
+  const resolveAndMerge = async (
+    item: InputItem,
+    input: PageInput,
+    onResolved?: (entries: readonly TreeEntry[]) => void,
+  ): Promise<void> => {
     let resolved: ResolvedInputs;
     try {
       resolved = await resolveWithRetry([input], contentsId(item.id));
@@ -282,6 +287,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
       return;
     }
     if (!get().inputs.some((i) => i.id === item.id)) return; // removed meanwhile
+    onResolved?.(resolved.entries);
     const problems = resolved.problems;
     const hasError = problems.some((p) => p.severity === 'error');
     const storeContents = holdsStorePaths(resolved.entries);
@@ -307,7 +313,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
       (i) => (i.kind === 'closure' && files.has(i.id)) || (i.storeContents && i.request),
     );
     const requests = group.map(
-      (i): BuildInput =>
+      (i): PageInput =>
         i.kind === 'closure' ? { kind: 'closure', file: { name: i.origin, blob: files.get(i.id)! } } : i.request!(i.at),
     );
     for (const c of group) if (c.kind === 'closure') patchInput(c.id, { status: 'resolving' });
@@ -368,7 +374,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
       at,
       request,
     });
-    void programsAmong(entries).then((programs) =>
+    void programsAmong(blobFiles(entries)).then((programs) =>
       patchInput(item.id, {
         losses: {
           files: entries.filter((e) => e.type === 'file').length,
@@ -416,32 +422,42 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     },
 
     async addFolderFiles(files, at = get().destination) {
+      // Chromium made one File per picked file in the task that delivered them (about 40 ms
+      // per thousand); the page's own work starts in a task of its own.
+      await yieldToPage();
       // One input per top folder: each is the folder itself, placed in `at`.
-      const byTop = new Map<string, File[]>();
+      const byTop = new Map<string, Array<{ file: File; path: string }>>();
+      let n = 0;
       for (const f of files) {
-        const top = (f.webkitRelativePath || f.name).split('/').filter((p) => p.length > 0)[0] ?? f.name;
+        if (++n % 5000 === 0) await yieldToPage();
+        const path = pickedPath(f);
+        const top = path.split('/', 1)[0] || f.name;
         let list = byTop.get(top);
         if (!list) byTop.set(top, (list = []));
-        list.push(f);
+        list.push({ file: f, path });
       }
       await Promise.all(
         [...byTop].map(([top, list]) => {
-          const request = (to: string) => folderPickerInputs(list, to)[0];
-          const first = request(at);
-          const entries = first.kind === 'tree' ? first.entries : [];
+          // Sizes and times are read by the engine: in Chromium each costs a call to the browser.
+          const request = (to: string): PageInput => ({ kind: 'picked-files', at: to, origin: top, files: list });
+          const names = new Set<string>([top]);
+          for (const p of list) names.add(p.path.slice(p.path.lastIndexOf('/') + 1));
           const item = addInputItem({
             kind: 'folder',
             label: top,
             origin: top,
             top,
-            names: [top, ...new Set(list.map((f) => f.name))],
+            names: [...names],
             at,
             request,
           });
-          void programsAmong(entries).then((programs) =>
-            patchInput(item.id, { losses: { files: list.length, programs, fromPicker: true } }),
-          );
-          return resolveAndMerge(item, first);
+          // Looked into once the engine has read the Files: their sizes are known by then, so
+          // reading their first bytes asks the browser nothing more.
+          return resolveAndMerge(item, request(at), (entries) => {
+            void programsAmong(blobFiles(entries)).then((programs) =>
+              patchInput(item.id, { losses: { files: list.length, programs, fromPicker: true } }),
+            );
+          });
         }),
       );
     },
