@@ -29,7 +29,10 @@
  *   so far: quadratic in the depth) and normalizes paths that are already normal; every
  *   lstat/open/readlink of `mke2fs -d` (relative names under a deep cwd) paid that. Paths
  *   with `.`, `..`, `//` or a trailing slash still go through PATH.normalizeArray, and
- *   mount points and symlinks are handled as in 3.1.6.
+ *   mount points and symlinks are handled as in 3.1.6. A path under the current
+ *   directory starts from the directory's node (kept until the directory changes or any
+ *   node is removed, renamed or mounted over) instead of from `/`, when permissions are
+ *   not checked (the tools run as root).
  *
  * Functions overridden here are not wrapped by emscripten's syscall wrapper,
  * so each one catches FS.ErrnoError itself: WASI functions (fd_*) return a
@@ -64,24 +67,71 @@ mergeInto(LibraryManager.library, {
     fastLookupPath: function() {
       // A segment that normalizing would change: empty (`//`, trailing `/`), `.` or `..`.
       var unnormal = /\/\.{0,2}(?:\/|$)/;
+      // The current directory's node, valid while `generation` is unchanged: every removal
+      // (unlink, rmdir, rename: FS.hashRemoveNode), mount and unmount changes it.
+      var generation = 0;
+      var cwdGeneration = -1;
+      var cwdPath = '';
+      var cwdNode = null;
+      var cwdDepth = 0;
+      ['hashRemoveNode', 'mount', 'unmount'].forEach(function(name) {
+        var orig = FS[name];
+        FS[name] = function() {
+          generation++;
+          return orig.apply(FS, arguments);
+        };
+      });
+      // The node of the current directory, or null when it cannot be found (the full walk
+      // then gives the same error as 3.1.6).
+      var cwdStart = function(cwd) {
+        if (cwdGeneration === generation && cwdPath === cwd) return cwdNode;
+        cwdGeneration = generation;
+        cwdPath = cwd;
+        cwdNode = null;
+        if (unnormal.test(cwd)) return null;
+        try {
+          var lookup = FS.lookupPath(cwd, { follow: true });
+          // chdir keeps the path it resolved: walking it again meets no symlink.
+          if (lookup.path === cwd) cwdNode = lookup.node;
+        } catch (e) {
+          if (!(e instanceof FS.ErrnoError)) throw e;
+        }
+        cwdDepth = cwd.split('/').length - 1;
+        return cwdNode;
+      };
       FS.lookupPath = function(path, opts) {
         if (opts === undefined) opts = {};
         // PATH_FS.resolve(FS.cwd(), path) gives '' for an empty path.
         if (!path) return { path: '', node: null };
         var abs = path.charAt(0) === '/' ? path : FS.cwd() + '/' + path;
         var parts;
-        if (unnormal.test(abs)) {
-          parts = PATH.normalizeArray(abs.split('/').filter(function(p) { return !!p; }), false);
-        } else {
+        var normal = !unnormal.test(abs);
+        if (normal) {
           parts = abs.split('/');
           parts.shift();
+        } else {
+          parts = PATH.normalizeArray(abs.split('/').filter(function(p) { return !!p; }), false);
         }
         if (opts.follow_mount === undefined) opts.follow_mount = true;
         if (opts.recurse_count === undefined) opts.recurse_count = 0;
         if (opts.recurse_count > 8) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
         var current = FS.root;
         var currentPath = '/';
-        for (var i = 0; i < parts.length; i++) {
+        var i = 0;
+        var cwd = FS.cwd();
+        // Below the current directory (every one of its components is then followed, as a
+        // directory on the way): start from its node. Permission checks on the way would
+        // need the walk.
+        if (normal && FS.ignorePermissions && cwd !== '/' && abs.length > cwd.length + 1 &&
+            abs.charCodeAt(cwd.length) === 47 && abs.startsWith(cwd)) {
+          var start = cwdStart(cwd);
+          if (start) {
+            current = start;
+            currentPath = cwd;
+            i = cwdDepth;
+          }
+        }
+        for (; i < parts.length; i++) {
           var islast = i === parts.length - 1;
           if (islast && opts.parent) break;
           current = FS.lookupNode(current, parts[i]);

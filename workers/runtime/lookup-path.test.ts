@@ -2,7 +2,9 @@
  * The glue's FS.lookupPath (wasm/common/library_fixes.js) against emscripten 3.1.6's own,
  * kept below as the reference: same node, same resolved path, same error, for relative and
  * absolute paths, `.`/`..`/`//`/trailing slashes, symlinks (relative, absolute, chains,
- * loops), mount points, and the `parent`/`follow`/`follow_mount` options.
+ * loops), mount points, and the `parent`/`follow`/`follow_mount` options; with and without
+ * permission checks (without, paths below the current directory start from its node), and
+ * after the tree changed under the current directory (rename, unlink, rmdir, mount).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileTool, instantiateNow, loadToolFactory } from './wasm-modules.ts';
@@ -30,6 +32,11 @@ interface Fs {
   writeFile(path: string, data: string): void;
   symlink(target: string, path: string): void;
   mount(type: unknown, opts: object, dir: string): void;
+  unmount(dir: string): void;
+  rename(from: string, to: string): void;
+  unlink(path: string): void;
+  rmdir(path: string): void;
+  ignorePermissions: boolean;
   filesystems: { MEMFS: unknown };
   root: Node;
   lookupPath(path: string, opts?: Opts): Lookup;
@@ -150,7 +157,8 @@ describe('FS.lookupPath in the glue', () => {
     FS.symlink('/m/d', '/a/b/tom');
   });
 
-  it('finds the same node and path, or fails the same way, as emscripten 3.1.6', () => {
+  /** Compares every path and option under each cwd; returns the number of comparisons. */
+  function compareAll(cwds: string[]): number {
     const names = ['', '.', '..', 'b', 'b/', 'b//c', './b/./c/', 'b/c/../c/file', 'rel', 'rel/', 'rel/c/file'];
     names.push('abs', 'abs/file', 'b/up', 'b/up/file', 'chain/c', 'loop', 'loop/x', 'dangling', 'dangling/x');
     names.push('b/c/self', 'b/.hidden', 'b/...', 'b/tom', 'b/tom/f', 'missing', 'missing/x', 'b/c/file/x');
@@ -174,7 +182,7 @@ describe('FS.lookupPath in the glue', () => {
       () => ({ parent: true, follow: true }),
     ];
     let compared = 0;
-    for (const cwd of ['/', '/a', '/a/b/c', '/m']) {
+    for (const cwd of cwds) {
       FS.chdir(cwd);
       for (const path of paths) {
         for (const opts of options) {
@@ -186,7 +194,53 @@ describe('FS.lookupPath in the glue', () => {
         }
       }
     }
-    expect(compared).toBeGreaterThan(1000);
+    FS.chdir('/');
+    return compared;
+  }
+
+  it('finds the same node and path, or fails the same way, as emscripten 3.1.6', () => {
+    const cwds = ['/', '/a', '/a/b/c', '/m', '/m/d', '/a/rel', '/a/abs'];
+    FS.ignorePermissions = false;
+    expect(compareAll(cwds)).toBeGreaterThan(1000);
+    FS.ignorePermissions = true;
+    expect(compareAll(cwds)).toBeGreaterThan(1000);
+  });
+
+  it('still does after the tree changed under the current directory', () => {
+    FS.ignorePermissions = true;
+    // Each change is made with the current directory's node known (looked up before); the
+    // current directory itself cannot be renamed (EBUSY), its parents can.
+    const changes: [string, () => void][] = [
+      ['/a/b', () => FS.rename('/a/b/c', '/a/b/c2')],
+      ['/a/b', () => FS.mkdirTree('/a/b/c/again')],
+      ['/a/b/c2', () => FS.unlink('/a/b/c2/file')],
+      ['/a/b', () => FS.rename('/a/b/c2', '/a/b/c/moved')],
+      ['/a/b/c', () => FS.rename('/a/b', '/a/b-moved')],
+      ['/a', () => FS.rename('/a/b-moved', '/a/b')],
+      ['/a/b', () => FS.mount(FS.filesystems.MEMFS, {}, '/a/b/c')],
+      ['/a/b/c', () => FS.mkdirTree('/a/b/c/inside')],
+      ['/a/b/c', () => FS.unmount('/a/b/c')],
+      ['/a/b/c', () => FS.rmdir('/a/b/c/again')],
+      ['/m/d', () => FS.unmount('/m')],
+    ];
+    let compared = 0;
+    for (const [k, [cwd, change]] of changes.entries()) {
+      FS.chdir(cwd);
+      // Known before the change (the walk's start is kept), then the tree changes under it.
+      outcome(() => FS.lookupPath('x/y'));
+      change();
+      const paths = ['c', 'c/file', 'c2/file', 'c/again', 'c/inside', 'c/moved', 'd/f', 'f', 'file', 'again'];
+      for (const path of [...paths, 'inside', 'moved/file', 'missing', '../c/again', 'x/../file']) {
+        for (const opts of [{}, { follow: true }, { parent: true }]) {
+          const want = outcome(() => referenceLookup(FS, PATH, path, { ...opts }));
+          const got = outcome(() => FS.lookupPath(path, { ...opts }));
+          expect(got, `change ${k}, cwd ${FS.cwd()}, ${path}, ${JSON.stringify(opts)}`).toEqual(want);
+          if (got.node !== undefined) expect(got.node).toBe(want.node);
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBe(changes.length * 45);
     FS.chdir('/');
   });
 
