@@ -12,6 +12,7 @@ import {
   normalizeRelativePath,
   parentPath,
   splitImagePath,
+  utf8ByteLength,
 } from './image-path.ts';
 
 describe('names', () => {
@@ -26,6 +27,13 @@ describe('names', () => {
     expect(nameProblem('x'.repeat(256))).toBe('A name can be at most 255 bytes long.');
     // Bytes, not characters: 128 two-byte characters are 256 bytes.
     expect(nameProblem('é'.repeat(128))).toBe('A name can be at most 255 bytes long.');
+    // Counted as TextEncoder writes them: 4 bytes a pair, 3 a lone surrogate.
+    expect(nameProblem('\u{1F600}'.repeat(63) + 'abc')).toBeUndefined();
+    expect(nameProblem('\u{1F600}'.repeat(63) + 'abcd')).toBe('A name can be at most 255 bytes long.');
+    expect(nameProblem('\ud800'.repeat(85))).toBeUndefined();
+    expect(nameProblem('\ud800'.repeat(86))).toBe('A name can be at most 255 bytes long.');
+    for (const s of ['', 'a', 'é', '\u20ac', '\u{1F600}', 'x\ud800', '\udc00x', '\ud800\ud800\udc00', 'a\u{10FFFF}b'])
+      expect(utf8ByteLength(s)).toBe(new TextEncoder().encode(s).length);
     expect(asClause('A name cannot be empty.')).toBe('a name cannot be empty');
   });
 });

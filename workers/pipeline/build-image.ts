@@ -206,7 +206,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   };
 
   // 1. Plan: options, closure, tree; then the sizes mkfs starts from.
-  const { entries, model, plan } = await stage('plan', () => {
+  const planned = await stage('plan', () => {
     const optionProblem = validateBuildOptions(options);
     if (optionProblem) throw badInput([optionProblemOf(optionProblem)]);
     const reg = withRegistration(request.entries, request.closure, options.epoch);
@@ -258,8 +258,9 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       stream: 'stdout',
       text: `${reg.entries.length} entries, ${p.inodes} inodes, ${p.dataBytes} bytes of content; starting at ${p.initialImageBytes / MiB} MiB`,
     });
-    return { entries: reg.entries, model, plan: p };
+    return { entries: reg.entries, model: model as TreeIndex | undefined, plan: p };
   });
+  const { entries, plan } = planned;
 
   // 2. mkfs, growing the image (or the inode count) when the estimate was too small,
   // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
@@ -306,7 +307,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
             type: 'tree',
             path: TREE,
             entries,
-            model,
+            model: planned.model!,
             epoch: options.epoch,
             readBlobSync: ctx.readBlobSync,
             onRead,
@@ -386,6 +387,9 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       });
     }
   });
+  // The tree's index is for mkfs only: let it go (on a 400,000-entry tree, tens of MiB
+  // through the checks and compression).
+  planned.model = undefined;
 
   const imageMount: ToolMount[] = [{ type: 'image', path: IMAGE, store }];
   const check = async () => {

@@ -18,7 +18,7 @@
  * reports the tree's real bits, so a directory of mode 0o000 can still be walked.
  */
 import { S_IFDIR, S_IFLNK, S_IFREG } from '../../core/file-mode.ts';
-import { imagePathProblem } from '../../core/image-path.ts';
+import { imagePathProblem, utf8ByteLength } from '../../core/image-path.ts';
 import type { ByteSource, HostFileIdentity, TreeEntry } from '../../core/image-tree.ts';
 import {
   ERRNO,
@@ -105,24 +105,6 @@ export interface TreeIndex {
 }
 
 const encoder = new TextEncoder();
-
-/** Bytes of `s` as UTF-8, as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 4;
-        i++;
-      } else n += 3;
-    } else n += 3;
-  }
-  return n;
-}
 
 function isDir(node: TreeDir | TreeInode): node is TreeDir {
   return (node as TreeDir).children !== undefined;
@@ -241,7 +223,7 @@ export function indexTree(entries: readonly TreeEntry[]): TreeIndex {
           throw new TreeError('symlink without target', entry.path);
         if (entry.target.includes('\0')) throw new TreeError('NUL in symlink target', entry.path);
         // Its length as UTF-8, not the bytes: readlink answers with the string.
-        const size = utf8Length(entry.target);
+        const size = utf8ByteLength(entry.target);
         if (size > SYMLINK_MAX) throw new TreeError(`symlink target longer than ${SYMLINK_MAX} bytes`, entry.path);
         parent.children.set(name, { ino: nextIno++, type: 'symlink', entry, nlink: 1, size });
         break;
