@@ -18,7 +18,7 @@
  * reports the tree's real bits, so a directory of mode 0o000 can still be walked.
  */
 import { S_IFDIR, S_IFLNK, S_IFREG } from '../../core/file-mode.ts';
-import { imagePathProblem, utf8ByteLength } from '../../core/image-path.ts';
+import { compareNames, imagePathProblem, utf8ByteLength } from '../../core/image-path.ts';
 import type { ByteSource, HostFileIdentity, TreeEntry } from '../../core/image-tree.ts';
 import {
   ERRNO,
@@ -103,8 +103,6 @@ export interface TreeIndex {
   usesBlobs: boolean;
   usesHostFiles: boolean;
 }
-
-const encoder = new TextEncoder();
 
 function isDir(node: TreeDir | TreeInode): node is TreeDir {
   return (node as TreeDir).children !== undefined;
@@ -402,13 +400,10 @@ interface StreamState {
 /** Most files fetched by one synchronous read. */
 const BATCH_FILES = 256;
 
-const nameOrder = (a: string, b: string): number => {
-  // scandir + alphasort in the C locale: strcmp, i.e. UTF-8 byte order.
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
-};
+// scandir + alphasort in the C locale: strcmp, i.e. UTF-8 byte order, compared without
+// encoding each name at each comparison (names with lone surrogates may sort otherwise;
+// the batches then only miss, and such files are read on their own).
+const nameOrder = compareNames;
 
 /**
  * Reads Blob-backed small files in batches. A synchronous Blob read costs about as much
