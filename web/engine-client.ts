@@ -71,7 +71,7 @@ export interface PickedFilesInput {
 export type PageInput = BuildInput | PickedFilesInput;
 
 /** Entries per message between the page and the worker: each piece clones in a few ms. */
-export const PIECE = 8000;
+export const PIECE = 4000;
 
 /** Picked Files per message (see `resolveInPieces`). */
 export const PICKED_PIECE = 48;

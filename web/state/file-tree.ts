@@ -174,13 +174,21 @@ export class FileTree {
 
   /** Reverts steps from {@link record}, last first. */
   undo(ops: readonly TreeOp[]): void {
-    for (let i = ops.length - 1; i >= 0; i--) this.replay(ops[i], true);
-    this.changed();
+    runAll(this.replaySteps(ops, true, Number.POSITIVE_INFINITY));
   }
 
   /** Makes steps from {@link record} again, first first. */
   redo(ops: readonly TreeOp[]): void {
-    for (const op of ops) this.replay(op, false);
+    runAll(this.replaySteps(ops, false, Number.POSITIVE_INFINITY));
+  }
+
+  /** {@link undo} (`backwards`) or {@link redo} in steps of `every` operations. */
+  *replaySteps(ops: readonly TreeOp[], backwards: boolean, every: number): Generator<void, void> {
+    this.changed();
+    for (let k = 0; k < ops.length; k++) {
+      if (k > 0 && k % every === 0) yield;
+      this.replay(ops[backwards ? ops.length - 1 - k : k], backwards);
+    }
     this.changed();
   }
 
@@ -458,19 +466,28 @@ export class FileTree {
 
   /** Removes every node an input added (folders only when nothing else is left in them). */
   removeInput(inputId: number): void {
-    const doomed: FileNode[] = [];
-    for (const n of this.byId.values()) if (n.inputId === inputId && n !== this.root) doomed.push(n);
-    // Deepest first, so a folder is looked at after its contents.
-    const depth = (n: FileNode) => {
-      let d = 0;
-      for (let p = n.parent; p; p = p.parent) d++;
-      return d;
-    };
-    doomed.sort((a, b) => depth(b) - depth(a));
-    for (const n of doomed) {
-      if (!this.byId.has(n.id)) continue;
-      if (n.children && n.children.size > 0) continue;
-      this.detach(n);
+    runAll(this.removeInputSteps(inputId, Number.POSITIVE_INFINITY));
+  }
+
+  /** {@link removeInput} in steps of about `every` nodes. */
+  *removeInputSteps(inputId: number, every: number): Generator<void, void> {
+    this.changed();
+    // The input's nodes in pre-order, taken out in reverse: a folder after what is in it.
+    const order: FileNode[] = [];
+    const stack: FileNode[] = [this.root];
+    let n = 0;
+    while (stack.length > 0) {
+      const x = stack.pop()!;
+      if (++n % (every * 4) === 0) yield;
+      if (x !== this.root && x.inputId === inputId) order.push(x);
+      if (x.children) for (const c of x.children.values()) stack.push(c);
+    }
+    for (let i = order.length - 1; i >= 0; i--) {
+      if (++n % every === 0) yield;
+      const x = order[i];
+      if (!this.byId.has(x.id)) continue;
+      if (x.children && x.children.size > 0) continue;
+      this.detach(x);
     }
     this.changed();
   }
@@ -680,6 +697,14 @@ export class FileTree {
   }
 }
 
+/** Runs a generator of steps to its end at once. */
+function runAll<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /** Sorts entries parents-first and adds any missing parent directories. */
 export function normalizeEntries(entries: readonly TreeEntry[]): TreeEntry[] {
   const byPath = new Map<string, TreeEntry>();
@@ -709,7 +734,7 @@ let nextTreeId = 1;
  * and its version (read when asked, so a change is seen), and the entries, listed only when
  * the engine does not have them yet: at once, or in pieces of `piece` entries.
  */
-export function treeSource(tree: FileTree, piece = 8000): TreeSource {
+export function treeSource(tree: FileTree, piece = 4000): TreeSource {
   let id = treeIds.get(tree);
   if (id === undefined) treeIds.set(tree, (id = nextTreeId++));
   const treeId = id;

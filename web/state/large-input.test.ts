@@ -77,12 +77,18 @@ describe('400,000 entries in the page', () => {
     expect(st.tree.totals).toMatchObject({ files: N, directories: 1 + 2 * FOLDERS, others: 0 });
     expect(st.tree.get(`/sys/p${FOLDERS - 1}/lib/f${N - 1}`)?.entry.type).toBe('file');
     expect(st.inputs[0].placed).toBe(N + 2 * FOLDERS + 1);
-    // One undo step takes the whole archive out again, and redo puts it back.
+    // One undo step takes the whole archive out again, and redo puts it back, each in steps.
+    const idle = () => until(() => s.getState().merging === 0);
     expect(st.undoStack).toHaveLength(1);
     st.undo();
+    expect(s.getState().merging).toBe(1);
+    await idle();
     expect(s.getState().tree.totals.files).toBe(0);
+    expect(s.getState().redoStack).toHaveLength(1);
     s.getState().redo();
+    await idle();
     expect(s.getState().tree.totals.files).toBe(N);
+    expect(s.getState().undoStack).toHaveLength(1);
 
     const took = calls.filter((c) => c.method === 'takeResolved');
     expect(took.length).toBe(Math.ceil((N + 2 * FOLDERS + 2) / PIECE));
@@ -97,6 +103,15 @@ describe('400,000 entries in the page', () => {
     expect(calls.filter((c) => c.method === 'keepTreePart')).toHaveLength(sent.length);
     expect(calls.filter((c) => c.method === 'keepTree' || c.method === 'resolveInputs')).toEqual([]);
     for (const c of calls) expect(c.entries, `${c.method} carried too many entries`).toBeLessThanOrEqual(PIECE);
+
+    // Removing the input takes its 404,001 nodes out in steps; undo brings them back.
+    s.getState().removeInput(s.getState().inputs[0].id);
+    expect(s.getState().merging).toBe(1);
+    await idle();
+    expect(s.getState().tree.totals).toMatchObject({ files: 0, directories: 0 });
+    s.getState().undo();
+    await idle();
+    expect(s.getState().tree.totals).toMatchObject({ files: N, directories: 1 + 2 * FOLDERS });
   }, 120_000);
 
   it('a dropped folder: its entries go to the worker in pieces and come back into the tree', async () => {

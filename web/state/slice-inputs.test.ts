@@ -16,7 +16,7 @@ const paths = (s: ReturnType<typeof createStudioStore>) =>
     .map((e) => e.path)
     .sort();
 const settled = (s: ReturnType<typeof createStudioStore>) => () =>
-  s.getState().inputs.every((i) => i.status !== 'resolving');
+  s.getState().inputs.every((i) => i.status !== 'resolving') && s.getState().merging === 0;
 
 function tarOf(root: string, ...members: string[]): File {
   return new File([run('tar', ['-C', root, '-cf', '-', ...members]) as BlobPart], 'x.tar');

@@ -174,8 +174,10 @@ function* blobFiles(entries: readonly TreeEntry[]): Generator<{ path: string; bl
 }
 
 /** Entries checked or merged per step before the page gets a turn (a few ms each). */
-const MERGE_STEP = 4000;
-const PLAN_STEP = 20000;
+const MERGE_STEP = 2000;
+const PLAN_STEP = 10000;
+/** Inputs of more nodes than this are taken out of the tree in steps. */
+const LARGE_INPUT = 20000;
 
 /** True when an entry list puts something under /nix/store/<hash>-<name>. */
 function holdsStorePaths(entries: readonly TreeEntry[]): boolean {
@@ -270,6 +272,20 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
       }
       set({ pendingMerges: [...queue, { label, plan }] });
     });
+
+  /**
+   * Takes an input's nodes out of the tree as one undoable step: at once, or for a large
+   * input in steps (after the merges before it), the page getting its turn in between.
+   */
+  const takeOut = (item: InputItem, label: string): void => {
+    if ((item.placed ?? item.entryCount) <= LARGE_INPUT) {
+      get().editTree(label, (t) => t.removeInput(item.id));
+      return;
+    }
+    void inMergeOrder(async () => {
+      await get().editTreeInSteps(label, get().tree.removeInputSteps(item.id, MERGE_STEP));
+    });
+  };
 
   const hasClosureFiles = () => get().inputs.some((i) => i.kind === 'closure');
 
@@ -546,7 +562,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
         void resolveClosure();
         return undefined;
       }
-      get().editTree(`move ${item.label} to ${at}`, (t) => t.removeInput(id));
+      takeOut(item, `move ${item.label} to ${at}`);
       patchInput(id, { at, status: 'resolving' });
       const moved = get().inputs.find((i) => i.id === id)!;
       void resolveAndMerge(moved, item.request(at));
@@ -568,7 +584,7 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
         set({ closureFiles: map });
       }
       if (!inGroup) {
-        get().editTree(`remove ${item.label}`, (t) => t.removeInput(id));
+        takeOut(item, `remove ${item.label}`);
         return;
       }
       if (hasClosureFiles()) {

@@ -6,7 +6,7 @@
  */
 import type { StateCreator, StoreApi } from 'zustand';
 import { toggleExecutable } from '../lib/format.ts';
-import { yieldToPage } from '../lib/yield-to-page.ts';
+import { runInSteps, yieldToPage } from '../lib/yield-to-page.ts';
 import { joinImagePath, nameProblem, splitImagePath } from '../../core/image-path.ts';
 import { type FileNode, FileTree, type TreeOp } from './file-tree.ts';
 import type { StudioState } from './store.ts';
@@ -94,6 +94,10 @@ export interface TreeStep {
   ops: TreeOp[];
 }
 
+/** Undo steps larger than this many operations are replayed in steps of {@link REPLAY_STEP}. */
+const LARGE_STEP = 20_000;
+const REPLAY_STEP = 2500;
+
 /** Steps kept for undo; older ones are dropped (with the nodes they kept alive). */
 export const HISTORY_LIMIT = 100;
 
@@ -159,19 +163,35 @@ export const createTreeSlice: StateCreator<StudioState, [], [], TreeSlice> = (se
   };
 
   const step = (from: 'undoStack' | 'redoStack'): void => {
-    // A merge made in steps is one undo step once it has ended, not before.
+    // A change made in steps is one undo step once it has ended, not before.
     if (get().merging > 0) return;
     const stack = get()[from];
     const last = stack[stack.length - 1];
     if (!last) return;
     const { tree } = get();
     const back = from === 'undoStack';
+    if (last.ops.length > LARGE_STEP) {
+      // Undoing the add of a whole system: in steps, the page getting its turn in between.
+      set({ merging: get().merging + 1 });
+      void runInSteps(tree.replaySteps(last.ops, back, REPLAY_STEP))
+        .then(() => finish(from, last))
+        .finally(() => set({ merging: get().merging - 1 }));
+      return;
+    }
     if (back) tree.undo(last.ops);
     else tree.redo(last.ops);
+    finish(from, last);
+  };
+
+  /** The stacks and the status line after an undo or redo of `last`. */
+  const finish = (from: 'undoStack' | 'redoStack', last: TreeStep): void => {
+    const { tree } = get();
+    const back = from === 'undoStack';
+    const stack = get()[from];
     const other = back ? 'redoStack' : 'undoStack';
     const sel = get().selectedId;
     get().treeChanged({
-      [from]: stack.slice(0, -1),
+      [from]: stack[stack.length - 1] === last ? stack.slice(0, -1) : stack.filter((st) => st !== last),
       [other]: [...get()[other], last],
       renamingId: null,
       selectedId: sel !== null && tree.byIdOrUndefined(sel) ? sel : null,
