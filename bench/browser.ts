@@ -218,7 +218,11 @@ export class BrowserBench {
     let allPeak = 0;
     const sample = setInterval(() => {
       let sum = 0;
-      for (const pid of pids) sum += procMemory(pid)?.rss ?? 0;
+      for (const pid of pids) {
+        const rss = procMemory(pid)?.rss ?? 0;
+        sum += rss;
+        if (pid === this.rendererPid) this.tracker?.observe(rss);
+      }
       allPeak = Math.max(allPeak, sum);
     }, 50);
     const baseline = procMemory(this.rendererPid)?.rss ?? 0;

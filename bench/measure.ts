@@ -146,6 +146,7 @@ export class PeakTracker {
   readonly segments: { label: string; peak: number }[] = [];
   #label = 'before';
   #overall = 0;
+  #sampled = 0;
 
   constructor(private readonly pid: number | 'self') {
     resetPeak(pid);
@@ -155,11 +156,23 @@ export class PeakTracker {
   mark(next: string): void {
     const m = procMemory(this.pid);
     if (m) {
-      this.segments.push({ label: this.#label, peak: m.hwm });
-      this.#overall = Math.max(this.#overall, m.hwm);
+      const peak = Math.max(m.hwm, this.#sampled);
+      this.segments.push({ label: this.#label, peak });
+      this.#overall = Math.max(this.#overall, peak);
     }
     resetPeak(this.pid);
+    this.#sampled = 0;
     this.#label = next;
+  }
+
+  /**
+   * An RSS sampled during the current segment. `VmHWM` can miss a peak: Linux raises it
+   * lazily (when pages are unmapped), and memory a process gives back with `madvise` (as
+   * Chromium's allocators do) may leave it below an RSS seen in between: a renderer was
+   * sampled at 1,573 MiB while its VmHWM said 983 MiB for the same stage.
+   */
+  observe(rss: number): void {
+    this.#sampled = Math.max(this.#sampled, rss);
   }
 
   /** Highest peak of any segment so far. */
