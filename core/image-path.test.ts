@@ -6,6 +6,7 @@ import {
   compareNames,
   ImagePathError,
   imagePathProblem,
+  isNormalImagePath,
   joinImagePath,
   nameProblem,
   normalizeImagePath,
@@ -48,6 +49,34 @@ describe('image paths', () => {
     expect(imagePathProblem('/a/./b')).toBe('"." is reserved.');
     expect(imagePathProblem('/a/../b')).toBe('".." is reserved.');
     expect(imagePathProblem(`/${'x'.repeat(256)}`)).toMatch(/255 bytes/);
+  });
+
+  it('tells a path in normal form below / without building anything, as imagePathProblem does', () => {
+    const paths = ['/a', '/a/b', '/nix/store/x-y/.z', '/...', '/a/.b/..c', '/a\nb', `/${'x'.repeat(255)}/y`];
+    const bad = [
+      '/',
+      '',
+      'a/b',
+      '/a/',
+      '/a//b',
+      '//a',
+      '/a/./b',
+      '/.',
+      '/..',
+      '/a/..',
+      '/a\0b',
+      `/y/${'x'.repeat(256)}`,
+    ];
+    bad.push(`/${'\u00e9'.repeat(128)}`, `/${'\u{1F600}'.repeat(64)}`);
+    paths.push(`/${'\u00e9'.repeat(127)}`, `/${'\u{1F600}'.repeat(63)}`);
+    for (const p of paths) {
+      expect(isNormalImagePath(p), p).toBe(true);
+      expect(imagePathProblem(p), p).toBeUndefined();
+    }
+    for (const p of bad) {
+      expect(isNormalImagePath(p), p).toBe(false);
+      if (p !== '/') expect(imagePathProblem(p), p).toBeDefined();
+    }
   });
 
   it('normalizes what people and code give, refusing what does not say where it goes', () => {

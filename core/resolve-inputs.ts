@@ -30,7 +30,13 @@ import { readExportStream } from './nix-export.ts';
 import { registrationBytes } from './registration.ts';
 import { STORE_DIR, storeBaseProblem, storePathProblem } from './store-path.ts';
 import { readTarArchive, type TarMember } from './tar.ts';
-import { compareImagePaths, joinImagePath, normalizeRelativePath, pathEscapesProblem } from './image-path.ts';
+import {
+  compareImagePaths,
+  isNormalImagePath,
+  joinImagePath,
+  normalizeRelativePath,
+  pathEscapesProblem,
+} from './image-path.ts';
 import { TreeModel } from './tree-model.ts';
 
 export interface ResolveOptions extends OpenCursorOptions {
@@ -272,6 +278,11 @@ export async function resolveInputs(
         if (input.problems) for (const p of input.problems) problems.push(p);
         const out: TreeEntry[] = [];
         for (const e of input.entries) {
+          // Already in normal form at the root (a walked folder): kept as it is.
+          if (input.at === '/' && e.type !== 'hardlink' && isNormalImagePath(e.path)) {
+            out.push(e);
+            continue;
+          }
           const rel = normalizeRelativePath(e.path.replace(/^\/+/, ''));
           if ('reason' in rel || e.path.split('/').includes('..')) {
             problems.push(

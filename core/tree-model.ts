@@ -4,7 +4,7 @@
  * path map plus per-directory child sets. The page's editable tree is `web/state/file-tree.ts`:
  * two models because that one needs node identity (renames, moves and undo touch one node).
  */
-import { baseName, compareNames, joinImagePath, parentPath } from './image-path.ts';
+import { baseName, compareNames, parentPath } from './image-path.ts';
 import type { InputProblem, TreeEntry } from './image-tree.ts';
 
 /** Mode of directories created because something below them was added. */
@@ -54,7 +54,8 @@ function sameNonDir(a: TreeEntry, b: TreeEntry): boolean {
  */
 export class TreeModel {
   private readonly byPath = new Map<string, TreeEntry>();
-  private readonly kids = new Map<string, Set<string>>();
+  /** Each directory's children by name (the entries themselves: no path is built to list them). */
+  private readonly kids = new Map<string, Map<string, TreeEntry>>();
   private readonly implicit = new Set<string>();
 
   private constructor(rootOrigin: string) {
@@ -84,8 +85,8 @@ export class TreeModel {
 
   private insert(e: TreeEntry): void {
     this.byPath.set(e.path, e);
-    if (e.type === 'directory' && !this.kids.has(e.path)) this.kids.set(e.path, new Set());
-    if (e.path !== '/') this.kids.get(parentPath(e.path))!.add(baseName(e.path));
+    if (e.type === 'directory' && !this.kids.has(e.path)) this.kids.set(e.path, new Map());
+    if (e.path !== '/') this.kids.get(parentPath(e.path))!.set(baseName(e.path), e);
   }
 
   /** Ensures every ancestor of `path` is a directory; returns the blocking non-directory, if any. */
@@ -129,6 +130,7 @@ export class TreeModel {
       if (existing.type === 'directory' && entry.type === 'directory') {
         if (this.implicit.has(path)) {
           this.byPath.set(path, entry);
+          if (path !== '/') this.kids.get(parentPath(path))!.set(baseName(path), entry);
           this.implicit.delete(path);
         }
         return null;
@@ -152,14 +154,14 @@ export class TreeModel {
   toEntries(): TreeEntry[] {
     const out: TreeEntry[] = [];
     // An explicit stack: archives can nest deeper than the call stack goes.
-    const stack = ['/'];
+    const stack = [this.byPath.get('/')!];
     while (stack.length > 0) {
-      const path = stack.pop()!;
-      out.push(this.byPath.get(path)!);
-      const k = this.kids.get(path);
+      const e = stack.pop()!;
+      out.push(e);
+      const k = e.type === 'directory' ? this.kids.get(e.path) : undefined;
       if (!k || k.size === 0) continue;
-      const names = Array.from(k).sort(compareNames);
-      for (let i = names.length - 1; i >= 0; i--) stack.push(joinImagePath(path, names[i]));
+      const names = Array.from(k.keys()).sort(compareNames);
+      for (let i = names.length - 1; i >= 0; i--) stack.push(k.get(names[i])!);
     }
     return out;
   }
