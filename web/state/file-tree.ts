@@ -605,8 +605,9 @@ export class FileTree {
         // Later entries of one input win over earlier ones (a tar may repeat a member).
         this.detach(existing);
       }
-      const { path: _path, ...meta } = e;
-      const node = this.makeNode(name, parent, meta, plan.inputId);
+      // The entry itself, not a copy without its path (400,000 fewer objects for a system):
+      // its `path` is stale once the node moves, so listings put the node's path after it.
+      const node = this.makeNode(name, parent, e, plan.inputId);
       if (e.type === 'hardlink' && e.target) links.push([node, e.target]);
       added++;
     }
@@ -677,7 +678,7 @@ export class FileTree {
       const out: TreeEntry[] = [];
       for (const child of dir.children!.values()) {
         const path = joinImagePath(dirPath, child.name);
-        const e: TreeEntry = { path, ...child.entry };
+        const e: TreeEntry = { ...child.entry, path };
         if (child.entry.type === 'hardlink') {
           if (child.linkTo && live(child.linkTo)) {
             e.target = this.pathOf(child.linkTo);
