@@ -7,10 +7,11 @@
  * each timed (wall) with its peak RSS. mke2fs reads the shipped mke2fs.conf of the wasm
  * build (MKE2FS_CONFIG), so both sides make the same features and layout.
  */
-import { rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDumpe2fsHeader } from '../core/dumpe2fs-header.ts';
-import { blocksPerGroup, grow, type SizePlan } from '../core/size-plan.ts';
+import { blocksPerGroup, grow, replanInodesPerGroup, type SizePlan } from '../core/size-plan.ts';
+import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE } from '../core/ext-superblock.ts';
 import type { SizeEstimate } from '../core/engine-contract.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
 import { classifyMkfsFailure, mkfsArgs } from '../workers/pipeline/build-image.ts';
@@ -145,18 +146,46 @@ export async function runNative(opts: {
       `native ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`,
     );
 
-  // mkfs, growing like the studio does when the plan is too small.
+  // mkfs, growing like the studio does when the plan is too small, and made again once
+  // with other inodes per group when all-zero blocks were left out (as the studio does).
   let size: SizeEstimate = opts.plan;
+  let layout = { blockSize: opts.plan.blockSize, inodesPerGroup: opts.plan.inodesPerGroup };
+  let replanned = false;
   let attempts = 0;
   for (;;) {
     attempts++;
     rmSync(img, { force: true });
-    const args = mkfsArgs(DEFAULT_BUILD_OPTIONS, size.initialImageBytes, undefined, opts.plan);
+    const args = mkfsArgs(DEFAULT_BUILD_OPTIONS, size.initialImageBytes, undefined, layout);
     const d = args.indexOf('-d');
     args.splice(d + 1, 2, treeDir, img);
     const r = await runTimed(tools.mke2fs, args, { env, gnuTime });
     add('mkfs', r);
-    if (r.code === 0) break;
+    if (r.code === 0) {
+      const fd = openSync(img, 'r');
+      const head = new Uint8Array(SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE);
+      readSync(fd, head, 0, head.length, 0);
+      closeSync(fd);
+      const sb = parseSuperblock(head.subarray(SUPERBLOCK_OFFSET));
+      const better = replanned
+        ? undefined
+        : replanInodesPerGroup(
+            {
+              ...layout,
+              inodeSize: opts.plan.inodeSize,
+              initialBytes: size.initialImageBytes,
+              fsType: DEFAULT_BUILD_OPTIONS.fsType,
+              blockCount: sb.blockCount,
+              freeBlocks: sb.freeBlocks,
+              inodeCount: sb.inodeCount,
+              freeInodes: sb.freeInodes,
+            },
+            Math.ceil(opts.plan.inodes * 1.1),
+          );
+      if (!better) break;
+      replanned = true;
+      layout = { ...layout, inodesPerGroup: better.inodesPerGroup };
+      continue;
+    }
     const kind = classifyMkfsFailure(r.stderr + r.stdout);
     if (kind === 'other' || attempts >= 8) throw fail('mke2fs', r);
     size = grow(size, blocksPerGroup(opts.plan.blockSize) * opts.plan.blockSize);
