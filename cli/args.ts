@@ -52,7 +52,8 @@ Options:
                      where it failed (the stack); goes with any command
   --max-expanded-bytes N
                      most bytes the members of compressed inputs (.tar.gz, .tar.zst,
-                     compressed exports) may expand to; they are held in memory.
+                     compressed exports) may expand to; they are unpacked into a
+                     temporary file under TMPDIR, not held in memory.
                      Bytes, or with a K, M or G suffix (KiB, MiB, GiB); default 8G
 `;
 
