@@ -33,6 +33,10 @@
  *   directory starts from the directory's node (kept until the directory changes or any
  *   node is removed, renamed or mounted over) instead of from `/`, when permissions are
  *   not checked (the tools run as root).
+ * - FS.nameTable (every node, hashed by parent and name) has 4,096 buckets in 3.1.6 and
+ *   never grows: with the 400,000 nodes of a large tree each lookup walked a chain of
+ *   ~100 nodes. It now grows 4-fold whenever it holds twice as many nodes as buckets,
+ *   keeping the order of every chain (a lookup finds the first match).
  *
  * Functions overridden here are not wrapped by emscripten's syscall wrapper,
  * so each one catches FS.ErrnoError itself: WASI functions (fd_*) return a
@@ -43,7 +47,7 @@ mergeInto(LibraryManager.library, {
   // resizeFileStorage, which compute sizes with `>>> 0` (32 bits) and let a failed
   // allocation's RangeError escape the syscall.
   $wasmFixes__deps: ['$FS', '$MEMFS', '$PATH', '$PATH_FS'],
-  $wasmFixes__postset: 'wasmFixes.limitMemfs(); wasmFixes.fastLookupPath();',
+  $wasmFixes__postset: 'wasmFixes.limitMemfs(); wasmFixes.growNameTable(); wasmFixes.fastLookupPath();',
   $wasmFixes: {
     // MEMFS keeps a file in one typed array and truncates sizes to 32 bits
     // (a 6 GiB ftruncate gives a 1.7 GiB file). Refuse what it cannot hold
@@ -61,6 +65,31 @@ mergeInto(LibraryManager.library, {
           }
         };
       });
+    },
+    // FS.nameTable grows with the nodes (see the header). hashName takes the table's
+    // length, so every node is placed again; a new bucket's nodes all come from one old
+    // bucket (the length is multiplied), and they are put back in their order.
+    growNameTable: function() {
+      var count = 0;
+      var add = FS.hashAddNode;
+      var remove = FS.hashRemoveNode;
+      FS.hashAddNode = function(node) {
+        add(node);
+        if (++count > FS.nameTable.length * 2) {
+          var old = FS.nameTable;
+          FS.nameTable = new Array(old.length * 4);
+          var chain = [];
+          for (var b = 0; b < old.length; b++) {
+            chain.length = 0;
+            for (var n = old[b]; n; n = n.name_next) chain.push(n);
+            for (var i = chain.length - 1; i >= 0; i--) add(chain[i]);
+          }
+        }
+      };
+      FS.hashRemoveNode = function(node) {
+        count--;
+        remove(node);
+      };
     },
     // Replaces FS.lookupPath (see the header). Same results, same errors, same mutation of
     // `opts` (3.1.6 fills in its defaults), same recursion for symlinks.

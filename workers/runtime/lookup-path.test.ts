@@ -244,6 +244,40 @@ describe('FS.lookupPath in the glue', () => {
     FS.chdir('/');
   });
 
+  it('finds each of 20,000 nodes (the node table grows, chains keep their order)', () => {
+    FS.ignorePermissions = true;
+    const table = () => (FS as unknown as { nameTable: unknown[] }).nameTable;
+    expect(table().length).toBe(4096);
+    FS.mkdirTree('/big');
+    // A rename over an existing file leaves the replaced node in the table behind the
+    // renamed one: a lookup must still find the renamed one after the table grows.
+    FS.writeFile('/big/over', 'old');
+    FS.writeFile('/big/new', 'new');
+    const renamed = FS.lookupPath('/big/new').node;
+    FS.lookupPath('/big/over');
+    FS.rename('/big/new', '/big/over');
+    expect(FS.lookupPath('/big/over').node).toBe(renamed);
+    for (let d = 0; d < 20; d++) {
+      FS.mkdir(`/big/d${d}`);
+      for (let f = 0; f < 1000; f++) FS.writeFile(`/big/d${d}/f${f}`, '');
+    }
+    // Grown once (twice would put a reversed chain back in order).
+    expect(table().length).toBe(4096 * 4);
+    expect(FS.lookupPath('/big/over').node).toBe(renamed);
+    FS.chdir('/big/d7');
+    for (let d = 0; d < 20; d += 3) {
+      for (let f = 0; f < 1000; f += 97) {
+        const path = `/big/d${d}/f${f}`;
+        const want = referenceLookup(FS, PATH, path, {});
+        expect(FS.lookupPath(path)).toEqual(want);
+        expect((want.node as unknown as { name: string }).name).toBe(`f${f}`);
+        expect(FS.lookupPath(`f${f}`).path).toBe(`/big/d7/f${f}`);
+      }
+    }
+    expect(() => FS.lookupPath('/big/d3/f1000')).toThrow();
+    FS.chdir('/');
+  });
+
   it('is the glue’s own walk, not 3.1.6’s', () => {
     expect(FS.lookupPath.toString()).toContain('unnormal');
   });
