@@ -235,7 +235,10 @@ async function build(): Promise<PageRun> {
     await window.benchMark?.('build:start');
     status.textContent = 'building';
     const t0 = performance.now();
-    const result = await remote.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink));
+    // A failure crosses as a plain BuildFailure object: give the driver its words.
+    const result = await remote.build(request, Comlink.proxy(onEvent), Comlink.proxy(sink)).catch((err: unknown) => {
+      throw new Error(err instanceof Error ? err.message : JSON.stringify(err));
+    });
     const totalMs = performance.now() - t0;
     await window.benchMark?.('build:done');
     status.textContent = `built ${result.fileName}: ${result.size} bytes in ${(totalMs / 1000).toFixed(2)} s`;
