@@ -25,6 +25,11 @@ import { compileTool, toolGlueUrl } from './wasm-modules.ts';
 /** Bytes of input per frame. Fixed: changing it changes the output bytes. */
 export const FRAME_PIECE = 32 * 1024 * 1024;
 
+/** An array's buffer that postMessage can move (not shared memory). */
+function movable(b: ArrayBufferLike | undefined): b is ArrayBuffer {
+  return b !== undefined && !(typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer);
+}
+
 /** Largest frame of a full piece (ZSTD_COMPRESSBOUND, as in {@link encodeFrame}). */
 const FRAME_BOUND = FRAME_PIECE + (FRAME_PIECE >>> 8) + 64;
 
@@ -237,8 +242,8 @@ class PoolEncoder implements FrameEncoder {
       this.#running.set(i, job);
       // The piece (and the array for the frame) move to the worker, no copy: callers hand
       // over arrays of their own.
-      const transfer = [piece.buffer as ArrayBuffer];
-      if (out) transfer.push(out.buffer as ArrayBuffer);
+      // Shared memory (Node) is not moved: both threads see it.
+      const transfer = [piece.buffer, out?.buffer].filter(movable);
       this.#ports[i].postMessage({ piece, level, out }, transfer);
     }
     this.#ref(this.#running.size > 0);
@@ -318,7 +323,7 @@ ready.then(() => parentPort.postMessage({ ready: true }), (e) => parentPort.post
 parentPort.on('message', ({ piece, level, out }) => {
   ready.then((z) => {
     const frame = encodeFrame(z, piece, level, out);
-    parentPort.postMessage({ frame, piece }, [frame.buffer, piece.buffer]);
+    parentPort.postMessage({ frame, piece }, [frame.buffer, piece.buffer].filter((b) => !(b instanceof SharedArrayBuffer)));
   }).catch((e) => parentPort.postMessage({ error: String((e && e.message) || e) }));
 });
 `;
@@ -422,6 +427,15 @@ export async function* compressFrames(
   const zeroFrameSet = new WeakSet<Uint8Array>();
   const free: Uint8Array[] = [];
   const freeFrames: Uint8Array[] = [];
+  // Node's worker threads get the pieces and frame arrays in shared memory: a moved array
+  // counts as new external memory in the thread it arrives in, and with 32 MiB pieces the
+  // calling thread ran a full garbage collection of its heap for nearly every piece (119
+  // on the system workload, 200 MB each). Pages and the calling thread move plain arrays.
+  const shared =
+    encoder.workers > 0 &&
+    typeof SharedArrayBuffer === 'function' &&
+    nodeModule<NodeWorkerThreads>('node:worker_threads') !== undefined;
+  const array = (n: number): Uint8Array => (shared ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n));
   const inFlight: Promise<Uint8Array>[] = [];
   const limit = Math.max(1, encoder.workers) + 1;
   const frameAt = (offset: number, length: number): Promise<Uint8Array> => {
@@ -436,15 +450,13 @@ export async function* compressFrames(
       }
       return zero;
     }
-    const buffer = free.pop() ?? new Uint8Array(FRAME_PIECE);
+    const buffer = free.pop() ?? array(FRAME_PIECE);
     const piece = length === buffer.length ? buffer : buffer.subarray(0, length);
     source.readInto(offset, piece);
-    return encoder
-      .encode(piece, level, freeFrames.pop() ?? new Uint8Array(FRAME_BOUND))
-      .then(({ frame, piece: back }) => {
-        free.push(new Uint8Array(back.buffer));
-        return frame;
-      });
+    return encoder.encode(piece, level, freeFrames.pop() ?? array(FRAME_BOUND)).then(({ frame, piece: back }) => {
+      free.push(new Uint8Array(back.buffer));
+      return frame;
+    });
   };
   // A yielded frame's array, once the consumer asks for the next one, takes a later frame
   // (unless it is a hole's frame, or was moved away, e.g. transferred by the consumer).
