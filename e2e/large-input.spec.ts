@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Page } from '@playwright/test';
 import { choose, inputsSettled } from './support/flow.ts';
 import { writeGeneratedTar } from './support/generated-tar.ts';
 import { removeDir, tempDir } from './support/host.ts';
@@ -19,19 +20,38 @@ test.beforeAll(() => {
 });
 test.afterAll(() => removeDir(work));
 
+interface LongTask {
+  /** When it started (`performance.now()` of the page). */
+  at: number;
+  ms: number;
+}
+
+/** Records every main-thread task over 50 ms from the page's start (`longtask` observer). */
+async function watchLongTasks(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const w = window as unknown as { __longTasks: LongTask[] };
+    w.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.__longTasks.push({ at: e.startTime, ms: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+}
+
+/** The long tasks that started at or after `from`. */
+function longTasksSince(page: Page, from: number): Promise<LongTask[]> {
+  return page.evaluate(
+    (t) => (window as unknown as { __longTasks: LongTask[] }).__longTasks.filter((task) => task.at >= t),
+    from,
+  );
+}
+
 test(`an archive of ${ENTRIES.toLocaleString('en-US')} entries is added without a main-thread task over 200 ms`, async ({
   page,
 }) => {
   test.setTimeout(170_000);
   const tar = join(work, 'system.tar');
   const made = writeGeneratedTar(tar, ENTRIES);
-  await page.addInitScript(() => {
-    const w = window as unknown as { __longTasks: Array<{ at: number; ms: number }> };
-    w.__longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.__longTasks.push({ at: e.startTime, ms: e.duration });
-    }).observe({ type: 'longtask', buffered: true });
-  });
+  await watchLongTasks(page);
   await openStudio(page);
   await page.waitForLoadState('networkidle');
   const t0 = await page.evaluate(() => performance.now());
@@ -43,11 +63,7 @@ test(`an archive of ${ENTRIES.toLocaleString('en-US')} entries is added without 
   // The estimate hands the tree to the engine: that is part of the add too.
   await expect(page.locator('.estimate')).toHaveAttribute('aria-busy', 'false', { timeout: 120_000 });
   const t1 = await page.evaluate(() => performance.now());
-  const tasks = await page.evaluate(
-    (from) =>
-      (window as unknown as { __longTasks: Array<{ at: number; ms: number }> }).__longTasks.filter((t) => t.at >= from),
-    t0,
-  );
+  const tasks = await longTasksSince(page, t0);
   const longest = tasks.reduce((a, t) => Math.max(a, t.ms), 0);
   console.log(
     `${ENTRIES} entries: added in ${((t1 - t0) / 1000).toFixed(1)} s; ${tasks.length} tasks over 50 ms, longest ${longest.toFixed(0)} ms: ${tasks.map((t) => t.ms.toFixed(0)).join(' ')}`,
@@ -58,11 +74,7 @@ test(`an archive of ${ENTRIES.toLocaleString('en-US')} entries is added without 
   const t2 = await page.evaluate(() => performance.now());
   await page.getByRole('button', { name: 'Undo', exact: true }).click();
   await expect(totals).toContainText('0 files · 0 folders', { timeout: 120_000 });
-  const undoTasks = await page.evaluate(
-    (from) =>
-      (window as unknown as { __longTasks: Array<{ at: number; ms: number }> }).__longTasks.filter((t) => t.at >= from),
-    t2,
-  );
+  const undoTasks = await longTasksSince(page, t2);
   const longestUndo = undoTasks.reduce((a, t) => Math.max(a, t.ms), 0);
   console.log(`undo: ${undoTasks.length} tasks over 50 ms, longest ${longestUndo.toFixed(0)} ms`);
   expect(longestUndo, 'the longest main-thread task during the undo (ms)').toBeLessThanOrEqual(200);
@@ -90,13 +102,7 @@ test(`a folder of ${FOLDER_FILES.toLocaleString('en-US')} files is added and sho
     for (let i = d * perDir; i < Math.min(FOLDER_FILES, (d + 1) * perDir); i++) writeFileSync(join(dir, `f${i}`), 'x');
   }
   const folders = Math.ceil(FOLDER_FILES / perDir);
-  await page.addInitScript(() => {
-    const w = window as unknown as { __longTasks: Array<{ at: number; ms: number }> };
-    w.__longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.__longTasks.push({ at: e.startTime, ms: e.duration });
-    }).observe({ type: 'longtask', buffered: true });
-  });
+  await watchLongTasks(page);
   await openStudio(page);
   await page.waitForLoadState('networkidle');
   const t0 = await page.evaluate(() => performance.now());
@@ -108,11 +114,7 @@ test(`a folder of ${FOLDER_FILES.toLocaleString('en-US')} files is added and sho
   );
   await expect(page.locator('.estimate')).toHaveAttribute('aria-busy', 'false', { timeout: 120_000 });
   const t1 = await page.evaluate(() => performance.now());
-  const tasks = await page.evaluate(
-    (from) =>
-      (window as unknown as { __longTasks: Array<{ at: number; ms: number }> }).__longTasks.filter((t) => t.at >= from),
-    t0,
-  );
+  const tasks = await longTasksSince(page, t0);
   console.log(
     `folder of ${FOLDER_FILES} files: added in ${((t1 - t0) / 1000).toFixed(1)} s; ${tasks.length} tasks over 50 ms: ${tasks.map((t) => t.ms.toFixed(0)).join(' ')}`,
   );

@@ -8,12 +8,12 @@
  * reported by its path, not copied.
  */
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { dirname, extname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import { diffTree, runNative, sha256Hex, tempDir, walkHost } from '../test-support/native.ts';
+import { type ServedPage, serveWorkerPage } from '../test-support/worker-page.ts';
 import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool } from './run-tool.ts';
@@ -123,7 +123,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
   'TREEFS reading picked Files in Chromium',
   () => {
     const tmp = tempDir('rt-blob-reads-');
-    let server: Server;
+    let served: ServedPage | undefined;
     let port = 0;
     const files = copyOrder(makeFiles());
     const treeDir = join(tmp.dir, 'tree');
@@ -133,47 +133,15 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
         mkdirSync(dirname(join(treeDir, f.path)), { recursive: true });
         writeFileSync(join(treeDir, f.path), f.bytes);
       }
-      const src = join(tmp.dir, 'src');
-      mkdirSync(src);
-      writeFileSync(
-        join(src, 'index.html'),
-        '<!doctype html><html><body><input id="f" type="file" multiple><script type="module" src="./main.js"></script></body></html>',
-      );
-      writeFileSync(join(src, 'main.js'), MAIN);
-      writeFileSync(join(src, 'worker.js'), WORKER);
-      const { build } = await import('vite');
-      await build({
-        root: src,
-        configFile: false,
-        logLevel: 'error',
-        worker: { format: 'es' },
-        build: {
-          outDir: join(tmp.dir, 'out'),
-          emptyOutDir: true,
-          target: 'es2022',
-          minify: false,
-          assetsInlineLimit: 0,
-        },
+      served = await serveWorkerPage(tmp.dir, {
+        bodyHtml: '<input id="f" type="file" multiple>',
+        main: MAIN,
+        worker: WORKER,
       });
-      const types: Record<string, string> = {
-        '.html': 'text/html',
-        '.js': 'text/javascript',
-        '.wasm': 'application/wasm',
-      };
-      server = createServer((req, res) => {
-        const rel = decodeURIComponent((req.url ?? '/').split('?')[0]);
-        const file = join(tmp.dir, 'out', rel === '/' ? 'index.html' : rel);
-        if (!file.startsWith(join(tmp.dir, 'out')) || !existsSync(file)) return void res.writeHead(404).end();
-        res
-          .writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' })
-          .end(readFileSync(file));
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      const addr = server.address();
-      port = typeof addr === 'object' && addr ? addr.port : 0;
+      port = served.port;
     }, 120_000);
     afterAll(async () => {
-      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      await served?.close();
       tmp.cleanup();
     });
 

@@ -3,9 +3,8 @@
  * browser paths (compileStreaming of emitted .wasm assets, FileReaderSync reads of a
  * File, no node: modules) give the same image, byte for byte, as Node does.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { extname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
@@ -13,6 +12,7 @@ import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 import { runTool } from './run-tool.ts';
 import { runNative, sha256Hex, tempDir } from '../test-support/native.ts';
+import { type ServedPage, serveWorkerPage } from '../test-support/worker-page.ts';
 import { compressFrames, storeSource } from './zstd-frames.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -122,45 +122,15 @@ w.postMessage({ file: new File([new Uint8Array(100), big], 'input.bin') });
 
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runtime in a browser worker', () => {
   const tmp = tempDir('rt-browser-');
-  let server: Server;
+  let served: ServedPage | undefined;
   let port = 0;
 
   beforeAll(async () => {
-    const src = join(tmp.dir, 'src');
-    mkdirSync(src);
-    writeFileSync(
-      join(src, 'index.html'),
-      '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>',
-    );
-    writeFileSync(join(src, 'main.js'), MAIN);
-    writeFileSync(join(src, 'worker.js'), WORKER);
-    const { build } = await import('vite');
-    await build({
-      root: src,
-      configFile: false,
-      logLevel: 'error',
-      worker: { format: 'es' },
-      build: { outDir: join(tmp.dir, 'out'), emptyOutDir: true, target: 'es2022', minify: false, assetsInlineLimit: 0 },
-    });
-    const types: Record<string, string> = {
-      '.html': 'text/html',
-      '.js': 'text/javascript',
-      '.wasm': 'application/wasm',
-    };
-    server = createServer((req, res) => {
-      const rel = decodeURIComponent((req.url ?? '/').split('?')[0]);
-      const file = join(tmp.dir, 'out', rel === '/' ? 'index.html' : rel);
-      if (!file.startsWith(join(tmp.dir, 'out')) || !existsSync(file)) return void res.writeHead(404).end();
-      res
-        .writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' })
-        .end(readFileSync(file));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const addr = server.address();
-    port = typeof addr === 'object' && addr ? addr.port : 0;
+    served = await serveWorkerPage(tmp.dir, { main: MAIN, worker: WORKER });
+    port = served.port;
   });
   afterAll(async () => {
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    await served?.close();
     tmp.cleanup();
   });
 
