@@ -6,7 +6,7 @@ import { MemoryImageStore } from '../runtime/image-store.ts';
 import { runNative, sha256Hex, tempDir } from '../test-support/native.ts';
 import { pseudoRandom } from '../test-support/tree-fixture.ts';
 import { useTestWasm } from '../test-support/wasm.ts';
-import { compressFrames, FRAME_PIECE, stopFrameWorkers, storeSource } from '../runtime/zstd-frames.ts';
+import { compressFrames, FRAME_PIECE, FRAME_SLICE, stopFrameWorkers, storeSource } from '../runtime/zstd-frames.ts';
 import { decompressStream } from '../runtime/zstd-stream.ts';
 import { streamImage } from './stream-image.ts';
 
@@ -133,6 +133,49 @@ describe('zstd frames on every core', () => {
     expect(n.status).toBe(0);
     const native = readFileSync(`${raw}.zst`).length;
     expect(ours.length).toBeLessThanOrEqual(native * 1.01);
+  });
+
+  it('reads each piece a slice at a time as it is compressed, never whole, to the same bytes', async () => {
+    const store = sampleStore();
+    const expected = sha256Hex(await compressed(store, 0));
+    for (const workers of [0, 2]) {
+      const reads: number[] = [];
+      const source = {
+        size: store.size,
+        readInto(o: number, t: Uint8Array) {
+          reads.push(t.length);
+          store.readInto(o, t);
+        },
+      };
+      const parts: Uint8Array[] = [];
+      for await (const f of compressFrames(source, { workers })) parts.push(f.slice());
+      expect(sha256Hex(Buffer.concat(parts))).toBe(expected);
+      expect(Math.max(...reads)).toBe(FRAME_SLICE);
+      expect(reads.reduce((n, r) => n + r, 0)).toBe(store.size);
+    }
+  });
+
+  it('fails with the read error of a piece (not a hang), and a later call still works', async () => {
+    const store = sampleStore();
+    for (const workers of [0, 2]) {
+      let read = 0;
+      const source = {
+        size: store.size,
+        readInto(o: number, t: Uint8Array) {
+          if (o >= FRAME_PIECE + 3 * FRAME_SLICE) throw new Error(`disk gone at ${o}`);
+          read += t.length;
+          store.readInto(o, t);
+        },
+      };
+      const frames = async () => {
+        for await (const _ of compressFrames(source, { workers })) {
+          // drain
+        }
+      };
+      await expect(frames()).rejects.toThrow(`disk gone at ${FRAME_PIECE + 3 * FRAME_SLICE}`);
+      expect(read).toBeGreaterThan(0);
+    }
+    expect(sha256Hex(await compressed(store, 2))).toBe(sha256Hex(await compressed(store, 0)));
   });
 
   it('stops when aborted, and a later call still works', async () => {

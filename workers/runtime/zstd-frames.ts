@@ -11,8 +11,12 @@
  * native `zstd -3` with 4 MiB pieces, but data that repeats within the window throughout
  * (the bench's system workload: 5.6 GiB of binaries repeating one 64 KiB block) pays its
  * first copy once per frame: +5.5% with 4 MiB pieces. 32 MiB pieces pay it an eighth as
- * often. Memory: one piece and one frame array per worker plus one, so the pool is at
- * most {@link MAX_WORKERS} workers.
+ * often. Memory: no piece is ever held whole: a worker is sent its piece a slice
+ * ({@link FRAME_SLICE}, 1 MiB) at a time, read as it takes them, a few slices ahead, and
+ * writes its frame into a frame array (pages touched only as far as the frame goes). With
+ * whole 32 MiB pieces in flight (one per worker plus one) the CLI's peak on the closure
+ * workload was 342-350 MiB; fed by slices, 252-256 MiB (297 MiB with 4 MiB pieces). The
+ * pool is at most {@link MAX_WORKERS} workers.
  *
  * Holes: a piece that is all zeros (a hole of the image store) is never read nor
  * compressed again: its frame, the same for every such piece of the same size and level,
@@ -33,14 +37,17 @@ function movable(b: ArrayBufferLike | undefined): b is ArrayBuffer {
 /** Largest frame of a full piece (ZSTD_COMPRESSBOUND, as in {@link encodeFrame}). */
 const FRAME_BOUND = FRAME_PIECE + (FRAME_PIECE >>> 8) + 64;
 
-/** Most workers a pool starts: each holds a piece and a frame array (64 MiB), and more do not pay off. */
+/** Most workers a pool starts: each holds a frame array and a few slices, and more do not pay off. */
 const MAX_WORKERS = 4;
 
 /** What {@link compressFrames} compresses: random access to its bytes, and where its holes are. */
 export interface FrameSource {
   /** Bytes in all. */
   readonly size: number;
-  /** Fills `target` with the bytes at `offset` (all of them lie within `size`). */
+  /**
+   * Fills `target` (at most {@link FRAME_SLICE} bytes) with the bytes at `offset` (all of them
+   * lie within `size`). The pieces in flight are read side by side, so offsets interleave.
+   */
   readInto(offset: number, target: Uint8Array): void;
   /** Whether `[offset, offset + length)` reads as zeros without being read (a hole). Optional. */
   isHole?(offset: number, length: number): boolean;
@@ -75,93 +82,153 @@ export interface FrameOptions {
   signal?: AbortSignal;
 }
 
+/** Bytes of a piece handed to a worker at a time: a worker holds a few, never a whole piece. */
+export const FRAME_SLICE = 1 << 20;
+
+/** A frame being compressed on a zstd instance ({@link frameStart}, {@link frameFeed}). */
+export interface FrameState {
+  s: number;
+  src: number;
+  dst: number;
+  /** Bytes of input still expected. */
+  left: number;
+  bound: number;
+  total: number;
+  target: Uint8Array | undefined;
+  parts: Uint8Array[];
+}
+
 /**
- * Compresses `piece` into one zstd frame on the instance `z` (content size recorded,
- * checksum on), copied into `out` when given and large enough (its buffer from offset 0;
- * the result is then a view of it), else into a new array. Self-contained (no closures, no
- * inner functions): Node worker threads get it as source text.
+ * Starts one zstd frame of `size` bytes of input on the instance `z` (content size recorded,
+ * checksum on), written into `out` when given and large enough (its buffer from offset 0),
+ * else into new arrays. Feed it with {@link frameFeed}. Self-contained (no closures, no inner
+ * functions): Node worker threads get it as source text.
  */
-export function encodeFrame(z: ZstdExports, piece: Uint8Array, level: number, out?: Uint8Array): Uint8Array {
-  const inCap = 1 << 20;
-  // Output through a MiB of the instance's memory, copied out as it fills: a buffer of the
-  // frame's bound there would grow the instance by a piece's size for good.
-  const n0 = piece.length;
-  const outCap = 1 << 20;
-  const bound = n0 + (n0 >>> 8) + (n0 < 131072 ? (131072 - n0) >>> 11 : 0) + 64;
+export function frameStart(z: ZstdExports, size: number, level: number, out?: Uint8Array): FrameState {
+  // Input and output through a MiB of the instance's memory each: a buffer of the piece or
+  // of the frame's bound there would grow the instance by a piece's size for good.
+  const bound = size + (size >>> 8) + (size < 131072 ? (131072 - size) >>> 11 : 0) + 64;
   const target = out && out.byteLength >= bound ? new Uint8Array(out.buffer, out.byteOffset, bound) : undefined;
-  const parts: Uint8Array[] = [];
-  const s = z._zs_compressor_new(level, n0) >>> 0;
-  const src = z._malloc(inCap) >>> 0;
-  const dst = z._malloc(outCap) >>> 0;
-  let total = 0;
-  try {
-    if (!s || !src || !dst) throw new Error('zstd: out of memory');
-    let off = 0;
-    let done = false;
-    while (!done) {
-      const n = Math.min(inCap, n0 - off);
-      const last = off + n >= n0;
-      z.HEAPU8.set(piece.subarray(off, off + n), src);
-      let pos = 0;
-      for (;;) {
-        // ZS_CONTINUE (0) for all but the last input, then ZS_END (2) until it returns 0.
-        const r = z._zs_compress(s, src + pos, n - pos, dst, outCap, last ? 2 : 0);
-        if (z._zs_is_error(r)) throw new Error(`zstd: ${z.UTF8ToString(z._zs_error_name(r) >>> 0)}`);
-        pos += z._zs_in_pos(s) >>> 0;
-        const got = z._zs_out_pos(s) >>> 0;
-        if (got > 0) {
-          if (total + got > bound) throw new Error('zstd: frame larger than its bound');
-          if (target) target.set(z.HEAPU8.subarray(dst, dst + got), total);
-          else parts.push(z.HEAPU8.slice(dst, dst + got));
-          total += got;
-        }
-        if (last ? r === 0 : pos >= n) break;
-      }
-      off += n;
-      done = last;
-    }
-    if (target) return target.subarray(0, total);
-    if (parts.length === 1) return parts[0];
-    const frame = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      frame.set(p, at);
-      at += p.length;
-    }
-    return frame;
-  } finally {
+  const s = z._zs_compressor_new(level, size) >>> 0;
+  const src = z._malloc(1 << 20) >>> 0;
+  const dst = z._malloc(1 << 20) >>> 0;
+  if (!s || !src || !dst) {
     if (s) z._zs_compressor_free(s);
     if (src) z._free(src);
     if (dst) z._free(dst);
+    throw new Error('zstd: out of memory');
   }
+  return { s, src, dst, left: size, bound, total: 0, target, parts: [] };
+}
+
+/**
+ * Compresses the next `slice` (at most 1 MiB) of the frame `st` started by {@link frameStart};
+ * the slice that completes its input ends the frame, frees the compressor and returns the
+ * frame (a view of `out`, or a new array). zstd buffers its input, so the bytes do not depend
+ * on how the input is cut. Frees the compressor on failure. Self-contained, as frameStart.
+ */
+export function frameFeed(z: ZstdExports, st: FrameState, slice: Uint8Array): Uint8Array | undefined {
+  if (!st.s) throw new Error('zstd: no frame started');
+  try {
+    const n = slice.length;
+    if (n > 1 << 20 || n > st.left) throw new Error('zstd: more input than the frame was started for');
+    st.left -= n;
+    const last = st.left === 0;
+    z.HEAPU8.set(slice, st.src);
+    let pos = 0;
+    for (;;) {
+      // ZS_CONTINUE (0) for all but the last input, then ZS_END (2) until it returns 0.
+      const r = z._zs_compress(st.s, st.src + pos, n - pos, st.dst, 1 << 20, last ? 2 : 0);
+      if (z._zs_is_error(r)) throw new Error(`zstd: ${z.UTF8ToString(z._zs_error_name(r) >>> 0)}`);
+      pos += z._zs_in_pos(st.s) >>> 0;
+      const got = z._zs_out_pos(st.s) >>> 0;
+      if (got > 0) {
+        if (st.total + got > st.bound) throw new Error('zstd: frame larger than its bound');
+        if (st.target) st.target.set(z.HEAPU8.subarray(st.dst, st.dst + got), st.total);
+        else st.parts.push(z.HEAPU8.slice(st.dst, st.dst + got));
+        st.total += got;
+      }
+      if (last ? r === 0 : pos >= n) break;
+    }
+    if (!last) return undefined;
+  } catch (e) {
+    frameDrop(z, st);
+    throw e;
+  }
+  frameDrop(z, st);
+  if (st.target) return st.target.subarray(0, st.total);
+  if (st.parts.length === 1) return st.parts[0];
+  const frame = new Uint8Array(st.total);
+  let at = 0;
+  for (const p of st.parts) {
+    frame.set(p, at);
+    at += p.length;
+  }
+  return frame;
+}
+
+/** Frees the compressor of a frame that is done or given up (once; then `st.s` is 0). Self-contained. */
+export function frameDrop(z: ZstdExports, st: FrameState): void {
+  if (!st.s) return;
+  z._zs_compressor_free(st.s);
+  z._free(st.src);
+  z._free(st.dst);
+  st.s = 0;
+}
+
+/** Compresses `piece` into one frame (see {@link frameStart}), fed a MiB at a time. */
+export function encodeFrame(z: ZstdExports, piece: Uint8Array, level: number, out?: Uint8Array): Uint8Array {
+  const st = frameStart(z, piece.length, level, out);
+  let frame: Uint8Array | undefined;
+  let off = 0;
+  do {
+    const n = Math.min(FRAME_SLICE, piece.length - off);
+    frame = frameFeed(z, st, piece.subarray(off, off + n));
+    off += n;
+  } while (!frame);
+  return frame;
 }
 
 /** Something that turns pieces into frames. */
 interface FrameEncoder {
   readonly workers: number;
   /**
-   * The frame of `piece`, written into `out` when it is large enough, and `piece` itself
-   * back (moved to a worker and returned), for reuse.
+   * The frame of a piece of `length` bytes, written into `out` when it is large enough.
+   * `fill(at, target)` reads the piece's bytes at `at` into `target`, a slice at a time
+   * ({@link FRAME_SLICE}), as the compressor takes them: no one holds the whole piece.
    */
-  encode(piece: Uint8Array, level: number, out?: Uint8Array): Promise<Encoded>;
+  encode(length: number, fill: Fill, level: number, out?: Uint8Array): Promise<Uint8Array>;
   /** Stops every worker (running work is lost). */
   terminate(): void;
   /** Lets the host end while idle (Node). */
   idle(): void;
 }
 
-interface Encoded {
-  frame: Uint8Array;
-  piece: Uint8Array;
-}
+type Fill = (at: number, target: Uint8Array) => void;
 
 /** Compresses in the calling thread, on one zstd instance. */
 class InThreadEncoder implements FrameEncoder {
   readonly workers = 0;
   #z: Promise<ZstdExports> | undefined;
-  async encode(piece: Uint8Array, level: number, out?: Uint8Array): Promise<Encoded> {
+  #slice: Uint8Array | undefined;
+  async encode(length: number, fill: Fill, level: number, out?: Uint8Array): Promise<Uint8Array> {
     this.#z ??= instantiateZstd();
-    return { frame: encodeFrame(await this.#z, piece, level, out), piece };
+    const z = await this.#z;
+    this.#slice ??= new Uint8Array(FRAME_SLICE);
+    const st = frameStart(z, length, level, out);
+    try {
+      let frame: Uint8Array | undefined;
+      let at = 0;
+      do {
+        const slice = this.#slice.subarray(0, Math.min(FRAME_SLICE, length - at));
+        fill(at, slice);
+        frame = frameFeed(z, st, slice);
+        at += slice.length;
+      } while (!frame);
+      return frame;
+    } finally {
+      frameDrop(z, st);
+    }
   }
   terminate(): void {}
   idle(): void {}
@@ -172,27 +239,44 @@ interface PortLike {
   terminate(): unknown;
 }
 
-/** What a worker answers: `ready` once started, then a frame or an error per piece. */
+/**
+ * What a worker is sent: `start` begins a frame, each `slice` is its next input (the one that
+ * completes it ends the frame).
+ */
+interface WorkerRequest {
+  start?: { size: number; level: number; out?: Uint8Array };
+  slice?: Uint8Array;
+}
+
+/** What a worker answers: `ready` once started, then each slice back, the last one with the frame; or an error. */
 interface WorkerReply {
   ready?: boolean;
+  /** A slice, compressed, moved back for reuse. */
+  slice?: Uint8Array;
   frame?: Uint8Array;
-  /** The piece, moved back for reuse. */
-  piece?: Uint8Array;
   error?: string;
 }
 
-interface Job {
-  resolve: (done: Encoded) => void;
+/** Slices a worker may have been sent and not yet compressed: one compressing, the rest ready. */
+const SLICES_AHEAD = 4;
+
+interface Run {
+  resolve: (frame: Uint8Array) => void;
   reject: (e: unknown) => void;
+  /** Slices that may still be sent. */
+  credits: number;
+  wake?: () => void;
 }
 
-/** A pool of workers, each compressing one piece at a time. */
+/** A pool of workers, each compressing one piece at a time, fed a slice at a time. */
 class PoolEncoder implements FrameEncoder {
   readonly workers: number;
   #ports: PortLike[] = [];
   #free: number[] = [];
-  #waiting: { piece: Uint8Array; level: number; out?: Uint8Array; job: Job }[] = [];
-  #running = new Map<number, Job>();
+  #waiting: { length: number; fill: Fill; level: number; out?: Uint8Array; run: Run }[] = [];
+  #running = new Map<number, Run>();
+  #slices: Uint8Array[] = [];
+  #shared: boolean;
   #ref: (busy: boolean) => void;
   #dead: unknown;
 
@@ -205,10 +289,13 @@ class PoolEncoder implements FrameEncoder {
   constructor(
     count: number,
     spawn: (index: number, onMessage: (m: WorkerReply) => void, onError: (e: unknown) => void) => PortLike,
-    ref: (busy: boolean) => void = () => {},
+    options: { ref?: (busy: boolean) => void; shared?: boolean } = {},
   ) {
     this.workers = count;
-    this.#ref = ref;
+    this.#ref = options.ref ?? (() => {});
+    // Node's worker threads see shared memory in place: moved arrays count as new external
+    // memory where they arrive (see compressFrames). Pages move plain arrays.
+    this.#shared = options.shared ?? false;
     this.#readyLeft = count;
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;
@@ -227,10 +314,10 @@ class PoolEncoder implements FrameEncoder {
     }
   }
 
-  encode(piece: Uint8Array, level: number, out?: Uint8Array): Promise<Encoded> {
+  encode(length: number, fill: Fill, level: number, out?: Uint8Array): Promise<Uint8Array> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ piece, level, out, job: { resolve, reject } });
+      this.#waiting.push({ length, fill, level, out, run: { resolve, reject, credits: SLICES_AHEAD } });
       this.#pump();
     });
   }
@@ -238,15 +325,34 @@ class PoolEncoder implements FrameEncoder {
   #pump(): void {
     while (this.#free.length && this.#waiting.length) {
       const i = this.#free.shift()!;
-      const { piece, level, out, job } = this.#waiting.shift()!;
-      this.#running.set(i, job);
-      // The piece (and the array for the frame) move to the worker, no copy: callers hand
-      // over arrays of their own.
-      // Shared memory (Node) is not moved: both threads see it.
-      const transfer = [piece.buffer, out?.buffer].filter(movable);
-      this.#ports[i].postMessage({ piece, level, out }, transfer);
+      const w = this.#waiting.shift()!;
+      this.#running.set(i, w.run);
+      this.#feed(i, w).catch((e) => this.#fail(e));
     }
     this.#ref(this.#running.size > 0);
+  }
+
+  /** Sends worker `i` a frame's start, then its input a slice at a time, as it takes them. */
+  async #feed(i: number, w: { length: number; fill: Fill; level: number; out?: Uint8Array; run: Run }) {
+    const { length, fill, level, out, run } = w;
+    const post = (m: WorkerRequest, transfer: (ArrayBufferLike | undefined)[]) =>
+      this.#ports[i]?.postMessage(m, transfer.filter(movable));
+    // The array for the frame moves to the worker, no copy: callers hand over arrays of their own.
+    post({ start: { size: length, level, out } }, [out?.buffer]);
+    let at = 0;
+    do {
+      while (run.credits === 0) await new Promise<void>((wake) => (run.wake = wake));
+      if (this.#dead !== undefined || this.#running.get(i) !== run) return;
+      run.credits--;
+      const n = Math.min(FRAME_SLICE, length - at);
+      const buffer =
+        this.#slices.pop() ??
+        (this.#shared ? new Uint8Array(new SharedArrayBuffer(FRAME_SLICE)) : new Uint8Array(FRAME_SLICE));
+      const slice = buffer.subarray(0, n);
+      fill(at, slice);
+      post({ slice }, [slice.buffer]);
+      at += n;
+    } while (at < length);
   }
 
   #done(i: number, m: WorkerReply): void {
@@ -261,32 +367,50 @@ class PoolEncoder implements FrameEncoder {
       this.#fail(new ZstdError(m.error ?? 'zstd worker could not start'));
       return;
     }
-    const job = this.#running.get(i);
-    this.#running.delete(i);
-    this.#free.push(i);
-    if (job) {
-      if (m.frame && m.piece) job.resolve({ frame: m.frame, piece: m.piece });
-      else job.reject(new ZstdError(m.error ?? 'zstd worker failed'));
+    const run = this.#running.get(i);
+    if (!run || m.error !== undefined || !m.slice) {
+      // A worker fed part of a frame cannot take another: the pool stops (a later call starts a new one).
+      this.#fail(new ZstdError(m.error ?? 'zstd worker failed'));
+      return;
     }
-    this.#pump();
+    this.#slices.push(new Uint8Array(m.slice.buffer));
+    run.credits++;
+    const wake = run.wake;
+    run.wake = undefined;
+    wake?.();
+    if (m.frame) {
+      this.#running.delete(i);
+      this.#free.push(i);
+      run.resolve(m.frame);
+      this.#pump();
+    }
   }
 
   #fail(e: unknown): void {
+    if (this.#dead !== undefined) return;
     this.#dead = e instanceof Error ? e : new ZstdError(`zstd worker failed: ${String(e)}`);
     this.#readyReject(this.#dead);
-    for (const job of this.#running.values()) job.reject(this.#dead);
-    for (const w of this.#waiting) w.job.reject(this.#dead);
-    this.#running.clear();
-    this.#waiting = [];
-    this.terminate();
+    this.#stop();
   }
 
-  terminate(): void {
+  #stop(): void {
+    for (const run of this.#running.values()) {
+      run.reject(this.#dead);
+      run.wake?.();
+    }
+    for (const w of this.#waiting) w.run.reject(this.#dead);
+    this.#running.clear();
+    this.#waiting = [];
     for (const p of this.#ports) void p.terminate();
     this.#ports = [];
     this.#free = [];
-    this.#dead ??= new ZstdError('zstd workers stopped');
+    this.#slices = [];
     if (pool === this) pool = undefined;
+  }
+
+  terminate(): void {
+    this.#dead ??= new ZstdError('zstd workers stopped');
+    this.#stop();
   }
 
   idle(): void {
@@ -306,7 +430,9 @@ function nodeModule<T>(id: string): T | undefined {
 function nodeWorkerSource(): string {
   return `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const encodeFrame = ${encodeFrame.toString()};
+const frameStart = ${frameStart.toString()};
+const frameFeed = ${frameFeed.toString()};
+const frameDrop = ${frameDrop.toString()};
 const ready = import(workerData.glue).then((m) =>
   m.default({
     noInitialRun: true,
@@ -320,10 +446,16 @@ const ready = import(workerData.glue).then((m) =>
   }),
 );
 ready.then(() => parentPort.postMessage({ ready: true }), (e) => parentPort.postMessage({ error: String((e && e.message) || e) }));
-parentPort.on('message', ({ piece, level, out }) => {
+let st;
+parentPort.on('message', ({ start, slice }) => {
   ready.then((z) => {
-    const frame = encodeFrame(z, piece, level, out);
-    parentPort.postMessage({ frame, piece }, [frame.buffer, piece.buffer].filter((b) => !(b instanceof SharedArrayBuffer)));
+    if (start) {
+      if (st) frameDrop(z, st);
+      st = frameStart(z, start.size, start.level, start.out);
+      return;
+    }
+    const frame = frameFeed(z, st, slice);
+    parentPort.postMessage({ slice, frame }, [slice.buffer, frame && frame.buffer].filter((b) => b && !(b instanceof SharedArrayBuffer)));
   }).catch((e) => parentPort.postMessage({ error: String((e && e.message) || e) }));
 });
 `;
@@ -365,11 +497,14 @@ async function startPool(count: number): Promise<FrameEncoder> {
         started.push(w);
         return w;
       },
-      // Idle workers must not keep the process alive.
-      (busy) => {
-        for (const w of started)
-          if (busy) w.ref();
-          else w.unref();
+      {
+        // Idle workers must not keep the process alive.
+        ref: (busy) => {
+          for (const w of started)
+            if (busy) w.ref();
+            else w.unref();
+        },
+        shared: typeof SharedArrayBuffer === 'function',
       },
     );
     return pool;
@@ -405,9 +540,10 @@ async function encoderFor(workers: number | undefined): Promise<FrameEncoder> {
 
 /**
  * Compresses `source` into concatenated frames of {@link FRAME_PIECE} bytes of input each,
- * in order, with up to one piece per worker (plus one) in flight. The pieces' buffers and
- * the frames' are reused (moved to a worker and back), so memory stays at a few pieces
- * whatever the size, and no new array is made per piece: in Node, 2.5 MB of new arrays per
+ * in order, with up to one piece per worker (plus one) in flight. Each piece is read a
+ * slice at a time as its worker takes it, never whole; the slices and the frames' arrays are
+ * reused (moved to a worker and back), so memory stays at a few frames whatever the size,
+ * and no new array is made per piece: in Node, 2.5 MB of new arrays per
  * frame made the calling thread collect garbage (a full collection of its heap) every few
  * frames. Yielded frames are read-only and valid until the next one is asked for (their
  * arrays take the next frames; a hole's frame is yielded again for the next hole): copy
@@ -425,9 +561,8 @@ export async function* compressFrames(
   const encoder = await encoderFor(options.workers);
   const zeroFrames = new Map<number, Promise<Uint8Array>>();
   const zeroFrameSet = new WeakSet<Uint8Array>();
-  const free: Uint8Array[] = [];
   const freeFrames: Uint8Array[] = [];
-  // Node's worker threads get the pieces and frame arrays in shared memory: a moved array
+  // Node's worker threads get the slices and frame arrays in shared memory: a moved array
   // counts as new external memory in the thread it arrives in, and with 32 MiB pieces the
   // calling thread ran a full garbage collection of its heap for nearly every piece (119
   // on the system workload, 200 MB each). Pages and the calling thread move plain arrays.
@@ -442,21 +577,19 @@ export async function* compressFrames(
     if (source.isHole?.(offset, length)) {
       let zero = zeroFrames.get(length);
       if (!zero) {
-        zero = encoder.encode(new Uint8Array(length), level).then((e) => {
-          zeroFrameSet.add(e.frame);
-          return e.frame;
-        });
+        zero = encoder
+          .encode(length, (_at, target) => target.fill(0), level)
+          .then((frame) => {
+            zeroFrameSet.add(frame);
+            return frame;
+          });
         zeroFrames.set(length, zero);
       }
       return zero;
     }
-    const buffer = free.pop() ?? array(FRAME_PIECE);
-    const piece = length === buffer.length ? buffer : buffer.subarray(0, length);
-    source.readInto(offset, piece);
-    return encoder.encode(piece, level, freeFrames.pop() ?? array(FRAME_BOUND)).then(({ frame, piece: back }) => {
-      free.push(new Uint8Array(back.buffer));
-      return frame;
-    });
+    // Read a slice at a time as the compressor takes it: the piece is never held whole.
+    const fill = (at: number, target: Uint8Array) => source.readInto(offset + at, target);
+    return encoder.encode(length, fill, level, freeFrames.pop() ?? array(FRAME_BOUND));
   };
   // A yielded frame's array, once the consumer asks for the next one, takes a later frame
   // (unless it is a hole's frame, or was moved away, e.g. transferred by the consumer).
