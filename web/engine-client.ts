@@ -37,7 +37,13 @@ import type {
 import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import type { api } from '../workers/build-worker.ts';
 import type { PickedFile } from '../core/picked-files.ts';
-import type { ContentsPlace, KeptTreeRequest, StagedFilesInput, StagedTreeInput } from '../workers/engine-api.ts';
+import type {
+  ContentsPlace,
+  KeptTreeRequest,
+  ResolvedHead,
+  StagedFilesInput,
+  StagedTreeInput,
+} from '../workers/engine-api.ts';
 
 /** What the worker exposes (`api satisfies EngineApi`). */
 type WorkerApi = typeof api;
@@ -211,6 +217,33 @@ export class EngineClient {
     inputs: PageInput[],
     opts: CallOptions & { contents?: ContentsPlace } = {},
   ): Promise<ResolvedInputs> {
+    const { head, on, remote } = await this.resolveKept(inputs, opts);
+    const entries: TreeEntry[] = [];
+    try {
+      for (let at = 0; at < head.count; at += PIECE) {
+        const part = await on((r) => r.takeResolved(head.id, at, PIECE));
+        for (const e of part) entries.push(e);
+      }
+    } catch (err) {
+      if (this.conn?.remote === remote) void remote.takeResolved(head.id, 0, 0, true).catch(() => {});
+      throw err;
+    }
+    return { entries, closure: head.closure, problems: head.problems };
+  }
+
+  /**
+   * Hands inputs over in pieces and resolves them, leaving the entries in the worker under
+   * `head.id` (taken in pieces by `resolveInPieces`, or added to an opened image by
+   * `addResolvedToImage`). `on` runs a call on the same worker, or rejects as aborted.
+   */
+  private async resolveKept(
+    inputs: PageInput[],
+    opts: CallOptions & { contents?: ContentsPlace },
+  ): Promise<{
+    head: ResolvedHead;
+    on: <T>(run: (r: EngineRemote) => Promise<T>) => Promise<T>;
+    remote: EngineRemote;
+  }> {
     const remote = this.ensure().remote;
     const on = <T>(run: (r: EngineRemote) => Promise<T>): Promise<T> =>
       this.conn?.remote === remote ? this.call(run, opts.signal) : Promise.reject(EngineError.aborted());
@@ -241,17 +274,37 @@ export class EngineClient {
       sent.push(staged);
     }
     const head = await on((r) => r.resolveInPieces(sent, opts.contents));
-    const entries: TreeEntry[] = [];
+    return { head, on, remote };
+  }
+
+  /**
+   * Resolves inputs (handed over in pieces, as `resolveInPieces`) and adds what they yield to
+   * the opened image `image`, without the entries coming to the page or going back. `decide`
+   * sees the resolution's problems and count (false: nothing is added) and, when the add is
+   * refused because paths exist, the failure (true: added again, replacing them). Answers the
+   * image's state after the add, or null when nothing was added.
+   */
+  async addToImage(
+    image: string,
+    inputs: PageInput[],
+    decide: {
+      resolved(count: number, problems: InputProblem[]): boolean;
+      replace(failure: EngineError): boolean;
+    },
+  ): Promise<ImageState | null> {
+    const { head, on, remote } = await this.resolveKept(inputs, {});
     try {
-      for (let at = 0; at < head.count; at += PIECE) {
-        const part = await on((r) => r.takeResolved(head.id, at, PIECE));
-        for (const e of part) entries.push(e);
+      if (head.count === 0 || !decide.resolved(head.count, head.problems)) return null;
+      try {
+        return await on((r) => r.applyResolved(image, head.id, false));
+      } catch (err) {
+        const e = toEngineError(err);
+        if (e.aborted || !decide.replace(e)) throw e;
+        return await on((r) => r.applyResolved(image, head.id, true));
       }
-    } catch (err) {
-      if (this.conn?.remote === remote) void remote.takeResolved(head.id, 0, 0, true).catch(() => {});
-      throw err;
+    } finally {
+      if (head.count > 0 && this.conn?.remote === remote) void remote.takeResolved(head.id, 0, 0, true).catch(() => {});
     }
-    return { entries, closure: head.closure, problems: head.problems };
   }
 
   estimate(request: BuildRequest | TreeRequest, opts: CallOptions = {}): Promise<SizeEstimate> {

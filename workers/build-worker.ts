@@ -224,6 +224,13 @@ export const api = {
     return part;
   },
 
+  applyResolved: (image: string, resolved: string, replace: boolean) =>
+    guarded(() => {
+      const entries = resolvedWaiting.get(resolved);
+      if (!entries) throw new Error(`the resolved entries ${resolved} are not kept here`);
+      return images.apply(image, [{ kind: 'add', entries, replace }]);
+    }),
+
   estimate: (request: BuildRequest | KeptTreeRequest) => guarded(() => estimateImage(withEntries(request))),
 
   build: (

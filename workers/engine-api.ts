@@ -104,6 +104,12 @@ export interface PagedApi {
   takeResolved(id: string, from: number, count: number, drop?: boolean): Promise<TreeEntry[]>;
   /** Like `keepTree`, in pieces: `last` ends the tree (and replaces one kept under `key`). */
   keepTreePart(key: string, entries: TreeEntry[], last: boolean): Promise<void>;
+  /**
+   * Adds a resolution's entries to an opened image (an `add` edit, `replace` as there) without
+   * the page taking them; they stay kept (a refused add is tried again with `replace`) until
+   * dropped with `takeResolved(id, 0, 0, true)`.
+   */
+  applyResolved(image: string, resolved: string, replace: boolean): Promise<ImageState>;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import type { BuildInput } from '../../core/engine-contract.ts';
 import { joinImagePath } from '../../core/image-path.ts';
 import { type PickedFile, pickedFilesToEntries } from '../../core/picked-files.ts';
+import { yieldToPage } from '../lib/yield-to-page.ts';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../state/file-tree.ts';
 
 /** Names that look like tar archives (extracted or kept, the person decides). */
@@ -76,6 +77,27 @@ export function folderPickerInputs(files: readonly File[], at: string): BuildInp
     list.push({ file: f, path: pickedPath(f) });
   }
   return [...byTop].map(([top, list]) => ({ kind: 'tree', at: '/', entries: pickedFilesToEntries(list, at, top) }));
+}
+
+/**
+ * A folder picker's Files grouped by top folder (each group one input), paths read once; no
+ * File's size or time is read (the engine does that, see `core/picked-files.ts`). Pauses for
+ * the page every 5,000 files, and first of all: Chromium made one File per picked file in the
+ * task that delivered them (about 40 ms per thousand).
+ */
+export async function groupPickedFolders(files: readonly File[]): Promise<Map<string, PickedFile[]>> {
+  await yieldToPage();
+  const byTop = new Map<string, PickedFile[]>();
+  let n = 0;
+  for (const f of files) {
+    if (++n % 5000 === 0) await yieldToPage();
+    const path = pickedPath(f);
+    const top = path.split('/', 1)[0] || f.name;
+    let list = byTop.get(top);
+    if (!list) byTop.set(top, (list = []));
+    list.push({ file: f, path });
+  }
+  return byTop;
 }
 
 // ---- drops --------------------------------------------------------------------------

@@ -18,8 +18,8 @@ import type {
   ImageState,
   StageName,
 } from '../../core/engine-contract.ts';
-import { engine, toEngineError } from '../engine-client.ts';
-import { type DroppedItem, folderPickerInputs, looseFilesInput, placeEntries } from '../input/collect.ts';
+import { engine, type PageInput, toEngineError } from '../engine-client.ts';
+import { type DroppedItem, groupPickedFolders, looseFilesInput, placeEntries } from '../input/collect.ts';
 import { formatCount, toggleExecutable } from '../lib/format.ts';
 import {
   chooseSaveTarget,
@@ -309,53 +309,66 @@ async function change(
 
 const apply = (edits: ImageEdit[]) => (id: string) => engine().apply(id, edits);
 
-/** Adds what the page's inputs resolve to (files, folders, archives), asking before replacing anything. */
-async function addInputs(inputs: BuildInput[], label: string, touched: string[]): Promise<void> {
+/**
+ * Adds what the page's inputs resolve to (files, folders, archives), asking before replacing
+ * anything. The engine resolves them and adds the entries it keeps (`addToImage`): they are
+ * neither brought to the page nor sent back, and large inputs cross in pieces.
+ */
+async function addInputs(inputs: PageInput[], label: string, touched: string[]): Promise<void> {
   const { image, busy } = get();
   if (!image || busy || inputs.length === 0) return;
   set({ busy: `Reading ${label}`, failure: null, treeMessage: `Reading ${label}…` });
-  let entries: TreeEntry[];
+  let replaced = 0;
+  let next: ImageState | null;
   try {
-    const resolved = await engine().resolveInputs(inputs);
-    const errors = resolved.problems.filter((p) => p.severity === 'error');
-    if (errors.length > 0) {
-      set({
-        failure: {
-          code: 'bad-input',
-          message: `${label} cannot be added: ${errors[0].message}`,
-          hint: errors[0].hint,
-          problems: resolved.problems,
-        },
-        treeMessage: null,
-      });
-      return;
-    }
-    entries = resolved.entries;
+    next = await engine().addToImage(image.id, inputs, {
+      resolved(count, problems) {
+        const errors = problems.filter((p) => p.severity === 'error');
+        if (errors.length > 0) {
+          set({
+            failure: {
+              code: 'bad-input',
+              message: `${label} cannot be added: ${errors[0].message}`,
+              hint: errors[0].hint,
+              problems,
+            },
+            treeMessage: null,
+          });
+          return false;
+        }
+        set({ busy: `Adding ${label}`, treeMessage: `Adding ${label} (${formatCount(count)} entries)…` });
+        return true;
+      },
+      replace(failure) {
+        const clashes = failure.problems.filter((p) => p.code === 'image-path-exists').map((p) => p.path ?? '');
+        if (clashes.length === 0) return false;
+        const list = clashes.slice(0, 8).join('\n') + (clashes.length > 8 ? `\n… and ${clashes.length - 8} more` : '');
+        const ok = window.confirm(
+          `${formatCount(clashes.length)} ${clashes.length === 1 ? 'entry exists' : 'entries exist'} in the image already:\n${list}\n\nReplace ${clashes.length === 1 ? 'it' : 'them'}?`,
+        );
+        if (ok) replaced = clashes.length;
+        else set({ failure: failure.toFailure(), treeMessage: failure.message });
+        return ok;
+      },
+    });
   } catch (err) {
     const f = fail(err);
-    set({ failure: f, treeMessage: f.message });
+    set({ failure: f, treeMessage: f.message, busy: null });
     return;
+  }
+  if (!next) {
+    set({ busy: null });
+    return;
+  }
+  set({
+    image: next,
+    treeMessage: replaced > 0 ? `Added ${label}, replacing ${formatCount(replaced)}.` : `Added ${label}.`,
+  });
+  try {
+    await reload(touched);
   } finally {
     set({ busy: null });
   }
-  if (entries.length === 0) return;
-  const ok = await change(`Adding ${label}`, apply([{ kind: 'add', entries }]), touched, `Added ${label}.`);
-  const f = get().failure;
-  if (ok || !f || !f.problems.some((p) => p.code === 'image-path-exists')) return;
-  const clashes = f.problems.filter((p) => p.code === 'image-path-exists').map((p) => p.path ?? '');
-  const list = clashes.slice(0, 8).join('\n') + (clashes.length > 8 ? `\n… and ${clashes.length - 8} more` : '');
-  if (
-    !window.confirm(
-      `${formatCount(clashes.length)} ${clashes.length === 1 ? 'entry exists' : 'entries exist'} in the image already:\n${list}\n\nReplace ${clashes.length === 1 ? 'it' : 'them'}?`,
-    )
-  )
-    return;
-  await change(
-    `Adding ${label}`,
-    apply([{ kind: 'add', entries, replace: true }]),
-    touched,
-    `Added ${label}, replacing ${formatCount(clashes.length)}.`,
-  );
 }
 
 const labelOf = (files: readonly File[]) => (files.length === 1 ? files[0].name : `${formatCount(files.length)} files`);
@@ -364,10 +377,12 @@ export function addFilesToImage(files: readonly File[], at = imageTargetFolder()
   return addInputs([looseFilesInput(files, at)], labelOf(files), [at]);
 }
 
-export function addFolderToImage(files: readonly File[], at = imageTargetFolder()): Promise<void> {
-  const inputs = folderPickerInputs(files, at);
-  const top = inputs[0]?.kind === 'tree' ? (inputs[0].entries[0]?.origin ?? 'folder') : 'folder';
-  return addInputs(inputs, inputs.length === 1 ? top : `${inputs.length} folders`, [at]);
+export async function addFolderToImage(files: readonly File[], at = imageTargetFolder()): Promise<void> {
+  // Sizes and times are read by the engine: in Chromium each costs a call to the browser.
+  const byTop = await groupPickedFolders(files);
+  const inputs = [...byTop].map(([top, list]): PageInput => ({ kind: 'picked-files', at, origin: top, files: list }));
+  const tops = [...byTop.keys()];
+  return addInputs(inputs, tops.length === 1 ? tops[0] : `${tops.length} folders`, [at]);
 }
 
 export function addArchivesToImage(files: readonly File[], at = imageTargetFolder()): Promise<void> {

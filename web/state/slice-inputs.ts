@@ -8,7 +8,13 @@ import type { StateCreator } from 'zustand';
 import type { InputProblem, StorePathInfo, TreeEntry } from '../../core/image-tree.ts';
 import type { BuildFailure, BuildInput, ResolvedInputs } from '../../core/engine-contract.ts';
 import { engine, type PageInput, toEngineError } from '../engine-client.ts';
-import { type DroppedItem, isArchiveName, looseFilesInput, pickedPath, placeEntries } from '../input/collect.ts';
+import {
+  type DroppedItem,
+  groupPickedFolders,
+  isArchiveName,
+  looseFilesInput,
+  placeEntries,
+} from '../input/collect.ts';
 import { formatCount } from '../lib/format.ts';
 import { runInSteps, yieldToPage } from '../lib/yield-to-page.ts';
 import { joinImagePath } from '../../core/image-path.ts';
@@ -438,20 +444,8 @@ export const createInputsSlice: StateCreator<StudioState, [], [], InputsSlice> =
     },
 
     async addFolderFiles(files, at = get().destination) {
-      // Chromium made one File per picked file in the task that delivered them (about 40 ms
-      // per thousand); the page's own work starts in a task of its own.
-      await yieldToPage();
       // One input per top folder: each is the folder itself, placed in `at`.
-      const byTop = new Map<string, Array<{ file: File; path: string }>>();
-      let n = 0;
-      for (const f of files) {
-        if (++n % 5000 === 0) await yieldToPage();
-        const path = pickedPath(f);
-        const top = path.split('/', 1)[0] || f.name;
-        let list = byTop.get(top);
-        if (!list) byTop.set(top, (list = []));
-        list.push({ file: f, path });
-      }
+      const byTop = await groupPickedFolders(files);
       await Promise.all(
         [...byTop].map(([top, list]) => {
           // Sizes and times are read by the engine: in Chromium each costs a call to the browser.
