@@ -260,11 +260,14 @@ function runBuildThread(
       else settle(m);
     });
     worker.on('error', (err) => settle({ type: 'failed', failure: toBuildFailure(err) }));
-    worker.on('exit', (code) =>
+    // Also emitted after every settled build (terminate): the failure (an Error and its
+    // stack) is made only when the thread really ended early.
+    worker.on('exit', (code) => {
+      if (settled) return;
       settle({
         type: 'failed',
         failure: toBuildFailure(new Error(`the build thread ended early (exit ${code})`)),
-      }),
-    );
+      });
+    });
   });
 }
