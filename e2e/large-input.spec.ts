@@ -5,10 +5,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from '@playwright/test';
 import { choose, inputsSettled } from './support/flow.ts';
 import { writeGeneratedTar } from './support/generated-tar.ts';
 import { removeDir, tempDir } from './support/host.ts';
+import { longTasksSince, watchLongTasks } from './support/long-tasks.ts';
 import { expect, openStudio, test } from './support/studio.ts';
 
 /** Members of the generated archive (a NixOS system has 100,000 to 400,000 entries). */
@@ -19,31 +19,6 @@ test.beforeAll(() => {
   work = tempDir('large-input');
 });
 test.afterAll(() => removeDir(work));
-
-interface LongTask {
-  /** When it started (`performance.now()` of the page). */
-  at: number;
-  ms: number;
-}
-
-/** Records every main-thread task over 50 ms from the page's start (`longtask` observer). */
-async function watchLongTasks(page: Page): Promise<void> {
-  await page.addInitScript(() => {
-    const w = window as unknown as { __longTasks: LongTask[] };
-    w.__longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.__longTasks.push({ at: e.startTime, ms: e.duration });
-    }).observe({ type: 'longtask', buffered: true });
-  });
-}
-
-/** The long tasks that started at or after `from`. */
-function longTasksSince(page: Page, from: number): Promise<LongTask[]> {
-  return page.evaluate(
-    (t) => (window as unknown as { __longTasks: LongTask[] }).__longTasks.filter((task) => task.at >= t),
-    from,
-  );
-}
 
 test(`an archive of ${ENTRIES.toLocaleString('en-US')} entries is added without a main-thread task over 200 ms`, async ({
   page,
