@@ -34,7 +34,7 @@ function movable(b: ArrayBufferLike | undefined): b is ArrayBuffer {
   return b !== undefined && !(typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer);
 }
 
-/** Largest frame of a full piece (ZSTD_COMPRESSBOUND, as in {@link encodeFrame}). */
+/** Largest frame of a full piece (ZSTD_COMPRESSBOUND, as in {@link frameStart}). */
 const FRAME_BOUND = FRAME_PIECE + (FRAME_PIECE >>> 8) + 64;
 
 /** Most workers a pool starts: each holds a frame array and a few slices, and more do not pay off. */
@@ -125,7 +125,8 @@ export function frameStart(z: ZstdExports, size: number, level: number, out?: Ui
  * Compresses the next `slice` (at most 1 MiB) of the frame `st` started by {@link frameStart};
  * the slice that completes its input ends the frame, frees the compressor and returns the
  * frame (a view of `out`, or a new array). zstd buffers its input, so the bytes do not depend
- * on how the input is cut. Frees the compressor on failure. Self-contained, as frameStart.
+ * on how the input is cut. Frees the compressor on failure. Self-contained but for
+ * {@link frameDrop}: Node worker threads get both as source text.
  */
 export function frameFeed(z: ZstdExports, st: FrameState, slice: Uint8Array): Uint8Array | undefined {
   if (!st.s) throw new Error('zstd: no frame started');
@@ -174,19 +175,6 @@ export function frameDrop(z: ZstdExports, st: FrameState): void {
   z._free(st.src);
   z._free(st.dst);
   st.s = 0;
-}
-
-/** Compresses `piece` into one frame (see {@link frameStart}), fed a MiB at a time. */
-export function encodeFrame(z: ZstdExports, piece: Uint8Array, level: number, out?: Uint8Array): Uint8Array {
-  const st = frameStart(z, piece.length, level, out);
-  let frame: Uint8Array | undefined;
-  let off = 0;
-  do {
-    const n = Math.min(FRAME_SLICE, piece.length - off);
-    frame = frameFeed(z, st, piece.subarray(off, off + n));
-    off += n;
-  } while (!frame);
-  return frame;
 }
 
 /** Something that turns pieces into frames. */
