@@ -371,3 +371,60 @@ test(`an archive of ${OPENED_ADD_ENTRIES.toLocaleString('en-US')} entries is add
   expect(lib.split('\n').filter((l) => /\/100644\/0\/0\/lib\d+\.so\//.test(l))).toHaveLength(200);
   rmSync(out, { force: true });
 });
+
+test('a folder picked into an opened image: the page reads no picked File size or time, the saved image holds every file', async ({
+  page,
+}) => {
+  test.setTimeout(180_000);
+  const root = join(work, 'picked');
+  const perDir = 200;
+  const count = 3000;
+  for (let d = 0; d * perDir < count; d++) {
+    mkdirSync(join(root, `d${d}`), { recursive: true });
+    for (let i = d * perDir; i < Math.min(count, (d + 1) * perDir); i++)
+      writeFileSync(join(root, `d${d}`, `f${i}`), `file ${i}\n`);
+  }
+  const folders = Math.ceil(count / perDir);
+  const empty = join(work, 'for-folder.img');
+  run('mkfs.ext4', ['-q', '-F', '-N', '8192', empty, '64M']);
+  const before = spawnSync(tool('e2fsck'), ['-fn', empty], { encoding: 'utf8' });
+  expect(before.status, before.stdout + before.stderr).toBe(0);
+  // Counts the page's own reads of a picked File's size or time (each a synchronous call to
+  // the browser in Chromium); the engine reads them in the worker.
+  await page.addInitScript(() => {
+    const w = window as unknown as { __pickedReads: number };
+    w.__pickedReads = 0;
+    for (const [proto, key] of [
+      [Blob.prototype, 'size'],
+      [File.prototype, 'lastModified'],
+    ] as const) {
+      const d = Object.getOwnPropertyDescriptor(proto, key)!;
+      Object.defineProperty(proto, key, {
+        ...d,
+        get(this: Blob) {
+          if (this instanceof File && this.webkitRelativePath) w.__pickedReads++;
+          return d.get!.call(this);
+        },
+      });
+    }
+  });
+  await openStudio(page);
+  await openImage(page, empty);
+  await expect(page.getByTestId('fsck-verdict')).toContainText('Clean', { timeout: 60_000 });
+  await choose(page, 'Add folder', root);
+  await expect(page.getByRole('treeitem', { name: 'picked', exact: true })).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByRole('button', { name: 'Save image', exact: true })).toBeEnabled({ timeout: 60_000 });
+  expect(await page.evaluate(() => (window as unknown as { __pickedReads: number }).__pickedReads)).toBe(0);
+
+  const downloadChoice = page.getByRole('radio', { name: /^Download/ });
+  if (await downloadChoice.count()) await downloadChoice.check();
+  const download = page.waitForEvent('download', { timeout: 120_000 });
+  await page.getByRole('button', { name: 'Save image', exact: true }).click();
+  const out = join(work, 'with-folder.img');
+  await (await download).saveAs(out);
+  const fsck = spawnSync(tool('e2fsck'), ['-fn', out], { encoding: 'utf8' });
+  expect(fsck.status, fsck.stdout + fsck.stderr).toBe(0);
+  expect(usedInodes(fsck.stdout) - usedInodes(before.stdout)).toBe(count + folders + 1);
+  expect(run('debugfs', ['-R', `cat /picked/d${folders - 1}/f${count - 1}`, out])).toBe(`file ${count - 1}\n`);
+  expect(run('debugfs', ['-R', 'stat /picked/d0/f0', out])).toMatch(/Size: 7\b/);
+});
