@@ -13,12 +13,13 @@
  * system's size may take at most, with the renderer's memory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Page } from '@playwright/test';
 import { writeGeneratedTar } from '../e2e/support/generated-tar.ts';
+import { rendererPeak } from '../e2e/support/renderer-peak.ts';
 import { REPO_ROOT } from './wasm-dirs.ts';
 
 const PORT = 5287;
@@ -81,39 +82,6 @@ async function waitForServer(url: string, child: ChildProcess): Promise<void> {
 /** A switch Chromium ignores, which finds this run's browser among other Chromiums on the machine. */
 const MARK = `--disk-image-studio-bench-page=${process.pid}`;
 
-/**
- * Peak resident memory (VmHWM) of this run's renderer processes, bytes (the page and its
- * worker run there): descendants of the browser process started with {@link MARK}.
- */
-function rendererPeak(): number {
-  const procs = new Map<number, { ppid: number; cmd: string }>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      procs.set(Number(name), { ppid, cmd: readFileSync(`/proc/${name}/cmdline`, 'utf8') });
-    } catch {
-      /* gone */
-    }
-  }
-  const root = [...procs].find(([, p]) => p.cmd.includes(MARK) && !p.cmd.includes('--type='))?.[0];
-  let peak = 0;
-  for (const [pid, p] of procs) {
-    if (!p.cmd.includes('--type=renderer')) continue;
-    let up = p.ppid;
-    for (let i = 0; i < 10 && up && up !== root; i++) up = procs.get(up)?.ppid ?? 0;
-    if (up !== root) continue;
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
-    } catch {
-      /* gone */
-    }
-  }
-  return peak;
-}
-
 /** `--add-archive N`: adds a generated archive of about N entries and reports the page's longest task meanwhile. */
 async function measureAdd(page: Page, entries: number, gz: number, files: number): Promise<void> {
   const dir = join(process.env.BENCH_CACHE_DIR ?? join(tmpdir(), 'disk-image-studio-bench'), `page-add-${process.pid}`);
@@ -145,7 +113,7 @@ async function measureAdd(page: Page, entries: number, gz: number, files: number
     row('add until tree and estimate are shown', `${seconds.toFixed(1)} s`);
     row('main-thread tasks over 50 ms during the add', String(tasks.length));
     row('longest main-thread task during the add', `${longest.toFixed(0)} ms`, longest <= 200);
-    row('renderer peak memory (page and worker)', `${(rendererPeak() / 1024 ** 2).toFixed(0)} MiB`);
+    row('renderer peak memory (page and worker)', `${(rendererPeak(MARK) / 1024 ** 2).toFixed(0)} MiB`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

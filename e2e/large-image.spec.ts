@@ -9,7 +9,7 @@
  * person's browser does: a fresh test context keeps storage in memory and refuses OPFS
  * writes past about 1.4 GB.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, expect, type Page, test } from '@playwright/test';
 import {
@@ -21,6 +21,7 @@ import {
   removeDir,
   tempDir,
 } from './support/host.ts';
+import { rendererPeak } from './support/renderer-peak.ts';
 
 const GiB = 1024 ** 3;
 const HEADROOM_MIB = 4150;
@@ -105,7 +106,7 @@ test('Download: a 4.1 GiB image is handed over from OPFS as a disk-backed file, 
   const size = statSync(file).size;
   expect(size).toBeGreaterThan(4 * GiB);
   await expect(page.getByTestId('result-size')).toContainText(`${size.toLocaleString('en-US')} bytes`);
-  const peak = rendererPeak();
+  const peak = rendererPeak(profile);
   console.log(`Chromium renderer peak (page and worker): ${(peak / 1024 ** 2).toFixed(0)} MiB`);
   expect(peak).toBeGreaterThan(0);
   expect(peak).toBeLessThan(1.5 * GiB);
@@ -140,7 +141,7 @@ test('Save to a file: the same image streams into the picked file, clean nativel
   await page.getByRole('button', { name: 'Build image' }).click();
   await expect(page.getByRole('heading', { name: 'Image ready' })).toBeVisible({ timeout: 160_000 });
   console.log(`build and save ${Date.now() - t0} ms`);
-  console.log(`Chromium renderer peak (page and worker): ${(rendererPeak() / 1024 ** 2).toFixed(0)} MiB`);
+  console.log(`Chromium renderer peak (page and worker): ${(rendererPeak(profile) / 1024 ** 2).toFixed(0)} MiB`);
   await expect(page.getByRole('region', { name: 'Image ready' })).toContainText('saved to the file you picked');
   // A new build removed the previous build's output from OPFS.
   expect((await opfsFiles()).filter((n) => n.startsWith('output-'))).toEqual([]);
@@ -173,7 +174,7 @@ test('Open image: the 4.1 GiB image is used in place, relabelled, and downloaded
   await page.getByRole('button', { name: 'Save image', exact: true }).click();
   const d = await download;
   const saved = (await d.path())!;
-  const peak = rendererPeak();
+  const peak = rendererPeak(profile);
   console.log(`Chromium renderer peak after opening and saving: ${(peak / 1024 ** 2).toFixed(0)} MiB`);
   expect(peak).toBeLessThan(1.5 * GiB);
   expect(statSync(saved).size).toBe(statSync(built).size);
@@ -197,38 +198,4 @@ function findBySize(dir: string, size: number): string | undefined {
     }
   }
   return undefined;
-}
-
-/**
- * Peak resident memory (VmHWM) of the browser's renderer processes (the page and its
- * worker run there): the largest, in bytes. Found as descendants of the browser process
- * started with our profile folder.
- */
-function rendererPeak(): number {
-  const procs = new Map<number, { ppid: number; cmd: string }>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      procs.set(Number(name), { ppid, cmd: readFileSync(`/proc/${name}/cmdline`, 'utf8') });
-    } catch {
-      /* gone */
-    }
-  }
-  const root = [...procs].find(([, p]) => p.cmd.includes(profile) && !p.cmd.includes('--type='))?.[0];
-  let peak = 0;
-  for (const [pid, p] of procs) {
-    if (!p.cmd.includes('--type=renderer')) continue;
-    let up = p.ppid;
-    for (let i = 0; i < 10 && up && up !== root; i++) up = procs.get(up)?.ppid ?? 0;
-    if (up !== root) continue;
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
-    } catch {
-      /* gone */
-    }
-  }
-  return peak;
 }
