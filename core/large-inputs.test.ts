@@ -9,7 +9,8 @@ import { BytesReader } from './io/random-access-reader.ts';
 import { RandomAccessCursor } from './io/cursor.ts';
 import { hashNarTree, narEofError, narTreeFromEntries, parseNar, serializeNar, sourceChunks } from './nar.ts';
 import { resolveInputs } from './resolve-inputs.ts';
-import { tarHeader, tarTrailer } from './tar-writer.ts';
+import { tarTrailer } from './tar-writer.ts';
+import { emptyFilesTar } from './test-support/empty-files-tar.ts';
 import { TreeModel } from './tree-model.ts';
 
 const dirEntry = (path: string): TreeEntry => ({
@@ -47,24 +48,6 @@ function wideTree(count: number): TreeEntry[] {
 /** Paths `/a/a/.../a` `depth` levels deep, with a file at the bottom. */
 function deepPath(depth: number): string {
   return '/a'.repeat(depth);
-}
-
-/** A ustar stream of `count` empty files (one header each), made by patching a template header. */
-function emptyFilesTar(count: number, name: (i: number) => string): Uint8Array {
-  const template = tarHeader({ path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0 });
-  const out = new Uint8Array(count * 512);
-  const enc = new TextEncoder();
-  for (let i = 0; i < count; i++) {
-    const h = out.subarray(i * 512, (i + 1) * 512);
-    h.set(template);
-    h.fill(0, 0, 100);
-    enc.encodeInto(name(i), h.subarray(0, 100));
-    h.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let k = 0; k < 512; k++) sum += h[k];
-    enc.encodeInto(`${sum.toString(8).padStart(6, '0')}\0 `, h.subarray(148, 156));
-  }
-  return out;
 }
 
 /** Deeper than any call stack of recursive walks holds (about 10,000 frames). */

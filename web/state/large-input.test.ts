@@ -11,7 +11,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { tarHeader, tarTrailer } from '../../core/tar-writer.ts';
+import { tarTrailer } from '../../core/tar-writer.ts';
+import { emptyFilesTar } from '../../core/test-support/empty-files-tar.ts';
 import { api } from '../../workers/build-worker.ts';
 import { EngineClient, type EngineRemote, PIECE, setEngine } from '../engine-client.ts';
 import { until } from '../test-support/node-engine.ts';
@@ -52,20 +53,8 @@ afterAll(() => setEngine(new EngineClient()));
 
 /** A ustar stream of `count` empty files in folders of 200 (one header each, patched from a template). */
 function systemTar(count: number): File {
-  const template = tarHeader({ path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0 });
-  const out = new Uint8Array(count * 512);
-  const enc = new TextEncoder();
-  for (let i = 0; i < count; i++) {
-    const h = out.subarray(i * 512, (i + 1) * 512);
-    h.set(template);
-    h.fill(0, 0, 100);
-    enc.encodeInto(`sys/p${Math.floor(i / 200)}/lib/f${i}`, h.subarray(0, 100));
-    h.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let k = 0; k < 512; k++) sum += h[k];
-    enc.encodeInto(`${sum.toString(8).padStart(6, '0')}\0 `, h.subarray(148, 156));
-  }
-  return new File([out, tarTrailer()] as BlobPart[], 'system.tar');
+  const members = emptyFilesTar(count, (i) => `sys/p${Math.floor(i / 200)}/lib/f${i}`);
+  return new File([members, tarTrailer()] as BlobPart[], 'system.tar');
 }
 
 const N = 400_000;
