@@ -87,6 +87,11 @@ const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant'
 export const DEFAULT_DIR_MODE = 0o755;
 export const DEFAULT_FILE_MODE = 0o644;
 
+/** A folder no input listed (the root, or a parent of listed entries): root's, 0755, time 0. */
+function impliedDirectory(origin: string): Omit<TreeEntry, 'path'> {
+  return { type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, mtime: 0, size: 0, origin };
+}
+
 /** `name (2).txt` style alternatives for a taken name. */
 export function alternativeName(name: string, n: number): string {
   const dot = name.lastIndexOf('.');
@@ -112,20 +117,7 @@ export class FileTree {
   private stats: { files: number; directories: number; others: number; bytes: number } | null = null;
 
   constructor() {
-    this.root = this.makeNode(
-      '',
-      null,
-      {
-        type: 'directory',
-        mode: DEFAULT_DIR_MODE,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-        size: 0,
-        origin: '',
-      },
-      0,
-    );
+    this.root = this.makeNode('', null, impliedDirectory(''), 0);
   }
 
   private makeNode(name: string, parent: FileNode | null, entry: Omit<TreeEntry, 'path'>, inputId: number): FileNode {
@@ -624,37 +616,11 @@ export class FileTree {
     for (const name of splitImagePath(path)) {
       let next = node.children!.get(name);
       if (!next) {
-        next = this.makeNode(
-          name,
-          node,
-          {
-            type: 'directory',
-            mode: DEFAULT_DIR_MODE,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            size: 0,
-            origin,
-          },
-          inputId,
-        );
+        next = this.makeNode(name, node, impliedDirectory(origin), inputId);
       } else if (!next.children) {
         // A file where a folder is needed: keep the file under a free name.
         this.rename(next, this.freeName(node, name));
-        next = this.makeNode(
-          name,
-          node,
-          {
-            type: 'directory',
-            mode: DEFAULT_DIR_MODE,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            size: 0,
-            origin,
-          },
-          inputId,
-        );
+        next = this.makeNode(name, node, impliedDirectory(origin), inputId);
       }
       node = next;
     }
@@ -712,16 +678,7 @@ export function normalizeEntries(entries: readonly TreeEntry[]): TreeEntry[] {
   for (const e of entries) byPath.set(e.path, e);
   for (const e of entries) {
     for (let p = parentPath(e.path); p !== '/' && !byPath.has(p); p = parentPath(p)) {
-      byPath.set(p, {
-        path: p,
-        type: 'directory',
-        mode: DEFAULT_DIR_MODE,
-        uid: 0,
-        gid: 0,
-        mtime: e.mtime,
-        size: 0,
-        origin: e.origin,
-      });
+      byPath.set(p, { ...impliedDirectory(e.origin), path: p, mtime: e.mtime });
     }
   }
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
