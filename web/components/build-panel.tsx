@@ -6,6 +6,7 @@ import { STAGES, buildBlocker, studio, type StageState, useStudio } from '../sta
 import { canPickFile } from '../save/save-target.ts';
 import { formatDuration, outputFileName } from '../lib/format.ts';
 import { ProblemList } from './problem-list.tsx';
+import { SaveModeChoice } from './save-mode-choice.tsx';
 import { AlertIcon, CheckIcon, DiskIcon, SpinnerIcon } from './icons.tsx';
 
 const STAGE_TEXT: Record<StageName, { title: string; tool: string }> = {
@@ -102,36 +103,7 @@ function SaveChoice() {
   if (!canPickFile()) {
     return <p className="muted save-note">The image downloads when it is ready.</p>;
   }
-  return (
-    <fieldset className="save-choice" disabled={running}>
-      <legend className="visually-hidden">Where the image goes</legend>
-      <label className="radio">
-        <input
-          type="radio"
-          name="save-mode"
-          value="file"
-          checked={mode === 'file'}
-          onChange={() => studio().setSaveMode('file')}
-        />
-        <span>
-          <strong>Save to a file</strong> <span className="muted">streams to disk while it builds</span>
-        </span>
-      </label>
-      <label className="radio">
-        <input
-          type="radio"
-          name="save-mode"
-          value="download"
-          checked={mode === 'download'}
-          onChange={() => studio().setSaveMode('download')}
-        />
-        <span>
-          <strong>Download</strong>{' '}
-          <span className="muted">kept in the browser's storage on disk, downloaded when done</span>
-        </span>
-      </label>
-    </fieldset>
-  );
+  return <SaveModeChoice name="save-mode" mode={mode} disabled={running} fileHint="streams to disk while it builds" />;
 }
 
 export function BuildPanel() {

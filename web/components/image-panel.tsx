@@ -18,10 +18,12 @@ import {
   setSaveCompression,
   useImage,
 } from '../state/opened-image.ts';
-import { studio, useStudio } from '../state/store.ts';
+import { useStudio } from '../state/store.ts';
 import { canPickFile } from '../save/save-target.ts';
 import { formatBytes, formatCount } from '../lib/format.ts';
+import { FeaturesFact, UuidFact } from './filesystem-facts.tsx';
 import { ProblemList } from './problem-list.tsx';
+import { SaveModeChoice } from './save-mode-choice.tsx';
 import { AlertIcon, CheckIcon, CloseIcon, DiskIcon, SpinnerIcon } from './icons.tsx';
 
 const MiB = 1024 * 1024;
@@ -103,12 +105,7 @@ function Summary() {
           <code>{s.label || '(none)'}</code>
         </dd>
       </div>
-      <div className="fact-wide">
-        <dt>UUID</dt>
-        <dd>
-          <code>{s.uuid}</code>
-        </dd>
-      </div>
+      <UuidFact uuid={s.uuid} />
       <div>
         <dt>Size</dt>
         <dd data-testid="image-size">
@@ -139,18 +136,7 @@ function Summary() {
           <dd>{formatBytes(image.minimumBytes)}</dd>
         </div>
       ) : null}
-      {s.features.length > 0 ? (
-        <div className="fact-wide">
-          <dt>Features</dt>
-          <dd className="features">
-            {s.features.map((f) => (
-              <span key={f} className="chip">
-                {f}
-              </span>
-            ))}
-          </dd>
-        </div>
-      ) : null}
+      <FeaturesFact features={s.features} />
     </dl>
   );
 }
@@ -269,32 +255,7 @@ function SaveSection() {
         </div>
       </div>
       {canPickFile() ? (
-        <fieldset className="save-choice" disabled={running}>
-          <legend className="visually-hidden">Where the image goes</legend>
-          <label className="radio">
-            <input
-              type="radio"
-              name="image-save-mode"
-              checked={mode === 'file'}
-              onChange={() => studio().setSaveMode('file')}
-            />
-            <span>
-              <strong>Save to a file</strong> <span className="muted">streams to disk</span>
-            </span>
-          </label>
-          <label className="radio">
-            <input
-              type="radio"
-              name="image-save-mode"
-              checked={mode === 'download'}
-              onChange={() => studio().setSaveMode('download')}
-            />
-            <span>
-              <strong>Download</strong>{' '}
-              <span className="muted">kept in the browser's storage on disk, downloaded when done</span>
-            </span>
-          </label>
-        </fieldset>
+        <SaveModeChoice name="image-save-mode" mode={mode} disabled={running} fileHint="streams to disk" />
       ) : null}
       <div className="build-actions">
         {running ? (

@@ -2,6 +2,7 @@
 import { useState } from 'react';
 import { studio, useStudio } from '../state/store.ts';
 import { formatBytes, formatCount } from '../lib/format.ts';
+import { FeaturesFact, UuidFact } from './filesystem-facts.tsx';
 import { CheckIcon, CopyIcon, DownloadIcon } from './icons.tsx';
 
 function CopyButton({ text, label }: { text: string; label: string }) {
@@ -90,12 +91,7 @@ export function ResultCard() {
             {s.fsType} · label <code>{s.label || '(none)'}</code>
           </dd>
         </div>
-        <div className="fact-wide">
-          <dt>UUID</dt>
-          <dd>
-            <code>{s.uuid}</code>
-          </dd>
-        </div>
+        <UuidFact uuid={s.uuid} />
         <div>
           <dt>Blocks</dt>
           <dd>
@@ -111,18 +107,7 @@ export function ResultCard() {
             {formatCount(s.inodeCount - s.freeInodes)} used of {formatCount(s.inodeCount)}
           </dd>
         </div>
-        {s.features.length > 0 ? (
-          <div className="fact-wide">
-            <dt>Features</dt>
-            <dd className="features">
-              {s.features.map((f) => (
-                <span key={f} className="chip">
-                  {f}
-                </span>
-              ))}
-            </dd>
-          </div>
-        ) : null}
+        <FeaturesFact features={s.features} />
       </dl>
     </section>
   );
