@@ -3,9 +3,9 @@
  * nix-hash, and a fresh private Nix store loaded from the image's `/nix-path-registration`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { nativeTool, runNative, sha256Hex, type HostEntry } from '../../workers/test-support/native.ts';
+import { nativeTool, runNative, type HostEntry, walkHost } from '../../workers/test-support/native.ts';
 import { nix, nixOk, storeUriOf } from './nix-closure.ts';
 
 /** `e2fsck -fn IMG`: exit status and report. */
@@ -37,27 +37,7 @@ export function narHashOf(path: string): string {
 
 /** lstat walk of a host path (a directory, file or symlink); keys relative, `/` is the path itself. */
 export function walkPath(root: string): Map<string, HostEntry> {
-  const out = new Map<string, HostEntry>();
-  const visit = (rel: string): void => {
-    const abs = rel === '/' ? root : join(root, rel);
-    const st = lstatSync(abs);
-    const base = {
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      mtime: Math.floor(st.mtimeMs / 1000),
-      size: st.size,
-    };
-    if (st.isSymbolicLink())
-      out.set(rel, { type: 'symlink', ...base, target: readlinkSync(abs, { encoding: 'buffer' }).toString('utf8') });
-    else if (st.isFile()) out.set(rel, { type: 'file', ...base, sha256: sha256Hex(readFileSync(abs)) });
-    else if (st.isDirectory()) {
-      out.set(rel, { type: 'directory', ...base });
-      for (const name of readdirSync(abs).sort()) visit(rel === '/' ? `/${name}` : `${rel}/${name}`);
-    } else throw new Error(`unexpected file type at ${abs}`);
-  };
-  visit('/');
-  return out;
+  return walkHost(root, { withRoot: true });
 }
 
 function describe(e: HostEntry | undefined): string {

@@ -108,11 +108,17 @@ export interface HostEntry {
   target?: string;
 }
 
-/** Walks a host folder (lstat, no following). Paths relative to `root`, starting with `/`. */
-export function walkHost(root: string): Map<string, HostEntry> {
+/**
+ * Walks a host path (lstat, no following; names in byte order). Keys are relative to `root`
+ * and start with `/`; `/` itself (the root's own entry) is listed only with `withRoot`.
+ * An explicit stack: no recursion by folder depth.
+ */
+export function walkHost(root: string, options: { withRoot?: boolean } = {}): Map<string, HostEntry> {
   const out = new Map<string, HostEntry>();
-  const visit = (rel: string): void => {
-    const abs = join(root, rel);
+  const stack = ['/'];
+  while (stack.length > 0) {
+    const rel = stack.pop()!;
+    const abs = rel === '/' ? root : join(root, rel);
     const st = lstatSync(abs);
     const base = {
       mode: st.mode & 0o7777,
@@ -125,11 +131,11 @@ export function walkHost(root: string): Map<string, HostEntry> {
       out.set(rel, { type: 'symlink', ...base, target: readlinkSync(abs, { encoding: 'buffer' }).toString('utf8') });
     else if (st.isFile()) out.set(rel, { type: 'file', ...base, sha256: sha256Hex(readFileSync(abs)) });
     else if (st.isDirectory()) {
-      if (rel !== '/') out.set(rel, { type: 'directory', ...base });
-      for (const name of readdirSync(abs)) visit(rel === '/' ? `/${name}` : `${rel}/${name}`);
+      if (rel !== '/' || options.withRoot) out.set(rel, { type: 'directory', ...base });
+      const names = readdirSync(abs).sort().reverse();
+      for (const name of names) stack.push(rel === '/' ? `/${name}` : `${rel}/${name}`);
     } else throw new Error(`unexpected file type at ${abs}`);
-  };
-  visit('/');
+  }
   return out;
 }
 
