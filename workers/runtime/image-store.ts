@@ -717,13 +717,22 @@ export class BackedImageStore extends BaseImageStore {
     checkRange(newSize, 0);
     this.#open();
     this.#drain();
+    const holesOnly = this.#allocated === 0;
     if (newSize < this.#size) {
       const cs = this.chunkSize;
       const first = Math.ceil(newSize / cs);
       for (let i = first; i < this.#map.length; i++) this.#clear(i);
     }
-    this.#backing.truncate(newSize);
     this.#size = newSize;
+    if (newSize === 0 && holesOnly) {
+      // Nothing but holes in the file: its length is set later (the next truncate, flush or
+      // close). On ext4 a truncation to 0 marks the file, and its next close then writes
+      // back every page written since (auto_da_alloc): 0.17 s for a 600 MiB image, and its
+      // removal waited for that writeback (0.12 s). mkfs empties the new store so.
+      this.#lengthStale = true;
+      return;
+    }
+    this.#backing.truncate(newSize);
     this.#lengthStale = false;
   }
 

@@ -59,6 +59,10 @@ export class NodeFileBacking implements StoreBacking {
   }
 
   truncate(size: number): void {
+    // An empty file stays as it is: on ext4, truncating to 0 (even an empty file) makes its
+    // next close write back everything written since (auto_da_alloc), which a temporary
+    // image never needs.
+    if (size === 0 && fstatSync(this.#fd).size === 0) return;
     ftruncateSync(this.#fd, size);
   }
 
