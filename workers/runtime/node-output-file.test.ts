@@ -75,6 +75,26 @@ describe('TempOutput', () => {
     expect(readFileSync(target, 'utf8')).toBe('old');
   });
 
+  it('commits and discards in the thread pool too: the same files, the same refusals', async () => {
+    const d = fresh();
+    const target = join(d, 'a.img');
+    writeFileSync(target, 'old');
+    const image = TempOutput.create(target);
+    const out = TempOutput.create(target);
+    writeSync(image.fd, Buffer.alloc(1 << 20, 1));
+    writeSync(out.fd, Buffer.from('compressed'));
+    await Promise.all([out.commitAsync(10), image.discardAsync()]);
+    await image.discardAsync();
+    expect(readFileSync(target, 'utf8')).toBe('compressed');
+    expect(readdirSync(d)).toEqual(['a.img']);
+    await expect(out.commitAsync()).rejects.toThrow(/already committed/);
+    const u = TempOutput.create(target);
+    writeSync(u.fd, Buffer.from('short'));
+    await expect(u.commitAsync(4096)).rejects.toThrow(/5 bytes instead of 4096/);
+    expect(readdirSync(d)).toEqual(['a.img']);
+    expect(readFileSync(target, 'utf8')).toBe('compressed');
+  });
+
   it('fails with the system error in a folder that cannot be written', () => {
     const d = fresh();
     execFileSync('chmod', ['a-w', d]);
