@@ -24,6 +24,7 @@ import { classifyMkfsFailure, mkfsFailureProblem, symlinkTargetProblems } from '
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
 import { streamImage } from './stream-image.ts';
+import { prestartFrameWorkers } from '../runtime/zstd-frames.ts';
 
 /** Where the image and the tree appear inside every tool instance. */
 const IMAGE = '/image/disk.img';
@@ -175,6 +176,14 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   // Compile every tool the build runs now, in the background (V8 compiles off the main
   // thread), instead of one by one as each stage starts. A failure shows where the tool runs.
   preloadTools(['mke2fs', 'e2fsck', 'resize2fs', ...(options.compress ? (['zstd'] as const) : [])]).catch(() => {});
+  // And the compression workers (0.1 s each to start), on the other cores while mkfs runs.
+  if (options.compress) {
+    try {
+      prestartFrameWorkers(ctx.compressionWorkers);
+    } catch {
+      // a bad worker count fails where compression starts
+    }
+  }
   let current: StageName = 'plan';
 
   const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {

@@ -1,12 +1,21 @@
 /** zstd on every core: the same bytes whatever the number of workers, readable by native zstd. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MemoryImageStore } from '../runtime/image-store.ts';
 import { runNative, sha256Hex, tempDir } from '../test-support/native.ts';
 import { pseudoRandom } from '../test-support/tree-fixture.ts';
 import { useTestWasm } from '../test-support/wasm.ts';
-import { compressFrames, FRAME_PIECE, FRAME_SLICE, stopFrameWorkers, storeSource } from '../runtime/zstd-frames.ts';
+import {
+  compressFrames,
+  FRAME_PIECE,
+  FRAME_SLICE,
+  framePoolsStarted,
+  frameWorkersStarted,
+  prestartFrameWorkers,
+  stopFrameWorkers,
+  storeSource,
+} from '../runtime/zstd-frames.ts';
 import { decompressStream } from '../runtime/zstd-stream.ts';
 import { streamImage } from './stream-image.ts';
 
@@ -48,6 +57,17 @@ describe('zstd frames on every core', () => {
   afterAll(() => {
     stopFrameWorkers();
     tmp.cleanup();
+  });
+
+  it('starts the pool ahead once (asked twice), and compression then uses that pool', async () => {
+    stopFrameWorkers();
+    const before = framePoolsStarted();
+    prestartFrameWorkers(2);
+    prestartFrameWorkers(2);
+    await vi.waitFor(() => expect(frameWorkersStarted()).toBe(2), { timeout: 20_000 });
+    const pooled = await compressed(sampleStore(), 2);
+    expect(framePoolsStarted()).toBe(before + 1);
+    expect(sha256Hex(pooled)).toBe(sha256Hex(await compressed(sampleStore(), 0)));
   });
 
   it('gives the same bytes with 0, 1, 2 and 4 workers, and native zstd -d restores the image', async () => {

@@ -463,9 +463,34 @@ export let lastPoolError: unknown;
 /** The pool kept between calls (compiled module and started workers reused). */
 let pool: PoolEncoder | undefined;
 
-async function startPool(count: number): Promise<FrameEncoder> {
-  if (pool && pool.workers === count) return pool;
+/** A pool being started (the module compiling), so two callers start one pool. */
+let starting: { count: number; pool: Promise<FrameEncoder> } | undefined;
+
+function startPool(count: number): Promise<FrameEncoder> {
+  if (pool && pool.workers === count) return Promise.resolve(pool);
+  if (starting?.count !== count) {
+    const p = newPool(count);
+    const entry = { count, pool: p };
+    starting = entry;
+    const done = () => {
+      if (starting === entry) starting = undefined;
+    };
+    p.then(done, done);
+  }
+  return starting.pool;
+}
+
+/** Pools started since this module was loaded (diagnostics: a pool started ahead is the one used). */
+let poolStarts = 0;
+
+/** How many worker pools have been started (see {@link prestartFrameWorkers}). */
+export function framePoolsStarted(): number {
+  return poolStarts;
+}
+
+async function newPool(count: number): Promise<FrameEncoder> {
   pool?.terminate();
+  poolStarts++;
   const wasmModule = await compileTool('zstd');
   const threads = nodeModule<NodeWorkerThreads>('node:worker_threads');
   if (threads) {
@@ -509,9 +534,30 @@ async function startPool(count: number): Promise<FrameEncoder> {
   return pool;
 }
 
-async function encoderFor(workers: number | undefined): Promise<FrameEncoder> {
+function poolSize(workers: number | undefined): number {
   const count = Math.min(MAX_WORKERS, workers ?? (availableCores() > 1 ? availableCores() : 0));
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`bad worker count ${workers}`);
+  return count;
+}
+
+/**
+ * Starts the pool {@link compressFrames} will use with the same `workers` (kept for later
+ * calls), without waiting: a worker takes about 0.1 s to start (Node's start-up in the
+ * thread, the zstd module's instance), which otherwise comes before the first frame. The
+ * pipeline calls it when a build starts, so the workers start while the image is made. A
+ * pool that cannot start is left for `compressFrames` to meet (it then compresses in the
+ * calling thread).
+ */
+export function prestartFrameWorkers(workers?: number): void {
+  const count = poolSize(workers);
+  if (count === 0) return;
+  startPool(count)
+    .then((p) => (p instanceof PoolEncoder ? p.ready : undefined))
+    .catch(() => {});
+}
+
+async function encoderFor(workers: number | undefined): Promise<FrameEncoder> {
+  const count = poolSize(workers);
   if (count === 0) return new InThreadEncoder();
   try {
     const p = await startPool(count);
@@ -621,4 +667,5 @@ export function frameWorkersStarted(): number {
 export function stopFrameWorkers(): void {
   pool?.terminate();
   pool = undefined;
+  starting = undefined;
 }
