@@ -14,9 +14,17 @@ import { errorStack, toBuildFailure } from '../workers/pipeline/engine-failure.t
 import { outputPathProblem, TempOutput } from '../workers/runtime/node-output-file.ts';
 import { wasmDirOverrides } from '../workers/runtime/wasm-modules.ts';
 import { type BuildCommand, type Command, parseArgs, USAGE, UsageError } from './args.ts';
-import { type BuildThreadData, type BuildThreadMessage, runBuildThreadIfStarted } from './build-thread.ts';
+import {
+  type BuildThreadData,
+  type BuildThreadMessage,
+  type BuildThreadStart,
+  earlyThreadEnd,
+  runBuildThreadIfStarted,
+} from './build-thread.ts';
 import { escapeControls } from './escape.ts';
 import { inspectCommand, lsCommand } from './image-commands.ts';
+
+export { startBuildThreadEarly } from './build-thread.ts';
 
 /** Streams for output, so tests can capture them. */
 export interface CliIo {
@@ -35,8 +43,17 @@ const processIo: CliIo = {
 // This module is also the build thread's entry (the compiled bundle starts itself as one).
 runBuildThreadIfStarted();
 
-/** Runs the CLI; resolves with the process exit code. */
-export async function main(argv: string[], io: CliIo = processIo, signal?: AbortSignal): Promise<number> {
+/**
+ * Runs the CLI; resolves with the process exit code. `buildThread`: a build thread started
+ * ahead ({@link startBuildThreadEarly}), used by `build` (and terminated by the caller
+ * otherwise); without it `build` starts its own.
+ */
+export async function main(
+  argv: string[],
+  io: CliIo = processIo,
+  signal?: AbortSignal,
+  buildThread?: Worker,
+): Promise<number> {
   // --debug goes with any command: every tool's output as it runs, and a failure's stack.
   const debug = argv.includes('--debug');
   let command: Command;
@@ -55,7 +72,7 @@ export async function main(argv: string[], io: CliIo = processIo, signal?: Abort
         io.stdout(USAGE);
         return 0;
       case 'build':
-        return await build(command, io, signal, debug);
+        return await build(command, io, signal, debug, buildThread);
       case 'inspect':
         return await inspectCommand(command.image, io);
       case 'ls':
@@ -116,7 +133,13 @@ function hostPathProblems(cmd: BuildCommand): string[] {
 /** Exit codes of a build stopped by a signal: 128 + the signal's number, as shells report. */
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
-async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal, debug = false): Promise<number> {
+async function build(
+  cmd: BuildCommand,
+  io: CliIo,
+  signal?: AbortSignal,
+  debug = false,
+  buildThread?: Worker,
+): Promise<number> {
   const pathProblems = hostPathProblems(cmd);
   if (pathProblems.length) {
     for (const p of pathProblems) io.stderr(`error: ${p}\n`);
@@ -168,6 +191,7 @@ async function build(cmd: BuildCommand, io: CliIo, signal?: AbortSignal, debug =
       },
       io,
       signal,
+      buildThread,
     );
     stopped = ran.stopped;
     const outcome = ran.outcome;
@@ -232,6 +256,16 @@ function folderProblem(err: unknown): string {
   return `the system refused (${(err as Error).message}); choose a folder on an ordinary disk.`;
 }
 
+/**
+ * The build thread's entry: from the sources, a small loader that registers tsx first; from
+ * the compiled bundle, the bundle itself (it starts the build when it finds the thread's data).
+ */
+export function buildThreadEntry(): URL {
+  return import.meta.url.endsWith('.ts')
+    ? new URL('./build-thread-boot.mjs', import.meta.url)
+    : new URL(import.meta.url);
+}
+
 type ThreadOutcome = Exclude<BuildThreadMessage, { type: 'stderr' | 'stdout' }> | 'aborted';
 
 /**
@@ -246,14 +280,14 @@ function runBuildThread(
   data: BuildThreadData,
   io: CliIo,
   signal?: AbortSignal,
+  started?: Worker,
 ): Promise<{ outcome: ThreadOutcome; stopped: Promise<void> }> {
-  // From the sources: a small loader registers tsx first. From the compiled bundle: the
-  // bundle itself (it starts the build when it finds the thread's data).
-  const entry = import.meta.url.endsWith('.ts')
-    ? new URL('./build-thread-boot.mjs', import.meta.url)
-    : new URL(import.meta.url);
   return new Promise((resolvePromise) => {
-    const worker = new Worker(entry, { workerData: { buildThread: data }, stdout: false, stderr: false });
+    let worker: Worker;
+    if (started) {
+      worker = started;
+      worker.postMessage({ buildThread: data } satisfies BuildThreadStart);
+    } else worker = new Worker(buildThreadEntry(), { workerData: { buildThread: data }, stdout: false, stderr: false });
     let settled = false;
     const settle = (v: ThreadOutcome) => {
       if (settled) return;
@@ -283,5 +317,12 @@ function runBuildThread(
         failure: toBuildFailure(new Error(`the build thread ended early (exit ${code})`)),
       });
     });
+    // A thread started ahead may have failed before it was taken.
+    const ended = started && earlyThreadEnd(started);
+    if (ended)
+      settle({
+        type: 'failed',
+        failure: toBuildFailure(ended.error ?? new Error(`the build thread ended early (exit ${ended.code})`)),
+      });
   });
 }
