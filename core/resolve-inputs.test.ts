@@ -84,6 +84,29 @@ describe('resolveInputs: closures', () => {
     expect(byPath(a.entries).has('/etc/motd')).toBe(true);
   });
 
+  it('orders two trees of the same name by their contents, whatever order they come in', async () => {
+    // Two folders both called `root` at the same place: the first in the canonical order
+    // gives /etc its metadata, the same one for either order given.
+    const tree = (mode: number, file: string): BuildInput => ({
+      kind: 'tree',
+      at: '/',
+      entries: [
+        { path: '/etc', type: 'directory', mode, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'root' },
+        { path: `/etc/${file}`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0, origin: 'root' },
+      ],
+    });
+    const one = tree(0o755, 'a');
+    const two = tree(0o700, 'b');
+    const a = await resolveInputs([one, two]);
+    const b = await resolveInputs([two, one]);
+    expect(b).toEqual(a);
+    expect(byPath(a.entries).has('/etc/a')).toBe(true);
+    expect(byPath(a.entries).has('/etc/b')).toBe(true);
+    // A lone tree is not digested to be ordered, and comes out as it went in.
+    const alone = await resolveInputs([tree(0o711, 'c')]);
+    expect(byPath(alone.entries).get('/etc')).toMatchObject({ mode: 0o711 });
+  });
+
   it('computes hashes for a store folder (Node) like nix-store does', async () => {
     const r = await resolveInputs([{ kind: 'store-dir', hostPath: storeDir }, closure('registration', dumpDb)], {
       host: nodeHost,
