@@ -112,7 +112,8 @@ const FLEX_BG_SIZE = 16;
 /** Whether group `g` holds a superblock backup (sparse_super: 0, 1 and powers of 3, 5 and 7). */
 function hasSuperBackup(g: number): boolean {
   if (g <= 1) return true;
-  for (const base of [3, 5, 7]) {
+  // Bases 3, 5, 7 (a loop, not an array: the plan asks this tens of thousands of times).
+  for (let base = 3; base <= 7; base += 2) {
     let p = base;
     while (p < g) p *= base;
     if (p === g) return true;
@@ -125,8 +126,13 @@ function superBackupsIn(from: number, to: number): number {
   let n = 0;
   if (from <= 0 && to > 0) n++;
   if (from <= 1 && to > 1) n++;
-  for (const base of [3, 5, 7]) for (let p = base; p < to; p *= base) if (p >= from) n++;
+  for (let base = 3; base <= 7; base += 2) for (let p = base; p < to; p *= base) if (p >= from) n++;
   return n;
+}
+
+/** Overhead of groups [from, to): calc_group_overhead summed. */
+function overheadIn(from: number, to: number, base: number, backup: number): number {
+  return to <= from ? 0 : (to - from) * base + backup * superBackupsIn(from, to);
 }
 
 /** What `resize2fs -M` sees of a filesystem mke2fs made: its geometry and what is in use. */
@@ -165,36 +171,33 @@ export function minimumShrinkBlocks(fs: ShrinkInput): number {
   const firstDataBlock = fs.blockSize === 1024 ? 1 : 0;
   const base = fs.inodeTableBlocks + 2;
   const backup = 1 + fs.oldDescBlocks;
-  // Overhead of groups [from, to): calc_group_overhead summed.
-  const overheadIn = (from: number, to: number) =>
-    to <= from ? 0 : (to - from) * base + backup * superBackupsIn(from, to);
-  const groupOverhead = (g: number) => base + (hasSuperBackup(g) ? backup : 0);
 
   let groups = Math.ceil(fs.usedInodes / fs.inodesPerGroup);
   let flexGroups = groups;
   if (fs.flexBg) flexGroups = Math.min(groups + flex - (groups & (flex - 1)), fs.groups);
   let dataBlocks = groups * bpg;
   // Room in the groups before the last one.
-  let lastStart = Math.max(0, groups - 1) * bpg - overheadIn(0, Math.max(0, Math.min(groups - 1, flexGroups)));
-  dataBlocks = Math.max(0, dataBlocks - overheadIn(0, flexGroups));
+  let lastStart =
+    Math.max(0, groups - 1) * bpg - overheadIn(0, Math.max(0, Math.min(groups - 1, flexGroups)), base, backup);
+  dataBlocks = Math.max(0, dataBlocks - overheadIn(0, flexGroups, base, backup));
   const needed = fs.dataBlocks;
   while (needed > dataBlocks) {
     const extra = Math.ceil((needed - dataBlocks) / bpg);
     dataBlocks += extra * bpg;
-    lastStart += bpg - groupOverhead(groups - 1);
+    lastStart += bpg - (base + (hasSuperBackup(groups - 1) ? backup : 0));
     const from = flexGroups;
     groups += extra;
     if (!fs.flexBg) flexGroups = groups;
     else if (groups > flexGroups) flexGroups = Math.min(groups + flex - (groups & (flex - 1)), fs.groups);
     if (flexGroups > from) {
       const credited = Math.max(from, Math.min(groups - 1, flexGroups));
-      lastStart += (credited - from) * bpg - overheadIn(from, credited);
-      dataBlocks -= overheadIn(from, flexGroups);
+      lastStart += (credited - from) * bpg - overheadIn(from, credited, base, backup);
+      dataBlocks -= overheadIn(from, flexGroups, base, backup);
     }
   }
   let first = groups - 1;
   if (fs.flexBg && (first & ~(flex - 1)) === 0) first &= ~(flex - 1);
-  let overhead = overheadIn(first, flexGroups);
+  let overhead = overheadIn(first, flexGroups, base, backup);
   overhead += lastStart < needed ? Math.max(needed - lastStart, 50) : 50;
   overhead += firstDataBlock;
   let blocks = (groups - 1) * bpg + overhead;
@@ -247,6 +250,9 @@ export function mkfsInodeCount(bytes: number, blockSize: number, inodesPerGroup:
   return groups * inodesPerGroup;
 }
 
+/** The data counts the plan must hold up under: as planned and up to 1% more. */
+const DATA_MARGINS = [1, 1.0025, 1.005, 1.0075, 1.01];
+
 /**
  * Picks the inodes per group for which `resize2fs -M` shrinks furthest, given the inodes and
  * data blocks the tree will use. Too many per group and the data needs more groups than the
@@ -271,17 +277,24 @@ export function planInodesPerGroup(
   const groups = geometryFor(max).groups;
   const min = Math.min(max, Math.max(step, Math.ceil(minimumInodes / groups / step) * step));
   let best = { inodesPerGroup: max, worst: Infinity, shrunkBlocks: Infinity };
+  // Up to a few thousand candidates, ten shrink sizes each: one input object per candidate,
+  // its two counts set in place.
+  const inodeCounts = [usedInodes, Math.ceil(usedInodes * 1.002) + 8];
+  const dataCounts = DATA_MARGINS.map((f) => Math.ceil(dataBlocks * f));
   for (let ipg = min; ipg <= max; ipg += step) {
-    const g = geometryFor(ipg);
+    const fs: ShrinkInput = { ...geometryFor(ipg), usedInodes, dataBlocks };
     let worst = 0;
-    for (const f of [1, 1.0025, 1.005, 1.0075, 1.01])
-      for (const inodes of [usedInodes, Math.ceil(usedInodes * 1.002) + 8])
-        worst = Math.max(
-          worst,
-          minimumShrinkBlocks({ ...g, usedInodes: inodes, dataBlocks: Math.ceil(dataBlocks * f) }),
-        );
-    if (worst <= best.worst)
-      best = { inodesPerGroup: ipg, worst, shrunkBlocks: minimumShrinkBlocks({ ...g, usedInodes, dataBlocks }) };
+    for (const d of dataCounts)
+      for (const inodes of inodeCounts) {
+        fs.usedInodes = inodes;
+        fs.dataBlocks = d;
+        worst = Math.max(worst, minimumShrinkBlocks(fs));
+      }
+    if (worst <= best.worst) {
+      fs.usedInodes = usedInodes;
+      fs.dataBlocks = dataBlocks;
+      best = { inodesPerGroup: ipg, worst, shrunkBlocks: minimumShrinkBlocks(fs) };
+    }
   }
   return { inodesPerGroup: best.inodesPerGroup, shrunkBlocks: best.shrunkBlocks };
 }
