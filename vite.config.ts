@@ -1,5 +1,6 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { ISOLATION_HEADERS } from './core/isolation-headers.ts';
 
 /** The studio is a static page: `web/` is the root, `public/` holds static assets. */
 export default defineConfig({
@@ -19,7 +20,9 @@ export default defineConfig({
       'hash-wasm',
     ],
   },
-  server: { fs: { allow: ['..'] }, port: 5173, strictPort: false },
-  preview: { port: 4173 },
+  // Cross-origin isolated (COOP + COEP): the build worker reads picked files ahead of mke2fs
+  // through shared memory (README.md, "Hosting").
+  server: { fs: { allow: ['..'] }, port: 5173, strictPort: false, headers: { ...ISOLATION_HEADERS } },
+  preview: { port: 4173, headers: { ...ISOLATION_HEADERS } },
   build: { outDir: '../dist', emptyOutDir: true, target: 'es2022' },
 });

@@ -78,6 +78,8 @@ function checkRegistration(dumpDir: string, c: ClosureFixture): void {
 
 test('a folder and a closure become exactly that tree in a checked .img', async ({ page }) => {
   await openStudio(page);
+  // Served cross-origin isolated (COOP + COEP): the engine reads picked files ahead of mke2fs.
+  expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
   await choose(page, 'Add folder', site);
   await choose(page, 'Add closure', closure.exportFile);
   await inputsSettled(page);
@@ -91,6 +93,10 @@ test('a folder and a closure become exactly that tree in a checked .img', async 
   for (const stage of ['plan', 'mkfs', 'check', 'shrink', 'recheck', 'save']) {
     await expect(page.locator(`[data-stage="${stage}"]`)).toHaveClass(/stage-done/);
   }
+
+  // The engine's worker is isolated too (it then has SharedArrayBuffer for the reader worker).
+  const engine = page.workers().find((w) => w.url().includes('build-worker'));
+  expect(await engine?.evaluate(() => self.crossOriginIsolated && typeof SharedArrayBuffer === 'function')).toBe(true);
 
   const image = checkImage(file, out);
   const expected = new Map([...expectedFromBrowserFolder(site, '/site'), ...expectedFromClosure(closure)]);

@@ -12,6 +12,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
+import { ISOLATION_HEADERS } from '../../core/isolation-headers.ts';
 import { REPO_ROOT, wasmDirs } from '../wasm-dirs.ts';
 
 const DIST_RE = /\/wasm\/(e2fsprogs|zstd)\/dist\/([^/?#]+)(\?[^#]*)?$/;
@@ -57,6 +58,8 @@ export default defineConfig({
     port: Number(process.env.BENCH_PORT ?? 5198),
     strictPort: process.env.BENCH_PORT !== undefined,
     hmr: false,
+    // Cross-origin isolated, as the studio's servers are (the worker reads files ahead of mke2fs).
+    headers: { ...ISOLATION_HEADERS },
     fs: { allow: [REPO_ROOT, dirs.e2fsprogs, dirs.zstd] },
   },
 });

@@ -133,11 +133,17 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
         mkdirSync(dirname(join(treeDir, f.path)), { recursive: true });
         writeFileSync(join(treeDir, f.path), f.bytes);
       }
-      served = await serveWorkerPage(tmp.dir, {
-        bodyHtml: '<input id="f" type="file" multiple>',
-        main: MAIN,
-        worker: WORKER,
-      });
+      // Not cross-origin isolated: TREEFS reads every File itself (browser-read-ahead.test.ts
+      // covers the reader worker of an isolated page).
+      served = await serveWorkerPage(
+        tmp.dir,
+        {
+          bodyHtml: '<input id="f" type="file" multiple>',
+          main: MAIN,
+          worker: WORKER,
+        },
+        { isolated: false },
+      );
       port = served.port;
     }, 120_000);
     afterAll(async () => {

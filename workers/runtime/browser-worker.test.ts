@@ -126,7 +126,9 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
   let port = 0;
 
   beforeAll(async () => {
-    served = await serveWorkerPage(tmp.dir, { main: MAIN, worker: WORKER });
+    // Not cross-origin isolated: the worker's own FileReaderSync reads (counted below);
+    // browser-read-ahead.test.ts covers an isolated page.
+    served = await serveWorkerPage(tmp.dir, { main: MAIN, worker: WORKER }, { isolated: false });
     port = served.port;
   });
   afterAll(async () => {

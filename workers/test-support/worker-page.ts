@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join } from 'node:path';
+import { ISOLATION_HEADERS } from '../../core/isolation-headers.ts';
 
 /** A bundled page being served; `close` stops the server. */
 export interface ServedPage {
@@ -21,11 +22,14 @@ const TYPES: Record<string, string> = {
 /**
  * Writes `index.html` (a body of `bodyHtml` and the module `main.js`), `main.js` and
  * `worker.js` under `dir/src`, bundles them into `dir/out` and serves that folder on a free
- * port of 127.0.0.1 (only files inside it; anything else is a 404).
+ * port of 127.0.0.1 (only files inside it; anything else is a 404). Cross-origin isolated
+ * (COOP + COEP, as the studio's servers) unless `isolated` is false; one bundle can be served
+ * both ways (`servePage`).
  */
 export async function serveWorkerPage(
   dir: string,
   page: { bodyHtml?: string; main: string; worker: string },
+  options: { isolated?: boolean } = {},
 ): Promise<ServedPage> {
   const src = join(dir, 'src');
   const out = join(dir, 'out');
@@ -44,11 +48,19 @@ export async function serveWorkerPage(
     worker: { format: 'es' },
     build: { outDir: out, emptyOutDir: true, target: 'es2022', minify: false, assetsInlineLimit: 0 },
   });
+  return servePage(out, options);
+}
+
+/** Serves a bundled page's folder `out` on a free port of 127.0.0.1 (isolated unless `isolated` is false). */
+export async function servePage(out: string, options: { isolated?: boolean } = {}): Promise<ServedPage> {
+  const headers = options.isolated === false ? {} : ISOLATION_HEADERS;
   const server = createServer((req, res) => {
     const rel = decodeURIComponent((req.url ?? '/').split('?')[0]);
     const file = join(out, rel === '/' ? 'index.html' : rel);
-    if (!file.startsWith(out) || !existsSync(file)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+    if (!file.startsWith(out) || !existsSync(file)) return void res.writeHead(404, headers).end();
+    res
+      .writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' })
+      .end(readFileSync(file));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
