@@ -319,6 +319,8 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
             model: planned.model!,
             epoch: options.epoch,
             readBlobSync: ctx.readBlobSync,
+            // Picked Files read ahead by a second worker where the page is cross-origin isolated.
+            readAhead: true,
             onRead,
             onEntry,
             sealed,

@@ -19,10 +19,12 @@
 import { baseName, imagePathProblem, joinImagePath, parentPath } from '../../core/image-path.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import type { EmFS, EmModule, EmModuleConfig } from './emscripten-types.ts';
+import { type BlobReadAhead, readAheadPossible, startBlobReadAhead } from './blob-read-ahead.ts';
 import { mountImageFs, newImageFsStats, type ImageFsStats } from './image-fs.ts';
 import { MemoryImageStore, type ImageStore } from './image-store.ts';
 import type { NarCheckResult, SealedStorePath } from './nar-stream-check.ts';
 import {
+  indexTree,
   InputChangedError,
   mountTreeFs,
   type ReadBlobSync,
@@ -77,6 +79,16 @@ export type ToolMount =
       sealed?: readonly SealedStorePath[];
       /** Called as the program first looks up each entry, with the count so far (progress). */
       onEntry?: (entriesSeen: number) => void;
+      /**
+       * Read Blob-backed files ahead of the program in a second worker where that is possible
+       * (a cross-origin isolated page; see `blob-read-ahead.ts`), with the default reader, in
+       * the order `mke2fs -d` copies them: for mke2fs only (another program's reads, e.g.
+       * debugfs writing files in its script's order, would not follow it). Default false; the
+       * bytes are the same either way.
+       */
+      readAhead?: boolean;
+      /** Called with the reader worker when one started (diagnostics, tests). */
+      onReadAhead?: (reader: BlobReadAhead) => void;
     }
   /** A small file written into the instance's memory filesystem (e.g. a debugfs command file). */
   | { type: 'file'; path: string; data: string | Uint8Array };
@@ -214,11 +226,53 @@ export async function runTool(
   args: readonly string[],
   options: RunToolOptions = {},
 ): Promise<ToolResult> {
+  options.signal?.throwIfAborted();
+  const trees = new Map<ToolMount, { model: TreeIndex; readAhead?: BlobReadAhead }>();
+  try {
+    return await runWith(tool, args, options, trees);
+  } finally {
+    // Whatever ended the run (exit, crash, abort, a failed start): no reader goes on.
+    for (const t of trees.values()) t.readAhead?.stop();
+  }
+}
+
+/** Indexes tree mounts and starts their readers (see `blob-read-ahead.ts`) where possible. */
+async function prepareTrees(
+  options: RunToolOptions,
+  trees: Map<ToolMount, { model: TreeIndex; readAhead?: BlobReadAhead }>,
+): Promise<void> {
+  if (!readAheadPossible()) return;
+  const starting: Promise<void>[] = [];
+  for (const m of options.mounts ?? []) {
+    if (m.type !== 'tree' || !m.readAhead || m.readBlobSync) continue;
+    const t: { model: TreeIndex; readAhead?: BlobReadAhead } = { model: m.model ?? indexTree(m.entries) };
+    trees.set(m, t);
+    if (!t.model.usesBlobs) continue;
+    starting.push(
+      startBlobReadAhead(options.signal).then((r) => {
+        t.readAhead = r;
+        if (r) m.onReadAhead?.(r);
+      }),
+    );
+  }
+  await Promise.all(starting);
+}
+
+async function runWith(
+  tool: E2fsTool,
+  args: readonly string[],
+  options: RunToolOptions,
+  prepared: Map<ToolMount, { model: TreeIndex; readAhead?: BlobReadAhead }>,
+): Promise<ToolResult> {
   const { signal } = options;
-  signal?.throwIfAborted();
   const setupStart = performance.now();
   const env = { ...baseEnv(options.epoch), ...options.env };
-  const [factory, wasmModule, conf] = await Promise.all([loadToolFactory(tool), compileTool(tool), loadMke2fsConf()]);
+  const [factory, wasmModule, conf] = await Promise.all([
+    loadToolFactory(tool),
+    compileTool(tool),
+    loadMke2fsConf(),
+    prepareTrees(options, prepared),
+  ]);
   signal?.throwIfAborted();
 
   const stdoutLines: string[] = [];
@@ -282,7 +336,7 @@ export async function runTool(
     // Root runs the tools: no permission checks on MEMFS either.
     FS.ignorePermissions = true;
     FS.writeFile(MKE2FS_CONF_PATH, conf);
-    setupMounts(FS, options, env, check, imageStats, treeStats, trees, treeMounts);
+    setupMounts(FS, options, env, check, imageStats, treeStats, trees, treeMounts, prepared);
     if (captured) {
       // fd 1 becomes a file: libc then buffers stdout in blocks instead of per line.
       mountImageFs(FS, STDOUT_DIR, { files: { stdout: captured }, check });
@@ -408,6 +462,7 @@ function setupMounts(
   treeStats: Record<string, TreeFsStats>,
   trees: TreeFs[],
   treeMounts: Map<string, TreeFs>,
+  prepared: Map<ToolMount, { model: TreeIndex; readAhead?: BlobReadAhead }>,
 ): void {
   // Image files sharing a directory share one IMAGEFS mount.
   const imageDirs = new Map<string, { files: Record<string, ImageStore>; limits: Record<string, number> }>();
@@ -434,7 +489,8 @@ function setupMounts(
   for (const m of options.mounts ?? []) {
     if (m.type === 'tree') {
       const epochText = env.E2FSPROGS_FAKE_TIME;
-      const tree = mountTreeFs(FS, m.path, m.model ?? m.entries, {
+      const ready = prepared.get(m);
+      const tree = mountTreeFs(FS, m.path, ready?.model ?? m.model ?? m.entries, {
         epoch: m.epoch ?? options.epoch ?? (epochText !== undefined ? Number(epochText) : 1),
         keepTimes: m.keepTimes,
         readBlobSync: m.readBlobSync,
@@ -442,6 +498,7 @@ function setupMounts(
         onRead: m.onRead,
         sealed: m.sealed,
         onEntry: m.onEntry,
+        readAhead: ready?.readAhead,
       });
       trees.push(tree);
       treeMounts.set(m.path, tree);

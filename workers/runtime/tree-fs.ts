@@ -32,7 +32,9 @@ import {
   type EmStat,
   type EmStream,
 } from './emscripten-types.ts';
+import type { BlobReadAhead } from './blob-read-ahead.ts';
 import { type NarCheckResult, NarStreamCheck, type SealedStorePath } from './nar-stream-check.ts';
+import type { ReadAheadConsumer } from './read-ahead-ring.ts';
 
 /** Device number reported for every tree entry. */
 export const TREEFS_DEV = 0x7472; // 'tr'
@@ -312,6 +314,12 @@ export interface TreeFsOptions {
   sealed?: readonly SealedStorePath[];
   /** Called when the program first looks an entry up, with the count so far (progress through trees of small files). */
   onEntry?: (entriesSeen: number) => void;
+  /**
+   * A reader worker (`blob-read-ahead.ts`) to read Blob-backed files ahead of the program, in
+   * its copy order; bytes it does not have in time are read here as without it. Stopped
+   * with {@link TreeFs.dispose}. Default none.
+   */
+  readAhead?: BlobReadAhead;
 }
 
 /** Counters of a TREEFS instance, for tests and diagnostics. */
@@ -321,8 +329,10 @@ export interface TreeFsStats {
   bytesRead: number;
   /** Entries looked up (once each: the program's filesystem layer caches them). */
   entriesSeen: number;
-  /** Blob pieces fetched. */
+  /** Blob pieces fetched (in this thread). */
   blobReads: number;
+  /** Pieces taken from the reader worker ({@link TreeFsOptions.readAhead}). */
+  readAhead: number;
   hostOpens: number;
   hostCloses: number;
 }
@@ -405,6 +415,45 @@ const BATCH_FILES = 256;
 // the batches then only miss, and such files are read on their own).
 const nameOrder = compareNames;
 
+/** The Blob-backed files of a tree in mke2fs's copy order, and each one's place in it (by inode). */
+interface BlobCopyOrder {
+  files: TreeInode[];
+  position: Map<number, number>;
+}
+
+/**
+ * The Blob-backed files (not empty; a hard-linked file at its first name) in the order
+ * `mke2fs -d` copies them: depth first, names in byte order (its scandir + alphasort).
+ */
+function blobCopyOrder(root: TreeDir): BlobCopyOrder {
+  const files: TreeInode[] = [];
+  const position = new Map<number, number>();
+  // An explicit stack, not recursion by depth.
+  const stack: { names: string[]; dir: TreeDir; next: number }[] = [];
+  const enter = (dir: TreeDir) => stack.push({ dir, names: Array.from(dir.children.keys()).sort(nameOrder), next: 0 });
+  enter(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.next >= top.names.length) {
+      stack.pop();
+      continue;
+    }
+    const child = top.dir.children.get(top.names[top.next++])!;
+    if (isDir(child)) {
+      enter(child);
+    } else if (
+      child.type === 'file' &&
+      child.entry.source?.kind === 'blob' &&
+      child.size > 0 &&
+      !position.has(child.ino)
+    ) {
+      position.set(child.ino, files.length);
+      files.push(child);
+    }
+  }
+  return { files, position };
+}
+
 /**
  * Reads Blob-backed small files in batches. A synchronous Blob read costs about as much
  * per call as a small file's bytes (FileReaderSync crosses to the browser process), so
@@ -414,40 +463,13 @@ const nameOrder = compareNames;
  * the same call, up to `batchBytes`, and handed out as mke2fs opens them. One batch is
  * held at a time; a file asked for out of order is read on its own.
  */
-function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: number, stats: TreeFsStats) {
-  let order: TreeInode[] | undefined;
-  let position: Map<number, number> | undefined;
+function smallBlobReader(
+  copyOrder: () => BlobCopyOrder,
+  readBlob: ReadBlobSync,
+  batchBytes: number,
+  stats: TreeFsStats,
+) {
   let batch = new Map<number, Uint8Array>();
-
-  const index = () => {
-    order = [];
-    position = new Map();
-    // mke2fs's order (depth first, names in byte order) with an explicit stack, not recursion.
-    const stack: { names: string[]; dir: TreeDir; next: number }[] = [];
-    const enter = (dir: TreeDir) =>
-      stack.push({ dir, names: Array.from(dir.children.keys()).sort(nameOrder), next: 0 });
-    enter(root);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1];
-      if (top.next >= top.names.length) {
-        stack.pop();
-        continue;
-      }
-      const child = top.dir.children.get(top.names[top.next++])!;
-      if (isDir(child)) {
-        enter(child);
-      } else if (
-        child.type === 'file' &&
-        child.entry.source?.kind === 'blob' &&
-        child.size > 0 &&
-        child.size <= batchBytes &&
-        !position!.has(child.ino)
-      ) {
-        position!.set(child.ino, order!.length);
-        order!.push(child);
-      }
-    }
-  };
 
   /**
    * The members' bytes, one after the other, in one read. Files that are consecutive ranges
@@ -476,22 +498,19 @@ function smallBlobReader(root: TreeDir, readBlob: ReadBlobSync, batchBytes: numb
         batch.delete(inode.ino);
         return ready;
       }
-      if (!order) index();
-      const at = position!.get(inode.ino);
+      const { files: order, position } = copyOrder();
+      const at = position.get(inode.ino);
       const src = inode.entry.source as Extract<ByteSource, { kind: 'blob' }>;
       stats.blobReads++;
       if (at === undefined) return readBlob(src.blob, src.offset, src.offset + inode.size);
       const members: TreeInode[] = [];
       let total = 0;
-      for (
-        let i = at;
-        i < order!.length &&
-        members.length < BATCH_FILES &&
-        (members.length === 0 || total + order![i].size <= batchBytes);
-        i++
-      ) {
-        members.push(order![i]);
-        total += order![i].size;
+      for (let i = at; i < order.length && members.length < BATCH_FILES; i++) {
+        // Large files are read in pieces, not in batches.
+        if (order[i].size > batchBytes) continue;
+        if (members.length > 0 && total + order[i].size > batchBytes) break;
+        members.push(order[i]);
+        total += order[i].size;
       }
       let bytes: Uint8Array;
       try {
@@ -549,10 +568,44 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
   const keepTimes = options.keepTimes ?? false;
   const pieceSize = options.blobPieceSize ?? 1 << 20;
   const check = options.check;
-  const stats: TreeFsStats = { reads: 0, bytesRead: 0, entriesSeen: 0, blobReads: 0, hostOpens: 0, hostCloses: 0 };
+  const stats: TreeFsStats = {
+    reads: 0,
+    bytesRead: 0,
+    entriesSeen: 0,
+    blobReads: 0,
+    readAhead: 0,
+    hostOpens: 0,
+    hostCloses: 0,
+  };
   const openFds = new Set<number>();
   const states = new WeakMap<EmStream, StreamState>();
-  const smallBlobs = model.usesBlobs ? smallBlobReader(model.root, readBlob!, pieceSize, stats) : undefined;
+  let order: BlobCopyOrder | undefined;
+  const copyOrder = () => (order ??= blobCopyOrder(model.root));
+  const smallBlobs = model.usesBlobs ? smallBlobReader(copyOrder, readBlob!, pieceSize, stats) : undefined;
+  const readAhead = model.usesBlobs ? options.readAhead : undefined;
+  let consumer: ReadAheadConsumer | undefined;
+  /** `[start, end)` of a Blob-backed file from the reader worker, when it has them in sequence. */
+  const ahead = (inode: TreeInode, start: number, end: number): Uint8Array | undefined => {
+    if (!readAhead) return undefined;
+    const { files, position } = copyOrder();
+    if (!consumer) {
+      let total = 0;
+      for (const f of files) total += f.size;
+      consumer = readAhead.attach(
+        files.length,
+        (i) => {
+          const src = files[i].entry.source as Extract<ByteSource, { kind: 'blob' }>;
+          return { blob: src.blob, offset: src.offset, size: files[i].size };
+        },
+        total,
+        pieceSize,
+      );
+    }
+    const at = position.get(inode.ino);
+    const bytes = at === undefined ? undefined : consumer.take(at, start, end);
+    if (bytes) stats.readAhead++;
+    return bytes;
+  };
 
   const changed = (inode: TreeInode, detail: string) =>
     new InputChangedError(inode.entry.path, inode.entry.origin, detail);
@@ -746,7 +799,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
         case 'blob': {
           if (!state.win && size <= pieceSize) {
             // A small file comes whole, usually from a batch fetched with the files after it.
-            const bytes = blobRead(inode, () => smallBlobs!.take(inode));
+            const bytes = blobRead(inode, () => ahead(inode, 0, size) ?? smallBlobs!.take(inode));
             if (bytes.length !== size) fail(ERRNO.EIO); // the Blob is shorter than the tree says
             state.win = bytes;
             state.winStart = 0;
@@ -761,10 +814,11 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
               pos >= state.winStart + state.win.length
             ) {
               const want = Math.min(Math.max(pieceSize, n - done), size - pos);
-              const bytes = blobRead(inode, () =>
-                readBlob!(source.blob, source.offset + pos, source.offset + pos + want),
-              );
-              stats.blobReads++;
+              let bytes = ahead(inode, pos, pos + want);
+              if (!bytes) {
+                bytes = blobRead(inode, () => readBlob!(source.blob, source.offset + pos, source.offset + pos + want));
+                stats.blobReads++;
+              }
               if (bytes.length !== want) fail(ERRNO.EIO); // the Blob is shorter than the tree says
               state.win = bytes;
               state.winStart = pos;
@@ -811,6 +865,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
     stats,
     openHostFiles: () => openFds.size,
     dispose(): void {
+      readAhead?.stop();
       if (!fs) return;
       for (const fd of openFds) {
         try {
