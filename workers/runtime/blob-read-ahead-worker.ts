@@ -52,7 +52,12 @@ function waitForRoom(p: ReadAheadPlanner, c: Int32Array): void {
     setTimeout(again, 2);
     return;
   }
-  const r = w(c, Control.released, p.releasedWord, 1000);
+  const word = p.beforeWaitingForRoom();
+  if (word === undefined) {
+    setTimeout(again, 0);
+    return;
+  }
+  const r = w(c, Control.released, word, 1000);
   if (r.async) void (r.value as Promise<string>).then(again);
   else setTimeout(again, 0);
 }

@@ -173,6 +173,22 @@ describe('read-ahead ring', () => {
     expect(planned).toBeLessThanOrEqual(3);
   });
 
+  it('wakes a reader waiting for room only when it says it waits', () => {
+    const r = rig(SIZES, { pieceSize: 16, capacity: 32 });
+    expect(r.consumer.take(0, 0, 5)).toEqual(r.contents[0]);
+    expect(r.planner.next()).toBeUndefined();
+    expect(r.planner.waitingForRoom).toBe(true);
+    // Not waiting yet: a release raises no flag to clear.
+    expect(Atomics.load(r.control, Control.wantsRoom)).toBe(0);
+    const word = r.planner.beforeWaitingForRoom();
+    expect(word).toBe(Atomics.load(r.control, Control.released));
+    expect(Atomics.load(r.control, Control.wantsRoom)).toBe(1);
+    expect(r.consumer.take(1, 0, 16)).toEqual(r.contents[1]);
+    expect(Atomics.load(r.control, Control.wantsRoom)).toBe(0);
+    // Released since the planner last looked: no wait.
+    expect(r.planner.beforeWaitingForRoom()).toBeUndefined();
+  });
+
   it('skips to a file asked for further on, and leaves files already passed to the caller', () => {
     const r = rig(SIZES, { pieceSize: 16, capacity: 48 });
     expect(r.consumer.take(5, 0, 3)).toEqual(r.contents[5]);

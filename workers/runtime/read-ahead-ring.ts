@@ -22,6 +22,11 @@ export const Control = {
   released: 1,
   /** The first piece that will not come because a read failed; -1 while none did (reader). */
   failed: 2,
+  /**
+   * 1 while the reader waits for room (set by the reader, cleared by the consumer when it
+   * wakes it): the consumer notifies only then, not for each of 20,000 small files.
+   */
+  wantsRoom: 3,
 } as const;
 /** Control words, in 32-bit integers. */
 export const CONTROL_WORDS = 4;
@@ -119,9 +124,15 @@ export class ReadAheadPlanner {
     return this.#blocked;
   }
 
-  /** The released control word as last seen (to wait for it to change). */
-  get releasedWord(): number {
-    return low32(this.#released);
+  /**
+   * Before waiting for room: says so to the consumer, and returns the released word to wait
+   * on, or undefined when room was released meanwhile (plan again instead of waiting).
+   */
+  beforeWaitingForRoom(): number | undefined {
+    Atomics.store(this.#control, Control.wantsRoom, 1);
+    // Seen after the flag is up: either the consumer's release is seen here, or it sees the flag.
+    const word = Atomics.load(this.#control, Control.released);
+    return word === low32(this.#released) ? word : undefined;
   }
 
   /** The next read to start, or undefined when there is nothing to read or no room for it. */
@@ -342,8 +353,12 @@ export class ReadAheadConsumer {
     const item = this.#o.item(this.#file);
     const size = Math.min(P, item.size - this.#piece * P);
     this.#position = placePiece(this.#position, size, this.#capacity) + size;
-    Atomics.store(this.#o.control, Control.released, low32(this.#position));
-    Atomics.notify(this.#o.control, Control.released);
+    const { control } = this.#o;
+    Atomics.store(control, Control.released, low32(this.#position));
+    if (Atomics.load(control, Control.wantsRoom) !== 0) {
+      Atomics.store(control, Control.wantsRoom, 0);
+      Atomics.notify(control, Control.released);
+    }
     this.#takenBytes += size;
     this.#seq++;
     if ((this.#piece + 1) * P >= item.size) {
