@@ -451,7 +451,11 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     });
   store.truncate(sb.filesystemBytes);
   const fs = summaryOf(sb);
-  store.flush();
+  // No store.flush() here: everything after (the second check, compression, the output)
+  // reads the image through this same store, which sees its own writes, and a file-backed
+  // store is made durable where it is handed on (closed, or flushed by the CLI's output).
+  // On OPFS the flush wrote the whole file back to disk: 0.26 s of the page's build of the
+  // bench's closure workload, against 0.01 s for this step natively.
 
   // 6-8. Check again (because of the resize) while compression already runs on the other
   // cores; nothing reaches the sink before the check has passed.
