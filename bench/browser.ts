@@ -135,7 +135,8 @@ export class BrowserBench {
         errors.length = 0;
       }
       // Warm up: load the worker's modules and wasm once, then find our renderer.
-      log(`chromium ${bench.version}: warming up`);
+      const isolated = await page.evaluate(() => self.crossOriginIsolated);
+      log(`chromium ${bench.version}: warming up (page ${isolated ? '' : 'not '}cross-origin isolated)`);
       await page.evaluate(() => window.bench.prepareTiny());
       await page.evaluate(() => window.bench.build());
       await bench.findRenderer();

@@ -45,6 +45,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --no-profile       skip the profiled Node run (where the time goes, per stage)
   --trace DIR        one more page build per workload under Chromium's tracing, written to
                      DIR/<workload>.trace.json, with CPU time per thread and category
+  --no-isolation     serve the bench page without COOP/COEP (not cross-origin isolated: no
+                     reader worker, the engine reads the picked Files itself)
   --browser-input M  disk (default): the page gets the workload's files as Files;
                      memory: the page generates the same bytes into in-memory Blobs
   --seed N           workload seed (default ${DEFAULT_SEED})
@@ -68,6 +70,8 @@ interface Options {
   browser: boolean;
   profile: boolean;
   trace?: string;
+  /** Serve the bench page cross-origin isolated (default). */
+  isolated: boolean;
   browserInput: 'disk' | 'memory';
   seed: number;
   cacheDir: string;
@@ -82,6 +86,7 @@ function parse(argv: string[]): Options {
     node: true,
     browser: true,
     profile: true,
+    isolated: true,
     browserInput: 'disk',
     seed: DEFAULT_SEED,
     cacheDir: process.env.BENCH_CACHE_DIR || join(tmpdir(), 'disk-image-studio-bench'),
@@ -137,6 +142,9 @@ function parse(argv: string[]): Options {
         break;
       case '--trace':
         o.trace = value();
+        break;
+      case '--no-isolation':
+        o.isolated = false;
         break;
       case '--browser-input': {
         const v = value();
@@ -340,6 +348,8 @@ async function main(): Promise<void> {
   let browser: BrowserBench | undefined;
   if (opts.browser) {
     try {
+      // Read by bench/browser/vite.config.ts.
+      if (!opts.isolated) process.env.BENCH_NO_ISOLATION = '1';
       browser = await BrowserBench.start(log, workDir);
       meta.versions.chromium = browser.version;
     } catch (e) {

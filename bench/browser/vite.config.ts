@@ -58,8 +58,9 @@ export default defineConfig({
     port: Number(process.env.BENCH_PORT ?? 5198),
     strictPort: process.env.BENCH_PORT !== undefined,
     hmr: false,
-    // Cross-origin isolated, as the studio's servers are (the worker reads files ahead of mke2fs).
-    headers: { ...ISOLATION_HEADERS },
+    // Cross-origin isolated, as the studio's servers are (the worker reads files ahead of
+    // mke2fs), unless the bench runs with --no-isolation.
+    headers: process.env.BENCH_NO_ISOLATION ? {} : { ...ISOLATION_HEADERS },
     fs: { allow: [REPO_ROOT, dirs.e2fsprogs, dirs.zstd] },
   },
 });
