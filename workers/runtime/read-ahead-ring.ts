@@ -270,6 +270,11 @@ export class ReadAheadConsumer {
     return this.#off;
   }
 
+  /** Sends the reader its first items (before the first piece is asked for). */
+  start(): void {
+    if (!this.#off) this.#feed(0);
+  }
+
   /** Gives up on the reader: it is stopped, and every later piece is the caller's to read. */
   giveUp(): undefined {
     if (!this.#off) {

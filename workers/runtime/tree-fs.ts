@@ -584,24 +584,27 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
   const smallBlobs = model.usesBlobs ? smallBlobReader(copyOrder, readBlob!, pieceSize, stats) : undefined;
   const readAhead = model.usesBlobs ? options.readAhead : undefined;
   let consumer: ReadAheadConsumer | undefined;
+  if (readAhead) {
+    // Attached now, before the program runs: the reader fills the ring while mke2fs makes the
+    // filesystem's structures and walks the tree, before it copies the first file.
+    const { files } = copyOrder();
+    let total = 0;
+    for (const f of files) total += f.size;
+    consumer = readAhead.attach(
+      files.length,
+      (i) => {
+        const src = files[i].entry.source as Extract<ByteSource, { kind: 'blob' }>;
+        return { blob: src.blob, offset: src.offset, size: files[i].size };
+      },
+      total,
+      pieceSize,
+    );
+    consumer.start();
+  }
   /** `[start, end)` of a Blob-backed file from the reader worker, when it has them in sequence. */
   const ahead = (inode: TreeInode, start: number, end: number): Uint8Array | undefined => {
-    if (!readAhead) return undefined;
-    const { files, position } = copyOrder();
-    if (!consumer) {
-      let total = 0;
-      for (const f of files) total += f.size;
-      consumer = readAhead.attach(
-        files.length,
-        (i) => {
-          const src = files[i].entry.source as Extract<ByteSource, { kind: 'blob' }>;
-          return { blob: src.blob, offset: src.offset, size: files[i].size };
-        },
-        total,
-        pieceSize,
-      );
-    }
-    const at = position.get(inode.ino);
+    if (!consumer) return undefined;
+    const at = copyOrder().position.get(inode.ino);
     const bytes = at === undefined ? undefined : consumer.take(at, start, end);
     if (bytes) stats.readAhead++;
     return bytes;
