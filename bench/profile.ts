@@ -54,8 +54,13 @@ export function categorize(frame: ProfileNode['callFrame']): string {
     const m = /wasm:\/\/wasm\/([\w-]+?)(?:-[0-9a-f]{8})?(?:\.wasm)?(?:\/|$)/.exec(url);
     return `wasm ${m?.[1] ?? 'compute'}`;
   }
+  // The page's synchronous reads of picked Files (a native function, no script URL).
+  if (fn === 'readAsArrayBuffer' && url === '') return 'FileReaderSync';
   const file = basename(url.split('?')[0]);
   if (file === 'tree-fs.ts') return 'js TREEFS (tree reads)';
+  if (file === 'read-ahead-ring.ts' || file === 'blob-read-ahead.ts') return 'js read-ahead ring (waits, copies)';
+  if (file === 'blob-read-ahead-worker.ts') return 'js reader worker';
+  if (file === 'opfs-image-store.ts') return 'js OPFS image file';
   if (file === 'image-fs.ts') return 'js IMAGEFS';
   if (file === 'image-store.ts') return 'js image store';
   if (file === 'zstd-stream.ts' || file.startsWith('parallel-zstd')) return 'js zstd driver';
