@@ -4,7 +4,7 @@
  * boundary, wrap and full ring is met. Each piece handed out is checked against the file's
  * bytes, so a piece placed over one not yet taken would show.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CONTROL_WORDS,
   Control,
@@ -173,20 +173,55 @@ describe('read-ahead ring', () => {
     expect(planned).toBeLessThanOrEqual(3);
   });
 
-  it('wakes a reader waiting for room only when it says it waits', () => {
-    const r = rig(SIZES, { pieceSize: 16, capacity: 32 });
-    expect(r.consumer.take(0, 0, 5)).toEqual(r.contents[0]);
-    expect(r.planner.next()).toBeUndefined();
-    expect(r.planner.waitingForRoom).toBe(true);
-    // Not waiting yet: a release raises no flag to clear.
-    expect(Atomics.load(r.control, Control.wantsRoom)).toBe(0);
-    const word = r.planner.beforeWaitingForRoom();
-    expect(word).toBe(Atomics.load(r.control, Control.released));
-    expect(Atomics.load(r.control, Control.wantsRoom)).toBe(1);
-    expect(r.consumer.take(1, 0, 16)).toEqual(r.contents[1]);
-    expect(Atomics.load(r.control, Control.wantsRoom)).toBe(0);
-    // Released since the planner last looked: no wait.
-    expect(r.planner.beforeWaitingForRoom()).toBeUndefined();
+  it('waits for a read of room, and is woken only when that much is free', () => {
+    // Pieces of 8 bytes, reads of 16, a ring of 64: the reader waits for 16 free bytes.
+    const f = files(
+      Array.from({ length: 12 }, () => 8),
+      12,
+    );
+    const ring = new Uint8Array(new SharedArrayBuffer(64));
+    const control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+    control[Control.failed] = -1;
+    const planner = new ReadAheadPlanner(ring, control, 16, 16);
+    const consumer = new ReadAheadConsumer({
+      ring,
+      control,
+      pieceSize: 16,
+      count: f.items.length,
+      item: (i) => f.items[i],
+      post: (items) => planner.add(items),
+      stop: () => {},
+      wait: () => 'timed-out',
+    });
+    consumer.start();
+    const jobs: ReadJob[] = [];
+    for (let j = planner.next(); j; j = planner.next()) jobs.push(j);
+    expect(jobs.map((j) => j.pieces.length)).toEqual([2, 2, 2, 2]);
+    expect(planner.waitingForRoom).toBe(true);
+    for (const j of jobs) planner.complete(j, f.bytesOf(j));
+    const word = planner.beforeWaitingForRoom();
+    expect(word).toBe(0);
+    expect(Atomics.load(control, Control.wantsRoom)).toBe(1);
+    const spy = vi.spyOn(Atomics, 'notify');
+    const notified = () => spy.mock.calls.filter((c) => c[1] === Control.released).length;
+    try {
+      // 8 bytes free: not yet worth a read, so no wake-up, and nothing planned.
+      expect(consumer.take(0, 0, 8)).toEqual(f.contents[0]);
+      expect(notified()).toBe(0);
+      expect(Atomics.load(control, Control.wantsRoom)).toBe(1);
+      expect(planner.next()).toBeUndefined();
+      // 16 bytes free: woken once, and the next read is planned.
+      expect(consumer.take(1, 0, 8)).toEqual(f.contents[1]);
+      expect(notified()).toBe(1);
+      expect(Atomics.load(control, Control.wantsRoom)).toBe(0);
+      expect(planner.next()?.pieces.length).toBe(2);
+      // Released past the wake-up point before the reader waits: it does not wait.
+      expect(consumer.take(2, 0, 8)).toEqual(f.contents[2]);
+      expect(consumer.take(3, 0, 8)).toEqual(f.contents[3]);
+      expect(planner.beforeWaitingForRoom()).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('skips to a file asked for further on, and leaves files already passed to the caller', () => {

@@ -27,9 +27,11 @@ export const Control = {
    * wakes it): the consumer notifies only then, not for each of 20,000 small files.
    */
   wantsRoom: 3,
+  /** While it waits: the released position (low 32 bits) to wake the reader at. */
+  wakeAt: 4,
 } as const;
 /** Control words, in 32-bit integers. */
-export const CONTROL_WORDS = 4;
+export const CONTROL_WORDS = 5;
 
 /** A range of a Blob that mke2fs will copy as one file. */
 export interface ReadAheadItem {
@@ -100,6 +102,8 @@ export class ReadAheadPlanner {
   #finished = new Map<number, number>();
   #stopped = false;
   #blocked = false;
+  /** Room a new read waits for (unless the ring is empty): a read's worth, or a quarter ring. */
+  readonly #lowWater: number;
 
   constructor(ring: Uint8Array, control: Int32Array, pieceSize: number, readMax: number) {
     if (ring.length < 2 * pieceSize) throw new RangeError('the ring must hold at least two pieces');
@@ -108,6 +112,7 @@ export class ReadAheadPlanner {
     this.#pieceSize = pieceSize;
     this.#readMax = Math.max(readMax, pieceSize);
     this.#capacity = ring.length;
+    this.#lowWater = Math.min(this.#readMax, Math.floor(ring.length / 4));
   }
 
   /** Files to read, after those sent before. */
@@ -129,10 +134,13 @@ export class ReadAheadPlanner {
    * on, or undefined when room was released meanwhile (plan again instead of waiting).
    */
   beforeWaitingForRoom(): number | undefined {
+    // Woken once a read's worth is free, not at every small file the consumer takes.
+    const wakeAt = low32(this.#reserved + this.#lowWater - this.#capacity);
+    Atomics.store(this.#control, Control.wakeAt, wakeAt);
     Atomics.store(this.#control, Control.wantsRoom, 1);
     // Seen after the flag is up: either the consumer's release is seen here, or it sees the flag.
     const word = Atomics.load(this.#control, Control.released);
-    return word === low32(this.#released) ? word : undefined;
+    return ((word - wakeAt) | 0) >= 0 ? undefined : word;
   }
 
   /** The next read to start, or undefined when there is nothing to read or no room for it. */
@@ -143,6 +151,12 @@ export class ReadAheadPlanner {
     this.#released += (Atomics.load(this.#control, Control.released) - low32(this.#released)) >>> 0;
     const P = this.#pieceSize;
     const cap = this.#capacity;
+    // Nearly full: wait for a read's worth of room rather than read a small file at a time.
+    // (The consumer never waits for this: the piece it waits for is planned, or the ring is empty.)
+    if (this.#reserved > this.#released && cap - (this.#reserved - this.#released) < this.#lowWater) {
+      this.#blocked = this.#head < this.#items.length;
+      return undefined;
+    }
     let job: ReadJob | undefined;
     while (this.#head < this.#items.length) {
       const item = this.#items[this.#head];
@@ -175,7 +189,8 @@ export class ReadAheadPlanner {
 
   /** A read's bytes arrived: into the ring, and every piece now complete in order is published. */
   complete(job: ReadJob, bytes: Uint8Array): void {
-    if (this.#stopped) return;
+    // Also after a later read failed (planning stopped): the pieces before the failure still
+    // come, into room reserved for them, which the consumer cannot have released.
     if (bytes.length !== job.size) {
       // Shorter than the tree says: the consumer reads it itself and reports it.
       this.fail(job);
@@ -359,8 +374,12 @@ export class ReadAheadConsumer {
     const size = Math.min(P, item.size - this.#piece * P);
     this.#position = placePiece(this.#position, size, this.#capacity) + size;
     const { control } = this.#o;
-    Atomics.store(control, Control.released, low32(this.#position));
-    if (Atomics.load(control, Control.wantsRoom) !== 0) {
+    const released = low32(this.#position);
+    Atomics.store(control, Control.released, released);
+    if (
+      Atomics.load(control, Control.wantsRoom) !== 0 &&
+      ((released - Atomics.load(control, Control.wakeAt)) | 0) >= 0
+    ) {
       Atomics.store(control, Control.wantsRoom, 0);
       Atomics.notify(control, Control.released);
     }
