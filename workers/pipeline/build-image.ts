@@ -489,6 +489,10 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       },
     );
     streamed.catch(() => {});
+    // One turn of the event loop, so that the compression hands out its first pieces before
+    // the check holds this thread (a tool run is synchronous): the workers then compress
+    // during the check (in Node they read the image file themselves).
+    await new Promise((resolve) => setTimeout(resolve, 0));
     try {
       await stage('recheck', check);
     } catch (e) {

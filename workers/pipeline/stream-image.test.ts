@@ -1,8 +1,9 @@
 /** zstd on every core: the same bytes whatever the number of workers, readable by native zstd. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MemoryImageStore } from '../runtime/image-store.ts';
+import { createTempImageStore } from '../runtime/node-image-file.ts';
 import { runNative, sha256Hex, tempDir } from '../test-support/native.ts';
 import { pseudoRandom } from '../test-support/tree-fixture.ts';
 import { useTestWasm } from '../test-support/wasm.ts';
@@ -173,6 +174,45 @@ describe('zstd frames on every core', () => {
       expect(Math.max(...reads)).toBe(FRAME_SLICE);
       expect(reads.reduce((n, r) => n + r, 0)).toBe(store.size);
     }
+  });
+
+  it('in Node, workers read a store in a host file themselves: same bytes, zeros past its end', async () => {
+    const memory = sampleStore();
+    // A written zero tail is not written to the file: the file ends before the image does.
+    memory.write(memory.size, new Uint8Array(3 * MiB));
+    const expected = sha256Hex(await compressed(memory, 0));
+    const file = createTempImageStore(tmp.dir, 'frames');
+    try {
+      file.write(0, memory.read(0, memory.size));
+      expect(file.size).toBe(memory.size);
+      expect(file.hostFile?.()).toMatchObject({ fd: expect.any(Number) });
+      expect(statSync(file.location).size).toBeLessThan(file.size);
+      const reads = vi.spyOn(file, 'readInto');
+      expect(sha256Hex(await compressed(file as unknown as MemoryImageStore, 2))).toBe(expected);
+      // Every byte came from the file, in the workers (holes are not read at all).
+      expect(reads).not.toHaveBeenCalled();
+      reads.mockRestore();
+      expect(sha256Hex(await compressed(file as unknown as MemoryImageStore, 0))).toBe(expected);
+    } finally {
+      file.close();
+    }
+    // A file that cannot be read fails the call with the system's error, and the next call works.
+    const fd = openSync(join(tmp.dir, 'gone.img'), 'w+');
+    closeSync(fd);
+    const source = {
+      size: 2 * FRAME_SLICE,
+      readInto: () => {
+        throw new Error('read in the calling thread');
+      },
+      file: { fd },
+    };
+    const frames = async () => {
+      for await (const _ of compressFrames(source, { workers: 2 })) {
+        // drain
+      }
+    };
+    await expect(frames()).rejects.toThrow(/EBADF/);
+    expect(sha256Hex(await compressed(memory, 2))).toBe(expected);
   });
 
   it('fails with the read error of a piece (not a hang), and a later call still works', async () => {

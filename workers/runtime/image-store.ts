@@ -99,6 +99,12 @@ export interface ImageStore {
   readonly allocatedBytes: number;
   /** Where the bytes live, for messages: `memory`, or the backing file. */
   readonly location: string;
+  /**
+   * Node: the open host file that holds exactly these bytes (zeros past its end), for other
+   * threads of this process to read directly (compression workers); writes still queued are
+   * written first. Undefined for stores not in a host file. Optional.
+   */
+  hostFile?(): { fd: number } | undefined;
   /** Whether the chunk holding byte `offset` is allocated (false means it reads as zeros). */
   isAllocated(offset: number): boolean;
   /**
@@ -481,6 +487,8 @@ export class MemoryImageStore extends BaseImageStore {
 export interface StoreBacking {
   /** Where the file is, for messages (a path, or `opfs:<name>`). */
   readonly location: string;
+  /** Node: the file's descriptor while open. Optional. */
+  hostFd?(): number | undefined;
   /** Reads into `target` at `position`; returns the bytes read (short only at the end of the file). */
   read(position: number, target: Uint8Array): number;
   /** Writes all of `data` at `position`. */
@@ -560,6 +568,19 @@ export class BackedImageStore extends BaseImageStore {
 
   get location(): string {
     return this.#backing.location;
+  }
+
+  /**
+   * The backing's file, when it has a descriptor. Its bytes are the store's: data is written
+   * through, a chunk never written is a hole of the file (or past its end), and a chunk let go
+   * was truncated away or punched out.
+   */
+  hostFile(): { fd: number } | undefined {
+    this.#open();
+    const fd = this.#backing.hostFd?.();
+    if (fd === undefined) return undefined;
+    this.#drain();
+    return { fd };
   }
 
   get size(): number {

@@ -49,6 +49,10 @@ export class NodeFileBacking implements StoreBacking {
     this.#temporary = temporary;
   }
 
+  hostFd(): number | undefined {
+    return this.#fd >= 0 ? this.#fd : undefined;
+  }
+
   read(position: number, target: Uint8Array): number {
     return readSync(this.#fd, target, 0, target.length, position);
   }

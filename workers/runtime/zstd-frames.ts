@@ -51,14 +51,24 @@ export interface FrameSource {
   readInto(offset: number, target: Uint8Array): void;
   /** Whether `[offset, offset + length)` reads as zeros without being read (a hole). Optional. */
   isHole?(offset: number, length: number): boolean;
+  /**
+   * Node: an open host file holding exactly these bytes (zeros past its end), which the
+   * worker threads read themselves instead of being sent the pieces. Optional.
+   */
+  readonly file?: { fd: number };
 }
 
-/** An image store as a {@link FrameSource}: ranges that meet no allocated extent are holes. */
+/**
+ * An image store as a {@link FrameSource}: ranges that meet no allocated extent are holes; a
+ * store in a host file (Node) is read by the workers from the file. Nothing may write to the
+ * store while its frames are made.
+ */
 export function storeSource(store: ImageStore): FrameSource {
   const extents = [...store.extents()];
   let e = 0;
   return {
     size: store.size,
+    file: store.hostFile?.(),
     readInto: (offset, target) => void store.readInto(offset, target),
     isHole(offset, length) {
       // Asked in ascending order: move forward; start over when asked behind.
@@ -184,8 +194,9 @@ interface FrameEncoder {
    * The frame of a piece of `length` bytes, written into `out` when it is large enough.
    * `fill(at, target)` reads the piece's bytes at `at` into `target`, a slice at a time
    * ({@link FRAME_SLICE}), as the compressor takes them: no one holds the whole piece.
+   * `file`: where a worker thread may read the piece itself (Node), a slice at a time.
    */
-  encode(length: number, fill: Fill, level: number, out?: Uint8Array): Promise<Uint8Array>;
+  encode(length: number, fill: Fill, level: number, out?: Uint8Array, file?: FileRange): Promise<Uint8Array>;
   /** Stops every worker (running work is lost). */
   terminate(): void;
   /** Lets the host end while idle (Node). */
@@ -193,6 +204,12 @@ interface FrameEncoder {
 }
 
 type Fill = (at: number, target: Uint8Array) => void;
+
+/** A piece's bytes in an open host file: `fd` from `offset` (zeros past the file's end). */
+interface FileRange {
+  fd: number;
+  offset: number;
+}
 
 /** Compresses in the calling thread, on one zstd instance. */
 class InThreadEncoder implements FrameEncoder {
@@ -232,7 +249,8 @@ interface PortLike {
  * completes it ends the frame).
  */
 interface WorkerRequest {
-  start?: { size: number; level: number; out?: Uint8Array };
+  /** With `file`, the worker reads the piece itself and is sent no slices. */
+  start?: { size: number; level: number; out?: Uint8Array; file?: FileRange };
   slice?: Uint8Array;
 }
 
@@ -261,7 +279,7 @@ class PoolEncoder implements FrameEncoder {
   readonly workers: number;
   #ports: PortLike[] = [];
   #free: number[] = [];
-  #waiting: { length: number; fill: Fill; level: number; out?: Uint8Array; run: Run }[] = [];
+  #waiting: { length: number; fill: Fill; level: number; out?: Uint8Array; file?: FileRange; run: Run }[] = [];
   #running = new Map<number, Run>();
   #slices: Uint8Array[] = [];
   #shared: boolean;
@@ -302,10 +320,12 @@ class PoolEncoder implements FrameEncoder {
     }
   }
 
-  encode(length: number, fill: Fill, level: number, out?: Uint8Array): Promise<Uint8Array> {
+  encode(length: number, fill: Fill, level: number, out?: Uint8Array, file?: FileRange): Promise<Uint8Array> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
+    // Only Node's worker threads read files (the same process's descriptors).
+    const from = this.#shared ? file : undefined;
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ length, fill, level, out, run: { resolve, reject, credits: SLICES_AHEAD } });
+      this.#waiting.push({ length, fill, level, out, file: from, run: { resolve, reject, credits: SLICES_AHEAD } });
       this.#pump();
     });
   }
@@ -321,12 +341,18 @@ class PoolEncoder implements FrameEncoder {
   }
 
   /** Sends worker `i` a frame's start, then its input a slice at a time, as it takes them. */
-  async #feed(i: number, w: { length: number; fill: Fill; level: number; out?: Uint8Array; run: Run }) {
-    const { length, fill, level, out, run } = w;
+  async #feed(
+    i: number,
+    w: { length: number; fill: Fill; level: number; out?: Uint8Array; file?: FileRange; run: Run },
+  ) {
+    const { length, fill, level, out, file, run } = w;
     const post = (m: WorkerRequest, transfer: (ArrayBufferLike | undefined)[]) =>
       this.#ports[i]?.postMessage(m, transfer.filter(movable));
     // The array for the frame moves to the worker, no copy: callers hand over arrays of their own.
-    post({ start: { size: length, level, out } }, [out?.buffer]);
+    post({ start: { size: length, level, out, file } }, [out?.buffer]);
+    // From a file, the worker reads the piece itself: it goes on while this thread is busy
+    // (the second check runs here meanwhile), and no slice crosses.
+    if (file) return;
     let at = 0;
     do {
       while (run.credits === 0) await new Promise<void>((wake) => (run.wake = wake));
@@ -356,16 +382,18 @@ class PoolEncoder implements FrameEncoder {
       return;
     }
     const run = this.#running.get(i);
-    if (!run || m.error !== undefined || !m.slice) {
+    if (!run || m.error !== undefined || (!m.slice && !m.frame)) {
       // A worker fed part of a frame cannot take another: the pool stops (a later call starts a new one).
       this.#fail(new ZstdError(m.error ?? 'zstd worker failed'));
       return;
     }
-    this.#slices.push(new Uint8Array(m.slice.buffer));
-    run.credits++;
-    const wake = run.wake;
-    run.wake = undefined;
-    wake?.();
+    if (m.slice) {
+      this.#slices.push(new Uint8Array(m.slice.buffer));
+      run.credits++;
+      const wake = run.wake;
+      run.wake = undefined;
+      wake?.();
+    }
     if (m.frame) {
       this.#running.delete(i);
       this.#free.push(i);
@@ -418,6 +446,7 @@ function nodeModule<T>(id: string): T | undefined {
 function nodeWorkerSource(): string {
   return `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
+const { readSync } = require('node:fs');
 const frameStart = ${frameStart.toString()};
 const frameFeed = ${frameFeed.toString()};
 const frameDrop = ${frameDrop.toString()};
@@ -435,8 +464,31 @@ const ready = import(workerData.glue).then((m) =>
 );
 ready.then(() => parentPort.postMessage({ ready: true }), (e) => parentPort.postMessage({ error: String((e && e.message) || e) }));
 let st;
+let own;
 parentPort.on('message', ({ start, slice }) => {
   ready.then((z) => {
+    if (start && start.file) {
+      // The piece from the file, a slice at a time; past the file's end, zeros.
+      if (st) frameDrop(z, st);
+      st = frameStart(z, start.size, start.level, start.out);
+      own ??= new Uint8Array(${FRAME_SLICE});
+      const { fd, offset } = start.file;
+      let frame;
+      for (let at = 0; !frame; ) {
+        const n = Math.min(own.length, start.size - at);
+        let got = 0;
+        while (got < n) {
+          const r = readSync(fd, own, got, n - got, offset + at + got);
+          if (r === 0) break;
+          got += r;
+        }
+        own.fill(0, got, n);
+        frame = frameFeed(z, st, own.subarray(0, n));
+        at += n;
+      }
+      parentPort.postMessage({ frame }, [frame.buffer].filter((b) => !(b instanceof SharedArrayBuffer)));
+      return;
+    }
     if (start) {
       if (st) frameDrop(z, st);
       st = frameStart(z, start.size, start.level, start.out);
@@ -623,7 +675,8 @@ export async function* compressFrames(
     }
     // Read a slice at a time as the compressor takes it: the piece is never held whole.
     const fill = (at: number, target: Uint8Array) => source.readInto(offset + at, target);
-    return encoder.encode(length, fill, level, freeFrames.pop() ?? array(FRAME_BOUND));
+    const file = source.file ? { fd: source.file.fd, offset } : undefined;
+    return encoder.encode(length, fill, level, freeFrames.pop() ?? array(FRAME_BOUND), file);
   };
   // A yielded frame's array, once the consumer asks for the next one, takes a later frame
   // (unless it is a hole's frame, or was moved away, e.g. transferred by the consumer).
