@@ -80,6 +80,10 @@ test('a folder and a closure become exactly that tree in a checked .img', async 
   await openStudio(page);
   // Served cross-origin isolated (COOP + COEP): the engine reads picked files ahead of mke2fs.
   expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
+  const readers: string[] = [];
+  page.on('worker', (w) => {
+    if (w.url().includes('blob-read-ahead-worker')) readers.push(w.url());
+  });
   await choose(page, 'Add folder', site);
   await choose(page, 'Add closure', closure.exportFile);
   await inputsSettled(page);
@@ -97,6 +101,9 @@ test('a folder and a closure become exactly that tree in a checked .img', async 
   // The engine's worker is isolated too (it then has SharedArrayBuffer for the reader worker).
   const engine = page.workers().find((w) => w.url().includes('build-worker'));
   expect(await engine?.evaluate(() => self.crossOriginIsolated && typeof SharedArrayBuffer === 'function')).toBe(true);
+  // mkfs read the picked files through a reader worker, which ended with it.
+  expect(readers.length).toBeGreaterThan(0);
+  expect(page.workers().filter((w) => w.url().includes('blob-read-ahead-worker'))).toEqual([]);
 
   const image = checkImage(file, out);
   const expected = new Map([...expectedFromBrowserFolder(site, '/site'), ...expectedFromClosure(closure)]);
@@ -161,10 +168,18 @@ test('cancel stops a running build, and the next build succeeds', async ({ page 
     downloads++;
   });
 
+  // Cancelled while mkfs reads the files through its reader worker.
+  const reader = page.waitForEvent('worker', {
+    predicate: (w) => w.url().includes('blob-read-ahead-worker'),
+    timeout: 60_000,
+  });
   await page.getByRole('button', { name: 'Build image' }).click();
   await expect(page.locator('.stage-running').first()).toBeVisible({ timeout: 30_000 });
+  await reader;
   await page.getByRole('button', { name: 'Cancel' }).click();
   await expect(page.getByText('Build cancelled. Nothing was saved.')).toBeVisible();
+  // The engine was ended, and its reader with it.
+  await expect.poll(() => page.workers().filter((w) => w.url().includes('blob-read-ahead-worker')).length).toBe(0);
   await expect(page.getByRole('button', { name: 'Build image' })).toBeEnabled();
   expect(downloads).toBe(0);
   // The page stayed responsive and the tree is untouched.
