@@ -73,7 +73,13 @@ function pump(): void {
       read(job).then(
         (buffer) => {
           inFlight--;
-          p.complete(job, new Uint8Array(buffer));
+          try {
+            p.complete(job, new Uint8Array(buffer));
+          } catch {
+            // A defect: the consumer reads from this read on itself.
+            p.fail(job);
+            return;
+          }
           pump();
         },
         () => {

@@ -109,7 +109,7 @@ function rig(
 /** Takes every file in order as TREEFS would (whole small files, large ones piece by piece). */
 function takeAll(r: Rig & ReturnType<typeof files>, pieceSize: number): (Uint8Array | undefined)[] {
   return r.items.map((item) => {
-    if (item.size <= pieceSize) return r.consumer.take(r.items.indexOf(item), 0, item.size);
+    if (item.size <= pieceSize) return copy(r.consumer.take(r.items.indexOf(item), 0, item.size));
     const out = new Uint8Array(item.size);
     for (let at = 0; at < item.size; at += pieceSize) {
       const piece = r.consumer.take(r.items.indexOf(item), at, Math.min(item.size, at + pieceSize));
@@ -119,6 +119,9 @@ function takeAll(r: Rig & ReturnType<typeof files>, pieceSize: number): (Uint8Ar
     return out;
   });
 }
+
+/** A copy of a piece handed out (the view is good only until the next take). */
+const copy = (b: Uint8Array | undefined) => b?.slice();
 
 const SIZES = [5, 16, 17, 1, 40, 3, 64, 2, 15, 33, 7, 7, 7, 100, 9, 16, 1, 48];
 
@@ -205,19 +208,23 @@ describe('read-ahead ring', () => {
     const spy = vi.spyOn(Atomics, 'notify');
     const notified = () => spy.mock.calls.filter((c) => c[1] === Control.released).length;
     try {
-      // 8 bytes free: not yet worth a read, so no wake-up, and nothing planned.
-      expect(consumer.take(0, 0, 8)).toEqual(f.contents[0]);
+      // The piece handed out is held until the next take; then 8 bytes are free: not yet worth
+      // a read, so no wake-up, and nothing planned.
+      expect(copy(consumer.take(0, 0, 8))).toEqual(f.contents[0]);
+      expect(Atomics.load(control, Control.released)).toBe(0);
+      expect(copy(consumer.take(1, 0, 8))).toEqual(f.contents[1]);
+      expect(Atomics.load(control, Control.released)).toBe(8);
       expect(notified()).toBe(0);
       expect(Atomics.load(control, Control.wantsRoom)).toBe(1);
       expect(planner.next()).toBeUndefined();
       // 16 bytes free: woken once, and the next read is planned.
-      expect(consumer.take(1, 0, 8)).toEqual(f.contents[1]);
+      expect(copy(consumer.take(2, 0, 8))).toEqual(f.contents[2]);
       expect(notified()).toBe(1);
       expect(Atomics.load(control, Control.wantsRoom)).toBe(0);
       expect(planner.next()?.pieces.length).toBe(2);
       // Released past the wake-up point before the reader waits: it does not wait.
-      expect(consumer.take(2, 0, 8)).toEqual(f.contents[2]);
-      expect(consumer.take(3, 0, 8)).toEqual(f.contents[3]);
+      expect(copy(consumer.take(3, 0, 8))).toEqual(f.contents[3]);
+      expect(copy(consumer.take(4, 0, 8))).toEqual(f.contents[4]);
       expect(planner.beforeWaitingForRoom()).toBeUndefined();
     } finally {
       spy.mockRestore();
@@ -226,24 +233,27 @@ describe('read-ahead ring', () => {
 
   it('skips to a file asked for further on, and leaves files already passed to the caller', () => {
     const r = rig(SIZES, { pieceSize: 16, capacity: 48 });
-    expect(r.consumer.take(5, 0, 3)).toEqual(r.contents[5]);
+    expect(copy(r.consumer.take(5, 0, 3))).toEqual(r.contents[5]);
+    // The view handed out is held (valid) until the next take, whatever that gives.
+    expect(r.consumer.heldSeq).toBe(r.consumer.lastSeq);
     expect(r.consumer.take(2, 0, 16)).toBeUndefined();
+    expect(r.consumer.heldSeq).toBe(-1);
     expect(r.consumer.off).toBe(false);
     // A large file's second piece first: its first piece is passed.
-    expect(r.consumer.take(6, 16, 32)).toEqual(r.contents[6].subarray(16, 32));
+    expect(copy(r.consumer.take(6, 16, 32))).toEqual(r.contents[6].subarray(16, 32));
     expect(r.consumer.take(6, 0, 16)).toBeUndefined();
-    expect(r.consumer.take(7, 0, 2)).toEqual(r.contents[7]);
+    expect(copy(r.consumer.take(7, 0, 2))).toEqual(r.contents[7]);
     // Not a piece of the sequence (not on a piece boundary, or not its length): the caller's.
     expect(r.consumer.take(9, 4, 20)).toBeUndefined();
     expect(r.consumer.take(9, 0, 33)).toBeUndefined();
-    expect(r.consumer.take(9, 0, 16)).toEqual(r.contents[9].subarray(0, 16));
+    expect(copy(r.consumer.take(9, 0, 16))).toEqual(r.contents[9].subarray(0, 16));
     expect(r.consumer.off).toBe(false);
   });
 
   it('gives up when asked for a file far beyond the reader (the program reads in another order)', () => {
     const sizes = Array.from({ length: 3000 }, () => 2);
     const r = rig(sizes, { pieceSize: 16, capacity: 64 });
-    expect(r.consumer.take(0, 0, 2)).toEqual(r.contents[0]);
+    expect(copy(r.consumer.take(0, 0, 2))).toEqual(r.contents[0]);
     expect(r.consumer.take(2500, 0, 2)).toBeUndefined();
     expect(r.consumer.off).toBe(true);
     expect(r.stopped()).toBe(true);
@@ -277,7 +287,7 @@ describe('read-ahead ring', () => {
   it('gives up on a reader that stalls', () => {
     let stall = false;
     const r = rig(SIZES, { pieceSize: 16, capacity: 40, readMax: 16, stall: () => stall });
-    expect(r.consumer.take(0, 0, 5)).toEqual(r.contents[0]);
+    expect(copy(r.consumer.take(0, 0, 5))).toEqual(r.contents[0]);
     stall = true;
     const t = Date.now();
     expect(r.consumer.take(1, 0, 16)).toBeUndefined();

@@ -404,6 +404,8 @@ interface StreamState {
   /** Blob read-ahead window. */
   winStart?: number;
   win?: Uint8Array;
+  /** When the window is a view into the reader's ring: its piece (valid while the reader holds it). */
+  winSeq?: number;
   fd?: number;
 }
 
@@ -584,7 +586,9 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
   const smallBlobs = model.usesBlobs ? smallBlobReader(copyOrder, readBlob!, pieceSize, stats) : undefined;
   const readAhead = model.usesBlobs ? options.readAhead : undefined;
   let consumer: ReadAheadConsumer | undefined;
-  if (readAhead) {
+  // Nothing to read (only empty files): no ring.
+  if (readAhead && copyOrder().files.length === 0) readAhead.stop();
+  else if (readAhead) {
     // Attached now, before the program runs: the reader fills the ring while mke2fs makes the
     // filesystem's structures and walks the tree, before it copies the first file.
     const { files } = copyOrder();
@@ -757,7 +761,10 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
         state.fd = undefined;
       }
     }
-    if (state) state.win = undefined;
+    if (state) {
+      state.win = undefined;
+      state.winSeq = undefined;
+    }
   };
 
   const fileStreamOps = {
@@ -800,12 +807,25 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
           out.set(source.bytes.subarray(position, position + n));
           break;
         case 'blob': {
+          // A view into the reader's ring is good until another piece is taken from it.
+          if (state.winSeq !== undefined && consumer?.heldSeq !== state.winSeq) {
+            state.win = undefined;
+            state.winSeq = undefined;
+          }
           if (!state.win && size <= pieceSize) {
-            // A small file comes whole, usually from a batch fetched with the files after it.
-            const bytes = blobRead(inode, () => ahead(inode, 0, size) ?? smallBlobs!.take(inode));
+            // A small file comes whole: from the reader worker, or from a batch fetched with
+            // the files after it.
+            let seq: number | undefined;
+            const bytes = blobRead(inode, () => {
+              const fromRing = ahead(inode, 0, size);
+              if (!fromRing) return smallBlobs!.take(inode);
+              seq = consumer!.lastSeq;
+              return fromRing;
+            });
             if (bytes.length !== size) fail(ERRNO.EIO); // the Blob is shorter than the tree says
             state.win = bytes;
             state.winStart = 0;
+            state.winSeq = seq;
           }
           let done = 0;
           while (done < n) {
@@ -818,6 +838,7 @@ export function createTreeFs(FS: EmFS, entries: readonly TreeEntry[] | TreeIndex
             ) {
               const want = Math.min(Math.max(pieceSize, n - done), size - pos);
               let bytes = ahead(inode, pos, pos + want);
+              state.winSeq = bytes ? consumer!.lastSeq : undefined;
               if (!bytes) {
                 bytes = blobRead(inode, () => readBlob!(source.blob, source.offset + pos, source.offset + pos + want));
                 stats.blobReads++;
