@@ -12,7 +12,8 @@
  * (the bench's system workload: 5.6 GiB of binaries repeating one 64 KiB block) pays its
  * first copy once per frame: +5.5% with 4 MiB pieces. 32 MiB pieces pay it an eighth as
  * often. Memory: no piece is ever held whole: a worker is sent its piece a slice
- * ({@link FRAME_SLICE}, 1 MiB) at a time, read as it takes them, a few slices ahead, and
+ * ({@link FRAME_SLICE}, 1 MiB) at a time, read as it takes them, a few slices ahead (in
+ * Node, a source in a host file is read by the worker itself, a slice at a time), and
  * writes its frame into a frame array (pages touched only as far as the frame goes). With
  * whole 32 MiB pieces in flight (one per worker plus one) the CLI's peak on the closure
  * workload was 342-350 MiB; fed by slices, 252-256 MiB (297 MiB with 4 MiB pieces). The
