@@ -11,7 +11,9 @@
  * `bytes` sources directly, `blob` sources through `FileReaderSync` (dedicated workers)
  * in pieces of `blobPieceSize`, `host-file` sources (Node) with `fs.readSync` on a
  * descriptor opened at the first read and closed when the program closes the file (or
- * at {@link TreeFs.dispose}). Nothing is copied ahead of time.
+ * at {@link TreeFs.dispose}). Nothing is copied ahead of time, except by a reader worker
+ * where one is given ({@link TreeFsOptions.readAhead}: `blob` sources read ahead in the
+ * program's copy order into a bounded ring, taken from it when they are the bytes asked for).
  *
  * Permission checks: emscripten checks a node's own `mode` on lookup/open although the
  * tools run as root. Nodes therefore carry `type | 0o777` internally while `stat`
