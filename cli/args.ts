@@ -3,8 +3,8 @@
  * `UsageError` whose message says what is wrong and what to type instead.
  */
 import type { BuildOptions } from '../core/engine-contract.ts';
-import { parsePublicKey } from '../core/binary-cache/narinfo.ts';
-import { normalizeCacheUrl } from '../core/binary-cache/substitute.ts';
+import { parsePublicKey } from '../core/binary-cache/public-key.ts';
+import { normalizeCacheUrl } from '../core/binary-cache/caches.ts';
 import { storePathProblem } from '../core/store-path.ts';
 import { DEFAULT_BUILD_OPTIONS, validateBuildOptions } from '../core/build-options.ts';
 
@@ -83,6 +83,14 @@ export interface BuildCommand {
   trustedKeys: string[];
   /** `--no-check-sigs` */
   noCheckSigs: boolean;
+}
+
+/**
+ * Whether the command fetches from binary caches. Only then does the build thread load the
+ * fetcher (cli/fetch-closure.ts) and its packages: signatures, hashes and decompressors.
+ */
+export function wantsFetch(cmd: BuildCommand): boolean {
+  return cmd.storePaths.length > 0 || cmd.substituters.length > 0;
 }
 
 export type Command =

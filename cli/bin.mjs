@@ -21,8 +21,9 @@ try {
 
 function upToDate() {
   try {
-    const { inputs } = JSON.parse(readFileSync(join(root, '.cache', 'cli', 'inputs.json'), 'utf8'));
+    const { inputs, chunks = [] } = JSON.parse(readFileSync(join(root, '.cache', 'cli', 'inputs.json'), 'utf8'));
     statSync(bundle);
+    for (const c of chunks) statSync(join(root, '.cache', 'cli', c));
     for (const [file, { size, mtimeMs }] of Object.entries(inputs)) {
       const st = statSync(join(root, file));
       if (st.size !== size || st.mtimeMs !== mtimeMs) return false;

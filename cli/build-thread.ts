@@ -19,9 +19,8 @@ import { SparseWriter } from '../workers/runtime/node-output-file.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
 import { HostContentSpool } from '../core/io/host-content-spool.ts';
-import type { BuildCommand } from './args.ts';
+import { type BuildCommand, wantsFetch } from './args.ts';
 import { escapeControls } from './escape.ts';
-import { fetchFromCaches, wantsFetch } from './fetch-closure.ts';
 import type { CliIo } from './main.ts';
 
 /** What the main thread hands over. */
@@ -93,6 +92,9 @@ async function buildWithSpools(
   };
   let resolved = await resolveInputs(inputs, resolveOptions);
   if (wantsFetch(cmd)) {
+    // Loaded here, not at start: the fetcher's packages (ed25519, the xz and bzip2 decoders)
+    // cost every build about 50 ms to load (scripts/build-cli.mjs splits it into a chunk).
+    const { fetchFromCaches } = await import('./fetch-closure.ts');
     const fetched = await fetchFromCaches(cmd, resolved, io);
     if (!fetched) return { type: 'refused' };
     spools.push(fetched.spool);

@@ -92,6 +92,17 @@ describe('compiled command line', () => {
     expect(statSync(bundle()).mtimeMs).toBeGreaterThan(before);
   });
 
+  it('keeps lazily imported code in chunks beside the bundle, and rebuilds when one is missing', () => {
+    const { chunks } = JSON.parse(readFileSync(join(clone, '.cache/cli/inputs.json'), 'utf8'));
+    expect(chunks.length).toBeGreaterThan(0);
+    // The fetcher's packages are imported by a chunk, not by the bundle itself.
+    expect(readFileSync(bundle(), 'utf8')).not.toMatch(/from "(@noble\/curves|xz-decompress|unbzip2-stream)/);
+    rmSync(join(clone, '.cache/cli', chunks[0]));
+    const help = run(['--help']);
+    expect(help.status).toBe(0);
+    expect(existsSync(join(clone, '.cache/cli', chunks[0]))).toBe(true);
+  });
+
   it('runs from the TypeScript sources with DISK_IMAGE_STUDIO_FROM_SOURCE=1', () => {
     rmSync(join(clone, '.cache'), { recursive: true, force: true });
     const help = run(['--help'], { DISK_IMAGE_STUDIO_FROM_SOURCE: '1' });

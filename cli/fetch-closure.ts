@@ -24,11 +24,6 @@ import type { CliIo } from './main.ts';
 /** Problems that fetching can cure: contents and references nothing holds. */
 const CURABLE = new Set(['closure-missing-contents', 'closure-reference-missing', 'closure-references-unknown']);
 
-/** Whether the command fetches from binary caches. */
-export function wantsFetch(cmd: BuildCommand): boolean {
-  return cmd.storePaths.length > 0 || cmd.substituters.length > 0;
-}
-
 export interface FetchOutcome {
   inputs: BuildInput[];
   spool: HostSpool;

@@ -8,8 +8,14 @@
 //   .cache/cli/main.mjs     the bundle; it sits two folders below the repository root, like
 //                           the sources it came from, so the wasm tools' URLs
 //                           (`new URL('../../wasm/...', import.meta.url)`) still resolve
-//   .cache/cli/inputs.json  every source file with its size and mtime, for the staleness check
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+//   .cache/cli/chunk-*.mjs  code imported lazily (`await import()`), split out so that it and
+//                           the packages it imports load only when used: esbuild hoists a
+//                           module's package imports to the top of the file it lands in, so
+//                           in one file the binary-cache fetcher's packages loaded at every
+//                           start (50 ms per thread); names carry a hash of their contents
+//   .cache/cli/inputs.json  every source file with its size and mtime, for the staleness
+//                           check, and the chunks the bundle needs
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -22,8 +28,9 @@ export const INPUTS = join(OUT_DIR, 'inputs.json');
 export async function buildCli() {
   const esbuild = await import('esbuild');
   mkdirSync(OUT_DIR, { recursive: true });
-  // Unique temporary names, renamed into place: two processes may build at once.
-  const tmp = join(OUT_DIR, `main.${process.pid}.${Date.now()}.tmp.mjs`);
+  // A unique temporary folder, its files renamed into place: two processes may build at once
+  // (chunks of the same contents have the same name).
+  const tmp = join(OUT_DIR, `build.${process.pid}.${Date.now()}.tmp`);
   const keepWasmGlue = {
     name: 'keep-wasm-glue',
     setup(build) {
@@ -34,8 +41,11 @@ export async function buildCli() {
   try {
     const result = await esbuild.build({
       absWorkingDir: ROOT,
-      entryPoints: [join(ROOT, 'cli/main.ts')],
-      outfile: tmp,
+      entryPoints: { main: join(ROOT, 'cli/main.ts') },
+      outdir: tmp,
+      outExtension: { '.js': '.mjs' },
+      chunkNames: 'chunk-[hash]',
+      splitting: true,
       bundle: true,
       format: 'esm',
       platform: 'node',
@@ -52,14 +62,33 @@ export async function buildCli() {
       const st = statSync(abs);
       inputs[relative(ROOT, abs)] = { size: st.size, mtimeMs: st.mtimeMs };
     }
-    // The bundle first, then the stamp that vouches for it.
-    renameSync(tmp, BUNDLE);
+    const chunks = readdirSync(tmp).filter((f) => f !== 'main.mjs');
+    // The chunks first, then the bundle that imports them, then the stamp that vouches for both.
+    for (const c of chunks) renameSync(join(tmp, c), join(OUT_DIR, c));
+    renameSync(join(tmp, 'main.mjs'), BUNDLE);
     const stampTmp = `${INPUTS}.${process.pid}.tmp`;
-    writeFileSync(stampTmp, JSON.stringify({ inputs }) + '\n');
+    writeFileSync(stampTmp, JSON.stringify({ inputs, chunks }) + '\n');
     renameSync(stampTmp, INPUTS);
+    removeOldChunks(new Set(chunks));
     return Object.keys(inputs).length;
   } finally {
-    rmSync(tmp, { force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes chunks of earlier builds. Those written in the last minute are left: a build from
+ * other sources running at the same time may have just put them there for its bundle.
+ */
+function removeOldChunks(keep) {
+  const now = Date.now();
+  for (const f of readdirSync(OUT_DIR)) {
+    if (!/^chunk-\w+\.mjs$/.test(f) || keep.has(f)) continue;
+    try {
+      if (now - statSync(join(OUT_DIR, f)).mtimeMs > 60_000) rmSync(join(OUT_DIR, f), { force: true });
+    } catch {
+      // removed meanwhile
+    }
   }
 }
 

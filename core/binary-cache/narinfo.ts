@@ -6,6 +6,9 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { formatNarHash, parseSha256 } from '../nix-base32.ts';
 import { STORE_DIR, storeBaseProblem, storePathProblem } from '../store-path.ts';
+import { base64Bytes, type PublicKey, printable } from './public-key.ts';
+
+export { checkPublicKeys, type PublicKey, parsePublicKey } from './public-key.ts';
 
 /** `Compression:` values the studio can decompress. */
 export type NarCompression = 'xz' | 'zstd' | 'bzip2' | 'none';
@@ -66,10 +69,6 @@ function fields(text: string, what: string): Map<string, string[]> {
     list.push(line.slice(colon + 2));
   }
   return out;
-}
-
-function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 80);
 }
 
 function one(f: Map<string, string[]>, key: string, what: string): string | undefined {
@@ -159,35 +158,6 @@ export function parseNarInfo(text: string, expectedPath: string): NarInfo {
 
 // ---- signatures -------------------------------------------------------------------------
 
-/** A trusted public key: `<name>:<base64 of 32 bytes>` as in Nix's `trusted-public-keys`. */
-export interface PublicKey {
-  name: string;
-  key: Uint8Array;
-}
-
-function base64Bytes(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
-  try {
-    const bin = atob(s);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  } catch {
-    return null;
-  }
-}
-
-/** Parses `name:base64`; returns what is wrong with it as a string. */
-export function parsePublicKey(text: string): PublicKey | string {
-  const t = text.trim();
-  const colon = t.indexOf(':');
-  if (colon <= 0) return `"${printable(t)}" is not of the form <name>:<base64 key>`;
-  const key = base64Bytes(t.slice(colon + 1));
-  if (key?.length !== 32)
-    return `the key "${printable(t)}" is not 32 bytes of base64 after its name (it may be a secret key)`;
-  return { name: t.slice(0, colon), key };
-}
-
 /**
  * Nix's signed fingerprint of a path (`ValidPathInfo::fingerprint`):
  * `1;<store path>;<sha256:base32 NarHash>;<NarSize>;<sorted full references, comma-separated>`.
@@ -225,17 +195,4 @@ export function checkSignatures(info: NarInfo, trusted: readonly PublicKey[]): S
     invalid = true;
   }
   return { ok: false, reason: invalid ? 'invalid' : 'untrusted', keyNames: names };
-}
-
-/** Parses a list of public keys; duplicates by name keep the first. */
-export function checkPublicKeys(texts: readonly string[]): { keys: PublicKey[]; problems: string[] } {
-  const keys: PublicKey[] = [];
-  const problems: string[] = [];
-  for (const t of texts) {
-    if (!t.trim()) continue;
-    const k = parsePublicKey(t);
-    if (typeof k === 'string') problems.push(k);
-    else if (!keys.some((x) => x.name === k.name)) keys.push(k);
-  }
-  return { keys, problems };
 }

@@ -9,7 +9,6 @@
  * spool (a temporary file, or OPFS in a browser) so memory stays bounded. Every refusal
  * names the store path, the cache and what did not match.
  */
-import { createSHA256 } from 'hash-wasm';
 import type { InputFile } from '../engine-contract.ts';
 import type { InputProblem, StorePathInfo } from '../image-tree.ts';
 
@@ -23,6 +22,7 @@ export {
   substitutionRequest,
 } from './caches.ts';
 import { formatNarHash } from '../nix-base32.ts';
+import { createSha256 } from '../sha256.ts';
 import { storeBaseOf, storePathProblem } from '../store-path.ts';
 import { type BinaryCache, normalizeCacheUrl } from './caches.ts';
 import { decompressorFor, type NarDecompressors } from './decompress.ts';
@@ -646,8 +646,8 @@ export async function fetchClosure(
       if (!res.body) throw new HttpError('its NAR came with no body', true);
       if (res.contentType && /text\/html/i.test(res.contentType))
         throw new Mismatch('fetch-html', `its NAR ${p.narUrl} answered with an HTML page`);
-      const fileHasher = await createSHA256();
-      const narHasher = await createSHA256();
+      const fileHasher = await createSha256();
+      const narHasher = await createSha256();
       const expectedFile = p.fileSize ?? (p.compression === 'none' ? p.narSize : undefined);
       let fileBytes = 0;
       let bodyError: unknown = null;
@@ -723,7 +723,7 @@ export async function fetchClosure(
           true,
         );
       if (p.fileHash) {
-        const got = formatNarHash(fileHasher.digest('binary'));
+        const got = formatNarHash(fileHasher.digestBytes());
         if (got !== p.fileHash)
           throw new Mismatch(
             'fetch-file-hash',
@@ -735,7 +735,7 @@ export async function fetchClosure(
           'fetch-nar-size',
           `its NAR has ${narBytes} bytes, but its narinfo's NarSize says ${p.narSize}`,
         );
-      const got = formatNarHash(narHasher.digest('binary'));
+      const got = formatNarHash(narHasher.digestBytes());
       if (got !== p.narHash)
         throw new Mismatch(
           'fetch-nar-hash',

@@ -22,6 +22,10 @@
  * or a write past the end exposes zeros only).
  */
 
+import { createSha256 } from '../../core/sha256.ts';
+
+export { createSha256, type Sha256 } from '../../core/sha256.ts';
+
 /** Default chunk size: 1 MiB. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 
@@ -981,36 +985,6 @@ export class UndoableImageStore implements ImageStore {
   close(): void {
     this.rollback();
   }
-}
-
-/** A streaming sha256. */
-export interface Sha256 {
-  update(bytes: Uint8Array): void;
-  digestHex(): string;
-}
-
-type NodeCrypto = typeof import('node:crypto');
-
-/** A streaming sha256: node:crypto in Node, `hash-wasm` elsewhere. */
-export async function createSha256(): Promise<Sha256> {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const crypto = proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
-  if (crypto) {
-    const h = crypto.createHash('sha256');
-    return {
-      update: (bytes) => void h.update(bytes),
-      digestHex: () => h.digest('hex'),
-    };
-  }
-  // Browsers: a WebAssembly SHA-256, about twice as fast as a JS one (the output's hash is
-  // on the save path of every build).
-  const { createSHA256 } = await import('hash-wasm');
-  const h = await createSHA256();
-  h.init();
-  return {
-    update: (bytes) => void h.update(bytes),
-    digestHex: () => h.digest('hex'),
-  };
 }
 
 /** Where new image stores are made: memory, temporary host files (Node), or OPFS files (browsers). */
