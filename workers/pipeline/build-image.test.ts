@@ -11,6 +11,7 @@ import { dir, file, pseudoRandom, symlink } from '../test-support/tree-fixture.t
 import { useTestWasm } from '../test-support/wasm.ts';
 import { buildImage, classifyMkfsFailure, estimateImage, MKFS_ENTRY_WORK, PROGRESS_STEPS } from './build-image.ts';
 import { EngineFailure } from './engine-failure.ts';
+import { FRAME_PIECE, frameWorkersStarted, stopFrameWorkers } from '../runtime/zstd-frames.ts';
 
 useTestWasm();
 const tmp = tempDir('pipeline-');
@@ -29,7 +30,7 @@ const tree: TreeEntry[] = [
 async function build(
   entries: TreeEntry[],
   options: Partial<BuildOptions> = {},
-  extra: { startBytes?: number; signal?: AbortSignal } = {},
+  extra: { startBytes?: number; signal?: AbortSignal; compressionWorkers?: number } = {},
 ) {
   const chunks: Uint8Array[] = [];
   const events: BuildEvent[] = [];
@@ -119,6 +120,19 @@ describe('buildImage', () => {
     expect(z.result.size).toBeLessThan(raw.result.size);
     const out = execFileSync(nativeTool('zstd'), ['-dc', z.path], { maxBuffer: 1 << 30 });
     expect(sha256Hex(out)).toBe(raw.result.sha256);
+  });
+
+  it('starts no more compression workers than the image has pieces of 32 MiB', async () => {
+    stopFrameWorkers();
+    try {
+      const z = await build(tree, { compress: true }, { compressionWorkers: 4 });
+      expect(z.result.imageSize).toBeLessThanOrEqual(FRAME_PIECE);
+      expect(frameWorkersStarted()).toBe(1);
+      const out = execFileSync(nativeTool('zstd'), ['-dc', z.path], { maxBuffer: 1 << 30 });
+      expect(sha256Hex(out)).toBe((await build(tree)).result.sha256);
+    } finally {
+      stopFrameWorkers();
+    }
   });
 
   it('grows and retries when the first size is too small', async () => {

@@ -24,7 +24,7 @@ import { classifyMkfsFailure, mkfsFailureProblem, symlinkTargetProblems } from '
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
 import { streamImage } from './stream-image.ts';
-import { prestartFrameWorkers } from '../runtime/zstd-frames.ts';
+import { frameWorkersFor, prestartFrameWorkers } from '../runtime/zstd-frames.ts';
 
 /** Where the image and the tree appear inside every tool instance. */
 const IMAGE = '/image/disk.img';
@@ -60,7 +60,8 @@ export interface BuildContext {
   startBytes?: number;
   /**
    * Workers compressing the output; 0 compresses in the calling thread. The output is the
-   * same bytes whatever the number. Default: one per core.
+   * same bytes whatever the number. Default: one per core. Either way no more than the
+   * planned image has pieces to compress (see `frameWorkersFor`).
    */
   compressionWorkers?: number;
 }
@@ -176,14 +177,6 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   // Compile every tool the build runs now, in the background (V8 compiles off the main
   // thread), instead of one by one as each stage starts. A failure shows where the tool runs.
   preloadTools(['mke2fs', 'e2fsck', 'resize2fs', ...(options.compress ? (['zstd'] as const) : [])]).catch(() => {});
-  // And the compression workers (0.1 s each to start), on the other cores while mkfs runs.
-  if (options.compress) {
-    try {
-      prestartFrameWorkers(ctx.compressionWorkers);
-    } catch {
-      // a bad worker count fails where compression starts
-    }
-  }
   let current: StageName = 'plan';
 
   const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {
@@ -270,6 +263,21 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     return { entries: reg.entries, model: model as TreeIndex | undefined, plan: p };
   });
   const { entries, plan } = planned;
+  // The compression workers (0.1 s of CPU each to start), on the other cores while mkfs
+  // runs; no more than the image has pieces of FRAME_PIECE: on `small` (27 MB, one piece)
+  // the second worker only started.
+  let compressionWorkers = ctx.compressionWorkers;
+  if (options.compress) {
+    try {
+      compressionWorkers = frameWorkersFor(
+        Math.max(plan.initialImageBytes, plan.finalImageBytes),
+        ctx.compressionWorkers,
+      );
+      prestartFrameWorkers(compressionWorkers);
+    } catch {
+      // a bad worker count fails where compression starts
+    }
+  }
 
   // 2. mkfs, growing the image (or the inode count) when the estimate was too small,
   // where make-ext4-fs.nix would stop and ask to "increase the fudge factors".
@@ -481,7 +489,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       {
         compress: options.compress,
         level: options.compressionLevel,
-        workers: ctx.compressionWorkers,
+        workers: compressionWorkers,
         signal: streamSignal.signal,
         onProgress: (done, total) => {
           for (const s of streaming) emit({ type: 'progress', stage: s, done, total });

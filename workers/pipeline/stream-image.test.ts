@@ -12,6 +12,7 @@ import {
   FRAME_PIECE,
   FRAME_SLICE,
   framePoolsStarted,
+  frameWorkersFor,
   frameWorkersStarted,
   prestartFrameWorkers,
   stopFrameWorkers,
@@ -69,6 +70,16 @@ describe('zstd frames on every core', () => {
     const pooled = await compressed(sampleStore(), 2);
     expect(framePoolsStarted()).toBe(before + 1);
     expect(sha256Hex(pooled)).toBe(sha256Hex(await compressed(sampleStore(), 0)));
+  });
+
+  it('starts one worker per piece of the image, at most the workers asked for', () => {
+    expect(frameWorkersFor(1, 4)).toBe(1);
+    expect(frameWorkersFor(FRAME_PIECE, 4)).toBe(1);
+    expect(frameWorkersFor(FRAME_PIECE + 1, 4)).toBe(2);
+    expect(frameWorkersFor(10 * FRAME_PIECE, 4)).toBe(4);
+    expect(frameWorkersFor(10 * FRAME_PIECE, 0)).toBe(0);
+    expect(frameWorkersFor(0, 2)).toBe(1);
+    expect(() => frameWorkersFor(FRAME_PIECE, -1)).toThrow(RangeError);
   });
 
   it('gives the same bytes with 0, 1, 2 and 4 workers, and native zstd -d restores the image', async () => {

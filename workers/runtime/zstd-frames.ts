@@ -594,6 +594,16 @@ function poolSize(workers: number | undefined): number {
 }
 
 /**
+ * The workers worth starting to compress an image of about `bytes`: one per piece of
+ * {@link FRAME_PIECE}, at most `workers` (default one per core, as {@link compressFrames}).
+ * A worker beyond the pieces would only start (0.1 s of CPU) and stay idle; the output is
+ * the same bytes with any number. At least 1 unless `workers` is 0.
+ */
+export function frameWorkersFor(bytes: number, workers?: number): number {
+  return Math.min(poolSize(workers), Math.max(1, Math.ceil(bytes / FRAME_PIECE)));
+}
+
+/**
  * Starts the pool {@link compressFrames} will use with the same `workers` (kept for later
  * calls), without waiting: a worker takes about 0.1 s to start (Node's start-up in the
  * thread, the zstd module's instance), which otherwise comes before the first frame. The
