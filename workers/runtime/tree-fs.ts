@@ -20,7 +20,7 @@
  * reports the tree's real bits, so a directory of mode 0o000 can still be walked.
  */
 import { S_IFDIR, S_IFLNK, S_IFREG } from '../../core/file-mode.ts';
-import { compareNames, imagePathProblem, utf8ByteLength } from '../../core/image-path.ts';
+import { compareNames, imagePathProblem, isNormalImagePath, utf8ByteLength } from '../../core/image-path.ts';
 import type { ByteSource, HostFileIdentity, TreeEntry } from '../../core/image-tree.ts';
 import {
   ERRNO,
@@ -183,6 +183,10 @@ export function indexTree(entries: readonly TreeEntry[]): TreeIndex {
   };
 
   const checkPath = (path: string): void => {
+    // The check that builds nothing first (resolved trees are in normal form), then the one
+    // that says what is wrong: imagePathProblem splits every path (10-25 ms on closure's
+    // 27,741 entries, against 5 ms).
+    if (typeof path === 'string' && isNormalImagePath(path)) return;
     const why = typeof path !== 'string' || path === '/' ? 'not an entry below /' : imagePathProblem(path);
     if (why) throw new TreeError(why, String(path));
   };
