@@ -37,7 +37,7 @@ import {
   normalizeRelativePath,
   pathEscapesProblem,
 } from './image-path.ts';
-import { TreeModel } from './tree-model.ts';
+import { isSettledTree, TreeModel } from './tree-model.ts';
 
 export interface ResolveOptions extends OpenCursorOptions {
   /** Node: host file access and folder walks (`nodeHost` from `io/host-tree.ts`). Browsers have none. */
@@ -904,6 +904,8 @@ export async function resolveInputs(
       });
     }
   }
+  // A single walked folder is already settled: the model would give back the same list.
+  if (isSettledTree(all)) return { entries: all, closure: closureList, problems: sortProblems(problems) };
   const { tree, conflicts } = TreeModel.fromEntries(all);
   const seen = new Set<string>();
   for (const c of conflicts) {
@@ -912,12 +914,15 @@ export async function resolveInputs(
     seen.add(key);
     problems.push(c.problem);
   }
-  // Problems in a canonical order too, so output does not depend on input order.
-  problems.sort((a, b) =>
+  return { entries: tree.toEntries(), closure: closureList, problems: sortProblems(problems) };
+}
+
+/** Problems in a canonical order too, so output does not depend on input order. */
+function sortProblems(problems: InputProblem[]): InputProblem[] {
+  return problems.sort((a, b) =>
     byteOrder(
       `${a.severity}\0${a.code}\0${a.path ?? ''}\0${a.input}`,
       `${b.severity}\0${b.code}\0${b.path ?? ''}\0${b.input}`,
     ),
   );
-  return { entries: tree.toEntries(), closure: closureList, problems };
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { TreeEntry } from './image-tree.ts';
 import { compareImagePaths } from './image-path.ts';
-import { TreeModel } from './tree-model.ts';
+import { prng } from './test-support/nar-bytes.ts';
+import { isSettledTree, TreeModel } from './tree-model.ts';
 
 function e(path: string, type: TreeEntry['type'] = 'file', extra: Partial<TreeEntry> = {}): TreeEntry {
   return {
@@ -100,5 +101,74 @@ describe('TreeModel', () => {
     expect(new Set(listed.map((x) => x.path)).size).toBe(listed.length);
     for (let i = 1; i < listed.length; i++)
       expect(compareImagePaths(listed[i - 1].path, listed[i].path)).toBeLessThan(0);
+  });
+});
+
+describe('isSettledTree', () => {
+  const root = () => e('/', 'directory');
+
+  it('holds for a model listing whose every directory is explicit, which the model gives back as it is', () => {
+    const rand = prng(14);
+    // Names whose UTF-16 and byte orders differ (a surrogate pair against U+FFFD), prefixes, dashes.
+    const names = ['a', 'a-b', 'a.b', 'b', 'B', 'é', '\u{1F600}', '\uFFFD', 'ab'];
+    let checked = 0;
+    for (let round = 0; round < 200; round++) {
+      const given: TreeEntry[] = [root()];
+      for (let i = 0; i < 30; i++) {
+        const depth = 1 + Math.floor(rand() * 3);
+        const parts: string[] = [];
+        for (let d = 0; d < depth; d++) parts.push(names[Math.floor(rand() * names.length)]);
+        // Every prefix a directory, the last name sometimes a file.
+        for (let d = 1; d < depth; d++) given.push(e(`/${parts.slice(0, d).join('/')}`, 'directory'));
+        given.push(e(`/${parts.join('/')}`, rand() < 0.5 ? 'file' : 'directory'));
+      }
+      const { tree } = TreeModel.fromEntries(given);
+      const listed = tree.toEntries();
+      if (listed.some((x) => x.origin !== 'a.tar')) continue; // an implicit parent: not settled
+      expect(isSettledTree(listed)).toBe(true);
+      const again = TreeModel.fromEntries(listed);
+      expect(again.conflicts).toEqual([]);
+      const relisted = again.tree.toEntries();
+      expect(relisted).toHaveLength(listed.length);
+      for (let i = 0; i < listed.length; i++) expect(relisted[i]).toBe(listed[i]);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(150);
+  });
+
+  it.each([
+    ['empty', []],
+    ['without a root', [e('/a')]],
+    ['a root that is not a directory', [e('/'), e('/a')]],
+    ['a root not first', [e('/a'), e('/', 'directory')]],
+    ['the root twice', [e('/', 'directory'), e('/', 'directory')]],
+    ['a path twice', [e('/', 'directory'), e('/a'), e('/a')]],
+    ['a directory twice', [e('/', 'directory'), e('/d', 'directory'), e('/d', 'directory')]],
+    ['siblings out of order', [e('/', 'directory'), e('/b'), e('/a')]],
+    ['siblings in UTF-16 but not byte order', [e('/', 'directory'), e('/\u{1F600}'), e('/\uFFFD')]],
+    ['an implicit parent', [e('/', 'directory'), e('/d/x')]],
+    ['a file as a parent', [e('/', 'directory'), e('/f'), e('/f/x')]],
+    ['a child after its directory was left', [e('/', 'directory'), e('/a', 'directory'), e('/b'), e('/a/x')]],
+    ['a trailing slash', [e('/', 'directory'), e('/a', 'directory'), e('/a/')]],
+    ['a relative path', [e('/', 'directory'), e('a')]],
+  ] as [string, TreeEntry[]][])('does not hold with %s', (_name, entries) => {
+    expect(isSettledTree(entries)).toBe(false);
+  });
+
+  it('holds for a walked-like listing: root, then depth first by name bytes', () => {
+    const listed = [
+      root(),
+      e('/a', 'directory'),
+      e('/a/x'),
+      e('/a-b'),
+      e('/b', 'directory'),
+      e('/b/c', 'directory'),
+      e('/b/c/d', 'symlink', { target: '../x' }),
+      e('/b/h', 'hardlink', { target: '/a/x' }),
+      e('/\uFFFD'),
+      e('/\u{1F600}'),
+    ];
+    expect(isSettledTree(listed)).toBe(true);
+    expect(TreeModel.fromEntries(listed).tree.toEntries()).toEqual(listed);
   });
 });

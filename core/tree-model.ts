@@ -49,6 +49,45 @@ function sameNonDir(a: TreeEntry, b: TreeEntry): boolean {
 }
 
 /**
+ * Whether `entries` are already the tree {@link TreeModel.fromEntries} would make of them,
+ * in its {@link TreeModel.toEntries} order: an explicit root directory first, every other
+ * entry after its parent directory (no implicit parents, no non-directory parent), depth
+ * first, siblings in strictly increasing name order (so no path twice, no conflict). A
+ * walked folder is: its merge is then skipped (30-40 ms and a second map of every path on
+ * `closure`'s 27,741 entries). One pass, holding only the directories from the root to the
+ * current entry. Paths must be in normal form, as for `fromEntries`.
+ */
+export function isSettledTree(entries: readonly TreeEntry[]): boolean {
+  const root = entries[0];
+  if (root === undefined || root.path !== '/' || root.type !== 'directory') return false;
+  // The open directories, root first, and the name of the last child seen in each.
+  const open: string[] = ['/'];
+  const lastChild: string[] = [''];
+  for (let i = 1; i < entries.length; i++) {
+    const e = entries[i];
+    const path = e.path;
+    const slash = path.lastIndexOf('/');
+    if (slash < 0 || slash === path.length - 1) return false; // no name: `/` again, or not normal
+    const parent = slash === 0 ? '/' : path.slice(0, slash);
+    while (open.length > 0 && open[open.length - 1] !== parent) {
+      open.pop();
+      lastChild.pop();
+    }
+    // The parent was closed already, is not a directory, or is missing.
+    if (open.length === 0) return false;
+    const name = path.slice(slash + 1);
+    const k = open.length - 1;
+    if (lastChild[k] !== '' && compareNames(lastChild[k], name) >= 0) return false;
+    lastChild[k] = name;
+    if (e.type === 'directory') {
+      open.push(path);
+      lastChild.push('');
+    }
+  }
+  return true;
+}
+
+/**
  * Merges inputs into one tree: normalized paths, implicit parent directories, and conflicts
  * when two inputs claim one path. Entries are stored as given (not copied).
  */
