@@ -92,6 +92,18 @@ if (argv[0] === 'build') {
     });
   }
 }
+// A reader that went away (`disk-image-studio ls IMG | head -1`): Node reports the closed
+// pipe as an 'error' event on the stream, which, unhandled, ends the process with a stack.
+// As other tools do on SIGPIPE, inspect and ls stop at once (exit 141); a build is not
+// failed by its messages going nowhere: it goes on, writing nothing more to that stream.
+const closedStreams = new Set();
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (!closedStreams.has(stream) && e?.code !== 'EPIPE') throw e;
+    closedStreams.add(stream);
+    if (argv[0] !== 'build') process.exit(141);
+  });
+}
 // inspect and ls write nothing: the default signal action ends them at once.
 process.exitCode = await main(argv, undefined, controller.signal, buildThread);
 // Not taken (the command line was refused before the build): stop it.
