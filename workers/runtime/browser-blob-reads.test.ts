@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
+import { PICKED_ENTRIES_SCRIPT } from '../test-support/picked-entries-page.ts';
 import { diffTree, runNative, sha256Hex, tempDir, walkHost } from '../test-support/native.ts';
 import { type ServedPage, serveWorkerPage } from '../test-support/worker-page.ts';
 import { MemoryImageStore } from './image-store.ts';
@@ -78,21 +79,10 @@ self.onmessage = async (e) => {
 `;
 
 const MAIN = `
+${PICKED_ENTRIES_SCRIPT}
 window.build = (mode, meta) => {
-  const files = Array.from(document.getElementById('f').files);
-  const base = { uid: 0, gid: 0, mtime: 1, origin: 'picked' };
-  const entries = [{ ...base, path: '/', type: 'directory', mode: 0o755, size: 0 }];
-  // joined: one Blob of all files; groups: Blobs of 7 files (batches span several, and start inside one).
-  const per = mode === 'joined' ? files.length : mode === 'groups' ? 7 : 1;
-  const blobs = [];
-  for (let i = 0; i < files.length; i += per) blobs.push(per === 1 ? files[i] : new Blob(files.slice(i, i + per)));
-  let offset = 0;
-  meta.forEach((m, i) => {
-    if (i % per === 0) offset = 0;
-    const source = { kind: 'blob', blob: blobs[Math.floor(i / per)], offset, size: m.size };
-    offset += m.size;
-    entries.push({ ...base, path: m.path, type: 'file', mode: 0o644, size: m.size, source: m.size ? source : undefined });
-  });
+  // joined: one Blob of all files; groups: Blobs of 7 files; separate: each File on its own.
+  const entries = pickedEntries(Array.from(document.getElementById('f').files), mode, meta);
   const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   return new Promise((resolve) => {
     w.onmessage = (e) => {
