@@ -13,11 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
 import { PICKED_ENTRIES_SCRIPT } from '../test-support/picked-entries-page.ts';
+import { bytesEntries, mkfsFromBytes } from '../test-support/reference-mkfs.ts';
 import { diffTree, runNative, sha256Hex, tempDir, walkHost } from '../test-support/native.ts';
 import { type ServedPage, serveWorkerPage } from '../test-support/worker-page.ts';
-import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
-import { runTool } from './run-tool.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RUNTIME = fileURLToPath(new URL('./index.ts', import.meta.url));
@@ -173,26 +172,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
     }
 
     it('gives the image Node makes from the same bytes, one range read per batch when joined', async () => {
-      const entries: TreeEntry[] = files.map((f) => ({
-        path: f.path,
-        type: 'file',
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime: 1,
-        size: f.size,
-        origin: 'picked',
-        source: f.size ? { kind: 'bytes', bytes: f.bytes } : undefined,
-      }));
-      const store = new MemoryImageStore(16 << 20);
-      const node = await runTool('mke2fs', MKFS, {
-        epoch: EPOCH,
-        mounts: [
-          { type: 'image', path: '/image/disk.img', store },
-          { type: 'tree', path: '/tree', entries },
-        ],
-      });
-      expect(node.exitCode, node.stderr).toBe(0);
+      const { exitCode, stderr, store } = await mkfsFromBytes(files, MKFS, 16 << 20, EPOCH);
+      expect(exitCode, stderr).toBe(0);
       const want = await store.sha256();
 
       const [joined, groups, separate] = await buildInPage(['joined', 'groups', 'separate']);
@@ -226,7 +207,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
           size: 0,
           origin: '',
         })),
-        ...entries,
+        ...bytesEntries(files),
       ];
       // rdump restores owners as the caller: compare with this process's uid/gid.
       const host = walkHost(dump);

@@ -12,13 +12,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TreeEntry } from '../../core/image-tree.ts';
 import { PICKED_ENTRIES_SCRIPT } from '../test-support/picked-entries-page.ts';
+import { mkfsFromBytes } from '../test-support/reference-mkfs.ts';
 import { runNative, tempDir } from '../test-support/native.ts';
 import { type ServedPage, servePage, serveWorkerPage } from '../test-support/worker-page.ts';
-import { MemoryImageStore } from './image-store.ts';
 import { writeStoreToFile } from './node-image-file.ts';
-import { runTool } from './run-tool.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RUNTIME = fileURLToPath(new URL('./index.ts', import.meta.url));
@@ -160,26 +158,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
       plain = await servePage(join(tmp.dir, 'out'), { isolated: false });
 
       // Node's image of the same bytes, checked by native e2fsck.
-      const entries: TreeEntry[] = files.map((f) => ({
-        path: f.path,
-        type: 'file',
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime: 1,
-        size: f.bytes.length,
-        origin: 'picked',
-        source: f.bytes.length ? { kind: 'bytes', bytes: f.bytes } : undefined,
-      }));
-      const store = new MemoryImageStore(128 * MiB);
-      const r = await runTool('mke2fs', MKFS, {
-        epoch: EPOCH,
-        mounts: [
-          { type: 'image', path: '/image/disk.img', store },
-          { type: 'tree', path: '/tree', entries },
-        ],
-      });
-      expect(r.exitCode, r.stderr).toBe(0);
+      const { exitCode, stderr, store } = await mkfsFromBytes(files, MKFS, 128 * MiB, EPOCH);
+      expect(exitCode, stderr).toBe(0);
       nodeSha = await store.sha256();
       const img = join(tmp.dir, 'node.img');
       writeStoreToFile(store, img);
