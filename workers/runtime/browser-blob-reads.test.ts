@@ -15,7 +15,7 @@ import type { TreeEntry } from '../../core/image-tree.ts';
 import { PICKED_ENTRIES_SCRIPT } from '../test-support/picked-entries-page.ts';
 import { bytesEntries, mkfsFromBytes } from '../test-support/reference-mkfs.ts';
 import { diffTree, runNative, sha256Hex, tempDir, walkHost } from '../test-support/native.ts';
-import { type ServedPage, serveWorkerPage } from '../test-support/worker-page.ts';
+import { type ServedPage, serveWorkerPage, withServedPage } from '../test-support/worker-page.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -142,33 +142,24 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
 
     /** Picks the tree's files (in copy order) into the page and builds in a worker, once per mode. */
     async function buildInPage(modes: Mode[], before?: () => void): Promise<BuildOutcome[]> {
-      const { chromium } = await import('@playwright/test');
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu'],
-      });
-      try {
-        const page = await browser.newPage();
-        await page.goto(`http://127.0.0.1:${port}/`);
-        await page.setInputFiles(
-          '#f',
-          files.map((f) => join(treeDir, f.path)),
-        );
-        before?.();
-        const meta = files.map((f) => ({ path: f.path, size: f.size }));
-        const out: BuildOutcome[] = [];
-        for (const mode of modes)
-          out.push(
-            await page.evaluate(
-              ([m, list]) =>
-                (window as unknown as { build: (m: string, l: unknown) => Promise<BuildOutcome> }).build(m, list),
-              [mode, meta] as const,
-            ),
-          );
-        return out;
-      } finally {
-        await browser.close();
-      }
+      return withServedPage(
+        port,
+        async (page) => {
+          before?.();
+          const meta = files.map((f) => ({ path: f.path, size: f.size }));
+          const out: BuildOutcome[] = [];
+          for (const mode of modes)
+            out.push(
+              await page.evaluate(
+                ([m, list]) =>
+                  (window as unknown as { build: (m: string, l: unknown) => Promise<BuildOutcome> }).build(m, list),
+                [mode, meta] as const,
+              ),
+            );
+          return out;
+        },
+        files.map((f) => join(treeDir, f.path)),
+      );
     }
 
     it('gives the image Node makes from the same bytes, one range read per batch when joined', async () => {

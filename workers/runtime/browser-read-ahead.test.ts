@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PICKED_ENTRIES_SCRIPT } from '../test-support/picked-entries-page.ts';
 import { mkfsFromBytes } from '../test-support/reference-mkfs.ts';
 import { runNative, tempDir } from '../test-support/native.ts';
-import { type ServedPage, servePage, serveWorkerPage } from '../test-support/worker-page.ts';
+import { type ServedPage, servePage, serveWorkerPage, withServedPage } from '../test-support/worker-page.ts';
 import { writeStoreToFile } from './node-image-file.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -173,22 +173,11 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
 
     /** Opens `served` in Chromium with the tree's files picked and runs `work` on the page. */
     async function withPage<T>(served: ServedPage, work: (page: Page) => Promise<T>): Promise<T> {
-      const { chromium } = await import('@playwright/test');
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu'],
-      });
-      try {
-        const page = await browser.newPage();
-        await page.goto(`http://127.0.0.1:${served.port}/`);
-        await page.setInputFiles(
-          '#f',
-          files.map((f) => join(treeDir, f.path)),
-        );
-        return await work(page);
-      } finally {
-        await browser.close();
-      }
+      return withServedPage(
+        served,
+        work,
+        files.map((f) => join(treeDir, f.path)),
+      );
     }
 
     const build = (page: Page, mode: Mode, opts: { pauseAt?: number; abortAt?: number } = {}) =>

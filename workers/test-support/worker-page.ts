@@ -69,3 +69,28 @@ export async function servePage(out: string, options: { isolated?: boolean } = {
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/**
+ * Opens a served page in Debian's Chromium (`CHROMIUM_PATH`, default /usr/bin/chromium; a
+ * fresh headless browser), picks `pick` (host paths) into its `#f` file input when given,
+ * runs `work` on the page and closes the browser whatever happens.
+ */
+export async function withServedPage<T>(
+  served: ServedPage | number,
+  work: (page: import('@playwright/test').Page) => Promise<T>,
+  pick?: string[],
+): Promise<T> {
+  const { chromium } = await import('@playwright/test');
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${typeof served === 'number' ? served : served.port}/`);
+    if (pick) await page.setInputFiles('#f', pick);
+    return await work(page);
+  } finally {
+    await browser.close();
+  }
+}
