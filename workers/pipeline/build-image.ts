@@ -264,8 +264,8 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   });
   const { entries, plan } = planned;
   // The compression workers (0.1 s of CPU each to start), on the other cores while mkfs
-  // runs; no more than the image has pieces of FRAME_PIECE: on `small` (27 MB, one piece)
-  // the second worker only started.
+  // runs; no more than the image has pieces (see `framePieceFor`): a worker beyond them
+  // would only start.
   let compressionWorkers = ctx.compressionWorkers;
   if (options.compress) {
     try {

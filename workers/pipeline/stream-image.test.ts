@@ -11,6 +11,7 @@ import {
   compressFrames,
   FRAME_PIECE,
   FRAME_SLICE,
+  framePieceFor,
   framePoolsStarted,
   frameWorkersFor,
   frameWorkersStarted,
@@ -72,10 +73,22 @@ describe('zstd frames on every core', () => {
     expect(sha256Hex(pooled)).toBe(sha256Hex(await compressed(sampleStore(), 0)));
   });
 
+  it('cuts an input into pieces by its size alone: 32 MiB from 128 MiB, else quarters of at least 4 MiB', () => {
+    expect(framePieceFor(0)).toBe(4 * MiB);
+    expect(framePieceFor(10 * MiB)).toBe(4 * MiB);
+    expect(framePieceFor(16 * MiB)).toBe(4 * MiB);
+    expect(framePieceFor(27 * MiB + 1)).toBe(7 * MiB);
+    expect(framePieceFor(100 * MiB)).toBe(25 * MiB);
+    expect(framePieceFor(4 * FRAME_PIECE)).toBe(FRAME_PIECE);
+    expect(framePieceFor(10 * FRAME_PIECE + 7)).toBe(FRAME_PIECE);
+  });
+
   it('starts one worker per piece of the image, at most the workers asked for', () => {
     expect(frameWorkersFor(1, 4)).toBe(1);
-    expect(frameWorkersFor(FRAME_PIECE, 4)).toBe(1);
-    expect(frameWorkersFor(FRAME_PIECE + 1, 4)).toBe(2);
+    expect(frameWorkersFor(4 * MiB, 4)).toBe(1);
+    expect(frameWorkersFor(4 * MiB + 1, 4)).toBe(2);
+    expect(frameWorkersFor(27 * MiB, 4)).toBe(4);
+    expect(frameWorkersFor(27 * MiB, 2)).toBe(2);
     expect(frameWorkersFor(10 * FRAME_PIECE, 4)).toBe(4);
     expect(frameWorkersFor(10 * FRAME_PIECE, 0)).toBe(0);
     expect(frameWorkersFor(0, 2)).toBe(1);
@@ -100,7 +113,7 @@ describe('zstd frames on every core', () => {
     // the whole size without decoding.
     const l = runNative('zstd', ['-lv', file]);
     expect(l.status).toBe(0);
-    expect(l.stdout).toMatch(new RegExp(`# Zstandard Frames: ${Math.ceil(store.size / FRAME_PIECE)}\\b`));
+    expect(l.stdout).toMatch(new RegExp(`# Zstandard Frames: ${Math.ceil(store.size / framePieceFor(store.size))}\\b`));
     expect(l.stdout).toMatch(/Check: XXH64/);
     expect(l.stdout).toContain(`(${store.size} B)`);
 
@@ -116,9 +129,10 @@ describe('zstd frames on every core', () => {
     // The pieces wholly inside the hole (16 MiB up to the data two pieces in) are holes.
     const holes = [];
     const expected = [];
-    for (let off = 0; off < store.size; off += FRAME_PIECE) {
-      holes.push(source.isHole!(off, Math.min(FRAME_PIECE, store.size - off)));
-      expected.push(off >= 16 * MiB && off + FRAME_PIECE <= AFTER_HOLE);
+    const piece = framePieceFor(store.size);
+    for (let off = 0; off < store.size; off += piece) {
+      holes.push(source.isHole!(off, Math.min(piece, store.size - off)));
+      expected.push(off >= 16 * MiB && off + piece <= AFTER_HOLE);
     }
     expect(holes).toEqual(expected);
     expect(holes.filter(Boolean).length).toBeGreaterThan(0);
@@ -228,12 +242,14 @@ describe('zstd frames on every core', () => {
 
   it('fails with the read error of a piece (not a hang), and a later call still works', async () => {
     const store = sampleStore();
+    // Three slices into the fourth piece (the second and third are the hole, never read).
+    const gone = 3 * framePieceFor(store.size) + 3 * FRAME_SLICE;
     for (const workers of [0, 2]) {
       let read = 0;
       const source = {
         size: store.size,
         readInto(o: number, t: Uint8Array) {
-          if (o >= FRAME_PIECE + 3 * FRAME_SLICE) throw new Error(`disk gone at ${o}`);
+          if (o >= gone) throw new Error(`disk gone at ${o}`);
           read += t.length;
           store.readInto(o, t);
         },
@@ -243,7 +259,7 @@ describe('zstd frames on every core', () => {
           // drain
         }
       };
-      await expect(frames()).rejects.toThrow(`disk gone at ${FRAME_PIECE + 3 * FRAME_SLICE}`);
+      await expect(frames()).rejects.toThrow(`disk gone at ${gone}`);
       expect(read).toBeGreaterThan(0);
     }
     expect(sha256Hex(await compressed(store, 2))).toBe(sha256Hex(await compressed(store, 0)));

@@ -1,12 +1,12 @@
 /**
- * Streams an image out of its store: optionally through zstd (one frame per 32 MiB piece,
+ * Streams an image out of its store: optionally through zstd (one frame per piece of up to 32 MiB,
  * compressed on every core, see `zstd-frames.ts`), hashed on the way, to a sink that is
  * awaited for each piece (or only hashed, without a sink). The image's bytes are never held twice.
  * A piece handed to the sink is valid until the sink returns or settles (compressed frames'
  * arrays are reused, uncompressed pieces may be views of the store): copy what must be kept.
  */
 import { createSha256, type ImageStore } from '../runtime/image-store.ts';
-import { compressFrames, FRAME_PIECE, storeSource } from '../runtime/zstd-frames.ts';
+import { compressFrames, framePieceFor, storeSource } from '../runtime/zstd-frames.ts';
 
 const MiB = 1024 * 1024;
 /** Output goes to the sink in pieces of about this size: each piece may cross a worker boundary. */
@@ -54,9 +54,10 @@ export async function streamImage(
   };
   if (options.compress) {
     let i = 0;
+    const piece = framePieceFor(imageSize);
     const frames = compressFrames(storeSource(store), { level: options.level ?? 3, workers: options.workers, signal });
     for await (const frame of frames) {
-      consumed = Math.min(imageSize, ++i * FRAME_PIECE);
+      consumed = Math.min(imageSize, ++i * piece);
       await emit(frame);
     }
   } else {

@@ -51,6 +51,7 @@ export type { CompressOptions, DecompressOptions } from './zstd-stream.ts';
 export {
   compressFrames,
   FRAME_PIECE,
+  framePieceFor,
   frameWorkersStarted,
   lastPoolError,
   stopFrameWorkers,
