@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import module from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { startBuildThreadEarly } from './early-thread.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = join(root, '.cache', 'cli', 'main.mjs');
@@ -59,23 +59,11 @@ async function loadMain() {
 const argv = process.argv.slice(2);
 // `build` runs in a worker thread that loads the command line's code again (0.1 s with
 // Node's own start-up in the thread): started first, it loads while this thread does.
-// As startBuildThreadEarly in cli/build-thread.ts; main() sends it its data.
-let buildThread;
-if (bundleFresh && argv.filter((a) => a !== '--debug')[0] === 'build') {
-  buildThread = new Worker(pathToFileURL(bundle), {
-    workerData: { buildThreadEarly: true },
-    stdout: false,
-    stderr: false,
-  });
-  const end = {};
-  buildThread[Symbol.for('disk-image-studio.build-thread-end')] = end;
-  buildThread.on('error', (e) => {
-    end.error ??= e;
-  });
-  buildThread.on('exit', (code) => {
-    end.code = code;
-  });
-}
+// main() sends it its data.
+const buildThread =
+  bundleFresh && argv.filter((a) => a !== '--debug')[0] === 'build'
+    ? startBuildThreadEarly(pathToFileURL(bundle))
+    : undefined;
 const { main } = await loadMain();
 const controller = new AbortController();
 if (argv[0] === 'build') {

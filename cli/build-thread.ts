@@ -6,7 +6,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
-import { type MessagePort, parentPort, Worker, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { BuildEvent, BuildFailure, BuildInput, BuildResult } from '../core/engine-contract.ts';
 import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
@@ -226,39 +226,7 @@ export function runBuildThreadIfStarted(): void {
   }
 }
 
-/**
- * Where a thread started ahead keeps how it ended, if it ended before it was taken: a
- * property of the Worker under a registered symbol, so that `cli/bin.mjs` (plain JavaScript,
- * which starts it before this code is loaded) and this module share it.
- */
-const EARLY_END = Symbol.for('disk-image-studio.build-thread-end');
-type EarlyEnd = { error?: unknown; code?: number };
-
-/**
- * Starts a build thread from `entry` (the compiled bundle, or the TypeScript loader) before
- * the command line is read, so that the thread's start-up (Node's own, then loading the
- * command line's code: 0.1 s) overlaps the main thread's. Hand it to `main`, which sends it
- * its data, or terminate it. `cli/bin.mjs` does the same in JavaScript.
- */
-export function startBuildThreadEarly(entry: URL): Worker {
-  const worker = new Worker(entry, { workerData: { buildThreadEarly: true }, stdout: false, stderr: false });
-  // Until `main` takes it: a failure to start is kept and reported when it is used.
-  const end: EarlyEnd = {};
-  (worker as unknown as Record<symbol, EarlyEnd>)[EARLY_END] = end;
-  worker.on('error', (e) => {
-    end.error ??= e;
-  });
-  worker.on('exit', (code) => {
-    end.code = code;
-  });
-  return worker;
-}
-
-/** How a thread started ahead ended, if it already has (its error, or its exit code). */
-export function earlyThreadEnd(worker: Worker): EarlyEnd | undefined {
-  const end = (worker as unknown as Record<symbol, EarlyEnd | undefined>)[EARLY_END];
-  return end && end.code !== undefined ? end : undefined;
-}
+export { earlyThreadEnd, startBuildThreadEarly } from './early-thread.mjs';
 
 function runBuild(port: MessagePort, data: BuildThreadData): void {
   if (data.wasmDirs.e2fsprogs || data.wasmDirs.zstd) setWasmDirs(data.wasmDirs);
