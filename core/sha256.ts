@@ -14,10 +14,15 @@ export interface Sha256 {
 
 type NodeCrypto = typeof import('node:crypto');
 
+/** `node:crypto` where the host is Node, without a static import (browser bundles need none). */
+export function nodeCrypto(): NodeCrypto | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+}
+
 /** A new streaming sha256: node:crypto in Node, `hash-wasm` elsewhere. */
 export async function createSha256(): Promise<Sha256> {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const crypto = proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+  const crypto = nodeCrypto();
   if (crypto) {
     const h = crypto.createHash('sha256');
     return {

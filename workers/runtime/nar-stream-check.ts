@@ -13,6 +13,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { formatNarHash } from '../../core/nix-base32.ts';
+import { nodeCrypto } from '../../core/sha256.ts';
 import { compareNames } from '../../core/image-path.ts';
 import type { TreeDir, TreeInode, TreeIndex } from './tree-fs.ts';
 
@@ -42,11 +43,8 @@ interface SyncHash {
   digest(): Uint8Array;
 }
 
-type NodeCrypto = typeof import('node:crypto');
-
 function createSyncHash(): SyncHash {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const crypto = proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+  const crypto = nodeCrypto();
   if (crypto) {
     const h = crypto.createHash('sha256');
     return {
