@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { PICKED_ENTRIES_SCRIPT } from '../test-support/picked-entries-page.ts';
+import { expectInputChanged, PICKED_ENTRIES_SCRIPT, type PageBuildError } from '../test-support/picked-entries-page.ts';
 import { bytesEntries, mkfsFromBytes } from '../test-support/reference-mkfs.ts';
 import { diffTree, runNative, sha256Hex, tempDir, walkHost } from '../test-support/native.ts';
 import { type ServedPage, serveWorkerPage, withServedPage } from '../test-support/worker-page.ts';
@@ -105,7 +105,7 @@ interface BuildOutcome {
   stderr?: string;
   blobReads?: number;
   b64?: string;
-  error?: { name: string; message: string; path?: string };
+  error?: PageBuildError;
 }
 
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
@@ -226,10 +226,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
             const later = new Date(Date.now() + 5000);
             utimesSync(host, later, later);
           });
-          expect(r.exit).toBeUndefined();
-          expect(r.error?.name).toBe('InputChangedError');
-          expect(r.error?.path).toBe(victim.path);
-          expect(r.error?.message).toMatch(/changed, moved or deleted on disk after it was added/);
+          expectInputChanged(r, victim.path);
         } finally {
           writeFileSync(host, original);
         }

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PICKED_ENTRIES_SCRIPT } from '../test-support/picked-entries-page.ts';
+import { expectInputChanged, PICKED_ENTRIES_SCRIPT, type PageBuildError } from '../test-support/picked-entries-page.ts';
 import { mkfsFromBytes } from '../test-support/reference-mkfs.ts';
 import { runNative, tempDir } from '../test-support/native.ts';
 import { type ServedPage, servePage, serveWorkerPage, withServedPage } from '../test-support/worker-page.ts';
@@ -129,7 +129,7 @@ interface Outcome {
   stderr?: string;
   sha?: string;
   stats?: { blobReads: number; readAhead: number; bytesRead: number };
-  error?: { name: string; message: string; path?: string };
+  error?: PageBuildError;
   aliveAtStart?: boolean;
   aliveAfter?: boolean;
 }
@@ -240,10 +240,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
           return result;
         });
         expect(r.reader).toBe(true);
-        expect(r.exit).toBeUndefined();
-        expect(r.error?.name).toBe('InputChangedError');
-        expect(r.error?.path).toBe(victim.path);
-        expect(r.error?.message).toMatch(/changed, moved or deleted on disk after it was added/);
+        expectInputChanged(r, victim.path);
       } finally {
         writeFileSync(host, original);
       }

@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 /**
  * For test pages that build from Files picked into `<input type=file multiple>`: the page
  * script's `pickedEntries(files, mode, meta)`, as source text to put into the page's script.
@@ -24,3 +26,21 @@ function pickedEntries(files, mode, meta) {
   return entries;
 }
 `;
+
+/** What a test page reports of a build that failed: the error's name, message and path. */
+export interface PageBuildError {
+  name: string;
+  message: string;
+  path?: string;
+}
+
+/**
+ * Asserts that a page's build ended without an exit status but with the engine's
+ * InputChangedError for the picked file at `path` (changed on disk after it was picked).
+ */
+export function expectInputChanged(outcome: { exit?: number; error?: PageBuildError }, path: string): void {
+  expect(outcome.exit).toBeUndefined();
+  expect(outcome.error?.name).toBe('InputChangedError');
+  expect(outcome.error?.path).toBe(path);
+  expect(outcome.error?.message).toMatch(/changed, moved or deleted on disk after it was added/);
+}
