@@ -17,34 +17,27 @@ export function SaveModeChoice({
   disabled: boolean;
   fileHint: string;
 }) {
+  const choices: [SaveMode, string, string][] = [
+    ['file', 'Save to a file', fileHint],
+    ['download', 'Download', "kept in the browser's storage on disk, downloaded when done"],
+  ];
   return (
     <fieldset className="save-choice" disabled={disabled}>
       <legend className="visually-hidden">Where the image goes</legend>
-      <label className="radio">
-        <input
-          type="radio"
-          name={name}
-          value="file"
-          checked={mode === 'file'}
-          onChange={() => studio().setSaveMode('file')}
-        />
-        <span>
-          <strong>Save to a file</strong> <span className="muted">{fileHint}</span>
-        </span>
-      </label>
-      <label className="radio">
-        <input
-          type="radio"
-          name={name}
-          value="download"
-          checked={mode === 'download'}
-          onChange={() => studio().setSaveMode('download')}
-        />
-        <span>
-          <strong>Download</strong>{' '}
-          <span className="muted">kept in the browser's storage on disk, downloaded when done</span>
-        </span>
-      </label>
+      {choices.map(([value, title, hint]) => (
+        <label key={value} className="radio">
+          <input
+            type="radio"
+            name={name}
+            value={value}
+            checked={mode === value}
+            onChange={() => studio().setSaveMode(value)}
+          />
+          <span>
+            <strong>{title}</strong> <span className="muted">{hint}</span>
+          </span>
+        </label>
+      ))}
     </fieldset>
   );
 }
