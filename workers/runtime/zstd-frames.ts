@@ -1,8 +1,8 @@
 /**
  * zstd on every core: the input is cut into pieces of a size set by its size alone
  * ({@link framePieceFor}: {@link FRAME_PIECE}, 32 MiB, from 128 MiB of input; a quarter of
- * a smaller input, at least 4 MiB) and each piece becomes one independent zstd frame (content size in its header,
- * content checksum on), compressed by a pool of workers (Node worker threads, Web Workers)
+ * a smaller input, at least 4 MiB) and each piece becomes one independent zstd frame
+ * (content size in its header, content checksum on), compressed by a pool of workers (Node worker threads, Web Workers)
  * or in the calling thread. The frames are concatenated in input order, so the output is
  * the same bytes whatever the number of workers, and plain `zstd -d` (or any decoder
  * reading concatenated frames) restores the input.
