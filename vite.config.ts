@@ -1,6 +1,7 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import { ISOLATION_HEADERS } from './core/isolation-headers.ts';
+import { WORKER_OPTIMIZED_DEPS } from './vite-optimized-deps.ts';
 
 /** The studio is a static page: `web/` is the root, `public/` holds static assets. */
 export default defineConfig({
@@ -12,13 +13,7 @@ export default defineConfig({
   // discovered later, when the worker first loads, the dev server would reload the page.
   optimizeDeps: {
     entries: ['index.html', '../workers/build-worker.ts'],
-    include: [
-      'xz-decompress',
-      'unbzip2-stream/lib/bzip2.js',
-      'unbzip2-stream/lib/bit_iterator.js',
-      '@noble/curves/ed25519.js',
-      'hash-wasm',
-    ],
+    include: [...WORKER_OPTIMIZED_DEPS],
   },
   // Cross-origin isolated (COOP + COEP): the build worker reads picked files ahead of mke2fs
   // through shared memory (README.md, "Hosting").

@@ -13,6 +13,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
 import { ISOLATION_HEADERS } from '../../core/isolation-headers.ts';
+import { WORKER_OPTIMIZED_DEPS } from '../../vite-optimized-deps.ts';
 import { REPO_ROOT, wasmDirs } from '../wasm-dirs.ts';
 
 const DIST_RE = /\/wasm\/(e2fsprogs|zstd)\/dist\/([^/?#]+)(\?[^#]*)?$/;
@@ -51,7 +52,7 @@ export default defineConfig({
   worker: { format: 'es' },
   // Everything the page and the worker import from node_modules, so that no late discovery
   // re-optimizes while the page loads (Vite answers 504 "Outdated Optimize Dep" then).
-  optimizeDeps: { entries: ['bench/browser/index.html'], include: ['comlink', '@noble/hashes/sha2.js'] },
+  optimizeDeps: { entries: ['bench/browser/index.html'], include: [...WORKER_OPTIMIZED_DEPS] },
   server: {
     host: '127.0.0.1',
     // BENCH_PORT lets several checkouts bench at once (each its own port).
