@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app.tsx';
 import { ErrorBoundary } from './components/error-boundary.tsx';
+import { ensureIsolation } from './isolation.ts';
 import { useImage } from './state/opened-image.ts';
 import { startEstimates } from './state/slice-options.ts';
 import { useStudio } from './state/store.ts';
@@ -29,10 +30,13 @@ if (import.meta.env.DEV) {
   void import('./dev-hooks.ts').then((m) => m.install());
 }
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <ErrorBoundary>
-      <App />
-    </ErrorBoundary>
-  </StrictMode>,
+// On a host that sends no COOP/COEP, a service worker adds them (one reload, first visit).
+void ensureIsolation().then(() =>
+  createRoot(document.getElementById('root')!).render(
+    <StrictMode>
+      <ErrorBoundary>
+        <App />
+      </ErrorBoundary>
+    </StrictMode>,
+  ),
 );

@@ -33,7 +33,9 @@ export const test = base.extend<{ watch: Watch }>({
         if (u.origin !== origin && !allowedOrigins.has(u.origin)) watch.foreign.push(r.url());
       });
       page.on('websocket', (ws) => {
-        if (new URL(ws.url()).host !== host) watch.foreign.push(ws.url());
+        const wsHost = new URL(ws.url()).host;
+        if (wsHost !== host && ![...allowedOrigins].some((o) => new URL(o).host === wsHost))
+          watch.foreign.push(ws.url());
       });
       page.on('console', (m) => {
         if (/Content.Security.Policy/i.test(m.text())) watch.cspViolations.push(m.text());
