@@ -223,12 +223,17 @@ export function summarize(
       pass: timeRatio <= limit,
       detail: `${fmtRatio(timeRatio)} (${fmtMs(rows.total[who]!.ms)} vs ${fmtMs(rows.total.native?.ms ?? NaN)})`,
     });
+    // What the build adds to the runtime it runs in: Node (90 MiB with tsx) or a renderer
+    // with the studio's worker (165-185 MiB) holds more than a small workload's allowance
+    // before reading a byte, which says nothing about the build. The absolute peak is
+    // printed beside it, and the system workload keeps absolute limits (addSystemTargets).
     const budget = w.bytes + s.imageBytes + 64 * MiB;
+    const added = o((x) => x.peak - x.baseline);
     targets.push({
-      name: 'peak memory <= input + final image + 64 MiB',
+      name: 'peak memory added <= input + final image + 64 MiB',
       contender: who,
-      pass: s.peak <= budget,
-      detail: `${fmtMiB(s.peak)} of ${fmtMiB(budget)} MiB (${fmtMiB(s.peak - s.baseline)} above the ${fmtMiB(s.baseline)} before the build)`,
+      pass: added <= budget,
+      detail: `${fmtMiB(added)} of ${fmtMiB(budget)} MiB (peak ${fmtMiB(s.peak)}, ${fmtMiB(s.baseline)} before the build)`,
     });
     targets.push({
       name: 'compressed size <= native zstd -3 (-T1) + 1%',
