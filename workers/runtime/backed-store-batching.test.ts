@@ -62,6 +62,129 @@ describe('disk-backed store write batching', () => {
     store.close();
   });
 
+  it('keeps rewritten metadata blocks in memory: one file write per run of pages', () => {
+    // mke2fs rewrites inode table, bitmap and directory blocks again and again, 1 KiB at a time.
+    const path = join(tmp.dir, 'meta.img');
+    const backing = counted(createFileBacking(path));
+    const store = new BackedImageStore(backing, { size: 16 << 20 });
+    const mirror = new MemoryImageStore(16 << 20);
+    const before = pseudoRandom(16 << 20, 77);
+    store.write(0, before);
+    mirror.write(0, before);
+    store.flush();
+    backing.writes = 0;
+    // Two blocks of one page with a gap between them: the gap keeps the file's bytes.
+    store.write(8192, pseudoRandom(1024, 1));
+    mirror.write(8192, pseudoRandom(1024, 1));
+    store.write(8192 + 3072, pseudoRandom(512, 2));
+    mirror.write(8192 + 3072, pseudoRandom(512, 2));
+    const page = 9 << 20;
+    const blocks = [2048, 3072, page, page + 1024, page + 2048, page + 3072, page + 4096, 12 << 20];
+    for (let round = 0; round < 200; round++) {
+      for (const at of blocks) {
+        const block = pseudoRandom(1024, round * 10 + at);
+        store.write(at, block);
+        mirror.write(at, block);
+      }
+    }
+    // Reads see the newest bytes before anything reached the file.
+    expect(backing.writes).toBe(0);
+    expect(sha256Hex(store.read(0, 16 << 20))).toBe(sha256Hex(mirror.read(0, 16 << 20)));
+    store.flush();
+    // Pages 0, 2, 2304 and 2305 (joined: the first is whole) and 3072: four writes for 1,602.
+    expect(backing.writes).toBe(4);
+    expect(sha256Hex(readFileSync(path))).toBe(sha256Hex(mirror.read(0, 16 << 20)));
+    store.close();
+  });
+
+  it('keeps the order of a queued run and cached pages that meet', () => {
+    const path = join(tmp.dir, 'order.img');
+    const store = new BackedImageStore(createFileBacking(path), { size: 1 << 20 });
+    const mirror = new MemoryImageStore(1 << 20);
+    const write = (at: number, data: Uint8Array) => {
+      store.write(at, data);
+      mirror.write(at, data);
+    };
+    write(0, pseudoRandom(1 << 20, 40));
+    store.flush();
+    // A run of 8 KiB, a block cached on the page after it, then the run goes on over that page.
+    write(65536, pseudoRandom(8192, 41));
+    write(65536 + 8192 + 1024, pseudoRandom(1024, 42));
+    write(65536 + 8192, pseudoRandom(4096, 43));
+    // A run that ends inside a page, then two blocks of that page with a gap over the run's end.
+    write(131072, pseudoRandom(6144, 44));
+    write(131072 + 4096, pseudoRandom(512, 45));
+    write(131072 + 7168, pseudoRandom(512, 46));
+    expect(sha256Hex(store.read(0, 1 << 20))).toBe(sha256Hex(mirror.read(0, 1 << 20)));
+    store.flush();
+    expect(sha256Hex(readFileSync(path))).toBe(sha256Hex(mirror.read(0, 1 << 20)));
+    store.close();
+  });
+
+  it('gives the same bytes as memory under any mix of writes, reads, resizes and holes', () => {
+    for (const chunkSize of [4096, 65536, 1 << 20]) {
+      for (let seed = 1; seed <= 6; seed++) {
+        const path = join(tmp.dir, `mix-${chunkSize}-${seed}.img`);
+        const store = new BackedImageStore(createFileBacking(path), { size: 6 << 20, chunkSize });
+        const mirror = new MemoryImageStore(6 << 20, { chunkSize });
+        let x = seed * 7919;
+        const rand = (n: number) => {
+          x = (x * 1103515245 + 12345) >>> 0;
+          return x % n;
+        };
+        for (let op = 0; op < 1500; op++) {
+          const size = store.size;
+          const kind = rand(100);
+          if (kind < 55) {
+            // Small writes, often at block offsets, sometimes odd ones and tiny ones.
+            const length = [1, 2, 4, 100, 1024, 1024, 2048, 4096, 3000][rand(9)];
+            // Half of them in the first 64 KiB: pages written again, with gaps between writes.
+            const span = rand(2) === 0 ? Math.min(size, 65536) : size;
+            const at =
+              rand(3) === 0 ? rand(Math.max(1, span - length)) : rand(Math.max(1, (span - length) >> 10)) << 10;
+            const data = rand(4) === 0 ? new Uint8Array(length) : pseudoRandom(length, op + seed);
+            store.write(at, data);
+            mirror.write(at, data);
+          } else if (kind < 70) {
+            // Larger writes, some continuing the last one.
+            const length = 4097 + rand(150_000);
+            const at = rand(Math.max(1, size - length));
+            const data = pseudoRandom(length, op * 3 + seed);
+            store.write(at, data);
+            mirror.write(at, data);
+          } else if (kind < 88) {
+            const length = 1 + rand(100_000);
+            const at = rand(size);
+            expect(sha256Hex(store.read(at, length)), `read ${op}`).toBe(sha256Hex(mirror.read(at, length)));
+          } else if (kind < 92) {
+            const to = (4 << 20) + rand(4 << 20);
+            store.truncate(to);
+            mirror.truncate(to);
+          } else if (kind < 96) {
+            const at = rand(size);
+            const length = rand(200_000);
+            store.zeroRange(at, length);
+            mirror.zeroRange(at, length);
+          } else if (kind < 98) {
+            const at = rand(size);
+            const length = rand(200_000);
+            store.punchHole(at, length);
+            mirror.punchHole(at, length);
+          } else {
+            store.flush();
+            expect(readFileSync(path).length, `file length after flush ${op}`).toBe(store.size);
+          }
+        }
+        expect(sha256Hex(store.read(0, store.size))).toBe(sha256Hex(mirror.read(0, mirror.size)));
+        store.flush();
+        expect(sha256Hex(readFileSync(path)), `chunk ${chunkSize} seed ${seed}`).toBe(
+          sha256Hex(mirror.read(0, mirror.size)),
+        );
+        store.close();
+      }
+    }
+  });
+
   it('writes queued blocks before a truncate, so the file ends where the image does', () => {
     const path = join(tmp.dir, 'trunc.img');
     const store = new BackedImageStore(createFileBacking(path), { size: 0 });

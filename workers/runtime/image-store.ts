@@ -527,6 +527,19 @@ export interface BackedImageStoreOptions extends ImageStoreOptions {
 /** Most bytes of queued writes a {@link BackedImageStore} holds before writing them out. */
 const PENDING_CAP = 1 << 20;
 
+/** Bytes per page of a {@link BackedImageStore}'s cache of small writes. */
+const PAGE = 4096;
+
+/** Most pages of small writes a {@link BackedImageStore} holds (4 MiB) before writing them all out. */
+const MAX_DIRTY_PAGES = 1024;
+
+/** A page of small writes not yet in the file: its bytes, `[lo, hi)` the part to write. */
+interface DirtyPage {
+  bytes: Uint8Array;
+  lo: number;
+  hi: number;
+}
+
 /**
  * An image stored in a file ({@link StoreBacking}). Memory use is one byte per chunk of
  * allocation map (16 KiB for a 16 GiB image), whatever the image size. Zero writes into
@@ -549,6 +562,19 @@ export class BackedImageStore extends BaseImageStore {
   #pending: Uint8Array | undefined;
   #pendingStart = 0;
   #pendingLength = 0;
+  /**
+   * Writes of at most a page that do not continue the pending run, by 4 KiB page of the
+   * file. mke2fs and resize2fs rewrite the same metadata blocks (inode tables, bitmaps,
+   * directories) again and again, 1 KiB at a time: on `closure` at 1/5, 5,132 writes of at
+   * most 4 KiB touched 1,176 pages, and each file write costs 10-50 us in an OPFS access
+   * handle. A page's `[lo, hi)` holds the file's bytes with every write applied (a gap
+   * between two writes is filled from the file first). No page overlaps the pending run.
+   * Reads see the pages; they are written out, in order and joined, by {@link #drain} and
+   * when {@link MAX_DIRTY_PAGES} are held.
+   */
+  #dirty = new Map<number, DirtyPage>();
+  /** Page buffers written out, for reuse. */
+  #freePages: Uint8Array[] = [];
 
   constructor(backing: StoreBacking, options: BackedImageStoreOptions = {}) {
     super(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
@@ -643,41 +669,115 @@ export class BackedImageStore extends BaseImageStore {
     return out;
   }
 
-  /** Queues `data` for the file at `position` (see {@link #pending}). */
+  /** Queues `data` for the file at `position` (see {@link #pending} and {@link #dirty}). */
   #put(position: number, data: Uint8Array): void {
+    const length = data.length;
     const n = this.#pendingLength;
-    if (n > 0 && position === this.#pendingStart + n && n + data.length <= PENDING_CAP) {
+    if (n > 0 && position === this.#pendingStart + n && n + length <= PENDING_CAP) {
+      this.#writeDirtyIn(position, length);
       this.#pending!.set(data, n);
-      this.#pendingLength = n + data.length;
+      this.#pendingLength = n + length;
       return;
     }
-    this.#drain();
-    if (data.length >= PENDING_CAP / 2) {
+    const page = Math.floor(position / PAGE);
+    if (length <= PAGE && Math.floor((position + length - 1) / PAGE) === page) {
+      if (n > 0 && this.#pendingStart < (page + 1) * PAGE && this.#pendingStart + n > page * PAGE) this.#drainRun();
+      this.#cache(page, position - page * PAGE, data);
+      return;
+    }
+    this.#drainRun();
+    this.#writeDirtyIn(position, length);
+    if (length >= PENDING_CAP / 2) {
       this.#backing.write(position, data);
       return;
     }
     this.#pending ??= new Uint8Array(PENDING_CAP);
     this.#pending.set(data, 0);
     this.#pendingStart = position;
-    this.#pendingLength = data.length;
+    this.#pendingLength = length;
+  }
+
+  /** Applies a write of at most a page to the cache (see {@link #dirty}). */
+  #cache(index: number, at: number, data: Uint8Array): void {
+    const end = at + data.length;
+    let page = this.#dirty.get(index);
+    if (!page) {
+      if (this.#dirty.size >= MAX_DIRTY_PAGES) this.#writeDirty();
+      page = { bytes: this.#freePages.pop() ?? new Uint8Array(PAGE), lo: at, hi: end };
+      this.#dirty.set(index, page);
+    } else if (end < page.lo || at > page.hi) {
+      // Not next to what was written: the file's bytes between them join the page.
+      const from = end < page.lo ? end : page.hi;
+      const to = end < page.lo ? page.lo : at;
+      this.#readBacking(index * PAGE + from, page.bytes.subarray(from, to));
+    }
+    page.bytes.set(data, at);
+    if (at < page.lo) page.lo = at;
+    if (end > page.hi) page.hi = end;
+  }
+
+  /** Writes out the cached pages that overlap `[position, position+length)` (a larger write follows). */
+  #writeDirtyIn(position: number, length: number): void {
+    if (this.#dirty.size === 0) return;
+    const first = Math.floor(position / PAGE);
+    const last = Math.floor((position + length - 1) / PAGE);
+    if (last - first + 1 > this.#dirty.size) {
+      let any = false;
+      for (const i of this.#dirty.keys()) if (i >= first && i <= last) any = true;
+      if (any) this.#writeDirty();
+      return;
+    }
+    for (let i = first; i <= last; i++) {
+      if (this.#dirty.has(i)) {
+        this.#writeDirty();
+        return;
+      }
+    }
+  }
+
+  /** Writes every cached page to the file in order, neighbours joined into one write. */
+  #writeDirty(): void {
+    if (this.#dirty.size === 0) return;
+    const indices = Array.from(this.#dirty.keys()).sort((a, b) => a - b);
+    const pages = this.#dirty;
+    this.#dirty = new Map();
+    let staging: Uint8Array | undefined;
+    let runStart = 0;
+    let runLength = 0;
+    const flushRun = () => {
+      if (runLength > 0) this.#backing.write(runStart, staging!.subarray(0, runLength));
+      runLength = 0;
+    };
+    for (const i of indices) {
+      const page = pages.get(i)!;
+      const start = i * PAGE + page.lo;
+      const length = page.hi - page.lo;
+      if (runLength > 0 && (start !== runStart + runLength || runLength + length > PENDING_CAP)) flushRun();
+      if (runLength === 0) runStart = start;
+      staging ??= new Uint8Array(PENDING_CAP);
+      staging.set(page.bytes.subarray(page.lo, page.hi), runLength);
+      runLength += length;
+      this.#freePages.push(page.bytes);
+    }
+    flushRun();
   }
 
   /** Writes the pending run to the file. */
-  #drain(): void {
+  #drainRun(): void {
     if (this.#pendingLength === 0) return;
     const n = this.#pendingLength;
     this.#pendingLength = 0;
     this.#backing.write(this.#pendingStart, this.#pending!.subarray(0, n));
   }
 
-  /** Fills `target` from the file at `position`; what lies past the file's end reads as zeros. */
-  #readFile(position: number, target: Uint8Array): void {
-    if (
-      this.#pendingLength > 0 &&
-      position < this.#pendingStart + this.#pendingLength &&
-      position + target.length > this.#pendingStart
-    )
-      this.#drain();
+  /** Writes everything queued to the file: the pending run and the cached pages (they do not overlap). */
+  #drain(): void {
+    this.#drainRun();
+    this.#writeDirty();
+  }
+
+  /** Reads the file itself at `position`; what lies past its end reads as zeros. */
+  #readBacking(position: number, target: Uint8Array): void {
     let done = 0;
     while (done < target.length) {
       const got = this.#backing.read(position + done, target.subarray(done));
@@ -686,6 +786,30 @@ export class BackedImageStore extends BaseImageStore {
         return;
       }
       done += got;
+    }
+  }
+
+  /** Fills `target` with the image's bytes at `position`: the file, with the queued writes. */
+  #readFile(position: number, target: Uint8Array): void {
+    const end = position + target.length;
+    if (this.#pendingLength > 0 && position < this.#pendingStart + this.#pendingLength && end > this.#pendingStart)
+      this.#drainRun();
+    this.#readBacking(position, target);
+    if (this.#dirty.size === 0) return;
+    const first = Math.floor(position / PAGE);
+    const last = Math.floor((end - 1) / PAGE);
+    const overlay = (i: number, page: DirtyPage) => {
+      const from = Math.max(position, i * PAGE + page.lo);
+      const to = Math.min(end, i * PAGE + page.hi);
+      if (from < to) target.set(page.bytes.subarray(from - i * PAGE, to - i * PAGE), from - position);
+    };
+    if (last - first + 1 > this.#dirty.size) {
+      for (const [i, page] of this.#dirty) if (i >= first && i <= last) overlay(i, page);
+    } else {
+      for (let i = first; i <= last; i++) {
+        const page = this.#dirty.get(i);
+        if (page) overlay(i, page);
+      }
     }
   }
 
