@@ -14,12 +14,16 @@ import { pseudoRandom } from '../test-support/tree-fixture.ts';
 const tmp = tempDir('store-batching-');
 afterAll(() => tmp.cleanup());
 
-function counted(backing: StoreBacking): StoreBacking & { writes: number; truncations: number[] } {
-  const c: StoreBacking & { writes: number; truncations: number[] } = {
+function counted(backing: StoreBacking): StoreBacking & { writes: number; reads: number; truncations: number[] } {
+  const c: StoreBacking & { writes: number; reads: number; truncations: number[] } = {
     writes: 0,
+    reads: 0,
     truncations: [],
     location: backing.location,
-    read: (position, target) => backing.read(position, target),
+    read: (position, target) => {
+      c.reads++;
+      return backing.read(position, target);
+    },
     write: (position, data) => {
       c.writes++;
       backing.write(position, data);
@@ -97,6 +101,50 @@ describe('disk-backed store write batching', () => {
     store.close();
   });
 
+  it('reads a metadata block read again and again from the file once', () => {
+    const path = join(tmp.dir, 'reread.img');
+    const backing = counted(createFileBacking(path));
+    const store = new BackedImageStore(backing, { size: 4 << 20 });
+    const data = pseudoRandom(4 << 20, 50);
+    store.write(0, data);
+    store.flush();
+    backing.reads = 0;
+    for (let round = 0; round < 100; round++) {
+      for (const at of [1024, 8192, 9216, 3 << 20]) {
+        expect(sha256Hex(store.read(at, 1024))).toBe(sha256Hex(data.subarray(at, at + 1024)));
+      }
+    }
+    // Pages 0, 2 and 768, each read whole once.
+    expect(backing.reads).toBe(3);
+    // A larger write over a page held lets it go: the next read sees the new bytes.
+    const fresh = pseudoRandom(65536, 51);
+    store.write(0, fresh);
+    expect(sha256Hex(store.read(8192, 1024))).toBe(sha256Hex(fresh.subarray(8192, 9216)));
+    store.close();
+  });
+
+  it('forgets cached pages when the image is cut, zeroed or punched', () => {
+    const path = join(tmp.dir, 'forget.img');
+    const store = new BackedImageStore(createFileBacking(path), { size: 4 << 20, chunkSize: 1 << 20 });
+    const data = pseudoRandom(4 << 20, 60);
+    store.write(0, data);
+    store.flush();
+    const block = (at: number) => sha256Hex(store.read(at, 1024));
+    const zeros = sha256Hex(new Uint8Array(1024));
+    for (const at of [4096, 8192, (3 << 20) + 4096]) expect(block(at)).toBe(sha256Hex(data.subarray(at, at + 1024)));
+    store.zeroRange(4096, 1024);
+    expect(block(4096)).toBe(zeros);
+    store.punchHole(8192, 4096);
+    expect(block(8192)).toBe(zeros);
+    // Cut, grown again, and written next to a block held before the cut.
+    expect(block((3 << 20) + 4096)).toBe(sha256Hex(data.subarray((3 << 20) + 4096, (3 << 20) + 5120)));
+    store.truncate(2 << 20);
+    store.truncate(4 << 20);
+    store.write((3 << 20) + 5120, pseudoRandom(1024, 61));
+    expect(block((3 << 20) + 4096)).toBe(zeros);
+    store.close();
+  });
+
   it('keeps the order of a queued run and cached pages that meet', () => {
     const path = join(tmp.dir, 'order.img');
     const store = new BackedImageStore(createFileBacking(path), { size: 1 << 20 });
@@ -153,8 +201,11 @@ describe('disk-backed store write batching', () => {
             store.write(at, data);
             mirror.write(at, data);
           } else if (kind < 88) {
-            const length = 1 + rand(100_000);
-            const at = rand(size);
+            // Half of them a block (cached pages), the rest of any length.
+            const block = rand(2) === 0;
+            const length = block ? 1024 : 1 + rand(100_000);
+            const span = rand(2) === 0 ? Math.min(size, 65536) : size;
+            const at = block ? rand(Math.max(1, span >> 10)) << 10 : rand(size);
             expect(sha256Hex(store.read(at, length)), `read ${op}`).toBe(sha256Hex(mirror.read(at, length)));
           } else if (kind < 92) {
             const to = (4 << 20) + rand(4 << 20);

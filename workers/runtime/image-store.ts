@@ -527,17 +527,21 @@ export interface BackedImageStoreOptions extends ImageStoreOptions {
 /** Most bytes of queued writes a {@link BackedImageStore} holds before writing them out. */
 const PENDING_CAP = 1 << 20;
 
-/** Bytes per page of a {@link BackedImageStore}'s cache of small writes. */
+/** Bytes per page of a {@link BackedImageStore}'s page cache. */
 const PAGE = 4096;
 
-/** Most pages of small writes a {@link BackedImageStore} holds (4 MiB) before writing them all out. */
-const MAX_DIRTY_PAGES = 1024;
+/** Most pages a {@link BackedImageStore} caches (4 MiB) before writing them out and letting them go. */
+const MAX_PAGES = 1024;
 
-/** A page of small writes not yet in the file: its bytes, `[lo, hi)` the part to write. */
-interface DirtyPage {
+/** A cached page of the file. */
+interface CachedPage {
+  /** The page's bytes as the image has them, in `[lo, hi)` (the whole page once read). */
   bytes: Uint8Array;
   lo: number;
   hi: number;
+  /** Written and not yet in the file: `[dlo, dhi)`, within `[lo, hi)`; empty when `dlo === dhi`. */
+  dlo: number;
+  dhi: number;
 }
 
 /**
@@ -563,18 +567,21 @@ export class BackedImageStore extends BaseImageStore {
   #pendingStart = 0;
   #pendingLength = 0;
   /**
-   * Writes of at most a page that do not continue the pending run, by 4 KiB page of the
-   * file. mke2fs and resize2fs rewrite the same metadata blocks (inode tables, bitmaps,
-   * directories) again and again, 1 KiB at a time: on `closure` at 1/5, 5,132 writes of at
-   * most 4 KiB touched 1,176 pages, and each file write costs 10-50 us in an OPFS access
-   * handle. A page's `[lo, hi)` holds the file's bytes with every write applied (a gap
-   * between two writes is filled from the file first). No page overlaps the pending run.
-   * Reads see the pages; they are written out, in order and joined, by {@link #drain} and
-   * when {@link MAX_DIRTY_PAGES} are held.
+   * Small reads and writes (at most a page) by 4 KiB page of the file. mke2fs and resize2fs
+   * read and rewrite the same metadata blocks (inode tables, bitmaps, directories) again and
+   * again, 1 KiB at a time: on `closure` at 1/5, 12,077 reads of 1 KiB touched 1,133 pages,
+   * and 5,132 writes of at most 4 KiB touched 1,176; a call to the file costs 10-50 us in an
+   * OPFS access handle. A write that does not continue the pending run is applied here (a
+   * gap between two writes of a page is filled from the file first) and written out later,
+   * in order and joined ({@link #writeDirty}); a read of a page not held reads the whole
+   * page. No page overlaps the pending run; a larger write first writes out and lets go of
+   * the pages it overlaps, and a resize or a hole lets go of them all.
    */
-  #dirty = new Map<number, DirtyPage>();
-  /** Page buffers written out, for reuse. */
+  #pages = new Map<number, CachedPage>();
+  /** Page buffers let go, for reuse. */
   #freePages: Uint8Array[] = [];
+  /** Pages holding writes not yet in the file. */
+  #dirtyPages = 0;
 
   constructor(backing: StoreBacking, options: BackedImageStoreOptions = {}) {
     super(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
@@ -669,24 +676,24 @@ export class BackedImageStore extends BaseImageStore {
     return out;
   }
 
-  /** Queues `data` for the file at `position` (see {@link #pending} and {@link #dirty}). */
+  /** Queues `data` for the file at `position` (see {@link #pending} and {@link #pages}). */
   #put(position: number, data: Uint8Array): void {
     const length = data.length;
     const n = this.#pendingLength;
     if (n > 0 && position === this.#pendingStart + n && n + length <= PENDING_CAP) {
-      this.#writeDirtyIn(position, length);
+      this.#dropPagesIn(position, length);
       this.#pending!.set(data, n);
       this.#pendingLength = n + length;
       return;
     }
-    const page = Math.floor(position / PAGE);
-    if (length <= PAGE && Math.floor((position + length - 1) / PAGE) === page) {
-      if (n > 0 && this.#pendingStart < (page + 1) * PAGE && this.#pendingStart + n > page * PAGE) this.#drainRun();
-      this.#cache(page, position - page * PAGE, data);
+    const index = Math.floor(position / PAGE);
+    if (length <= PAGE && Math.floor((position + length - 1) / PAGE) === index) {
+      this.#drainRunOver(index);
+      this.#cacheWrite(index, position - index * PAGE, data);
       return;
     }
     this.#drainRun();
-    this.#writeDirtyIn(position, length);
+    this.#dropPagesIn(position, length);
     if (length >= PENDING_CAP / 2) {
       this.#backing.write(position, data);
       return;
@@ -697,16 +704,27 @@ export class BackedImageStore extends BaseImageStore {
     this.#pendingLength = length;
   }
 
-  /** Applies a write of at most a page to the cache (see {@link #dirty}). */
-  #cache(index: number, at: number, data: Uint8Array): void {
+  /** Writes the pending run out if it overlaps page `index` (before the page is used). */
+  #drainRunOver(index: number): void {
+    const n = this.#pendingLength;
+    if (n > 0 && this.#pendingStart < (index + 1) * PAGE && this.#pendingStart + n > index * PAGE) this.#drainRun();
+  }
+
+  /** A new cached page (all pages are written out and let go first when {@link MAX_PAGES} are held). */
+  #newPage(index: number, lo: number, hi: number): CachedPage {
+    if (this.#pages.size >= MAX_PAGES) this.#dropPages();
+    const page = { bytes: this.#freePages.pop() ?? new Uint8Array(PAGE), lo, hi, dlo: 0, dhi: 0 };
+    this.#pages.set(index, page);
+    return page;
+  }
+
+  /** Applies a write of at most a page to its cached page. */
+  #cacheWrite(index: number, at: number, data: Uint8Array): void {
     const end = at + data.length;
-    let page = this.#dirty.get(index);
-    if (!page) {
-      if (this.#dirty.size >= MAX_DIRTY_PAGES) this.#writeDirty();
-      page = { bytes: this.#freePages.pop() ?? new Uint8Array(PAGE), lo: at, hi: end };
-      this.#dirty.set(index, page);
-    } else if (end < page.lo || at > page.hi) {
-      // Not next to what was written: the file's bytes between them join the page.
+    let page = this.#pages.get(index);
+    if (!page) page = this.#newPage(index, at, end);
+    else if (end < page.lo || at > page.hi) {
+      // Not next to what the page holds: the file's bytes between them join it.
       const from = end < page.lo ? end : page.hi;
       const to = end < page.lo ? page.lo : at;
       this.#readBacking(index * PAGE + from, page.bytes.subarray(from, to));
@@ -714,33 +732,65 @@ export class BackedImageStore extends BaseImageStore {
     page.bytes.set(data, at);
     if (at < page.lo) page.lo = at;
     if (end > page.hi) page.hi = end;
+    if (page.dlo === page.dhi) {
+      this.#dirtyPages++;
+      page.dlo = at;
+      page.dhi = end;
+    } else {
+      if (at < page.dlo) page.dlo = at;
+      if (end > page.dhi) page.dhi = end;
+    }
   }
 
-  /** Writes out the cached pages that overlap `[position, position+length)` (a larger write follows). */
-  #writeDirtyIn(position: number, length: number): void {
-    if (this.#dirty.size === 0) return;
+  /** Reads at most a page through its cached page (read whole from the file when not held). */
+  #cacheRead(index: number, at: number, target: Uint8Array): void {
+    let page = this.#pages.get(index);
+    if (!page) {
+      page = this.#newPage(index, 0, PAGE);
+      this.#readBacking(index * PAGE, page.bytes);
+    } else if (at < page.lo || at + target.length > page.hi) {
+      // The page holds only what was written to it: the rest comes from the file.
+      if (page.lo > 0) this.#readBacking(index * PAGE, page.bytes.subarray(0, page.lo));
+      if (page.hi < PAGE) this.#readBacking(index * PAGE + page.hi, page.bytes.subarray(page.hi));
+      page.lo = 0;
+      page.hi = PAGE;
+    }
+    target.set(page.bytes.subarray(at, at + target.length));
+  }
+
+  /** Before a write of `[position, position+length)` past the pages: writes out and lets go of those it overlaps. */
+  #dropPagesIn(position: number, length: number): void {
+    if (this.#pages.size === 0) return;
     const first = Math.floor(position / PAGE);
     const last = Math.floor((position + length - 1) / PAGE);
-    if (last - first + 1 > this.#dirty.size) {
-      let any = false;
-      for (const i of this.#dirty.keys()) if (i >= first && i <= last) any = true;
-      if (any) this.#writeDirty();
-      return;
+    const hit: number[] = [];
+    if (last - first + 1 > this.#pages.size) {
+      for (const i of this.#pages.keys()) if (i >= first && i <= last) hit.push(i);
+    } else {
+      for (let i = first; i <= last; i++) if (this.#pages.has(i)) hit.push(i);
     }
-    for (let i = first; i <= last; i++) {
-      if (this.#dirty.has(i)) {
-        this.#writeDirty();
-        return;
-      }
+    if (hit.length === 0) return;
+    this.#writeDirty();
+    for (const i of hit) {
+      this.#freePages.push(this.#pages.get(i)!.bytes);
+      this.#pages.delete(i);
     }
   }
 
-  /** Writes every cached page to the file in order, neighbours joined into one write. */
+  /** Writes out every page and lets them all go (before a resize or a hole, or when the cache is full). */
+  #dropPages(): void {
+    this.#writeDirty();
+    for (const page of this.#pages.values()) this.#freePages.push(page.bytes);
+    this.#pages.clear();
+  }
+
+  /** Writes the pages' writes to the file, in order, neighbours joined; the pages stay, clean. */
   #writeDirty(): void {
-    if (this.#dirty.size === 0) return;
-    const indices = Array.from(this.#dirty.keys()).sort((a, b) => a - b);
-    const pages = this.#dirty;
-    this.#dirty = new Map();
+    if (this.#dirtyPages === 0) return;
+    const indices: number[] = [];
+    for (const [i, page] of this.#pages) if (page.dlo !== page.dhi) indices.push(i);
+    indices.sort((a, b) => a - b);
+    this.#dirtyPages = 0;
     let staging: Uint8Array | undefined;
     let runStart = 0;
     let runLength = 0;
@@ -749,15 +799,16 @@ export class BackedImageStore extends BaseImageStore {
       runLength = 0;
     };
     for (const i of indices) {
-      const page = pages.get(i)!;
-      const start = i * PAGE + page.lo;
-      const length = page.hi - page.lo;
+      const page = this.#pages.get(i)!;
+      const start = i * PAGE + page.dlo;
+      const length = page.dhi - page.dlo;
       if (runLength > 0 && (start !== runStart + runLength || runLength + length > PENDING_CAP)) flushRun();
       if (runLength === 0) runStart = start;
       staging ??= new Uint8Array(PENDING_CAP);
-      staging.set(page.bytes.subarray(page.lo, page.hi), runLength);
+      staging.set(page.bytes.subarray(page.dlo, page.dhi), runLength);
       runLength += length;
-      this.#freePages.push(page.bytes);
+      page.dlo = 0;
+      page.dhi = 0;
     }
     flushRun();
   }
@@ -770,7 +821,7 @@ export class BackedImageStore extends BaseImageStore {
     this.#backing.write(this.#pendingStart, this.#pending!.subarray(0, n));
   }
 
-  /** Writes everything queued to the file: the pending run and the cached pages (they do not overlap). */
+  /** Writes everything queued to the file: the pending run and the pages' writes (they do not overlap). */
   #drain(): void {
     this.#drainRun();
     this.#writeDirty();
@@ -792,22 +843,28 @@ export class BackedImageStore extends BaseImageStore {
   /** Fills `target` with the image's bytes at `position`: the file, with the queued writes. */
   #readFile(position: number, target: Uint8Array): void {
     const end = position + target.length;
+    const first = Math.floor(position / PAGE);
+    const last = Math.floor((end - 1) / PAGE);
+    if (target.length <= PAGE && first === last) {
+      this.#drainRunOver(first);
+      this.#cacheRead(first, position - first * PAGE, target);
+      return;
+    }
     if (this.#pendingLength > 0 && position < this.#pendingStart + this.#pendingLength && end > this.#pendingStart)
       this.#drainRun();
     this.#readBacking(position, target);
-    if (this.#dirty.size === 0) return;
-    const first = Math.floor(position / PAGE);
-    const last = Math.floor((end - 1) / PAGE);
-    const overlay = (i: number, page: DirtyPage) => {
-      const from = Math.max(position, i * PAGE + page.lo);
-      const to = Math.min(end, i * PAGE + page.hi);
+    if (this.#dirtyPages === 0) return;
+    const overlay = (i: number, page: CachedPage) => {
+      if (page.dlo === page.dhi) return;
+      const from = Math.max(position, i * PAGE + page.dlo);
+      const to = Math.min(end, i * PAGE + page.dhi);
       if (from < to) target.set(page.bytes.subarray(from - i * PAGE, to - i * PAGE), from - position);
     };
-    if (last - first + 1 > this.#dirty.size) {
-      for (const [i, page] of this.#dirty) if (i >= first && i <= last) overlay(i, page);
+    if (last - first + 1 > this.#pages.size) {
+      for (const [i, page] of this.#pages) if (i >= first && i <= last) overlay(i, page);
     } else {
       for (let i = first; i <= last; i++) {
-        const page = this.#dirty.get(i);
+        const page = this.#pages.get(i);
         if (page) overlay(i, page);
       }
     }
@@ -865,7 +922,8 @@ export class BackedImageStore extends BaseImageStore {
   truncate(newSize: number): void {
     checkRange(newSize, 0);
     this.#open();
-    this.#drain();
+    this.#drainRun();
+    this.#dropPages();
     const holesOnly = this.#allocated === 0;
     if (newSize < this.#size) {
       const cs = this.chunkSize;
@@ -896,7 +954,8 @@ export class BackedImageStore extends BaseImageStore {
   #zero(offset: number, length: number, punch: boolean): void {
     checkRange(offset, length);
     this.#open();
-    this.#drain();
+    this.#drainRun();
+    this.#dropPages();
     const end = Math.min(offset + length, this.#size);
     const cs = this.chunkSize;
     const b = this.#backing;
