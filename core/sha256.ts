@@ -2,6 +2,7 @@
  * A streaming SHA-256 for the host it runs on: node:crypto in Node (the CPU's SHA
  * instructions, and no package to load), `hash-wasm` in browsers, loaded on first use.
  */
+import { nodeBuiltin } from './node-builtin.ts';
 
 /** A streaming sha256. */
 export interface Sha256 {
@@ -16,8 +17,7 @@ type NodeCrypto = typeof import('node:crypto');
 
 /** `node:crypto` where the host is Node, without a static import (browser bundles need none). */
 export function nodeCrypto(): NodeCrypto | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+  return nodeBuiltin<NodeCrypto>('node:crypto');
 }
 
 /** A new streaming sha256: node:crypto in Node, `hash-wasm` elsewhere. */

@@ -37,6 +37,7 @@ import {
 import type { BlobReadAhead } from './blob-read-ahead.ts';
 import { type NarCheckResult, NarStreamCheck, type SealedStorePath } from './nar-stream-check.ts';
 import type { ReadAheadConsumer } from './read-ahead-ring.ts';
+import { nodeBuiltin } from '../../core/node-builtin.ts';
 
 /** Device number reported for every tree entry. */
 export const TREEFS_DEV = 0x7472; // 'tr'
@@ -398,8 +399,7 @@ type NodeFs = typeof import('node:fs');
 
 /** `node:fs`, loaded without a static import (so browser bundles need no polyfill). */
 export function nodeFs(): NodeFs | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return proc?.getBuiltinModule?.('node:fs') as NodeFs | undefined;
+  return nodeBuiltin<NodeFs>('node:fs');
 }
 
 interface TreeFsNode extends EmNode {

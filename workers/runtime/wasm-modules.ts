@@ -6,6 +6,7 @@
  * lazily. A tool run then instantiates the cached module (see `run-tool.ts`).
  */
 import type { EmFactory } from './emscripten-types.ts';
+import { nodeBuiltin } from '../../core/node-builtin.ts';
 
 /** The e2fsprogs programs. */
 export type E2fsTool = 'mke2fs' | 'e2fsck' | 'resize2fs' | 'dumpe2fs' | 'debugfs' | 'tune2fs';
@@ -94,8 +95,7 @@ export function toolGlueUrl(tool: WasmTool): URL {
 type NodeFsPromises = typeof import('node:fs/promises');
 
 function nodeFsPromises(): NodeFsPromises | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return proc?.getBuiltinModule?.('node:fs/promises') as NodeFsPromises | undefined;
+  return nodeBuiltin<NodeFsPromises>('node:fs/promises');
 }
 
 /** Reads a file URL (Node) or fetches an http(s)/blob URL (browser, worker). */

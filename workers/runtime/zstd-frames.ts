@@ -27,6 +27,7 @@
 import type { ImageStore } from './image-store.ts';
 import { instantiateZstd, ZstdError, type ZstdExports } from './zstd-stream.ts';
 import { compileTool, toolGlueUrl } from './wasm-modules.ts';
+import { nodeBuiltin } from '../../core/node-builtin.ts';
 
 /** Bytes of input per frame of an input of 128 MiB or more. Changing it changes the output bytes. */
 export const FRAME_PIECE = 32 * 1024 * 1024;
@@ -456,11 +457,6 @@ class PoolEncoder implements FrameEncoder {
 type NodeWorkerThreads = typeof import('node:worker_threads');
 type NodeOs = typeof import('node:os');
 
-function nodeModule<T>(id: string): T | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return proc?.getBuiltinModule?.(id) as T | undefined;
-}
-
 /** Source of a Node worker thread: imports the loader, instantiates the module it is given. */
 function nodeWorkerSource(): string {
   return `'use strict';
@@ -522,7 +518,7 @@ parentPort.on('message', ({ start, slice }) => {
 
 /** Cores of this host. */
 export function availableCores(): number {
-  const os = nodeModule<NodeOs>('node:os');
+  const os = nodeBuiltin<NodeOs>('node:os');
   if (os) return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   return Math.max(1, nav?.hardwareConcurrency ?? 1);
@@ -563,7 +559,7 @@ async function newPool(count: number): Promise<FrameEncoder> {
   pool?.terminate();
   poolStarts++;
   const wasmModule = await compileTool('zstd');
-  const threads = nodeModule<NodeWorkerThreads>('node:worker_threads');
+  const threads = nodeBuiltin<NodeWorkerThreads>('node:worker_threads');
   if (threads) {
     const source = nodeWorkerSource();
     const glue = toolGlueUrl('zstd').href;
@@ -684,7 +680,7 @@ export async function* compressFrames(
   const shared =
     encoder.workers > 0 &&
     typeof SharedArrayBuffer === 'function' &&
-    nodeModule<NodeWorkerThreads>('node:worker_threads') !== undefined;
+    nodeBuiltin<NodeWorkerThreads>('node:worker_threads') !== undefined;
   const array = (n: number): Uint8Array => (shared ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n));
   const inFlight: Promise<Uint8Array>[] = [];
   const limit = Math.max(1, encoder.workers) + 1;
