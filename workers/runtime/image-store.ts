@@ -578,10 +578,15 @@ export class BackedImageStore extends BaseImageStore {
    * the pages it overlaps, and a resize or a hole lets go of them all.
    */
   #pages = new Map<number, CachedPage>();
-  /** Page buffers let go, for reuse. */
-  #freePages: Uint8Array[] = [];
+  /**
+   * Pages let go, for reuse: a new object per page, let go a few thousand writes later, grew
+   * the old generation by some 450 MiB between full collections on the system workload.
+   */
+  #freePages: CachedPage[] = [];
   /** Pages holding writes not yet in the file. */
   #dirtyPages = 0;
+  /** Where neighbouring pages are joined for one write (made once: a buffer per write grew Node's RSS by 500 MiB on the system workload). */
+  #staging: Uint8Array | undefined;
 
   constructor(backing: StoreBacking, options: BackedImageStoreOptions = {}) {
     super(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
@@ -687,7 +692,13 @@ export class BackedImageStore extends BaseImageStore {
       return;
     }
     const index = Math.floor(position / PAGE);
-    if (length <= PAGE && Math.floor((position + length - 1) / PAGE) === index) {
+    // A whole page not held is file data (mke2fs writes a file's 4 KiB blocks once): it joins
+    // a run. Parts of pages, and pages held (metadata read before it is changed), are cached.
+    if (
+      length <= PAGE &&
+      Math.floor((position + length - 1) / PAGE) === index &&
+      (length < PAGE || this.#pages.has(index))
+    ) {
       this.#drainRunOver(index);
       this.#cacheWrite(index, position - index * PAGE, data);
       return;
@@ -713,7 +724,11 @@ export class BackedImageStore extends BaseImageStore {
   /** A new cached page (all pages are written out and let go first when {@link MAX_PAGES} are held). */
   #newPage(index: number, lo: number, hi: number): CachedPage {
     if (this.#pages.size >= MAX_PAGES) this.#dropPages();
-    const page = { bytes: this.#freePages.pop() ?? new Uint8Array(PAGE), lo, hi, dlo: 0, dhi: 0 };
+    const page = this.#freePages.pop() ?? { bytes: new Uint8Array(PAGE), lo: 0, hi: 0, dlo: 0, dhi: 0 };
+    page.lo = lo;
+    page.hi = hi;
+    page.dlo = 0;
+    page.dhi = 0;
     this.#pages.set(index, page);
     return page;
   }
@@ -769,10 +784,16 @@ export class BackedImageStore extends BaseImageStore {
     } else {
       for (let i = first; i <= last; i++) if (this.#pages.has(i)) hit.push(i);
     }
-    if (hit.length === 0) return;
-    this.#writeDirty();
     for (const i of hit) {
-      this.#freePages.push(this.#pages.get(i)!.bytes);
+      const page = this.#pages.get(i)!;
+      if (page.dlo !== page.dhi) {
+        // What the write does not cover must reach the file first (the write then lands on top).
+        const start = i * PAGE;
+        if (start + page.dlo < position || start + page.dhi > position + length)
+          this.#backing.write(start + page.dlo, page.bytes.subarray(page.dlo, page.dhi));
+        this.#dirtyPages--;
+      }
+      this.#freePages.push(page);
       this.#pages.delete(i);
     }
   }
@@ -780,7 +801,7 @@ export class BackedImageStore extends BaseImageStore {
   /** Writes out every page and lets them all go (before a resize or a hole, or when the cache is full). */
   #dropPages(): void {
     this.#writeDirty();
-    for (const page of this.#pages.values()) this.#freePages.push(page.bytes);
+    for (const page of this.#pages.values()) this.#freePages.push(page);
     this.#pages.clear();
   }
 
@@ -791,26 +812,49 @@ export class BackedImageStore extends BaseImageStore {
     for (const [i, page] of this.#pages) if (page.dlo !== page.dhi) indices.push(i);
     indices.sort((a, b) => a - b);
     this.#dirtyPages = 0;
-    let staging: Uint8Array | undefined;
-    let runStart = 0;
+    // A run of neighbouring pages goes out in one write, through one buffer kept by the store.
+    let runFirst = 0;
+    let runPages = 0;
     let runLength = 0;
     const flushRun = () => {
-      if (runLength > 0) this.#backing.write(runStart, staging!.subarray(0, runLength));
+      if (runPages === 1) {
+        const page = this.#pages.get(runFirst)!;
+        this.#backing.write(runFirst * PAGE + page.dlo, page.bytes.subarray(page.dlo, page.dhi));
+      } else if (runPages > 1) {
+        const staging = (this.#staging ??= new Uint8Array(PENDING_CAP));
+        let at = 0;
+        for (let i = runFirst; i < runFirst + runPages; i++) {
+          const page = this.#pages.get(i)!;
+          staging.set(page.bytes.subarray(page.dlo, page.dhi), at);
+          at += page.dhi - page.dlo;
+        }
+        this.#backing.write(runFirst * PAGE + this.#pages.get(runFirst)!.dlo, staging.subarray(0, at));
+      }
+      runPages = 0;
       runLength = 0;
     };
     for (const i of indices) {
       const page = this.#pages.get(i)!;
-      const start = i * PAGE + page.dlo;
       const length = page.dhi - page.dlo;
-      if (runLength > 0 && (start !== runStart + runLength || runLength + length > PENDING_CAP)) flushRun();
-      if (runLength === 0) runStart = start;
-      staging ??= new Uint8Array(PENDING_CAP);
-      staging.set(page.bytes.subarray(page.dlo, page.dhi), runLength);
+      const joins =
+        runPages > 0 &&
+        i === runFirst + runPages &&
+        this.#pages.get(i - 1)!.dhi === PAGE &&
+        page.dlo === 0 &&
+        runLength + length <= PENDING_CAP;
+      if (!joins) {
+        flushRun();
+        runFirst = i;
+      }
+      runPages++;
       runLength += length;
+    }
+    flushRun();
+    for (const i of indices) {
+      const page = this.#pages.get(i)!;
       page.dlo = 0;
       page.dhi = 0;
     }
-    flushRun();
   }
 
   /** Writes the pending run to the file. */
