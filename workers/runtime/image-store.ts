@@ -777,14 +777,8 @@ export class BackedImageStore extends BaseImageStore {
   /** Before a write of `[position, position+length)` past the pages: writes out and lets go of those it overlaps. */
   #dropPagesIn(position: number, length: number): void {
     if (this.#pages.size === 0) return;
-    const first = Math.floor(position / PAGE);
-    const last = Math.floor((position + length - 1) / PAGE);
     const hit: number[] = [];
-    if (last - first + 1 > this.#pages.size) {
-      for (const i of this.#pages.keys()) if (i >= first && i <= last) hit.push(i);
-    } else {
-      for (let i = first; i <= last; i++) if (this.#pages.has(i)) hit.push(i);
-    }
+    this.#eachPageIn(Math.floor(position / PAGE), Math.floor((position + length - 1) / PAGE), (i) => hit.push(i));
     for (const i of hit) {
       const page = this.#pages.get(i)!;
       if (page.dlo !== page.dhi) {
@@ -905,12 +899,17 @@ export class BackedImageStore extends BaseImageStore {
       const to = Math.min(end, i * PAGE + page.dhi);
       if (from < to) target.set(page.bytes.subarray(from - i * PAGE, to - i * PAGE), from - position);
     };
+    this.#eachPageIn(first, last, overlay);
+  }
+
+  /** Calls `visit` for each held page from `first` to `last`, walking the range or the pages, whichever is shorter. */
+  #eachPageIn(first: number, last: number, visit: (index: number, page: CachedPage) => void): void {
     if (last - first + 1 > this.#pages.size) {
-      for (const [i, page] of this.#pages) if (i >= first && i <= last) overlay(i, page);
+      for (const [i, page] of this.#pages) if (i >= first && i <= last) visit(i, page);
     } else {
       for (let i = first; i <= last; i++) {
         const page = this.#pages.get(i);
-        if (page) overlay(i, page);
+        if (page) visit(i, page);
       }
     }
   }
