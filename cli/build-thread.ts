@@ -127,7 +127,14 @@ async function buildWithSpools(
   const result = await buildImage(request, {
     store,
     onEvent,
-    sink: writer ? (chunk) => guard(() => writer.write(chunk)) : undefined,
+    // Written by the thread pool: this thread meanwhile hands pieces to the compression
+    // workers, so a stalling disk does not stall them.
+    sink: writer
+      ? (chunk) =>
+          writer.writeAsync(chunk).catch((err: unknown) => {
+            throw outputWriteFailure(cmd.output, err);
+          })
+      : undefined,
   });
   guard(() => store.flush());
   let bytes = store.size;

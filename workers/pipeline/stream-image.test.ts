@@ -170,6 +170,36 @@ describe('zstd frames on every core', () => {
     }
   });
 
+  it('keeps a piece waiting for the workers while the consumer holds a frame (a slow disk)', async () => {
+    // Six 32 MiB pieces of cheap bytes, two workers; the consumer holds the first frame.
+    const pieces = 6;
+    const size = pieces * FRAME_PIECE;
+    const read = new Map<number, number>();
+    const source = {
+      size,
+      readInto(o: number, t: Uint8Array) {
+        t.fill((o >>> 20) & 0xff);
+        const k = Math.floor(o / FRAME_PIECE);
+        read.set(k, (read.get(k) ?? 0) + t.length);
+      },
+    };
+    const done = (k: number) => read.get(k) === FRAME_PIECE;
+    const frames = compressFrames(source, { workers: 2 });
+    const first = await frames.next();
+    expect(first.done).toBe(false);
+    // While it is held, both workers go on: the second piece, then the two queued behind it.
+    const deadline = Date.now() + 20_000;
+    while (!(done(1) && done(2) && done(3)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect([done(1), done(2), done(3)]).toEqual([true, true, true]);
+    await new Promise((r) => setTimeout(r, 100));
+    // No more than that: memory stays at a few frames however slow the consumer is.
+    expect(read.has(4)).toBe(false);
+    let count = 1;
+    for await (const _ of { [Symbol.asyncIterator]: () => frames }) count++;
+    expect(count).toBe(pieces);
+    expect([...read.values()]).toEqual(Array(pieces).fill(FRAME_PIECE));
+  });
+
   it('stays within 1% of native zstd -3 on an image-like input', async () => {
     const store = sampleStore();
     const ours = await compressed(store, 2);

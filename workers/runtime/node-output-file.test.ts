@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import {
+  closeSync,
   existsSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readFileSync,
   readdirSync,
   readlinkSync,
@@ -163,6 +165,52 @@ describe('SparseWriter', () => {
     expect(readFileSync(out).equals(expected)).toBe(true);
     expect(w.written).toBeLessThan(64 * 1024);
     expect(statSync(out).blocks * 512).toBeLessThan(1 * MiB);
+  });
+
+  it('writes the same file from the thread pool (writeAsync), holes and all', async () => {
+    const d = fresh();
+    const MiB = 1 << 20;
+    const chunks = Array.from({ length: 6 }, (_, i) => {
+      const c = new Uint8Array(3 * MiB + 1234);
+      if (i !== 2) for (let j = 0; j < c.length; j += 4096 + i) c[j] = (i * 31 + j) & 0xff || 1;
+      if (i === 4) c.fill(9, 10, 2 * MiB);
+      return c;
+    });
+    const files: Buffer[] = [];
+    const written: number[] = [];
+    for (const mode of ['sync', 'async'] as const)
+      for (const sparse of [true, false]) {
+        const t = TempOutput.create(join(d, `${mode}-${sparse}.img`));
+        const w = new SparseWriter(t.fd, sparse);
+        for (const c of chunks) {
+          if (mode === 'sync') w.write(c);
+          else await w.writeAsync(c);
+        }
+        w.finish();
+        t.commit();
+        files.push(readFileSync(join(d, `${mode}-${sparse}.img`)));
+        written.push(w.written);
+      }
+    const expected = Buffer.concat(chunks);
+    for (const f of files) expect(f.equals(expected)).toBe(true);
+    // Sparse: the all-zero chunk is skipped by both; dense: every byte.
+    expect(written[0]).toBe(written[2]);
+    expect(written[0]).toBeLessThan(expected.length - 3 * MiB);
+    expect(written[1]).toBe(expected.length);
+    expect(written[3]).toBe(expected.length);
+  });
+
+  it('rejects writeAsync with the system\'s error (a descriptor open for reading only)', async () => {
+    const d = fresh();
+    writeFileSync(join(d, 'read-only.zst'), 'x');
+    const fd = openSync(join(d, 'read-only.zst'), 'r');
+    try {
+      const w = new SparseWriter(fd, false);
+      await expect(w.writeAsync(new Uint8Array(10))).rejects.toMatchObject({ code: 'EBADF' });
+      expect(w.written).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('writes every byte when not sparse (a compressed output)', () => {

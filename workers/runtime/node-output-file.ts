@@ -22,6 +22,7 @@ import {
   statSync,
   unlink,
   unlinkSync,
+  write,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -127,15 +128,33 @@ export class SparseWriter {
   }
 
   write(chunk: Uint8Array): void {
-    if (!this.sparse) {
-      this.#put(chunk, this.#position);
-      this.#position += chunk.length;
-      return;
+    for (const [bytes, at] of this.#runs(chunk)) this.#put(bytes, at);
+  }
+
+  /**
+   * {@link write}, with the bytes written by Node's thread pool: the calling thread goes on
+   * meanwhile. In the CLI that thread feeds the compression workers, and a disk that stalls
+   * (seen on a VM: 20 MB writes taking 0.08-0.15 s each, 1.9 s of an 8 s build) then no
+   * longer stalls them. `chunk` must stay unchanged until the promise settles, and each
+   * call must be awaited before the next.
+   */
+  async writeAsync(chunk: Uint8Array): Promise<void> {
+    for (const [bytes, at] of this.#runs(chunk)) {
+      for (let off = 0; off < bytes.length; ) off += await writeAt(this.fd, bytes, off, bytes.length - off, at + off);
+      this.#written += bytes.length;
     }
+  }
+
+  /** The runs of `chunk` to write, with their file offsets; moves the position past it. */
+  #runs(chunk: Uint8Array): [Uint8Array, number][] {
+    const start = this.#position;
+    this.#position += chunk.length;
+    if (!this.sparse) return chunk.length ? [[chunk, start]] : [];
     // Grains aligned to the file's offsets: an all-zero grain is skipped (it stays a hole).
+    const runs: [Uint8Array, number][] = [];
     let i = 0;
     while (i < chunk.length) {
-      const pos = this.#position + i;
+      const pos = start + i;
       const grainEnd = Math.min(chunk.length, i + (HOLE_GRAIN - (pos % HOLE_GRAIN)));
       let end = grainEnd;
       if (isZero(chunk, i, grainEnd)) {
@@ -148,10 +167,10 @@ export class SparseWriter {
         if (isZero(chunk, end, next)) break;
         end = next;
       }
-      this.#put(chunk.subarray(i, end), pos);
+      runs.push([chunk.subarray(i, end), pos]);
       i = end;
     }
-    this.#position += chunk.length;
+    return runs;
   }
 
   #put(bytes: Uint8Array, at: number): void {
@@ -164,6 +183,13 @@ export class SparseWriter {
     ftruncateSync(this.fd, this.#position);
     return this.#position;
   }
+}
+
+/** `fs.write` as a promise of the bytes written. */
+function writeAt(fd: number, bytes: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    write(fd, bytes, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 let zeroRef: Uint8Array | undefined;
