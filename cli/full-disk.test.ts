@@ -55,7 +55,23 @@ function buildOnDisk(mib: number, name: string): { code: number; stderr: string;
     'exit $code\n';
   const r = spawnSync(
     'unshare',
-    ['-m', 'sh', '-c', script, 'sh', `${mib}m`, disk, process.execPath, BIN, 'build', '--files', tree, '-q', '-o', join(disk, name)],
+    [
+      '-m',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      `${mib}m`,
+      disk,
+      process.execPath,
+      BIN,
+      'build',
+      '--files',
+      tree,
+      '-q',
+      '-o',
+      join(disk, name),
+    ],
     { encoding: 'utf8', env: { ...process.env, DISK: disk } },
   );
   if (r.error) throw r.error;

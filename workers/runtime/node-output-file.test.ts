@@ -200,7 +200,7 @@ describe('SparseWriter', () => {
     expect(written[3]).toBe(expected.length);
   });
 
-  it('rejects writeAsync with the system\'s error (a descriptor open for reading only)', async () => {
+  it("rejects writeAsync with the system's error (a descriptor open for reading only)", async () => {
     const d = fresh();
     writeFileSync(join(d, 'read-only.zst'), 'x');
     const fd = openSync(join(d, 'read-only.zst'), 'r');
