@@ -152,20 +152,22 @@ export function frameStart(z: ZstdExports, size: number, level: number, out?: Ui
 }
 
 /**
- * Compresses the next `slice` (at most 1 MiB) of the frame `st` started by {@link frameStart};
+ * Compresses the next `slice` (at most 1 MiB) of the frame `st` started by {@link frameStart}
+ * (or, given a length, that many bytes the caller put at `st.src` in the instance's memory);
  * the slice that completes its input ends the frame, frees the compressor and returns the
  * frame (a view of `out`, or a new array). zstd buffers its input, so the bytes do not depend
  * on how the input is cut. Frees the compressor on failure. Self-contained but for
  * {@link frameDrop}: Node worker threads get both as source text.
  */
-export function frameFeed(z: ZstdExports, st: FrameState, slice: Uint8Array): Uint8Array | undefined {
+export function frameFeed(z: ZstdExports, st: FrameState, slice: Uint8Array | number): Uint8Array | undefined {
   if (!st.s) throw new Error('zstd: no frame started');
   try {
-    const n = slice.length;
+    // A number: that many bytes already written at `st.src` (read there straight from a file).
+    const n = typeof slice === 'number' ? slice : slice.length;
     if (n > 1 << 20 || n > st.left) throw new Error('zstd: more input than the frame was started for');
     st.left -= n;
     const last = st.left === 0;
-    z.HEAPU8.set(slice, st.src);
+    if (typeof slice !== 'number') z.HEAPU8.set(slice, st.src);
     let pos = 0;
     for (;;) {
       // ZS_CONTINUE (0) for all but the last input, then ZS_END (2) until it returns 0.
@@ -479,26 +481,26 @@ const ready = import(workerData.glue).then((m) =>
 );
 ready.then(() => parentPort.postMessage({ ready: true }), (e) => parentPort.postMessage({ error: String((e && e.message) || e) }));
 let st;
-let own;
 parentPort.on('message', ({ start, slice }) => {
   ready.then((z) => {
     if (start && start.file) {
       // The piece from the file, a slice at a time; past the file's end, zeros.
       if (st) frameDrop(z, st);
       st = frameStart(z, start.size, start.level, start.out);
-      own ??= new Uint8Array(${FRAME_SLICE});
       const { fd, offset } = start.file;
       let frame;
       for (let at = 0; !frame; ) {
-        const n = Math.min(own.length, start.size - at);
+        // Read straight into the instance's input buffer (HEAPU8 afresh: memory may have grown).
+        const n = Math.min(${FRAME_SLICE}, start.size - at);
+        const heap = z.HEAPU8;
         let got = 0;
         while (got < n) {
-          const r = readSync(fd, own, got, n - got, offset + at + got);
+          const r = readSync(fd, heap, st.src + got, n - got, offset + at + got);
           if (r === 0) break;
           got += r;
         }
-        own.fill(0, got, n);
-        frame = frameFeed(z, st, own.subarray(0, n));
+        heap.fill(0, st.src + got, st.src + n);
+        frame = frameFeed(z, st, n);
         at += n;
       }
       parentPort.postMessage({ frame }, [frame.buffer].filter((b) => !(b instanceof SharedArrayBuffer)));
