@@ -5,7 +5,8 @@
  * A piece handed to the sink is valid until the sink returns or settles (compressed frames'
  * arrays are reused, uncompressed pieces may be views of the store): copy what must be kept.
  */
-import { createSha256, type ImageStore } from '../runtime/image-store.ts';
+import type { ImageStore } from '../runtime/image-store.ts';
+import { createStreamHash } from '../runtime/sha256-off-thread.ts';
 import { compressFrames, framePieceFor, storeSource } from '../runtime/zstd-frames.ts';
 
 const MiB = 1024 * 1024;
@@ -43,28 +44,37 @@ export async function streamImage(
 ): Promise<StreamedImage> {
   const { signal } = options;
   const imageSize = store.size;
-  const hash = await createSha256();
+  // In browsers on a worker of its own, so that this thread goes on feeding the compression workers.
+  const hash = await createStreamHash();
   let consumed = 0;
   let produced = 0;
   const emit = async (chunk: Uint8Array) => {
-    hash.update(chunk);
+    await hash.update(chunk);
     produced += chunk.length;
     if (sink) await sink(chunk);
     options.onProgress?.(consumed, imageSize);
   };
-  if (options.compress) {
-    let i = 0;
-    const piece = framePieceFor(imageSize);
-    const frames = compressFrames(storeSource(store), { level: options.level ?? 3, workers: options.workers, signal });
-    for await (const frame of frames) {
-      consumed = Math.min(imageSize, ++i * piece);
-      await emit(frame);
+  try {
+    if (options.compress) {
+      let i = 0;
+      const piece = framePieceFor(imageSize);
+      const frames = compressFrames(storeSource(store), {
+        level: options.level ?? 3,
+        workers: options.workers,
+        signal,
+      });
+      for await (const frame of frames) {
+        consumed = Math.min(imageSize, ++i * piece);
+        await emit(frame);
+      }
+    } else {
+      for await (const piece of store.chunks({ signal, pieceSize: OUTPUT_PIECE })) {
+        consumed += piece.length;
+        await emit(piece);
+      }
     }
-  } else {
-    for await (const piece of store.chunks({ signal, pieceSize: OUTPUT_PIECE })) {
-      consumed += piece.length;
-      await emit(piece);
-    }
+    return { size: produced, imageSize, sha256: await hash.digestHex() };
+  } finally {
+    hash.dispose();
   }
-  return { size: produced, imageSize, sha256: hash.digestHex() };
 }

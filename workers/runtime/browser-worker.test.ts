@@ -67,7 +67,24 @@ function smallTree(make: (bytes: Uint8Array) => TreeEntry['source']): TreeEntry[
 }
 
 const WORKER = `
-import { runTool, MemoryImageStore, compressStream, decompressStream, compressFrames, storeSource, frameWorkersStarted, lastPoolError } from ${JSON.stringify(RUNTIME)};
+import { runTool, MemoryImageStore, compressStream, decompressStream, compressFrames, storeSource, frameWorkersStarted, lastPoolError, createStreamHash, MAX_PENDING } from ${JSON.stringify(RUNTIME)};
+async function hashOffThread() {
+  // More than MAX_PENDING in all, so the sender waits; each chunk changed at once after update().
+  const h = await createStreamHash();
+  const buf = new Uint8Array(24 << 20);
+  const chunks = Math.ceil((MAX_PENDING * 2) / buf.length);
+  const all = new Uint8Array(chunks * buf.length);
+  for (let k = 0; k < chunks; k++) {
+    buf.fill(k + 1);
+    buf[k * 1000] = 0x55;
+    all.set(buf, k * buf.length);
+    const p = h.update(buf);
+    buf.fill(0xee);
+    await p;
+  }
+  const ref = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
+  return { offThread: h.offThread, hex: await h.digestHex(), ref: Array.from(ref, (b) => b.toString(16).padStart(2, '0')).join('') };
+}
 async function framesSha(store, workers) {
   const parts = [];
   for await (const f of compressFrames(storeSource(store), { workers })) parts.push(f.slice());
@@ -103,7 +120,8 @@ self.onmessage = async (e) => {
     const small = new MemoryImageStore(16 << 20);
     const smallEntries = smallTree((bytes) => ({ kind: 'blob', blob: new File([bytes], 'f'), offset: 0, size: bytes.length }));
     const sm = await runTool('mke2fs', ${JSON.stringify(MKFS)}, { epoch: 1, mounts: [{ type: 'image', path: '/image/disk.img', store: small }, { type: 'tree', path: '/tree', entries: smallEntries }] });
-    self.postMessage({ exits: [mk.exitCode, ck.exitCode, rs.exitCode, sm.exitCode], blobReads: mk.treeStats['/tree'].blobReads, sha: await store.sha256(), size: store.size, zstBytes: parts.reduce((n, p) => n + p.length, 0), back, frames,
+    const hashed = await hashOffThread();
+    self.postMessage({ hashed, exits: [mk.exitCode, ck.exitCode, rs.exitCode, sm.exitCode], blobReads: mk.treeStats['/tree'].blobReads, sha: await store.sha256(), size: store.size, zstBytes: parts.reduce((n, p) => n + p.length, 0), back, frames,
       small: { sha: await small.sha256(), blobReads: sm.treeStats['/tree'].blobReads } });
   } catch (err) {
     self.postMessage({ error: String(err && err.stack || err) });
@@ -154,6 +172,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
       back: number;
       frames: { inThread: string; pooled: string; started: number };
       small: { sha: string; blobReads: number };
+      hashed: { offThread: boolean; hex: string; ref: string };
     };
     try {
       const page = await browser.newPage();
@@ -164,6 +183,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     }
     expect(result.error).toBeUndefined();
     expect(result.exits).toEqual([0, 0, 0, 0]);
+    // The output's hash on a worker of its own: the digest of what was passed, however the
+    // sender's array changed once update() returned.
+    expect(result.hashed.offThread).toBe(true);
+    expect(result.hashed.hex).toBe(result.hashed.ref);
     expect(result.blobReads).toBeGreaterThanOrEqual(3);
     expect(result.back).toBe(result.size);
     expect(result.zstBytes).toBeGreaterThan(0);

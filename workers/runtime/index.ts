@@ -58,3 +58,5 @@ export {
   storeSource,
 } from './zstd-frames.ts';
 export type { FrameOptions, FrameSource } from './zstd-frames.ts';
+export { createStreamHash, MAX_PENDING } from './sha256-off-thread.ts';
+export type { StreamHash } from './sha256-off-thread.ts';
