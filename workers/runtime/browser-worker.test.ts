@@ -69,18 +69,21 @@ function smallTree(make: (bytes: Uint8Array) => TreeEntry['source']): TreeEntry[
 const WORKER = `
 import { runTool, MemoryImageStore, compressStream, decompressStream, compressFrames, storeSource, frameWorkersStarted, lastPoolError, createStreamHash, MAX_PENDING } from ${JSON.stringify(RUNTIME)};
 async function hashOffThread() {
-  // More than MAX_PENDING in all, so the sender waits; each chunk changed at once after update().
+  // Chunks larger than MAX_PENDING (the sender waits within one), of odd sizes; each changed
+  // once update() has settled.
   const h = await createStreamHash();
-  const buf = new Uint8Array(24 << 20);
-  const chunks = Math.ceil((MAX_PENDING * 2) / buf.length);
-  const all = new Uint8Array(chunks * buf.length);
-  for (let k = 0; k < chunks; k++) {
-    buf.fill(k + 1);
-    buf[k * 1000] = 0x55;
-    all.set(buf, k * buf.length);
-    const p = h.update(buf);
+  const buf = new Uint8Array(MAX_PENDING + 12345);
+  const sizes = [buf.length, 1, 3 << 20, buf.length, 77777];
+  const all = new Uint8Array(sizes.reduce((n, s) => n + s, 0));
+  let at = 0;
+  for (let k = 0; k < sizes.length; k++) {
+    const chunk = buf.subarray(0, sizes[k]);
+    chunk.fill(k + 1);
+    chunk[(k * 1000) % chunk.length] = 0x55;
+    all.set(chunk, at);
+    at += chunk.length;
+    await h.update(chunk);
     buf.fill(0xee);
-    await p;
   }
   const ref = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
   return { offThread: h.offThread, hex: await h.digestHex(), ref: Array.from(ref, (b) => b.toString(16).padStart(2, '0')).join('') };
@@ -184,7 +187,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     expect(result.error).toBeUndefined();
     expect(result.exits).toEqual([0, 0, 0, 0]);
     // The output's hash on a worker of its own: the digest of what was passed, however the
-    // sender's array changed once update() returned.
+    // sender's array changed once update() had settled.
     expect(result.hashed.offThread).toBe(true);
     expect(result.hashed.hex).toBe(result.hashed.ref);
     expect(result.blobReads).toBeGreaterThanOrEqual(3);

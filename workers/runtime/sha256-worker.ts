@@ -1,7 +1,7 @@
 /**
  * A Web Worker that hashes a stream for `sha256-off-thread.ts`: each message is the next
- * bytes (answered with `{ done: n }` once hashed), or `{ digest: true }` (answered with the
- * hex digest, which ends the hash).
+ * bytes (answered once hashed with `{ done: n, bytes }`, the array moved back for reuse), or
+ * `{ digest: true }` (answered with the hex digest, which ends the hash).
  */
 import { createSha256 } from '../../core/sha256.ts';
 
@@ -15,7 +15,7 @@ self.onmessage = (e: MessageEvent<{ bytes?: Uint8Array; digest?: boolean }>) => 
     .then((h) => {
       if (bytes) {
         h.update(bytes);
-        reply({ done: bytes.length });
+        (self as unknown as Worker).postMessage({ done: bytes.length, bytes }, [bytes.buffer as ArrayBuffer]);
       } else if (digest) reply({ hex: h.digestHex() });
     })
     .catch((err: unknown) => reply({ error: String((err as Error)?.message ?? err) }));
