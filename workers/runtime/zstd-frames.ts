@@ -687,8 +687,9 @@ export async function* compressFrames(
   const array = (n: number): Uint8Array => (shared ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n));
   const inFlight: Promise<Uint8Array>[] = [];
   // With workers, two pieces beyond one per worker: while the consumer holds a frame (the
-  // CLI's write to a disk that stalls, 0.1-0.15 s per 20 MB seen on a VM), a worker that
-  // finishes finds the next piece waiting instead of idling until the consumer is back.
+  // CLI's write to a disk that stalls, 0.1-0.15 s per 20 MB seen on a VM; the page waiting
+  // for its hashing worker), a worker that finishes finds the next piece waiting instead of
+  // idling until the consumer is back.
   const limit = encoder.workers > 0 ? encoder.workers + 2 : 2;
   const frameAt = (offset: number, length: number): Promise<Uint8Array> => {
     if (source.isHole?.(offset, length)) {
