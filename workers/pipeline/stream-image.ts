@@ -44,12 +44,14 @@ export async function streamImage(
 ): Promise<StreamedImage> {
   const { signal } = options;
   const imageSize = store.size;
-  // In browsers on a worker of its own, so that this thread goes on feeding the compression workers.
-  const hash = await createStreamHash();
+  // In browsers on a worker of its own, so that this thread goes on feeding the compression
+  // workers; the worker starts while the first pieces are compressed.
+  const hashing = createStreamHash();
+  hashing.catch(() => {});
   let consumed = 0;
   let produced = 0;
   const emit = async (chunk: Uint8Array) => {
-    await hash.update(chunk);
+    await (await hashing).update(chunk);
     produced += chunk.length;
     if (sink) await sink(chunk);
     options.onProgress?.(consumed, imageSize);
@@ -73,8 +75,8 @@ export async function streamImage(
         await emit(piece);
       }
     }
-    return { size: produced, imageSize, sha256: await hash.digestHex() };
+    return { size: produced, imageSize, sha256: await (await hashing).digestHex() };
   } finally {
-    hash.dispose();
+    hashing.then((h) => h.dispose()).catch(() => {});
   }
 }

@@ -37,25 +37,40 @@ export const MAX_PENDING = 4 * HASH_PIECE;
 
 /**
  * A {@link StreamHash}: on a worker of its own where the host has Web Workers and is not
- * Node; else in the calling thread. `offThread: false` forces the latter.
+ * Node, once that worker says it is ready; else (no workers, a script that cannot load, a
+ * worker that fails to start) in the calling thread. `offThread: false` forces the latter.
  */
 export async function createStreamHash(options: { offThread?: boolean } = {}): Promise<StreamHash> {
   const canSpawn =
     options.offThread !== false &&
     typeof (globalThis as { Worker?: unknown }).Worker === 'function' &&
     nodeBuiltin('node:worker_threads') === undefined;
-  if (canSpawn) {
-    try {
-      return new WorkerHash(
-        // Written out as `new Worker(new URL(...))` so that bundlers emit the worker's script.
-        new Worker(new URL('./sha256-worker.ts', import.meta.url), { type: 'module' }),
-      );
-    } catch {
-      // A blocked script: hash here.
-    }
-  }
+  const worker = canSpawn ? await startedWorker() : undefined;
+  if (worker) return new WorkerHash(worker);
   const h = await createSha256();
   return { offThread: false, update: (bytes) => h.update(bytes), digestHex: async () => h.digestHex(), dispose() {} };
+}
+
+/** A hashing worker that has said it is ready, or `undefined` when it could not start. */
+function startedWorker(): Promise<Worker | undefined> {
+  let worker: Worker;
+  try {
+    // Written out as `new Worker(new URL(...))` so that bundlers emit the worker's script.
+    worker = new Worker(new URL('./sha256-worker.ts', import.meta.url), { type: 'module' });
+  } catch {
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve) => {
+    worker.onmessage = (e: MessageEvent<{ ready?: boolean }>) => {
+      if (e.data?.ready) return resolve(worker);
+      worker.terminate();
+      resolve(undefined);
+    };
+    worker.onerror = () => {
+      worker.terminate();
+      resolve(undefined);
+    };
+  });
 }
 
 class WorkerHash implements StreamHash {
