@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../workers/test-support/native.ts';
+import { pseudoRandom } from '../workers/test-support/tree-fixture.ts';
 
 const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
 const root = process.getuid?.() === 0;
@@ -19,24 +20,11 @@ afterAll(cleanup);
 const tree = join(work, 'tree');
 const disk = join(work, 'disk');
 
-/** Bytes that do not compress (xorshift32 from a fixed seed): the .zst is as large as they are. */
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 beforeAll(() => {
   mkdirSync(join(tree, 'd'), { recursive: true });
   mkdirSync(disk);
   // About 7.5 MB of image after shrinking and 6 MB of .zst.
-  writeFileSync(join(tree, 'd', 'noise.bin'), noise(6_000_000, 7));
+  writeFileSync(join(tree, 'd', 'noise.bin'), pseudoRandom(6_000_000, 7)); // does not compress
   for (let i = 0; i < 50; i++) writeFileSync(join(tree, 'd', `f${i}.txt`), `file ${i}\n`);
 });
 

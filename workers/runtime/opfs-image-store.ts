@@ -118,6 +118,14 @@ export class OpfsBacking implements StoreBacking {
     const h = this.#handle;
     if (!h) return;
     this.#handle = null;
+    // A temporary file is emptied first: closing the handle of the bench's 600 MiB `closure`
+    // image took the build worker 264 ms, for bytes about to be removed.
+    if (this.#temporary)
+      try {
+        h.truncate(0);
+      } catch {
+        /* removed below all the same */
+      }
     h.close();
     if (this.#temporary) void this.storage.remove(this.file.name);
   }
