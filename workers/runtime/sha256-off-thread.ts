@@ -38,11 +38,10 @@ export const MAX_PENDING = 4 * HASH_PIECE;
 /**
  * A {@link StreamHash}: on a worker of its own where the host has Web Workers and is not
  * Node, once that worker says it is ready; else (no workers, a script that cannot load, a
- * worker that fails to start) in the calling thread. `offThread: false` forces the latter.
+ * worker that fails to start) in the calling thread.
  */
-export async function createStreamHash(options: { offThread?: boolean } = {}): Promise<StreamHash> {
+export async function createStreamHash(): Promise<StreamHash> {
   const canSpawn =
-    options.offThread !== false &&
     typeof (globalThis as { Worker?: unknown }).Worker === 'function' &&
     nodeBuiltin('node:worker_threads') === undefined;
   const worker = canSpawn ? await startedWorker() : undefined;
