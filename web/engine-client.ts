@@ -37,6 +37,7 @@ import type {
 import type { InputProblem, TreeEntry } from '../core/image-tree.ts';
 import type { api } from '../workers/build-worker.ts';
 import type { PickedFile } from '../core/picked-files.ts';
+import { handingBack } from './handing-back.ts';
 import type {
   ContentsPlace,
   KeptTreeRequest,
@@ -357,7 +358,8 @@ export class EngineClient {
 
   /**
    * Builds an image. `onEvent` and `sink` run on the page; the worker awaits each `sink`
-   * call, so a slow disk slows the build instead of filling memory.
+   * call, so a slow disk slows the build instead of filling memory. A chunk is valid until
+   * `sink` settles (its memory then goes back to the engine): copy what must be kept.
    */
   build(
     request: BuildRequest | TreeRequest,
@@ -367,7 +369,8 @@ export class EngineClient {
   ): Promise<BuildResult> {
     const output: OutputOptions = { keepFile: opts.keepFile ?? false };
     return this.call(
-      (r) => this.withTree(r, request, (q) => r.build(q, Comlink.proxy(onEvent), Comlink.proxy(sink), output)),
+      (r) =>
+        this.withTree(r, request, (q) => r.build(q, Comlink.proxy(onEvent), Comlink.proxy(handingBack(sink)), output)),
       opts.signal,
     );
   }
@@ -397,8 +400,9 @@ export class EngineClient {
     return this.call((r) => r.readFile(id, path, limit));
   }
 
+  /** Streams a file, or a folder as tar, to `sink` (awaited; a chunk is valid until `sink` settles). */
   exportPath(id: string, path: string, sink: (chunk: Uint8Array) => Promise<void> | void): Promise<ExportResult> {
-    return this.call((r) => r.exportPath(id, path, Comlink.proxy(sink)));
+    return this.call((r) => r.exportPath(id, path, Comlink.proxy(handingBack(sink))));
   }
 
   apply(id: string, edits: ImageEdit[]): Promise<ImageState> {
@@ -417,6 +421,7 @@ export class EngineClient {
     return this.call((r) => r.setLabel(id, label));
   }
 
+  /** Checks and streams an opened image out like a build (a chunk is valid until `sink` settles). */
   saveImage(
     id: string,
     options: ImageSaveOptions,
@@ -425,7 +430,7 @@ export class EngineClient {
     output: OutputOptions = {},
   ): Promise<BuildResult> {
     const out: OutputOptions = { keepFile: output.keepFile ?? false };
-    return this.call((r) => r.save(id, options, Comlink.proxy(onEvent), Comlink.proxy(sink), out));
+    return this.call((r) => r.save(id, options, Comlink.proxy(onEvent), Comlink.proxy(handingBack(sink)), out));
   }
 
   closeImage(id: string): Promise<void> {

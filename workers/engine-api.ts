@@ -130,16 +130,24 @@ export interface EngineApi {
   estimate(request: BuildRequest | KeptTreeRequest): Promise<SizeEstimate>;
   /**
    * Builds, checks, shrinks, checks and optionally compresses the image. Output goes to
-   * `sink` chunk by chunk as it is produced (awaiting each call gives back-pressure), or,
+   * `sink` chunk by chunk as it is produced (see {@link OutputSink}), or,
    * with `output.keepFile`, into a browser-storage file returned as `result.file`.
    */
   build(
     request: BuildRequest | KeptTreeRequest,
     onEvent: (event: BuildEvent) => void,
-    sink: (chunk: Uint8Array) => Promise<void> | void,
+    sink: OutputSink,
     output?: OutputOptions,
   ): Promise<BuildResult>;
 }
+
+/**
+ * Where output goes on the page, chunk by chunk; each call is awaited (back-pressure). The
+ * chunk is the page's (transferred); a sink done with it when it settles may return
+ * `chunk.buffer`, transferred (`Comlink.transfer`), and the engine copies a later chunk
+ * into it instead of into new memory. A sink that keeps chunks returns nothing.
+ */
+export type OutputSink = (chunk: Uint8Array) => Promise<ArrayBuffer | void> | ArrayBuffer | void;
 
 /**
  * Working on existing images (`workers/pipeline/image-session.ts`): the worker keeps each
@@ -155,8 +163,8 @@ export interface ImageApi {
   listDir(id: string, path: string): Promise<ImageListing>;
   /** The first `limit` bytes of a file (default 64 KiB). */
   readFile(id: string, path: string, limit?: number): Promise<FileHead>;
-  /** Streams a file's bytes, or a folder as a tar archive, to `sink` (awaited; chunks may be views: copy to keep). */
-  exportPath(id: string, path: string, sink: (chunk: Uint8Array) => Promise<void> | void): Promise<ExportResult>;
+  /** Streams a file's bytes, or a folder as a tar archive, to `sink` (see {@link OutputSink}). */
+  exportPath(id: string, path: string, sink: OutputSink): Promise<ExportResult>;
   /** Applies edits (all or nothing), then summarizes and checks. */
   apply(id: string, edits: ImageEdit[]): Promise<ImageState>;
   /** Runs `e2fsck -fy` on the in-memory image (only when asked), then checks again. */
@@ -173,7 +181,7 @@ export interface ImageApi {
     id: string,
     options: ImageSaveOptions,
     onEvent: (event: BuildEvent) => void,
-    sink: (chunk: Uint8Array) => Promise<void> | void,
+    sink: OutputSink,
     output?: OutputOptions,
   ): Promise<BuildResult>;
   /** Forgets the image. */

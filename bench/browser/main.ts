@@ -23,6 +23,7 @@ import type { api } from '../../workers/build-worker.ts';
 import type { KeptTreeRequest } from '../../workers/engine-api.ts';
 import { copyOrder, fillContent, makeWorkload, type WorkloadName } from '../workload.ts';
 import { MkfsAttempts } from '../mkfs-attempts.ts';
+import { handingBack } from '../../web/handing-back.ts';
 
 type WorkerApi = typeof api;
 
@@ -227,11 +228,12 @@ async function build(): Promise<PageRun> {
       stages.push({ stage: e.stage, state: e.state, elapsedMs: e.elapsedMs });
       void window.benchMark?.(`${e.stage}:${e.state}`);
     };
-    // The output is counted and dropped: saving costs here are the worker-to-page transfer.
-    const sink = (chunk: Uint8Array) => {
+    // The output is counted and dropped: saving costs here are the worker-to-page transfer,
+    // with each chunk's memory handed back as the studio's page does.
+    const sink = handingBack((chunk: Uint8Array) => {
       outBytes += chunk.length;
       sinkCalls++;
-    };
+    });
     await window.benchMark?.('build:start');
     status.textContent = 'building';
     const t0 = performance.now();
