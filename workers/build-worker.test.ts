@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 /** The worker's end of a page sink exposed on the other side of a channel. */
-function pageSink(sink: (chunk: Uint8Array) => unknown): (chunk: Uint8Array) => Promise<ArrayBuffer | void> {
+function pageSink(sink: (chunk: Uint8Array) => unknown): (chunk: Uint8Array) => Promise<unknown> {
   const channel = new MessageChannel();
   channels.push(channel);
   Comlink.expose(sink, channel.port1);
@@ -55,7 +55,7 @@ describe('output chunks from the engine to the page', () => {
     const sizes = [5000, 3000, 4000, 9000, 100];
     for (const chunk of reusedChunks(sizes)) await send(chunk);
     expect(seen.map((s) => s.bytes.length)).toEqual(sizes);
-    seen.forEach((s, n) => expect(s.bytes).toEqual(expected(n, sizes[n])));
+    expect(seen.map((s) => s.bytes)).toEqual(sizes.map((size, n) => expected(n, size)));
     // The first chunk's 5000 bytes serve the next two; 9000 needs new memory, which the
     // last chunk then reuses.
     expect(seen.map((s) => s.bufferSize)).toEqual([5000, 5000, 5000, 9000, 9000]);
@@ -71,7 +71,7 @@ describe('output chunks from the engine to the page', () => {
     const sizes = [4096, 4096, 1000];
     for (const chunk of reusedChunks(sizes)) await send(chunk);
     expect(kept.map((c) => c.length)).toEqual(sizes);
-    kept.forEach((c, n) => expect(c).toEqual(expected(n, sizes[n])));
+    expect(kept).toEqual(sizes.map((size, n) => expected(n, size)));
     expect(kept.map((c) => c.buffer.byteLength)).toEqual(sizes);
   });
 

@@ -143,11 +143,11 @@ export interface EngineApi {
 
 /**
  * Where output goes on the page, chunk by chunk; each call is awaited (back-pressure). The
- * chunk is the page's (transferred); a sink done with it when it settles may return
- * `chunk.buffer`, transferred (`Comlink.transfer`), and the engine copies a later chunk
- * into it instead of into new memory. A sink that keeps chunks returns nothing.
+ * chunk is the page's (transferred); a sink done with it when it settles may return (or
+ * resolve to) `chunk.buffer`, transferred (`Comlink.transfer`), and the engine copies a
+ * later chunk into it instead of into new memory. A sink that keeps chunks returns nothing.
  */
-export type OutputSink = (chunk: Uint8Array) => Promise<ArrayBuffer | void> | ArrayBuffer | void;
+export type OutputSink = (chunk: Uint8Array) => unknown;
 
 /**
  * Working on existing images (`workers/pipeline/image-session.ts`): the worker keeps each
