@@ -45,6 +45,7 @@ as_root() {
 missing=""
 [ "$mode" = fetch ] || command -v emcc >/dev/null 2>&1 || missing="$missing emscripten"
 command -v make >/dev/null 2>&1 || missing="$missing make"
+[ "$mode" = fetch ] || command -v patch >/dev/null 2>&1 || missing="$missing patch"
 command -v xz >/dev/null 2>&1 || missing="$missing xz-utils"
 if [ -n "$missing" ]; then
   echo "== installing:$missing" >&2

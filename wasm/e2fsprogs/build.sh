@@ -16,6 +16,10 @@ rm -rf "$src"
 mkdir -p "$work" "$dist"
 tar -xzf "$tarball" -C "$work"
 cd "$src"
+# Our changes to upstream, each explained in its header (see README.md, "Patches").
+for p in "$here"/patches/*.patch; do
+  patch -p1 --quiet --no-backup-if-mismatch < "$p"
+done
 
 # No build path, date or host may end up in the output.
 prefix_map="-ffile-prefix-map=$src=. -ffile-prefix-map=$here=wasm/e2fsprogs -ffile-prefix-map=$common=wasm/common"
@@ -42,6 +46,7 @@ echo "== e2fsprogs: libraries" >&2
 emmake make -j"$jobs" libs > "$work/e2fsprogs-libs.log" 2>&1 || { tail -40 "$work/e2fsprogs-libs.log" >&2; exit 1; }
 
 emcc -O2 $prefix_map -c "$here/shim.c" -o "$work/e2fsprogs-shim.o"
+emcc -O2 -mbulk-memory $prefix_map -c "$common/memcpy-big.c" -o "$work/e2fsprogs-memcpy-big.o"
 
 link_flags=(
   -O2
@@ -52,7 +57,7 @@ link_flags=(
   -sNODEJS_CATCH_EXIT=0 -sNODEJS_CATCH_REJECTION=0
   -sEXPORTED_RUNTIME_METHODS=FS,callMain,ENV,PATH
   --js-library "$common/library_fixes.js"
-  "$work/e2fsprogs-shim.o"
+  "$work/e2fsprogs-shim.o" "$work/e2fsprogs-memcpy-big.o"
 )
 
 declare -A dir=([mke2fs]=misc [tune2fs]=misc [dumpe2fs]=misc [e2fsck]=e2fsck [resize2fs]=resize [debugfs]=debugfs)
