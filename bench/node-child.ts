@@ -7,7 +7,7 @@
  *
  *   node --import tsx bench/node-child.ts '{"dir": "...", "out": "...", "e2fsprogs": "...", "zstd": "..."}'
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { nodeHost, walkHostDir } from '../core/io/host-tree.ts';
 import { resolveInputs } from '../core/resolve-inputs.ts';
@@ -16,6 +16,7 @@ import { DEFAULT_BUILD_OPTIONS } from '../core/build-options.ts';
 import { dirname } from 'node:path';
 import { buildImage } from '../workers/pipeline/build-image.ts';
 import { tempFileStorage } from '../workers/runtime/node-image-file.ts';
+import { SparseWriter } from '../workers/runtime/node-output-file.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
 import { inputDecompressors } from '../workers/runtime/zstd-stream.ts';
 import { PeakTracker, procMemory } from './measure.ts';
@@ -124,6 +125,9 @@ async function main(): Promise<NodeChildResult> {
   };
 
   const fd = openSync(req.out, 'w');
+  // As the CLI writes its output: by Node's thread pool, while this thread feeds the
+  // compression workers.
+  const writer = new SparseWriter(fd, false);
   let outBytes = 0;
   const result = await buildImage(
     { entries: resolved.entries, closure: resolved.closure, options: { ...DEFAULT_BUILD_OPTIONS, compress: true } },
@@ -131,8 +135,8 @@ async function main(): Promise<NodeChildResult> {
       onEvent,
       // As the CLI does: the image in a sparse temporary file beside the output.
       storage: tempFileStorage(dirname(req.out)),
-      sink: (chunk) => {
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+      sink: async (chunk) => {
+        await writer.writeAsync(chunk);
         outBytes += chunk.length;
       },
     },
