@@ -18,6 +18,7 @@ tar -xzf "$tarball" -C "$work"
 cd "$src"
 # Our changes to upstream, each explained in its header (see README.md, "Patches").
 for p in "$here"/patches/*.patch; do
+  [ -e "$p" ] || continue
   patch -p1 --quiet --no-backup-if-mismatch < "$p"
 done
 
