@@ -42,6 +42,15 @@ describe('wasm-modules', () => {
     }
   });
 
+  it('e2fsprogs copies large blocks inside the wasm, not through a JavaScript import', async () => {
+    // wasm/common/memcpy-big.c replaces emscripten 3.1.6's JS `emscripten_memcpy_big`.
+    for (const tool of ['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'debugfs', 'tune2fs'] as const) {
+      const imports = WebAssembly.Module.imports(await compileTool(tool)).map((i) => i.name);
+      expect(imports, tool).toContain('fd_write');
+      expect(imports, tool).not.toContain('emscripten_memcpy_big');
+    }
+  });
+
   describe('over HTTP, as in a browser', () => {
     let server: Server;
     let base: string;
