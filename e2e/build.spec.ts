@@ -135,9 +135,17 @@ test('a folder and a closure become exactly that tree in a checked .img', async 
 });
 
 test('compressed: a labelled .img.zst that zstd -d turns into a clean image', async ({ page }) => {
+  const tools = ['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'zstd'];
+  const fetched: string[] = [];
+  page.context().on('request', (r) => {
+    const tool = /\/(mke2fs|e2fsck|resize2fs|dumpe2fs|zstd)[^/]*\.wasm(\?|$)/.exec(r.url())?.[1];
+    if (tool) fetched.push(tool);
+  });
   await openStudio(page);
   await choose(page, 'Add folder', site);
   await inputsSettled(page);
+  // The engine starts with the first input and fetches the build's tools before Build is pressed.
+  await expect.poll(() => [...fetched].sort(), { timeout: 30_000 }).toEqual([...tools].sort());
   await page.getByRole('textbox', { name: 'Label' }).fill('demo');
   await page.getByRole('checkbox', { name: /Compress with zstd/ }).check();
   await page.getByRole('slider', { name: /Level/ }).fill('9');
@@ -154,6 +162,8 @@ test('compressed: a labelled .img.zst that zstd -d turns into a clean image', as
   expect(dumpe2fsHeader(raw)['Filesystem volume name']).toBe('demo');
   await expect(page.getByTestId('result-sha256')).toHaveText(sha256File(file));
   await expect(page.getByRole('region', { name: 'Image ready' })).toContainText('Compression');
+  // ... and the build used them as fetched: none was fetched again.
+  expect([...fetched].sort()).toEqual([...tools].sort());
   removeDir(out);
 });
 

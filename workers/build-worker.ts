@@ -38,6 +38,7 @@ import { toBuildFailure } from './pipeline/engine-failure.ts';
 import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
 import { openContentSpool, removeContents, removeStaleSessions } from './runtime/opfs-spool.ts';
+import { preloadTools } from './runtime/wasm-modules.ts';
 import type { ContentSpool } from '../core/io/cursor.ts';
 import type { ResolveOptions } from '../core/resolve-inputs.ts';
 import type { InputProblem } from '../core/image-tree.ts';
@@ -300,4 +301,7 @@ if (scope.WorkerGlobalScope !== undefined) {
   // and the spools (fetched NARs, decompressed contents) of pages that are gone.
   void browserStorage();
   void removeStaleSessions().catch(() => {});
+  // The page starts this worker with the first input: the build's tools compile and their
+  // glue loads while the inputs are still being picked, not after Build is pressed.
+  void preloadTools(['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'zstd']).catch(() => {});
 }
