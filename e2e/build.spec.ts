@@ -135,10 +135,10 @@ test('a folder and a closure become exactly that tree in a checked .img', async 
 });
 
 test('compressed: a labelled .img.zst that zstd -d turns into a clean image', async ({ page }) => {
-  const tools = ['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'zstd'];
+  const tools = ['mke2fs', 'e2fsck', 'resize2fs', 'zstd'];
   const fetched: string[] = [];
   page.context().on('request', (r) => {
-    const tool = /\/(mke2fs|e2fsck|resize2fs|dumpe2fs|zstd)[^/]*\.wasm(\?|$)/.exec(r.url())?.[1];
+    const tool = /\/(mke2fs|e2fsck|resize2fs|dumpe2fs|debugfs|tune2fs|zstd)[^/]*\.wasm(\?|$)/.exec(r.url())?.[1];
     if (tool) fetched.push(tool);
   });
   await openStudio(page);

@@ -31,7 +31,7 @@ import type {
 import { type PickedFile, pickedFilesToEntries } from '../core/picked-files.ts';
 import type { FetchProgress } from '../core/binary-cache/substitute.ts';
 import type { CacheFetchRequest, PageHttp } from '../core/engine-contract.ts';
-import { estimateImage } from './pipeline/build-image.ts';
+import { buildTools, estimateImage } from './pipeline/build-image.ts';
 import { browserStorage, buildInBrowser, saveInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
 import { CacheFetches } from './pipeline/cache-fetch.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
@@ -303,5 +303,5 @@ if (scope.WorkerGlobalScope !== undefined) {
   void removeStaleSessions().catch(() => {});
   // The page starts this worker with the first input: the build's tools compile and their
   // glue loads while the inputs are still being picked, not after Build is pressed.
-  void preloadTools(['mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'zstd']).catch(() => {});
+  void preloadTools(buildTools()).catch(() => {});
 }

@@ -19,7 +19,7 @@ import { COMPAT_DISABLED_FEATURES, validateBuildOptions } from '../../core/build
 import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/image-store.ts';
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { indexTree, InputChangedError, TreeError, type ReadBlobSync, type TreeIndex } from '../runtime/tree-fs.ts';
-import { preloadTools, type E2fsTool } from '../runtime/wasm-modules.ts';
+import { preloadTools, type E2fsTool, type WasmTool } from '../runtime/wasm-modules.ts';
 import { classifyMkfsFailure, mkfsFailureProblem, symlinkTargetProblems } from './mkfs-diagnosis.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
@@ -169,6 +169,11 @@ export async function buildImage(request: BuildRequest, ctx: BuildContext): Prom
   }
 }
 
+/** The wasm tools a build runs (zstd only when it compresses): what to compile ahead. */
+export function buildTools(compress = true): WasmTool[] {
+  return ['mke2fs', 'e2fsck', 'resize2fs', ...(compress ? (['zstd'] as const) : [])];
+}
+
 async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store?: ImageStore }): Promise<BuildResult> {
   const { options } = request;
   const { signal } = ctx;
@@ -176,7 +181,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   const t0 = now();
   // Compile every tool the build runs now, in the background (V8 compiles off the main
   // thread), instead of one by one as each stage starts. A failure shows where the tool runs.
-  preloadTools(['mke2fs', 'e2fsck', 'resize2fs', ...(options.compress ? (['zstd'] as const) : [])]).catch(() => {});
+  preloadTools(buildTools(options.compress)).catch(() => {});
   let current: StageName = 'plan';
 
   const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {
