@@ -15,7 +15,7 @@ import { buildImage } from '../workers/pipeline/build-image.ts';
 import { EngineFailure, toBuildFailure } from '../workers/pipeline/engine-failure.ts';
 import { BackedImageStore } from '../workers/runtime/image-store.ts';
 import { NodeFileBacking } from '../workers/runtime/node-image-file.ts';
-import { SparseWriter } from '../workers/runtime/node-output-file.ts';
+import { BackgroundFlush, SparseWriter } from '../workers/runtime/node-output-file.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
 import { HostContentSpool } from '../core/io/host-content-spool.ts';
@@ -115,8 +115,21 @@ async function buildWithSpools(
   // the files: it closes, renames or removes them, so the store is flushed, never closed here.
   const store = new BackedImageStore(new NodeFileBacking(data.image.fd, data.image.path, false));
   const request = { entries: resolved.entries, closure: resolved.closure, options: cmd.options };
-  const onEvent = cmd.quiet && !data.debug ? undefined : progressPrinter(stderr, data.interactive, data.debug);
-  const writer = data.output ? new SparseWriter(data.output.fd, false) : undefined;
+  const printer = cmd.quiet && !data.debug ? undefined : progressPrinter(stderr, data.interactive, data.debug);
+  // The output goes to the disk as it is written, not all in the fsync before its rename
+  // (see BackgroundFlush): a compressed one every OUTPUT_FLUSH_STEP bytes; an uncompressed
+  // image, which is the output, once mkfs has written it (while e2fsck checks it) and once
+  // resize2fs has shrunk it (while it is checked again and hashed).
+  const writer = data.output ? new SparseWriter(data.output.fd, false, OUTPUT_FLUSH_STEP) : undefined;
+  const imageFlush = writer ? undefined : new BackgroundFlush(data.image.fd);
+  const onEvent =
+    printer || imageFlush
+      ? (e: BuildEvent) => {
+          printer?.(e);
+          if (imageFlush && e.type === 'stage' && e.state === 'done' && (e.stage === 'mkfs' || e.stage === 'shrink'))
+            imageFlush.start();
+        }
+      : undefined;
   const guard = (work: () => void) => {
     try {
       work();
@@ -124,23 +137,38 @@ async function buildWithSpools(
       throw outputWriteFailure(cmd.output, err);
     }
   };
-  const result = await buildImage(request, {
-    store,
-    onEvent,
-    // Written by the thread pool: this thread meanwhile hands pieces to the compression
-    // workers, so a stalling disk does not stall them.
-    sink: writer
-      ? (chunk) =>
-          writer.writeAsync(chunk).catch((err: unknown) => {
-            throw outputWriteFailure(cmd.output, err);
-          })
-      : undefined,
-  });
+  let result: BuildResult;
+  try {
+    result = await buildImage(request, {
+      store,
+      onEvent,
+      // Written by the thread pool: this thread meanwhile hands pieces to the compression
+      // workers, so a stalling disk does not stall them.
+      sink: writer
+        ? (chunk) =>
+            writer.writeAsync(chunk).catch((err: unknown) => {
+              throw outputWriteFailure(cmd.output, err);
+            })
+        : undefined,
+    });
+  } finally {
+    // No flush outlives the build (the main thread closes the files next); a failed build's
+    // flush errors are moot.
+    await Promise.all([writer?.settle(), imageFlush?.settle()].map((p) => p?.catch(() => {})));
+  }
   guard(() => store.flush());
   let bytes = store.size;
   if (writer) guard(() => (bytes = writer.finish()));
+  try {
+    await (writer ?? imageFlush)?.settle();
+  } catch (err) {
+    throw outputWriteFailure(cmd.output, err);
+  }
   return { type: 'built', result, bytes };
 }
+
+/** Bytes of compressed output between two background flushes to the disk. */
+const OUTPUT_FLUSH_STEP = 64 * 1024 * 1024;
 
 /** Writing the output failed: which file, what the system said, what to do. */
 function outputWriteFailure(output: string, err: unknown): EngineFailure {

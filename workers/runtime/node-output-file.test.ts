@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { outputPathProblem, SparseWriter, TempOutput } from './node-output-file.ts';
+import { BackgroundFlush, outputPathProblem, SparseWriter, TempOutput } from './node-output-file.ts';
 import { tempDir } from '../test-support/native.ts';
 
 const { dir: work, cleanup } = tempDir('output-file-');
@@ -213,6 +213,42 @@ describe('SparseWriter', () => {
     }
   });
 
+  it('flushes to the disk as it writes (flushEvery), and the file is whole', async () => {
+    const d = fresh();
+    const MiB = 1 << 20;
+    const chunks = Array.from({ length: 6 }, (_, i) => new Uint8Array(MiB).fill(i + 1));
+    const t = TempOutput.create(join(d, 'flushed.zst'));
+    const w = new SparseWriter(t.fd, false, 2 * MiB);
+    for (const c of chunks) await w.writeAsync(c);
+    await w.settle();
+    expect(w.flushes).toBeGreaterThanOrEqual(1);
+    expect(w.flushes).toBeLessThanOrEqual(3);
+    w.finish();
+    await t.commitAsync(6 * MiB);
+    expect(readFileSync(join(d, 'flushed.zst')).equals(Buffer.concat(chunks))).toBe(true);
+    // Without flushEvery, none.
+    const p = TempOutput.create(join(d, 'plain.zst'));
+    const plain = new SparseWriter(p.fd, false);
+    for (const c of chunks) await plain.writeAsync(c);
+    await plain.settle();
+    expect(plain.flushes).toBe(0);
+    p.discard();
+  });
+
+  it("fails the next write and settle with a background flush's error (EINVAL from /dev/null)", async () => {
+    // /dev/null takes positioned writes but cannot be flushed.
+    const fd = openSync('/dev/null', 'r+');
+    try {
+      const w = new SparseWriter(fd, false, 1);
+      await w.writeAsync(new Uint8Array(10).fill(1));
+      await expect(w.settle()).rejects.toMatchObject({ code: 'EINVAL' });
+      await expect(w.writeAsync(new Uint8Array(10).fill(2))).rejects.toMatchObject({ code: 'EINVAL' });
+      await expect(w.settle()).rejects.toMatchObject({ code: 'EINVAL' });
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it('writes every byte when not sparse (a compressed output)', () => {
     const d = fresh();
     const t = TempOutput.create(join(d, 'dense.zst'));
@@ -222,5 +258,40 @@ describe('SparseWriter', () => {
     t.commit(100_000);
     expect(w.written).toBe(100_000);
     expect(existsSync(join(d, 'dense.zst'))).toBe(true);
+  });
+});
+
+describe('BackgroundFlush', () => {
+  it('runs one flush at a time: starts while one runs make one more, not one each', async () => {
+    const d = fresh();
+    const t = TempOutput.create(join(d, 'f.img'));
+    writeSync(t.fd, Buffer.alloc(1 << 20, 5));
+    const f = new BackgroundFlush(t.fd);
+    for (let i = 0; i < 10; i++) f.start();
+    await f.settle();
+    expect(f.flushes).toBe(2);
+    // Idle again: a start begins a new flush.
+    f.start();
+    await f.settle();
+    expect(f.flushes).toBe(3);
+    t.discard();
+  });
+
+  it("keeps a failed flush's error for throwIfFailed and settle, and starts no more", async () => {
+    const fd = openSync('/dev/null', 'r+');
+    try {
+      const f = new BackgroundFlush(fd);
+      expect(() => f.throwIfFailed()).not.toThrow();
+      f.start();
+      f.start();
+      await expect(f.settle()).rejects.toMatchObject({ code: 'EINVAL' });
+      expect(f.flushes).toBe(1);
+      expect(() => f.throwIfFailed()).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+      f.start();
+      await expect(f.settle()).rejects.toMatchObject({ code: 'EINVAL' });
+      expect(f.flushes).toBe(1);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
