@@ -244,6 +244,76 @@ describe('FS.lookupPath in the glue', () => {
     FS.chdir('/');
   });
 
+  it('keeps up with a walk by plain names and `..`, as `mke2fs -d` walks', () => {
+    FS.ignorePermissions = true;
+    FS.mkdirTree('/w/x/y/z');
+    FS.mkdirTree('/w/x/y2');
+    FS.writeFile('/w/x/y/f', 'x');
+    FS.symlink('x', '/w/ln');
+    FS.symlink('y', '/w/x/yl');
+    FS.mkdir('/w/m');
+    FS.mount(FS.filesystems.MEMFS, {}, '/w/m');
+    FS.mkdirTree('/w/m/k');
+    const names = ['..', '.', 'x', 'y', 'z', 'f', 'k', 'm', 'ln', 'yl', 'missing', 'y/z', 'f/x'];
+    const options: (() => Opts | undefined)[] = [
+      () => undefined,
+      () => ({ follow: true }),
+      () => ({ parent: true }),
+      () => ({ follow_mount: false }),
+      () => ({ recurse_count: 9 }),
+    ];
+    // `rename` changes the tree under the walk (the current directory's parent moves away and back).
+    const steps = ['/w', 'x', 'y', 'z', '..', '..', 'y2', '..', 'y', 'rename', '..', 'back', '..', '..', 'm', 'k'];
+    steps.push('..', '..', 'ln', 'y', '..', 'yl', '..', '..', 'x', 'y', 'z', '..', '..', '..', '..');
+    let compared = 0;
+    for (const step of steps) {
+      if (step === 'rename') FS.rename('/w/x', '/w/x-moved');
+      else if (step === 'back') FS.rename('/w/x-moved', '/w/x');
+      else {
+        const want = outcome(() => referenceLookup(FS, PATH, step, { follow: true }));
+        const got = outcome(() => {
+          FS.chdir(step);
+          return { path: FS.cwd(), node: null };
+        });
+        expect(got.errno, `chdir ${step} from ${FS.cwd()}`).toBe(want.errno);
+        if (want.errno === undefined) expect(FS.cwd()).toBe(want.path);
+      }
+      for (const name of names)
+        for (const opts of options) {
+          const want = outcome(() => referenceLookup(FS, PATH, name, opts()));
+          const got = outcome(() => FS.lookupPath(name, opts()));
+          expect(got, `${step}: cwd ${FS.cwd()}, ${name}, ${JSON.stringify(opts())}`).toEqual(want);
+          if (got.node !== undefined) expect(got.node).toBe(want.node);
+          compared++;
+        }
+    }
+    expect(compared).toBe(steps.length * names.length * options.length);
+
+    // Entered by name, left by `..`: neither walks from the root, each looks up one node at most.
+    FS.chdir('/w/x');
+    let lookups = 0;
+    const lookupNode = FS.lookupNode;
+    FS.lookupNode = (parent, name) => {
+      lookups++;
+      return lookupNode(parent, name);
+    };
+    try {
+      FS.chdir('y');
+      FS.chdir('z');
+      expect(lookups).toBe(2);
+      FS.chdir('..');
+      FS.chdir('..');
+      expect(lookups).toBe(2);
+      expect(FS.cwd()).toBe('/w/x');
+      FS.lookupPath('y2');
+      expect(lookups).toBe(3);
+    } finally {
+      FS.lookupNode = lookupNode;
+    }
+    FS.unmount('/w/m');
+    FS.chdir('/');
+  });
+
   it('finds each of 20,000 nodes (the node table grows, chains keep their order)', () => {
     FS.ignorePermissions = true;
     const table = () => (FS as unknown as { nameTable: unknown[] }).nameTable;
