@@ -174,15 +174,28 @@ mergeInto(LibraryManager.library, {
         lastNode = node;
         return { path: path, node: node };
       };
+      // Follows `node`, at `path`, while it is a symlink, as 3.1.6's walk does.
+      var followLinks = function(node, path, opts) {
+        var count = 0;
+        while (FS.isLink(node.mode)) {
+          linksFollowed++;
+          var link = FS.readlink(path);
+          path = PATH_FS.resolve(PATH.dirname(path), link);
+          node = FS.lookupPath(path, { recurse_count: opts.recurse_count }).node;
+          if (count++ > 40) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
+        }
+        return { path: path, node: node };
+      };
       FS.lookupPath = function(path, opts) {
         if (opts === undefined) opts = {};
         // PATH_FS.resolve(FS.cwd(), path) gives '' for an empty path.
         if (!path) return { path: '', node: null };
+        if (opts.follow_mount === undefined) opts.follow_mount = true;
+        if (opts.recurse_count === undefined) opts.recurse_count = 0;
+        if (opts.recurse_count > 8) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
         var cwd = FS.cwd();
+        var followed;
         if (FS.ignorePermissions && cwd !== '/') {
-          if (opts.follow_mount === undefined) opts.follow_mount = true;
-          if (opts.recurse_count === undefined) opts.recurse_count = 0;
-          if (opts.recurse_count > 8) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
           if (path === '..') {
             // The parent of the current directory, entered before it.
             var n = entered.length;
@@ -198,15 +211,9 @@ mergeInto(LibraryManager.library, {
               var node = FS.lookupNode(dir, path);
               var nodePath = cwd + '/' + path;
               if (FS.isMountpoint(node) && opts.follow_mount) node = node.mounted.root;
-              if (opts.follow) {
-                var hops = 0;
-                while (FS.isLink(node.mode)) {
-                  linksFollowed++;
-                  var target = FS.readlink(nodePath);
-                  nodePath = PATH_FS.resolve(PATH.dirname(nodePath), target);
-                  node = FS.lookupPath(nodePath, { recurse_count: opts.recurse_count }).node;
-                  if (hops++ > 40) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
-                }
+              if (opts.follow && FS.isLink(node.mode)) {
+                followed = followLinks(node, nodePath, opts);
+                return found(followed.path, followed.node);
               }
               return found(nodePath, node);
             }
@@ -221,9 +228,6 @@ mergeInto(LibraryManager.library, {
         } else {
           parts = PATH.normalizeArray(abs.split('/').filter(function(p) { return !!p; }), false);
         }
-        if (opts.follow_mount === undefined) opts.follow_mount = true;
-        if (opts.recurse_count === undefined) opts.recurse_count = 0;
-        if (opts.recurse_count > 8) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
         var current = FS.root;
         var currentPath = '/';
         var i = 0;
@@ -248,16 +252,10 @@ mergeInto(LibraryManager.library, {
           if (FS.isMountpoint(current)) {
             if (!islast || opts.follow_mount) current = current.mounted.root;
           }
-          if (!islast || opts.follow) {
-            var count = 0;
-            while (FS.isLink(current.mode)) {
-              linksFollowed++;
-              var link = FS.readlink(currentPath);
-              currentPath = PATH_FS.resolve(PATH.dirname(currentPath), link);
-              var lookup = FS.lookupPath(currentPath, { recurse_count: opts.recurse_count });
-              current = lookup.node;
-              if (count++ > 40) throw new FS.ErrnoError({{{ cDefine('ELOOP') }}});
-            }
+          if ((!islast || opts.follow) && FS.isLink(current.mode)) {
+            followed = followLinks(current, currentPath, opts);
+            current = followed.node;
+            currentPath = followed.path;
           }
         }
         return found(currentPath, current);

@@ -122,8 +122,8 @@ export function createExclusive(dir: string, base: string): { path: string; fd: 
 export class BackgroundFlush {
   #running: Promise<void> | undefined;
   #again = false;
-  #failed = false;
-  #error: unknown;
+  /** The first flush's failure; no flush starts after one. */
+  #error: NodeJS.ErrnoException | null = null;
   #flushes = 0;
 
   constructor(readonly fd: number) {}
@@ -135,7 +135,7 @@ export class BackgroundFlush {
 
   /** Flushes everything written so far: now, or right after the flush that is running. */
   start(): void {
-    if (this.#failed) return;
+    if (this.#error) return;
     if (this.#running) {
       this.#again = true;
       return;
@@ -146,20 +146,16 @@ export class BackgroundFlush {
   async #loop(): Promise<void> {
     do {
       this.#again = false;
-      const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => fdatasync(this.fd, resolve));
+      this.#error = await new Promise<NodeJS.ErrnoException | null>((resolve) => fdatasync(this.fd, resolve));
       this.#flushes++;
-      if (err) {
-        this.#failed = true;
-        this.#error = err;
-      }
-    } while (this.#again && !this.#failed);
+    } while (this.#again && !this.#error);
     // In the same turn as the check above: a start() from now on begins a new loop.
     this.#running = undefined;
   }
 
   /** Throws the error of a flush that failed. */
   throwIfFailed(): void {
-    if (this.#failed) throw this.#error;
+    if (this.#error) throw this.#error;
   }
 
   /** Waits for the flushes started; throws the error of one that failed. */
