@@ -151,19 +151,19 @@ async function buildWithSpools(
             })
         : undefined,
     });
-  } finally {
-    // No flush outlives the build (the main thread closes the files next); a failed build's
-    // flush errors are moot.
-    await Promise.all([writer?.settle(), imageFlush?.settle()].map((p) => p?.catch(() => {})));
+  } catch (err) {
+    // No flush outlives the build (the main thread closes the files next); its errors are moot.
+    await (writer ?? imageFlush)?.settle().catch(() => {});
+    throw err;
   }
-  guard(() => store.flush());
-  let bytes = store.size;
-  if (writer) guard(() => (bytes = writer.finish()));
   try {
     await (writer ?? imageFlush)?.settle();
   } catch (err) {
     throw outputWriteFailure(cmd.output, err);
   }
+  guard(() => store.flush());
+  let bytes = store.size;
+  if (writer) guard(() => (bytes = writer.finish()));
   return { type: 'built', result, bytes };
 }
 

@@ -234,8 +234,7 @@ mergeInto(LibraryManager.library, {
         // Below the current directory (every one of its components is then followed, as a
         // directory on the way): start from its node. Permission checks on the way would
         // need the walk.
-        if (normal && FS.ignorePermissions && cwd !== '/' && abs.length > cwd.length + 1 &&
-            abs.charCodeAt(cwd.length) === 47 && abs.startsWith(cwd)) {
+        if (normal && FS.ignorePermissions && cwd !== '/' && abs !== cwd && within(abs, cwd)) {
           var start = cwdStart(cwd);
           if (start) {
             current = start;
