@@ -117,6 +117,14 @@ export interface WorkloadSummary {
   };
   /** Self time per category per stage, from one profiled Node run. */
   profile?: Record<string, [string, number][]>;
+  /** One Node run that built twice in one process. */
+  twice?: TwoBuilds;
+}
+
+/** A Node child's first and second build in one process (`again`): the same work each time. */
+export interface TwoBuilds {
+  first: { totalMs: number; spans: StageSpan[] };
+  second: { totalMs: number; spans: StageSpan[] };
 }
 
 function spanOf(spans: StageSpan[], row: Row): StageSpan | undefined {
@@ -159,6 +167,7 @@ export function summarize(
   w: Workload,
   runs: RunRecord[],
   profile?: Record<string, [string, number][]>,
+  twice?: TwoBuilds,
 ): WorkloadSummary {
   const natives = runs.map((r) => r.native).filter((n): n is NativeRun => n !== undefined);
   const rows = {} as WorkloadSummary['rows'];
@@ -255,7 +264,7 @@ export function summarize(
     });
   }
   const extra = cliAndZstd(runs, targets, problems);
-  return { rows, native, ours, targets, problems, ...extra, profile };
+  return { rows, native, ours, targets, problems, ...extra, profile, twice };
 }
 
 /** Targets of the command line (from process start) and of compression alone; the same-bytes check. */
@@ -349,6 +358,22 @@ function fmtPct(r: number): string {
   if (!Number.isFinite(r)) return '-';
   const d = (r - 1) * 100;
   return `${d >= 0 ? '+' : ''}${d.toFixed(2)}%`;
+}
+
+/** Rows of the first-and-second-build table: per stage, each build's time and its ratio to native. */
+function twoBuildRows(s: WorkloadSummary): string[][] {
+  const { first, second } = s.twice!;
+  const ms = (b: TwoBuilds['first'], row: Row) => {
+    if (row === 'total') return b.totalMs;
+    const span = spanOf(b.spans, row);
+    return span ? span.end - span.start : NaN;
+  };
+  return ROWS.map((row) => {
+    const native = s.rows[row].native?.ms ?? NaN;
+    const a = ms(first, row);
+    const b = ms(second, row);
+    return [row, fmtMs(native), fmtMs(a), fmtRatio(a / native), fmtMs(b), fmtRatio(b / native)];
+  });
 }
 
 function table(header: string[], rows: string[][], alignLeft = 1): string {
@@ -465,6 +490,13 @@ export function formatSummary(w: Workload, runs: number, s: WorkloadSummary, con
         .join(', ');
       out.push(`  ${stage.padEnd(8)} ${total.toFixed(0).padStart(6)}  ${top}`);
     }
+  }
+  if (s.twice) {
+    out.push('');
+    out.push(
+      "first and second build in one Node process (one run; the second on the compiled code, JIT and workers the first left; native: the runs' medians):",
+    );
+    out.push(table(['stage', 'native', 'first', 'x', 'second', 'x'], twoBuildRows(s)));
   }
   out.push('');
   out.push(
