@@ -20,6 +20,7 @@ import {
   storeSource,
 } from '../runtime/zstd-frames.ts';
 import { decompressStream } from '../runtime/zstd-stream.ts';
+import { setWasmDirs, wasmDirOverrides } from '../runtime/wasm-modules.ts';
 import { streamImage } from './stream-image.ts';
 
 useTestWasm();
@@ -71,6 +72,16 @@ describe('zstd frames on every core', () => {
     const pooled = await compressed(sampleStore(), 2);
     expect(framePoolsStarted()).toBe(before + 1);
     expect(sha256Hex(pooled)).toBe(sha256Hex(await compressed(sampleStore(), 0)));
+  });
+
+  it("starts the pool's threads at the calling thread's next await, before it blocks again", async () => {
+    // A build's thread turns its event loop only between tool runs: the workers started after
+    // the plan must not wait for file reads to start while mkfs holds the thread.
+    stopFrameWorkers();
+    setWasmDirs(wasmDirOverrides()); // the zstd module read and compiled anew
+    prestartFrameWorkers(2);
+    await new Promise<void>((next) => setImmediate(next));
+    expect(frameWorkersStarted()).toBe(2);
   });
 
   it('cuts an input into pieces by its size alone: 32 MiB from 128 MiB, else quarters of at least 4 MiB', () => {
