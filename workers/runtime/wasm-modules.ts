@@ -106,8 +106,8 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
   if (url.protocol === 'file:') {
     const fs = nodeBuiltin<NodeFs>('node:fs');
     if (!fs) throw new Error(`cannot read ${url.href}: no node:fs here`);
-    const buf = fs.readFileSync(url);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    // A copy, not a view: a small file's Buffer is a slice of Node's shared allocation pool.
+    return new Uint8Array(fs.readFileSync(url));
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url.href} failed: HTTP ${response.status}`);
