@@ -157,6 +157,17 @@ describe('FS.lookupPath in the glue', () => {
     FS.symlink('/m/d', '/a/b/tom');
   });
 
+  /**
+   * Looks `path` up with the glue and with emscripten 3.1.6's walk (each with fresh options
+   * from `opts`): the same node and path, or the same errno.
+   */
+  function expectSameLookup(path: string, opts: () => Opts | undefined, label: string): void {
+    const want = outcome(() => referenceLookup(FS, PATH, path, opts()));
+    const got = outcome(() => FS.lookupPath(path, opts()));
+    expect(got, label).toEqual(want);
+    if (got.node !== undefined) expect(got.node).toBe(want.node);
+  }
+
   /** Compares every path and option under each cwd; returns the number of comparisons. */
   function compareAll(cwds: string[]): number {
     const names = ['', '.', '..', 'b', 'b/', 'b//c', './b/./c/', 'b/c/../c/file', 'rel', 'rel/', 'rel/c/file'];
@@ -186,10 +197,7 @@ describe('FS.lookupPath in the glue', () => {
       FS.chdir(cwd);
       for (const path of paths) {
         for (const opts of options) {
-          const want = outcome(() => referenceLookup(FS, PATH, path, opts()));
-          const got = outcome(() => FS.lookupPath(path, opts()));
-          expect(got, `cwd ${cwd}, ${JSON.stringify(path)}, ${JSON.stringify(opts())}`).toEqual(want);
-          if (got.node !== undefined) expect(got.node).toBe(want.node);
+          expectSameLookup(path, opts, `cwd ${cwd}, ${JSON.stringify(path)}, ${JSON.stringify(opts())}`);
           compared++;
         }
       }
@@ -232,10 +240,7 @@ describe('FS.lookupPath in the glue', () => {
       const paths = ['c', 'c/file', 'c2/file', 'c/again', 'c/inside', 'c/moved', 'd/f', 'f', 'file', 'again'];
       for (const path of [...paths, 'inside', 'moved/file', 'missing', '../c/again', 'x/../file']) {
         for (const opts of [{}, { follow: true }, { parent: true }]) {
-          const want = outcome(() => referenceLookup(FS, PATH, path, { ...opts }));
-          const got = outcome(() => FS.lookupPath(path, { ...opts }));
-          expect(got, `change ${k}, cwd ${FS.cwd()}, ${path}, ${JSON.stringify(opts)}`).toEqual(want);
-          if (got.node !== undefined) expect(got.node).toBe(want.node);
+          expectSameLookup(path, () => ({ ...opts }), `change ${k}, cwd ${FS.cwd()}, ${path}, ${JSON.stringify(opts)}`);
           compared++;
         }
       }
@@ -280,10 +285,7 @@ describe('FS.lookupPath in the glue', () => {
       }
       for (const name of names)
         for (const opts of options) {
-          const want = outcome(() => referenceLookup(FS, PATH, name, opts()));
-          const got = outcome(() => FS.lookupPath(name, opts()));
-          expect(got, `${step}: cwd ${FS.cwd()}, ${name}, ${JSON.stringify(opts())}`).toEqual(want);
-          if (got.node !== undefined) expect(got.node).toBe(want.node);
+          expectSameLookup(name, opts, `${step}: cwd ${FS.cwd()}, ${name}, ${JSON.stringify(opts())}`);
           compared++;
         }
     }
