@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildAddon } from './build-addon.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const mode = process.argv[2] ?? 'test';
@@ -20,6 +21,8 @@ const TEST_PACKAGES = [
   // The binary cache decompressor tests compare with native xz and bzip2.
   { pkg: 'xz-utils', cmd: 'xz' },
   { pkg: 'bzip2', cmd: 'bzip2' },
+  // Builds the addon that keeps the wasm tools' compiled code between processes (the tests check it).
+  { pkg: 'g++', cmd: 'c++' },
 ];
 
 function have(cmd) {
@@ -67,4 +70,11 @@ for (const f of ['wasm/e2fsprogs/dist/mke2fs.wasm', 'wasm/zstd/dist/zstd.wasm'])
     console.error(`setup: ${f} is missing; rebuild the WebAssembly tools with \`npm run build:wasm\`.`);
     process.exit(1);
   }
+}
+// The wasm code cache's addon (scripts/build-addon.mjs): the tests need it; the studio runs without.
+const addonProblem = buildAddon();
+if (addonProblem) {
+  console.error(`setup: the wasm code cache addon was not built: ${addonProblem}`);
+  if (mode === 'test') process.exit(1);
+  console.error('setup: the studio works without it; the command line compiles the wasm tools again in every process.');
 }

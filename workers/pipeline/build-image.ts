@@ -20,6 +20,7 @@ import { memoryStorage, type ImageStorage, type ImageStore } from '../runtime/im
 import { runTool, type ToolMount, type ToolResult } from '../runtime/run-tool.ts';
 import { indexTree, InputChangedError, TreeError, type ReadBlobSync, type TreeIndex } from '../runtime/tree-fs.ts';
 import { preloadTools, type E2fsTool, type WasmTool } from '../runtime/wasm-modules.ts';
+import { saveWasmCodeCache } from '../runtime/wasm-code-cache.ts';
 import { classifyMkfsFailure, mkfsFailureProblem, symlinkTargetProblems } from './mkfs-diagnosis.ts';
 import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
@@ -163,7 +164,10 @@ export { classifyMkfsFailure } from './mkfs-diagnosis.ts';
 export async function buildImage(request: BuildRequest, ctx: BuildContext): Promise<BuildResult> {
   const owned: { store?: ImageStore } = {};
   try {
-    return await runBuild(request, ctx, owned);
+    const result = await runBuild(request, ctx, owned);
+    // Node: keeps the tools' optimized code for the next process (a few ms; wasm-code-cache.ts).
+    saveWasmCodeCache();
+    return result;
   } finally {
     owned.store?.close();
   }

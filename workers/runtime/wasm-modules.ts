@@ -7,6 +7,7 @@
  */
 import type { EmFactory } from './emscripten-types.ts';
 import { nodeBuiltin } from '../../core/node-builtin.ts';
+import { compileWithCodeCache } from './wasm-code-cache.ts';
 
 /** The e2fsprogs programs. */
 export type E2fsTool = 'mke2fs' | 'e2fsck' | 'resize2fs' | 'dumpe2fs' | 'debugfs' | 'tune2fs';
@@ -114,7 +115,7 @@ async function fetchBytes(url: URL): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function compile(url: URL): Promise<WebAssembly.Module> {
+async function compile(tool: WasmTool, url: URL): Promise<WebAssembly.Module> {
   if (url.protocol !== 'file:' && typeof WebAssembly.compileStreaming === 'function') {
     const response = await fetch(url);
     if (!response.ok) throw new Error(`fetching ${url.href} failed: HTTP ${response.status}`);
@@ -127,6 +128,9 @@ async function compile(url: URL): Promise<WebAssembly.Module> {
     }
   }
   const bytes = await fetchBytes(url);
+  // Node: from the optimized code an earlier process saved, when there is some.
+  const fromCache = url.protocol === 'file:' ? compileWithCodeCache(tool, bytes) : undefined;
+  if (fromCache) return fromCache;
   // Node: compiled here, synchronously (V8 compiles function bodies lazily, so this is a
   // few ms). The async form queues behind the background pool's optimizing recompilation
   // of the tools already run, which on a busy 2-core machine delayed a tool's start by
@@ -168,7 +172,7 @@ let confPromise: Promise<Uint8Array> | undefined;
 export function compileTool(tool: WasmTool): Promise<WebAssembly.Module> {
   let p = compiled.get(tool);
   if (!p) {
-    p = compile(toolWasmUrl(tool));
+    p = compile(tool, toolWasmUrl(tool));
     compiled.set(tool, p);
     p.catch(() => compiled.delete(tool));
   }
