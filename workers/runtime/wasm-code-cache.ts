@@ -65,6 +65,8 @@ export interface ToolCodeCacheState {
   refused?: string;
   /** Bytes written by the last {@link saveWasmCodeCache}, if it wrote. */
   savedBytes?: number;
+  /** Why the last {@link saveWasmCodeCache} could not write it, if it could not. */
+  notSaved?: string;
 }
 
 /** The cache in this thread: whether it is on, where, and what each tool did. */
@@ -81,7 +83,7 @@ const MAGIC = new TextEncoder().encode('DIS-WASM-CODE-1\n');
 const HEADER_BYTES = MAGIC.length + 32 + 32;
 /** Larger files are refused: the tools' optimized code is well under 2 MB. */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
-/** Saved code grows as more functions get optimized; smaller growth is not written. */
+/** Saved code grows as more functions get optimized; smaller growth is not written again. */
 const MIN_GROWTH_BYTES = 4096;
 
 interface Entry {
@@ -305,12 +307,15 @@ export function saveWasmCodeCache(): void {
   for (const entry of entries.values()) {
     try {
       const code = s.addon.serialize(entry.module);
-      if (code.length === 0 || code.length < entry.baseBytes + MIN_GROWTH_BYTES) continue;
+      if (code.length === 0) entry.state.notSaved = 'V8 could not serialize it';
+      if (code.length === 0 || (entry.baseBytes > 0 && code.length < entry.baseBytes + MIN_GROWTH_BYTES)) continue;
+      entry.state.notSaved = undefined;
       writeSaved(s, entry.file, entry.wireHash, code);
       entry.baseBytes = code.length;
       entry.state.savedBytes = code.length;
-    } catch {
+    } catch (e) {
       // Not written (full disk, folder removed, ...): the next process compiles again.
+      entry.state.notSaved = describe(e);
     }
   }
 }
