@@ -21,6 +21,7 @@ import { buildImage } from '../workers/pipeline/build-image.ts';
 import { tempFileStorage } from '../workers/runtime/node-image-file.ts';
 import { SparseWriter } from '../workers/runtime/node-output-file.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
+import { describeWasmCodeCache, wasmCodeCacheState } from '../workers/runtime/wasm-code-cache.ts';
 import { inputDecompressors } from '../workers/runtime/zstd-stream.ts';
 import { PeakTracker, procMemory } from './measure.ts';
 import { MkfsAttempts } from './mkfs-attempts.ts';
@@ -53,6 +54,8 @@ export interface NodeChildResult {
   sha256: string;
   /** With `profile`: self time (ms) per category, per stage. */
   profile?: Record<string, [string, number][]>;
+  /** The wasm code cache after the (first) build, as the CLI's `--debug` prints it. */
+  codeCache?: string;
   /** With `again`: the second build's time and stages (same output, checked). */
   again?: { totalMs: number; spans: StageSpan[] };
   /** From the start of work (before the tree walk) to the output file's close. */
@@ -80,7 +83,7 @@ async function main(): Promise<NodeChildResult> {
       zstd: req.zstd ? pathToFileURL(req.zstd + '/') : undefined,
     });
   }
-  const first = await buildOnce(req);
+  const first = { ...(await buildOnce(req)), codeCache: describeWasmCodeCache(wasmCodeCacheState()) };
   if (!req.again || req.profile) return first;
   const second = await buildOnce(req);
   if (second.sha256 !== first.sha256)

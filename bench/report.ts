@@ -119,6 +119,8 @@ export interface WorkloadSummary {
   profile?: Record<string, [string, number][]>;
   /** One Node run that built twice in one process. */
   twice?: TwoBuilds;
+  /** The wasm code cache (Node, CLI): after the untimed run that filled it, and after a timed run. */
+  codeCache?: { fill?: string; timed?: string };
 }
 
 /** A Node child's first and second build in one process (`again`): the same work each time. */
@@ -491,10 +493,16 @@ export function formatSummary(w: Workload, runs: number, s: WorkloadSummary, con
       out.push(`  ${stage.padEnd(8)} ${total.toFixed(0).padStart(6)}  ${top}`);
     }
   }
+  if (s.codeCache?.timed || s.codeCache?.fill) {
+    out.push('');
+    out.push('wasm code cache of the Node and CLI runs (filled by one untimed Node run before them):');
+    if (s.codeCache.fill) out.push(`  after filling: ${s.codeCache.fill}`);
+    if (s.codeCache.timed) out.push(`  first timed run: ${s.codeCache.timed}`);
+  }
   if (s.twice) {
     out.push('');
     out.push(
-      "first and second build in one Node process (one run; the second on the compiled code, JIT and workers the first left; native: the runs' medians):",
+      "first and second build in one Node process, without the wasm code cache (one run; the second on the compiled code, JIT and workers the first left; native: the runs' medians):",
     );
     out.push(table(['stage', 'native', 'first', 'x', 'second', 'x'], twoBuildRows(s)));
   }

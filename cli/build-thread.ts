@@ -17,7 +17,7 @@ import { BackedImageStore } from '../workers/runtime/image-store.ts';
 import { NodeFileBacking } from '../workers/runtime/node-image-file.ts';
 import { BackgroundFlush, SparseWriter } from '../workers/runtime/node-output-file.ts';
 import { setWasmDirs } from '../workers/runtime/wasm-modules.ts';
-import { type WasmCodeCacheState, wasmCodeCacheState } from '../workers/runtime/wasm-code-cache.ts';
+import { describeWasmCodeCache, wasmCodeCacheState } from '../workers/runtime/wasm-code-cache.ts';
 import { inputDecompressors as decompressors } from '../workers/runtime/zstd-stream.ts';
 import { HostContentSpool } from '../core/io/host-content-spool.ts';
 import { type BuildCommand, wantsFetch } from './args.ts';
@@ -163,26 +163,10 @@ async function buildWithSpools(
     throw outputWriteFailure(cmd.output, err);
   }
   guard(() => store.flush());
-  if (data.debug) stderr(`${describeCodeCache(wasmCodeCacheState())}\n`);
+  if (data.debug) stderr(`${escapeControls(describeWasmCodeCache(wasmCodeCacheState()))}\n`);
   let bytes = store.size;
   if (writer) guard(() => (bytes = writer.finish()));
   return { type: 'built', result, bytes };
-}
-
-/**
- * `--debug`: where each tool's compiled code came from, e.g.
- * `wasm code cache /root/.cache/disk-image-studio/wasm-code: mke2fs from saved code (169911 bytes), saved 301378 bytes; ...`.
- */
-export function describeCodeCache(state: WasmCodeCacheState): string {
-  if (!state.enabled) return `wasm code cache off: ${state.reason ?? 'unknown reason'}`;
-  const tools = Object.entries(state.tools).map(([tool, t]) => {
-    let s = `${tool} ${t.source === 'cache' ? `from saved code (${t.cachedBytes} bytes)` : 'compiled'}`;
-    if (t.refused) s += ` (saved code refused: ${t.refused})`;
-    if (t.savedBytes !== undefined) s += `, saved ${t.savedBytes} bytes`;
-    if (t.notSaved) s += `, not saved: ${t.notSaved}`;
-    return s;
-  });
-  return `wasm code cache ${escapeControls(state.dir ?? '')}: ${tools.join('; ')}`;
 }
 
 /** Bytes of compressed output between two background flushes to the disk. */

@@ -34,7 +34,7 @@ export {
   E2FS_TOOLS,
 } from './wasm-modules.ts';
 export type { E2fsTool, WasmTool } from './wasm-modules.ts';
-export { saveWasmCodeCache, wasmCodeCacheState } from './wasm-code-cache.ts';
+export { describeWasmCodeCache, saveWasmCodeCache, wasmCodeCacheState } from './wasm-code-cache.ts';
 export type { ToolCodeCacheState, WasmCodeCacheState } from './wasm-code-cache.ts';
 export { createImageFs, mountImageFs, newImageFsStats, IMAGEFS_DEV } from './image-fs.ts';
 export type { ImageFsMountOptions, ImageFsStats } from './image-fs.ts';

@@ -354,3 +354,20 @@ export function wasmCodeCacheState(): WasmCodeCacheState {
   for (const [tool, entry] of entries) tools[tool] = { ...entry.state };
   return setup ? { enabled: true, dir: setup.dir, tools } : { enabled: false, reason: offReason, tools };
 }
+
+/**
+ * One line on the cache, for the CLI's `--debug` and the bench: where each tool's compiled code
+ * came from and what was saved, e.g.
+ * `wasm code cache /root/.cache/disk-image-studio/wasm-code: mke2fs from saved code (169911 bytes), saved 301378 bytes; ...`.
+ */
+export function describeWasmCodeCache(state: WasmCodeCacheState): string {
+  if (!state.enabled) return `wasm code cache off: ${state.reason ?? 'unknown reason'}`;
+  const tools = Object.entries(state.tools).map(([tool, t]) => {
+    let s = `${tool} ${t.source === 'cache' ? `from saved code (${t.cachedBytes} bytes)` : 'compiled'}`;
+    if (t.refused) s += ` (saved code refused: ${t.refused})`;
+    if (t.savedBytes !== undefined) s += `, saved ${t.savedBytes} bytes`;
+    if (t.notSaved) s += `, not saved: ${t.notSaved}`;
+    return s;
+  });
+  return `wasm code cache ${state.dir ?? ''}: ${tools.join('; ')}`;
+}
