@@ -146,7 +146,17 @@ void Streaming(const FunctionCallbackInfo<Value>& info) {
 void Install(const FunctionCallbackInfo<Value>& info) {
   Isolate* isolate = info.GetIsolate();
   if (!info[0]->IsFunction()) return ThrowType(isolate, "install() takes the fallback function");
-  if (fallback == nullptr) fallback = new v8::Global<Function>();
+  if (fallback == nullptr) {
+    fallback = new v8::Global<Function>();
+    // Dropped while the isolate is alive (a worker thread's ends with its thread).
+    node::AddEnvironmentCleanupHook(
+        isolate,
+        [](void*) {
+          delete fallback;
+          fallback = nullptr;
+        },
+        nullptr);
+  }
   fallback->Reset(isolate, info[0].As<Function>());
   isolate->SetWasmStreamingCallback(Streaming);
 }
