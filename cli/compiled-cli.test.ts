@@ -29,7 +29,7 @@ describe('compiled command line', () => {
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'dis-compiled-cli-'));
     clone = join(work, 'repo');
-    const tracked = spawnSync('git', ['ls-files', '-z', 'cli', 'core', 'workers', 'scripts', 'package.json'], {
+    const tracked = spawnSync('git', ['ls-files', '-z', 'addon', 'cli', 'core', 'workers', 'scripts', 'package.json'], {
       cwd: repo,
       encoding: 'utf8',
     });
@@ -76,6 +76,48 @@ describe('compiled command line', () => {
     expect(fsck.status).toBe(0);
     const cat = spawnSync('debugfs', ['-R', 'cat /etc/hostname', img], { encoding: 'utf8' });
     expect(cat.stdout).toBe('studio\n');
+  });
+
+  it('works without the wasm code cache addon, says why with --debug, and uses the addon once built', () => {
+    const tree = join(work, 'addon-tree');
+    mkdirSync(tree);
+    writeFileSync(join(tree, 'motd'), 'hello\n'.repeat(1000));
+    const env = { DISK_IMAGE_STUDIO_WASM_CACHE: join(work, 'wasm-code') };
+    const addon = join(
+      clone,
+      '.cache/addon',
+      `wasm-code-cache-${process.platform}-${process.arch}-abi${process.versions.modules}.node`,
+    );
+    expect(existsSync(addon)).toBe(false);
+    const without = run(['build', '--files', tree, '-q', '--debug', '-o', join(work, 'no-addon.img')], env);
+    expect(without.status, without.stderr).toBe(0);
+    expect(without.stderr).toContain(
+      `wasm code cache off: the addon ${addon} did not load (MODULE_NOT_FOUND); build it with \`node scripts/build-addon.mjs\`\n`,
+    );
+
+    const buildAddon = (args: string[], extra: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [join(clone, 'scripts/build-addon.mjs'), ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, ...extra },
+      });
+    const noCompiler = { CXX: join(work, 'no-such-compiler') };
+    const failed = buildAddon([], noCompiler);
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toContain(
+      `the C++ compiler \`${noCompiler.CXX}\` did not start (ENOENT); install one (Debian: g++) or set CXX`,
+    );
+    expect(buildAddon(['--quiet-failure'], noCompiler).status).toBe(0); // as `prepare` runs it
+    expect(existsSync(addon)).toBe(false);
+
+    const built = buildAddon([]);
+    expect(built.status, built.stderr).toBe(0);
+    expect(existsSync(addon)).toBe(true);
+    const withAddon = run(['build', '--files', tree, '-q', '--debug', '-o', join(work, 'addon.img')], env);
+    expect(withAddon.status, withAddon.stderr).toBe(0);
+    expect(withAddon.stderr).toMatch(
+      /^wasm code cache \S+: mke2fs compiled, saved \d+ bytes; e2fsck compiled, saved \d+ bytes/m,
+    );
+    expect(readFileSync(join(work, 'addon.img'))).toEqual(readFileSync(join(work, 'no-addon.img')));
   });
 
   it('rebuilds the bundle when a source changed', () => {
