@@ -9,6 +9,7 @@ import type { ImageStore } from '../workers/runtime/image-store.ts';
 import { openImageFileStore, tempFileStorage } from '../workers/runtime/node-image-file.ts';
 import { checkImage, listImageDir, loadImage, summarizeImage } from '../workers/pipeline/image-inspect.ts';
 import { EngineFailure } from '../workers/pipeline/engine-failure.ts';
+import { saveWasmCodeCache } from '../workers/runtime/wasm-code-cache.ts';
 import { escapeControls } from './escape.ts';
 import type { CliIo } from './main.ts';
 
@@ -68,6 +69,8 @@ export async function inspectCommand(path: string, io: CliIo): Promise<number> {
     return await inspect(path, store, io);
   } finally {
     store.close();
+    // The tools' optimized code, for the next command (workers/runtime/wasm-code-cache.ts).
+    saveWasmCodeCache();
   }
 }
 
@@ -114,6 +117,8 @@ export async function lsCommand(path: string, dir: string, io: CliIo): Promise<n
     return await list(path, store, dir, io);
   } finally {
     store.close();
+    // The tools' optimized code, for the next command (workers/runtime/wasm-code-cache.ts).
+    saveWasmCodeCache();
   }
 }
 

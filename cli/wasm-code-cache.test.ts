@@ -2,6 +2,11 @@
  * The wasm tools' optimized code kept between processes (workers/runtime/wasm-code-cache.ts):
  * each `disk-image-studio build` is a new process, so these run the real command and read
  * its `--debug` line about the cache, the files it left, and the image it wrote.
+ *
+ * Node runs with `--no-liftoff`: every wasm function that runs is compiled optimized at once,
+ * so every tool has code to save whatever the machine's load. (By default a function is
+ * optimized in the background once it is hot; V8 serializes only optimized code, so a tool
+ * run briefly on a busy machine may have nothing to save yet, and its file comes later.)
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -26,6 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const bin = fileURLToPath(new URL('./bin.mjs', import.meta.url));
 const MAGIC = 'DIS-WASM-CODE-1\n';
 const TOOLS = ['mke2fs', 'e2fsck', 'resize2fs', 'zstd'];
+const NODE = [process.execPath, '--no-liftoff'] as const;
 
 describe('wasm code cache', () => {
   let work: string;
@@ -42,7 +48,7 @@ describe('wasm code cache', () => {
   /** One build with the cache in `dir`: its debug line about the cache and the output's sha256. */
   const build = (dir: string) => {
     const out = join(work, `out-${++runs}.img.zst`);
-    const r = spawnSync(process.execPath, [bin, 'build', '--files', tree, '-q', '--debug', '-o', out], {
+    const r = spawnSync(NODE[0], [NODE[1], bin, 'build', '--files', tree, '-q', '--debug', '-o', out], {
       encoding: 'utf8',
       env: { ...process.env, DISK_IMAGE_STUDIO_WASM_CACHE: dir },
     });
@@ -115,6 +121,24 @@ describe('wasm code cache', () => {
     expect(about(again.line, 'mke2fs')).toContain('compiled (saved code refused: its size (10 bytes) is out of range)');
     for (const tool of ['e2fsck', 'resize2fs', 'zstd']) expect(about(again.line, tool)).toMatch(/from saved code/);
     expect(again.sha256).toBe(clean.sha256);
+  });
+
+  it('saves the code of the tools `inspect` and `ls` run', () => {
+    const image = join(work, 'plain.img');
+    const b = spawnSync(NODE[0], [NODE[1], bin, 'build', '--files', tree, '-q', '-o', image], {
+      encoding: 'utf8',
+      env: { ...process.env, DISK_IMAGE_STUDIO_WASM_CACHE: 'off' },
+    });
+    expect(b.status, b.stderr).toBe(0);
+    const dir = join(work, 'cache-inspect');
+    const env = { ...process.env, DISK_IMAGE_STUDIO_WASM_CACHE: dir };
+    const inspect = spawnSync(NODE[0], [NODE[1], bin, 'inspect', image], { encoding: 'utf8', env });
+    expect(inspect.status, inspect.stderr).toBe(0);
+    expect(files(dir).map((f) => f.split('-')[0])).toEqual(['e2fsck']); // the fsck verdict
+    const ls = spawnSync(NODE[0], [NODE[1], bin, 'ls', image, '/etc'], { encoding: 'utf8', env });
+    expect(ls.status, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('file-39');
+    expect(files(dir).map((f) => f.split('-')[0])).toEqual(['debugfs', 'e2fsck']);
   });
 
   it('stays off where other users could write the folder', () => {

@@ -307,7 +307,8 @@ export function saveWasmCodeCache(): void {
   for (const entry of entries.values()) {
     try {
       const code = s.addon.serialize(entry.module);
-      if (code.length === 0) entry.state.notSaved = 'V8 could not serialize it';
+      // V8 serializes only optimized functions, and nothing when there are none yet.
+      if (code.length === 0) entry.state.notSaved = 'no optimized code yet';
       if (code.length === 0 || (entry.baseBytes > 0 && code.length < entry.baseBytes + MIN_GROWTH_BYTES)) continue;
       entry.state.notSaved = undefined;
       writeSaved(s, entry.file, entry.wireHash, code);
