@@ -59,6 +59,9 @@ const USAGE = `Usage: npm run bench -- [options]
 
 Env: RUNTIME_WASM_DIR runs a scratch wasm build (wasm/.build/{w1,z1}/dist) instead of
 wasm/*/dist; CHROMIUM_PATH (default /usr/bin/chromium).
+
+The Node and CLI runs keep the tools' optimized code between processes, as a user's builds
+do (the wasm code cache): each workload gets a new cache, filled by one untimed Node run.
 `;
 
 /** The second-build run doubles a workload's Node time: not for the large ones. */
