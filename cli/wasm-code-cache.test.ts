@@ -21,10 +21,11 @@ import {
   statSync,
   symlinkSync,
   truncateSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -121,6 +122,33 @@ describe('wasm code cache', () => {
     expect(about(again.line, 'mke2fs')).toContain('compiled (saved code refused: its size (10 bytes) is out of range)');
     for (const tool of ['e2fsck', 'resize2fs', 'zstd']) expect(about(again.line, tool)).toMatch(/from saved code/);
     expect(again.sha256).toBe(clean.sha256);
+  });
+
+  it('removes code unused for 30 days and temporary files left an hour ago, and nothing else', () => {
+    const dir = join(work, 'cache-stale');
+    build(dir);
+    const days = (n: number) => new Date(Date.now() - n * 24 * 3600 * 1000);
+    const inUse = fileOf(dir, 'mke2fs');
+    utimesSync(inUse, days(40), days(40)); // read at the next build, so marked as used
+    const stale = join(dir, 'mke2fs-0123456789abcdef-v8-1.2.3-x64.code');
+    const recent = join(dir, 'e2fsck-0123456789abcdef-v8-1.2.3-x64.code');
+    const leftOver = `${fileOf(dir, 'zstd')}.12345-0123456789abcdef.tmp`;
+    const fresh = `${fileOf(dir, 'zstd')}.12346-0123456789abcdef.tmp`;
+    const foreign = join(dir, 'notes.txt');
+    for (const f of [stale, recent, leftOver, fresh, foreign]) writeFileSync(f, 'x', { mode: 0o600 });
+    utimesSync(stale, days(31), days(31));
+    utimesSync(recent, days(29), days(29));
+    utimesSync(leftOver, days(0.05), days(0.05)); // 72 minutes
+    utimesSync(foreign, days(400), days(400));
+    rmSync(fileOf(dir, 'resize2fs')); // saved again by the next build: a save is what removes them
+
+    const r = build(dir);
+    expect(about(r.line, 'resize2fs')).toMatch(/^resize2fs compiled, saved \d+ bytes$/);
+    const left = files(dir);
+    expect(left).not.toContain(basename(stale));
+    expect(left).not.toContain(basename(leftOver));
+    for (const f of [inUse, recent, fresh, foreign]) expect(left).toContain(basename(f));
+    expect(Date.now() - statSync(inUse).mtimeMs).toBeLessThan(3600 * 1000);
   });
 
   it('saves the code of the tools `inspect` and `ls` run', () => {

@@ -15,6 +15,7 @@
  * Where: `DISK_IMAGE_STUDIO_WASM_CACHE` names the folder, or `off` turns the cache off;
  * default `$XDG_CACHE_HOME/disk-image-studio/wasm-code` (`~/.cache/...`). A file per tool,
  * Node version and tool build: `<tool>-<sha256 of the .wasm, 16 hex>-v8-<version>-<arch>.code`.
+ * A file unused for 30 days (another tool build or Node version) is removed at the next save.
  *
  * The files hold machine code that runs in this process, so they are read only from a
  * folder of this user's that nobody else can write to, from regular files of this user's
@@ -255,6 +256,13 @@ function readSaved(s: Setup, file: string, wireHash: Uint8Array): { code?: Uint8
     if (!equalBytes(bytes.subarray(MAGIC.length + 32, HEADER_BYTES), sha256(crypto, code))) {
       return { refused: 'its contents do not match their checksum' };
     }
+    // Used now: files unused for a month are removed (removeStale).
+    const now = Date.now() / 1000;
+    try {
+      fs.futimesSync(fd, now, now);
+    } catch {
+      // a read-only folder: kept, only not marked
+    }
     return { code };
   } finally {
     fs.closeSync(fd);
@@ -304,6 +312,7 @@ export function compileWithCodeCache(tool: string, wire: Uint8Array): Promise<We
 export function saveWasmCodeCache(): void {
   const s = setup;
   if (!s) return;
+  let wrote = false;
   for (const entry of entries.values()) {
     try {
       const code = s.addon.serialize(entry.module);
@@ -312,12 +321,38 @@ export function saveWasmCodeCache(): void {
       if (code.length === 0 || (entry.baseBytes > 0 && code.length < entry.baseBytes + MIN_GROWTH_BYTES)) continue;
       entry.state.notSaved = undefined;
       writeSaved(s, entry.file, entry.wireHash, code);
+      wrote = true;
       entry.baseBytes = code.length;
       entry.state.savedBytes = code.length;
     } catch (e) {
       // Not written (full disk, folder removed, ...): the next process compiles again.
       entry.state.notSaved = describe(e);
     }
+  }
+  if (wrote) removeStale(s);
+}
+
+const STALE_CODE_MS = 30 * 24 * 3600 * 1000;
+const STALE_TEMPORARY_MS = 3600 * 1000;
+
+/**
+ * Removes saved code unused for 30 days (made from another build of a tool, or by another
+ * Node version: files in use are marked when read) and temporary files a killed process left
+ * an hour ago. Other files in the folder are not touched.
+ */
+function removeStale(s: Setup): void {
+  const now = Date.now();
+  try {
+    for (const name of s.fs.readdirSync(s.dir)) {
+      const code = /^[a-z0-9]+-[0-9a-f]{16}-v8-[0-9A-Za-z._-]+\.code$/.test(name);
+      const temporary = /^[a-z0-9]+-[0-9a-f]{16}-v8-[0-9A-Za-z._-]+\.code\.\d+-[0-9a-f]{16}\.tmp$/.test(name);
+      if (!code && !temporary) continue;
+      const file = s.path.join(s.dir, name);
+      const st = s.fs.lstatSync(file, { throwIfNoEntry: false });
+      if (st && now - st.mtimeMs > (code ? STALE_CODE_MS : STALE_TEMPORARY_MS)) s.fs.rmSync(file, { force: true });
+    }
+  } catch {
+    // Left for the next save.
   }
 }
 
