@@ -26,6 +26,7 @@
  * other flags or for other CPU features (it then compiles the wire bytes).
  */
 import { nodeBuiltin } from '../../core/node-builtin.ts';
+import { toHex } from '../../core/nix-base32.ts';
 
 type NodeFs = typeof import('node:fs');
 type NodeCrypto = typeof import('node:crypto');
@@ -217,12 +218,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function hex(bytes: Uint8Array, n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += bytes[i]!.toString(16).padStart(2, '0');
-  return s;
-}
-
 /** Reads a saved file: its code, or why it was refused (`undefined`: there is none). */
 function readSaved(s: Setup, file: string, wireHash: Uint8Array): { code?: Uint8Array; refused?: string } | undefined {
   const { fs, crypto } = s;
@@ -279,7 +274,7 @@ export function compileWithCodeCache(tool: string, wire: Uint8Array): Promise<We
   const proc = (globalThis as { process: NodeJS.Process }).process;
   const wireHash = sha256(s.crypto, wire);
   const version = proc.versions.v8.replace(/[^0-9A-Za-z.-]/g, '_');
-  const file = s.path.join(s.dir, `${tool}-${hex(wireHash, 8)}-v8-${version}-${proc.arch}.code`);
+  const file = s.path.join(s.dir, `${tool}-${toHex(wireHash.subarray(0, 8))}-v8-${version}-${proc.arch}.code`);
   const saved = readSaved(s, file, wireHash);
   const record = (module: WebAssembly.Module, state: ToolCodeCacheState, baseBytes: number) => {
     entries.set(tool, { tool, module, file, wireHash, baseBytes, state });
@@ -363,7 +358,7 @@ function writeSaved(s: Setup, file: string, wireHash: Uint8Array, code: Uint8Arr
   header.set(MAGIC, 0);
   header.set(wireHash, MAGIC.length);
   header.set(sha256(crypto, code), MAGIC.length + 32);
-  const tmp = `${file}.${proc.pid}-${hex(crypto.randomBytes(8), 8)}.tmp`;
+  const tmp = `${file}.${proc.pid}-${toHex(crypto.randomBytes(8))}.tmp`;
   // 'wx': created new, never through an existing file or link.
   const fd = fs.openSync(tmp, 'wx', 0o600);
   try {
