@@ -89,7 +89,6 @@ const MAX_FILE_BYTES = 64 * 1024 * 1024;
 const MIN_GROWTH_BYTES = 4096;
 
 interface Entry {
-  tool: string;
   module: WebAssembly.Module;
   file: string;
   wireHash: Uint8Array;
@@ -111,6 +110,11 @@ let offReason: string | undefined;
 let decided = false;
 const entries = new Map<string, Entry>();
 
+/** Node's `process` (only reached once `node:` built-ins were found). */
+function nodeProcess(): NodeJS.Process {
+  return (globalThis as { process: NodeJS.Process }).process;
+}
+
 function describe(e: unknown): string {
   const err = e as { code?: string; message?: string };
   return err?.code ?? err?.message ?? String(e);
@@ -118,7 +122,7 @@ function describe(e: unknown): string {
 
 /** The folder named by the environment, or the default; undefined when turned off. */
 function configuredDir(os: NodeOs, path: NodePath): string | undefined {
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+  const env = nodeProcess().env;
   const value = env.DISK_IMAGE_STUDIO_WASM_CACHE;
   if (value !== undefined && value !== '') {
     if (/^(off|0|false|no)$/i.test(value)) return undefined;
@@ -131,7 +135,7 @@ function configuredDir(os: NodeOs, path: NodePath): string | undefined {
 
 /** The addon built for this Node (see scripts/build-addon.mjs for the name). */
 function addonUrl(): URL {
-  const proc = (globalThis as { process: NodeJS.Process }).process;
+  const proc = nodeProcess();
   const name = `wasm-code-cache-${proc.platform}-${proc.arch}-abi${proc.versions.modules}.node`;
   // Not a literal URL: bundlers must not turn the addon into an asset. This file and the
   // CLI's bundle (.cache/cli/main.mjs) both sit two folders below the repository root.
@@ -143,7 +147,7 @@ function addonUrl(): URL {
 function unsafeFolder(fs: NodeFs, dir: string): string | undefined {
   const st = fs.lstatSync(dir);
   if (!st.isDirectory()) return `${dir} is not a folder`;
-  const uid = (globalThis as { process: NodeJS.Process }).process.getuid?.();
+  const uid = nodeProcess().getuid?.();
   if (uid !== undefined && st.uid !== uid) return `${dir} belongs to another user`;
   if ((st.mode & 0o022) !== 0) return `${dir} can be written by other users`;
   return undefined;
@@ -231,7 +235,7 @@ function readSaved(s: Setup, file: string, wireHash: Uint8Array): { code?: Uint8
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) return { refused: 'not a regular file' };
-    const uid = (globalThis as { process: NodeJS.Process }).process.getuid?.();
+    const uid = nodeProcess().getuid?.();
     if (uid !== undefined && st.uid !== uid) return { refused: 'it belongs to another user' };
     if ((st.mode & 0o022) !== 0) return { refused: 'other users can write to it' };
     if (st.size < HEADER_BYTES || st.size > MAX_FILE_BYTES)
@@ -271,13 +275,13 @@ function readSaved(s: Setup, file: string, wireHash: Uint8Array): { code?: Uint8
 export function compileWithCodeCache(tool: string, wire: Uint8Array): Promise<WebAssembly.Module> | undefined {
   const s = init();
   if (!s) return undefined;
-  const proc = (globalThis as { process: NodeJS.Process }).process;
+  const proc = nodeProcess();
   const wireHash = sha256(s.crypto, wire);
   const version = proc.versions.v8.replace(/[^0-9A-Za-z.-]/g, '_');
   const file = s.path.join(s.dir, `${tool}-${toHex(wireHash.subarray(0, 8))}-v8-${version}-${proc.arch}.code`);
   const saved = readSaved(s, file, wireHash);
   const record = (module: WebAssembly.Module, state: ToolCodeCacheState, baseBytes: number) => {
-    entries.set(tool, { tool, module, file, wireHash, baseBytes, state });
+    entries.set(tool, { module, file, wireHash, baseBytes, state });
     return module;
   };
   if (!saved?.code) {
@@ -353,7 +357,7 @@ function removeStale(s: Setup): void {
 
 function writeSaved(s: Setup, file: string, wireHash: Uint8Array, code: Uint8Array): void {
   const { fs, crypto } = s;
-  const proc = (globalThis as { process: NodeJS.Process }).process;
+  const proc = nodeProcess();
   const header = new Uint8Array(HEADER_BYTES);
   header.set(MAGIC, 0);
   header.set(wireHash, MAGIC.length);
@@ -380,10 +384,10 @@ function writeSaved(s: Setup, file: string, wireHash: Uint8Array, code: Uint8Arr
 
 /** What the cache did in this thread, for the CLI's `--debug`, the bench and tests. */
 export function wasmCodeCacheState(): WasmCodeCacheState {
-  init();
   const tools: Record<string, ToolCodeCacheState> = {};
   for (const [tool, entry] of entries) tools[tool] = { ...entry.state };
-  return setup ? { enabled: true, dir: setup.dir, tools } : { enabled: false, reason: offReason, tools };
+  if (setup) return { enabled: true, dir: setup.dir, tools };
+  return { enabled: false, reason: decided ? offReason : 'no tool compiled yet in this thread', tools };
 }
 
 /**
