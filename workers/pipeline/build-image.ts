@@ -26,6 +26,7 @@ import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
 import { streamImage } from './stream-image.ts';
 import { frameWorkersFor, prestartFrameWorkers } from '../runtime/zstd-frames.ts';
+import { type FrameSpeculation, startFrameSpeculation } from '../runtime/frame-speculation.ts';
 
 /** Where the image and the tree appear inside every tool instance. */
 const IMAGE = '/image/disk.img';
@@ -65,6 +66,12 @@ export interface BuildContext {
    * planned image has pieces to compress (see `frameWorkersFor`).
    */
   compressionWorkers?: number;
+  /**
+   * Node, with compression workers and a store in a host file: compress the pieces of the
+   * image that look final while mke2fs, the first check and the shrink still run (see
+   * `frame-speculation.ts`). The output is the same bytes either way. Default true.
+   */
+  compressAhead?: boolean;
 }
 
 /**
@@ -162,13 +169,14 @@ export { classifyMkfsFailure } from './mkfs-diagnosis.ts';
  * {@link EngineFailure} naming the input or the tool at fault.
  */
 export async function buildImage(request: BuildRequest, ctx: BuildContext): Promise<BuildResult> {
-  const owned: { store?: ImageStore } = {};
+  const owned: Owned = {};
   try {
     const result = await runBuild(request, ctx, owned);
     // Node: keeps the tools' optimized code for the next process (a few ms; wasm-code-cache.ts).
     saveWasmCodeCache();
     return result;
   } finally {
+    owned.speculation?.dispose();
     owned.store?.close();
   }
 }
@@ -178,7 +186,13 @@ export function buildTools(compress = true): WasmTool[] {
   return ['mke2fs', 'e2fsck', 'resize2fs', ...(compress ? (['zstd'] as const) : [])];
 }
 
-async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store?: ImageStore }): Promise<BuildResult> {
+/** What a build makes and ends itself. */
+interface Owned {
+  store?: ImageStore;
+  speculation?: FrameSpeculation;
+}
+
+async function runBuild(request: BuildRequest, ctx: BuildContext, owned: Owned): Promise<BuildResult> {
   const { options } = request;
   const { signal } = ctx;
   const emit = (e: BuildEvent) => ctx.onEvent?.(e);
@@ -294,6 +308,16 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   const store =
     ctx.store ??
     (owned.store = await (ctx.storage ?? memoryStorage).create(options.label || 'image', plan.initialImageBytes));
+  // The pieces that look final, compressed on the other cores from here to the second check.
+  const ahead =
+    options.compress && compressionWorkers !== 0 && ctx.compressAhead !== false
+      ? (owned.speculation = await startFrameSpeculation(store, {
+          expectedSize: plan.finalImageBytes,
+          blockSize: plan.blockSize,
+          level: options.compressionLevel,
+          workers: compressionWorkers,
+        }).catch(() => undefined))
+      : undefined;
   await stage('mkfs', async () => {
     const sealed = sealedStorePaths(request.closure);
     let size: SizeEstimate = ctx.startBytes ? { ...plan, initialImageBytes: ctx.startBytes } : plan;
@@ -311,6 +335,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       const onRead = (bytes: number) => {
         read = Math.min(bytes, fileBytes);
         report(seen * MKFS_ENTRY_WORK + read);
+        ahead?.poke();
       };
       const onEntry = (n: number) => {
         seen = Math.min(n, entries.length);
@@ -319,6 +344,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       const candidate = store;
       candidate.truncate(0);
       candidate.truncate(size.initialImageBytes);
+      ahead?.restart();
       const args = mkfsArgs(
         options,
         size.initialImageBytes,
@@ -415,6 +441,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
       });
     }
   });
+  ahead?.queueRest();
   // The tree's index is for mkfs only: let it go (on a 400,000-entry tree, tens of MiB
   // through the checks and compression).
   planned.model = undefined;
@@ -423,7 +450,11 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
   const check = async () => {
     // -C 1: e2fsck's completion lines on stdout, turned into progress events.
     const progress = e2fsckProgress(current, emit);
-    const r = await run('e2fsck', ['-n', '-f', '-C', '1', IMAGE], imageMount, progress.line);
+    // Each progress line is a moment in the tool's run to give the workers more pieces.
+    const r = await run('e2fsck', ['-n', '-f', '-C', '1', IMAGE], imageMount, (line) => {
+      ahead?.poke();
+      return progress.line(line);
+    });
     progress.finish();
     if (r.exitCode !== 0) {
       throw new EngineFailure({
@@ -444,7 +475,10 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     // -p: resize2fs names each pass as it begins and draws a bar as it ends; those lines
     // become progress (pass by pass) rather than log.
     const progress = resize2fsProgress(current, emit);
-    const r = await run('resize2fs', ['-p', '-M', IMAGE], imageMount, progress.line);
+    const r = await run('resize2fs', ['-p', '-M', IMAGE], imageMount, (line) => {
+      ahead?.poke();
+      return progress.line(line);
+    });
     progress.finish();
     if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
     if (options.headroomMiB > 0) {
@@ -499,6 +533,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
         compress: options.compress,
         level: options.compressionLevel,
         workers: compressionWorkers,
+        ahead,
         signal: streamSignal.signal,
         onProgress: (done, total) => {
           for (const s of streaming) emit({ type: 'progress', stage: s, done, total });
@@ -523,6 +558,14 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: { store
     current = streaming[0];
     open();
     out = await streamed;
+    if (ahead)
+      emit({
+        type: 'log',
+        stage: streaming[0],
+        tool: 'zstd',
+        stream: 'stdout',
+        text: `frames made ahead: ${ahead.stats.taken} of ${Math.ceil(out.imageSize / ahead.piece)} pieces (${ahead.stats.queued} queued)`,
+      });
   } finally {
     signal?.removeEventListener('abort', forwardAbort);
   }

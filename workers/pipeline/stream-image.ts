@@ -7,7 +7,7 @@
  */
 import type { ImageStore } from '../runtime/image-store.ts';
 import { createStreamHash } from '../runtime/sha256-off-thread.ts';
-import { compressFrames, framePieceFor, storeSource } from '../runtime/zstd-frames.ts';
+import { compressFrames, framePieceFor, type FramesAhead, storeSource } from '../runtime/zstd-frames.ts';
 
 const MiB = 1024 * 1024;
 /** Output goes to the sink in pieces of about this size: each piece may cross a worker boundary. */
@@ -23,6 +23,8 @@ export interface StreamImageOptions {
    * same bytes whatever the number. Default: one per core (see `compressFrames`).
    */
   workers?: number;
+  /** Frames compressed ahead (`frame-speculation.ts`), taken where their pieces did not change. Default none. */
+  ahead?: FramesAhead;
   signal?: AbortSignal;
   /** Image bytes consumed so far, after each piece handed to the sink. */
   onProgress?: (done: number, total: number) => void;
@@ -63,6 +65,7 @@ export async function streamImage(
       const frames = compressFrames(storeSource(store), {
         level: options.level ?? 3,
         workers: options.workers,
+        ahead: options.ahead,
         signal,
       });
       for await (const frame of frames) {

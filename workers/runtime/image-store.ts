@@ -544,6 +544,12 @@ interface CachedPage {
   dhi: number;
 }
 
+/** Told of every change to a store's bytes, before it is made (see {@link BackedImageStore.writeWatch}). */
+export interface WriteWatch {
+  /** `[offset, offset+length)` is about to change (written, zeroed, or cut off or added by a resize). */
+  touch(offset: number, length: number): void;
+}
+
 /**
  * An image stored in a file ({@link StoreBacking}). Memory use is one byte per chunk of
  * allocation map (16 KiB for a 16 GiB image), whatever the image size. Zero writes into
@@ -588,6 +594,12 @@ export class BackedImageStore extends BaseImageStore {
   #dirtyPages = 0;
   /** Where neighbouring pages are joined for one write; made once, not per write. */
   #staging: Uint8Array | undefined;
+  /**
+   * Told of every change to the image's bytes before it is made, however the store then
+   * queues it: frames compressed ahead from the file (`frame-speculation.ts`) are dropped
+   * when the bytes they were made of change. Default none.
+   */
+  writeWatch: WriteWatch | undefined;
 
   constructor(backing: StoreBacking, options: BackedImageStoreOptions = {}) {
     super(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
@@ -937,6 +949,7 @@ export class BackedImageStore extends BaseImageStore {
   write(offset: number, data: Uint8Array): void {
     checkRange(offset, data.length);
     this.#open();
+    this.writeWatch?.touch(offset, data.length);
     const cs = this.chunkSize;
     const end = offset + data.length;
     // Pieces that go to the file are joined into runs; zero pieces aimed at holes are skipped.
@@ -966,6 +979,7 @@ export class BackedImageStore extends BaseImageStore {
   truncate(newSize: number): void {
     checkRange(newSize, 0);
     this.#open();
+    if (newSize !== this.#size) this.writeWatch?.touch(Math.min(newSize, this.#size), Math.abs(newSize - this.#size));
     this.#drainRun();
     this.#dropPages();
     const holesOnly = this.#allocated === 0;
@@ -998,6 +1012,7 @@ export class BackedImageStore extends BaseImageStore {
   #zero(offset: number, length: number, punch: boolean): void {
     checkRange(offset, length);
     this.#open();
+    this.writeWatch?.touch(offset, length);
     this.#drainRun();
     this.#dropPages();
     const end = Math.min(offset + length, this.#size);

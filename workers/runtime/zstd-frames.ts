@@ -110,6 +110,23 @@ export interface FrameOptions {
    */
   workers?: number;
   signal?: AbortSignal;
+  /** Frames made before the call, taken where their piece's bytes have not changed since. Default none. */
+  ahead?: FramesAhead;
+}
+
+/** Frames compressed ahead of {@link compressFrames} (`frame-speculation.ts`). */
+export interface FramesAhead {
+  /**
+   * What there is of the frame of the `length` bytes at `offset` (pieces of `piece` bytes):
+   * `made` (from the bytes the image holds now: {@link read} it), `making` (a worker is on it:
+   * wait for {@link settled}), or undefined (compress it; a piece queued and not started is
+   * given up). Asked once per piece, in order.
+   */
+  claim(offset: number, length: number, piece: number): 'made' | 'making' | undefined;
+  /** Settles once the piece at `offset` claimed as `making` is made or given up. */
+  settled(offset: number): Promise<void>;
+  /** The frame of the piece at `offset` read into `target` (a view of it), or undefined when it is not made. */
+  read(offset: number, target: Uint8Array): Uint8Array | undefined;
 }
 
 /** Bytes of a piece handed to a worker at a time: a worker holds a few, never a whole piece. */
@@ -279,10 +296,39 @@ interface WorkerRequest {
 /** What a worker answers: `ready` once started, then each slice back, the last one with the frame; or an error. */
 interface WorkerReply {
   ready?: boolean;
+  /** A piece compressed ahead ({@link PoolEncoder.ahead}) is settled: its state says how. */
+  ahead?: number;
+  /** The {@link AheadJob}'s batch. */
+  batch?: number;
   /** A slice, compressed, moved back for reuse. */
   slice?: Uint8Array;
   frame?: Uint8Array;
   error?: string;
+}
+
+/**
+ * States of a piece compressed ahead, in a shared array the queuing thread and the worker
+ * both change (see `frame-speculation.ts`).
+ */
+export const AHEAD = { IDLE: 0, QUEUED: 1, RUNNING: 2, DONE: 3, CANCELLED: 4, FAILED: 5 } as const;
+
+/** A piece to compress ahead, from a host file into a spool file ({@link PoolEncoder.ahead}). */
+export interface AheadJob {
+  size: number;
+  level: number;
+  file: FileRange;
+  ahead: {
+    /** Who queued it: answers go to the callback given with the batch's pieces. */
+    batch: number;
+    /** The piece's index in `state` and `lengths`. */
+    piece: number;
+    /** {@link AHEAD} per piece, on shared memory. */
+    state: Int32Array;
+    /** Where the worker puts the frame's length once done, on shared memory. */
+    lengths: Float64Array;
+    /** Where the frame goes: a host file (kept open until every piece queued is answered) and an offset in it. */
+    spool: { fd: number; offset: number };
+  };
 }
 
 /** Slices a worker may have been sent and not yet compressed: one compressing, the rest ready. */
@@ -307,6 +353,12 @@ class PoolEncoder implements FrameEncoder {
   #shared: boolean;
   #ref: (busy: boolean) => void;
   #dead: unknown;
+  /** Pieces queued with {@link ahead} and not yet answered. */
+  #aheadOut = 0;
+  /** Pieces queued with {@link ahead} and not yet answered, per worker. */
+  #aheadPer: number[] = [];
+  /** Per batch of {@link ahead}, what to call with each piece answered. */
+  #aheadAnswers = new Map<number, (piece: number) => void>();
 
   /** Settles once every worker has its zstd instance (rejects if one could not start). */
   readonly ready: Promise<void>;
@@ -354,12 +406,36 @@ class PoolEncoder implements FrameEncoder {
 
   #pump(): void {
     while (this.#free.length && this.#waiting.length) {
-      const i = this.#free.shift()!;
+      // A worker with pieces compressed ahead waiting takes them first: others go first.
+      let at = 0;
+      for (let j = 1; j < this.#free.length; j++)
+        if ((this.#aheadPer[this.#free[j]] ?? 0) < (this.#aheadPer[this.#free[at]] ?? 0)) at = j;
+      const i = this.#free.splice(at, 1)[0];
       const w = this.#waiting.shift()!;
       this.#running.set(i, w.run);
       this.#feed(i, w).catch((e) => this.#fail(e));
     }
-    this.#ref(this.#running.size > 0);
+    this.#ref(this.#running.size > 0 || this.#aheadOut > 0);
+  }
+
+  /**
+   * Node: queues a piece to be compressed ahead from a host file into a spool file, on the
+   * least busy of {@link aheadWorkers} (see `frame-speculation.ts`). A worker takes its
+   * messages in order, so this may be called while this thread is inside a tool run: the
+   * workers go on meanwhile.
+   * False when the pool cannot take it (stopped, or not Node's threads).
+   */
+  ahead(job: AheadJob, answered: (piece: number) => void): boolean {
+    if (this.#dead !== undefined || !this.#shared || this.#ports.length === 0) return false;
+    // The worker with the fewest such pieces waiting.
+    let i = 0;
+    for (let j = 1; j < this.aheadWorkers; j++) if ((this.#aheadPer[j] ?? 0) < (this.#aheadPer[i] ?? 0)) i = j;
+    this.#aheadPer[i] = (this.#aheadPer[i] ?? 0) + 1;
+    this.#aheadAnswers.set(job.ahead.batch, answered);
+    this.#aheadOut++;
+    this.#ports[i].postMessage({ start: { size: job.size, level: job.level, file: job.file, ahead: job.ahead } }, []);
+    this.#ref(true);
+    return true;
   }
 
   /** Sends worker `i` a frame's start, then its input a slice at a time, as it takes them. */
@@ -392,10 +468,17 @@ class PoolEncoder implements FrameEncoder {
   }
 
   #done(i: number, m: WorkerReply): void {
+    if (m.ahead !== undefined) {
+      this.#aheadOut--;
+      this.#aheadPer[i]--;
+      this.#ref(this.#running.size > 0 || this.#aheadOut > 0);
+      this.#aheadAnswers.get(m.batch!)?.(m.ahead);
+      return;
+    }
     if (m.ready) {
       if (--this.#readyLeft === 0) {
         this.#readyResolve();
-        this.#ref(this.#running.size > 0);
+        this.#ref(this.#running.size > 0 || this.#aheadOut > 0);
       }
       return;
     }
@@ -452,7 +535,26 @@ class PoolEncoder implements FrameEncoder {
   }
 
   idle(): void {
-    this.#ref(false);
+    this.#ref(this.#aheadOut > 0);
+  }
+
+  /**
+   * Workers that take pieces compressed ahead: one core stays the calling thread's, which
+   * runs a tool meanwhile (with two cores, both workers compressing ahead made mke2fs 60%
+   * slower and the build no faster).
+   */
+  get aheadWorkers(): number {
+    return Math.max(1, Math.min(this.#ports.length, availableCores() - 1));
+  }
+
+  /** Drops a batch's callback (every piece it queued was answered, or the pool stopped). */
+  forgetAhead(batch: number): void {
+    this.#aheadAnswers.delete(batch);
+  }
+
+  /** Whether the pool has stopped (its queued pieces will not be answered). */
+  get stopped(): boolean {
+    return this.#dead !== undefined;
   }
 }
 
@@ -463,7 +565,7 @@ type NodeOs = typeof import('node:os');
 function nodeWorkerSource(): string {
   return `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { readSync } = require('node:fs');
+const { readSync, writeSync } = require('node:fs');
 const frameStart = ${frameStart.toString()};
 const frameFeed = ${frameFeed.toString()};
 const frameDrop = ${frameDrop.toString()};
@@ -481,25 +583,66 @@ const ready = import(workerData.glue).then((m) =>
 );
 ready.then(() => parentPort.postMessage({ ready: true }), (e) => parentPort.postMessage({ error: String((e && e.message) || e) }));
 let st;
+// The next slice of a frame's piece from the file, read straight into the instance's input
+// buffer (HEAPU8 afresh: memory may have grown); past the file's end, zeros.
+function fillFromFile(z, st, fd, position, n) {
+  const heap = z.HEAPU8;
+  let got = 0;
+  while (got < n) {
+    const r = readSync(fd, heap, st.src + got, n - got, position + got);
+    if (r === 0) break;
+    got += r;
+  }
+  heap.fill(0, st.src + got, st.src + n);
+}
+// A piece compressed ahead (frame-speculation.ts): from the image file into its place in the
+// spool file. Its state (shared with the thread that queued it) goes QUEUED -> RUNNING ->
+// DONE, unless that thread marks it CANCELLED (its bytes changed): then it stops at the next slice.
+let aheadOut;
+function compressAhead(z, job) {
+  const { piece, state, lengths, spool } = job.ahead;
+  if (Atomics.compareExchange(state, piece, ${AHEAD.QUEUED}, ${AHEAD.RUNNING}) !== ${AHEAD.QUEUED}) return;
+  const bound = job.size + (job.size >>> 8) + 64 + 131072;
+  if (!aheadOut || aheadOut.length < bound) aheadOut = new Uint8Array(bound);
+  const ahead = frameStart(z, job.size, job.level, aheadOut);
+  try {
+    let frame;
+    for (let at = 0; !frame; ) {
+      if (Atomics.load(state, piece) !== ${AHEAD.RUNNING}) return;
+      const n = Math.min(${FRAME_SLICE}, job.size - at);
+      fillFromFile(z, ahead, job.file.fd, job.file.offset + at, n);
+      frame = frameFeed(z, ahead, n);
+      at += n;
+    }
+    for (let done = 0; done < frame.length; )
+      done += writeSync(spool.fd, frame, done, frame.length - done, spool.offset + done);
+    lengths[piece] = frame.length;
+    Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.DONE});
+  } catch {
+    Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.FAILED});
+  } finally {
+    frameDrop(z, ahead);
+  }
+}
 parentPort.on('message', ({ start, slice }) => {
   ready.then((z) => {
+    if (start && start.ahead) {
+      try {
+        compressAhead(z, start);
+      } finally {
+        parentPort.postMessage({ ahead: start.ahead.piece, batch: start.ahead.batch });
+      }
+      return;
+    }
     if (start && start.file) {
-      // The piece from the file, a slice at a time; past the file's end, zeros.
+      // The piece from the file, a slice at a time.
       if (st) frameDrop(z, st);
       st = frameStart(z, start.size, start.level, start.out);
       const { fd, offset } = start.file;
       let frame;
       for (let at = 0; !frame; ) {
-        // Read straight into the instance's input buffer (HEAPU8 afresh: memory may have grown).
         const n = Math.min(${FRAME_SLICE}, start.size - at);
-        const heap = z.HEAPU8;
-        let got = 0;
-        while (got < n) {
-          const r = readSync(fd, heap, st.src + got, n - got, offset + at + got);
-          if (r === 0) break;
-          got += r;
-        }
-        heap.fill(0, st.src + got, st.src + n);
+        fillFromFile(z, st, fd, offset + at, n);
         frame = frameFeed(z, st, n);
         at += n;
       }
@@ -635,6 +778,30 @@ export function prestartFrameWorkers(workers?: number): void {
     .catch(() => {});
 }
 
+/** What `frame-speculation.ts` needs of the worker pool. */
+export interface AheadPool {
+  readonly workers: number;
+  readonly aheadWorkers: number;
+  readonly stopped: boolean;
+  ahead(job: AheadJob, answered: (piece: number) => void): boolean;
+  forgetAhead(batch: number): void;
+}
+
+/**
+ * Node: the pool {@link compressFrames} uses with `workers` (started if need be), for pieces
+ * compressed ahead; undefined where the pool is not Node's worker threads or cannot start.
+ */
+export async function aheadPool(workers?: number): Promise<AheadPool | undefined> {
+  const count = poolSize(workers);
+  if (count === 0 || !nodeBuiltin<NodeWorkerThreads>('node:worker_threads')) return undefined;
+  try {
+    const p = await startPool(count);
+    return p instanceof PoolEncoder && typeof SharedArrayBuffer === 'function' ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function encoderFor(workers: number | undefined): Promise<FrameEncoder> {
   const count = poolSize(workers);
   if (count === 0) return new InThreadEncoder();
@@ -685,13 +852,26 @@ export async function* compressFrames(
     typeof SharedArrayBuffer === 'function' &&
     nodeBuiltin<NodeWorkerThreads>('node:worker_threads') !== undefined;
   const array = (n: number): Uint8Array => (shared ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n));
-  const inFlight: Promise<Uint8Array>[] = [];
+  // Pieces asked for, in order: a frame being made (it counts towards the limit below), or
+  // one made ahead, read when its turn comes.
+  type InFlight = { frame: Promise<Uint8Array> } | { later: () => Promise<Uint8Array> };
+  const inFlight: InFlight[] = [];
+  const making = () => {
+    let n = 0;
+    for (const f of inFlight) if ('frame' in f) n++;
+    return n;
+  };
+  const next = (): Promise<Uint8Array> => {
+    const f = inFlight.shift()!;
+    return 'frame' in f ? f.frame : f.later();
+  };
   // With workers, two pieces beyond one per worker: while the consumer holds a frame (the
   // CLI's write to a disk that stalls, 0.1-0.15 s per 20 MB seen on a VM; the page waiting
   // for its hashing worker), a worker that finishes finds the next piece waiting instead of
   // idling until the consumer is back.
   const limit = encoder.workers > 0 ? encoder.workers + 2 : 2;
-  const frameAt = (offset: number, length: number): Promise<Uint8Array> => {
+  const ahead = options.ahead;
+  const frameAt = (offset: number, length: number, piece: number): InFlight => {
     if (source.isHole?.(offset, length)) {
       let zero = zeroFrames.get(length);
       if (!zero) {
@@ -703,12 +883,21 @@ export async function* compressFrames(
           });
         zeroFrames.set(length, zero);
       }
-      return zero;
+      return { frame: zero };
     }
     // Read a slice at a time as the compressor takes it: the piece is never held whole.
     const fill = (at: number, target: Uint8Array) => source.readInto(offset + at, target);
     const file = source.file ? { fd: source.file.fd, offset } : undefined;
-    return encoder.encode(length, fill, level, freeFrames.pop() ?? array(FRAME_BOUND), file);
+    const encode = (): Promise<Uint8Array> => {
+      const out = freeFrames.pop() ?? array(FRAME_BOUND);
+      const made = ahead?.read(offset, out);
+      return made ? Promise.resolve(made) : encoder.encode(length, fill, level, out, file);
+    };
+    const made = ahead?.claim(offset, length, piece);
+    // Made ahead: read from the spool when its turn comes; it holds no worker meanwhile.
+    if (made === 'made') return { later: encode };
+    if (made === 'making') return { frame: ahead!.settled(offset).then(encode) };
+    return { frame: encode() };
   };
   // A yielded frame's array, once the consumer asks for the next one, takes a later frame
   // (unless it is a hole's frame, or was moved away, e.g. transferred by the consumer).
@@ -721,18 +910,18 @@ export async function* compressFrames(
     const piece = framePieceFor(source.size);
     for (let offset = 0; offset < source.size; offset += piece) {
       signal?.throwIfAborted();
-      const p = frameAt(offset, Math.min(piece, source.size - offset));
-      p.catch(() => {}); // awaited below, in order
-      inFlight.push(p);
-      if (inFlight.length >= limit) {
-        const frame = await inFlight.shift()!;
+      const f = frameAt(offset, Math.min(piece, source.size - offset), piece);
+      if ('frame' in f) f.frame.catch(() => {}); // awaited below, in order
+      inFlight.push(f);
+      while (inFlight.length > 0 && making() >= limit) {
+        const frame = await next();
         yield frame;
         recycle(frame);
       }
     }
     while (inFlight.length) {
       signal?.throwIfAborted();
-      const frame = await inFlight.shift()!;
+      const frame = await next();
       yield frame;
       recycle(frame);
     }
