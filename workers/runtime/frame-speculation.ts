@@ -142,6 +142,7 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
   #waiters = new Map<number, (() => void)[]>();
   #disposed = false;
   #spoolClosed = false;
+  #idle: (() => void)[] = [];
 
   constructor(store: WatchedStore, pool: AheadPool, fs: NodeFs, spool: number, options: FrameSpeculationOptions) {
     this.#store = store;
@@ -271,6 +272,13 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     for (const wake of waiting ?? []) wake();
     if (this.#disposed && this.#outstanding === 0) this.#closeSpool();
     else this.#pump();
+    if (this.#outstanding === 0) for (const wake of this.#idle.splice(0)) wake();
+  }
+
+  /** Settles once no piece is queued, running or waiting to be queued (tests, diagnostics). */
+  whenIdle(): Promise<void> {
+    if (this.#outstanding === 0) return Promise.resolve();
+    return new Promise((wake) => this.#idle.push(wake));
   }
 
   claim(offset: number, length: number, piece: number): 'made' | 'making' | undefined {
@@ -337,6 +345,7 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     }
     for (const list of this.#waiters.values()) for (const wake of list) wake();
     this.#waiters.clear();
+    this.#candidates.length = 0;
     if (this.#outstanding === 0 || this.#pool.stopped) this.#closeSpool();
   }
 
