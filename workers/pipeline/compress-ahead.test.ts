@@ -22,7 +22,9 @@ const tmp = tempDir('ahead-');
 afterAll(() => tmp.cleanup());
 
 const text = (n: number, seed: number) =>
-  new TextEncoder().encode(`block ${seed} /nix/store/abc-hello-2.12 inode superblock\n`.repeat(Math.ceil(n / 50))).subarray(0, n);
+  new TextEncoder()
+    .encode(`block ${seed} /nix/store/abc-hello-2.12 inode superblock\n`.repeat(Math.ceil(n / 50)))
+    .subarray(0, n);
 
 /** 48 MiB of text, random bytes and text again, in a temporary file. */
 function sampleStore(name: string): ImageStore {
@@ -97,7 +99,12 @@ describe('frames compressed ahead', () => {
 
     // Written again everywhere (as mke2fs does when it starts over) after being queued.
     const again = sampleStore('rewritten');
-    const second = await startFrameSpeculation(again, { expectedSize: 48 * MiB, blockSize: 4096, level: 3, workers: 2 });
+    const second = await startFrameSpeculation(again, {
+      expectedSize: 48 * MiB,
+      blockSize: 4096,
+      level: 3,
+      workers: 2,
+    });
     second!.queueRest();
     const queuedBefore = second!.stats.queued;
     expect(queuedBefore).toBeGreaterThanOrEqual(1);
@@ -142,7 +149,9 @@ describe('frames compressed ahead', () => {
     const off = await build(false);
     expect(off.logs).toEqual([]);
     expect(on.logs).toHaveLength(1);
-    const [, taken, , queued] = /^frames made ahead: (\d+) of (\d+) pieces \((\d+) queued\)$/.exec(on.logs[0])!.slice(0);
+    const [, taken, , queued] = /^frames made ahead: (\d+) of (\d+) pieces \((\d+) queued\)$/
+      .exec(on.logs[0])!
+      .slice(0);
     expect(Number(queued)).toBeGreaterThanOrEqual(1);
     expect(Number(taken)).toBeLessThanOrEqual(Number(queued));
     expect(on.result.sha256).toBe(off.result.sha256);

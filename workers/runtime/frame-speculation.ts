@@ -15,8 +15,9 @@
  * written everything before them to the file.
  *
  * The spool is a file beside the image, unlinked as soon as it is open: only its descriptor
- * reaches it, and nothing is left behind however the process ends. It holds at most the
- * compressed size of the pieces made ahead (each in a region of its own, the rest sparse).
+ * reaches it, and nothing is left behind however the process ends. It holds the frames of
+ * the pieces made ahead (each in a region of its own, the rest sparse), never more than a
+ * quarter of the disk's free space, until the build ends.
  */
 import { nodeBuiltin } from '../../core/node-builtin.ts';
 import { BackedImageStore, type ImageStore, type WriteWatch } from './image-store.ts';
@@ -65,13 +66,19 @@ export async function startFrameSpeculation(
   if (!store.hostFile?.()) return undefined;
   const pool = await aheadPool(options.workers);
   if (!pool || pool.workers === 0) return undefined;
+  const folder = path.dirname(store.location);
   let spool: number;
+  let budget: number;
   try {
-    spool = unlinkedFile(fs, path.join(path.dirname(store.location), '.spool'));
+    // The spool never takes more than a quarter of the disk's free space: the output, written
+    // while the spool still holds its frames, needs the room (the spool is freed at the end).
+    const free = fs.statfsSync(folder);
+    budget = Math.floor((Number(free.bavail) * Number(free.bsize)) / 4);
+    spool = unlinkedFile(fs, path.join(folder, '.spool'));
   } catch {
     return undefined;
   }
-  return new FrameSpeculation(store, pool, fs, spool, options);
+  return new FrameSpeculation(store, pool, fs, spool, budget, options);
 }
 
 /** A new file at `prefix` plus random characters, created exclusively (0600, no links followed) and unlinked at once. */
@@ -142,13 +149,25 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
   #waiters = new Map<number, (() => void)[]>();
   #disposed = false;
   #spoolClosed = false;
+  /** Most bytes the spool may hold, and what it may hold now: per piece, its frame's length or, while unknown, its bound. */
+  readonly #spoolBudget: number;
+  #spoolHeld = 0;
+  readonly #held: Float64Array;
   #idle: (() => void)[] = [];
 
-  constructor(store: WatchedStore, pool: AheadPool, fs: NodeFs, spool: number, options: FrameSpeculationOptions) {
+  constructor(
+    store: WatchedStore,
+    pool: AheadPool,
+    fs: NodeFs,
+    spool: number,
+    spoolBudget: number,
+    options: FrameSpeculationOptions,
+  ) {
     this.#store = store;
     this.#pool = pool;
     this.#fs = fs;
     this.#spool = spool;
+    this.#spoolBudget = spoolBudget;
     this.#level = options.level;
     this.piece = framePieceFor(options.expectedSize);
     this.#count = Math.floor(options.expectedSize / this.piece);
@@ -158,6 +177,7 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     this.#state = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, this.#count)));
     this.#lengths = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, this.#count)));
     this.#inFlight = new Uint16Array(this.#count);
+    this.#held = new Float64Array(this.#count);
     this.#cap = 2 * pool.aheadWorkers;
     this.#skip = backupPieces(this.#count, this.piece, options.blockSize, options.expectedSize);
     store.writeWatch = this;
@@ -232,9 +252,12 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
   #queue(k: number): boolean {
     if (this.#disposed || this.#skip[k] || this.#inFlight[k] > 0) return false;
     if (Atomics.load(this.#state, k) === AHEAD.DONE && this.#queuedGen[k] === this.#gen[k]) return false;
+    if (this.#spoolHeld - this.#held[k] + this.#region > this.#spoolBudget) return false;
     // Everything the store holds for the file is written first: the worker reads the file.
     const file = this.#store.hostFile?.();
     if (!file) return false;
+    this.#spoolHeld += this.#region - this.#held[k];
+    this.#held[k] = this.#region;
     this.#queuedGen[k] = this.#gen[k];
     Atomics.store(this.#state, k, AHEAD.QUEUED);
     const queued = this.#pool.ahead(
@@ -267,6 +290,10 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     if (k < 0 || k >= this.#count || this.#inFlight[k] === 0) return;
     this.#inFlight[k]--;
     this.#outstanding--;
+    if (Atomics.load(this.#state, k) === AHEAD.DONE) {
+      this.#spoolHeld -= this.#held[k] - this.#lengths[k];
+      this.#held[k] = this.#lengths[k];
+    }
     const waiting = this.#waiters.get(k);
     this.#waiters.delete(k);
     for (const wake of waiting ?? []) wake();
