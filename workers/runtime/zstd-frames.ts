@@ -143,6 +143,8 @@ export interface FrameState {
   total: number;
   target: Uint8Array | undefined;
   parts: Uint8Array[];
+  /** Set after {@link frameStart}: the output goes here as zstd gives it (a view, valid during the call), not into `target` or `parts`. */
+  sink?: (bytes: Uint8Array) => void;
 }
 
 /**
@@ -194,7 +196,8 @@ export function frameFeed(z: ZstdExports, st: FrameState, slice: Uint8Array | nu
       const got = z._zs_out_pos(st.s) >>> 0;
       if (got > 0) {
         if (st.total + got > st.bound) throw new Error('zstd: frame larger than its bound');
-        if (st.target) st.target.set(z.HEAPU8.subarray(st.dst, st.dst + got), st.total);
+        if (st.sink) st.sink(z.HEAPU8.subarray(st.dst, st.dst + got));
+        else if (st.target) st.target.set(z.HEAPU8.subarray(st.dst, st.dst + got), st.total);
         else st.parts.push(z.HEAPU8.slice(st.dst, st.dst + got));
         st.total += got;
       }
@@ -206,6 +209,7 @@ export function frameFeed(z: ZstdExports, st: FrameState, slice: Uint8Array | nu
     throw e;
   }
   frameDrop(z, st);
+  if (st.sink) return new Uint8Array(0);
   if (st.target) return st.target.subarray(0, st.total);
   if (st.parts.length === 1) return st.parts[0];
   const frame = new Uint8Array(st.total);
@@ -598,13 +602,19 @@ function fillFromFile(z, st, fd, position, n) {
 // A piece compressed ahead (frame-speculation.ts): from the image file into its place in the
 // spool file. Its state (shared with the thread that queued it) goes QUEUED -> RUNNING ->
 // DONE, unless that thread marks it CANCELLED (its bytes changed): then it stops at the next slice.
-let aheadOut;
+// The frame goes to the spool straight from the instance's memory as zstd gives it: never
+// held whole, and no array made per part (a piece's parts as new arrays, collected late in a
+// worker, took the build's peak 35 MiB higher).
 function compressAhead(z, job) {
   const { piece, state, lengths, spool } = job.ahead;
   if (Atomics.compareExchange(state, piece, ${AHEAD.QUEUED}, ${AHEAD.RUNNING}) !== ${AHEAD.QUEUED}) return;
-  const bound = job.size + (job.size >>> 8) + 64 + 131072;
-  if (!aheadOut || aheadOut.length < bound) aheadOut = new Uint8Array(bound);
-  const ahead = frameStart(z, job.size, job.level, aheadOut);
+  const ahead = frameStart(z, job.size, job.level);
+  let written = 0;
+  ahead.sink = (bytes) => {
+    for (let done = 0; done < bytes.length; )
+      done += writeSync(spool.fd, bytes, done, bytes.length - done, spool.offset + written + done);
+    written += bytes.length;
+  };
   try {
     let frame;
     for (let at = 0; !frame; ) {
@@ -614,9 +624,8 @@ function compressAhead(z, job) {
       frame = frameFeed(z, ahead, n);
       at += n;
     }
-    for (let done = 0; done < frame.length; )
-      done += writeSync(spool.fd, frame, done, frame.length - done, spool.offset + done);
-    lengths[piece] = frame.length;
+    if (written !== ahead.total) throw new Error('zstd: frame written short');
+    lengths[piece] = written;
     Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.DONE});
   } catch {
     Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.FAILED});
@@ -869,7 +878,9 @@ export async function* compressFrames(
   // CLI's write to a disk that stalls, 0.1-0.15 s per 20 MB seen on a VM; the page waiting
   // for its hashing worker), a worker that finishes finds the next piece waiting instead of
   // idling until the consumer is back.
-  const limit = encoder.workers > 0 ? encoder.workers + 2 : 2;
+  // A frame made ahead is read into an array of its own when its turn comes: one piece
+  // fewer in the making then, so that no more arrays are held than without.
+  const limit = (encoder.workers > 0 ? encoder.workers + 2 : 2) - (options.ahead ? 1 : 0);
   const ahead = options.ahead;
   const frameAt = (offset: number, length: number, piece: number): InFlight => {
     if (source.isHole?.(offset, length)) {
