@@ -313,6 +313,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: Owned):
     options.compress && compressionWorkers !== 0 && ctx.compressAhead !== false
       ? (owned.speculation = await startFrameSpeculation(store, {
           expectedSize: plan.finalImageBytes,
+          imageBytes: Math.max(plan.initialImageBytes, plan.finalImageBytes),
           blockSize: plan.blockSize,
           level: options.compressionLevel,
           workers: compressionWorkers,

@@ -16,8 +16,9 @@
  *
  * The spool is a file beside the image, unlinked as soon as it is open: only its descriptor
  * reaches it, and nothing is left behind however the process ends. It holds the frames of
- * the pieces made ahead (each in a region of its own, the rest sparse), never more than a
- * quarter of the disk's free space, until the build ends.
+ * the pieces made ahead (each in a region of its own, the rest sparse) until the build ends:
+ * never more than a quarter of the disk's free space, nor so much that the image and an
+ * output as large would no longer fit.
  */
 import { nodeBuiltin } from '../../core/node-builtin.ts';
 import { BackedImageStore, type ImageStore, type WriteWatch } from './image-store.ts';
@@ -30,6 +31,11 @@ type NodePath = typeof import('node:path');
 export interface FrameSpeculationOptions {
   /** The image's size as planned after the shrink: pieces are cut for it ({@link framePieceFor}). */
   expectedSize: number;
+  /**
+   * The most the image may take on its disk while it is made (mkfs's size): the spool leaves
+   * room for it and for an output as large. Default `expectedSize`.
+   */
+  imageBytes?: number;
   /** The filesystem's block size (where its backup superblocks lie). */
   blockSize: number;
   /** zstd level. */
@@ -70,10 +76,13 @@ export async function startFrameSpeculation(
   let spool: number;
   let budget: number;
   try {
-    // The spool never takes more than a quarter of the disk's free space: the output, written
-    // while the spool still holds its frames, needs the room (the spool is freed at the end).
-    const free = fs.statfsSync(folder);
-    budget = Math.floor((Number(free.bavail) * Number(free.bsize)) / 4);
+    // The spool takes at most a quarter of the disk's free space, and leaves room for the
+    // image and an output as large (written while the spool still holds its frames; it is
+    // freed at the end): a build that fits without it must fit with it.
+    const st = fs.statfsSync(folder);
+    const free = Number(st.bavail) * Number(st.bsize);
+    budget = Math.floor(Math.min(free / 4, free - 2 * (options.imageBytes ?? options.expectedSize)));
+    if (budget <= 0) return undefined;
     spool = unlinkedFile(fs, path.join(folder, '.spool'));
   } catch {
     return undefined;
