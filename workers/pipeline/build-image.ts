@@ -448,14 +448,17 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: Owned):
   planned.model = undefined;
 
   const imageMount: ToolMount[] = [{ type: 'image', path: IMAGE, store }];
+  // Each progress line is a moment inside a tool's run to give the compression workers more pieces.
+  const poking =
+    (line: (text: string) => boolean) =>
+    (text: string): boolean => {
+      ahead?.poke();
+      return line(text);
+    };
   const check = async () => {
     // -C 1: e2fsck's completion lines on stdout, turned into progress events.
     const progress = e2fsckProgress(current, emit);
-    // Each progress line is a moment in the tool's run to give the workers more pieces.
-    const r = await run('e2fsck', ['-n', '-f', '-C', '1', IMAGE], imageMount, (line) => {
-      ahead?.poke();
-      return progress.line(line);
-    });
+    const r = await run('e2fsck', ['-n', '-f', '-C', '1', IMAGE], imageMount, poking(progress.line));
     progress.finish();
     if (r.exitCode !== 0) {
       throw new EngineFailure({
@@ -476,10 +479,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: Owned):
     // -p: resize2fs names each pass as it begins and draws a bar as it ends; those lines
     // become progress (pass by pass) rather than log.
     const progress = resize2fsProgress(current, emit);
-    const r = await run('resize2fs', ['-p', '-M', IMAGE], imageMount, (line) => {
-      ahead?.poke();
-      return progress.line(line);
-    });
+    const r = await run('resize2fs', ['-p', '-M', IMAGE], imageMount, poking(progress.line));
     progress.finish();
     if (r.exitCode !== 0) throw toolFailed('resize2fs', r, 'resize2fs could not shrink the filesystem.');
     if (options.headroomMiB > 0) {

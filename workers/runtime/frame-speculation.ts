@@ -22,7 +22,7 @@
  */
 import { nodeBuiltin } from '../../core/node-builtin.ts';
 import { BackedImageStore, type ImageStore, type WriteWatch } from './image-store.ts';
-import { AHEAD, type AheadPool, aheadPool, type FramesAhead, framePieceFor } from './zstd-frames.ts';
+import { AHEAD, type AheadPool, aheadPool, type FramesAhead, frameBound, framePieceFor } from './zstd-frames.ts';
 
 type NodeFs = typeof import('node:fs');
 type NodePath = typeof import('node:path');
@@ -51,9 +51,6 @@ export interface FrameSpeculationStats {
   /** Frames taken by `compressFrames`. */
   taken: number;
 }
-
-/** A store whose changes can be watched and whose file other threads can read. */
-type WatchedStore = ImageStore & { writeWatch: WriteWatch | undefined };
 
 let batches = 0;
 
@@ -122,7 +119,7 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
   /** Bytes per piece, as `compressFrames` will cut an image of the expected size. */
   readonly piece: number;
   readonly stats: FrameSpeculationStats = { queued: 0, taken: 0 };
-  readonly #store: WatchedStore;
+  readonly #store: BackedImageStore;
   readonly #pool: AheadPool;
   readonly #fs: NodeFs;
   readonly #spool: number;
@@ -165,7 +162,7 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
   #idle: (() => void)[] = [];
 
   constructor(
-    store: WatchedStore,
+    store: BackedImageStore,
     pool: AheadPool,
     fs: NodeFs,
     spool: number,
@@ -180,7 +177,7 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     this.#level = options.level;
     this.piece = framePieceFor(options.expectedSize);
     this.#count = Math.floor(options.expectedSize / this.piece);
-    this.#region = this.piece + (this.piece >>> 8) + 64 + 131072;
+    this.#region = frameBound(this.piece);
     this.#gen = new Uint32Array(this.#count);
     this.#queuedGen = new Uint32Array(this.#count);
     this.#state = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, this.#count)));

@@ -54,8 +54,13 @@ function movable(b: ArrayBufferLike | undefined): b is ArrayBuffer {
   return b !== undefined && !(typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer);
 }
 
-/** Largest frame of a full piece (ZSTD_COMPRESSBOUND, as in {@link frameStart}). */
-const FRAME_BOUND = FRAME_PIECE + (FRAME_PIECE >>> 8) + 64;
+/** Largest frame of `size` bytes of input (ZSTD_COMPRESSBOUND, as {@link frameStart} computes it). */
+export function frameBound(size: number): number {
+  return size + (size >>> 8) + (size < 131072 ? (131072 - size) >>> 11 : 0) + 64;
+}
+
+/** Largest frame of a full piece. */
+const FRAME_BOUND = frameBound(FRAME_PIECE);
 
 /** Most workers a pool starts: each holds a frame array and a few slices, and more do not pay off. */
 const MAX_WORKERS = 4;
@@ -357,8 +362,6 @@ class PoolEncoder implements FrameEncoder {
   #shared: boolean;
   #ref: (busy: boolean) => void;
   #dead: unknown;
-  /** Pieces queued with {@link ahead} and not yet answered. */
-  #aheadOut = 0;
   /** Pieces queued with {@link ahead} and not yet answered, per worker. */
   #aheadPer: number[] = [];
   /** Per batch of {@link ahead}, what to call with each piece answered. */
@@ -410,7 +413,7 @@ class PoolEncoder implements FrameEncoder {
 
   #pump(): void {
     while (this.#free.length && this.#waiting.length) {
-      // A worker with pieces compressed ahead waiting takes them first: others go first.
+      // Workers with no pieces compressed ahead waiting go first (a worker takes those first).
       let at = 0;
       for (let j = 1; j < this.#free.length; j++)
         if ((this.#aheadPer[this.#free[j]] ?? 0) < (this.#aheadPer[this.#free[at]] ?? 0)) at = j;
@@ -419,7 +422,12 @@ class PoolEncoder implements FrameEncoder {
       this.#running.set(i, w.run);
       this.#feed(i, w).catch((e) => this.#fail(e));
     }
-    this.#ref(this.#running.size > 0 || this.#aheadOut > 0);
+    this.#ref(this.#busy());
+  }
+
+  /** Whether a worker has work: a piece fed, or one queued ahead. */
+  #busy(): boolean {
+    return this.#running.size > 0 || this.#aheadPer.some((n) => n > 0);
   }
 
   /**
@@ -436,7 +444,6 @@ class PoolEncoder implements FrameEncoder {
     for (let j = 1; j < this.aheadWorkers; j++) if ((this.#aheadPer[j] ?? 0) < (this.#aheadPer[i] ?? 0)) i = j;
     this.#aheadPer[i] = (this.#aheadPer[i] ?? 0) + 1;
     this.#aheadAnswers.set(job.ahead.batch, answered);
-    this.#aheadOut++;
     this.#ports[i].postMessage({ start: { size: job.size, level: job.level, file: job.file, ahead: job.ahead } }, []);
     this.#ref(true);
     return true;
@@ -473,16 +480,15 @@ class PoolEncoder implements FrameEncoder {
 
   #done(i: number, m: WorkerReply): void {
     if (m.ahead !== undefined) {
-      this.#aheadOut--;
       this.#aheadPer[i]--;
-      this.#ref(this.#running.size > 0 || this.#aheadOut > 0);
+      this.#ref(this.#busy());
       this.#aheadAnswers.get(m.batch!)?.(m.ahead);
       return;
     }
     if (m.ready) {
       if (--this.#readyLeft === 0) {
         this.#readyResolve();
-        this.#ref(this.#running.size > 0 || this.#aheadOut > 0);
+        this.#ref(this.#busy());
       }
       return;
     }
@@ -539,7 +545,7 @@ class PoolEncoder implements FrameEncoder {
   }
 
   idle(): void {
-    this.#ref(this.#aheadOut > 0);
+    this.#ref(this.#aheadPer.some((n) => n > 0));
   }
 
   /**
