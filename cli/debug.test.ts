@@ -3,9 +3,11 @@
  * output as it runs. Without it, an internal error says how to get the stack.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../workers/test-support/native.ts';
+import { pseudoRandom } from '../workers/test-support/tree-fixture.ts';
 import { main } from './main.ts';
 import { runCli } from './test-support/cli.ts';
 import { useTestWasm } from '../workers/test-support/wasm.ts';
@@ -62,6 +64,26 @@ describe('--debug', () => {
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(quiet.stderr).toBe('');
   });
+
+  // One core: no compression workers, so nothing is compressed ahead.
+  it.skipIf(availableParallelism() < 2)(
+    'says how many frames of a compressed build were made while mkfs and the checks ran',
+    async () => {
+      const files = join(work, 'ahead');
+      mkdirSync(files);
+      for (let i = 0; i < 24; i++)
+        writeFileSync(join(files, `f${i}`), i % 3 === 0 ? pseudoRandom(1536 * 1024, i) : `line ${i}\n`.repeat(150_000));
+      // 4 KiB blocks: backup superblocks 128 MiB apart, so the middle pieces of this image can be made ahead.
+      const out = join(work, 'ahead.img.zst');
+      const r = await runCli('build', '--debug', '-q', '--block-size', '4096', '--files', files, '-o', out);
+      expect(r.code, r.stderr).toBe(0);
+      const m = /^ {2}zstd stdout: frames made ahead: (\d+) of (\d+) pieces \((\d+) queued\)$/m.exec(r.stderr);
+      expect(m, r.stderr).not.toBeNull();
+      const [taken, pieces, queued] = m!.slice(1).map(Number);
+      expect(queued).toBeGreaterThanOrEqual(1);
+      expect(taken).toBeLessThanOrEqual(Math.min(queued, pieces));
+    },
+  );
 
   it('goes with any command, also before it', async () => {
     const r = await runCli('--debug', 'inspect', join(work, 'missing.img'));
