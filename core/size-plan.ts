@@ -110,7 +110,7 @@ export const blocksPerGroup = (blockSize: number): number => blockSize * 8;
 const FLEX_BG_SIZE = 16;
 
 /** Whether group `g` holds a superblock backup (sparse_super: 0, 1 and powers of 3, 5 and 7). */
-function hasSuperBackup(g: number): boolean {
+export function hasSuperBackup(g: number): boolean {
   if (g <= 1) return true;
   // Bases 3, 5, 7 (a loop, not an array: the plan asks this tens of thousands of times).
   for (let base = 3; base <= 7; base += 2) {

@@ -21,6 +21,7 @@
  * output as large would no longer fit.
  */
 import { nodeBuiltin } from '../../core/node-builtin.ts';
+import { blocksPerGroup, hasSuperBackup } from '../../core/size-plan.ts';
 import { BackedImageStore, type ImageStore, type WriteWatch } from './image-store.ts';
 import { AHEAD, type AheadPool, aheadPool, type FramesAhead, frameBound, framePieceFor } from './zstd-frames.ts';
 
@@ -403,13 +404,11 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
 function backupPieces(count: number, piece: number, blockSize: number, size: number): Uint8Array {
   const skip = new Uint8Array(count);
   if (count > 0) skip[0] = 1;
-  const blocksPerGroup = 8 * blockSize;
-  const firstBlock = blockSize === 1024 ? 1 : 0;
-  const groups = new Set<number>([1]);
-  for (const base of [3, 5, 7])
-    for (let g = base; (firstBlock + g * blocksPerGroup) * blockSize < size; g *= base) groups.add(g);
-  for (const g of groups) {
-    const start = (firstBlock + g * blocksPerGroup) * blockSize;
+  const groupBytes = blocksPerGroup(blockSize) * blockSize;
+  const firstByte = blockSize === 1024 ? 1024 : 0;
+  for (let g = 1; firstByte + g * groupBytes < size; g++) {
+    if (!hasSuperBackup(g)) continue;
+    const start = firstByte + g * groupBytes;
     const last = Math.min(count - 1, Math.floor((start + BACKUP_SPAN - 1) / piece));
     for (let k = Math.floor(start / piece); k <= last; k++) skip[k] = 1;
   }
