@@ -39,6 +39,8 @@ import { ImageSessions } from './pipeline/image-session.ts';
 import { inputDecompressors as decompressors } from './runtime/zstd-stream.ts';
 import { openContentSpool, removeContents, removeStaleSessions } from './runtime/opfs-spool.ts';
 import { preloadTools } from './runtime/wasm-modules.ts';
+import { prestartBlobReadAhead } from './runtime/blob-read-ahead.ts';
+import { prestartFrameWorkers } from './runtime/zstd-frames.ts';
 import type { ContentSpool } from '../core/io/cursor.ts';
 import type { ResolveOptions } from '../core/resolve-inputs.ts';
 import type { InputProblem } from '../core/image-tree.ts';
@@ -183,7 +185,12 @@ export function transferring(sink: OutputSink): Sink {
   };
 }
 
+/** What the worker prepares when it starts (see `warmedUp`); settled at once where it prepares nothing. */
+let warming: Promise<void> = Promise.resolve();
+
 export const api = {
+  warmedUp: () => warming,
+
   resolveInputs: (inputs: BuildInput[]) => guarded(() => resolveInputs(inputs, { decompressors })),
 
   keepTree: async (key: string, entries: TreeEntry[]) => keep(key, entries),
@@ -303,5 +310,10 @@ if (scope.WorkerGlobalScope !== undefined) {
   void removeStaleSessions().catch(() => {});
   // The page starts this worker with the first input: the build's tools compile and their
   // glue loads while the inputs are still being picked, not after Build is pressed.
-  void preloadTools(buildTools()).catch(() => {});
+  const tools = preloadTools(buildTools());
+  // And the workers a build needs besides this one, whose start (70-90 ms each) waits for
+  // this thread's event loop, which a tool run holds: started with the build, they came up
+  // only once mkfs was done. The reader of picked Files mkfs takes, and the compression
+  // workers (one per core; a build needing fewer uses these).
+  warming = Promise.allSettled([tools, prestartBlobReadAhead(), prestartFrameWorkers()]).then(() => {});
 }

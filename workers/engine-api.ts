@@ -119,6 +119,13 @@ export interface PagedApi {
  * pipeline takes an AbortSignal. A failed call rejects with a `BuildFailure`.
  */
 export interface EngineApi {
+  /**
+   * Resolves once what the engine prepares when it starts is ready: the build's tools compiled
+   * and loaded, the reader of picked Files and the compression workers started. Never rejects
+   * (what failed to start fails, or is done another way, when the build needs it). A build does
+   * not wait for it; it tells a page, or a benchmark, that a build started now pays no start-up.
+   */
+  warmedUp(): Promise<void>;
   /** Parses inputs (headers, manifests, NAR hashes) into the image tree and closure. */
   resolveInputs(inputs: BuildInput[]): Promise<ResolvedInputs>;
   /**

@@ -202,8 +202,9 @@ async function build(): Promise<PageRun> {
     closure: [],
     options: { ...DEFAULT_BUILD_OPTIONS, compress: true },
   };
-  // A fresh worker per build, as after a cancel; started (and its modules loaded) before
-  // the clock starts, as the studio's page starts it when the first input is added. The
+  // A fresh worker per build, as after a cancel; started (its modules loaded, its tools
+  // compiled, its reader and compression workers started: warmedUp) before the clock starts,
+  // as the studio's page starts it when the first input is added, seconds before Build. The
   // tree crosses once (keepTree), as the studio's page hands it over, not with each call.
   const worker = new Worker(new URL('../../workers/build-worker.ts', import.meta.url), {
     type: 'module',
@@ -215,6 +216,7 @@ async function build(): Promise<PageRun> {
     await remote.keepTree('bench', entries);
     await window.benchMark?.('page:kept');
     await remote.estimate(request);
+    await remote.warmedUp();
     await window.benchMark?.('page:estimated');
     const stages: PageStage[] = [];
     let outBytes = 0;

@@ -26,6 +26,7 @@ import { badInput, EngineFailure } from './engine-failure.ts';
 import { inputChangedProblem, narCheckProblems, sealedStorePaths, storeMetadataProblems } from './sealed-store.ts';
 import { streamImage } from './stream-image.ts';
 import { frameWorkersFor, prestartFrameWorkers } from '../runtime/zstd-frames.ts';
+import { prestartBlobReadAhead } from '../runtime/blob-read-ahead.ts';
 import { type FrameSpeculation, startFrameSpeculation } from '../runtime/frame-speculation.ts';
 
 /** Where the image and the tree appear inside every tool instance. */
@@ -200,6 +201,8 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: Owned):
   // Compile every tool the build runs now, in the background (V8 compiles off the main
   // thread), instead of one by one as each stage starts. A failure shows where the tool runs.
   preloadTools(buildTools(options.compress)).catch(() => {});
+  // The reader of picked Files mkfs takes (pages only), unless one is waiting already.
+  prestartBlobReadAhead();
   let current: StageName = 'plan';
 
   const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {

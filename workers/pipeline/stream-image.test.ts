@@ -183,6 +183,38 @@ describe('zstd frames on every core', () => {
     }
   });
 
+  it('serves a call asking for fewer workers from a kept pool of more, compressing no more at once', async () => {
+    // The page starts one worker per core with its engine; a small image's build asks for fewer.
+    stopFrameWorkers();
+    await prestartFrameWorkers(4);
+    expect(frameWorkersStarted()).toBe(4);
+    const pools = framePoolsStarted();
+    const pieces = 6;
+    const read = new Map<number, number>();
+    const source = {
+      size: pieces * FRAME_PIECE,
+      readInto(o: number, t: Uint8Array) {
+        t.fill((o >>> 20) & 0xff);
+        const k = Math.floor(o / FRAME_PIECE);
+        read.set(k, (read.get(k) ?? 0) + t.length);
+      },
+    };
+    const frames = compressFrames(source, { workers: 2 });
+    const parts: Uint8Array[] = [(await frames.next()).value!.slice()];
+    // While the first frame is held: two compressing and two waiting, as with a pool of two.
+    const deadline = Date.now() + 20_000;
+    while (!(read.get(3) === FRAME_PIECE) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    expect([...read.keys()].sort()).toEqual([0, 1, 2, 3]);
+    for await (const f of { [Symbol.asyncIterator]: () => frames }) parts.push(f.slice());
+    expect(framePoolsStarted()).toBe(pools);
+    expect(frameWorkersStarted()).toBe(4);
+    const inThread: Uint8Array[] = [];
+    for await (const f of compressFrames(source, { workers: 0 })) inThread.push(f.slice());
+    expect(sha256Hex(Buffer.concat(parts))).toBe(sha256Hex(Buffer.concat(inThread)));
+    stopFrameWorkers();
+  });
+
   it('keeps a piece waiting for the workers while the consumer holds a frame (a slow disk)', async () => {
     // Six 32 MiB pieces of cheap bytes, two workers; the consumer holds the first frame.
     const pieces = 6;

@@ -7,7 +7,7 @@
  */
 import type { ImageStore } from '../runtime/image-store.ts';
 import { createStreamHash } from '../runtime/sha256-off-thread.ts';
-import { compressFrames, framePieceFor, type FramesAhead, storeSource } from '../runtime/zstd-frames.ts';
+import { compressFrames, frameBound, framePieceFor, type FramesAhead, storeSource } from '../runtime/zstd-frames.ts';
 
 const MiB = 1024 * 1024;
 /** Output goes to the sink in pieces of about this size: each piece may cross a worker boundary. */
@@ -47,8 +47,11 @@ export async function streamImage(
   const { signal } = options;
   const imageSize = store.size;
   // In browsers on a worker of its own, so that this thread goes on feeding the compression
-  // workers; the worker starts while the first pieces are compressed.
-  const hashing = createStreamHash();
+  // workers; the worker starts while the first pieces are compressed. A small output is
+  // kept and hashed at its end instead: the most it can be is known here.
+  const piece = framePieceFor(imageSize);
+  const most = options.compress ? Math.ceil(imageSize / piece) * frameBound(piece) : imageSize;
+  const hashing = createStreamHash(most);
   hashing.catch(() => {});
   let consumed = 0;
   let produced = 0;
@@ -61,7 +64,6 @@ export async function streamImage(
   try {
     if (options.compress) {
       let i = 0;
-      const piece = framePieceFor(imageSize);
       const frames = compressFrames(storeSource(store), {
         level: options.level ?? 3,
         workers: options.workers,

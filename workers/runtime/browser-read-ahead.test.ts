@@ -56,9 +56,11 @@ function makeFiles(): HostFile[] {
 }
 
 const WORKER = `
-import { runTool, MemoryImageStore } from ${JSON.stringify(RUNTIME)};
+import { runTool, MemoryImageStore, prestartBlobReadAhead, readAheadWorkersStarted } from ${JSON.stringify(RUNTIME)};
 self.onmessage = async (e) => {
-  const { entries, gate, pauseAt, abortAt } = e.data;
+  const { entries, gate, pauseAt, abortAt, prestart } = e.data;
+  // A reader started before the run, as the engine starts one when the page starts it.
+  if (prestart) await prestartBlobReadAhead();
   const ac = new AbortController();
   let reader;
   let aliveAtStart;
@@ -86,9 +88,9 @@ self.onmessage = async (e) => {
         } },
       ],
     });
-    self.postMessage({ isolated, reader: !!reader, exit: r.exitCode, stderr: r.stderr, stats: r.treeStats['/tree'], sha: await store.sha256() });
+    self.postMessage({ isolated, reader: !!reader, started: readAheadWorkersStarted(), exit: r.exitCode, stderr: r.stderr, stats: r.treeStats['/tree'], sha: await store.sha256() });
   } catch (err) {
-    const out = { isolated, reader: !!reader, error: { name: err.name, message: String(err.message), path: err.path } };
+    const out = { isolated, reader: !!reader, started: readAheadWorkersStarted(), error: { name: err.name, message: String(err.message), path: err.path } };
     if (reader) {
       out.aliveAfter = await reader.alive(1500);
       out.aliveAtStart = aliveAtStart;
@@ -115,7 +117,7 @@ window.build = (mode, meta, opts = {}) => {
       resolve(e.data);
     };
     w.onerror = (e) => resolve({ error: { name: 'WorkerError', message: String(e.message) } });
-    w.postMessage({ entries, gate, pauseAt: opts.pauseAt, abortAt: opts.abortAt });
+    w.postMessage({ entries, gate, pauseAt: opts.pauseAt, abortAt: opts.abortAt, prestart: opts.prestart });
   });
 };
 `;
@@ -125,6 +127,8 @@ type Mode = 'joined' | 'groups' | 'separate';
 interface Outcome {
   isolated?: boolean;
   reader?: boolean;
+  /** Reader workers the build's worker started. */
+  started?: number;
   exit?: number;
   stderr?: string;
   sha?: string;
@@ -180,7 +184,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
       );
     }
 
-    const build = (page: Page, mode: Mode, opts: { pauseAt?: number; abortAt?: number } = {}) =>
+    const build = (page: Page, mode: Mode, opts: { pauseAt?: number; abortAt?: number; prestart?: boolean } = {}) =>
       page.evaluate(
         ([m, list, o]) =>
           (window as unknown as { build: (m: string, l: unknown, o: unknown) => Promise<Outcome> }).build(m, list, o),
@@ -244,6 +248,24 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)(
       } finally {
         writeFileSync(host, original);
       }
+    }, 180_000);
+
+    it('takes the reader started ahead: the same image, and the abort still terminates it', async () => {
+      const [whole, aborted] = await withPage(isolated!, async (page) => [
+        await build(page, 'groups', { prestart: true }),
+        await build(page, 'groups', { prestart: true, abortAt: 2 * MiB }),
+      ]);
+      expect(whole.error).toBeUndefined();
+      expect(whole.exit, whole.stderr).toBe(0);
+      expect(whole.sha).toBe(nodeSha);
+      // One reader in all: the run took the one started before it instead of starting its own.
+      expect(whole.reader).toBe(true);
+      expect(whole.started).toBe(1);
+      expect(whole.stats!.readAhead).toBeGreaterThan(0);
+      expect(aborted.error?.message).toBe('stopped by the test');
+      expect(aborted.started).toBe(1);
+      expect(aborted.aliveAtStart).toBe(true);
+      expect(aborted.aliveAfter).toBe(false);
     }, 180_000);
 
     it('terminates the reader when the build is aborted', async () => {

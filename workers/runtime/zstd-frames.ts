@@ -249,6 +249,11 @@ interface FrameEncoder {
   terminate(): void;
   /** Lets the host end while idle (Node). */
   idle(): void;
+  /**
+   * At most `count` pieces compressed at once from now on (a pool started with more workers
+   * than a call asks for). Optional: an encoder of one thread needs none.
+   */
+  use?(count: number): void;
 }
 
 type Fill = (at: number, target: Uint8Array) => void;
@@ -379,6 +384,7 @@ class PoolEncoder implements FrameEncoder {
     options: { ref?: (busy: boolean) => void; shared?: boolean } = {},
   ) {
     this.workers = count;
+    this.#active = count;
     this.#ref = options.ref ?? (() => {});
     // Node's worker threads see shared memory in place: moved arrays count as new external
     // memory where they arrive (see compressFrames). Pages move plain arrays.
@@ -401,6 +407,14 @@ class PoolEncoder implements FrameEncoder {
     }
   }
 
+  /** Pieces compressed at once, at most (see {@link use}). */
+  #active: number;
+
+  use(count: number): void {
+    this.#active = Math.max(1, Math.min(this.workers, count));
+    this.#pump();
+  }
+
   encode(length: number, fill: Fill, level: number, out?: Uint8Array, file?: FileRange): Promise<Uint8Array> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     // Only Node's worker threads read files (the same process's descriptors).
@@ -412,7 +426,7 @@ class PoolEncoder implements FrameEncoder {
   }
 
   #pump(): void {
-    while (this.#free.length && this.#waiting.length) {
+    while (this.#free.length && this.#waiting.length && this.#running.size < this.#active) {
       // Workers with no pieces compressed ahead waiting go first (a worker takes those first).
       let at = 0;
       for (let j = 1; j < this.#free.length; j++)
@@ -694,8 +708,10 @@ let pool: PoolEncoder | undefined;
 let starting: { count: number; pool: Promise<FrameEncoder> } | undefined;
 
 function startPool(count: number): Promise<FrameEncoder> {
-  if (pool && pool.workers === count) return Promise.resolve(pool);
-  if (starting?.count !== count) {
+  // A pool of more workers serves as well (the output is the same bytes with any number): the
+  // page starts one per core with its engine, before any image size is known.
+  if (pool && pool.workers >= count) return Promise.resolve(pool);
+  if (starting === undefined || starting.count < count) {
     const p = newPool(count);
     const entry = { count, pool: p };
     starting = entry;
@@ -781,16 +797,20 @@ export function frameWorkersFor(bytes: number, workers?: number): number {
  * Starts the pool {@link compressFrames} will use with the same `workers` (kept for later
  * calls), without waiting: a worker takes about 0.1 s to start (Node's start-up in the
  * thread, the zstd module's instance), which otherwise comes before the first frame. The
- * pipeline calls it when a build starts, so the workers start while the image is made. A
- * pool that cannot start is left for `compressFrames` to meet (it then compresses in the
- * calling thread).
+ * pipeline calls it when a build starts, so the workers start while the image is made (and
+ * the page's engine when it starts, one per core). A pool that cannot start is left for
+ * `compressFrames` to meet (it then compresses in the calling thread). Resolves once the
+ * workers are ready or could not start; never rejects.
  */
-export function prestartFrameWorkers(workers?: number): void {
+export function prestartFrameWorkers(workers?: number): Promise<void> {
   const count = poolSize(workers);
-  if (count === 0) return;
-  startPool(count)
+  if (count === 0) return Promise.resolve();
+  return startPool(count)
     .then((p) => (p instanceof PoolEncoder ? p.ready : undefined))
-    .catch(() => {});
+    .then(
+      () => {},
+      () => {},
+    );
 }
 
 /** What `frame-speculation.ts` needs of the worker pool. */
@@ -855,6 +875,9 @@ export async function* compressFrames(
   const { signal } = options;
   signal?.throwIfAborted();
   const encoder = await encoderFor(options.workers);
+  // A kept pool may have more workers than asked for (the page's, started one per core).
+  const using = encoder.workers > 0 ? Math.min(encoder.workers, poolSize(options.workers)) : 0;
+  encoder.use?.(using);
   const zeroFrames = new Map<number, Promise<Uint8Array>>();
   const zeroFrameSet = new WeakSet<Uint8Array>();
   const freeFrames: Uint8Array[] = [];
@@ -886,7 +909,7 @@ export async function* compressFrames(
   // idling until the consumer is back.
   // A frame made ahead is read into an array of its own when its turn comes: one piece
   // fewer in the making then, so that no more arrays are held than without.
-  const limit = (encoder.workers > 0 ? encoder.workers + 2 : 2) - (options.ahead ? 1 : 0);
+  const limit = (using > 0 ? using + 2 : 2) - (options.ahead ? 1 : 0);
   const ahead = options.ahead;
   const frameAt = (offset: number, length: number, piece: number): InFlight => {
     if (source.isHole?.(offset, length)) {
