@@ -178,18 +178,19 @@ test('cancel stops a running build, and the next build succeeds', async ({ page 
     downloads++;
   });
 
-  // Cancelled while mkfs reads the files through its reader worker.
-  const reader = page.waitForEvent('worker', {
-    predicate: (w) => w.url().includes('blob-read-ahead-worker'),
-    timeout: 60_000,
-  });
+  // Cancelled while mkfs reads the files through its reader worker, which the engine started
+  // with the first input, before Build.
+  const readers = () => page.workers().filter((w) => w.url().includes('blob-read-ahead-worker'));
+  await expect.poll(() => readers().length, { timeout: 60_000 }).toBe(1);
+  const [reader] = readers();
+  const readerEnded = new Promise<void>((ended) => reader.once('close', () => ended()));
   await page.getByRole('button', { name: 'Build image' }).click();
-  await expect(page.locator('.stage-running').first()).toBeVisible({ timeout: 30_000 });
-  await reader;
+  await expect(page.locator('.stage-running[data-stage="mkfs"]')).toBeVisible({ timeout: 30_000 });
   await page.getByRole('button', { name: 'Cancel' }).click();
   await expect(page.getByText('Build cancelled. Nothing was saved.')).toBeVisible();
-  // The engine was ended, and its reader with it.
-  await expect.poll(() => page.workers().filter((w) => w.url().includes('blob-read-ahead-worker')).length).toBe(0);
+  // The engine was ended, and its reader with it (the next engine starts a reader of its own).
+  await readerEnded;
+  expect(readers()).not.toContain(reader);
   await expect(page.getByRole('button', { name: 'Build image' })).toBeEnabled();
   expect(downloads).toBe(0);
   // The page stayed responsive and the tree is untouched.
