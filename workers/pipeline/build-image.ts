@@ -202,7 +202,7 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: Owned):
   // thread), instead of one by one as each stage starts. A failure shows where the tool runs.
   preloadTools(buildTools(options.compress)).catch(() => {});
   // The reader of picked Files mkfs takes (pages only), unless one is waiting already.
-  prestartBlobReadAhead();
+  void prestartBlobReadAhead();
   let current: StageName = 'plan';
 
   const stage = async <T>(name: StageName, work: () => Promise<T> | T): Promise<T> => {

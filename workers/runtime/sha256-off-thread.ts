@@ -90,7 +90,6 @@ function inThread(h: Sha256): StreamHash {
  */
 class WholeHash implements StreamHash {
   readonly offThread = false;
-  #kind: 'whole' | 'in-thread' = 'whole';
   readonly #expected: number;
   #kept: Uint8Array | undefined;
   #length = 0;
@@ -102,14 +101,13 @@ class WholeHash implements StreamHash {
   }
 
   get kind(): 'whole' | 'in-thread' {
-    return this.#kind;
+    return this.#spill ? 'in-thread' : 'whole';
   }
 
   update(bytes: Uint8Array): Promise<void> | void {
     if (!this.#spill && this.#length + bytes.length > this.#expected) {
       const kept = this.#kept?.subarray(0, this.#length);
       this.#kept = undefined;
-      this.#kind = 'in-thread';
       this.#spill = createSha256().then((h) => {
         if (kept) h.update(kept);
         return h;

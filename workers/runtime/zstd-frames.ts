@@ -54,7 +54,7 @@ function movable(b: ArrayBufferLike | undefined): b is ArrayBuffer {
   return b !== undefined && !(typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer);
 }
 
-/** Largest frame of `size` bytes of input (ZSTD_COMPRESSBOUND, as {@link frameStart} computes it). */
+/** Largest frame of `size` bytes of input (ZSTD_COMPRESSBOUND). Self-contained: Node worker threads get it as source text. */
 export function frameBound(size: number): number {
   return size + (size >>> 8) + (size < 131072 ? (131072 - size) >>> 11 : 0) + 64;
 }
@@ -155,13 +155,14 @@ export interface FrameState {
 /**
  * Starts one zstd frame of `size` bytes of input on the instance `z` (content size recorded,
  * checksum on), written into `out` when given and large enough (its buffer from offset 0),
- * else into new arrays. Feed it with {@link frameFeed}. Self-contained (no closures, no inner
- * functions): Node worker threads get it as source text.
+ * else into new arrays. Feed it with {@link frameFeed}. Self-contained but for
+ * {@link frameBound} (no closures, no inner functions): Node worker threads get both as
+ * source text.
  */
 export function frameStart(z: ZstdExports, size: number, level: number, out?: Uint8Array): FrameState {
   // Input and output through a MiB of the instance's memory each: a buffer of the piece or
   // of the frame's bound there would grow the instance by a piece's size for good.
-  const bound = size + (size >>> 8) + (size < 131072 ? (131072 - size) >>> 11 : 0) + 64;
+  const bound = frameBound(size);
   const target = out && out.byteLength >= bound ? new Uint8Array(out.buffer, out.byteOffset, bound) : undefined;
   const s = z._zs_compressor_new(level, size) >>> 0;
   const src = z._malloc(1 << 20) >>> 0;
@@ -590,6 +591,7 @@ function nodeWorkerSource(): string {
   return `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const { readSync, writeSync } = require('node:fs');
+const frameBound = ${frameBound.toString()};
 const frameStart = ${frameStart.toString()};
 const frameFeed = ${frameFeed.toString()};
 const frameDrop = ${frameDrop.toString()};
