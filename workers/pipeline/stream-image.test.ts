@@ -86,20 +86,23 @@ describe('zstd frames on every core', () => {
     expect(frameWorkersStarted()).toBe(2);
   });
 
-  it('cuts an input into pieces by its size alone: 32 MiB from 128 MiB, else quarters of at least 4 MiB', () => {
-    expect(framePieceFor(0)).toBe(4 * MiB);
-    expect(framePieceFor(10 * MiB)).toBe(4 * MiB);
-    expect(framePieceFor(16 * MiB)).toBe(4 * MiB);
-    expect(framePieceFor(27 * MiB + 1)).toBe(7 * MiB);
-    expect(framePieceFor(100 * MiB)).toBe(25 * MiB);
-    expect(framePieceFor(4 * FRAME_PIECE)).toBe(FRAME_PIECE);
-    expect(framePieceFor(10 * FRAME_PIECE + 7)).toBe(FRAME_PIECE);
+  it('cuts an input into pieces by its size alone: sixteenths in whole MiB, 2 to 32 MiB', () => {
+    expect(framePieceFor(0)).toBe(2 * MiB);
+    expect(framePieceFor(10 * MiB)).toBe(2 * MiB);
+    expect(framePieceFor(32 * MiB)).toBe(2 * MiB);
+    expect(framePieceFor(32 * MiB + 1)).toBe(3 * MiB);
+    expect(framePieceFor(100 * MiB)).toBe(7 * MiB);
+    expect(framePieceFor(4 * FRAME_PIECE)).toBe(8 * MiB);
+    expect(framePieceFor(16 * FRAME_PIECE - 1)).toBe(FRAME_PIECE);
+    expect(framePieceFor(16 * FRAME_PIECE)).toBe(FRAME_PIECE);
+    expect(framePieceFor(100 * FRAME_PIECE + 7)).toBe(FRAME_PIECE);
   });
 
   it('starts one worker per piece of the image, at most the workers asked for', () => {
     expect(frameWorkersFor(1, 4)).toBe(1);
-    expect(frameWorkersFor(4 * MiB, 4)).toBe(1);
-    expect(frameWorkersFor(4 * MiB + 1, 4)).toBe(2);
+    expect(frameWorkersFor(2 * MiB, 4)).toBe(1);
+    expect(frameWorkersFor(2 * MiB + 1, 4)).toBe(2);
+    expect(frameWorkersFor(6 * MiB, 4)).toBe(3);
     expect(frameWorkersFor(27 * MiB, 4)).toBe(4);
     expect(frameWorkersFor(27 * MiB, 2)).toBe(2);
     expect(frameWorkersFor(10 * FRAME_PIECE, 4)).toBe(4);
@@ -159,11 +162,12 @@ describe('zstd frames on every core', () => {
   });
 
   it('reuses its arrays: a few for the frames of many pieces, with or without workers', async () => {
-    // 12 pieces of data, no holes.
+    // 16 pieces of data, no holes.
+    const piece = 4 * MiB;
     const store = new MemoryImageStore(0);
-    for (let i = 0; i < 12; i++)
-      store.write(i * FRAME_PIECE, pseudoRandom(FRAME_PIECE, 100 + i).subarray(0, i * 1000 + 5000));
-    store.truncate(12 * FRAME_PIECE);
+    for (let i = 0; i < 16; i++) store.write(i * piece, pseudoRandom(piece, 100 + i).subarray(0, i * 1000 + 5000));
+    store.truncate(16 * piece);
+    expect(framePieceFor(store.size)).toBe(piece);
     for (const workers of [0, 2]) {
       const buffers = new Set<ArrayBufferLike>();
       const capacities = new Set<number>();
@@ -171,11 +175,11 @@ describe('zstd frames on every core', () => {
       for await (const f of compressFrames(storeSource(store), { workers })) {
         buffers.add(f.buffer);
         // Written into an array made for any frame of a piece, not one of its own size.
-        expect(f.buffer.byteLength).toBeGreaterThan(FRAME_PIECE);
+        expect(f.buffer.byteLength).toBeGreaterThan(piece);
         capacities.add(f.buffer.byteLength);
         frames++;
       }
-      expect(frames).toBe(12);
+      expect(frames).toBe(16);
       expect(capacities.size).toBe(1);
       // In the calling thread the same arrays come back (at most one per piece in flight and
       // the one being read); a worker's come back as new ArrayBuffer objects on the same memory.
@@ -189,13 +193,15 @@ describe('zstd frames on every core', () => {
     await prestartFrameWorkers(4);
     expect(frameWorkersStarted()).toBe(4);
     const pools = framePoolsStarted();
-    const pieces = 6;
+    const piece = 8 * MiB;
+    const pieces = 16;
+    expect(framePieceFor(pieces * piece)).toBe(piece);
     const read = new Map<number, number>();
     const source = {
-      size: pieces * FRAME_PIECE,
+      size: pieces * piece,
       readInto(o: number, t: Uint8Array) {
         t.fill((o >>> 20) & 0xff);
-        const k = Math.floor(o / FRAME_PIECE);
+        const k = Math.floor(o / piece);
         read.set(k, (read.get(k) ?? 0) + t.length);
       },
     };
@@ -203,7 +209,7 @@ describe('zstd frames on every core', () => {
     const parts: Uint8Array[] = [(await frames.next()).value!.slice()];
     // While the first frame is held: two compressing and two waiting, as with a pool of two.
     const deadline = Date.now() + 20_000;
-    while (!(read.get(3) === FRAME_PIECE) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (!(read.get(3) === piece) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 100));
     expect([...read.keys()].sort()).toEqual([0, 1, 2, 3]);
     for await (const f of { [Symbol.asyncIterator]: () => frames }) parts.push(f.slice());
@@ -216,19 +222,21 @@ describe('zstd frames on every core', () => {
   });
 
   it('keeps a piece waiting for the workers while the consumer holds a frame (a slow disk)', async () => {
-    // Six 32 MiB pieces of cheap bytes, two workers; the consumer holds the first frame.
-    const pieces = 6;
-    const size = pieces * FRAME_PIECE;
+    // Sixteen 8 MiB pieces of cheap bytes, two workers; the consumer holds the first frame.
+    const piece = 8 * MiB;
+    const pieces = 16;
+    const size = pieces * piece;
+    expect(framePieceFor(size)).toBe(piece);
     const read = new Map<number, number>();
     const source = {
       size,
       readInto(o: number, t: Uint8Array) {
         t.fill((o >>> 20) & 0xff);
-        const k = Math.floor(o / FRAME_PIECE);
+        const k = Math.floor(o / piece);
         read.set(k, (read.get(k) ?? 0) + t.length);
       },
     };
-    const done = (k: number) => read.get(k) === FRAME_PIECE;
+    const done = (k: number) => read.get(k) === piece;
     const frames = compressFrames(source, { workers: 2 });
     const first = await frames.next();
     expect(first.done).toBe(false);
@@ -242,7 +250,7 @@ describe('zstd frames on every core', () => {
     let count = 1;
     for await (const _ of { [Symbol.asyncIterator]: () => frames }) count++;
     expect(count).toBe(pieces);
-    expect([...read.values()]).toEqual(Array(pieces).fill(FRAME_PIECE));
+    expect([...read.values()]).toEqual(Array(pieces).fill(piece));
   });
 
   it('stays within 1% of native zstd -3 on an image-like input', async () => {

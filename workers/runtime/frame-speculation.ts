@@ -11,8 +11,12 @@
  * Nothing here can change the output: a frame depends only on its piece's bytes and the
  * level. The store tells of every change before it is made ({@link WriteWatch}), whatever it
  * then queues; a piece changed after it was queued is marked cancelled (its worker stops at
- * the next slice) and counts as not made. Pieces are queued only after the store has
- * written everything before them to the file.
+ * the next slice) and counts as not made, and may be queued again as soon as its worker
+ * has let go, which the worker tells through the shared state: mke2fs rewrites directory
+ * blocks it wrote long before (one per entry added), and its answer reaches this thread only
+ * after the tool's run. Pieces are queued only after the store has written everything
+ * before them to the file. A frame answers only for a piece of the same cut: the final
+ * image's size may give other pieces than the plan's.
  *
  * The spool is a file beside the image, unlinked as soon as it is open: only its descriptor
  * reaches it, and nothing is left behind however the process ends. It holds the frames of
@@ -113,8 +117,16 @@ function unlinkedFile(fs: NodeFs, prefix: string): number {
 /** How far past a piece the writes must have gone before it is queued during mke2fs: two pieces. */
 const FRONTIER_LEAD = 2;
 
-/** Bytes after a backup superblock's start counted as its (descriptors and reserved descriptor blocks follow it). */
-const BACKUP_SPAN = 4 * 1024 * 1024;
+/**
+ * Bytes after a backup superblock's start counted as its: the superblock, the group
+ * descriptors and the descriptor blocks reserved for growth (at most a block's worth of
+ * block numbers: 256 of 1 KiB, 1,024 of 4 KiB).
+ */
+function backupSpan(blockSize: number, size: number): number {
+  const groups = Math.ceil(size / (blocksPerGroup(blockSize) * blockSize));
+  const descriptorBlocks = Math.ceil((groups * 64) / blockSize);
+  return (1 + descriptorBlocks + blockSize / 4) * blockSize;
+}
 
 export class FrameSpeculation implements WriteWatch, FramesAhead {
   /** Bytes per piece, as `compressFrames` will cut an image of the expected size. */
@@ -197,8 +209,9 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     const last = Math.min(this.#count - 1, Math.floor((end - 1) / this.piece));
     for (let k = Math.floor(offset / this.piece); k <= last; k++) {
       this.#gen[k]++;
-      const s = Atomics.load(this.#state, k);
-      if (s === AHEAD.QUEUED || s === AHEAD.RUNNING) Atomics.compareExchange(this.#state, k, s, AHEAD.CANCELLED);
+      // Not taken yet: unqueued (its message then does nothing). Running: its worker stops.
+      if (Atomics.compareExchange(this.#state, k, AHEAD.QUEUED, AHEAD.IDLE) !== AHEAD.QUEUED)
+        Atomics.compareExchange(this.#state, k, AHEAD.RUNNING, AHEAD.CANCELLED);
     }
   }
 
@@ -250,15 +263,27 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
         i++;
       } else this.#live.splice(i, 1);
     }
+    // A piece whose worker is still stopping after a change waits for a later turn.
+    const later: number[] = [];
     while (live < this.#cap && this.#candidates.length > 0) {
-      if (this.#queue(this.#candidates.shift()!)) live++;
+      const k = this.#candidates.shift()!;
+      const queued = this.#queue(k);
+      if (queued === 'later') later.push(k);
+      else if (queued) live++;
     }
+    if (later.length > 0) this.#candidates = later.concat(this.#candidates);
   }
 
-  /** Queues piece `k` unless it is made (and unchanged), under way, or not worth making. */
-  #queue(k: number): boolean {
-    if (this.#disposed || this.#skip[k] || this.#inFlight[k] > 0) return false;
-    if (Atomics.load(this.#state, k) === AHEAD.DONE && this.#queuedGen[k] === this.#gen[k]) return false;
+  /**
+   * Queues piece `k` unless it is made (and unchanged), under way, or not worth making;
+   * 'later' while a worker is still stopping work on its earlier bytes.
+   */
+  #queue(k: number): boolean | 'later' {
+    if (this.#disposed || this.#skip[k]) return false;
+    const s = Atomics.load(this.#state, k);
+    if (s === AHEAD.QUEUED || s === AHEAD.RUNNING) return this.#queuedGen[k] === this.#gen[k] ? false : 'later';
+    if (s === AHEAD.CANCELLED) return 'later';
+    if (s === AHEAD.DONE && this.#queuedGen[k] === this.#gen[k]) return false;
     if (this.#spoolHeld - this.#held[k] + this.#region > this.#spoolBudget) return false;
     // Everything the store holds for the file is written first: the worker reads the file.
     const file = this.#store.hostFile?.();
@@ -301,9 +326,13 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
       this.#spoolHeld -= this.#held[k] - this.#lengths[k];
       this.#held[k] = this.#lengths[k];
     }
-    const waiting = this.#waiters.get(k);
-    this.#waiters.delete(k);
-    for (const wake of waiting ?? []) wake();
+    // Waiters wait for the run that is making the piece: an answer to an earlier queuing
+    // that found the piece taken by another message or unqueued does not end it.
+    if (this.#inFlight[k] === 0 || Atomics.load(this.#state, k) !== AHEAD.RUNNING) {
+      const waiting = this.#waiters.get(k);
+      this.#waiters.delete(k);
+      for (const wake of waiting ?? []) wake();
+    }
     if (this.#disposed && this.#outstanding === 0) this.#closeSpool();
     else this.#pump();
     if (this.#outstanding === 0) for (const wake of this.#idle.splice(0)) wake();
@@ -322,9 +351,11 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     if (k < 0 || this.#queuedGen[k] !== this.#gen[k]) return undefined;
     // Not started: the caller's workers compress it now (its worker may have a queue).
     if (Atomics.compareExchange(this.#state, k, AHEAD.QUEUED, AHEAD.CANCELLED) === AHEAD.QUEUED) return undefined;
+    // Made from the bytes it has now (a change since would have counted): final, whatever
+    // answers are still on their way.
     const s = Atomics.load(this.#state, k);
-    if (s === AHEAD.DONE && this.#inFlight[k] === 0) return 'made';
-    if ((s === AHEAD.RUNNING || s === AHEAD.DONE) && this.#inFlight[k] > 0 && !this.#pool.stopped) return 'making';
+    if (s === AHEAD.DONE) return 'made';
+    if (s === AHEAD.RUNNING && this.#inFlight[k] > 0 && !this.#pool.stopped) return 'making';
     return undefined;
   }
 
@@ -338,9 +369,9 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     });
   }
 
-  read(offset: number, target: Uint8Array): Uint8Array | undefined {
-    const k = this.#index(offset, this.piece, this.piece);
-    if (k < 0 || this.#queuedGen[k] !== this.#gen[k] || this.#inFlight[k] > 0) return undefined;
+  read(offset: number, length: number, piece: number, target: Uint8Array): Uint8Array | undefined {
+    const k = this.#index(offset, length, piece);
+    if (k < 0 || this.#queuedGen[k] !== this.#gen[k]) return undefined;
     if (Atomics.load(this.#state, k) !== AHEAD.DONE) return undefined;
     const n = this.#lengths[k];
     if (!(n > 0 && n <= this.#region && n <= target.length)) return undefined;
@@ -409,7 +440,7 @@ function backupPieces(count: number, piece: number, blockSize: number, size: num
   for (let g = 1; firstByte + g * groupBytes < size; g++) {
     if (!hasSuperBackup(g)) continue;
     const start = firstByte + g * groupBytes;
-    const last = Math.min(count - 1, Math.floor((start + BACKUP_SPAN - 1) / piece));
+    const last = Math.min(count - 1, Math.floor((start + backupSpan(blockSize, size) - 1) / piece));
     for (let k = Math.floor(start / piece); k <= last; k++) skip[k] = 1;
   }
   return skip;

@@ -1,7 +1,7 @@
 /**
  * zstd on every core: the input is cut into pieces of a size set by its size alone
- * ({@link framePieceFor}: {@link FRAME_PIECE}, 32 MiB, from 128 MiB of input; a quarter of
- * a smaller input, at least 4 MiB) and each piece becomes one independent zstd frame
+ * ({@link framePieceFor}: a sixteenth of it in whole MiB, from {@link FRAME_PIECE_MIN}, 2 MiB,
+ * to {@link FRAME_PIECE}, 32 MiB) and each piece becomes one independent zstd frame
  * (content size in its header, content checksum on), compressed by a pool of workers (Node worker threads, Web Workers)
  * or in the calling thread. The frames are concatenated in input order, so the output is
  * the same bytes whatever the number of workers, and plain `zstd -d` (or any decoder
@@ -29,24 +29,28 @@ import { instantiateZstd, ZstdError, type ZstdExports } from './zstd-stream.ts';
 import { compileTool, toolGlueUrl } from './wasm-modules.ts';
 import { nodeBuiltin } from '../../core/node-builtin.ts';
 
-/** Bytes of input per frame of an input of 128 MiB or more. Changing it changes the output bytes. */
+/** Bytes of input per frame of an input of 512 MiB or more. Changing it changes the output bytes. */
 export const FRAME_PIECE = 32 * 1024 * 1024;
 
 /** Smallest piece of an input cut into several. */
-export const FRAME_PIECE_MIN = 4 * 1024 * 1024;
+export const FRAME_PIECE_MIN = 2 * 1024 * 1024;
 
 /**
- * Bytes of input per frame for an input of `size` bytes: {@link FRAME_PIECE}, or, for an
- * input of fewer than four such pieces, a quarter of it in whole MiB (at least
- * {@link FRAME_PIECE_MIN}), so that a small image is compressed on every core too (a 27 MB
- * image was one frame, compressed by one worker while the others waited). A function of the
- * size alone: the output is the same bytes whatever the number of workers. On small images'
- * mixed contents the cost of the extra frame starts is small (the bench's `small` image,
- * native `zstd -3` of its quarters against the whole: +0.05%).
+ * Bytes of input per frame for an input of `size` bytes: a sixteenth of it in whole MiB,
+ * at least {@link FRAME_PIECE_MIN} and at most {@link FRAME_PIECE}. A function of the size
+ * alone: the output is the same bytes whatever the number of workers. Small images are cut
+ * finely so that they are compressed on every core (a 27 MB image was one frame, compressed
+ * by one worker while the others waited) and so that most of their pieces can be made ahead
+ * (`frame-speculation.ts`): a piece holding a backup superblock is written again by the
+ * shrink, and with quarters three of the bench's `small` image's four pieces held one. On
+ * mixed contents the extra frame starts cost little: the bench's `small` image (27 MB) in
+ * 2 MiB pieces was +0.06% against native `zstd -3` of the whole (+0.02% in quarters); data
+ * that repeats one block throughout pays its first copy once per frame (64 KiB of random
+ * bytes repeated to 32 MiB: 1.0 MB in 2 MiB pieces, 69 KB whole).
  */
 export function framePieceFor(size: number): number {
-  const quarter = Math.ceil(size / 4 / FRAME_SLICE) * FRAME_SLICE;
-  return Math.min(FRAME_PIECE, Math.max(FRAME_PIECE_MIN, quarter));
+  const part = Math.ceil(size / 16 / FRAME_SLICE) * FRAME_SLICE;
+  return Math.min(FRAME_PIECE, Math.max(FRAME_PIECE_MIN, part));
 }
 
 /** An array's buffer that postMessage can move (not shared memory). */
@@ -130,8 +134,12 @@ export interface FramesAhead {
   claim(offset: number, length: number, piece: number): 'made' | 'making' | undefined;
   /** Settles once the piece at `offset` claimed as `making` is made or given up. */
   settled(offset: number): Promise<void>;
-  /** The frame of the piece at `offset` read into `target` (a view of it), or undefined when it is not made. */
-  read(offset: number, target: Uint8Array): Uint8Array | undefined;
+  /**
+   * The frame of the `length` bytes at `offset` (pieces of `piece` bytes) read into `target`
+   * (a view of it), or undefined when it is not made: a piece made for another cut of the
+   * image never answers for one of this cut, even at the same offset.
+   */
+  read(offset: number, length: number, piece: number, target: Uint8Array): Uint8Array | undefined;
 }
 
 /** Bytes of a piece handed to a worker at a time: a worker holds a few, never a whole piece. */
@@ -323,7 +331,13 @@ interface WorkerReply {
 
 /**
  * States of a piece compressed ahead, in a shared array the queuing thread and the worker
- * both change (see `frame-speculation.ts`).
+ * both change (see `frame-speculation.ts`). QUEUED -> RUNNING (a worker took it) -> DONE or
+ * FAILED. The queuing thread turns a QUEUED piece back to IDLE (its bytes changed before a
+ * worker took it), or to CANCELLED when the final compression takes it over; and a RUNNING
+ * one to CANCELLED, which its worker turns to IDLE once it has stopped writing. So a piece is
+ * being written to its spool region only while RUNNING or CANCELLED, and may be queued again
+ * in any other state, even before the worker's answer to the first queuing reaches the
+ * queuing thread (which is busy running a tool meanwhile).
  */
 export const AHEAD = { IDLE: 0, QUEUED: 1, RUNNING: 2, DONE: 3, CANCELLED: 4, FAILED: 5 } as const;
 
@@ -623,7 +637,9 @@ function fillFromFile(z, st, fd, position, n) {
 }
 // A piece compressed ahead (frame-speculation.ts): from the image file into its place in the
 // spool file. Its state (shared with the thread that queued it) goes QUEUED -> RUNNING ->
-// DONE, unless that thread marks it CANCELLED (its bytes changed): then it stops at the next slice.
+// DONE, unless that thread marks it CANCELLED (its bytes changed): then it stops at the next
+// slice and says so (IDLE), after which the piece may be queued again. A message whose piece
+// is not QUEUED does nothing (taken by an earlier message for the same piece, or unqueued).
 // The frame goes to the spool straight from the instance's memory as zstd gives it: never
 // held whole, and no array made per part (a piece's parts as new arrays, collected late in a
 // worker, took the build's peak 35 MiB higher).
@@ -640,7 +656,10 @@ function compressAhead(z, job) {
   try {
     let frame;
     for (let at = 0; !frame; ) {
-      if (Atomics.load(state, piece) !== ${AHEAD.RUNNING}) return;
+      if (Atomics.load(state, piece) !== ${AHEAD.RUNNING}) {
+        Atomics.compareExchange(state, piece, ${AHEAD.CANCELLED}, ${AHEAD.IDLE});
+        return;
+      }
       const n = Math.min(${FRAME_SLICE}, job.size - at);
       fillFromFile(z, ahead, job.file.fd, job.file.offset + at, n);
       frame = frameFeed(z, ahead, n);
@@ -648,9 +667,11 @@ function compressAhead(z, job) {
     }
     if (written !== ahead.total) throw new Error('zstd: frame written short');
     lengths[piece] = written;
-    Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.DONE});
+    if (Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.DONE}) !== ${AHEAD.RUNNING})
+      Atomics.compareExchange(state, piece, ${AHEAD.CANCELLED}, ${AHEAD.IDLE});
   } catch {
-    Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.FAILED});
+    if (Atomics.compareExchange(state, piece, ${AHEAD.RUNNING}, ${AHEAD.FAILED}) !== ${AHEAD.RUNNING})
+      Atomics.compareExchange(state, piece, ${AHEAD.CANCELLED}, ${AHEAD.IDLE});
   } finally {
     frameDrop(z, ahead);
   }
@@ -930,16 +951,20 @@ export async function* compressFrames(
     // Read a slice at a time as the compressor takes it: the piece is never held whole.
     const fill = (at: number, target: Uint8Array) => source.readInto(offset + at, target);
     const file = source.file ? { fd: source.file.fd, offset } : undefined;
-    const encode = (): Promise<Uint8Array> => {
-      const out = freeFrames.pop() ?? array(FRAME_BOUND);
-      const made = ahead?.read(offset, out);
-      return made ? Promise.resolve(made) : encoder.encode(length, fill, level, out, file);
-    };
+    const encode = (): Promise<Uint8Array> =>
+      encoder.encode(length, fill, level, freeFrames.pop() ?? array(FRAME_BOUND), file);
     const made = ahead?.claim(offset, length, piece);
-    // Made ahead: read from the spool when its turn comes; it holds no worker meanwhile.
-    if (made === 'made') return { later: encode };
-    if (made === 'making') return { frame: ahead!.settled(offset).then(encode) };
-    return { frame: encode() };
+    if (!made) return { frame: encode() };
+    // Made ahead (or being made): read from the spool when its turn comes, holding no worker
+    // meanwhile; compressed here after all if it is not there then.
+    const take = (): Promise<Uint8Array> => {
+      const out = freeFrames.pop() ?? array(FRAME_BOUND);
+      const frame = ahead!.read(offset, length, piece, out);
+      if (frame) return Promise.resolve(frame);
+      freeFrames.push(out);
+      return encode();
+    };
+    return made === 'made' ? { later: take } : { frame: ahead!.settled(offset).then(take) };
   };
   // A yielded frame's array, once the consumer asks for the next one, takes a later frame
   // (unless it is a hole's frame, or was moved away, e.g. transferred by the consumer).
