@@ -290,15 +290,12 @@ async function runBuild(request: BuildRequest, ctx: BuildContext, owned: Owned):
   });
   const { entries, plan } = planned;
   // The compression workers (0.1 s of CPU each to start), on the other cores while mkfs
-  // runs; no more than the image has pieces (see `framePieceFor`): a worker beyond them
-  // would only start.
+  // runs; no more than the shrunk image is planned to have pieces (see `framePieceFor`):
+  // a worker beyond them would only start.
   let compressionWorkers = ctx.compressionWorkers;
   if (options.compress) {
     try {
-      compressionWorkers = frameWorkersFor(
-        Math.max(plan.initialImageBytes, plan.finalImageBytes),
-        ctx.compressionWorkers,
-      );
+      compressionWorkers = frameWorkersFor(plan.finalImageBytes, ctx.compressionWorkers);
       prestartFrameWorkers(compressionWorkers);
     } catch {
       // a bad worker count fails where compression starts
