@@ -27,15 +27,7 @@
 import { nodeBuiltin } from '../../core/node-builtin.ts';
 import { blocksPerGroup, hasSuperBackup } from '../../core/size-plan.ts';
 import { BackedImageStore, type ImageStore, type WriteWatch } from './image-store.ts';
-import {
-  AHEAD,
-  type AheadJob,
-  type AheadPool,
-  aheadPool,
-  type FramesAhead,
-  frameBound,
-  framePieceFor,
-} from './zstd-frames.ts';
+import { AHEAD, type AheadPool, aheadPool, type FramesAhead, frameBound, framePieceFor } from './zstd-frames.ts';
 
 type NodeFs = typeof import('node:fs');
 type NodePath = typeof import('node:path');
@@ -68,31 +60,17 @@ export interface FrameSpeculationStats {
 let batches = 0;
 
 /**
- * Frames a page keeps made ahead, with the pieces on their way to the workers: the most
- * they may hold in memory at once (the bench's `small` image compresses to 12 MiB).
- */
-export const MEMORY_AHEAD_BYTES = 48 * 1024 * 1024;
-
-/**
- * Starts compressing ahead for `store`, or returns undefined where it cannot be done: no
- * shared memory (a page that is not cross-origin isolated), a store that is not a
- * {@link BackedImageStore}, a pool of no workers; in Node, a store not in a host file or a
- * spool file that cannot be made. The caller ends it with {@link FrameSpeculation.dispose}.
+ * Starts compressing ahead for `store`, or returns undefined where it cannot be done: not
+ * Node, no shared memory, a store not in a host file, a pool of no workers, or a spool file
+ * that cannot be made. The caller ends it with {@link FrameSpeculation.dispose}.
  */
 export async function startFrameSpeculation(
   store: ImageStore,
   options: FrameSpeculationOptions,
 ): Promise<FrameSpeculation | undefined> {
-  if (typeof SharedArrayBuffer !== 'function' || !(store instanceof BackedImageStore)) return undefined;
   const fs = nodeBuiltin<NodeFs>('node:fs');
   const path = nodeBuiltin<NodePath>('node:path');
-  if (!fs || !path) {
-    // Browsers: the workers cannot open the image (an OPFS file is open to one worker only);
-    // each piece's bytes go to them, and the frames come back, kept in memory.
-    const pool = await aheadPool(options.workers);
-    if (!pool || pool.workers === 0) return undefined;
-    return new FrameSpeculation(store, pool, undefined, MEMORY_AHEAD_BYTES, options);
-  }
+  if (!fs || !path || typeof SharedArrayBuffer !== 'function' || !(store instanceof BackedImageStore)) return undefined;
   if (!store.hostFile?.()) return undefined;
   const pool = await aheadPool(options.workers);
   if (!pool || pool.workers === 0) return undefined;
@@ -111,7 +89,7 @@ export async function startFrameSpeculation(
   } catch {
     return undefined;
   }
-  return new FrameSpeculation(store, pool, { fs, fd: spool }, budget, options);
+  return new FrameSpeculation(store, pool, fs, spool, budget, options);
 }
 
 /** A new file at `prefix` plus random characters, created exclusively (0600, no links followed) and unlinked at once. */
@@ -156,10 +134,8 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
   readonly stats: FrameSpeculationStats = { queued: 0, taken: 0 };
   readonly #store: BackedImageStore;
   readonly #pool: AheadPool;
-  /** Node: the spool file the workers write the frames to. */
-  readonly #spool: { fs: NodeFs; fd: number } | undefined;
-  /** Browsers: the frames made, each with the count of changes of its piece when it was queued. */
-  readonly #frames: ({ frame: Uint8Array; gen: number } | undefined)[] | undefined;
+  readonly #fs: NodeFs;
+  readonly #spool: number;
   readonly #level: number;
   readonly #batch = ++batches;
   /** Whole pieces within the expected size: the only ones made ahead. */
@@ -201,14 +177,15 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
   constructor(
     store: BackedImageStore,
     pool: AheadPool,
-    spool: { fs: NodeFs; fd: number } | undefined,
+    fs: NodeFs,
+    spool: number,
     spoolBudget: number,
     options: FrameSpeculationOptions,
   ) {
     this.#store = store;
     this.#pool = pool;
+    this.#fs = fs;
     this.#spool = spool;
-    this.#frames = spool ? undefined : [];
     this.#spoolBudget = spoolBudget;
     this.#level = options.level;
     this.piece = framePieceFor(options.expectedSize);
@@ -232,10 +209,6 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     const last = Math.min(this.#count - 1, Math.floor((end - 1) / this.piece));
     for (let k = Math.floor(offset / this.piece); k <= last; k++) {
       this.#gen[k]++;
-      if (this.#frames?.[k]) {
-        this.#frames[k] = undefined;
-        this.#hold(k);
-      }
       // Not taken yet: unqueued (its message then does nothing). Running: its worker stops.
       if (Atomics.compareExchange(this.#state, k, AHEAD.QUEUED, AHEAD.IDLE) !== AHEAD.QUEUED)
         Atomics.compareExchange(this.#state, k, AHEAD.RUNNING, AHEAD.CANCELLED);
@@ -312,32 +285,30 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     if (s === AHEAD.CANCELLED) return 'later';
     if (s === AHEAD.DONE && this.#queuedGen[k] === this.#gen[k]) return false;
     if (this.#spoolHeld - this.#held[k] + this.#region > this.#spoolBudget) return false;
-    const ahead = { batch: this.#batch, piece: k, gen: this.#gen[k], state: this.#state, lengths: this.#lengths };
-    let job: AheadJob;
-    if (this.#spool) {
-      // Everything the store holds for the file is written first: the worker reads the file.
-      const file = this.#store.hostFile?.();
-      if (!file) return false;
-      job = {
-        size: this.piece,
-        level: this.#level,
-        file: { fd: file.fd, offset: k * this.piece },
-        ahead: { ...ahead, spool: { fd: this.#spool.fd, offset: k * this.#region } },
-      };
-    } else {
-      // The bytes as they are now, moved to the worker (a change after this counts).
-      const bytes = new Uint8Array(this.piece);
-      this.#store.readInto(k * this.piece, bytes);
-      job = { size: this.piece, level: this.#level, bytes, ahead };
-    }
+    // Everything the store holds for the file is written first: the worker reads the file.
+    const file = this.#store.hostFile?.();
+    if (!file) return false;
     this.#spoolHeld += this.#region - this.#held[k];
     this.#held[k] = this.#region;
     this.#queuedGen[k] = this.#gen[k];
     Atomics.store(this.#state, k, AHEAD.QUEUED);
-    const queued = this.#pool.ahead(job, (piece, made) => this.#answered(piece, made));
+    const queued = this.#pool.ahead(
+      {
+        size: this.piece,
+        level: this.#level,
+        file: { fd: file.fd, offset: k * this.piece },
+        ahead: {
+          batch: this.#batch,
+          piece: k,
+          state: this.#state,
+          lengths: this.#lengths,
+          spool: { fd: this.#spool, offset: k * this.#region },
+        },
+      },
+      (piece) => this.#answered(piece),
+    );
     if (!queued) {
       Atomics.store(this.#state, k, AHEAD.IDLE);
-      this.#hold(k);
       return false;
     }
     this.#inFlight[k]++;
@@ -347,21 +318,17 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     return true;
   }
 
-  #answered(k: number, made?: { frame: Uint8Array; gen: number }): void {
+  #answered(k: number): void {
     if (k < 0 || k >= this.#count || this.#inFlight[k] === 0) return;
     this.#inFlight[k]--;
     this.#outstanding--;
-    if (this.#frames) {
-      // Kept only if its piece has not changed since it was queued.
-      if (made && made.gen === this.#gen[k] && !this.#disposed) this.#frames[k] = made;
-      this.#hold(k);
-    } else if (Atomics.load(this.#state, k) === AHEAD.DONE) {
+    if (Atomics.load(this.#state, k) === AHEAD.DONE) {
       this.#spoolHeld -= this.#held[k] - this.#lengths[k];
       this.#held[k] = this.#lengths[k];
     }
     // Waiters wait for the run that is making the piece: an answer to an earlier queuing
     // that found the piece taken by another message or unqueued does not end it.
-    if (this.#inFlight[k] === 0 || !this.#coming(k)) {
+    if (this.#inFlight[k] === 0 || Atomics.load(this.#state, k) !== AHEAD.RUNNING) {
       const waiting = this.#waiters.get(k);
       this.#waiters.delete(k);
       for (const wake of waiting ?? []) wake();
@@ -369,20 +336,6 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     if (this.#disposed && this.#outstanding === 0) this.#closeSpool();
     else this.#pump();
     if (this.#outstanding === 0) for (const wake of this.#idle.splice(0)) wake();
-  }
-
-  /** Browsers: what piece `k` holds of the budget now (its frame, or a bound while it is on its way). */
-  #hold(k: number): void {
-    if (!this.#frames) return;
-    const bytes = this.#frames[k]?.frame.length ?? (this.#inFlight[k] > 0 ? this.#region : 0);
-    this.#spoolHeld += bytes - this.#held[k];
-    this.#held[k] = bytes;
-  }
-
-  /** Whether a frame of piece `k`'s present bytes is being made, or (browsers) made and on its way here. */
-  #coming(k: number): boolean {
-    const s = Atomics.load(this.#state, k);
-    return s === AHEAD.RUNNING || (this.#frames !== undefined && s === AHEAD.DONE && !this.#frames[k]);
   }
 
   /** Settles once no piece is queued, running or waiting to be queued (tests, diagnostics). */
@@ -400,9 +353,9 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     if (Atomics.compareExchange(this.#state, k, AHEAD.QUEUED, AHEAD.CANCELLED) === AHEAD.QUEUED) return undefined;
     // Made from the bytes it has now (a change since would have counted): final, whatever
     // answers are still on their way.
-    if (Atomics.load(this.#state, k) === AHEAD.DONE && (!this.#frames || this.#frames[k]?.gen === this.#gen[k]))
-      return 'made';
-    if (this.#coming(k) && this.#inFlight[k] > 0 && !this.#pool.stopped) return 'making';
+    const s = Atomics.load(this.#state, k);
+    if (s === AHEAD.DONE) return 'made';
+    if (s === AHEAD.RUNNING && this.#inFlight[k] > 0 && !this.#pool.stopped) return 'making';
     return undefined;
   }
 
@@ -420,21 +373,12 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     const k = this.#index(offset, length, piece);
     if (k < 0 || this.#queuedGen[k] !== this.#gen[k]) return undefined;
     if (Atomics.load(this.#state, k) !== AHEAD.DONE) return undefined;
-    if (this.#frames) {
-      const made = this.#frames[k];
-      if (!made || made.gen !== this.#gen[k] || made.frame.length > target.length) return undefined;
-      target.set(made.frame);
-      this.#frames[k] = undefined;
-      this.#hold(k);
-      this.stats.taken++;
-      return target.subarray(0, made.frame.length);
-    }
     const n = this.#lengths[k];
     if (!(n > 0 && n <= this.#region && n <= target.length)) return undefined;
     let done = 0;
     try {
       while (done < n) {
-        const got = this.#spool!.fs.readSync(this.#spool!.fd, target, done, n - done, k * this.#region + done);
+        const got = this.#fs.readSync(this.#spool, target, done, n - done, k * this.#region + done);
         if (got <= 0) return undefined;
         done += got;
       }
@@ -467,7 +411,6 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     for (const list of this.#waiters.values()) for (const wake of list) wake();
     this.#waiters.clear();
     this.#candidates.length = 0;
-    this.#frames?.fill(undefined);
     if (this.#outstanding === 0 || this.#pool.stopped) this.#closeSpool();
   }
 
@@ -475,9 +418,8 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
     if (this.#spoolClosed) return;
     this.#spoolClosed = true;
     this.#pool.forgetAhead(this.#batch);
-    if (!this.#spool) return;
     try {
-      this.#spool.fs.closeSync(this.#spool.fd);
+      this.#fs.closeSync(this.#spool);
     } catch {
       // already gone
     }

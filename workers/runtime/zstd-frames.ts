@@ -311,15 +311,8 @@ interface PortLike {
  * completes it ends the frame).
  */
 interface WorkerRequest {
-  /** With `file`, the worker reads the piece itself and is sent no slices; with `ahead`, see {@link AheadJob}. */
-  start?: {
-    size: number;
-    level: number;
-    out?: Uint8Array;
-    file?: FileRange;
-    bytes?: Uint8Array;
-    ahead?: AheadJob['ahead'];
-  };
+  /** With `file`, the worker reads the piece itself and is sent no slices. */
+  start?: { size: number; level: number; out?: Uint8Array; file?: FileRange };
   slice?: Uint8Array;
 }
 
@@ -330,9 +323,6 @@ interface WorkerReply {
   ahead?: number;
   /** The {@link AheadJob}'s batch. */
   batch?: number;
-  /** A piece compressed ahead from bytes sent: its frame, and the job's `gen`. */
-  aheadFrame?: Uint8Array;
-  gen?: number;
   /** A slice, compressed, moved back for reuse. */
   slice?: Uint8Array;
   frame?: Uint8Array;
@@ -351,36 +341,24 @@ interface WorkerReply {
  */
 export const AHEAD = { IDLE: 0, QUEUED: 1, RUNNING: 2, DONE: 3, CANCELLED: 4, FAILED: 5 } as const;
 
-/**
- * A piece to compress ahead ({@link PoolEncoder.ahead}): in Node from a host file into a
- * spool file, in browsers from its bytes (moved to the worker) into a frame that comes back
- * with the answer.
- */
+/** A piece to compress ahead, from a host file into a spool file ({@link PoolEncoder.ahead}). */
 export interface AheadJob {
   size: number;
   level: number;
-  /** Node: the piece in a host file. */
-  file?: FileRange;
-  /** Browsers: the piece's bytes, moved to the worker. */
-  bytes?: Uint8Array;
+  file: FileRange;
   ahead: {
     /** Who queued it: answers go to the callback given with the batch's pieces. */
     batch: number;
     /** The piece's index in `state` and `lengths`. */
     piece: number;
-    /** The piece's count of changes when it was queued: an answer's frame says which bytes it is of. */
-    gen: number;
     /** {@link AHEAD} per piece, on shared memory. */
     state: Int32Array;
     /** Where the worker puts the frame's length once done, on shared memory. */
     lengths: Float64Array;
-    /** Node: where the frame goes, a host file (kept open until every piece queued is answered) and an offset in it. */
-    spool?: { fd: number; offset: number };
+    /** Where the frame goes: a host file (kept open until every piece queued is answered) and an offset in it. */
+    spool: { fd: number; offset: number };
   };
 }
-
-/** What a worker answers a piece compressed ahead with: its frame when it made it from bytes sent. */
-export type AheadAnswer = (piece: number, made?: { frame: Uint8Array; gen: number }) => void;
 
 /** Slices a worker may have been sent and not yet compressed: one compressing, the rest ready. */
 const SLICES_AHEAD = 4;
@@ -407,7 +385,7 @@ class PoolEncoder implements FrameEncoder {
   /** Pieces queued with {@link ahead} and not yet answered, per worker. */
   #aheadPer: number[] = [];
   /** Per batch of {@link ahead}, what to call with each piece answered. */
-  #aheadAnswers = new Map<number, AheadAnswer>();
+  #aheadAnswers = new Map<number, (piece: number) => void>();
 
   /** Settles once every worker has its zstd instance (rejects if one could not start). */
   readonly ready: Promise<void>;
@@ -482,22 +460,20 @@ class PoolEncoder implements FrameEncoder {
   }
 
   /**
-   * Queues a piece to be compressed ahead (see `frame-speculation.ts`) on the least busy of
-   * {@link aheadWorkers}: in Node from a host file into a spool file, in browsers from its
-   * bytes (moved). A worker takes its messages in order, so this may be called while this
-   * thread is inside a tool run: the workers go on meanwhile.
-   * False when the pool cannot take it (stopped; a file where workers cannot read one).
+   * Node: queues a piece to be compressed ahead from a host file into a spool file, on the
+   * least busy of {@link aheadWorkers} (see `frame-speculation.ts`). A worker takes its
+   * messages in order, so this may be called while this thread is inside a tool run: the
+   * workers go on meanwhile.
+   * False when the pool cannot take it (stopped, or not Node's threads).
    */
-  ahead(job: AheadJob, answered: AheadAnswer): boolean {
-    if (this.#dead !== undefined || this.#ports.length === 0) return false;
-    if (job.file ? !this.#shared || !job.ahead.spool : !job.bytes) return false;
+  ahead(job: AheadJob, answered: (piece: number) => void): boolean {
+    if (this.#dead !== undefined || !this.#shared || this.#ports.length === 0) return false;
     // The worker with the fewest such pieces waiting.
     let i = 0;
     for (let j = 1; j < this.aheadWorkers; j++) if ((this.#aheadPer[j] ?? 0) < (this.#aheadPer[i] ?? 0)) i = j;
     this.#aheadPer[i] = (this.#aheadPer[i] ?? 0) + 1;
     this.#aheadAnswers.set(job.ahead.batch, answered);
-    const { size, level, file, bytes, ahead } = job;
-    this.#ports[i].postMessage({ start: { size, level, file, bytes, ahead } }, [bytes?.buffer].filter(movable));
+    this.#ports[i].postMessage({ start: { size: job.size, level: job.level, file: job.file, ahead: job.ahead } }, []);
     this.#ref(true);
     return true;
   }
@@ -535,10 +511,7 @@ class PoolEncoder implements FrameEncoder {
     if (m.ahead !== undefined) {
       this.#aheadPer[i]--;
       this.#ref(this.#busy());
-      this.#aheadAnswers.get(m.batch!)?.(
-        m.ahead,
-        m.aheadFrame && m.gen !== undefined ? { frame: m.aheadFrame, gen: m.gen } : undefined,
-      );
+      this.#aheadAnswers.get(m.batch!)?.(m.ahead);
       return;
     }
     if (m.ready) {
@@ -868,23 +841,20 @@ export interface AheadPool {
   readonly workers: number;
   readonly aheadWorkers: number;
   readonly stopped: boolean;
-  ahead(job: AheadJob, answered: AheadAnswer): boolean;
+  ahead(job: AheadJob, answered: (piece: number) => void): boolean;
   forgetAhead(batch: number): void;
 }
 
 /**
- * The pool {@link compressFrames} uses with `workers` (started if need be), for pieces
- * compressed ahead; undefined where there is no such pool, it cannot start, or its workers
- * cannot share memory with this thread (a page that is not cross-origin isolated).
+ * Node: the pool {@link compressFrames} uses with `workers` (started if need be), for pieces
+ * compressed ahead; undefined where the pool is not Node's worker threads or cannot start.
  */
 export async function aheadPool(workers?: number): Promise<AheadPool | undefined> {
   const count = poolSize(workers);
-  if (count === 0 || typeof SharedArrayBuffer !== 'function') return undefined;
-  const node = nodeBuiltin<NodeWorkerThreads>('node:worker_threads') !== undefined;
-  if (!node && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== true) return undefined;
+  if (count === 0 || !nodeBuiltin<NodeWorkerThreads>('node:worker_threads')) return undefined;
   try {
     const p = await startPool(count);
-    return p instanceof PoolEncoder ? p : undefined;
+    return p instanceof PoolEncoder && typeof SharedArrayBuffer === 'function' ? p : undefined;
   } catch {
     return undefined;
   }
