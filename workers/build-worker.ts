@@ -32,6 +32,7 @@ import { type PickedFile, pickedFilesToEntries } from '../core/picked-files.ts';
 import type { FetchProgress } from '../core/binary-cache/substitute.ts';
 import type { CacheFetchRequest, PageHttp } from '../core/engine-contract.ts';
 import { buildTools, estimateImage } from './pipeline/build-image.ts';
+import { warmUpTools } from './pipeline/warm-up.ts';
 import { browserStorage, buildInBrowser, saveInBrowser, storageWithFallback } from './pipeline/browser-storage.ts';
 import { CacheFetches } from './pipeline/cache-fetch.ts';
 import { toBuildFailure } from './pipeline/engine-failure.ts';
@@ -187,6 +188,8 @@ export function transferring(sink: OutputSink): Sink {
 
 /** What the worker prepares when it starts (see `warmedUp`); settled at once where it prepares nothing. */
 let warming: Promise<void> = Promise.resolve();
+/** Stops the tools' warm-up run (`warm-up.ts`) when work of the user's needs the thread. */
+const warmUp = new AbortController();
 
 export const api = {
   warmedUp: () => warming,
@@ -258,10 +261,15 @@ export const api = {
     onEvent: (e: BuildEvent) => void,
     sink: OutputSink,
     output?: OutputOptions,
-  ) => guarded(() => buildInBrowser(withEntries(request), throttledEvents(onEvent), transferring(sink), output)),
+  ) => {
+    warmUp.abort();
+    return guarded(() => buildInBrowser(withEntries(request), throttledEvents(onEvent), transferring(sink), output));
+  },
 
-  openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) =>
-    guarded(() => images.openImage(file, onProgress)),
+  openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) => {
+    warmUp.abort();
+    return guarded(() => images.openImage(file, onProgress));
+  },
   listDir: (id: string, path: string) => guarded(() => images.listDir(id, path)),
   readFile: (id: string, path: string, limit?: number) => guarded(() => images.readFile(id, path, limit)),
   exportPath: (id: string, path: string, sink: OutputSink) =>
@@ -315,5 +323,12 @@ if (scope.WorkerGlobalScope !== undefined) {
   // this thread's event loop, which a tool run holds: started with the build, they came up
   // only once mkfs was done. The reader of picked Files mkfs takes, and the compression
   // workers (one per core; a build needing fewer uses these).
-  warming = Promise.allSettled([tools, prestartBlobReadAhead(), prestartFrameWorkers()]).then(() => {});
+  // Then a build of a small made-up tree, so that the tools run on optimized code when
+  // Build is pressed (see `warm-up.ts`); the user's first build or opened image stops it.
+  warming = Promise.allSettled([tools, prestartBlobReadAhead(), prestartFrameWorkers()])
+    .then(() => warmUpTools(warmUp.signal))
+    .then(
+      () => {},
+      () => {},
+    );
 }

@@ -121,7 +121,9 @@ export interface PagedApi {
 export interface EngineApi {
   /**
    * Resolves once what the engine prepares when it starts is ready: the build's tools compiled
-   * and loaded, the reader of picked Files and the compression workers started. Never rejects
+   * and loaded, the reader of picked Files and the compression workers started, and the tools
+   * run once on a small made-up tree (`pipeline/warm-up.ts`; stopped by a build or an opened
+   * image, which then need not wait for it). Never rejects
    * (what failed to start fails, or is done another way, when the build needs it). A build does
    * not wait for it; it tells a page, or a benchmark, that a build started now pays no start-up.
    */
