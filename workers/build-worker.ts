@@ -55,17 +55,29 @@ async function guarded<T>(work: () => Promise<T> | T): Promise<T> {
   }
 }
 
-/** Coalesces progress events so a fast stage does not flood the page with messages. */
-function throttledEvents(onEvent: (e: BuildEvent) => void, intervalMs = 50): (e: BuildEvent) => void {
+/**
+ * Coalesces progress events so a fast stage does not flood the page with messages.
+ * `delivered` settles once the page has taken every event sent: a comlink callback's
+ * messages go through a channel of their own, so without waiting the call's result could
+ * reach the page before its last events (a finished build whose last stage showed no time).
+ */
+function throttledEvents(
+  onEvent: (e: BuildEvent) => unknown,
+  intervalMs = 50,
+): ((e: BuildEvent) => void) & { delivered(): Promise<void> } {
   let last = 0;
-  return (e) => {
+  let sent: Promise<unknown> = Promise.resolve();
+  const send = (e: BuildEvent): void => {
     if (e.type === 'progress' && e.done < e.total) {
       const t = performance.now();
       if (t - last < intervalMs) return;
       last = t;
     }
-    onEvent(e);
+    const r = onEvent(e);
+    // In order: the page answers a channel's calls as they come.
+    if (r instanceof Promise) sent = r.catch(() => {});
   };
+  return Object.assign(send, { delivered: () => sent.then(() => {}) });
 }
 
 /** Trees the page handed over once (keepTree), newest last; two are kept. */
@@ -263,7 +275,14 @@ export const api = {
     output?: OutputOptions,
   ) => {
     warmUp.abort();
-    return guarded(() => buildInBrowser(withEntries(request), throttledEvents(onEvent), transferring(sink), output));
+    const events = throttledEvents(onEvent);
+    return guarded(async () => {
+      try {
+        return await buildInBrowser(withEntries(request), events, transferring(sink), output);
+      } finally {
+        await events.delivered();
+      }
+    });
   },
 
   openImage: (file: InputFile, onProgress?: (done: number, total: number) => void) => {
@@ -285,15 +304,19 @@ export const api = {
     sink: OutputSink,
     output?: OutputOptions,
   ) =>
-    guarded(() => {
+    guarded(async () => {
       const events = throttledEvents(onEvent);
-      return saveInBrowser(
-        (to) => images.save(id, options, events, to),
-        options.fileName ?? 'image.img',
-        events,
-        transferring(sink),
-        output,
-      );
+      try {
+        return await saveInBrowser(
+          (to) => images.save(id, options, events, to),
+          options.fileName ?? 'image.img',
+          events,
+          transferring(sink),
+          output,
+        );
+      } finally {
+        await events.delivered();
+      }
     }),
   close: (id: string) => guarded(() => images.close(id)),
 
