@@ -156,13 +156,22 @@ describe('read-ahead ring', () => {
     }
   });
 
-  it('joins at most 256 separate Blobs into one read', () => {
+  it('joins at most 256 separate Blobs into one read, starting with 4 and doubling', () => {
     const sizes = Array.from({ length: 600 }, (_, i) => 1 + (i % 3));
     const r = rig(sizes, { pieceSize: 16, capacity: 4096, readMax: 4096, perBlob: 1 });
     const got = takeAll(r, 16);
     for (const [i, bytes] of got.entries()) expect(bytes, `file ${i}`).toEqual(r.contents[i]);
-    expect(Math.max(...r.reads.map((j) => j.parts.length))).toBe(256);
-    expect(r.reads.length).toBe(3);
+    // The first file comes with a small read; then larger ones, as the consumer is busy.
+    expect(r.reads.map((j) => j.parts.length)).toEqual([4, 8, 16, 32, 64, 128, 256, 92]);
+  });
+
+  it('starts with a read of 64 KiB and doubles it up to the most a read may take', () => {
+    // One Blob of 30 files of 16 KiB: consecutive, so joined as far as the size allows.
+    const sizes = Array.from({ length: 30 }, () => 16 * 1024);
+    const r = rig(sizes, { pieceSize: 16 * 1024, capacity: 1 << 20, readMax: 256 * 1024, perBlob: 30 });
+    const got = takeAll(r, 16 * 1024);
+    for (const [i, bytes] of got.entries()) expect(bytes, `file ${i}`).toEqual(r.contents[i]);
+    expect(r.reads.map((j) => j.size / 1024)).toEqual([64, 128, 256, 32]);
   });
 
   it('never plans past the room the consumer gave back', () => {
