@@ -276,12 +276,14 @@ export class FrameSpeculation implements WriteWatch, FramesAhead {
 
   /**
    * Queues piece `k` unless it is made (and unchanged), under way, or not worth making;
-   * 'later' while a worker is still stopping work on its earlier bytes.
+   * 'later' while a worker is still stopping work on its earlier bytes. (A change turns a
+   * queued piece back to IDLE and a running one to CANCELLED: one QUEUED or RUNNING is of its
+   * present bytes.)
    */
   #queue(k: number): boolean | 'later' {
     if (this.#disposed || this.#skip[k]) return false;
     const s = Atomics.load(this.#state, k);
-    if (s === AHEAD.QUEUED || s === AHEAD.RUNNING) return this.#queuedGen[k] === this.#gen[k] ? false : 'later';
+    if (s === AHEAD.QUEUED || s === AHEAD.RUNNING) return false;
     if (s === AHEAD.CANCELLED) return 'later';
     if (s === AHEAD.DONE && this.#queuedGen[k] === this.#gen[k]) return false;
     if (this.#spoolHeld - this.#held[k] + this.#region > this.#spoolBudget) return false;

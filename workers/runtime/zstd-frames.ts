@@ -951,8 +951,8 @@ export async function* compressFrames(
     // Read a slice at a time as the compressor takes it: the piece is never held whole.
     const fill = (at: number, target: Uint8Array) => source.readInto(offset + at, target);
     const file = source.file ? { fd: source.file.fd, offset } : undefined;
-    const encode = (): Promise<Uint8Array> =>
-      encoder.encode(length, fill, level, freeFrames.pop() ?? array(FRAME_BOUND), file);
+    const encode = (out = freeFrames.pop() ?? array(FRAME_BOUND)): Promise<Uint8Array> =>
+      encoder.encode(length, fill, level, out, file);
     const made = ahead?.claim(offset, length, piece);
     if (!made) return { frame: encode() };
     // Made ahead (or being made): read from the spool when its turn comes, holding no worker
@@ -960,9 +960,7 @@ export async function* compressFrames(
     const take = (): Promise<Uint8Array> => {
       const out = freeFrames.pop() ?? array(FRAME_BOUND);
       const frame = ahead!.read(offset, length, piece, out);
-      if (frame) return Promise.resolve(frame);
-      freeFrames.push(out);
-      return encode();
+      return frame ? Promise.resolve(frame) : encode(out);
     };
     return made === 'made' ? { later: take } : { frame: ahead!.settled(offset).then(take) };
   };
