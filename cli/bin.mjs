@@ -8,6 +8,7 @@ import module from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startBuildThreadEarly } from './early-thread.mjs';
+import { exitNow } from './exit-now.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = join(root, '.cache', 'cli', 'main.mjs');
@@ -93,6 +94,10 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 // inspect and ls write nothing: the default signal action ends them at once.
-process.exitCode = await main(argv, undefined, controller.signal, buildThread);
+const status = await main(argv, undefined, controller.signal, buildThread);
+// A build's files are closed, renamed or removed once main returns: the process ends
+// without waiting for the build thread (or one started ahead and not taken) to tear down.
+if (argv[0] === 'build') await exitNow(status);
+process.exitCode = status;
 // Not taken (the command line was refused before the build): stop it.
 if (buildThread && buildThread.threadId !== -1) await buildThread.terminate();

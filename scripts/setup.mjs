@@ -21,7 +21,7 @@ const TEST_PACKAGES = [
   // The binary cache decompressor tests compare with native xz and bzip2.
   { pkg: 'xz-utils', cmd: 'xz' },
   { pkg: 'bzip2', cmd: 'bzip2' },
-  // Builds the addon that keeps the wasm tools' compiled code between processes (the tests check it).
+  // Builds the Node addons (the wasm code cache, the command line's exit; the tests check them).
   { pkg: 'g++', cmd: 'c++' },
 ];
 
@@ -71,10 +71,10 @@ for (const f of ['wasm/e2fsprogs/dist/mke2fs.wasm', 'wasm/zstd/dist/zstd.wasm'])
     process.exit(1);
   }
 }
-// The wasm code cache's addon (scripts/build-addon.mjs): the tests need it; the studio runs without.
+// The Node addons (scripts/build-addon.mjs): the tests need them; the studio runs without.
 const addonProblem = buildAddon();
 if (addonProblem) {
-  console.error(`setup: the wasm code cache addon was not built: ${addonProblem}`);
+  console.error(`setup: the Node addons were not built: ${addonProblem}`);
   if (mode === 'test') process.exit(1);
   console.error('setup: the studio works without it; the command line compiles the wasm tools again in every process.');
 }
