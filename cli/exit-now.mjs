@@ -21,6 +21,15 @@ function loadExitNow() {
   }
 }
 
+/**
+ * Whether Node was asked to write something at its exit (a CPU or heap profile, V8's
+ * coverage), which only its own exit does.
+ */
+function writesAtExit() {
+  const args = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  return /--(cpu-prof|heap-prof|prof)\b/.test(args) || Boolean(process.env.NODE_V8_COVERAGE);
+}
+
 /** Resolves once `stream` holds nothing unwritten (or can no longer write). */
 function written(stream) {
   if (stream.writableLength === 0 || stream.destroyed || stream.writableFinished) return Promise.resolve();
@@ -43,11 +52,11 @@ function written(stream) {
 /**
  * Ends the process with `status` once stdout and stderr have been written out (Node writes
  * them synchronously to files, and on Linux to pipes and terminals; elsewhere a pipe may
- * still hold some). Without the addon, sets `process.exitCode` and returns: Node exits when
- * its threads are done.
+ * still hold some). Without the addon, or when Node is to write a profile or coverage at its
+ * exit, sets `process.exitCode` and returns: Node exits when its threads are done.
  */
 export async function exitNow(status) {
-  const end = loadExitNow();
+  const end = writesAtExit() ? undefined : loadExitNow();
   if (!end) {
     process.exitCode = status;
     return;

@@ -2,10 +2,11 @@
  * `cli/exit-now.mjs`: the command line's end after a build. With the addon it ends the
  * process at once with the status given, after all of stdout and stderr reached their
  * readers, without Node's exit (whose 'exit' handlers would run, and which would wait for
- * worker threads); without the addon it leaves the status for Node's own exit.
+ * worker threads); without the addon, or when Node is to write coverage or a profile at its
+ * exit, it leaves the status for Node's own exit.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../workers/test-support/native.ts';
@@ -35,8 +36,9 @@ await w.terminate();
 `;
 }
 
-function run(exitNowModule: string) {
+function run(exitNowModule: string, env: Record<string, string> = {}) {
   return spawnSync(process.execPath, ['--input-type=module', '-e', program(exitNowModule)], {
+    env: { ...process.env, ...env },
     encoding: 'utf8',
     maxBuffer: 4 * 1024 * 1024,
     timeout: 30_000,
@@ -50,6 +52,14 @@ describe('exitNow', () => {
     expect(r.status).toBe(3);
     expect(r.stdout.length).toBe(1024 * 1024);
     expect(r.stderr).toBe('last message\n');
+  });
+
+  it('leaves the status to Node exit when Node is to write coverage or a profile at its exit', () => {
+    const coverage = join(work, 'coverage');
+    const r = run(join(import.meta.dirname, 'exit-now.mjs'), { NODE_V8_COVERAGE: coverage });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toBe('last message\nnode exit 3\n');
+    expect(readdirSync(coverage).some((f) => f.endsWith('.json'))).toBe(true);
   });
 
   it('without the addon, leaves the status to Node exit', () => {
