@@ -4,9 +4,10 @@
 // Node's own exit (`process.exit`, or the event loop running dry) first stops every worker
 // thread and waits for each to tear down: the build thread, its compression workers, their
 // heaps and wasm modules, and any optimizing compile V8 is running for them, which it lets
-// finish. After a `small` build that wait was 0.1 s of the command's 0.9 s. The command line
-// calls this only once its files are closed, renamed or removed and its messages written
-// (`cli/exit-now.mjs`); nothing else in the process holds anything the user needs.
+// finish. After a `small` build that wait took up to 0.1 s of the command's 0.9 s. The
+// command line calls this only once its files are closed, renamed or removed and its
+// messages written (`cli/exit-now.mjs`); nothing else in the process holds anything the
+// user needs.
 #include <node.h>
 #include <unistd.h>
 

@@ -41,7 +41,7 @@ describe('a build thread started ahead', () => {
     expect(code, out.stderr).toBe(0);
     expect(out.stdout).toMatch(/early\.img\.zst: \d+ bytes \(image \d+ bytes\), sha256 [0-9a-f]{64}/);
     expect(existsSync(output)).toBe(true);
-    // Being stopped: it ends without being told anything more.
+    // Being stopped: it ends (an exit code) without being told anything more.
     expect(typeof (await exited)).toBe('number');
     expect(thread.threadId).toBe(-1);
   });

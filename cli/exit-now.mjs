@@ -1,7 +1,7 @@
 // Ends the command line's process once its messages are written, without Node's own exit,
 // which first stops every worker thread and waits for each to tear down (after a build: the
 // build thread, its compression workers, their heaps and wasm modules, and any optimizing
-// compile V8 is running for them; 0.1 s of a `small` build's 0.9 s). Used after `build`,
+// compile V8 is running for them; up to 0.1 s of a `small` build's 0.9 s). Used after `build`,
 // whose files are then closed, renamed or removed (`cli/main.ts`). Plain JavaScript, as
 // bin.mjs. Without the addon (addon/exit-now.cc, built at install) the process exits as
 // Node does.
