@@ -179,11 +179,8 @@ async function build(
     discardAll();
     throw err;
   }
-  let stopped: Promise<void> | undefined;
-  // Set once the thread has said it is done with the files: its teardown is not waited for.
-  let threadDone = false;
   try {
-    const ran = await runBuildThread(
+    const outcome = await runBuildThread(
       {
         command: cmd,
         image: { fd: image.fd, path: image.path },
@@ -197,8 +194,6 @@ async function build(
       signal,
       buildThread,
     );
-    stopped = ran.stopped;
-    const outcome = ran.outcome;
     if (outcome === 'aborted') {
       discardAll();
       return abortedExit(signal!, io);
@@ -212,7 +207,6 @@ async function build(
       else if (f.code === 'internal') io.stderr('  Run it again with --debug to see where it failed.\n');
       return f.code === 'aborted' ? 130 : 1;
     }
-    threadDone = true;
     const { result, bytes } = outcome;
     // The file must hold exactly what was streamed, and an uncompressed image exactly its
     // filesystem: blocks times block size, as its own superblock says.
@@ -242,7 +236,8 @@ async function build(
     discardAll();
     throw err;
   } finally {
-    if (!threadDone) await stopped;
+    // Every outcome but `built` came once the thread had ended; after `built` it has
+    // finished with every file (its teardown is not waited for).
     rmSync(scratch, { recursive: true, force: true });
   }
 }
@@ -275,18 +270,17 @@ type ThreadOutcome = Exclude<BuildThreadMessage, { type: 'stderr' | 'stdout' }> 
 
 /**
  * Runs the build in a worker thread. Resolves with its last message, or `'aborted'` once
- * `signal` fired (the thread is ended at once, even inside a tool run), and `stopped`, which
- * settles once the thread has ended. Every outcome but `built` resolves only after the
- * thread has ended (the caller then removes files the thread may have been writing); after
- * `built` the thread has finished with the files, and the caller commits them while the
- * thread is being stopped.
+ * `signal` fired (the thread is ended at once, even inside a tool run). Every outcome but
+ * `built` resolves only after the thread has ended (the caller then removes files the
+ * thread may have been writing); after `built` the thread has finished with the files, and
+ * the caller commits them while the thread is being stopped.
  */
 function runBuildThread(
   data: BuildThreadData,
   io: CliIo,
   signal?: AbortSignal,
   started?: Worker,
-): Promise<{ outcome: ThreadOutcome; stopped: Promise<void> }> {
+): Promise<ThreadOutcome> {
   return new Promise((resolvePromise) => {
     let worker: Worker;
     if (started) {
@@ -302,8 +296,8 @@ function runBuildThread(
         () => {},
         () => {},
       );
-      if (v !== 'aborted' && v.type === 'built') resolvePromise({ outcome: v, stopped });
-      else stopped.then(() => resolvePromise({ outcome: v, stopped }));
+      if (v !== 'aborted' && v.type === 'built') resolvePromise(v);
+      else stopped.then(() => resolvePromise(v));
     };
     const onAbort = () => settle('aborted');
     signal?.addEventListener('abort', onAbort, { once: true });

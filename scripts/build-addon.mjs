@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Where the addon built from `addon/<name>.cc` is, for this Node. */
-export function addonPath(name) {
+function addonPath(name) {
   return join(
     ROOT,
     '.cache',
@@ -28,9 +28,6 @@ export function addonPath(name) {
     `${name}-${process.platform}-${process.arch}-abi${process.versions.modules}.node`,
   );
 }
-
-/** The wasm code cache's addon (workers/runtime/wasm-code-cache.ts). */
-export const ADDON = addonPath('wasm-code-cache');
 
 /** Where the running Node's headers are (`<prefix>/include/node`), or undefined. */
 function nodeHeaders() {

@@ -76,5 +76,7 @@ const addonProblem = buildAddon();
 if (addonProblem) {
   console.error(`setup: the Node addons were not built: ${addonProblem}`);
   if (mode === 'test') process.exit(1);
-  console.error('setup: the studio works without it; the command line compiles the wasm tools again in every process.');
+  console.error(
+    'setup: the studio works without them; the command line compiles the wasm tools again in every process.',
+  );
 }
