@@ -346,8 +346,9 @@ if (scope.WorkerGlobalScope !== undefined) {
   // this thread's event loop, which a tool run holds: started with the build, they came up
   // only once mkfs was done. The reader of picked Files mkfs takes, and the compression
   // workers (one per core; a build needing fewer uses these).
-  // Then a build of a small made-up tree, so that the tools run on optimized code when
-  // Build is pressed (see `warm-up.ts`); the user's first build or opened image stops it.
+  // Then a build of a small made-up tree and 8 MiB of made-up data compressed, so that the
+  // tools and zstd run on optimized code when Build is pressed (see `warm-up.ts`); the
+  // user's first build or opened image stops it.
   warming = Promise.allSettled([tools, prestartBlobReadAhead(), prestartFrameWorkers()])
     .then(() => warmUpTools(warmUp.signal))
     .then(

@@ -67,7 +67,7 @@ function smallTree(make: (bytes: Uint8Array) => TreeEntry['source']): TreeEntry[
 }
 
 const WORKER = `
-import { runTool, MemoryImageStore, compressStream, decompressStream, compressFrames, storeSource, frameWorkersStarted, lastPoolError, createStreamHash, MAX_PENDING, WHOLE_HASH_MAX } from ${JSON.stringify(RUNTIME)};
+import { runTool, MemoryImageStore, compressStream, decompressStream, compressFrames, storeSource, frameWorkersStarted, lastPoolError, createStreamHash, MAX_PENDING, IN_THREAD_HASH_MAX } from ${JSON.stringify(RUNTIME)};
 async function hashOffThread() {
   // Chunks larger than MAX_PENDING (the sender waits within one), of odd sizes; each changed
   // once update() has settled.
@@ -98,24 +98,24 @@ async function hashOffThread() {
   } finally {
     self.Worker = RealWorker;
   }
-  // Known to be small: kept and hashed whole by WebCrypto at the end, each chunk copied as it
-  // comes (the sender changes it afterwards). Fed more than said: the rest hashed in this thread.
+  // Known to be small: hashed in this thread as each chunk comes (the sender changes it
+  // afterwards), as is one fed more than it said. Larger: on a worker.
   const part = all.subarray(0, 5 << 20);
   const partRef = new Uint8Array(await crypto.subtle.digest('SHA-256', part));
-  const whole = await createStreamHash(part.length);
+  const small = await createStreamHash(part.length);
   const over = await createStreamHash(part.length - 5000);
-  for (const h2 of [whole, over]) {
+  for (const h2 of [small, over]) {
     for (let at = 0; at < part.length; at += 1 << 20) {
       const chunk = part.slice(at, at + (1 << 20));
       await h2.update(chunk);
       chunk.fill(0xee);
     }
   }
-  const large = await createStreamHash(WHOLE_HASH_MAX + 1);
+  const large = await createStreamHash(IN_THREAD_HASH_MAX + 1);
   large.dispose();
-  const kinds = { plain: h.kind, whole: whole.kind, over: over.kind, large: large.kind };
+  const kinds = { plain: h.kind, small: small.kind, over: over.kind, large: large.kind };
   return { offThread: h.offThread, hex: await h.digestHex(), ref: Array.from(ref, (b) => b.toString(16).padStart(2, '0')).join(''), fallback,
-    whole: await whole.digestHex(), over: await over.digestHex(), kinds, partRef: Array.from(partRef, (b) => b.toString(16).padStart(2, '0')).join('') };
+    small: await small.digestHex(), over: await over.digestHex(), kinds, partRef: Array.from(partRef, (b) => b.toString(16).padStart(2, '0')).join('') };
 }
 async function framesSha(store, workers) {
   const parts = [];
@@ -209,7 +209,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
         hex: string;
         ref: string;
         fallback: { offThread: boolean; hex: string };
-        whole: string;
+        small: string;
         over: string;
         partRef: string;
         kinds: Record<string, string>;
@@ -229,9 +229,9 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER)('the runt
     expect(result.hashed.offThread).toBe(true);
     expect(result.hashed.hex).toBe(result.hashed.ref);
     expect(result.hashed.fallback).toEqual({ offThread: false, hex: result.hashed.ref });
-    // A small output hashed whole at its end, and one larger than said, give the same digest.
-    expect(result.hashed.kinds).toEqual({ plain: 'worker', whole: 'whole', over: 'in-thread', large: 'worker' });
-    expect(result.hashed.whole).toBe(result.hashed.partRef);
+    // A small output hashed in the calling thread, and one larger than said, give the same digest.
+    expect(result.hashed.kinds).toEqual({ plain: 'worker', small: 'in-thread', over: 'in-thread', large: 'worker' });
+    expect(result.hashed.small).toBe(result.hashed.partRef);
     expect(result.hashed.over).toBe(result.hashed.partRef);
     expect(result.blobReads).toBeGreaterThanOrEqual(3);
     expect(result.back).toBe(result.size);

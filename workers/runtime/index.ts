@@ -60,6 +60,6 @@ export {
   storeSource,
 } from './zstd-frames.ts';
 export type { FrameOptions, FrameSource } from './zstd-frames.ts';
-export { createStreamHash, MAX_PENDING, WHOLE_HASH_MAX } from './sha256-off-thread.ts';
+export { createStreamHash, IN_THREAD_HASH_MAX, MAX_PENDING } from './sha256-off-thread.ts';
 export { prestartBlobReadAhead, readAheadWorkersStarted } from './blob-read-ahead.ts';
 export type { StreamHash } from './sha256-off-thread.ts';

@@ -11,10 +11,13 @@
  * calling thread with `node:crypto` (the CPU's SHA instructions, about 1 GB/s), as does a host
  * that cannot start workers.
  *
- * An output known to be small (at most {@link WHOLE_HASH_MAX}) is instead kept and hashed at
- * its end by WebCrypto (the browser's own SHA-256, SHA instructions included: 12 MiB in 19 ms
- * on that VM, against 118-143 ms for `hash-wasm` in a worker): on two cores the hashing worker
- * competed with both compression workers for the whole of a small build's compression.
+ * An output known to be small (at most {@link IN_THREAD_HASH_MAX}) is hashed in the calling
+ * thread instead, each piece as it comes: on two cores the hashing worker competed with both
+ * compression workers for the whole of a small build's compression. (Keeping a small output
+ * and hashing it whole with WebCrypto at the end, the browser's SHA-256, cost more on a VM
+ * where memory touched for the first time is slow: the copy kept and WebCrypto's own copy of
+ * it, 12 MiB each, took 0.2 s of the bench's `small` build in Chromium 156, most of it after
+ * the last frame; hashed here, its compress stage took 0.15 s against 0.21 s.)
  */
 import { createSha256, type Sha256 } from '../../core/sha256.ts';
 import { nodeBuiltin } from '../../core/node-builtin.ts';
@@ -23,11 +26,8 @@ import { nodeBuiltin } from '../../core/node-builtin.ts';
 export interface StreamHash {
   /** Whether the hashing happens on a worker of its own. */
   readonly offThread: boolean;
-  /**
-   * Where the bytes are hashed: on a worker of their own, kept and hashed whole by WebCrypto
-   * at the end, or in the calling thread as they come.
-   */
-  readonly kind: 'worker' | 'whole' | 'in-thread';
+  /** Where the bytes are hashed: on a worker of their own, or in the calling thread as they come. */
+  readonly kind: 'worker' | 'in-thread';
   /**
    * Hashes `bytes` next. They must stay unchanged until the returned promise settles (or
    * this returns, when it returns nothing); then the caller may reuse them.
@@ -45,29 +45,22 @@ export const HASH_PIECE = 4 * 1024 * 1024;
 /** Bytes sent to the worker and not yet hashed, at most: beyond it the sender waits. */
 export const MAX_PENDING = 4 * HASH_PIECE;
 
-/** Most bytes an output may have to be kept and hashed whole at its end (see {@link createStreamHash}). */
-export const WHOLE_HASH_MAX = 32 * 1024 * 1024;
+/** Most bytes an output may have to be hashed in the calling thread where workers could hash it (see {@link createStreamHash}). */
+export const IN_THREAD_HASH_MAX = 32 * 1024 * 1024;
 
 /**
- * A {@link StreamHash}. Where the host has Web Workers and is not Node: an output of at most
- * `expectedBytes` (when that is at most {@link WHOLE_HASH_MAX}) is kept and hashed whole by
- * WebCrypto at the end; a larger or unknown one is hashed on a worker of its own, once that
- * worker says it is ready. Else (Node, no workers, a script that cannot load, a worker that
- * fails to start) in the calling thread. The digest is the same whichever way.
+ * A {@link StreamHash}. Where the host has Web Workers and is not Node, and the output may
+ * be larger than {@link IN_THREAD_HASH_MAX} (or `expectedBytes` is not given), on a worker of
+ * its own once that worker says it is ready. Else (Node, a small output, no workers, a script
+ * that cannot load, a worker that fails to start) in the calling thread. The digest is the
+ * same whichever way.
  */
 export async function createStreamHash(expectedBytes?: number): Promise<StreamHash> {
+  const small = expectedBytes !== undefined && expectedBytes >= 0 && expectedBytes <= IN_THREAD_HASH_MAX;
   const canSpawn =
+    !small &&
     typeof (globalThis as { Worker?: unknown }).Worker === 'function' &&
     nodeBuiltin('node:worker_threads') === undefined;
-  if (
-    canSpawn &&
-    expectedBytes !== undefined &&
-    expectedBytes >= 0 &&
-    expectedBytes <= WHOLE_HASH_MAX &&
-    typeof globalThis.crypto?.subtle?.digest === 'function'
-  ) {
-    return new WholeHash(expectedBytes);
-  }
   const worker = canSpawn ? await startedWorker() : undefined;
   if (worker) return new WorkerHash(worker);
   return inThread(await createSha256());
@@ -81,57 +74,6 @@ function inThread(h: Sha256): StreamHash {
     digestHex: async () => h.digestHex(),
     dispose() {},
   };
-}
-
-/**
- * Keeps the bytes (in one array of the expected size, made at the first update) and hashes
- * them with WebCrypto at the end. More bytes than expected: what was kept goes into an
- * in-thread hash, which takes the rest.
- */
-class WholeHash implements StreamHash {
-  readonly offThread = false;
-  readonly #expected: number;
-  #kept: Uint8Array | undefined;
-  #length = 0;
-  /** Set once more bytes came than expected: the in-thread hash that takes them all. */
-  #spill: Promise<Sha256> | undefined;
-
-  constructor(expected: number) {
-    this.#expected = expected;
-  }
-
-  get kind(): 'whole' | 'in-thread' {
-    return this.#spill ? 'in-thread' : 'whole';
-  }
-
-  update(bytes: Uint8Array): Promise<void> | void {
-    if (!this.#spill && this.#length + bytes.length > this.#expected) {
-      const kept = this.#kept?.subarray(0, this.#length);
-      this.#kept = undefined;
-      this.#spill = createSha256().then((h) => {
-        if (kept) h.update(kept);
-        return h;
-      });
-    }
-    if (this.#spill) return this.#spill.then((h) => h.update(bytes));
-    this.#kept ??= new Uint8Array(this.#expected);
-    this.#kept.set(bytes, this.#length);
-    this.#length += bytes.length;
-  }
-
-  async digestHex(): Promise<string> {
-    if (this.#spill) return (await this.#spill).digestHex();
-    const kept = this.#kept?.subarray(0, this.#length) ?? new Uint8Array(0);
-    this.#kept = undefined;
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', kept as Uint8Array<ArrayBuffer>));
-    let hex = '';
-    for (const b of digest) hex += b.toString(16).padStart(2, '0');
-    return hex;
-  }
-
-  dispose(): void {
-    this.#kept = undefined;
-  }
 }
 
 /** A hashing worker that has said it is ready, or `undefined` when it could not start. */
