@@ -45,6 +45,8 @@ export interface BrowserRun {
   error?: string;
   /** Page clock from the build call to its result. */
   totalMs: number;
+  /** Page clock from the engine's worker made to its warm-up done (see `PageRun.readyMs`). */
+  readyMs: number;
   spans: StageSpan[];
   /** Renderer RSS when the build starts (page, worker with its modules). */
   baseline: number;
@@ -268,6 +270,7 @@ export class BrowserBench {
     return {
       ok: true,
       totalMs: run.totalMs,
+      readyMs: run.readyMs,
       spans,
       baseline,
       peak: tracker.overall,

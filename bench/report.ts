@@ -95,6 +95,8 @@ export interface WorkloadSummary {
         initialBytes: number;
         processMs?: number;
         allProcessesPeak?: number;
+        /** Chromium: from the engine's worker made to its warm-up done (median). */
+        readyMs?: number;
         /** Chromium: the driver's own peak RSS (Node with Playwright and Vite) over the run. */
         driverPeak?: number;
         compressedRatio: number;
@@ -221,6 +223,7 @@ export function summarize(
       initialBytes: o((x) => x.initialBytes),
       processMs: who === 'node' ? o((x) => (x as NodeRun).processMs) : undefined,
       allProcessesPeak: who === 'chromium' ? o((x) => (x as BrowserRun).allProcessesPeak) : undefined,
+      readyMs: who === 'chromium' ? o((x) => (x as BrowserRun).readyMs) : undefined,
       driverPeak: who === 'chromium' ? o((x) => (x as BrowserRun).driverPeak) : undefined,
       compressedRatio: perRun((x, n) => x.outBytes / n.zstdT1Bytes),
       totalT0Ratio: perRun((x, n) => x.totalMs / n.totalT0Ms),
@@ -469,7 +472,7 @@ export function formatSummary(w: Workload, runs: number, s: WorkloadSummary, con
       );
     else
       out.push(
-        `  chromium: renderer RSS before the build ${fmtMiB(o.baseline)} MiB; all Chromium processes together peaked at ${fmtMiB(o.allProcessesPeak ?? NaN)} MiB (sampled); the driver (Node, Playwright, Vite) peaked at ${fmtMiB(o.driverPeak ?? NaN)} MiB`,
+        `  chromium: the engine ready (its worker made to its warm-up done) in ${fmtMs(o.readyMs ?? NaN)}; renderer RSS before the build ${fmtMiB(o.baseline)} MiB; all Chromium processes together peaked at ${fmtMiB(o.allProcessesPeak ?? NaN)} MiB (sampled); the driver (Node, Playwright, Vite) peaked at ${fmtMiB(o.driverPeak ?? NaN)} MiB`,
       );
   }
   if (s.cli)
