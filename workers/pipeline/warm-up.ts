@@ -44,9 +44,10 @@ export function warmUpTree(): TreeEntry[] {
 /**
  * Builds {@link warmUpTree} (mkfs, check, shrink, check again) in memory and drops the image,
  * then compresses {@link WARM_UP_COMPRESSED} bytes of made-up data on the compression workers
- * and hashes the frames as a build's output is. Stops at the next stage (or after the 4 MiB
- * being compressed) once `signal` aborts (a build of the user's starts): a tool's run is not interrupted, and
- * what it optimized stays. Rejects with the signal's reason when aborted.
+ * and hashes the frames as a build's output is. Stops at the next stage (or once the 4 MiB
+ * being compressed are done) when `signal` aborts (a build of the user's starts): a tool's
+ * run is not interrupted, and what it optimized stays. Rejects with the signal's reason when
+ * aborted.
  */
 export async function warmUpTools(signal?: AbortSignal): Promise<void> {
   await buildImage(
@@ -58,9 +59,9 @@ export async function warmUpTools(signal?: AbortSignal): Promise<void> {
 
 /**
  * Bytes the warm-up compresses. zstd's hot functions are optimized only after a few MiB
- * have gone through them: a fresh page's first build compressed its first 2 MiB pieces in
- * 100-156 ms each and its fifth and later in about 21 ms (`small`, Chromium 156). The
- * warm-up image holds too little data to get there (its text is 0.6 MiB, the rest zeros).
+ * have gone through them: in a fresh page's build (`small`, Chromium 156) each compression
+ * worker took 82-156 ms for each of its first 1 MiB slices and 21-28 ms for its last ones.
+ * The warm-up image holds too little data to get there (its text is 0.6 MiB, the rest zeros).
  */
 export const WARM_UP_COMPRESSED = 8 * 1024 * 1024;
 
