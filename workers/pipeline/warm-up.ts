@@ -89,10 +89,11 @@ export async function warmUpCompression(signal?: AbortSignal): Promise<void> {
 }
 
 /** Words of the made-up text: a system's file names, options and numbers. */
-const WORDS =
+const WORDS = (
   'the of and to in is for nix store lib bin share usr etc sbin var run libc so 1 2 3 x86_64 linux gnu elf ' +
   'include main return static const int char void struct if else while define endif config path file ' +
-  'error warning value name type data size offset version 0 10 255 4096 0x7f /nix/store/ -o --prefix';
+  'error warning value name type data size offset version 0 10 255 4096 0x7f /nix/store/ -o --prefix'
+).split(' ');
 
 /**
  * Fills `target` with the made-up bytes at `offset` of the warm-up data: per 64 KiB, text
@@ -102,7 +103,6 @@ const WORDS =
  * 1 MiB at a time from 0).
  */
 export function warmUpData(offset: number, target: Uint8Array): void {
-  const words = WORDS.split(' ');
   for (let i = 0; i < target.length; ) {
     const at = offset + i;
     const chunk = Math.floor(at / 65536);
@@ -118,7 +118,7 @@ export function warmUpData(offset: number, target: Uint8Array): void {
     const kind = chunk % 8;
     if (kind < 4) {
       while (i < end) {
-        const w = words[next() % words.length];
+        const w = WORDS[next() % WORDS.length];
         for (let k = 0; k < w.length && i < end; k++) target[i++] = w.charCodeAt(k);
         if (i < end) target[i++] = next() % 9 === 0 ? 10 : 32;
       }
