@@ -10,7 +10,7 @@
  */
 import { DEFAULT_BUILD_OPTIONS } from '../../core/build-options.ts';
 import type { TreeEntry } from '../../core/image-tree.ts';
-import { createSha256 } from '../../core/sha256.ts';
+import { createStreamHash } from '../runtime/sha256-off-thread.ts';
 import { compressFrames, type FrameSource } from '../runtime/zstd-frames.ts';
 import { buildImage } from './build-image.ts';
 
@@ -76,16 +76,17 @@ const WARM_UP_ROUND = 4 * 1024 * 1024;
  * workers, which the build would then start again.
  */
 export async function warmUpCompression(signal?: AbortSignal): Promise<void> {
-  const hash = await createSha256();
+  // The hash a build's output of this size gets (`stream-image.ts`).
+  const hash = await createStreamHash(WARM_UP_COMPRESSED);
   for (let base = 0; base < WARM_UP_COMPRESSED; base += WARM_UP_ROUND) {
     signal?.throwIfAborted();
     const source: FrameSource = {
       size: WARM_UP_ROUND,
       readInto: (offset, target) => warmUpData(base + offset, target),
     };
-    for await (const frame of compressFrames(source)) hash.update(frame);
+    for await (const frame of compressFrames(source)) await hash.update(frame);
   }
-  hash.digestHex();
+  await hash.digestHex();
 }
 
 /** Words of the made-up text: a system's file names, options and numbers. */
